@@ -1,0 +1,212 @@
+//! Format v1: AES-256-CBC with PKCS#7 padding and the seed tool's IV rule.
+//!
+//! Both directions are streaming state machines: [`Encryptor::update`] and
+//! [`Decryptor::update`] take input of any length and append whole blocks of
+//! output; `finish` handles the padding. The decryptor holds back the last
+//! block until `finish`, because only then is it known to carry the padding.
+//!
+//! v1 is not authenticated: a successful decryption proves nothing about
+//! integrity. It exists to read and write objects of the original tool.
+
+use aes::cipher::inout::InOutBuf;
+use aes::cipher::{BlockDecryptMut, BlockEncryptMut, KeyIvInit};
+use atrest_format::v1::{cbc_iv, BLOCK_LEN, STORED_IV_LEN};
+
+use crate::{DataKey, DecryptError};
+
+type CbcEnc = cbc::Encryptor<aes::Aes256>;
+type CbcDec = cbc::Decryptor<aes::Aes256>;
+
+/// Draws the 8 stored IV bytes for a new v1 object.
+pub fn random_stored_iv(rng: &mut impl rand_core::CryptoRngCore) -> [u8; STORED_IV_LEN] {
+    let mut iv = [0u8; STORED_IV_LEN];
+    rng.fill_bytes(&mut iv);
+    iv
+}
+
+/// Streaming AES-256-CBC encryptor producing a v1 body.
+pub struct Encryptor {
+    cipher: CbcEnc,
+    pending: [u8; BLOCK_LEN],
+    pending_len: usize,
+}
+
+impl Encryptor {
+    /// Starts encrypting with `key` and the IV derived from `stored_iv`.
+    pub fn new(key: &DataKey, stored_iv: &[u8; STORED_IV_LEN]) -> Self {
+        Encryptor {
+            cipher: CbcEnc::new(key.expose().into(), &cbc_iv(stored_iv).into()),
+            pending: [0; BLOCK_LEN],
+            pending_len: 0,
+        }
+    }
+
+    /// Encrypts `input`, appending every completed block to `out`.
+    pub fn update(&mut self, mut input: &[u8], out: &mut Vec<u8>) {
+        if self.pending_len > 0 {
+            let take = (BLOCK_LEN - self.pending_len).min(input.len());
+            self.pending[self.pending_len..self.pending_len + take].copy_from_slice(&input[..take]);
+            self.pending_len += take;
+            input = &input[take..];
+            if self.pending_len < BLOCK_LEN {
+                return;
+            }
+            let start = out.len();
+            out.extend_from_slice(&self.pending);
+            self.pending_len = 0;
+            encrypt_in_place(&mut self.cipher, &mut out[start..]);
+        }
+        let whole = input.len() - input.len() % BLOCK_LEN;
+        let start = out.len();
+        out.extend_from_slice(&input[..whole]);
+        encrypt_in_place(&mut self.cipher, &mut out[start..]);
+        let rest = &input[whole..];
+        self.pending[..rest.len()].copy_from_slice(rest);
+        self.pending_len = rest.len();
+    }
+
+    /// Pads and encrypts the final block (always 1..=16 bytes of padding).
+    pub fn finish(mut self, out: &mut Vec<u8>) {
+        let pad = (BLOCK_LEN - self.pending_len) as u8;
+        self.pending[self.pending_len..].fill(pad);
+        let start = out.len();
+        out.extend_from_slice(&self.pending);
+        encrypt_in_place(&mut self.cipher, &mut out[start..]);
+    }
+}
+
+impl std::fmt::Debug for Encryptor {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("v1::Encryptor").finish_non_exhaustive()
+    }
+}
+
+/// Streaming AES-256-CBC decryptor for a v1 body.
+pub struct Decryptor {
+    cipher: CbcDec,
+    /// Ciphertext not yet decrypted: a partial block, or the last whole block
+    /// (which may be the padding block).
+    held: [u8; BLOCK_LEN],
+    held_len: usize,
+}
+
+impl Decryptor {
+    /// Starts decrypting with `key` and the IV derived from `stored_iv`.
+    pub fn new(key: &DataKey, stored_iv: &[u8; STORED_IV_LEN]) -> Self {
+        Decryptor {
+            cipher: CbcDec::new(key.expose().into(), &cbc_iv(stored_iv).into()),
+            held: [0; BLOCK_LEN],
+            held_len: 0,
+        }
+    }
+
+    /// Decrypts `input`, appending plaintext to `out`. The last block seen is
+    /// held back until [`Decryptor::finish`].
+    pub fn update(&mut self, input: &[u8], out: &mut Vec<u8>) {
+        let total = self.held_len + input.len();
+        // Keep the trailing partial block, or the last whole block.
+        let keep = match total % BLOCK_LEN {
+            0 => total.min(BLOCK_LEN),
+            partial => partial,
+        };
+        let release = total - keep;
+        if release > 0 {
+            let start = out.len();
+            out.extend_from_slice(&self.held[..self.held_len]);
+            out.extend_from_slice(&input[..release - self.held_len]);
+            decrypt_in_place(&mut self.cipher, &mut out[start..]);
+            let rest = &input[release - self.held_len..];
+            self.held[..rest.len()].copy_from_slice(rest);
+            self.held_len = rest.len();
+        } else {
+            self.held[self.held_len..total].copy_from_slice(input);
+            self.held_len = total;
+        }
+    }
+
+    /// Decrypts the final block, checks and strips the padding. Fails if the
+    /// ciphertext was empty, not a multiple of 16 bytes, or badly padded.
+    pub fn finish(mut self, out: &mut Vec<u8>) -> Result<(), DecryptError> {
+        if self.held_len != BLOCK_LEN {
+            return Err(DecryptError);
+        }
+        let mut block = self.held;
+        decrypt_in_place(&mut self.cipher, &mut block);
+        let pad = unpad_len(&block).ok_or(DecryptError)?;
+        out.extend_from_slice(&block[..BLOCK_LEN - pad]);
+        Ok(())
+    }
+}
+
+impl std::fmt::Debug for Decryptor {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("v1::Decryptor").finish_non_exhaustive()
+    }
+}
+
+/// Length of valid PKCS#7 padding in `block`, examining every byte whatever
+/// the outcome so the check's timing does not depend on where it fails.
+fn unpad_len(block: &[u8; BLOCK_LEN]) -> Option<usize> {
+    let pad = block[BLOCK_LEN - 1];
+    let mut bad = u8::from(pad == 0) | u8::from(usize::from(pad) > BLOCK_LEN);
+    for (i, &b) in block.iter().enumerate() {
+        let in_pad = u8::from(BLOCK_LEN - i <= usize::from(pad));
+        bad |= in_pad & u8::from(b != pad);
+    }
+    (bad == 0).then_some(usize::from(pad))
+}
+
+fn encrypt_in_place(cipher: &mut CbcEnc, buf: &mut [u8]) {
+    let (blocks, tail) = InOutBuf::from(buf).into_chunks();
+    debug_assert!(tail.is_empty());
+    cipher.encrypt_blocks_inout_mut(blocks);
+}
+
+fn decrypt_in_place(cipher: &mut CbcDec, buf: &mut [u8]) {
+    let (blocks, tail) = InOutBuf::from(buf).into_chunks();
+    debug_assert!(tail.is_empty());
+    cipher.decrypt_blocks_inout_mut(blocks);
+}
+
+/// Encrypts a whole in-memory plaintext; convenient for tests and small data.
+pub fn encrypt(key: &DataKey, stored_iv: &[u8; STORED_IV_LEN], plaintext: &[u8]) -> Vec<u8> {
+    let mut out =
+        Vec::with_capacity(atrest_format::v1::ciphertext_len(plaintext.len() as u64) as usize);
+    let mut enc = Encryptor::new(key, stored_iv);
+    enc.update(plaintext, &mut out);
+    enc.finish(&mut out);
+    out
+}
+
+/// Decrypts a whole in-memory ciphertext; convenient for tests and small data.
+pub fn decrypt(
+    key: &DataKey,
+    stored_iv: &[u8; STORED_IV_LEN],
+    ciphertext: &[u8],
+) -> Result<Vec<u8>, DecryptError> {
+    let mut out = Vec::with_capacity(ciphertext.len());
+    let mut dec = Decryptor::new(key, stored_iv);
+    dec.update(ciphertext, &mut out);
+    dec.finish(&mut out)?;
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn padding_rules() {
+        let mut block = [0u8; 16];
+        block[15] = 1;
+        assert_eq!(unpad_len(&block), Some(1));
+        assert_eq!(unpad_len(&[16; 16]), Some(16));
+        assert_eq!(unpad_len(&[0; 16]), None);
+        assert_eq!(unpad_len(&[17; 16]), None);
+        block[14] = 3;
+        block[15] = 2;
+        assert_eq!(unpad_len(&block), None);
+        block[14] = 2;
+        assert_eq!(unpad_len(&block), Some(2));
+    }
+}
