@@ -1,1 +1,87 @@
-fn main() {}
+//! The `atrest` command-line tool.
+
+mod aws;
+mod cli;
+mod commands;
+mod failure;
+mod files;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+use cli::{Cli, Command};
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logging(cli.verbose, cli.quiet);
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("atrest: error: cannot start the async runtime: {e}");
+            return ExitCode::from(failure::Exit::Runtime as u8);
+        }
+    };
+    match runtime.block_on(run(cli)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) if is_broken_pipe(&err) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("atrest: error: {err:#}");
+            ExitCode::from(failure::exit_code(&err) as u8)
+        }
+    }
+}
+
+async fn run(cli: Cli) -> anyhow::Result<()> {
+    let clients = aws::clients(&cli.aws).await?;
+    match &cli.command {
+        Command::CreateDataKey { key_id, data_key } => {
+            commands::create_data_key::run(&clients.kms, key_id, data_key, cli.quiet).await
+        }
+        Command::EncryptWithKms {
+            file,
+            uri,
+            data_key,
+            format,
+            transfer,
+        } => {
+            let args = commands::encrypt::Encrypt {
+                file,
+                uri,
+                data_key,
+                format: *format,
+                transfer,
+            };
+            commands::encrypt::run(&clients.kms, &clients.s3, args).await
+        }
+        Command::DecryptWithKms { uri, file } => {
+            commands::decrypt::run(&clients.kms, &clients.s3, uri, file).await
+        }
+    }
+}
+
+fn init_logging(verbose: u8, quiet: bool) {
+    use tracing_subscriber::EnvFilter;
+    use std::io::IsTerminal;
+    // By default only our own warnings: the SDK's are about conditions our
+    // errors already explain (and it warns about IMDS on every non-EC2 host).
+    let default = match (quiet, verbose) {
+        (true, _) => "off",
+        (false, 0) => "atrest=warn,atrest_s3=warn,atrest_kms=warn",
+        (false, 1) => "atrest=debug,atrest_s3=debug,atrest_kms=debug,warn",
+        (false, _) => "trace",
+    };
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
+        .init();
+}
+
+/// A closed stdout (`atrest decrypt s3://... - | head`) is not a failure.
+fn is_broken_pipe(err: &anyhow::Error) -> bool {
+    err.chain().any(|c| {
+        c.downcast_ref::<std::io::Error>()
+            .is_some_and(|e| e.kind() == std::io::ErrorKind::BrokenPipe)
+    })
+}

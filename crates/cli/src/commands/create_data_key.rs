@@ -1,0 +1,17 @@
+use std::path::Path;
+
+use anyhow::{Context, Result};
+use atrest_kms::Kms;
+
+pub async fn run(kms: &Kms, key_id: &str, data_key: &Path, quiet: bool) -> Result<()> {
+    let wrapped = kms
+        .generate_wrapped_data_key(key_id)
+        .await
+        .with_context(|| format!("cannot create a data key under `{key_id}`"))?;
+    let replaced = crate::files::write_atomically(data_key, &wrapped)?;
+    if !quiet {
+        let verb = if replaced { "replaced the existing" } else { "wrote" };
+        eprintln!("{verb} {} (wrapped data key under `{key_id}`)", data_key.display());
+    }
+    Ok(())
+}

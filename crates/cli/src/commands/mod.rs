@@ -1,0 +1,3 @@
+pub mod create_data_key;
+pub mod decrypt;
+pub mod encrypt;

@@ -1,0 +1,104 @@
+use std::fmt;
+
+/// An `s3://bucket/key` location.
+///
+/// Follows the AWS CLI: everything after the first `/` following the bucket is
+/// the key, verbatim (no percent-decoding). So `s3://b//dir/f` names the key
+/// `/dir/f`, which is where the original Node tool stored `s3://b/dir/f`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct S3Uri {
+    bucket: String,
+    key: String,
+}
+
+/// Why a string is not a usable S3 URI.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum S3UriError {
+    /// It does not start with `s3://`.
+    #[error("`{0}` is not an S3 URI: expected s3://BUCKET/KEY")]
+    NotS3(String),
+    /// The bucket part is empty.
+    #[error("`{0}` names no bucket: expected s3://BUCKET/KEY")]
+    NoBucket(String),
+    /// There is no key after the bucket.
+    #[error("`{0}` names no object key: expected s3://BUCKET/KEY")]
+    NoKey(String),
+    /// The bucket name has characters S3 never allows in one.
+    #[error("`{0}` has an invalid bucket name")]
+    BadBucket(String),
+}
+
+impl S3Uri {
+    /// Parses `s3://bucket/key`. The key must be non-empty.
+    pub fn parse(s: &str) -> Result<Self, S3UriError> {
+        let rest = s
+            .strip_prefix("s3://")
+            .ok_or_else(|| S3UriError::NotS3(s.to_owned()))?;
+        let (bucket, key) = rest.split_once('/').unwrap_or((rest, ""));
+        if bucket.is_empty() {
+            return Err(S3UriError::NoBucket(s.to_owned()));
+        }
+        // S3 bucket names are lower-case letters, digits, dots and hyphens
+        // (older buckets may have upper case and underscores).
+        if !bucket
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_'))
+        {
+            return Err(S3UriError::BadBucket(s.to_owned()));
+        }
+        if key.is_empty() {
+            return Err(S3UriError::NoKey(s.to_owned()));
+        }
+        Ok(S3Uri {
+            bucket: bucket.to_owned(),
+            key: key.to_owned(),
+        })
+    }
+
+    /// The bucket name.
+    pub fn bucket(&self) -> &str {
+        &self.bucket
+    }
+
+    /// The object key, exactly as stored in S3.
+    pub fn key(&self) -> &str {
+        &self.key
+    }
+}
+
+impl fmt::Display for S3Uri {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "s3://{}/{}", self.bucket, self.key)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_are_verbatim_after_the_bucket() {
+        let u = S3Uri::parse("s3://bucket/dir/a b%20c").unwrap();
+        assert_eq!((u.bucket(), u.key()), ("bucket", "dir/a b%20c"));
+        let legacy = S3Uri::parse("s3://bucket//dir/file").unwrap();
+        assert_eq!(legacy.key(), "/dir/file");
+        assert_eq!(legacy.to_string(), "s3://bucket//dir/file");
+    }
+
+    #[test]
+    fn invalid_uris_say_why() {
+        use S3UriError::*;
+        let cases = [
+            ("http://bucket/key", NotS3("http://bucket/key".into())),
+            ("bucket/key", NotS3("bucket/key".into())),
+            ("s3://", NoBucket("s3://".into())),
+            ("s3:///key", NoBucket("s3:///key".into())),
+            ("s3://bucket", NoKey("s3://bucket".into())),
+            ("s3://bucket/", NoKey("s3://bucket/".into())),
+            ("s3://b?x/key", BadBucket("s3://b?x/key".into())),
+        ];
+        for (input, want) in cases {
+            assert_eq!(S3Uri::parse(input), Err(want), "{input}");
+        }
+    }
+}
