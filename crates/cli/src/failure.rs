@@ -54,6 +54,7 @@ pub fn exit_code(err: &anyhow::Error) -> Exit {
                 KmsError::KeyNotFound(_)
                 | KmsError::KeyDisabled(_)
                 | KmsError::AccessDenied(_)
+                | KmsError::DecryptDenied(_)
                 | KmsError::NoCredentials => Exit::NotFoundOrDenied,
                 KmsError::InvalidCiphertext => Exit::Untrusted,
                 _ => Exit::Runtime,

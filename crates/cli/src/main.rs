@@ -60,8 +60,8 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
 }
 
 fn init_logging(verbose: u8, quiet: bool) {
-    use tracing_subscriber::EnvFilter;
     use std::io::IsTerminal;
+    use tracing_subscriber::EnvFilter;
     // By default only our own warnings: the SDK's are about conditions our
     // errors already explain (and it warns about IMDS on every non-EC2 host).
     let default = match (quiet, verbose) {

@@ -11,6 +11,9 @@ use std::collections::HashMap;
 use atrest_crypto::DataKey;
 use aws_sdk_kms::config::http::HttpResponse;
 use aws_sdk_kms::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
+use aws_sdk_kms::operation::decrypt::DecryptError;
+use aws_sdk_kms::operation::generate_data_key::GenerateDataKeyError;
+use aws_sdk_kms::operation::generate_data_key_without_plaintext::GenerateDataKeyWithoutPlaintextError;
 use aws_sdk_kms::primitives::Blob;
 use aws_sdk_kms::types::DataKeySpec;
 use aws_sdk_kms::Client;
@@ -25,8 +28,12 @@ pub enum KmsError {
     /// The KMS key is disabled or pending deletion.
     #[error("KMS key is disabled or not usable: {0}")]
     KeyDisabled(String),
+    /// The caller may not use the key (or, for Decrypt, the key that wrapped
+    /// the data key is not one the caller can reach at all).
+    #[error("KMS refused to unwrap the data key: access denied (you may lack kms:Decrypt on the key, or it belongs to another account){}", detail(.0))]
+    DecryptDenied(String),
     /// The caller may not use the key.
-    #[error("KMS access denied: {0}")]
+    #[error("KMS access denied{}", detail(.0))]
     AccessDenied(String),
     /// KMS cannot decrypt the wrapped key: it is damaged, belongs to another
     /// key, or was wrapped with a different encryption context.
@@ -51,14 +58,25 @@ pub enum KmsError {
 impl KmsError {
     fn from_sdk<E>(op: &'static str, err: SdkError<E, HttpResponse>) -> Self
     where
-        E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+        E: Modeled + ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
     {
         let message = err.message().unwrap_or_default().to_owned();
-        match err.code() {
+        // Modelled exceptions by type (their code is only filled in when
+        // parsed off the wire); unmodelled ones, such as
+        // AccessDeniedException, by code.
+        let code = err
+            .as_service_error()
+            .and_then(Modeled::code)
+            .or_else(|| err.code());
+        match code {
             Some("NotFoundException") => KmsError::KeyNotFound(message),
-            Some("DisabledException" | "KMSInvalidStateException" | "KeyUnavailableException") => {
-                KmsError::KeyDisabled(message)
-            }
+            Some(
+                "DisabledException"
+                | "KMSInvalidStateException"
+                | "KmsInvalidStateException"
+                | "KeyUnavailableException",
+            ) => KmsError::KeyDisabled(message),
+            Some("AccessDeniedException") if op == "Decrypt" => KmsError::DecryptDenied(message),
             Some(
                 "AccessDeniedException"
                 | "UnrecognizedClientException"
@@ -80,6 +98,54 @@ impl KmsError {
                 }
             }
         }
+    }
+}
+
+/// The wire code of an operation's modelled exceptions.
+trait Modeled {
+    fn code(&self) -> Option<&'static str>;
+}
+
+macro_rules! modeled {
+    ($error:ident { $($variant:ident),* $(,)? }) => {
+        impl Modeled for $error {
+            fn code(&self) -> Option<&'static str> {
+                match self {
+                    $($error::$variant(_) => Some(stringify!($variant)),)*
+                    _ => None,
+                }
+            }
+        }
+    };
+}
+
+modeled!(GenerateDataKeyError {
+    NotFoundException,
+    DisabledException,
+    KmsInvalidStateException,
+    KeyUnavailableException,
+});
+modeled!(GenerateDataKeyWithoutPlaintextError {
+    NotFoundException,
+    DisabledException,
+    KmsInvalidStateException,
+    KeyUnavailableException,
+});
+modeled!(DecryptError {
+    NotFoundException,
+    DisabledException,
+    KmsInvalidStateException,
+    KeyUnavailableException,
+    InvalidCiphertextException,
+    IncorrectKeyException,
+});
+
+/// `: message` for a non-empty message, nothing otherwise.
+fn detail(message: &str) -> String {
+    if message.is_empty() {
+        String::new()
+    } else {
+        format!(": {message}")
     }
 }
 

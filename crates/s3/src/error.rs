@@ -95,7 +95,9 @@ impl S3Error {
             _ => S3Error::Request {
                 op,
                 uri: uri.to_string(),
-                source: aws_sdk_s3::error::DisplayErrorContext(err).to_string().into(),
+                source: aws_sdk_s3::error::DisplayErrorContext(err)
+                    .to_string()
+                    .into(),
             },
         }
     }
@@ -110,7 +112,8 @@ where
     match err {
         SdkError::DispatchFailure(_) | SdkError::ConstructionFailure(_) => {
             let text = format!("{}", aws_sdk_s3::error::DisplayErrorContext(err));
-            text.contains("no credentials") || text.contains("credentials provider was not enabled")
+            text.contains("no credentials")
+                || text.contains("credentials provider was not enabled")
                 || text.contains("failed to load credentials")
         }
         _ => false,

@@ -10,7 +10,7 @@ mod upload;
 mod uri;
 
 pub use error::S3Error;
-pub use upload::{Uploader, UploadOptions, MIN_PART_SIZE};
+pub use upload::{UploadOptions, Uploader, MIN_PART_SIZE};
 pub use uri::{S3Uri, S3UriError};
 
 use aws_sdk_s3::Client;

@@ -10,8 +10,15 @@ pub async fn run(kms: &Kms, key_id: &str, data_key: &Path, quiet: bool) -> Resul
         .with_context(|| format!("cannot create a data key under `{key_id}`"))?;
     let replaced = crate::files::write_atomically(data_key, &wrapped)?;
     if !quiet {
-        let verb = if replaced { "replaced the existing" } else { "wrote" };
-        eprintln!("{verb} {} (wrapped data key under `{key_id}`)", data_key.display());
+        let verb = if replaced {
+            "replaced the existing"
+        } else {
+            "wrote"
+        };
+        eprintln!(
+            "{verb} {} (wrapped data key under `{key_id}`)",
+            data_key.display()
+        );
     }
     Ok(())
 }

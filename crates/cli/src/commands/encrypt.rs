@@ -31,8 +31,12 @@ pub async fn run(kms: &Kms, s3: &aws_sdk_s3::Client, args: Encrypt<'_>) -> Resul
 
     let Format::V1 = args.format;
     let stored_iv = v1::random_stored_iv(&mut rand_core::OsRng);
-    let header = atrest_format::v1::Header::new(wrapped, stored_iv)
-        .map_err(|e| Failure::new(Exit::Usage, format!("{} is not a data key: {e}", args.data_key.display())))?;
+    let header = atrest_format::v1::Header::new(wrapped, stored_iv).map_err(|e| {
+        Failure::new(
+            Exit::Usage,
+            format!("{} is not a data key: {e}", args.data_key.display()),
+        )
+    })?;
     let mut encryptor = v1::Encryptor::new(&key, &stored_iv);
 
     let options = UploadOptions {

@@ -1,0 +1,190 @@
+//! Every failure gives one clear line on stderr and the documented exit
+//! status, and leaves the user's files as they were.
+
+use crate::harness::*;
+
+/// Runs `args`, checks the exit status and that stderr names `needle`.
+fn fails(env: &Env, args: &[&str], status: i32, needle: &str) {
+    let out = env.run(args);
+    assert_status(&out, status, args);
+    let err = stderr(&out);
+    assert!(
+        err.contains(needle),
+        "atrest {}: stderr lacks {needle:?}:\n{err}",
+        args.join(" ")
+    );
+    assert_eq!(
+        err.trim_end().lines().count(),
+        1,
+        "one line expected:\n{err}"
+    );
+}
+
+#[test]
+fn usage_errors_exit_2() {
+    let Some(env) = env() else { return };
+    std::fs::write(env.path("in"), b"x").unwrap();
+    let out = env.run(&["encrypt", "in", "http://bucket/key"]);
+    assert_status(&out, 2, &["bad scheme"]);
+    assert!(stderr(&out).contains("not an S3 URI"));
+    let out = env.run(&["encrypt", "in", "s3://bucket"]);
+    assert_status(&out, 2, &["no key"]);
+    assert!(stderr(&out).contains("names no object key"));
+    let out = env.run(&["decrypt", "s3:///key", "out"]);
+    assert_status(&out, 2, &["no bucket"]);
+    let out = env.run(&["frobnicate"]);
+    assert_status(&out, 2, &["unknown command"]);
+    fails(&env, &["encrypt", ".", &env.uri("k")], 2, "is a directory");
+}
+
+#[test]
+fn missing_data_key_says_how_to_make_one() {
+    let Some(env) = env() else { return };
+    std::fs::write(env.path("in"), b"x").unwrap();
+    fails(
+        &env,
+        &["encrypt", "in", &env.uri("k")],
+        3,
+        "run `atrest create-data-key",
+    );
+}
+
+#[test]
+fn missing_input_file() {
+    let Some(env) = env() else { return };
+    env.create_data_key();
+    fails(
+        &env,
+        &["encrypt", "nope.txt", &env.uri("k")],
+        3,
+        "cannot open nope.txt",
+    );
+}
+
+#[test]
+fn no_credentials() {
+    let Some(env) = env() else { return };
+    let out = env
+        .atrest()
+        .env_remove("AWS_ACCESS_KEY_ID")
+        .env_remove("AWS_SECRET_ACCESS_KEY")
+        .args(["decrypt", &env.uri("k"), "out"])
+        .output()
+        .unwrap();
+    assert_status(&out, 3, &["no credentials"]);
+    assert!(
+        stderr(&out).contains("no AWS credentials"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+/// (moto does not enforce disabled keys; `atrest-kms`'s unit tests cover the
+/// DisabledException mapping with a mocked client.)
+#[test]
+fn kms_key_not_found() {
+    let Some(env) = env() else { return };
+    fails(
+        &env,
+        &["create-data-key", "alias/does-not-exist"],
+        3,
+        "KMS key not found",
+    );
+    fails(
+        &env,
+        &["create-data-key", "11111111-2222-3333-4444-555555555555"],
+        3,
+        "KMS key not found",
+    );
+}
+
+#[test]
+fn bucket_or_object_not_found() {
+    let Some(env) = env() else { return };
+    env.create_data_key();
+    std::fs::write(env.path("in"), b"x").unwrap();
+    fails(
+        &env,
+        &["encrypt", "in", "s3://no-such-bucket-atrest/k"],
+        3,
+        "bucket `no-such-bucket-atrest` does not exist",
+    );
+    fails(
+        &env,
+        &["decrypt", "s3://no-such-bucket-atrest/k", "out"],
+        3,
+        "does not exist",
+    );
+    fails(
+        &env,
+        &["decrypt", &env.uri("missing"), "out"],
+        3,
+        "does not exist",
+    );
+}
+
+#[test]
+fn objects_that_are_not_atrest_objects() {
+    let Some(env) = env() else { return };
+    env.put_raw("plain.txt", b"just some text".to_vec());
+    env.put_raw("empty", Vec::new());
+    env.put_raw("short", vec![1, 0, 0]);
+    env.put_raw("reserved", vec![1, 9, 0, 0, 4, 0, 0, 0, 1, 2, 3, 4]);
+    fails(
+        &env,
+        &["decrypt", &env.uri("plain.txt"), "out"],
+        4,
+        "not an atrest object",
+    );
+    fails(
+        &env,
+        &["decrypt", &env.uri("empty"), "out"],
+        4,
+        "not an atrest object",
+    );
+    fails(
+        &env,
+        &["decrypt", &env.uri("short"), "out"],
+        4,
+        "not an atrest object",
+    );
+    fails(
+        &env,
+        &["decrypt", &env.uri("reserved"), "out"],
+        4,
+        "not an atrest object",
+    );
+}
+
+#[test]
+fn corrupted_object_leaves_existing_output_untouched() {
+    let Some(env) = env() else { return };
+    env.create_data_key();
+    std::fs::write(env.path("in"), sample(1000, 1)).unwrap();
+    env.ok(&["encrypt", "in", &env.uri("obj")]);
+    let mut object = env.get_raw("obj");
+    // Truncated: the ciphertext is no longer a whole number of blocks.
+    object.truncate(object.len() - 5);
+    env.put_raw("obj", object);
+    std::fs::write(env.path("out"), b"precious").unwrap();
+    let before = env.files();
+    fails(
+        &env,
+        &["decrypt", &env.uri("obj"), "out"],
+        4,
+        "decryption failed",
+    );
+    assert_eq!(std::fs::read(env.path("out")).unwrap(), b"precious");
+    assert_eq!(env.files(), before, "no partial or temporary files");
+}
+
+#[test]
+fn output_into_a_missing_directory_fails_before_downloading() {
+    let Some(env) = env() else { return };
+    fails(
+        &env,
+        &["decrypt", &env.uri("whatever"), "no/such/dir/out"],
+        3,
+        "cannot create a file in no/such/dir",
+    );
+}

@@ -1,0 +1,11 @@
+//! Integration tests: the real `atrest` binary against a local S3/KMS
+//! endpoint (moto_server, started by `cargo xtask test`).
+//!
+//! The endpoint comes from `ATREST_TEST_ENDPOINT`. Without it (a plain
+//! `cargo test`) these tests print a notice and pass vacuously; under xtask
+//! it is always set, so an unusable endpoint fails them.
+
+mod errors;
+mod harness;
+mod round_trip;
+mod seed_objects;

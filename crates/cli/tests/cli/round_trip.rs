@@ -1,0 +1,163 @@
+use std::io::Write;
+use std::os::unix::fs::PermissionsExt;
+use std::process::Stdio;
+
+use crate::harness::*;
+
+fn round_trip(env: &Env, name: &str, data: &[u8], extra: &[&str]) {
+    std::fs::write(env.path(name), data).unwrap();
+    let uri = env.uri(&format!("rt/{name}"));
+    let out_name = format!("{name}.out");
+    let mut args = vec!["encrypt-with-kms", name, &uri];
+    args.extend_from_slice(extra);
+    env.ok(&args);
+    env.ok(&["decrypt-with-kms", &uri, &out_name]);
+    let back = std::fs::read(env.path(&out_name)).unwrap();
+    assert!(
+        back == data,
+        "{name}: round trip differs ({} vs {} bytes)",
+        back.len(),
+        data.len()
+    );
+    // The stored object is ciphertext: the plaintext does not appear in it.
+    let stored = env.get_raw(&format!("rt/{name}"));
+    assert_eq!(stored[0], 1, "v1 object");
+    if data.len() >= 16 {
+        assert!(!stored.windows(16).any(|w| w == &data[..16]));
+    }
+}
+
+#[test]
+fn small_sizes_round_trip() {
+    let Some(env) = env() else { return };
+    env.create_data_key();
+    for (i, len) in [0usize, 1, 15, 16, 17, 4096].into_iter().enumerate() {
+        round_trip(&env, &format!("f{len}"), &sample(len, i as u64), &[]);
+    }
+}
+
+#[test]
+fn multipart_round_trip_and_no_leftover_uploads() {
+    let Some(env) = env() else { return };
+    env.create_data_key();
+    // 5 MiB + 1 with 5 MiB parts: two parts, the second one byte plus padding.
+    round_trip(
+        &env,
+        "f5m",
+        &sample(5 * 1024 * 1024 + 1, 7),
+        &["--part-size", "5"],
+    );
+    let uploads = block_on(env.s3.list_multipart_uploads().bucket(&env.bucket).send()).unwrap();
+    assert!(uploads.uploads().is_empty(), "orphaned multipart uploads");
+}
+
+#[test]
+fn large_object_round_trip() {
+    let Some(env) = env() else { return };
+    env.create_data_key();
+    round_trip(
+        &env,
+        "f64m",
+        &sample(64 * 1024 * 1024, 64),
+        &["--concurrency", "2"],
+    );
+}
+
+#[test]
+fn data_key_file_is_private_and_replaced_with_notice() {
+    let Some(env) = env() else { return };
+    let out = env.ok(&["create-data-key", &env.key_id]);
+    assert!(stderr(&out).contains("wrote data.key"), "{}", stderr(&out));
+    let first = std::fs::read(env.path("data.key")).unwrap();
+    let mode = std::fs::metadata(env.path("data.key"))
+        .unwrap()
+        .permissions()
+        .mode();
+    assert_eq!(mode & 0o777, 0o600);
+    // The file is exactly a KMS ciphertext blob: KMS can decrypt it as is.
+    let plain = block_on(
+        env.kms
+            .decrypt()
+            .ciphertext_blob(aws_sdk_kms::primitives::Blob::new(first.clone()))
+            .send(),
+    )
+    .unwrap();
+    assert_eq!(plain.plaintext().unwrap().as_ref().len(), 32);
+
+    let out = env.ok(&["create-data-key", &env.key_id]);
+    assert!(
+        stderr(&out).contains("replaced the existing data.key"),
+        "{}",
+        stderr(&out)
+    );
+    assert_ne!(std::fs::read(env.path("data.key")).unwrap(), first);
+    assert_eq!(env.files(), vec!["data.key"], "no temporary files left");
+}
+
+#[test]
+fn key_can_be_named_by_id_arn_alias_and_alias_arn() {
+    let Some(env) = env() else { return };
+    let alias = format!("alias/atrest-{}", env.bucket);
+    block_on(
+        env.kms
+            .create_alias()
+            .alias_name(&alias)
+            .target_key_id(&env.key_id)
+            .send(),
+    )
+    .unwrap();
+    let alias_arn = format!("arn:aws:kms:us-east-1:123456789012:{alias}");
+    for (i, name) in [&env.key_id, &env.key_arn, &alias, &alias_arn]
+        .into_iter()
+        .enumerate()
+    {
+        env.ok(&["create-data-key", name]);
+        round_trip(&env, &format!("named{i}"), b"named key", &[]);
+    }
+}
+
+#[test]
+fn stdin_and_stdout_stream() {
+    let Some(env) = env() else { return };
+    env.create_data_key();
+    let data = sample(300_000, 3);
+    let uri = env.uri("piped");
+    let mut child = env
+        .atrest()
+        .args(["encrypt", "-", &uri])
+        .stdin(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(&data).unwrap();
+    assert!(child.wait().unwrap().success());
+    let out = env.ok(&["decrypt", &uri, "-"]);
+    assert!(out.stdout == data, "stdout differs");
+}
+
+#[test]
+fn explicit_data_key_path_and_flags() {
+    let Some(env) = env() else { return };
+    env.ok(&["create-data-key", &env.key_id, "--data-key", "keys.bin"]);
+    std::fs::write(env.path("in"), b"flags").unwrap();
+    let uri = env.uri("flags");
+    // Configuration by flags instead of environment.
+    let out = env
+        .atrest()
+        .env_remove("AWS_ENDPOINT_URL")
+        .env_remove("AWS_REGION")
+        .args(["--endpoint-url", &env.endpoint, "--region", "us-east-1"])
+        .args([
+            "encrypt",
+            "in",
+            &uri,
+            "--data-key",
+            "keys.bin",
+            "--format",
+            "v1",
+        ])
+        .output()
+        .unwrap();
+    assert_status(&out, 0, &["encrypt with flags"]);
+    env.ok(&["decrypt", &uri, "out"]);
+    assert_eq!(std::fs::read(env.path("out")).unwrap(), b"flags");
+}

@@ -1,0 +1,104 @@
+//! The adapter against a mocked KMS client: error classification for answers
+//! the local emulator cannot produce, and one call per operation.
+
+use atrest_kms::{Kms, KmsError};
+use aws_sdk_kms::error::ErrorMetadata;
+use aws_sdk_kms::operation::decrypt::{DecryptError, DecryptOutput};
+use aws_sdk_kms::operation::generate_data_key::{GenerateDataKeyError, GenerateDataKeyOutput};
+use aws_sdk_kms::primitives::Blob;
+use aws_sdk_kms::types::error::{DisabledException, InvalidCiphertextException, NotFoundException};
+use aws_sdk_kms::Client;
+use aws_smithy_mocks::{mock, mock_client};
+
+#[tokio::test]
+async fn disabled_key_is_classified() {
+    let rule = mock!(Client::generate_data_key).then_error(|| {
+        GenerateDataKeyError::DisabledException(
+            DisabledException::builder()
+                .message("key is disabled")
+                .build(),
+        )
+    });
+    let kms = Kms::new(mock_client!(aws_sdk_kms, [&rule]));
+    let err = kms.generate_data_key("k", &[]).await.unwrap_err();
+    assert!(matches!(err, KmsError::KeyDisabled(_)), "{err:?}");
+    assert_eq!(rule.num_calls(), 1);
+}
+
+#[tokio::test]
+async fn not_found_and_access_denied_are_classified() {
+    let not_found = mock!(Client::generate_data_key).then_error(|| {
+        GenerateDataKeyError::NotFoundException(
+            NotFoundException::builder().message("no key").build(),
+        )
+    });
+    let kms = Kms::new(mock_client!(aws_sdk_kms, [&not_found]));
+    assert!(matches!(
+        kms.generate_data_key("k", &[]).await.unwrap_err(),
+        KmsError::KeyNotFound(_)
+    ));
+
+    // AccessDeniedException is not a modelled KMS error: it arrives generic.
+    let denied = mock!(Client::decrypt).then_error(|| {
+        DecryptError::generic(
+            ErrorMetadata::builder()
+                .code("AccessDeniedException")
+                .message("nope")
+                .build(),
+        )
+    });
+    let kms = Kms::new(mock_client!(aws_sdk_kms, [&denied]));
+    let err = kms.decrypt(b"blob", &[]).await.unwrap_err();
+    assert!(matches!(err, KmsError::DecryptDenied(_)), "{err:?}");
+    assert!(err.to_string().ends_with(": nope"), "{err}");
+}
+
+#[tokio::test]
+async fn invalid_ciphertext_is_classified() {
+    let rule = mock!(Client::decrypt).then_error(|| {
+        DecryptError::InvalidCiphertextException(InvalidCiphertextException::builder().build())
+    });
+    let kms = Kms::new(mock_client!(aws_sdk_kms, [&rule]));
+    assert!(matches!(
+        kms.decrypt(b"blob", &[]).await.unwrap_err(),
+        KmsError::InvalidCiphertext
+    ));
+}
+
+#[tokio::test]
+async fn malformed_plaintext_is_rejected_and_context_is_sent() {
+    let short = mock!(Client::decrypt)
+        .match_requests(|req| {
+            req.encryption_context()
+                .is_some_and(|c| c.get("purpose").map(String::as_str) == Some("test"))
+        })
+        .then_output(|| {
+            DecryptOutput::builder()
+                .plaintext(Blob::new(vec![1; 16]))
+                .build()
+        });
+    let kms = Kms::new(mock_client!(aws_sdk_kms, [&short]));
+    let context = [("purpose".to_owned(), "test".to_owned())];
+    assert!(matches!(
+        kms.decrypt(b"blob", &context).await.unwrap_err(),
+        KmsError::MalformedResponse
+    ));
+    assert_eq!(short.num_calls(), 1);
+}
+
+#[tokio::test]
+async fn generated_key_round_trips_through_the_adapter() {
+    let rule = mock!(Client::generate_data_key)
+        .match_requests(|req| req.key_spec() == Some(&aws_sdk_kms::types::DataKeySpec::Aes256))
+        .then_output(|| {
+            GenerateDataKeyOutput::builder()
+                .plaintext(Blob::new(vec![7; 32]))
+                .ciphertext_blob(Blob::new(b"wrapped".to_vec()))
+                .build()
+        });
+    let kms = Kms::new(mock_client!(aws_sdk_kms, [&rule]));
+    let generated = kms.generate_data_key("alias/k", &[]).await.unwrap();
+    assert_eq!(generated.wrapped, b"wrapped");
+    assert_eq!(generated.key.expose(), &[7; 32]);
+    assert_eq!(rule.num_calls(), 1, "exactly one KMS call");
+}
