@@ -435,6 +435,24 @@ pub(crate) fn parse(input: &[u8]) -> Result<ParsedAs<Header>, HeaderError> {
     }))
 }
 
+/// The nonce of frame `index`: the index as 11 big-endian bytes, then 0x01
+/// for the final frame or 0x00 for any other.
+///
+/// Frame keys are unique per object (random salt), so a counter is a safe
+/// nonce; the flag makes a truncated object's last frame fail to open.
+///
+/// ```
+/// let n = atrest_format::v2::frame_nonce(0x0102, true);
+/// assert_eq!(n, [0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 2, 1]);
+/// ```
+pub fn frame_nonce(index: u64, is_final: bool) -> [u8; NONCE_LEN] {
+    let mut nonce = [0u8; NONCE_LEN];
+    // A u64 fills the low 8 of the 11 counter bytes; the top 3 stay zero.
+    nonce[3..11].copy_from_slice(&index.to_be_bytes());
+    nonce[11] = u8::from(is_final);
+    nonce
+}
+
 /// Length of a body frame holding `frame_size` plaintext bytes: `F + 16`.
 pub fn sealed_frame_len(frame_size: u64) -> u64 {
     frame_size + TAG_LEN as u64
