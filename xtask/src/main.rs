@@ -4,15 +4,19 @@ use std::process::{Command, ExitCode};
 
 use anyhow::{bail, Context, Result};
 
+mod fixtures;
+
 const USAGE: &str = "usage: cargo xtask <command>
 
 commands:
-  test    fmt check, clippy (-D warnings) and every test";
+  test    fmt check, clippy (-D warnings) and every test
+  fixtures [--check]  regenerate fixtures/v2 (or check it is up to date)";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let result = match args.first().map(String::as_str) {
         Some("test") => test(),
+        Some("fixtures") => fixtures(args.get(1).map(String::as_str) == Some("--check")),
         _ => {
             eprintln!("{USAGE}");
             return ExitCode::from(2);
@@ -38,6 +42,20 @@ fn test() -> Result<()> {
         "warnings",
     ])?;
     cargo(&["test", "--workspace"])
+}
+
+fn fixtures(check: bool) -> Result<()> {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("..")
+        .join(fixtures::DIR);
+    if check {
+        fixtures::check(&dir).map_err(anyhow::Error::msg)?;
+        eprintln!("{} is up to date", fixtures::DIR);
+    } else {
+        let n = fixtures::write(&dir).with_context(|| format!("writing {}", dir.display()))?;
+        eprintln!("wrote {n} files to {}", fixtures::DIR);
+    }
+    Ok(())
 }
 
 fn cargo(args: &[&str]) -> Result<()> {
