@@ -171,3 +171,15 @@ fn every_vector_gives_its_expected_outcome() {
         }
     }
 }
+
+#[test]
+fn format_doc_quotes_the_current_worked_example() {
+    let example = std::fs::read_to_string(dir().join("ok-hello.worked-example.txt")).unwrap();
+    let doc =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/FORMAT.md"))
+            .unwrap();
+    assert!(
+        doc.contains(&example),
+        "docs/FORMAT.md's worked example differs from fixtures/v2/ok-hello.worked-example.txt: copy it over"
+    );
+}
