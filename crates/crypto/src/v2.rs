@@ -1,7 +1,7 @@
 //! Format v2: framed AES-256-GCM with HKDF-SHA-256 keys and key commitment.
 //!
 //! From the 32-byte data key and the header's random salt, HKDF-SHA-256
-//! derives a frame key and a key commitment (see [`derive`]). The commitment
+//! derives a frame key and a key commitment (see [`derive()`]). The commitment
 //! is stored in the header and checked, in constant time, before any frame is
 //! opened; so one object cannot decrypt under two keys, and a wrapped key
 //! that unwraps to another data key is refused before any plaintext exists.
