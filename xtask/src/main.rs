@@ -1,11 +1,14 @@
 //! Repository automation: `cargo xtask <command>`.
 
 mod demo;
+mod fixtures;
 mod moto;
 mod test;
 mod util;
 
 use std::process::ExitCode;
+
+use anyhow::{Context, Result};
 
 const USAGE: &str = "usage: cargo xtask <command>
 
@@ -17,7 +20,10 @@ commands:
   moto    start moto_server, print the `export` lines for a shell, serve
           until Ctrl-C
   demo    the quick start without an AWS account: the real `atrest` binary
-          against moto_server";
+          against moto_server
+  fixtures [--check]
+          regenerate the v2 test vectors in fixtures/v2 (or check that they
+          are up to date)";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -25,10 +31,12 @@ fn main() -> ExitCode {
         Some("test") => test::test(&args[1..]),
         Some("moto") if args.len() == 1 => moto::serve(),
         Some("demo") if args.len() == 1 => demo::demo(),
-        _ => {
-            eprintln!("{USAGE}");
-            return ExitCode::from(2);
-        }
+        Some("fixtures") if args.len() <= 2 => match args.get(1).map(String::as_str) {
+            None => write_fixtures(false),
+            Some("--check") => write_fixtures(true),
+            Some(_) => usage(),
+        },
+        _ => usage(),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -37,4 +45,21 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+fn usage() -> Result<()> {
+    eprintln!("{USAGE}");
+    std::process::exit(2);
+}
+
+fn write_fixtures(check: bool) -> Result<()> {
+    let dir = util::root().join(fixtures::DIR);
+    if check {
+        fixtures::check(&dir).map_err(anyhow::Error::msg)?;
+        eprintln!("{} is up to date", fixtures::DIR);
+    } else {
+        let n = fixtures::write(&dir).with_context(|| format!("writing {}", dir.display()))?;
+        eprintln!("wrote {n} files to {}", fixtures::DIR);
+    }
+    Ok(())
 }

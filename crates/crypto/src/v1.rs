@@ -12,7 +12,7 @@ use aes::cipher::inout::InOutBuf;
 use aes::cipher::{BlockDecryptMut, BlockEncryptMut, KeyIvInit};
 use atrest_format::v1::{cbc_iv, BLOCK_LEN, STORED_IV_LEN};
 
-use crate::{DataKey, DecryptError};
+use crate::{copy_loop, DataKey, DecryptError, StreamError};
 
 type CbcEnc = cbc::Encryptor<aes::Aes256>;
 type CbcDec = cbc::Decryptor<aes::Aes256>;
@@ -189,6 +189,72 @@ pub fn decrypt(
     dec.update(ciphertext, &mut out);
     dec.finish(&mut out)?;
     Ok(out)
+}
+
+/// Reads all of `reader` and writes the whole v1 object (`header`, then the
+/// ciphertext) to `writer`. Returns the number of plaintext bytes.
+///
+/// ```
+/// use atrest_crypto::{v1, DataKey};
+///
+/// let key = DataKey::from_slice(&[5; 32]).unwrap();
+/// let header = atrest_format::v1::Header::new(vec![9; 96], [1; 8]).unwrap();
+/// let mut object = Vec::new();
+/// v1::encrypt_stream(&key, &header, &b"legacy"[..], &mut object).unwrap();
+///
+/// let mut reader = &object[..];
+/// let parsed = atrest_crypto::read_header(&mut reader).unwrap();
+/// let mut plain = Vec::new();
+/// atrest_crypto::decrypt_stream(&key, &parsed, reader, &mut plain).unwrap();
+/// assert_eq!(plain, b"legacy");
+/// ```
+pub fn encrypt_stream(
+    key: &DataKey,
+    header: &atrest_format::v1::Header,
+    reader: impl std::io::Read,
+    mut writer: impl std::io::Write,
+) -> std::io::Result<u64> {
+    let mut out = Vec::new();
+    header.encode(&mut out);
+    let mut enc = Encryptor::new(key, &header.stored_iv());
+    let n = copy_loop(reader, |chunk| {
+        enc.update(chunk, &mut out);
+        writer.write_all(&out)?;
+        out.clear();
+        Ok(())
+    })?;
+    enc.finish(&mut out);
+    writer.write_all(&out)?;
+    writer.flush()?;
+    Ok(n)
+}
+
+/// Decrypts the v1 body read from `reader` (positioned after the header)
+/// and writes the plaintext to `writer`. Returns the plaintext length.
+///
+/// v1 is not authenticated: plaintext is written as it is decrypted, and
+/// only the final padding check can fail. Discard the output on error.
+pub fn decrypt_stream(
+    key: &DataKey,
+    header: &atrest_format::v1::Header,
+    reader: impl std::io::Read,
+    mut writer: impl std::io::Write,
+) -> Result<u64, StreamError> {
+    let mut dec = Decryptor::new(key, &header.stored_iv());
+    let mut out = Vec::new();
+    let mut written = 0u64;
+    copy_loop(reader, |chunk| {
+        out.clear();
+        dec.update(chunk, &mut out);
+        written += out.len() as u64;
+        writer.write_all(&out)
+    })?;
+    out.clear();
+    dec.finish(&mut out)?;
+    written += out.len() as u64;
+    writer.write_all(&out)?;
+    writer.flush()?;
+    Ok(written)
 }
 
 #[cfg(test)]

@@ -33,6 +33,7 @@ use alloc::vec::Vec;
 use core::fmt;
 
 pub mod v1;
+pub mod v2;
 
 /// Length of the prefix shared by every version: version byte, three bytes
 /// that depend on the version, and the wrapped-key length (u32 LE).
@@ -51,6 +52,8 @@ pub const MAX_WRAPPED_KEY_LEN: usize = 8 * 1024;
 pub enum Header {
     /// The seed tool's format: unauthenticated AES-256-CBC.
     V1(v1::Header),
+    /// Framed AES-256-GCM with key commitment.
+    V2(v2::Header),
 }
 
 impl Header {
@@ -58,6 +61,7 @@ impl Header {
     pub fn version(&self) -> u8 {
         match self {
             Header::V1(_) => v1::VERSION,
+            Header::V2(_) => v2::VERSION,
         }
     }
 
@@ -65,6 +69,7 @@ impl Header {
     pub fn wrapped_key(&self) -> &[u8] {
         match self {
             Header::V1(h) => h.wrapped_key(),
+            Header::V2(h) => h.wrapped_key(),
         }
     }
 
@@ -72,6 +77,7 @@ impl Header {
     pub fn encoded_len(&self) -> usize {
         match self {
             Header::V1(h) => h.encoded_len(),
+            Header::V2(h) => h.encoded_len(),
         }
     }
 
@@ -79,6 +85,7 @@ impl Header {
     pub fn encode(&self, out: &mut Vec<u8>) {
         match self {
             Header::V1(h) => h.encode(out),
+            Header::V2(h) => h.encode(out),
         }
     }
 }
@@ -109,6 +116,15 @@ pub enum HeaderError {
     EmptyWrappedKey,
     /// The wrapped-key length exceeds [`MAX_WRAPPED_KEY_LEN`].
     WrappedKeyTooLong(u32),
+    /// The suite byte of a v2 header names no suite this crate knows.
+    UnknownSuite(u8),
+    /// The v2 frame size exponent is outside
+    /// [`v2::MIN_FRAME_EXPONENT`]..=[`v2::MAX_FRAME_EXPONENT`].
+    BadFrameExponent(u8),
+    /// The v2 encryption context length exceeds [`v2::MAX_CONTEXT_LEN`].
+    ContextTooLong(usize),
+    /// The v2 encryption context is invalid.
+    BadContext(v2::ContextError),
 }
 
 impl fmt::Display for HeaderError {
@@ -121,11 +137,31 @@ impl fmt::Display for HeaderError {
                 f,
                 "wrapped data key length {len} exceeds the limit of {MAX_WRAPPED_KEY_LEN} bytes"
             ),
+            HeaderError::UnknownSuite(s) => write!(f, "unknown v2 cipher suite {s}"),
+            HeaderError::BadFrameExponent(e) => write!(
+                f,
+                "frame size exponent {e} is outside {}..={}",
+                v2::MIN_FRAME_EXPONENT,
+                v2::MAX_FRAME_EXPONENT
+            ),
+            HeaderError::ContextTooLong(len) => write!(
+                f,
+                "encryption context length {len} exceeds the limit of {} bytes",
+                v2::MAX_CONTEXT_LEN
+            ),
+            HeaderError::BadContext(e) => write!(f, "invalid encryption context: {e}"),
         }
     }
 }
 
-impl core::error::Error for HeaderError {}
+impl core::error::Error for HeaderError {
+    fn source(&self) -> Option<&(dyn core::error::Error + 'static)> {
+        match self {
+            HeaderError::BadContext(e) => Some(e),
+            _ => None,
+        }
+    }
+}
 
 /// Parses the header at the start of `input`, dispatching on the version byte.
 ///
@@ -136,6 +172,7 @@ pub fn parse_header(input: &[u8]) -> Result<Parsed, HeaderError> {
     };
     match version {
         v1::VERSION => v1::parse(input).map(|p| p.map(Header::V1)),
+        v2::VERSION => v2::parse(input).map(|p| p.map(Header::V2)),
         other => Err(HeaderError::UnknownVersion(other)),
     }
 }

@@ -1,6 +1,9 @@
 //! Property and edge-case tests of the header codec.
 
-use atrest_format::{parse_header, v1, Header, HeaderError, Parsed, MAX_WRAPPED_KEY_LEN};
+use std::collections::BTreeMap;
+
+use atrest_format::v2::{ContextError, EncryptionContext};
+use atrest_format::{parse_header, v1, v2, Header, HeaderError, Parsed, MAX_WRAPPED_KEY_LEN};
 use proptest::prelude::*;
 
 fn encode(header: &Header) -> Vec<u8> {
@@ -17,10 +20,47 @@ fn v1_header() -> impl Strategy<Value = v1::Header> {
         .prop_map(|(key, iv)| v1::Header::new(key, iv).unwrap())
 }
 
+fn user_context() -> impl Strategy<Value = EncryptionContext> {
+    prop::collection::btree_map("[^a][\\PC]{0,12}|a[\\PC]{0,12}", "[\\PC]{0,20}", 0..6)
+        .prop_filter("reserved prefix", |m: &BTreeMap<String, String>| {
+            m.keys().all(|k| !k.starts_with("atrest:"))
+        })
+        .prop_map(|m| EncryptionContext::new(m).unwrap())
+}
+
+fn v2_header() -> impl Strategy<Value = v2::Header> {
+    (
+        prop::collection::vec(any::<u8>(), 1..=600),
+        v2::MIN_FRAME_EXPONENT..=v2::MAX_FRAME_EXPONENT,
+        any::<[u8; 32]>(),
+        any::<[u8; 32]>(),
+        user_context(),
+    )
+        .prop_map(|(key, e, salt, commit, ctx)| v2::Header::new(key, e, salt, commit, ctx).unwrap())
+}
+
+fn any_header() -> impl Strategy<Value = Header> {
+    prop_oneof![
+        v1_header().prop_map(Header::V1),
+        v2_header().prop_map(Header::V2)
+    ]
+}
+
+/// A v2 header with the default context and a small wrapped key.
+fn small_v2() -> v2::Header {
+    v2::Header::new(
+        vec![0xaa; 3],
+        16,
+        [1; 32],
+        [2; 32],
+        EncryptionContext::new([("k", "v")]).unwrap(),
+    )
+    .unwrap()
+}
+
 proptest! {
     #[test]
-    fn v1_round_trip_ignores_trailing_bytes(h in v1_header(), body in prop::collection::vec(any::<u8>(), 0..64)) {
-        let header = Header::V1(h);
+    fn round_trip_ignores_trailing_bytes(header in any_header(), body in prop::collection::vec(any::<u8>(), 0..64)) {
         let mut bytes = encode(&header);
         prop_assert_eq!(bytes.len(), header.encoded_len());
         bytes.extend_from_slice(&body);
@@ -28,8 +68,8 @@ proptest! {
     }
 
     #[test]
-    fn every_truncation_asks_for_more(h in v1_header(), cut in any::<prop::sample::Index>()) {
-        let bytes = encode(&Header::V1(h));
+    fn every_truncation_asks_for_more(h in any_header(), cut in any::<prop::sample::Index>()) {
+        let bytes = encode(&h);
         let n = cut.index(bytes.len());
         match parse_header(&bytes[..n]) {
             Ok(Parsed::Incomplete { needed }) => {
@@ -48,8 +88,54 @@ proptest! {
         }
     }
 
+    /// Structured noise that gets past the prefix: a v2 prefix, a short key,
+    /// then random tail bytes (with a plausible exponent and context length).
     #[test]
-    fn unknown_versions_are_rejected_from_the_first_byte(version in any::<u8>().prop_filter("known", |v| *v != v1::VERSION)) {
+    fn arbitrary_v2_tails_never_panic_and_complete_parses_are_canonical(
+        key_len in 1u8..4,
+        e in 10u8..26,
+        ctx_len in 0u16..80,
+        rest in prop::collection::vec(any::<u8>(), 0..200),
+    ) {
+        let mut bytes = vec![2, 1, 0, 0, key_len, 0, 0, 0];
+        bytes.extend(std::iter::repeat_n(7, usize::from(key_len)));
+        bytes.push(e);
+        bytes.extend_from_slice(&[0; 64]);
+        bytes.extend_from_slice(&ctx_len.to_le_bytes());
+        bytes.extend_from_slice(&rest);
+        if let Ok(Parsed::Complete(header)) = parse_header(&bytes) {
+            let again = encode(&header);
+            prop_assert_eq!(&bytes[..again.len()], &again[..]);
+        }
+    }
+
+    /// Every single-byte change of a valid v2 header is rejected, asks for
+    /// more, or parses to a header that re-encodes to the changed bytes.
+    #[test]
+    fn mutated_v2_headers_never_panic(h in v2_header(), at in any::<prop::sample::Index>(), xor in 1u8..) {
+        let mut bytes = encode(&Header::V2(h));
+        let i = at.index(bytes.len());
+        bytes[i] ^= xor;
+        if let Ok(Parsed::Complete(header)) = parse_header(&bytes) {
+            let again = encode(&header);
+            prop_assert_eq!(&bytes[..again.len()], &again[..]);
+        }
+    }
+
+    #[test]
+    fn v2_aad_is_the_header_bytes_without_the_wrapped_key(h in v2_header()) {
+        let bytes = encode(&Header::V2(h.clone()));
+        let tail_start = 8 + h.wrapped_key().len();
+        let mut expected = bytes[..4].to_vec();
+        expected.extend_from_slice(&bytes[tail_start..]);
+        prop_assert_eq!(h.aad(), &expected[..]);
+        prop_assert_eq!(bytes[tail_start], h.frame_exponent());
+        prop_assert_eq!(&bytes[tail_start + 1..tail_start + 33], &h.salt()[..]);
+        prop_assert_eq!(&bytes[tail_start + 33..tail_start + 65], &h.commitment()[..]);
+    }
+
+    #[test]
+    fn unknown_versions_are_rejected_from_the_first_byte(version in any::<u8>().prop_filter("known", |v| *v != v1::VERSION && *v != v2::VERSION)) {
         prop_assert_eq!(parse_header(&[version]), Err(HeaderError::UnknownVersion(version)));
     }
 }
@@ -129,4 +215,211 @@ fn parses_the_seed_fixture_headers() {
         }
         other => panic!("unexpected {other:?}"),
     }
+}
+
+#[test]
+fn v2_unknown_suite_and_reserved_bytes_are_rejected_early() {
+    assert_eq!(parse_header(&[2]), Ok(Parsed::Incomplete { needed: 7 }));
+    assert_eq!(parse_header(&[2, 0]), Err(HeaderError::UnknownSuite(0)));
+    assert_eq!(parse_header(&[2, 2]), Err(HeaderError::UnknownSuite(2)));
+    assert_eq!(
+        parse_header(&[2, 1, 0, 1]),
+        Err(HeaderError::ReservedNotZero)
+    );
+    assert_eq!(parse_header(&[2, 1, 1]), Err(HeaderError::ReservedNotZero));
+    let mut bytes = encode(&Header::V2(small_v2()));
+    bytes[3] = 0x80;
+    assert_eq!(parse_header(&bytes), Err(HeaderError::ReservedNotZero));
+}
+
+#[test]
+fn v2_wrapped_key_bounds() {
+    for (len, err) in [
+        (0u32, HeaderError::EmptyWrappedKey),
+        (8193, HeaderError::WrappedKeyTooLong(8193)),
+    ] {
+        let mut b = vec![2, 1, 0, 0];
+        b.extend_from_slice(&len.to_le_bytes());
+        assert_eq!(parse_header(&b), Err(err));
+    }
+}
+
+#[test]
+fn v2_frame_exponent_is_checked_as_soon_as_present() {
+    let good = encode(&Header::V2(small_v2()));
+    let t = 8 + 3;
+    for e in [0, 11, 25, 255] {
+        let mut bytes = good.clone();
+        bytes[t] = e;
+        assert_eq!(
+            parse_header(&bytes[..=t]),
+            Err(HeaderError::BadFrameExponent(e))
+        );
+        assert_eq!(parse_header(&bytes), Err(HeaderError::BadFrameExponent(e)));
+    }
+    for e in 12..=24 {
+        let mut bytes = good.clone();
+        bytes[t] = e;
+        match parse_header(&bytes) {
+            Ok(Parsed::Complete(Header::V2(h))) => assert_eq!(h.frame_size(), 1 << e),
+            other => panic!("{other:?}"),
+        }
+    }
+    assert_eq!(
+        v2::Header::new(
+            vec![1],
+            11,
+            [0; 32],
+            [0; 32],
+            EncryptionContext::new::<String, String>([]).unwrap()
+        ),
+        Err(HeaderError::BadFrameExponent(11))
+    );
+}
+
+/// A v2 header whose context bytes are `ctx` (length field set to match).
+fn with_context(ctx: &[u8]) -> Vec<u8> {
+    let mut bytes = vec![2, 1, 0, 0, 1, 0, 0, 0, 0xaa, 16];
+    bytes.extend_from_slice(&[0; 64]);
+    bytes.extend_from_slice(&(ctx.len() as u16).to_le_bytes());
+    bytes.extend_from_slice(ctx);
+    bytes
+}
+
+/// Encodes pairs as raw bytes, in the given order, without any checks.
+fn raw_context(pairs: &[(&[u8], &[u8])]) -> Vec<u8> {
+    let mut out = (pairs.len() as u16).to_le_bytes().to_vec();
+    for (k, v) in pairs {
+        out.extend_from_slice(&(k.len() as u16).to_le_bytes());
+        out.extend_from_slice(k);
+        out.extend_from_slice(&(v.len() as u16).to_le_bytes());
+        out.extend_from_slice(v);
+    }
+    out
+}
+
+const FMT: (&[u8], &[u8]) = (
+    v2::FORMAT_CONTEXT_KEY.as_bytes(),
+    v2::FORMAT_CONTEXT_VALUE.as_bytes(),
+);
+
+#[test]
+fn v2_context_rules() {
+    let bad = |ctx: Vec<u8>| match parse_header(&with_context(&ctx)) {
+        Err(HeaderError::BadContext(e)) => e,
+        other => panic!("{other:?}"),
+    };
+    // The minimal valid context: just the format entry.
+    assert!(matches!(
+        parse_header(&with_context(&raw_context(&[FMT]))),
+        Ok(Parsed::Complete(Header::V2(_)))
+    ));
+    assert!(matches!(
+        parse_header(&with_context(&raw_context(&[
+            (b"a", b""),
+            FMT,
+            (b"b", b"x")
+        ]))),
+        Ok(Parsed::Complete(Header::V2(_)))
+    ));
+    assert_eq!(bad(vec![]), ContextError::Malformed);
+    assert_eq!(bad(vec![0]), ContextError::Malformed);
+    assert_eq!(bad(raw_context(&[])), ContextError::FormatEntry);
+    let mut trailing = raw_context(&[FMT]);
+    trailing.push(0);
+    assert_eq!(bad(trailing), ContextError::Malformed);
+    let mut count_too_big = raw_context(&[FMT]);
+    count_too_big[0] = 2;
+    assert_eq!(bad(count_too_big), ContextError::Malformed);
+    let mut huge_count = raw_context(&[FMT]);
+    huge_count[..2].copy_from_slice(&[0xff, 0xff]);
+    assert_eq!(bad(huge_count), ContextError::Malformed);
+    assert_eq!(
+        bad(raw_context(&[(b"b", b""), (b"a", b""), FMT])),
+        ContextError::NotSorted
+    );
+    assert_eq!(
+        bad(raw_context(&[(b"a", b""), (b"a", b""), FMT])),
+        ContextError::NotSorted
+    );
+    assert_eq!(bad(raw_context(&[FMT, FMT])), ContextError::NotSorted);
+    assert_eq!(
+        bad(raw_context(&[(b"", b"x"), FMT])),
+        ContextError::EmptyKey
+    );
+    assert_eq!(
+        bad(raw_context(&[(b"\xff", b""), FMT])),
+        ContextError::NotUtf8
+    );
+    assert_eq!(
+        bad(raw_context(&[(b"a", b"\xc3"), FMT])),
+        ContextError::NotUtf8
+    );
+    assert_eq!(
+        bad(raw_context(&[(b"atrest:foo", b""), FMT])),
+        ContextError::ReservedKey("atrest:foo".into())
+    );
+    assert_eq!(
+        bad(raw_context(&[(v2::FORMAT_CONTEXT_KEY.as_bytes(), b"v3")])),
+        ContextError::FormatEntry
+    );
+    // Too long is rejected from the length field, before the bytes arrive.
+    let mut bytes = with_context(&[]);
+    let at = bytes.len() - 2;
+    bytes[at..].copy_from_slice(&8193u16.to_le_bytes());
+    assert_eq!(parse_header(&bytes), Err(HeaderError::ContextTooLong(8193)));
+    bytes[at..].copy_from_slice(&8192u16.to_le_bytes());
+    assert_eq!(
+        parse_header(&bytes),
+        Ok(Parsed::Incomplete { needed: 8192 })
+    );
+}
+
+#[test]
+fn v2_context_construction() {
+    let ctx = EncryptionContext::new([("z", "1"), ("a", "2")]).unwrap();
+    assert_eq!(
+        ctx.to_pairs(),
+        [
+            ("a".to_string(), "2".to_string()),
+            (
+                v2::FORMAT_CONTEXT_KEY.into(),
+                v2::FORMAT_CONTEXT_VALUE.into()
+            ),
+            ("z".into(), "1".into()),
+        ]
+    );
+    assert_eq!(ctx.get("z"), Some("1"));
+    assert_eq!(
+        EncryptionContext::new([("a", "1"), ("a", "2")]),
+        Err(ContextError::NotSorted)
+    );
+    assert_eq!(
+        EncryptionContext::new([("", "1")]),
+        Err(ContextError::EmptyKey)
+    );
+    assert_eq!(
+        EncryptionContext::new([("atrest:format", "x")]),
+        Err(ContextError::ReservedKey("atrest:format".into()))
+    );
+    assert!(matches!(
+        EncryptionContext::new([("k", "v".repeat(9000))]),
+        Err(ContextError::TooLong(_))
+    ));
+    assert_eq!(
+        EncryptionContext::new([("k", "v".repeat(70_000))]),
+        Err(ContextError::FieldTooLong)
+    );
+}
+
+#[test]
+fn v2_rewrap_keeps_the_aad() {
+    let h = small_v2();
+    let rewrapped = h.clone().with_wrapped_key(vec![9; 200]).unwrap();
+    assert_eq!(h.aad(), rewrapped.aad());
+    assert_eq!(rewrapped.encoded_len(), h.encoded_len() + 197);
+    assert_eq!(
+        h.with_wrapped_key(vec![]),
+        Err(HeaderError::EmptyWrappedKey)
+    );
 }
