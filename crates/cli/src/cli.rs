@@ -77,13 +77,30 @@ pub enum Command {
         #[arg(value_parser = parse_s3_uri)]
         uri: S3Uri,
 
-        /// Wrapped data key made by `create-data-key`.
+        /// Wrapped data key made by `create-data-key` (shared by every
+        /// object encrypted with it; ignored with --key).
         #[arg(long, value_name = "PATH", default_value = "data.key")]
         data_key: PathBuf,
 
-        /// Object format to write.
-        #[arg(long, value_enum, default_value_t = Format::V1)]
+        /// Use a fresh data key for this object, generated under this KMS key
+        /// (key id, key ARN, alias/NAME or alias ARN) with the encryption
+        /// context, instead of data.key. v2 only.
+        #[arg(long = "key", value_name = "KEY_ID")]
+        kms_key: Option<String>,
+
+        /// Encryption context pair stored in the object and bound to the
+        /// data key by KMS (with --key); repeatable. v2 only.
+        #[arg(long = "context", value_name = "KEY=VALUE", value_parser = parse_pair)]
+        context: Vec<(String, String)>,
+
+        /// Object format to write: v2 (authenticated) or v1 (the original
+        /// Node tool's, unauthenticated; only for readers that need it).
+        #[arg(long, value_enum, default_value_t = Format::V2)]
         format: Format,
+
+        /// v2 plaintext frame size: a power of two from 4K to 16M.
+        #[arg(long, value_name = "SIZE", default_value = "64K", value_parser = parse_frame_size)]
+        frame_size: u8,
 
         #[command(flatten)]
         transfer: TransferArgs,
@@ -102,7 +119,85 @@ pub enum Command {
 
         /// Output file, or `-` for standard output.
         file: PathBuf,
+
+        /// Require this encryption context pair in the object (v2);
+        /// repeatable. Fails if absent or different.
+        #[arg(long, value_name = "KEY=VALUE", value_parser = parse_pair)]
+        expect_context: Vec<(String, String)>,
+
+        /// Decrypt only plaintext bytes START-END (inclusive, as HTTP Range)
+        /// or START- (to the end); fetches only the frames needed. v2 only.
+        #[arg(long, value_name = "START-END", value_parser = parse_range)]
+        range: Option<ByteRange>,
+
+        #[command(flatten)]
+        transfer: TransferArgs,
     },
+}
+
+/// A plaintext byte range: `START-END` inclusive, or `START-`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ByteRange {
+    pub start: u64,
+    pub end: Option<u64>,
+}
+
+impl std::fmt::Display for ByteRange {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.end {
+            Some(end) => write!(f, "{}-{end}", self.start),
+            None => write!(f, "{}-", self.start),
+        }
+    }
+}
+
+fn parse_range(s: &str) -> Result<ByteRange, String> {
+    let bad = || format!("`{s}` is not a byte range: expected START-END or START-");
+    let (start, end) = s.split_once('-').ok_or_else(bad)?;
+    let start = start.parse().map_err(|_| bad())?;
+    let end = match end {
+        "" => None,
+        end => Some(end.parse().map_err(|_| bad())?),
+    };
+    if end.is_some_and(|end| end < start) {
+        return Err(format!("`{s}`: the range ends before it starts"));
+    }
+    Ok(ByteRange { start, end })
+}
+
+fn parse_pair(s: &str) -> Result<(String, String), String> {
+    match s.split_once('=') {
+        Some((k, v)) if !k.is_empty() => Ok((k.to_owned(), v.to_owned())),
+        _ => Err(format!("`{s}` is not KEY=VALUE")),
+    }
+}
+
+/// Parses `64K`, `1M`, `65536`: a power of two from 4 KiB to 16 MiB, returned
+/// as its exponent.
+fn parse_frame_size(s: &str) -> Result<u8, String> {
+    let (digits, unit) = match s.char_indices().find(|(_, c)| !c.is_ascii_digit()) {
+        Some((i, _)) => s.split_at(i),
+        None => (s, ""),
+    };
+    let scale: u64 = match unit {
+        "" => 1,
+        "K" | "k" | "KiB" => 1 << 10,
+        "M" | "m" | "MiB" => 1 << 20,
+        _ => return Err(format!("`{s}`: expected a size like 64K or 1M")),
+    };
+    let size = digits
+        .parse::<u64>()
+        .ok()
+        .and_then(|n| n.checked_mul(scale))
+        .ok_or_else(|| format!("`{s}`: expected a size like 64K or 1M"))?;
+    let exponent = size.trailing_zeros();
+    let range = atrest_format::v2::MIN_FRAME_EXPONENT..=atrest_format::v2::MAX_FRAME_EXPONENT;
+    if !size.is_power_of_two() || !range.contains(&(exponent as u8)) {
+        return Err(format!(
+            "`{s}`: the frame size must be a power of two from 4K to 16M"
+        ));
+    }
+    Ok(exponent as u8)
 }
 
 /// Object formats atrest writes.
@@ -110,15 +205,18 @@ pub enum Command {
 pub enum Format {
     /// The original Node tool's format: AES-256-CBC, unauthenticated.
     V1,
+    /// Authenticated, key-committing AES-256-GCM frames (docs/FORMAT.md).
+    V2,
 }
 
 #[derive(Debug, Args)]
 pub struct TransferArgs {
-    /// Multipart part size in MiB (at least 5); smaller objects use one PUT.
+    /// Part size in MiB: multipart upload parts (objects smaller than one
+    /// part use a single PUT) and ranged GETs when downloading.
     #[arg(long, value_name = "MiB", default_value_t = 8, value_parser = clap::value_parser!(u32).range(5..=5120))]
     pub part_size: u32,
 
-    /// Parts uploaded concurrently.
+    /// Parts transferred concurrently.
     #[arg(long, value_name = "N", default_value_t = 4, value_parser = clap::value_parser!(u32).range(1..=64))]
     pub concurrency: u32,
 }

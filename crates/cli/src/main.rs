@@ -41,20 +41,41 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             file,
             uri,
             data_key,
+            kms_key,
+            context,
             format,
+            frame_size,
             transfer,
         } => {
             let args = commands::encrypt::Encrypt {
                 file,
                 uri,
                 data_key,
+                kms_key: kms_key.as_deref(),
+                context,
                 format: *format,
+                frame_exponent: *frame_size,
                 transfer,
             };
             commands::encrypt::run(&clients.kms, &clients.s3, args).await
         }
-        Command::DecryptWithKms { uri, file } => {
-            commands::decrypt::run(&clients.kms, &clients.s3, uri, file).await
+        Command::DecryptWithKms {
+            uri,
+            file,
+            expect_context,
+            range,
+            transfer,
+        } => {
+            let args = commands::decrypt::Decrypt {
+                uri,
+                file,
+                expect_context,
+                range: *range,
+                concurrency: transfer.concurrency as usize,
+                part_size: transfer.part_size as usize * 1024 * 1024,
+                quiet: cli.quiet,
+            };
+            commands::decrypt::run(&clients.kms, &clients.s3, args).await
         }
     }
 }
@@ -76,6 +97,20 @@ fn init_logging(verbose: u8, quiet: bool) {
         .with_writer(std::io::stderr)
         .with_ansi(std::io::stderr().is_terminal())
         .init();
+}
+
+/// Untrusted text (object keys, context values) with control characters
+/// escaped, so it cannot drive the terminal.
+pub fn escape(s: &str) -> String {
+    s.chars()
+        .flat_map(|c| {
+            if c.is_control() {
+                c.escape_default().collect::<Vec<_>>()
+            } else {
+                vec![c]
+            }
+        })
+        .collect()
 }
 
 /// A closed stdout (`atrest decrypt s3://... - | head`) is not a failure.

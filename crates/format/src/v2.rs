@@ -57,6 +57,14 @@ pub const RESERVED_CONTEXT_PREFIX: &str = "atrest:";
 pub const FORMAT_CONTEXT_KEY: &str = "atrest:format";
 /// The value of [`FORMAT_CONTEXT_KEY`] for suite 1.
 pub const FORMAT_CONTEXT_VALUE: &str = "v2/AES-256-GCM/HKDF-SHA-256/commit";
+/// Reserved context key marking an object whose data key is the shared one
+/// from `create-data-key` (`data.key`). That key was wrapped by KMS with no
+/// encryption context, so for such objects KMS gets none (see
+/// [`EncryptionContext::kms_context`]); the entry is still authenticated by
+/// every frame like the rest of the context.
+pub const SHARED_KEY_CONTEXT_KEY: &str = "atrest:data-key";
+/// The only value of [`SHARED_KEY_CONTEXT_KEY`].
+pub const SHARED_KEY_CONTEXT_VALUE: &str = "shared";
 
 /// Bytes `0..4` of every v2 header with suite 1, the start of the AAD.
 const AAD_PREFIX: [u8; 4] = [VERSION, SUITE_AES256GCM_HKDF_SHA256, 0, 0];
@@ -169,6 +177,46 @@ impl EncryptionContext {
         Ok(ctx)
     }
 
+    /// Marks the context as belonging to an object encrypted under the shared
+    /// `data.key` (adds [`SHARED_KEY_CONTEXT_KEY`]).
+    pub fn with_shared_data_key(mut self) -> Result<Self, ContextError> {
+        if self.is_shared_data_key() {
+            return Ok(self);
+        }
+        self.pairs.push((
+            SHARED_KEY_CONTEXT_KEY.into(),
+            SHARED_KEY_CONTEXT_VALUE.into(),
+        ));
+        self.pairs
+            .sort_by(|a, b| a.0.as_bytes().cmp(b.0.as_bytes()));
+        let len = self.checked_encoded_len()?;
+        if len > MAX_CONTEXT_LEN {
+            return Err(ContextError::TooLong(len));
+        }
+        Ok(self)
+    }
+
+    /// Whether the object's data key is the shared `data.key`.
+    pub fn is_shared_data_key(&self) -> bool {
+        self.get(SHARED_KEY_CONTEXT_KEY) == Some(SHARED_KEY_CONTEXT_VALUE)
+    }
+
+    /// The encryption context to give KMS for this object's wrapped key: all
+    /// pairs, or none for a shared `data.key` (wrapped without a context).
+    pub fn kms_context(&self) -> Vec<(String, String)> {
+        if self.is_shared_data_key() {
+            Vec::new()
+        } else {
+            self.to_pairs()
+        }
+    }
+
+    /// The pairs supplied by the user (no reserved `atrest:` entries).
+    pub fn user_pairs(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.iter()
+            .filter(|(k, _)| !k.starts_with(RESERVED_CONTEXT_PREFIX))
+    }
+
     /// The pairs, sorted by key, reserved entry included.
     pub fn iter(&self) -> impl Iterator<Item = (&str, &str)> {
         self.pairs.iter().map(|(k, v)| (k.as_str(), v.as_str()))
@@ -236,11 +284,15 @@ impl EncryptionContext {
                 }
             }
             if key.starts_with(RESERVED_CONTEXT_PREFIX) {
-                if key != FORMAT_CONTEXT_KEY {
-                    return Err(ContextError::ReservedKey(key.into()));
-                }
-                if value != FORMAT_CONTEXT_VALUE {
-                    return Err(ContextError::FormatEntry);
+                match key {
+                    FORMAT_CONTEXT_KEY if value != FORMAT_CONTEXT_VALUE => {
+                        return Err(ContextError::FormatEntry)
+                    }
+                    SHARED_KEY_CONTEXT_KEY if value != SHARED_KEY_CONTEXT_VALUE => {
+                        return Err(ContextError::ReservedKey(key.into()))
+                    }
+                    FORMAT_CONTEXT_KEY | SHARED_KEY_CONTEXT_KEY => {}
+                    _ => return Err(ContextError::ReservedKey(key.into())),
                 }
             }
             pairs.push((key.into(), value.into()));

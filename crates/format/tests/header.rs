@@ -423,3 +423,34 @@ fn v2_rewrap_keeps_the_aad() {
         Err(HeaderError::EmptyWrappedKey)
     );
 }
+
+#[test]
+fn shared_data_key_marker_round_trips_and_empties_the_kms_context() {
+    use atrest_format::v2::{self, EncryptionContext};
+    let plain = EncryptionContext::new([("app", "x")]).unwrap();
+    assert!(!plain.is_shared_data_key());
+    assert_eq!(plain.kms_context(), plain.to_pairs());
+    assert_eq!(plain.kms_context().len(), 2, "user pair + format entry");
+
+    let shared = plain.clone().with_shared_data_key().unwrap();
+    assert!(shared.is_shared_data_key());
+    assert!(shared.kms_context().is_empty());
+    assert_eq!(shared.user_pairs().collect::<Vec<_>>(), [("app", "x")]);
+    // Users cannot set the reserved key themselves.
+    assert!(EncryptionContext::new([(v2::SHARED_KEY_CONTEXT_KEY, "shared")]).is_err());
+
+    // It survives encoding, and only its one value parses.
+    let header = v2::Header::new(vec![1; 10], 16, [2; 32], [3; 32], shared.clone()).unwrap();
+    let mut bytes = Vec::new();
+    header.encode(&mut bytes);
+    match parse_header(&bytes).unwrap() {
+        Parsed::Complete(Header::V2(h)) => assert!(h.context().is_shared_data_key()),
+        other => panic!("{other:?}"),
+    }
+    let at = bytes.windows(6).position(|w| w == b"shared").unwrap();
+    bytes[at] = b'S';
+    assert!(matches!(
+        parse_header(&bytes),
+        Err(HeaderError::BadContext(_))
+    ));
+}

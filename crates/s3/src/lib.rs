@@ -53,6 +53,59 @@ pub async fn get(client: &Client, uri: &S3Uri, range: Option<String>) -> Result<
     })
 }
 
+/// Bytes fetched with a ranged GET, and the object's total length.
+#[derive(Debug)]
+pub struct Fetched {
+    /// The bytes of the range (fewer than asked for near the object's end).
+    pub bytes: Bytes,
+    /// The whole object's length, from `Content-Range`.
+    pub object_len: u64,
+}
+
+/// Fetches bytes `start..=end` of `uri` (clipped to the object's end) and
+/// learns the object's length in the same request.
+pub async fn get_range(
+    client: &Client,
+    uri: &S3Uri,
+    start: u64,
+    end: u64,
+) -> Result<Fetched, S3Error> {
+    let result = client
+        .get_object()
+        .bucket(uri.bucket())
+        .key(uri.key())
+        .range(format!("bytes={start}-{end}"))
+        .send()
+        .await;
+    let out = match result {
+        Ok(out) => out,
+        // A range starting at 0 is unsatisfiable only for an empty object.
+        Err(e) if start == 0 && e.raw_response().is_some_and(|r| r.status().as_u16() == 416) => {
+            return Ok(Fetched {
+                bytes: Bytes::new(),
+                object_len: 0,
+            })
+        }
+        Err(e) => return Err(S3Error::from_sdk("GetObject", uri, e)),
+    };
+    let object_len = out
+        .content_range()
+        .and_then(|r| r.rsplit_once('/'))
+        .and_then(|(_, total)| total.parse().ok())
+        .or_else(|| out.content_length().and_then(|n| u64::try_from(n).ok()))
+        .unwrap_or(0);
+    let bytes = out
+        .body
+        .collect()
+        .await
+        .map_err(|e| S3Error::Body {
+            uri: uri.to_string(),
+            source: Box::new(e),
+        })?
+        .into_bytes();
+    Ok(Fetched { bytes, object_len })
+}
+
 /// The size of the object at `uri`, in bytes.
 pub async fn object_len(client: &Client, uri: &S3Uri) -> Result<u64, S3Error> {
     let out = client

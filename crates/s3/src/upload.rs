@@ -85,6 +85,21 @@ impl Uploader {
         Ok(())
     }
 
+    /// Appends owned bytes. A chunk of at least one part that arrives on a
+    /// part boundary is sent as a part as it is, without copying.
+    pub async fn write_bytes(&mut self, data: Bytes) -> Result<(), S3Error> {
+        if self.buffer.is_empty() && data.len() >= self.options.part_size {
+            self.send_part(data).await
+        } else {
+            self.write(&data).await
+        }
+    }
+
+    /// The part size in use (at least [`MIN_PART_SIZE`]).
+    pub fn part_size(&self) -> usize {
+        self.options.part_size
+    }
+
     /// Sends what remains and completes the object. On failure the multipart
     /// upload (if any) has been aborted.
     pub async fn finish(mut self) -> Result<(), S3Error> {

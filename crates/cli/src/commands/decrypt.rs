@@ -1,62 +1,309 @@
+use std::collections::VecDeque;
 use std::path::Path;
+use std::sync::Arc;
 
 use anyhow::{Context, Result};
-use atrest_crypto::v1;
+use atrest_crypto::{v1, v2, DecryptError};
+use atrest_format::v2 as format_v2;
 use atrest_format::{parse_header, Header, Parsed};
 use atrest_kms::Kms;
-use atrest_s3::{Download, S3Uri};
+use atrest_s3::S3Uri;
+use bytes::{Bytes, BytesMut};
+use tokio::task::JoinHandle;
 
-use crate::failure::NotAtrest;
+use crate::cli::ByteRange;
+use crate::failure::{Exit, Failure, NotAtrest};
 use crate::files::Output;
 
-pub async fn run(kms: &Kms, s3: &aws_sdk_s3::Client, uri: &S3Uri, file: &Path) -> Result<()> {
-    // Fail on an unwritable destination before any network traffic.
-    let mut output = Output::create(file)?;
-    let mut download = atrest_s3::get(s3, uri, None).await?;
-    let (header, rest) = read_header(&mut download)
-        .await
-        .with_context(|| format!("cannot decrypt {uri}"))?;
-    let key = kms
-        .decrypt(header.wrapped_key(), &[])
-        .await
-        .with_context(|| format!("cannot decrypt {uri}"))?;
+/// The first GET: larger than any header (v2 at most 8 + 8 KiB + 67 + 8 KiB),
+/// so one request gives the header, the object's length, and all of a small
+/// object.
+pub const FIRST_FETCH: u64 = 64 * 1024;
 
-    let Header::V1(h) = header else {
-        unreachable!("parse_header only yields known versions")
-    };
-    let mut decryptor = v1::Decryptor::new(&key, &h.stored_iv());
-    let mut plain = Vec::new();
-    decryptor.update(&rest, &mut plain);
-    output.write(&plain).await?;
-    while let Some(chunk) = download.next_chunk().await {
-        plain.clear();
-        decryptor.update(&chunk?, &mut plain);
-        output.write(&plain).await?;
-    }
-    plain.clear();
-    decryptor
-        .finish(&mut plain)
-        .with_context(|| format!("cannot decrypt {uri}"))?;
-    output.write(&plain).await?;
+pub struct Decrypt<'a> {
+    pub uri: &'a S3Uri,
+    pub file: &'a Path,
+    pub expect_context: &'a [(String, String)],
+    pub range: Option<ByteRange>,
+    pub concurrency: usize,
+    pub part_size: usize,
+    pub quiet: bool,
+}
+
+pub async fn run(kms: &Kms, s3: &aws_sdk_s3::Client, args: Decrypt<'_>) -> Result<()> {
+    // Fail on an unwritable destination before any network traffic.
+    let mut output = Output::create(args.file)?;
+    decrypt_into(kms, s3, &args, &mut output)
+        .await
+        .with_context(|| format!("cannot decrypt {}", args.uri))?;
     output.commit().await?;
-    tracing::info!(%uri, "decrypted");
+    tracing::info!(uri = %args.uri, "decrypted");
     Ok(())
 }
 
-/// Reads from the download until the header is complete; returns it and the
-/// body bytes that came with it.
-async fn read_header(download: &mut Download) -> Result<(Header, Vec<u8>)> {
-    let mut buf = Vec::new();
-    loop {
-        match parse_header(&buf).map_err(NotAtrest::BadHeader)? {
-            Parsed::Complete(header) => {
-                let rest = buf.split_off(header.encoded_len());
-                return Ok((header, rest));
+async fn decrypt_into(
+    kms: &Kms,
+    s3: &aws_sdk_s3::Client,
+    args: &Decrypt<'_>,
+    output: &mut Output,
+) -> Result<()> {
+    let uri = args.uri;
+    let first = atrest_s3::get_range(s3, uri, 0, FIRST_FETCH - 1).await?;
+    let header = match parse_header(&first.bytes).map_err(NotAtrest::BadHeader)? {
+        Parsed::Complete(header) => header,
+        Parsed::Incomplete { .. } => return Err(NotAtrest::TooShort(first.object_len).into()),
+    };
+    match header {
+        Header::V1(h) => {
+            if !args.expect_context.is_empty() {
+                return Err(Failure::new(
+                    Exit::Untrusted,
+                    format!("{uri} is a v1 object, which has no encryption context to check"),
+                )
+                .into());
             }
-            Parsed::Incomplete { .. } => match download.next_chunk().await {
-                Some(chunk) => buf.extend_from_slice(&chunk?),
-                None => return Err(NotAtrest::TooShort(buf.len() as u64).into()),
-            },
+            if args.range.is_some() {
+                return Err(Failure::new(
+                    Exit::Usage,
+                    format!("{uri} is a v1 object: --range needs a v2 object"),
+                )
+                .into());
+            }
+            if !args.quiet {
+                eprintln!(
+                    "warning: {uri} is a v1 object: it is not authenticated, so tampering cannot be detected (re-encrypt it to v2)"
+                );
+            }
+            let key = kms.decrypt(h.wrapped_key(), &[]).await?;
+            let mut decryptor = v1::Decryptor::new(&key, &h.stored_iv());
+            drop(key);
+            let mut plain = Vec::new();
+            decryptor.update(
+                &first.bytes[h.encoded_len().min(first.bytes.len())..],
+                &mut plain,
+            );
+            output.write(&plain).await?;
+            if first.object_len > first.bytes.len() as u64 {
+                let mut rest =
+                    atrest_s3::get(s3, uri, Some(format!("bytes={}-", first.bytes.len()))).await?;
+                while let Some(chunk) = rest.next_chunk().await {
+                    plain.clear();
+                    decryptor.update(&chunk?, &mut plain);
+                    output.write(&plain).await?;
+                }
+            }
+            plain.clear();
+            decryptor.finish(&mut plain)?;
+            output.write(&plain).await?;
+        }
+        Header::V2(h) => {
+            check_expected_context(&h, args.expect_context)?;
+            let key = kms
+                .decrypt(h.wrapped_key(), &h.context().kms_context())
+                .await?;
+            let cipher = Arc::new(v2::FrameCipher::new(&key, &h)?);
+            drop(key);
+            let plan = Plan::new(&h, first.object_len, args.range, args.part_size)?;
+            decrypt_v2(s3, uri, cipher, plan, first.bytes, args.concurrency, output).await?;
+        }
+        _ => unreachable!("parse_header yields only known versions"),
+    }
+    Ok(())
+}
+
+fn check_expected_context(header: &format_v2::Header, expected: &[(String, String)]) -> Result<()> {
+    for (k, v) in expected {
+        match header.context().get(k) {
+            Some(found) if found == v => {}
+            Some(found) => {
+                return Err(Failure::new(
+                    Exit::Untrusted,
+                    format!(
+                        "the encryption context has {}={}, expected {}",
+                        crate::escape(k),
+                        crate::escape(found),
+                        crate::escape(v)
+                    ),
+                )
+                .into())
+            }
+            None => {
+                return Err(Failure::new(
+                    Exit::Untrusted,
+                    format!(
+                        "the encryption context lacks {}={}",
+                        crate::escape(k),
+                        crate::escape(v)
+                    ),
+                )
+                .into())
+            }
         }
     }
+    Ok(())
+}
+
+/// Which frames to fetch, and which plaintext bytes of them to keep.
+struct Plan {
+    object_len: u64,
+    header_len: u64,
+    frame_size: u64,
+    first_frame: u64,
+    last_frame: u64,
+    last_is_final: bool,
+    skip: u64,
+    len: u64,
+    frames_per_segment: u64,
+}
+
+impl Plan {
+    fn new(
+        header: &format_v2::Header,
+        object_len: u64,
+        range: Option<ByteRange>,
+        part_size: usize,
+    ) -> Result<Self> {
+        let header_len = header.encoded_len() as u64;
+        let frame_size = header.frame_size();
+        let sealed = format_v2::sealed_frame_len(frame_size);
+        // A body whose length no plaintext has was truncated or extended.
+        let plaintext_len = object_len
+            .checked_sub(header_len)
+            .and_then(|body| format_v2::plaintext_len(body, frame_size))
+            .ok_or(DecryptError)?;
+        let frames_per_segment = (part_size as u64).div_ceil(sealed).max(1);
+        let frames = format_v2::frame_count(plaintext_len, frame_size);
+        let mut plan = Plan {
+            object_len,
+            header_len,
+            frame_size,
+            first_frame: 0,
+            last_frame: frames - 1,
+            last_is_final: true,
+            skip: 0,
+            len: plaintext_len,
+            frames_per_segment,
+        };
+        if let Some(range) = range {
+            let end = range
+                .end
+                .unwrap_or(u64::MAX)
+                .min(plaintext_len.saturating_sub(1));
+            let r = format_v2::frames_for_range(range.start, end, frame_size, plaintext_len)
+                .ok_or_else(|| {
+                    Failure::new(
+                        Exit::Usage,
+                        format!("--range {range} is outside the plaintext ({plaintext_len} bytes)"),
+                    )
+                })?;
+            plan.first_frame = r.first_frame;
+            plan.last_frame = r.last_frame;
+            plan.last_is_final = r.last_is_final;
+            plan.skip = r.skip;
+            plan.len = r.len;
+        }
+        Ok(plan)
+    }
+
+    /// Object byte range `(start, end_inclusive)` of frames `first..=last`.
+    fn object_range(&self, first: u64, last: u64) -> (u64, u64) {
+        let sealed = format_v2::sealed_frame_len(self.frame_size);
+        let start = self.header_len + first * sealed;
+        // The object's last frame may be short: S3 clips the range to the
+        // object's end, and `open_segment` checks what arrived.
+        (start, self.header_len + (last + 1) * sealed - 1)
+    }
+}
+
+/// Fetches the planned frames in segments, `concurrency` ranged GETs at a
+/// time, opens each segment's frames on the blocking pool, and writes the
+/// plaintext in order. Nothing of a segment is written before all its frames
+/// authenticated.
+async fn decrypt_v2(
+    s3: &aws_sdk_s3::Client,
+    uri: &S3Uri,
+    cipher: Arc<v2::FrameCipher>,
+    plan: Plan,
+    first_fetch: Bytes,
+    concurrency: usize,
+    output: &mut Output,
+) -> Result<()> {
+    let mut in_flight: VecDeque<JoinHandle<Result<Bytes>>> = VecDeque::new();
+    let mut skip = plan.skip;
+    let mut remaining = plan.len;
+    let mut segment_first = plan.first_frame;
+    // A small object came whole with the first GET: no more requests.
+    let whole = (first_fetch.len() as u64 == plan.object_len).then_some(first_fetch);
+    loop {
+        while in_flight.len() < concurrency.max(1) && segment_first <= plan.last_frame {
+            let last = (segment_first + plan.frames_per_segment - 1).min(plan.last_frame);
+            let (start, end) = plan.object_range(segment_first, last);
+            let is_final = plan.last_is_final && last == plan.last_frame;
+            let (s3, uri, cipher, whole) =
+                (s3.clone(), uri.clone(), Arc::clone(&cipher), whole.clone());
+            let first_index = segment_first;
+            in_flight.push_back(tokio::spawn(async move {
+                let bytes = match whole {
+                    Some(all) => all.slice(start as usize..all.len().min(end as usize + 1)),
+                    None => atrest_s3::get_range(&s3, &uri, start, end).await?.bytes,
+                };
+                let plain = tokio::task::spawn_blocking(move || {
+                    open_segment(&cipher, first_index, last, is_final, bytes)
+                })
+                .await??;
+                Ok(plain)
+            }));
+            segment_first = last + 1;
+        }
+        let Some(task) = in_flight.pop_front() else {
+            break;
+        };
+        let plain = task.await??;
+        let from = (skip as usize).min(plain.len());
+        skip -= from as u64;
+        let take = (plain.len() - from).min(remaining as usize);
+        output.write(&plain[from..from + take]).await?;
+        remaining -= take as u64;
+    }
+    if remaining != 0 {
+        return Err(DecryptError.into());
+    }
+    Ok(())
+}
+
+/// Opens frames `first..=last` held back to back in `bytes`; returns their
+/// plaintext. Fails unless every frame authenticates and the bytes hold
+/// exactly those frames.
+fn open_segment(
+    cipher: &v2::FrameCipher,
+    first: u64,
+    last: u64,
+    last_is_final: bool,
+    bytes: Bytes,
+) -> Result<Bytes, DecryptError> {
+    let mut buf = bytes
+        .try_into_mut()
+        .unwrap_or_else(|shared| BytesMut::from(&shared[..]));
+    let sealed = cipher.frame_size() + format_v2::TAG_LEN;
+    let mut read = 0;
+    let mut written = 0;
+    for index in first..=last {
+        let is_final = last_is_final && index == last;
+        let len = if index == last {
+            buf.len() - read
+        } else {
+            sealed
+        };
+        if len > sealed || read + len > buf.len() {
+            return Err(DecryptError);
+        }
+        let plain_len = cipher
+            .open_frame_in_place(index, is_final, &mut buf[read..read + len])?
+            .len();
+        buf.copy_within(read..read + plain_len, written);
+        read += len;
+        written += plain_len;
+    }
+    buf.truncate(written);
+    Ok(buf.freeze())
 }

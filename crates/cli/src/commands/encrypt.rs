@@ -1,70 +1,103 @@
+use std::collections::VecDeque;
 use std::path::Path;
+use std::sync::Arc;
 
 use anyhow::{Context, Result};
-use atrest_crypto::v1;
+use atrest_crypto::{v1, v2, DataKey};
+use atrest_format::v2 as format_v2;
+use atrest_format::v2::EncryptionContext;
 use atrest_kms::Kms;
 use atrest_s3::{S3Uri, UploadOptions, Uploader};
-use tokio::io::AsyncReadExt;
+use bytes::Bytes;
+use tokio::io::{AsyncRead, AsyncReadExt};
+use tokio::task::JoinHandle;
 
 use crate::cli::{Format, TransferArgs};
 use crate::failure::{Exit, Failure};
 
-/// Plaintext read per step: large enough to amortise syscalls, small enough
-/// to keep memory flat.
-const READ_CHUNK: usize = 1 << 20;
+/// v1 plaintext read per step: large enough to amortise syscalls, small
+/// enough to keep memory flat.
+const V1_READ_CHUNK: usize = 1 << 20;
+
+/// v2 batches being sealed while the next one is read: two keep both cores
+/// busy without holding more than two parts of plaintext.
+const SEALING_AHEAD: usize = 2;
+
+type Input = Box<dyn AsyncRead + Unpin + Send>;
 
 pub struct Encrypt<'a> {
     pub file: &'a Path,
     pub uri: &'a S3Uri,
     pub data_key: &'a Path,
+    pub kms_key: Option<&'a str>,
+    pub context: &'a [(String, String)],
     pub format: Format,
+    pub frame_exponent: u8,
     pub transfer: &'a TransferArgs,
 }
 
 pub async fn run(kms: &Kms, s3: &aws_sdk_s3::Client, args: Encrypt<'_>) -> Result<()> {
-    let mut input = crate::files::open_input(args.file).await?;
-    let wrapped = read_data_key(args.data_key)?;
-    let key = kms
-        .decrypt(&wrapped, &[])
-        .await
-        .with_context(|| format!("cannot unwrap {}", args.data_key.display()))?;
-
-    let Format::V1 = args.format;
-    let stored_iv = v1::random_stored_iv(&mut rand_core::OsRng);
-    let header = atrest_format::v1::Header::new(wrapped, stored_iv).map_err(|e| {
-        Failure::new(
+    if args.format == Format::V1 && !args.context.is_empty() {
+        return Err(Failure::new(
             Exit::Usage,
-            format!("{} is not a data key: {e}", args.data_key.display()),
+            "--context needs --format v2 (v1 has no encryption context)",
         )
-    })?;
-    let mut encryptor = v1::Encryptor::new(&key, &stored_iv);
+        .into());
+    }
+    let context = EncryptionContext::new(args.context.iter().cloned())
+        .map_err(|e| Failure::new(Exit::Usage, format!("invalid --context: {e}")))?;
+    let mut input = crate::files::open_input(args.file).await?;
+
+    // Exactly one KMS call per object: GenerateDataKey for a fresh key, or
+    // Decrypt of the shared data.key.
+    let (key, wrapped, context) = match args.kms_key {
+        Some(kms_key) => {
+            if args.format == Format::V1 {
+                return Err(Failure::new(
+                    Exit::Usage,
+                    "--key needs --format v2 (v1 objects use data.key)",
+                )
+                .into());
+            }
+            let generated = kms
+                .generate_data_key(kms_key, &context.kms_context())
+                .await
+                .with_context(|| format!("cannot create a data key under `{kms_key}`"))?;
+            (generated.key, generated.wrapped, context)
+        }
+        None => {
+            let wrapped = read_data_key(args.data_key)?;
+            let key = kms
+                .decrypt(&wrapped, &[])
+                .await
+                .with_context(|| format!("cannot unwrap {}", args.data_key.display()))?;
+            let context = context
+                .with_shared_data_key()
+                .map_err(|e| Failure::new(Exit::Usage, format!("invalid --context: {e}")))?;
+            (key, wrapped, context)
+        }
+    };
 
     let options = UploadOptions {
         part_size: args.transfer.part_size as usize * 1024 * 1024,
         concurrency: args.transfer.concurrency as usize,
     };
     let mut upload = Uploader::new(s3.clone(), args.uri.clone(), options);
-    let mut out = Vec::with_capacity(READ_CHUNK + 64);
-    header.encode(&mut out);
-    let mut chunk = vec![0u8; READ_CHUNK];
-    let result: Result<()> = async {
-        loop {
-            let n = input
-                .read(&mut chunk)
-                .await
-                .with_context(|| format!("cannot read {}", args.file.display()))?;
-            if n == 0 {
-                break;
-            }
-            encryptor.update(&chunk[..n], &mut out);
-            upload.write(&out).await?;
-            out.clear();
+    let result = match args.format {
+        Format::V1 => encrypt_v1(&mut input, &key, wrapped, &mut upload, args.data_key).await,
+        Format::V2 => {
+            encrypt_v2(
+                &mut input,
+                &key,
+                wrapped,
+                context,
+                args.frame_exponent,
+                &mut upload,
+            )
+            .await
         }
-        encryptor.finish(&mut out);
-        upload.write(&out).await?;
-        Ok(())
-    }
-    .await;
+    };
+    drop(key);
     match result {
         Ok(()) => upload.finish().await?,
         Err(e) => {
@@ -76,13 +109,207 @@ pub async fn run(kms: &Kms, s3: &aws_sdk_s3::Client, args: Encrypt<'_>) -> Resul
     Ok(())
 }
 
+async fn encrypt_v1(
+    input: &mut Input,
+    key: &DataKey,
+    wrapped: Vec<u8>,
+    upload: &mut Uploader,
+    data_key: &Path,
+) -> Result<()> {
+    let stored_iv = v1::random_stored_iv(&mut rand_core::OsRng);
+    let header = atrest_format::v1::Header::new(wrapped, stored_iv).map_err(|e| {
+        Failure::new(
+            Exit::Usage,
+            format!("{} is not a data key: {e}", data_key.display()),
+        )
+    })?;
+    let mut encryptor = v1::Encryptor::new(key, &stored_iv);
+    let mut out = Vec::with_capacity(V1_READ_CHUNK + 64);
+    header.encode(&mut out);
+    let mut chunk = vec![0u8; V1_READ_CHUNK];
+    loop {
+        let n = input
+            .read(&mut chunk)
+            .await
+            .context("cannot read the input")?;
+        if n == 0 {
+            break;
+        }
+        encryptor.update(&chunk[..n], &mut out);
+        upload.write(&out).await?;
+        out.clear();
+    }
+    encryptor.finish(&mut out);
+    upload.write(&out).await?;
+    Ok(())
+}
+
+/// Plaintext frames read into their final places in a part-sized buffer,
+/// with room for each frame's tag, so sealing happens in place.
+struct Batch {
+    buf: Vec<u8>,
+    /// Bytes before the first frame (the header, in the first batch).
+    prefix_len: usize,
+    first_index: u64,
+    plain_len: usize,
+    /// The input ended inside this batch.
+    eof: bool,
+}
+
+impl Batch {
+    fn frames(&self, frame_size: usize) -> usize {
+        if self.plain_len == 0 {
+            // Only the first batch of an empty input: one empty final frame.
+            usize::from(self.first_index == 0)
+        } else {
+            self.plain_len.div_ceil(frame_size)
+        }
+    }
+}
+
+async fn encrypt_v2(
+    input: &mut Input,
+    key: &DataKey,
+    wrapped: Vec<u8>,
+    context: EncryptionContext,
+    frame_exponent: u8,
+    upload: &mut Uploader,
+) -> Result<()> {
+    let salt = v2::random_salt(&mut rand_core::OsRng);
+    let suite = format_v2::SUITE_AES256GCM_HKDF_SHA256;
+    let commitment = v2::derive(key, &salt, suite).commitment;
+    let header = format_v2::Header::new(wrapped, frame_exponent, salt, commitment, context)
+        .map_err(|e| Failure::new(Exit::Usage, format!("cannot build the header: {e}")))?;
+    let cipher = Arc::new(v2::FrameCipher::new(key, &header)?);
+    let frame_size = cipher.frame_size();
+    let sealed = frame_size + format_v2::TAG_LEN;
+    // Sealed batches at least a part long go up as parts without copying.
+    let frames_per_batch = upload.part_size().div_ceil(sealed);
+
+    let mut prefix = Vec::with_capacity(header.encoded_len());
+    header.encode(&mut prefix);
+    let mut next_index = 0;
+    let mut pending: Option<Batch> = None;
+    let mut sealing: VecDeque<JoinHandle<Bytes>> = VecDeque::new();
+    loop {
+        let batch = read_batch(
+            input,
+            std::mem::take(&mut prefix),
+            next_index,
+            frame_size,
+            frames_per_batch,
+        )
+        .await
+        .context("cannot read the input")?;
+        next_index += batch.frames(frame_size) as u64;
+        let eof = batch.eof;
+        match pending.take() {
+            Some(previous) if batch.plain_len == 0 => {
+                sealing.push_back(seal(&cipher, previous, true));
+                break;
+            }
+            Some(previous) => sealing.push_back(seal(&cipher, previous, false)),
+            None => {}
+        }
+        if eof {
+            sealing.push_back(seal(&cipher, batch, true));
+            break;
+        }
+        pending = Some(batch);
+        while sealing.len() > SEALING_AHEAD {
+            let sealed = sealing.pop_front().expect("non-empty").await?;
+            upload.write_bytes(sealed).await?;
+        }
+    }
+    for task in sealing {
+        upload.write_bytes(task.await?).await?;
+    }
+    Ok(())
+}
+
+/// Reads up to `frames` frames of plaintext, each into its slot.
+async fn read_batch(
+    input: &mut Input,
+    prefix: Vec<u8>,
+    first_index: u64,
+    frame_size: usize,
+    frames: usize,
+) -> std::io::Result<Batch> {
+    let sealed = frame_size + format_v2::TAG_LEN;
+    let prefix_len = prefix.len();
+    let mut buf = prefix;
+    buf.resize(prefix_len + frames * sealed, 0);
+    let mut plain_len = 0;
+    let mut eof = false;
+    'frames: for slot in 0..frames {
+        let start = prefix_len + slot * sealed;
+        let mut filled = 0;
+        while filled < frame_size {
+            let n = input
+                .read(&mut buf[start + filled..start + frame_size])
+                .await?;
+            if n == 0 {
+                eof = true;
+                plain_len += filled;
+                break 'frames;
+            }
+            filled += n;
+        }
+        plain_len += filled;
+    }
+    Ok(Batch {
+        buf,
+        prefix_len,
+        first_index,
+        plain_len,
+        eof,
+    })
+}
+
+/// Seals every frame of `batch` in place on the blocking pool; `last_is_final`
+/// says whether its last frame ends the object.
+fn seal(cipher: &Arc<v2::FrameCipher>, batch: Batch, last_is_final: bool) -> JoinHandle<Bytes> {
+    let cipher = Arc::clone(cipher);
+    tokio::task::spawn_blocking(move || {
+        let frame_size = cipher.frame_size();
+        let sealed = frame_size + format_v2::TAG_LEN;
+        let frames = batch.frames(frame_size);
+        let Batch {
+            mut buf,
+            prefix_len,
+            first_index,
+            plain_len,
+            ..
+        } = batch;
+        let mut end = prefix_len;
+        for i in 0..frames {
+            let start = prefix_len + i * sealed;
+            let len = if i + 1 == frames {
+                plain_len - i * frame_size
+            } else {
+                frame_size
+            };
+            let is_final = last_is_final && i + 1 == frames;
+            let tag = cipher.seal_frame_in_place(
+                first_index + i as u64,
+                is_final,
+                &mut buf[start..start + len],
+            );
+            buf[start + len..start + len + format_v2::TAG_LEN].copy_from_slice(&tag);
+            end = start + len + format_v2::TAG_LEN;
+        }
+        buf.truncate(end);
+        Bytes::from(buf)
+    })
+}
+
 fn read_data_key(path: &Path) -> Result<Vec<u8>> {
     std::fs::read(path).map_err(|e| {
         if e.kind() == std::io::ErrorKind::NotFound {
             Failure::new(
                 Exit::NotFoundOrDenied,
                 format!(
-                    "no {}: run `atrest create-data-key KEY_ID` first, or pass --data-key PATH",
+                    "no {}: run `atrest create-data-key KEY_ID` first, pass --data-key PATH, or use --key KEY_ID for a fresh data key per object",
                     path.display()
                 ),
             )
