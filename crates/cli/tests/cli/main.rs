@@ -9,3 +9,4 @@ mod errors;
 mod harness;
 mod round_trip;
 mod seed_objects;
+mod v2;

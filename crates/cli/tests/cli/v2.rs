@@ -1,0 +1,263 @@
+//! Format v2 through the binary: contexts, ranges, tampering.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use crate::harness::*;
+
+fn encrypt(env: &Env, name: &str, data: &[u8], extra: &[&str]) -> String {
+    std::fs::write(env.path(name), data).unwrap();
+    let uri = env.uri(name);
+    let mut args = vec!["encrypt", name, &uri];
+    args.extend_from_slice(extra);
+    env.ok(&args);
+    uri
+}
+
+#[test]
+fn context_is_stored_checked_and_bound_by_kms() {
+    let Some(env) = env() else { return };
+    let uri = encrypt(
+        &env,
+        "ctx",
+        b"context",
+        &[
+            "--key",
+            &env.key_id,
+            "--context",
+            "app=atrest",
+            "--context",
+            "tier=gold",
+        ],
+    );
+    env.ok(&[
+        "decrypt",
+        &uri,
+        "out",
+        "--expect-context",
+        "app=atrest",
+        "--expect-context",
+        "tier=gold",
+    ]);
+    assert_eq!(std::fs::read(env.path("out")).unwrap(), b"context");
+    let out = env.run(&["decrypt", &uri, "out2", "--expect-context", "app=other"]);
+    assert_status(&out, 4, &["wrong context"]);
+    assert!(
+        stderr(&out).contains("has app=atrest, expected other"),
+        "{}",
+        stderr(&out)
+    );
+    let out = env.run(&["decrypt", &uri, "out2", "--expect-context", "missing=x"]);
+    assert_status(&out, 4, &["missing context"]);
+    assert!(stderr(&out).contains("lacks missing=x"));
+    assert!(!env.path("out2").exists());
+
+    // The header's context is what KMS bound the wrapped key to: unwrapping
+    // without it fails at KMS.
+    let object = env.get_raw("ctx");
+    let header = match atrest_format::parse_header(&object).unwrap() {
+        atrest_format::Parsed::Complete(atrest_format::Header::V2(h)) => h,
+        other => panic!("{other:?}"),
+    };
+    let ctx: std::collections::HashMap<String, String> =
+        header.context().to_pairs().into_iter().collect();
+    assert_eq!(ctx.get("app").map(String::as_str), Some("atrest"));
+    let bound = block_on(
+        env.kms
+            .decrypt()
+            .ciphertext_blob(aws_sdk_kms::primitives::Blob::new(header.wrapped_key()))
+            .set_encryption_context(Some(ctx))
+            .send(),
+    );
+    assert!(bound.is_ok());
+    let unbound = block_on(
+        env.kms
+            .decrypt()
+            .ciphertext_blob(aws_sdk_kms::primitives::Blob::new(header.wrapped_key()))
+            .send(),
+    );
+    assert!(unbound.is_err(), "the wrapped key must need its context");
+}
+
+#[test]
+fn reserved_or_malformed_context_is_a_usage_error() {
+    let Some(env) = env() else { return };
+    env.create_data_key();
+    std::fs::write(env.path("in"), b"x").unwrap();
+    let out = env.run(&[
+        "encrypt",
+        "in",
+        &env.uri("k"),
+        "--context",
+        "atrest:format=v9",
+    ]);
+    assert_status(&out, 2, &["reserved context"]);
+    let out = env.run(&["encrypt", "in", &env.uri("k"), "--context", "novalue"]);
+    assert_status(&out, 2, &["malformed context"]);
+    let out = env.run(&[
+        "encrypt",
+        "in",
+        &env.uri("k"),
+        "--context",
+        "a=b",
+        "--format",
+        "v1",
+    ]);
+    assert_status(&out, 2, &["context with v1"]);
+    let out = env.run(&["encrypt", "in", &env.uri("k"), "--frame-size", "3K"]);
+    assert_status(&out, 2, &["bad frame size"]);
+}
+
+#[test]
+fn ranges_at_frame_edges() {
+    let Some(env) = env() else { return };
+    env.create_data_key();
+    let data = sample(3 * 4096 + 100, 11);
+    let uri = encrypt(&env, "ranged", &data, &["--frame-size", "4K"]);
+    let n = data.len() as u64;
+    let cases: Vec<(u64, Option<u64>)> = vec![
+        (0, Some(0)),
+        (0, Some(4095)),
+        (4095, Some(4096)),
+        (4096, Some(8191)),
+        (8191, Some(12288)),
+        (12288, None),
+        (n - 1, Some(n - 1)),
+        (5, Some(n - 1)),
+        (0, None),
+        (100, Some(n + 1000)),
+    ];
+    for (i, (start, end)) in cases.into_iter().enumerate() {
+        let range = match end {
+            Some(end) => format!("{start}-{end}"),
+            None => format!("{start}-"),
+        };
+        let out = format!("r{i}");
+        env.ok(&["decrypt", &uri, &out, "--range", &range]);
+        let stop = end.map_or(n, |e| (e + 1).min(n)) as usize;
+        assert!(
+            std::fs::read(env.path(&out)).unwrap() == data[start as usize..stop],
+            "range {range}"
+        );
+    }
+    let out = env.run(&["decrypt", &uri, "x", "--range", &format!("{n}-")]);
+    assert_status(&out, 2, &["range past the end"]);
+    let out = env.run(&["decrypt", &uri, "x", "--range", "9-3"]);
+    assert_status(&out, 2, &["backwards range"]);
+}
+
+#[test]
+fn v1_objects_warn_unless_quiet() {
+    let Some(env) = env() else { return };
+    env.create_data_key();
+    let uri = encrypt(&env, "old", b"legacy", &["--format", "v1"]);
+    let out = env.ok(&["decrypt", &uri, "a"]);
+    assert!(
+        stderr(&out).contains("is a v1 object: it is not authenticated"),
+        "{}",
+        stderr(&out)
+    );
+    let out = env.ok(&["--quiet", "decrypt", &uri, "b"]);
+    assert_eq!(stderr(&out), "");
+    let out = env.run(&["decrypt", &uri, "c", "--range", "0-1"]);
+    assert_status(&out, 2, &["range on v1"]);
+}
+
+#[test]
+fn shared_data_key_objects_and_fresh_key_objects_both_decrypt() {
+    let Some(env) = env() else { return };
+    env.create_data_key();
+    let shared = encrypt(&env, "shared", b"s", &[]);
+    let fresh = encrypt(&env, "fresh", b"f", &["--key", &env.key_id]);
+    // No data.key needed to decrypt either.
+    std::fs::remove_file(env.path("data.key")).unwrap();
+    env.ok(&["decrypt", &shared, "s.out"]);
+    env.ok(&["decrypt", &fresh, "f.out"]);
+    assert_eq!(std::fs::read(env.path("s.out")).unwrap(), b"s");
+    assert_eq!(std::fs::read(env.path("f.out")).unwrap(), b"f");
+    // Two objects from one data.key share the data key but not the frame
+    // key: their salts differ.
+    let a = env.get_raw("shared");
+    let uri_b = encrypt(&env, "shared2", b"s", &["--key", &env.key_id]);
+    let _ = uri_b;
+    let b = env.get_raw("shared2");
+    assert_ne!(a[a.len() - 17..], b[b.len() - 17..]);
+}
+
+/// Flipping any single byte of a v2 object makes decryption fail with no
+/// output, whatever the byte: header, wrapped key, salt, commitment, context,
+/// frame or tag.
+#[test]
+fn every_tampered_byte_is_rejected_without_output() {
+    let Some(env) = env() else { return };
+    env.create_data_key();
+    encrypt(
+        &env,
+        "victim",
+        &sample(5000, 5),
+        &["--frame-size", "4K", "--context", "k=v"],
+    );
+    let object = env.get_raw("victim");
+    std::fs::write(env.path("precious"), b"keep me").unwrap();
+    let next = AtomicUsize::new(0);
+    std::thread::scope(|scope| {
+        for _ in 0..6 {
+            scope.spawn(|| loop {
+                let at = next.fetch_add(1, Ordering::SeqCst);
+                if at >= object.len() {
+                    break;
+                }
+                let mut bad = object.clone();
+                bad[at] ^= 0x01;
+                let key = format!("tampered-{at}");
+                env.put_raw(&key, bad);
+                let out = env.run(&["decrypt", &env.uri(&key), "precious"]);
+                let code = out.status.code();
+                assert!(
+                    matches!(code, Some(3 | 4)),
+                    "byte {at}: exit {code:?}, stderr {}",
+                    stderr(&out)
+                );
+            });
+        }
+    });
+    assert_eq!(std::fs::read(env.path("precious")).unwrap(), b"keep me");
+    assert!(
+        env.files().iter().all(|f| !f.contains(".partial")),
+        "no temporary files: {:?}",
+        env.files()
+    );
+}
+
+#[test]
+fn truncated_extended_and_spliced_objects_fail() {
+    let Some(env) = env() else { return };
+    env.create_data_key();
+    encrypt(&env, "whole", &sample(3 * 4096, 9), &["--frame-size", "4K"]);
+    let object = env.get_raw("whole");
+    let sealed = 4096 + 16;
+    let header_len = object.len() - 3 * sealed;
+    let mut cases: Vec<(&str, Vec<u8>)> = vec![
+        ("drop-last-frame", object[..object.len() - sealed].to_vec()),
+        ("drop-one-byte", object[..object.len() - 1].to_vec()),
+        ("header-only", object[..header_len].to_vec()),
+    ];
+    let mut extended = object.clone();
+    extended.extend_from_slice(&object[header_len..header_len + sealed]);
+    cases.push(("extended", extended));
+    let mut swapped = object[..header_len].to_vec();
+    swapped.extend_from_slice(&object[header_len + sealed..header_len + 2 * sealed]);
+    swapped.extend_from_slice(&object[header_len..header_len + sealed]);
+    swapped.extend_from_slice(&object[header_len + 2 * sealed..]);
+    cases.push(("swapped", swapped));
+    for (name, bytes) in cases {
+        env.put_raw(name, bytes);
+        let out = env.run(&["decrypt", &env.uri(name), "out"]);
+        assert_status(&out, 4, &[name]);
+        assert!(
+            stderr(&out).contains("decryption failed"),
+            "{name}: {}",
+            stderr(&out)
+        );
+        assert!(!env.path("out").exists(), "{name}: output written");
+    }
+}
