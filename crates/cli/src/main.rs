@@ -5,6 +5,7 @@ mod cli;
 mod commands;
 mod failure;
 mod files;
+mod interrupt;
 
 use std::process::ExitCode;
 
@@ -21,9 +22,20 @@ fn main() -> ExitCode {
             return ExitCode::from(failure::Exit::Runtime as u8);
         }
     };
-    match runtime.block_on(run(cli)) {
+    let result = runtime.block_on(run(cli));
+    // Do not wait for blocking reads still parked on stdin (after an error or
+    // a signal): everything that matters has finished.
+    runtime.shutdown_background();
+    match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) if is_broken_pipe(&err) => ExitCode::SUCCESS,
+        Err(err) if err.is::<interrupt::Interrupted>() => {
+            let got = err
+                .downcast_ref::<interrupt::Interrupted>()
+                .expect("checked");
+            eprintln!("atrest: {got}");
+            ExitCode::from(128 + got.number as u8)
+        }
         Err(err) => {
             eprintln!("atrest: error: {err:#}");
             ExitCode::from(failure::exit_code(&err) as u8)
@@ -32,10 +44,12 @@ fn main() -> ExitCode {
 }
 
 async fn run(cli: Cli) -> anyhow::Result<()> {
+    let interrupt = interrupt::Interrupt::listen()?;
     let clients = aws::clients(&cli.aws).await?;
     match &cli.command {
         Command::CreateDataKey { key_id, data_key } => {
-            commands::create_data_key::run(&clients.kms, key_id, data_key, cli.quiet).await
+            let work = commands::create_data_key::run(&clients.kms, key_id, data_key, cli.quiet);
+            interrupt.guard(work).await
         }
         Command::EncryptWithKms {
             file,
@@ -57,7 +71,8 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 frame_exponent: *frame_size,
                 transfer,
             };
-            commands::encrypt::run(&clients.kms, &clients.s3, args).await
+            // Not guarded here: encrypt aborts its multipart upload itself.
+            commands::encrypt::run(&clients.kms, &clients.s3, args, &interrupt).await
         }
         Command::DecryptWithKms {
             uri,
@@ -75,7 +90,10 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 part_size: transfer.part_size as usize * 1024 * 1024,
                 quiet: cli.quiet,
             };
-            commands::decrypt::run(&clients.kms, &clients.s3, args).await
+            // Dropping the work on a signal removes the temporary output.
+            interrupt
+                .guard(commands::decrypt::run(&clients.kms, &clients.s3, args))
+                .await
         }
     }
 }

@@ -102,7 +102,7 @@ impl Uploader {
 
     /// Sends what remains and completes the object. On failure the multipart
     /// upload (if any) has been aborted.
-    pub async fn finish(mut self) -> Result<(), S3Error> {
+    pub async fn finish(&mut self) -> Result<(), S3Error> {
         match self.complete().await {
             Ok(()) => Ok(()),
             Err(e) => {
@@ -112,8 +112,9 @@ impl Uploader {
         }
     }
 
-    /// Abandons the upload, aborting a started multipart upload.
-    pub async fn abort(mut self) {
+    /// Abandons the upload, aborting a started multipart upload. Safe to call
+    /// after a `finish` that failed or was cancelled part-way.
+    pub async fn abort(&mut self) {
         self.abort_started().await;
     }
 

@@ -1,4 +1,3 @@
-use std::collections::VecDeque;
 use std::path::Path;
 use std::sync::Arc;
 
@@ -14,6 +13,7 @@ use tokio::task::JoinHandle;
 
 use crate::cli::{Format, TransferArgs};
 use crate::failure::{Exit, Failure};
+use crate::interrupt::Interrupt;
 
 /// v1 plaintext read per step: large enough to amortise syscalls, small
 /// enough to keep memory flat.
@@ -36,7 +36,12 @@ pub struct Encrypt<'a> {
     pub transfer: &'a TransferArgs,
 }
 
-pub async fn run(kms: &Kms, s3: &aws_sdk_s3::Client, args: Encrypt<'_>) -> Result<()> {
+pub async fn run(
+    kms: &Kms,
+    s3: &aws_sdk_s3::Client,
+    args: Encrypt<'_>,
+    interrupt: &Interrupt,
+) -> Result<()> {
     if args.format == Format::V1 && !args.context.is_empty() {
         return Err(Failure::new(
             Exit::Usage,
@@ -83,27 +88,33 @@ pub async fn run(kms: &Kms, s3: &aws_sdk_s3::Client, args: Encrypt<'_>) -> Resul
         concurrency: args.transfer.concurrency as usize,
     };
     let mut upload = Uploader::new(s3.clone(), args.uri.clone(), options);
-    let result = match args.format {
-        Format::V1 => encrypt_v1(&mut input, &key, wrapped, &mut upload, args.data_key).await,
-        Format::V2 => {
-            encrypt_v2(
-                &mut input,
-                &key,
-                wrapped,
-                context,
-                args.frame_exponent,
-                &mut upload,
-            )
-            .await
+    let work = async {
+        match args.format {
+            Format::V1 => encrypt_v1(&mut input, &key, wrapped, &mut upload, args.data_key).await,
+            Format::V2 => {
+                let frame_exponent = args.frame_exponent;
+                encrypt_v2(
+                    &mut input,
+                    &key,
+                    wrapped,
+                    context,
+                    frame_exponent,
+                    &mut upload,
+                )
+                .await
+            }
         }
     };
+    // On a signal the work stops wherever it is, and the upload is aborted.
+    let result = interrupt.guard(work).await;
     drop(key);
-    match result {
-        Ok(()) => upload.finish().await?,
-        Err(e) => {
-            upload.abort().await;
-            return Err(e);
-        }
+    let result = match result {
+        Ok(()) => interrupt.guard(async { Ok(upload.finish().await?) }).await,
+        Err(e) => Err(e),
+    };
+    if let Err(e) = result {
+        upload.abort().await;
+        return Err(e);
     }
     tracing::info!(uri = %args.uri, "uploaded");
     Ok(())
@@ -188,42 +199,60 @@ async fn encrypt_v2(
 
     let mut prefix = Vec::with_capacity(header.encoded_len());
     header.encode(&mut prefix);
-    let mut next_index = 0;
-    let mut pending: Option<Batch> = None;
-    let mut sealing: VecDeque<JoinHandle<Bytes>> = VecDeque::new();
-    loop {
-        let batch = read_batch(
-            input,
-            std::mem::take(&mut prefix),
-            next_index,
-            frame_size,
-            frames_per_batch,
-        )
-        .await
-        .context("cannot read the input")?;
-        next_index += batch.frames(frame_size) as u64;
-        let eof = batch.eof;
-        match pending.take() {
-            Some(previous) if batch.plain_len == 0 => {
-                sealing.push_back(seal(&cipher, previous, true));
-                break;
+    // Reading and sealing run ahead of the uploader by at most
+    // SEALING_AHEAD batches; the two sides run concurrently so a slow input
+    // never holds back parts that are ready.
+    let (tx, mut rx) = tokio::sync::mpsc::channel::<JoinHandle<Bytes>>(SEALING_AHEAD);
+    let produce = async move {
+        let mut next_index = 0;
+        let mut pending: Option<Batch> = None;
+        loop {
+            let batch = read_batch(
+                input,
+                std::mem::take(&mut prefix),
+                next_index,
+                frame_size,
+                frames_per_batch,
+            )
+            .await
+            .context("cannot read the input")?;
+            next_index += batch.frames(frame_size) as u64;
+            let eof = batch.eof;
+            // A batch is sealed once the next read shows whether its last
+            // frame ends the object.
+            let (ready, rest) = match pending.take() {
+                Some(previous) if batch.plain_len == 0 => (Some((previous, true)), None),
+                Some(previous) => (Some((previous, false)), Some(batch)),
+                None => (None, Some(batch)),
+            };
+            if let Some((previous, last_is_final)) = ready {
+                // The receiver only goes away after an upload error, which
+                // the consumer reports.
+                if tx
+                    .send(seal(&cipher, previous, last_is_final))
+                    .await
+                    .is_err()
+                {
+                    return Ok(());
+                }
             }
-            Some(previous) => sealing.push_back(seal(&cipher, previous, false)),
-            None => {}
+            match rest {
+                Some(batch) if eof => {
+                    let _ = tx.send(seal(&cipher, batch, true)).await;
+                    return Ok(());
+                }
+                Some(batch) => pending = Some(batch),
+                None => return Ok(()),
+            }
         }
-        if eof {
-            sealing.push_back(seal(&cipher, batch, true));
-            break;
+    };
+    let consume = async {
+        while let Some(task) = rx.recv().await {
+            upload.write_bytes(task.await?).await?;
         }
-        pending = Some(batch);
-        while sealing.len() > SEALING_AHEAD {
-            let sealed = sealing.pop_front().expect("non-empty").await?;
-            upload.write_bytes(sealed).await?;
-        }
-    }
-    for task in sealing {
-        upload.write_bytes(task.await?).await?;
-    }
+        anyhow::Ok(())
+    };
+    tokio::try_join!(produce, consume)?;
     Ok(())
 }
 

@@ -1,0 +1,62 @@
+//! SIGINT / SIGTERM: commands stop cleanly (abort a multipart upload, drop
+//! the temporary output file) and the process exits 128 + the signal number.
+
+use std::future::Future;
+
+use tokio::signal::unix::{signal, SignalKind};
+use tokio::sync::watch;
+
+/// The run was stopped by a signal.
+#[derive(Clone, Copy, Debug, thiserror::Error)]
+#[error("interrupted by {name}")]
+pub struct Interrupted {
+    pub name: &'static str,
+    pub number: i32,
+}
+
+/// Learns of a signal; cheap to clone into each command.
+#[derive(Clone, Debug)]
+pub struct Interrupt(watch::Receiver<Option<Interrupted>>);
+
+impl Interrupt {
+    /// Starts listening for SIGINT and SIGTERM.
+    pub fn listen() -> std::io::Result<Self> {
+        let mut int = signal(SignalKind::interrupt())?;
+        let mut term = signal(SignalKind::terminate())?;
+        let (tx, rx) = watch::channel(None);
+        tokio::spawn(async move {
+            let got = tokio::select! {
+                _ = int.recv() => Interrupted { name: "SIGINT", number: 2 },
+                _ = term.recv() => Interrupted { name: "SIGTERM", number: 15 },
+            };
+            let _ = tx.send(Some(got));
+        });
+        Ok(Interrupt(rx))
+    }
+
+    /// Completes when a signal arrives.
+    pub async fn wait(&self) -> Interrupted {
+        let mut rx = self.0.clone();
+        loop {
+            if let Some(got) = *rx.borrow_and_update() {
+                return got;
+            }
+            if rx.changed().await.is_err() {
+                // The listener is gone: no signal will ever be reported.
+                std::future::pending::<()>().await;
+            }
+        }
+    }
+
+    /// Runs `work` unless a signal arrives first, in which case `work` is
+    /// dropped (its temporary files with it).
+    pub async fn guard<T>(
+        &self,
+        work: impl Future<Output = anyhow::Result<T>>,
+    ) -> anyhow::Result<T> {
+        tokio::select! {
+            result = work => result,
+            got = self.wait() => Err(got.into()),
+        }
+    }
+}

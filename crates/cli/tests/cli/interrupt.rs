@@ -1,0 +1,100 @@
+//! SIGINT / SIGTERM mid-transfer: the upload is aborted, the temporary
+//! output removed, the destination untouched, and the exit status 128+N.
+
+use std::io::Write;
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use crate::harness::*;
+
+fn signal(pid: u32, name: &str) {
+    let status = std::process::Command::new("kill")
+        .args([&format!("-{name}"), &pid.to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+}
+
+/// Polls `check` for up to a minute.
+fn wait_for(what: &str, mut check: impl FnMut() -> bool) {
+    let start = Instant::now();
+    while !check() {
+        assert!(
+            start.elapsed() < Duration::from_secs(60),
+            "timed out waiting for {what}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+fn open_uploads(env: &Env) -> usize {
+    block_on(env.s3.list_multipart_uploads().bucket(&env.bucket).send())
+        .unwrap()
+        .uploads()
+        .len()
+}
+
+#[test]
+fn sigint_during_upload_aborts_the_multipart_upload() {
+    let Some(env) = env() else { return };
+    env.create_data_key();
+    let mut child = env
+        .atrest()
+        .args(["encrypt", "-", &env.uri("interrupted"), "--part-size", "5"])
+        .stdin(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    // More than one part, then keep the pipe open: the upload is mid-way.
+    stdin.write_all(&sample(12 * 1024 * 1024, 1)).unwrap();
+    wait_for("the multipart upload to start", || open_uploads(&env) == 1);
+    signal(child.id(), "INT");
+    let out = child.wait_with_output().unwrap();
+    drop(stdin);
+    assert_status(&out, 130, &["encrypt interrupted"]);
+    assert!(
+        stderr(&out).contains("interrupted by SIGINT"),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(open_uploads(&env), 0, "multipart upload left behind");
+    let head = block_on(
+        env.s3
+            .head_object()
+            .bucket(&env.bucket)
+            .key("interrupted")
+            .send(),
+    );
+    assert!(head.is_err(), "no object may appear");
+}
+
+#[test]
+fn sigterm_during_download_leaves_the_destination_untouched() {
+    let Some(env) = env() else { return };
+    env.create_data_key();
+    std::fs::write(env.path("big"), sample(48 * 1024 * 1024, 2)).unwrap();
+    env.ok(&["encrypt", "big", &env.uri("big")]);
+    std::fs::write(env.path("dest"), b"precious").unwrap();
+    let child = env
+        .atrest()
+        .args([
+            "decrypt",
+            &env.uri("big"),
+            "dest",
+            "--concurrency",
+            "1",
+            "--part-size",
+            "5",
+        ])
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let partial = || env.files().iter().any(|f| f.ends_with(".partial"));
+    wait_for("the temporary output to appear", partial);
+    signal(child.id(), "TERM");
+    let out = child.wait_with_output().unwrap();
+    assert_status(&out, 143, &["decrypt interrupted"]);
+    assert_eq!(std::fs::read(env.path("dest")).unwrap(), b"precious");
+    assert!(!partial(), "temporary file left: {:?}", env.files());
+}
