@@ -240,7 +240,7 @@ fn final_runs(line: &str) -> Option<(u64, u64)> {
     }
 }
 
-/// `#123456	pulse  cov: ...` and the other status lines.
+/// `#123456<TAB>pulse  cov: ...` and the other status lines.
 fn status_runs(line: &str) -> Option<u64> {
     let rest = line.strip_prefix('#')?;
     let end = rest.find(|c: char| !c.is_ascii_digit())?;
