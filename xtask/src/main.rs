@@ -2,6 +2,7 @@
 
 mod demo;
 mod fixtures;
+mod fuzz;
 mod moto;
 mod test;
 mod util;
@@ -21,6 +22,10 @@ commands:
           until Ctrl-C
   demo    the quick start without an AWS account: the real `atrest` binary
           against moto_server
+  fuzz TARGET [--seconds N]
+          run one cargo-fuzz target of fuzz/ (header_parse, inspect,
+          v1_decrypt, v2_decrypt) for N seconds (default 60), corpus seeded
+          from fixtures/; installs cargo-fuzz if missing
   fixtures [--check]
           regenerate the v2 test vectors in fixtures/v2 (or check that they
           are up to date)";
@@ -29,6 +34,7 @@ fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let result = match args.first().map(String::as_str) {
         Some("test") => test::test(&args[1..]),
+        Some("fuzz") => fuzz::fuzz(&args[1..]),
         Some("moto") if args.len() == 1 => moto::serve(),
         Some("demo") if args.len() == 1 => demo::demo(),
         Some("fixtures") if args.len() <= 2 => match args.get(1).map(String::as_str) {

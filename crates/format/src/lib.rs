@@ -32,6 +32,7 @@ extern crate alloc;
 use alloc::vec::Vec;
 use core::fmt;
 
+pub mod inspect;
 pub mod v1;
 pub mod v2;
 
