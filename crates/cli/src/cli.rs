@@ -133,6 +133,23 @@ pub enum Command {
         #[command(flatten)]
         transfer: TransferArgs,
     },
+
+    /// Show what an object's header says (format, sizes, encryption
+    /// context) without KMS, reading only its first bytes.
+    Inspect {
+        /// s3://BUCKET/KEY, or a local file holding an object.
+        #[arg(value_name = "S3URI|PATH", value_parser = parse_target)]
+        target: crate::commands::inspect::Target,
+
+        /// Print JSON for scripts.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+/// What to inspect: `s3://BUCKET/KEY` or a local file.
+pub fn parse_target(s: &str) -> Result<crate::commands::inspect::Target, String> {
+    crate::commands::inspect::Target::parse(s)
 }
 
 /// A plaintext byte range: `START-END` inclusive, or `START-`.

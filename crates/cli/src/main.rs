@@ -45,6 +45,14 @@ fn main() -> ExitCode {
 
 async fn run(cli: Cli) -> anyhow::Result<()> {
     let interrupt = interrupt::Interrupt::listen()?;
+    // A local file needs no AWS configuration at all.
+    if let Command::Inspect {
+        target: target @ commands::inspect::Target::File(_),
+        json,
+    } = &cli.command
+    {
+        return commands::inspect::run(None, target, *json).await;
+    }
     let clients = aws::clients(&cli.aws).await?;
     match &cli.command {
         Command::CreateDataKey { key_id, data_key } => {
@@ -94,6 +102,9 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             interrupt
                 .guard(commands::decrypt::run(&clients.kms, &clients.s3, args))
                 .await
+        }
+        Command::Inspect { target, json } => {
+            commands::inspect::run(Some(&clients.s3), target, *json).await
         }
     }
 }

@@ -60,6 +60,8 @@ pub struct Fetched {
     pub bytes: Bytes,
     /// The whole object's length, from `Content-Range`.
     pub object_len: u64,
+    /// The object's user metadata (`x-amz-meta-*`, without the prefix).
+    pub metadata: std::collections::HashMap<String, String>,
 }
 
 /// Fetches bytes `start..=end` of `uri` (clipped to the object's end) and
@@ -84,6 +86,7 @@ pub async fn get_range(
             return Ok(Fetched {
                 bytes: Bytes::new(),
                 object_len: 0,
+                metadata: Default::default(),
             })
         }
         Err(e) => return Err(S3Error::from_sdk("GetObject", uri, e)),
@@ -94,6 +97,7 @@ pub async fn get_range(
         .and_then(|(_, total)| total.parse().ok())
         .or_else(|| out.content_length().and_then(|n| u64::try_from(n).ok()))
         .unwrap_or(0);
+    let metadata = out.metadata().cloned().unwrap_or_default();
     let bytes = out
         .body
         .collect()
@@ -103,7 +107,11 @@ pub async fn get_range(
             source: Box::new(e),
         })?
         .into_bytes();
-    Ok(Fetched { bytes, object_len })
+    Ok(Fetched {
+        bytes,
+        object_len,
+        metadata,
+    })
 }
 
 /// The size of the object at `uri`, in bytes.

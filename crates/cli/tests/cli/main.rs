@@ -7,6 +7,7 @@
 
 mod errors;
 mod harness;
+mod inspect;
 mod interrupt;
 mod round_trip;
 mod seed_objects;

@@ -1,0 +1,109 @@
+//! `atrest inspect` on both formats, local files, and things that are not
+//! atrest objects.
+
+use crate::harness::*;
+
+fn json(out: &std::process::Output) -> serde_json::Value {
+    serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("not JSON ({e}): {}", String::from_utf8_lossy(&out.stdout)))
+}
+
+#[test]
+fn inspect_reports_header_fields_of_both_formats() {
+    let Some(env) = env() else { return };
+    env.create_data_key();
+    let data = sample(200_000, 4);
+    std::fs::write(env.path("in"), &data).unwrap();
+    env.ok(&[
+        "encrypt",
+        "in",
+        &env.uri("v2"),
+        "--key",
+        &env.key_id,
+        "--context",
+        "team=blue",
+        "--frame-size",
+        "16K",
+    ]);
+    env.ok(&["encrypt", "in", &env.uri("v1"), "--format", "v1"]);
+
+    let v2 = json(&env.ok(&["inspect", &env.uri("v2"), "--json"]));
+    assert_eq!(v2["version"], 2);
+    assert_eq!(v2["frame_size"], 16384);
+    assert_eq!(v2["frames"], 13);
+    assert_eq!(v2["plaintext_len"], 200_000);
+    assert_eq!(v2["context"]["team"], "blue");
+    assert_eq!(v2["shared_data_key"], false);
+    let stored = env.get_raw("v2");
+    assert_eq!(v2["object_len"], stored.len());
+
+    let v1 = json(&env.ok(&["inspect", &env.uri("v1"), "--json"]));
+    assert_eq!(v1["version"], 1);
+    // 200000 bytes pad to 200016: anything from 16 bytes of padding to 1.
+    assert_eq!(v1["plaintext_len_min"], 200_000);
+    assert_eq!(v1["plaintext_len_max"], 200_015);
+    assert_eq!(v1["context"], serde_json::Value::Null);
+
+    let text = env.ok(&["inspect", &env.uri("v2")]);
+    let text = String::from_utf8(text.stdout).unwrap();
+    assert!(text.contains("plaintext length  200000 bytes"), "{text}");
+    assert!(text.contains("  team = blue"), "{text}");
+
+    // A local copy needs no AWS at all.
+    std::fs::write(env.path("copy"), &stored).unwrap();
+    let local = env
+        .atrest()
+        .env_clear()
+        .args(["inspect", "copy", "--json"])
+        .output()
+        .unwrap();
+    assert_status(&local, 0, &["inspect local"]);
+    assert_eq!(json(&local)["plaintext_len"], 200_000);
+}
+
+#[test]
+fn inspect_says_what_it_can_about_other_objects() {
+    let Some(env) = env() else { return };
+    env.put_raw("text", b"hello, plain world".to_vec());
+    let out = env.run(&["inspect", &env.uri("text")]);
+    assert_status(&out, 4, &["inspect text"]);
+    let err = stderr(&out);
+    assert!(
+        err.contains("is not an atrest object: invalid header: unknown format version 104"),
+        "{err}"
+    );
+    assert!(err.contains("18 bytes, starting 68 65 6c 6c"), "{err}");
+
+    // An Amazon S3 Encryption Client object: ciphertext with its key in the
+    // object metadata.
+    block_on(
+        env.s3
+            .put_object()
+            .bucket(&env.bucket)
+            .key("s3ec")
+            .metadata("x-amz-key-v2", "AQIDAHh...")
+            .metadata("x-amz-cek-alg", "AES/GCM/NoPadding")
+            .body(sample(64, 1).into())
+            .send(),
+    )
+    .unwrap();
+    let out = env.run(&["inspect", &env.uri("s3ec")]);
+    assert_status(&out, 4, &["inspect s3ec"]);
+    assert!(
+        stderr(&out).contains("Amazon S3 Encryption Client"),
+        "{}",
+        stderr(&out)
+    );
+
+    env.put_raw("empty", Vec::new());
+    let out = env.run(&["inspect", &env.uri("empty")]);
+    assert_status(&out, 4, &["inspect empty"]);
+    assert!(
+        stderr(&out).contains("0 bytes, starting empty"),
+        "{}",
+        stderr(&out)
+    );
+
+    let out = env.run(&["inspect", &env.uri("missing")]);
+    assert_status(&out, 3, &["inspect missing"]);
+}
