@@ -15,6 +15,8 @@ use std::io::{self, Read, Write};
 
 use atrest_format::{parse_header, Header, HeaderError, Parsed};
 
+#[cfg(feature = "tokio")]
+pub mod async_io;
 mod key;
 pub mod v1;
 pub mod v2;
