@@ -32,7 +32,8 @@ def decode(obj, key):
             prev = k; keys[k] = v
         if p != len(ctx): raise ValueError
         if keys.get(b"atrest:format") != b"v2/AES-256-GCM/HKDF-SHA-256/commit": raise ValueError
-        if any(k.startswith(b"atrest:") and k != b"atrest:format" for k in keys): raise ValueError
+        if any(k.startswith(b"atrest:") and k not in (b"atrest:format", b"atrest:data-key") for k in keys): raise ValueError
+        if keys.get(b"atrest:data-key", b"shared") != b"shared": raise ValueError
     except Exception:
         return "header-error", b""
     if not hmac.compare_digest(hkdf(salt, key, b"atrest v2 key commitment\x01"), com):
