@@ -4,6 +4,19 @@
 //! drop); the SDK's own copy of the plaintext is zeroized as soon as it has
 //! been moved into one. The adapter takes a built [`aws_sdk_kms::Client`] and
 //! never loads AWS configuration itself.
+//!
+//! ```no_run
+//! # async fn example() -> Result<(), atrest_kms::KmsError> {
+//! let config = aws_config::load_from_env().await;
+//! let kms = atrest_kms::Kms::new(aws_sdk_kms::Client::new(&config));
+//! let context = [("app".to_owned(), "demo".to_owned())];
+//! let generated = kms.generate_data_key("alias/my-key", &context).await?;
+//! // ... encrypt with generated.key, store generated.wrapped beside the data ...
+//! let again = kms.decrypt(&generated.wrapped, &context).await?;
+//! assert_eq!(again.expose(), generated.key.expose());
+//! # Ok(())
+//! # }
+//! ```
 #![deny(missing_docs)]
 
 use std::collections::HashMap;

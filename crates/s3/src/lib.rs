@@ -3,6 +3,27 @@
 //!
 //! The adapter takes a built [`aws_sdk_s3::Client`]; it never loads AWS
 //! configuration itself, so callers (and tests) decide how it is built.
+//!
+//! ```no_run
+//! # async fn example() -> Result<(), atrest_s3::S3Error> {
+//! use atrest_s3::{S3Uri, UploadOptions, Uploader};
+//!
+//! let config = aws_config::load_from_env().await;
+//! let client = aws_sdk_s3::Client::new(&config);
+//! let uri = S3Uri::parse("s3://my-bucket/big.bin").unwrap();
+//! let mut upload = Uploader::new(client.clone(), uri.clone(), UploadOptions::default());
+//! for chunk in [&b"many "[..], &b"chunks"[..]] {
+//!     if let Err(e) = upload.write(chunk).await {
+//!         upload.abort().await; // no orphaned parts
+//!         return Err(e);
+//!     }
+//! }
+//! upload.finish().await?;
+//! let head = atrest_s3::get_range(&client, &uri, 0, 3).await?;
+//! assert_eq!(&head.bytes[..], b"many");
+//! # Ok(())
+//! # }
+//! ```
 #![deny(missing_docs)]
 
 mod error;

@@ -5,6 +5,15 @@ use std::fmt;
 /// Follows the AWS CLI: everything after the first `/` following the bucket is
 /// the key, verbatim (no percent-decoding). So `s3://b//dir/f` names the key
 /// `/dir/f`, which is where the original Node tool stored `s3://b/dir/f`.
+///
+/// ```
+/// use atrest_s3::S3Uri;
+///
+/// let uri = S3Uri::parse("s3://my-bucket/reports/2026 q3.pdf").unwrap();
+/// assert_eq!((uri.bucket(), uri.key()), ("my-bucket", "reports/2026 q3.pdf"));
+/// assert_eq!(S3Uri::parse("s3://my-bucket//legacy").unwrap().key(), "/legacy");
+/// assert!(S3Uri::parse("s3://my-bucket").is_err());
+/// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct S3Uri {
     bucket: String,
