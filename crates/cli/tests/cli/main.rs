@@ -6,6 +6,9 @@
 //! it is always set, so an unusable endpoint fails them.
 
 mod errors;
+mod faults;
 mod harness;
+mod load;
 mod round_trip;
+mod secrets;
 mod seed_objects;
