@@ -53,6 +53,9 @@ enum Fault {
     TruncateBody,
     /// Answer 400 ThrottlingException (KMS JSON) without asking moto.
     KmsThrottling,
+    /// Forward, then turn the JSON response body into an array (`{` to
+    /// `[`), so it no longer parses; everything else in it stays.
+    MalformedJson,
 }
 
 #[derive(Debug)]
@@ -394,6 +397,12 @@ fn serve(client: TcpStream, upstream: &str, state: &Mutex<State>) -> std::io::Re
         )
     };
     client.write_all(&reply_head)?;
+    let mut resp_body = resp_body;
+    if fault == Some(Fault::MalformedJson) {
+        if let Some(brace) = resp_body.iter_mut().find(|b| **b == b'{') {
+            *brace = b'[';
+        }
+    }
     match fault {
         Some(Fault::ResetMidBody) => {
             client.write_all(&resp_body[..resp_body.len() / 2])?;
@@ -720,4 +729,82 @@ fn kms_throttling_is_retried_then_reported() {
         &["data.key", "in", "out"],
     );
     assert!(t.proxy.fired(Op::Kms, Fault::KmsThrottling) >= 9, "retried");
+}
+
+/// A KMS answer that does not parse must not put its raw body (which, for
+/// Decrypt, holds the plaintext data key in base64) into the error message.
+#[test]
+fn malformed_kms_responses_never_print_the_key() {
+    let Some(t) = Faulty::new() else { return };
+    t.env.create_data_key();
+    let wrapped = std::fs::read(t.env.path("data.key")).unwrap();
+    let key = block_on(
+        t.env
+            .kms
+            .decrypt()
+            .ciphertext_blob(aws_sdk_kms::primitives::Blob::new(wrapped))
+            .send(),
+    )
+    .unwrap()
+    .plaintext()
+    .unwrap()
+    .as_ref()
+    .to_vec();
+    let key_b64 = base64_std(&key);
+    let data = sample(20_000, 7);
+    t.put("in", &data, "obj");
+
+    t.proxy.add(Op::Kms, Fault::MalformedJson, usize::MAX);
+    for args in [
+        &["encrypt", "in", &t.env.uri("obj2")][..],
+        &["decrypt", &t.env.uri("obj"), "out"][..],
+    ] {
+        let out = t.run(args);
+        let err = stderr(&out);
+        eprintln!(
+            "atrest {}: exit {:?}, {}",
+            args.join(" "),
+            out.status.code(),
+            err.trim()
+        );
+        assert!(
+            !out.status.success(),
+            "atrest {}: succeeded on a malformed KMS response",
+            args.join(" ")
+        );
+        assert!(
+            !err.contains(&key_b64) && !err.contains(key_b64.trim_end_matches('=')),
+            "atrest {}: the error shows the plaintext data key",
+            args.join(" ")
+        );
+        assert!(
+            !err.contains(&hex::encode(&key)),
+            "atrest {}: the error shows the key in hex",
+            args.join(" ")
+        );
+    }
+    assert!(t.proxy.fired(Op::Kms, Fault::MalformedJson) >= 2);
+    assert!(!t.object_exists("obj2"));
+    assert_eq!(t.env.files(), ["data.key", "in"]);
+}
+
+fn base64_std(data: &[u8]) -> String {
+    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::new();
+    for chunk in data.chunks(3) {
+        let b = [
+            chunk[0],
+            chunk.get(1).copied().unwrap_or(0),
+            chunk.get(2).copied().unwrap_or(0),
+        ];
+        let n = u32::from_be_bytes([0, b[0], b[1], b[2]]);
+        for i in 0..4 {
+            if i <= chunk.len() {
+                out.push(ALPHABET[(n >> (18 - 6 * i) & 63) as usize] as char);
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
 }
