@@ -15,7 +15,14 @@ fuzz_target!(|data: &[u8]| {
     tail[..n].copy_from_slice(&data[data.len() - n..]);
     let other = u64::from_le_bytes(tail);
     let len = data.len() as u64;
-    for object_len in [len, len + 1, len + 16, len.saturating_add(other), other, u64::MAX] {
+    for object_len in [
+        len,
+        len + 1,
+        len + 16,
+        len.saturating_add(other),
+        other,
+        u64::MAX,
+    ] {
         check(data, object_len);
         check(&data[..data.len() / 2], object_len);
     }
@@ -25,7 +32,10 @@ fuzz_target!(|data: &[u8]| {
 fn check(prefix: &[u8], object_len: u64) {
     let got = inspect(prefix, object_len);
     if prefix.len() as u64 > object_len {
-        assert!(matches!(got, Err(InspectError::PrefixLongerThanObject { .. })));
+        assert!(matches!(
+            got,
+            Err(InspectError::PrefixLongerThanObject { .. })
+        ));
         return;
     }
     match (parse_header(prefix), got) {

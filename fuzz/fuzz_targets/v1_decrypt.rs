@@ -52,9 +52,10 @@ fuzz_target!(|data: &[u8]| {
     let mut dec = v1::Decryptor::new(&key, &stored_iv);
     let mut out = Vec::new();
     let mut rest = body;
-    let mut state = data.iter().fold(0x9e37_79b9_u32, |h, &b| {
-        h.rotate_left(5) ^ u32::from(b)
-    }) | 1;
+    let mut state = data
+        .iter()
+        .fold(0x9e37_79b9_u32, |h, &b| h.rotate_left(5) ^ u32::from(b))
+        | 1;
     while !rest.is_empty() {
         state ^= state << 13;
         state ^= state >> 17;

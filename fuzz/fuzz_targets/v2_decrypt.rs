@@ -78,14 +78,20 @@ fuzz_target!(|data: &[u8]| {
     match (&streamed, &whole) {
         (Ok(s), Ok(w)) => {
             assert_eq!(s, w);
-            assert_eq!(Some(s.len() as u64), plaintext_len(body.len() as u64, f as u64));
+            assert_eq!(
+                Some(s.len() as u64),
+                plaintext_len(body.len() as u64, f as u64)
+            );
             assert_eq!(by_frames.as_ref(), Some(s));
         }
         (Err(released), Err(_)) => {
             // What came out is a prefix of whole authenticated frames.
             assert_eq!(released.len() % f, 0);
             let opened = open_prefix(&key, &header, body, released.len() / f);
-            assert_eq!(&opened, released, "released bytes are not the frames' plaintext");
+            assert_eq!(
+                &opened, released,
+                "released bytes are not the frames' plaintext"
+            );
             assert!(by_frames.is_none());
         }
         _ => panic!("streaming and whole-body decryption disagree"),
@@ -103,7 +109,11 @@ fn frame_by_frame(key: &DataKey, header: &Header, body: &[u8]) -> Option<Vec<u8>
     for i in 0..count {
         let start = i as usize * sealed;
         let end = (start + sealed).min(body.len());
-        out.extend(cipher.open_frame(i, i + 1 == count, &body[start..end]).ok()?);
+        out.extend(
+            cipher
+                .open_frame(i, i + 1 == count, &body[start..end])
+                .ok()?,
+        );
     }
     Some(out)
 }

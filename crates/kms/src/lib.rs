@@ -100,7 +100,7 @@ impl KmsError {
                 KmsError::InvalidCiphertext
             }
             _ => {
-                let detail = DisplayErrorContext(&err).to_string();
+                let detail = safe_detail(&err);
                 if detail.contains("no credentials")
                     || detail.contains("failed to load credentials")
                     || detail.contains("credentials provider was not enabled")
@@ -111,6 +111,36 @@ impl KmsError {
                 }
             }
         }
+    }
+}
+
+/// What went wrong, without the raw HTTP response.
+///
+/// The SDK's `DisplayErrorContext` shows the whole response, body included,
+/// and the body of a Decrypt or GenerateDataKey answer holds the plaintext
+/// data key: a reply that fails to parse would print the key. So a reply
+/// is described by its status and AWS error code and message only (error
+/// replies hold no key); failures before any reply (connection, timeout,
+/// credentials) keep the SDK's full description, which has no body.
+fn safe_detail<E>(err: &SdkError<E, HttpResponse>) -> String
+where
+    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+{
+    let status = err.raw_response().map(|r| r.status().as_u16());
+    match err {
+        SdkError::ServiceError(_) if err.code().is_some() => {
+            let code = err.code().unwrap_or_default();
+            match err.message() {
+                Some(message) if !message.is_empty() => format!("{code}: {message}"),
+                _ => code.to_owned(),
+            }
+        }
+        SdkError::ServiceError(_) | SdkError::ResponseError(_) => match status {
+            Some(status) => format!("KMS sent a reply that could not be read (HTTP {status})"),
+            None => "KMS sent a reply that could not be read".to_owned(),
+        },
+        SdkError::TimeoutError(_) => "the request to KMS timed out".to_owned(),
+        _ => DisplayErrorContext(err).to_string(),
     }
 }
 

@@ -6,9 +6,12 @@
 //! it is always set, so an unusable endpoint fails them.
 
 mod errors;
+mod faults;
 mod harness;
 mod inspect;
 mod interrupt;
+mod load;
 mod round_trip;
+mod secrets;
 mod seed_objects;
 mod v2;

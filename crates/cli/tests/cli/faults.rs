@@ -1,0 +1,810 @@
+//! Faults between atrest and S3/KMS: a small HTTP proxy on 127.0.0.1 sits
+//! between the binary (`AWS_ENDPOINT_URL` points at it) and moto, and breaks
+//! chosen requests: HTTP 500, 503 SlowDown, a connection reset in the middle
+//! of a response body, a body cut short under the right Content-Length, KMS
+//! ThrottlingException.
+//!
+//! For every fault atrest must either complete correctly (byte-identical
+//! round trip) or fail with a clear error and a non-zero status: never a
+//! wrong plaintext, never a partial output file, never an orphaned multipart
+//! upload. The SDK retries transient errors (3 attempts by default), so a
+//! fault on the first attempt only must not fail the command.
+//!
+//! The proxy uses blocking std sockets (tokio only to reset a connection),
+//! one thread per connection, and
+//! closes every connection after one response (`Connection: close`), which
+//! keeps its HTTP handling small: each request goes to moto on a fresh
+//! connection and its response is read whole before the rule is applied.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{Shutdown, TcpListener, TcpStream};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+
+use crate::harness::*;
+
+/// Which requests a rule applies to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Op {
+    /// Any KMS request (`X-Amz-Target: TrentService.*`).
+    Kms,
+    /// S3 PutObject (a PUT without `uploadId`).
+    PutObject,
+    /// S3 UploadPart.
+    UploadPart,
+    /// S3 GetObject (a GET of a key, ranged or not).
+    GetObject,
+    /// Any other S3 request (multipart bookkeeping, HEAD, listings).
+    OtherS3,
+}
+
+/// What the proxy does instead of (or to) the real response.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Fault {
+    /// Answer 500 InternalError without asking moto.
+    Status500,
+    /// Answer 503 SlowDown without asking moto.
+    SlowDown,
+    /// Forward, send the head and half the body, then reset the connection.
+    ResetMidBody,
+    /// Forward, send the head (with the full Content-Length) and half the
+    /// body, then close the connection normally.
+    TruncateBody,
+    /// Answer 400 ThrottlingException (KMS JSON) without asking moto.
+    KmsThrottling,
+    /// Forward, then turn the JSON response body into an array (`{` to
+    /// `[`), so it no longer parses; everything else in it stays.
+    MalformedJson,
+}
+
+#[derive(Debug)]
+struct Rule {
+    op: Op,
+    fault: Fault,
+    /// How many more matching requests to break.
+    remaining: usize,
+}
+
+#[derive(Debug, Default)]
+struct State {
+    rules: Vec<Rule>,
+    /// Every request seen: its operation and the fault applied, if any.
+    log: Vec<(Op, Option<Fault>)>,
+}
+
+struct Proxy {
+    port: u16,
+    state: Arc<Mutex<State>>,
+    stop: Arc<AtomicBool>,
+    accept: Option<JoinHandle<()>>,
+}
+
+impl Proxy {
+    /// Starts a proxy to `upstream` (`http://host:port`).
+    fn start(upstream: &str) -> Proxy {
+        let upstream = upstream
+            .strip_prefix("http://")
+            .expect("an http:// endpoint")
+            .trim_end_matches('/')
+            .to_owned();
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let state = Arc::new(Mutex::new(State::default()));
+        let stop = Arc::new(AtomicBool::new(false));
+        let accept = {
+            let (state, stop) = (state.clone(), stop.clone());
+            std::thread::spawn(move || {
+                for conn in listener.incoming() {
+                    if stop.load(Ordering::SeqCst) {
+                        break;
+                    }
+                    let Ok(conn) = conn else { continue };
+                    let (state, upstream) = (state.clone(), upstream.clone());
+                    std::thread::spawn(move || {
+                        // A client that went away is not the test's concern.
+                        let _ = serve(conn, &upstream, &state);
+                    });
+                }
+            })
+        };
+        Proxy {
+            port,
+            state,
+            stop,
+            accept: Some(accept),
+        }
+    }
+
+    fn url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    /// Breaks the next `times` requests of kind `op` with `fault`.
+    fn add(&self, op: Op, fault: Fault, times: usize) {
+        self.state.lock().unwrap().rules.push(Rule {
+            op,
+            fault,
+            remaining: times,
+        });
+    }
+
+    fn clear(&self) {
+        let mut state = self.state.lock().unwrap();
+        state.rules.clear();
+        state.log.clear();
+    }
+
+    /// How many requests of kind `op` were broken with `fault`.
+    fn fired(&self, op: Op, fault: Fault) -> usize {
+        let state = self.state.lock().unwrap();
+        state
+            .log
+            .iter()
+            .filter(|(o, f)| *o == op && *f == Some(fault))
+            .count()
+    }
+
+    /// How many requests of kind `op` were seen.
+    fn seen(&self, op: Op) -> usize {
+        let state = self.state.lock().unwrap();
+        state.log.iter().filter(|(o, _)| *o == op).count()
+    }
+}
+
+impl Drop for Proxy {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+        // Wake the accept loop so it sees the flag.
+        let _ = TcpStream::connect(("127.0.0.1", self.port));
+        if let Some(accept) = self.accept.take() {
+            let _ = accept.join();
+        }
+    }
+}
+
+/// A parsed HTTP message head: the first line and the header lines.
+struct Head {
+    first: String,
+    headers: Vec<(String, String)>,
+}
+
+impl Head {
+    fn read(reader: &mut impl BufRead) -> std::io::Result<Option<Head>> {
+        let mut first = String::new();
+        if reader.read_line(&mut first)? == 0 {
+            return Ok(None);
+        }
+        let mut headers = Vec::new();
+        loop {
+            let mut line = String::new();
+            if reader.read_line(&mut line)? == 0 {
+                return Err(std::io::ErrorKind::UnexpectedEof.into());
+            }
+            let line = line.trim_end_matches(['\r', '\n']);
+            if line.is_empty() {
+                break;
+            }
+            let (name, value) = line.split_once(':').unwrap_or((line, ""));
+            headers.push((name.trim().to_owned(), value.trim().to_owned()));
+        }
+        Ok(Some(Head {
+            first: first.trim_end_matches(['\r', '\n']).to_owned(),
+            headers,
+        }))
+    }
+
+    fn get(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+
+    fn content_length(&self) -> Option<usize> {
+        self.get("content-length").and_then(|v| v.parse().ok())
+    }
+
+    fn is_chunked(&self) -> bool {
+        self.get("transfer-encoding")
+            .is_some_and(|v| v.to_ascii_lowercase().contains("chunked"))
+    }
+
+    /// The head as bytes, without the headers in `drop`, plus `extra` lines.
+    fn encode(&self, drop: &[&str], extra: &[String]) -> Vec<u8> {
+        let mut out = format!("{}\r\n", self.first);
+        for (name, value) in &self.headers {
+            if !drop.iter().any(|d| name.eq_ignore_ascii_case(d)) {
+                out.push_str(&format!("{name}: {value}\r\n"));
+            }
+        }
+        for line in extra {
+            out.push_str(line);
+            out.push_str("\r\n");
+        }
+        out.push_str("\r\n");
+        out.into_bytes()
+    }
+}
+
+/// Reads a body framed by Content-Length or chunked encoding (decoded);
+/// otherwise a request has none and a response runs to the end of the
+/// stream.
+fn read_body(reader: &mut impl BufRead, head: &Head, is_request: bool) -> std::io::Result<Vec<u8>> {
+    if head.is_chunked() {
+        let mut body = Vec::new();
+        loop {
+            let mut size = String::new();
+            reader.read_line(&mut size)?;
+            let size = usize::from_str_radix(size.trim().split(';').next().unwrap_or(""), 16)
+                .map_err(|_| std::io::Error::from(std::io::ErrorKind::InvalidData))?;
+            if size == 0 {
+                // Trailers, then the empty line.
+                loop {
+                    let mut line = String::new();
+                    if reader.read_line(&mut line)? == 0 || line.trim().is_empty() {
+                        return Ok(body);
+                    }
+                }
+            }
+            let start = body.len();
+            body.resize(start + size, 0);
+            reader.read_exact(&mut body[start..])?;
+            let mut crlf = [0u8; 2];
+            reader.read_exact(&mut crlf)?;
+        }
+    } else if let Some(len) = head.content_length() {
+        let mut body = vec![0; len];
+        reader.read_exact(&mut body)?;
+        Ok(body)
+    } else if is_request {
+        Ok(Vec::new())
+    } else {
+        let mut body = Vec::new();
+        reader.read_to_end(&mut body)?;
+        Ok(body)
+    }
+}
+
+fn classify(head: &Head) -> Op {
+    if head.get("x-amz-target").is_some() {
+        return Op::Kms;
+    }
+    let mut parts = head.first.split(' ');
+    let method = parts.next().unwrap_or("");
+    let target = parts.next().unwrap_or("");
+    let (path, query) = target.split_once('?').unwrap_or((target, ""));
+    // Path-style: /bucket/key...
+    let has_key = path.trim_start_matches('/').contains('/');
+    let has = |param: &str| query.split('&').any(|p| p.split('=').next() == Some(param));
+    match method {
+        "PUT" if has_key && has("uploadId") => Op::UploadPart,
+        "PUT" if has_key => Op::PutObject,
+        "GET" if has_key && !has("uploadId") => Op::GetObject,
+        _ => Op::OtherS3,
+    }
+}
+
+/// Serves one request on `client`, then closes it.
+fn serve(client: TcpStream, upstream: &str, state: &Mutex<State>) -> std::io::Result<()> {
+    let mut reader = BufReader::new(client.try_clone()?);
+    let mut client = client;
+    let Some(head) = Head::read(&mut reader)? else {
+        return Ok(());
+    };
+    if head
+        .get("expect")
+        .is_some_and(|v| v.eq_ignore_ascii_case("100-continue"))
+    {
+        client.write_all(b"HTTP/1.1 100 Continue\r\n\r\n")?;
+    }
+    let body = read_body(&mut reader, &head, true)?;
+    let is_head = head.first.starts_with("HEAD ");
+    let op = classify(&head);
+
+    let fault = {
+        let mut state = state.lock().unwrap();
+        let fault = state
+            .rules
+            .iter_mut()
+            .find(|r| r.op == op && r.remaining > 0)
+            .map(|r| {
+                r.remaining -= 1;
+                r.fault
+            });
+        state.log.push((op, fault));
+        fault
+    };
+
+    let canned = |status: &str, content_type: &str, body: &str| {
+        format!(
+            "HTTP/1.1 {status}\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            body.len()
+        )
+    };
+    match fault {
+        Some(Fault::Status500) => {
+            let reply = canned(
+                "500 Internal Server Error",
+                "application/xml",
+                "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Error><Code>InternalError</Code><Message>We encountered an internal error. Please try again.</Message><RequestId>fault-500</RequestId></Error>",
+            );
+            client.write_all(reply.as_bytes())?;
+            return close(client);
+        }
+        Some(Fault::SlowDown) => {
+            let reply = canned(
+                "503 Slow Down",
+                "application/xml",
+                "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Error><Code>SlowDown</Code><Message>Please reduce your request rate.</Message><RequestId>fault-503</RequestId></Error>",
+            );
+            client.write_all(reply.as_bytes())?;
+            return close(client);
+        }
+        Some(Fault::KmsThrottling) => {
+            let reply = canned(
+                "400 Bad Request",
+                "application/x-amz-json-1.1",
+                "{\"__type\":\"ThrottlingException\",\"message\":\"Rate exceeded\"}",
+            );
+            client.write_all(reply.as_bytes())?;
+            return close(client);
+        }
+        _ => {}
+    }
+
+    // Forward to moto on a fresh connection.
+    let mut up = TcpStream::connect(upstream)?;
+    let mut request = head.encode(
+        &[
+            "connection",
+            "expect",
+            "content-length",
+            "transfer-encoding",
+        ],
+        &[
+            "Connection: close".to_owned(),
+            format!("Content-Length: {}", body.len()),
+        ],
+    );
+    request.extend_from_slice(&body);
+    up.write_all(&request)?;
+    let mut up_reader = BufReader::new(up);
+    let Some(resp) = Head::read(&mut up_reader)? else {
+        return close(client);
+    };
+    let status: u16 = resp
+        .first
+        .split(' ')
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    let bodiless = is_head || status == 204 || status == 304 || (100..200).contains(&status);
+    let resp_body = if bodiless {
+        Vec::new()
+    } else {
+        read_body(&mut up_reader, &resp, false)?
+    };
+    let reply_head = if bodiless {
+        resp.encode(&["connection"], &["Connection: close".to_owned()])
+    } else {
+        resp.encode(
+            &["connection", "content-length", "transfer-encoding"],
+            &[
+                "Connection: close".to_owned(),
+                format!("Content-Length: {}", resp_body.len()),
+            ],
+        )
+    };
+    client.write_all(&reply_head)?;
+    let mut resp_body = resp_body;
+    if fault == Some(Fault::MalformedJson) {
+        if let Some(brace) = resp_body.iter_mut().find(|b| **b == b'{') {
+            *brace = b'[';
+        }
+    }
+    match fault {
+        Some(Fault::ResetMidBody) => {
+            client.write_all(&resp_body[..resp_body.len() / 2])?;
+            client.flush()?;
+            reset(client)
+        }
+        Some(Fault::TruncateBody) => {
+            client.write_all(&resp_body[..resp_body.len() / 2])?;
+            close(client)
+        }
+        _ => {
+            client.write_all(&resp_body)?;
+            close(client)
+        }
+    }
+}
+
+/// Closes with a TCP reset (SO_LINGER 0) instead of a FIN. std cannot set
+/// SO_LINGER on stable; tokio (built with `net` for the SDK's HTTP client)
+/// can.
+fn reset(client: TcpStream) -> std::io::Result<()> {
+    let _runtime = RUNTIME.enter();
+    client.set_nonblocking(true)?;
+    let client = tokio::net::TcpStream::from_std(client)?;
+    client.set_zero_linger()?;
+    drop(client);
+    Ok(())
+}
+
+fn close(client: TcpStream) -> std::io::Result<()> {
+    client.shutdown(Shutdown::Write)?;
+    // Let the client read everything before the socket goes.
+    let mut rest = Vec::new();
+    let _ = (&client).take(1 << 20).read_to_end(&mut rest);
+    Ok(())
+}
+
+/// The test's environment with a proxy in front of its endpoint.
+struct Faulty {
+    env: Env,
+    proxy: Proxy,
+}
+
+impl Faulty {
+    fn new() -> Option<Faulty> {
+        let env = env()?;
+        let proxy = Proxy::start(&env.endpoint);
+        Some(Faulty { env, proxy })
+    }
+
+    /// Runs atrest through the proxy.
+    fn run(&self, args: &[&str]) -> std::process::Output {
+        self.env
+            .atrest()
+            .env("AWS_ENDPOINT_URL", self.proxy.url())
+            .args(args)
+            .output()
+            .unwrap()
+    }
+
+    fn ok(&self, args: &[&str]) -> std::process::Output {
+        let out = self.run(args);
+        assert_status(&out, 0, args);
+        out
+    }
+
+    /// Asserts a clean failure: a runtime-error status, one `atrest:
+    /// error:` line naming `needle` (case-insensitive), and nothing left in
+    /// the working directory beyond `expected_files`.
+    fn fails(&self, args: &[&str], needle: &str, expected_files: &[&str]) {
+        let out = self.run(args);
+        let code = out.status.code();
+        assert!(
+            code.is_some_and(|c| c != 0),
+            "atrest {}: expected a failure, got {code:?}\n{}",
+            args.join(" "),
+            stderr(&out)
+        );
+        let err = stderr(&out);
+        eprintln!("atrest {}: exit {code:?}, {}", args.join(" "), err.trim());
+        let line = err
+            .lines()
+            .find(|l| l.starts_with("atrest: error:"))
+            .unwrap_or_else(|| panic!("atrest {}: no error line:\n{err}", args.join(" ")));
+        assert!(
+            line.to_lowercase().contains(&needle.to_lowercase()),
+            "atrest {}: error does not mention {needle:?}:\n{err}",
+            args.join(" ")
+        );
+        assert_eq!(
+            self.env.files(),
+            expected_files,
+            "atrest {}: unexpected files left",
+            args.join(" ")
+        );
+    }
+
+    fn assert_no_multipart_uploads(&self) {
+        let uploads = block_on(
+            self.env
+                .s3
+                .list_multipart_uploads()
+                .bucket(&self.env.bucket)
+                .send(),
+        )
+        .unwrap();
+        assert!(
+            uploads.uploads().is_empty(),
+            "orphaned multipart uploads: {:?}",
+            uploads.uploads()
+        );
+    }
+
+    fn object_exists(&self, key: &str) -> bool {
+        block_on(
+            self.env
+                .s3
+                .head_object()
+                .bucket(&self.env.bucket)
+                .key(key)
+                .send(),
+        )
+        .is_ok()
+    }
+
+    /// Writes `name` with `data` and encrypts it to `key` with no faults.
+    fn put(&self, name: &str, data: &[u8], key: &str) {
+        std::fs::write(self.env.path(name), data).unwrap();
+        self.env.ok(&["encrypt", name, &self.env.uri(key)]);
+    }
+}
+
+const MULTIPART: usize = 5 * 1024 * 1024 + 1;
+
+#[test]
+fn transient_s3_errors_on_the_first_attempt_are_retried() {
+    let Some(t) = Faulty::new() else { return };
+    t.env.create_data_key();
+
+    // One PUT: 500 then 503 on its first two attempts; the third succeeds.
+    let small = sample(70_000, 1);
+    std::fs::write(t.env.path("small"), &small).unwrap();
+    t.proxy.add(Op::PutObject, Fault::Status500, 1);
+    t.proxy.add(Op::PutObject, Fault::SlowDown, 1);
+    t.ok(&["encrypt", "small", &t.env.uri("small")]);
+    assert_eq!(t.proxy.fired(Op::PutObject, Fault::Status500), 1);
+    assert_eq!(t.proxy.fired(Op::PutObject, Fault::SlowDown), 1);
+
+    // GET: 500 once, 503 once.
+    t.proxy.add(Op::GetObject, Fault::Status500, 1);
+    t.proxy.add(Op::GetObject, Fault::SlowDown, 1);
+    t.ok(&["decrypt", &t.env.uri("small"), "small.out"]);
+    assert!(std::fs::read(t.env.path("small.out")).unwrap() == small);
+    assert_eq!(t.proxy.fired(Op::GetObject, Fault::Status500), 1);
+    assert_eq!(t.proxy.fired(Op::GetObject, Fault::SlowDown), 1);
+
+    // Multipart: the first attempt of the first UploadPart gets 503, of the
+    // next one 500, and one multipart bookkeeping request 500.
+    t.proxy.clear();
+    let big = sample(MULTIPART, 2);
+    std::fs::write(t.env.path("big"), &big).unwrap();
+    t.proxy.add(Op::UploadPart, Fault::SlowDown, 1);
+    t.proxy.add(Op::UploadPart, Fault::Status500, 1);
+    t.proxy.add(Op::OtherS3, Fault::Status500, 1);
+    t.ok(&["encrypt", "big", &t.env.uri("big"), "--part-size", "5"]);
+    assert_eq!(t.proxy.fired(Op::UploadPart, Fault::SlowDown), 1);
+    assert_eq!(t.proxy.fired(Op::UploadPart, Fault::Status500), 1);
+    assert_eq!(t.proxy.fired(Op::OtherS3, Fault::Status500), 1);
+    t.ok(&["decrypt", &t.env.uri("big"), "big.out"]);
+    assert!(std::fs::read(t.env.path("big.out")).unwrap() == big);
+    t.assert_no_multipart_uploads();
+}
+
+#[test]
+fn persistent_s3_errors_fail_cleanly_without_orphaned_uploads() {
+    let Some(t) = Faulty::new() else { return };
+    t.env.create_data_key();
+
+    // Every UploadPart fails: the upload is aborted, nothing remains.
+    std::fs::write(t.env.path("big"), sample(MULTIPART, 3)).unwrap();
+    t.proxy.add(Op::UploadPart, Fault::Status500, usize::MAX);
+    t.fails(
+        &["encrypt", "big", &t.env.uri("big"), "--part-size", "5"],
+        &t.env.uri("big"),
+        &["big", "data.key"],
+    );
+    assert!(
+        t.proxy.fired(Op::UploadPart, Fault::Status500) >= 3,
+        "retried"
+    );
+    t.assert_no_multipart_uploads();
+    assert!(!t.object_exists("big"), "a failed upload left an object");
+
+    // Every PutObject is throttled.
+    t.proxy.clear();
+    std::fs::write(t.env.path("small"), b"small").unwrap();
+    t.proxy.add(Op::PutObject, Fault::SlowDown, usize::MAX);
+    t.fails(
+        &["encrypt", "small", &t.env.uri("small")],
+        &t.env.uri("small"),
+        &["big", "data.key", "small"],
+    );
+    assert!(
+        t.proxy.fired(Op::PutObject, Fault::SlowDown) >= 3,
+        "retried"
+    );
+    assert!(!t.object_exists("small"));
+
+    // Every GET fails: no output file, an existing one is untouched.
+    t.proxy.clear();
+    t.put("obj", &sample(10_000, 4), "obj");
+    std::fs::write(t.env.path("dest"), b"previous contents").unwrap();
+    t.proxy.add(Op::GetObject, Fault::Status500, usize::MAX);
+    t.fails(
+        &["decrypt", &t.env.uri("obj"), "dest"],
+        &t.env.uri("obj"),
+        &["big", "data.key", "dest", "obj", "small"],
+    );
+    assert_eq!(
+        std::fs::read(t.env.path("dest")).unwrap(),
+        b"previous contents"
+    );
+    t.fails(
+        &["decrypt", &t.env.uri("obj"), "fresh"],
+        &t.env.uri("obj"),
+        &["big", "data.key", "dest", "obj", "small"],
+    );
+}
+
+/// Broken response bodies: on the first attempt only, atrest may recover
+/// (retrying) or fail cleanly; always broken, it must fail cleanly. Never a
+/// wrong or partial output.
+#[test]
+fn broken_download_bodies_never_give_wrong_or_partial_output() {
+    let Some(t) = Faulty::new() else { return };
+    t.env.create_data_key();
+    let data = sample(300_000, 5);
+    t.put("obj", &data, "obj");
+    std::fs::write(t.env.path("dest"), b"previous contents").unwrap();
+    let files = ["data.key", "dest", "obj"];
+
+    for fault in [Fault::ResetMidBody, Fault::TruncateBody] {
+        for times in [1, usize::MAX] {
+            t.proxy.clear();
+            t.proxy.add(Op::GetObject, fault, times);
+            let out = t.run(&["decrypt", &t.env.uri("obj"), "dest"]);
+            assert!(
+                t.proxy.fired(Op::GetObject, fault) >= 1,
+                "{fault:?} never fired"
+            );
+            let back = std::fs::read(t.env.path("dest")).unwrap();
+            let when = if times == 1 {
+                "first attempt"
+            } else {
+                "always"
+            };
+            eprintln!(
+                "{fault:?} ({when}): exit {:?}, {}",
+                out.status.code(),
+                stderr(&out).trim()
+            );
+            if out.status.success() {
+                assert!(times != usize::MAX, "{fault:?} always: cannot succeed");
+                assert!(back == data, "{fault:?} ({when}): wrong plaintext");
+                std::fs::write(t.env.path("dest"), b"previous contents").unwrap();
+            } else {
+                assert_eq!(
+                    back, b"previous contents",
+                    "{fault:?} ({when}): destination changed on failure"
+                );
+                let err = stderr(&out);
+                assert!(
+                    err.lines()
+                        .any(|l| l.starts_with("atrest: error:") && l.contains(&t.env.uri("obj"))),
+                    "{fault:?} ({when}): unclear error:\n{err}"
+                );
+                assert_ne!(out.status.code(), Some(4), "not an integrity failure");
+            }
+            assert_eq!(t.env.files(), files, "{fault:?} ({when}): files left");
+        }
+    }
+}
+
+#[test]
+fn kms_throttling_is_retried_then_reported() {
+    let Some(t) = Faulty::new() else { return };
+
+    // The first two KMS requests of each command are throttled: the third
+    // attempt succeeds.
+    t.proxy.add(Op::Kms, Fault::KmsThrottling, 2);
+    t.ok(&["create-data-key", &t.env.key_id]);
+    assert_eq!(t.proxy.fired(Op::Kms, Fault::KmsThrottling), 2);
+
+    let data = sample(50_000, 6);
+    std::fs::write(t.env.path("in"), &data).unwrap();
+    t.proxy.add(Op::Kms, Fault::KmsThrottling, 2);
+    t.ok(&["encrypt", "in", &t.env.uri("obj")]);
+    t.proxy.add(Op::Kms, Fault::KmsThrottling, 2);
+    t.ok(&["decrypt", &t.env.uri("obj"), "out"]);
+    assert!(std::fs::read(t.env.path("out")).unwrap() == data);
+    assert_eq!(t.proxy.fired(Op::Kms, Fault::KmsThrottling), 6);
+
+    // Throttled for good: each command fails with a clear error, and
+    // nothing is written or uploaded.
+    t.proxy.clear();
+    t.proxy.add(Op::Kms, Fault::KmsThrottling, usize::MAX);
+    let before = std::fs::read(t.env.path("data.key")).unwrap();
+    t.fails(
+        &["create-data-key", &t.env.key_id],
+        "throttl",
+        &["data.key", "in", "out"],
+    );
+    assert_eq!(std::fs::read(t.env.path("data.key")).unwrap(), before);
+    t.fails(
+        &["encrypt", "in", &t.env.uri("obj2")],
+        "throttl",
+        &["data.key", "in", "out"],
+    );
+    assert!(!t.object_exists("obj2"));
+    assert_eq!(t.proxy.seen(Op::PutObject), 0, "uploaded without a key");
+    t.fails(
+        &["decrypt", &t.env.uri("obj"), "out2"],
+        "throttl",
+        &["data.key", "in", "out"],
+    );
+    assert!(t.proxy.fired(Op::Kms, Fault::KmsThrottling) >= 9, "retried");
+}
+
+/// A KMS answer that does not parse must not put its raw body (which, for
+/// Decrypt, holds the plaintext data key in base64) into the error message.
+#[test]
+fn malformed_kms_responses_never_print_the_key() {
+    let Some(t) = Faulty::new() else { return };
+    t.env.create_data_key();
+    let wrapped = std::fs::read(t.env.path("data.key")).unwrap();
+    let key = block_on(
+        t.env
+            .kms
+            .decrypt()
+            .ciphertext_blob(aws_sdk_kms::primitives::Blob::new(wrapped))
+            .send(),
+    )
+    .unwrap()
+    .plaintext()
+    .unwrap()
+    .as_ref()
+    .to_vec();
+    let key_b64 = base64_std(&key);
+    let data = sample(20_000, 7);
+    t.put("in", &data, "obj");
+
+    t.proxy.add(Op::Kms, Fault::MalformedJson, usize::MAX);
+    for args in [
+        &["encrypt", "in", &t.env.uri("obj2")][..],
+        &["decrypt", &t.env.uri("obj"), "out"][..],
+    ] {
+        let out = t.run(args);
+        let err = stderr(&out);
+        eprintln!(
+            "atrest {}: exit {:?}, {}",
+            args.join(" "),
+            out.status.code(),
+            err.trim()
+        );
+        assert!(
+            !out.status.success(),
+            "atrest {}: succeeded on a malformed KMS response",
+            args.join(" ")
+        );
+        assert!(
+            !err.contains(&key_b64) && !err.contains(key_b64.trim_end_matches('=')),
+            "atrest {}: the error shows the plaintext data key",
+            args.join(" ")
+        );
+        assert!(
+            !err.contains(&hex::encode(&key)),
+            "atrest {}: the error shows the key in hex",
+            args.join(" ")
+        );
+    }
+    assert!(t.proxy.fired(Op::Kms, Fault::MalformedJson) >= 2);
+    assert!(!t.object_exists("obj2"));
+    assert_eq!(t.env.files(), ["data.key", "in"]);
+}
+
+fn base64_std(data: &[u8]) -> String {
+    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::new();
+    for chunk in data.chunks(3) {
+        let b = [
+            chunk[0],
+            chunk.get(1).copied().unwrap_or(0),
+            chunk.get(2).copied().unwrap_or(0),
+        ];
+        let n = u32::from_be_bytes([0, b[0], b[1], b[2]]);
+        for i in 0..4 {
+            if i <= chunk.len() {
+                out.push(ALPHABET[(n >> (18 - 6 * i) & 63) as usize] as char);
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
+}
