@@ -168,6 +168,62 @@ fn decrypt_in_place(cipher: &mut CbcDec, buf: &mut [u8]) {
     cipher.decrypt_blocks_inout_mut(blocks);
 }
 
+/// Decrypts whole CBC blocks of a v1 body in place, independently of the
+/// rest of the body: `prev` is the ciphertext block just before `buf` in the
+/// body, or for the chunk at offset 0 the CBC IV
+/// ([`cbc_iv`](atrest_format::v1::cbc_iv) of the stored IV bytes).
+///
+/// CBC decryption of a block needs only that block and the previous
+/// ciphertext block, so a body split at block boundaries can be decrypted
+/// chunk by chunk in any order, or on several threads at once (read each
+/// chunk's `prev` before its neighbour is decrypted in place). The padding
+/// stays on the last chunk: check and strip it with [`unpad`].
+///
+/// ```
+/// use atrest_crypto::{v1, DataKey};
+///
+/// let key = DataKey::from_slice(&[5; 32]).unwrap();
+/// let stored_iv = [1; 8];
+/// let plain = vec![7u8; 100_000];
+/// let mut body = v1::encrypt(&key, &stored_iv, &plain);
+///
+/// let at = body.len() / 2 / 16 * 16; // any block boundary
+/// let prev_second: [u8; 16] = body[at - 16..at].try_into().unwrap();
+/// let (first, second) = body.split_at_mut(at);
+/// std::thread::scope(|s| {
+///     s.spawn(|| v1::decrypt_chunk_in_place(&key, &atrest_format::v1::cbc_iv(&stored_iv), first));
+///     s.spawn(|| v1::decrypt_chunk_in_place(&key, &prev_second, second));
+/// });
+/// assert_eq!(v1::unpad(&body).unwrap(), &plain[..]);
+/// ```
+///
+/// # Panics
+///
+/// If `buf` is not a whole number of 16-byte blocks.
+pub fn decrypt_chunk_in_place(key: &DataKey, prev: &[u8; BLOCK_LEN], buf: &mut [u8]) {
+    assert!(
+        buf.len() % BLOCK_LEN == 0,
+        "a v1 chunk is whole 16-byte blocks, not {} bytes",
+        buf.len()
+    );
+    let mut cipher = CbcDec::new(key.expose().into(), prev.into());
+    decrypt_in_place(&mut cipher, buf);
+}
+
+/// Checks the PKCS#7 padding at the end of a decrypted v1 body and returns
+/// the plaintext without it. Fails, with the one opaque error, if the body
+/// is empty, not whole blocks, or badly padded.
+pub fn unpad(decrypted: &[u8]) -> Result<&[u8], DecryptError> {
+    if decrypted.is_empty() || decrypted.len() % BLOCK_LEN != 0 {
+        return Err(DecryptError);
+    }
+    let last: &[u8; BLOCK_LEN] = decrypted[decrypted.len() - BLOCK_LEN..]
+        .try_into()
+        .expect("a whole block");
+    let pad = unpad_len(last).ok_or(DecryptError)?;
+    Ok(&decrypted[..decrypted.len() - pad])
+}
+
 /// Encrypts a whole in-memory plaintext; convenient for tests and small data.
 pub fn encrypt(key: &DataKey, stored_iv: &[u8; STORED_IV_LEN], plaintext: &[u8]) -> Vec<u8> {
     let mut out =
@@ -274,5 +330,40 @@ mod tests {
         assert_eq!(unpad_len(&block), None);
         block[14] = 2;
         assert_eq!(unpad_len(&block), Some(2));
+    }
+
+    #[test]
+    fn chunks_decrypt_independently_in_any_order() {
+        let key = DataKey::from_slice(&[3; 32]).unwrap();
+        let stored_iv = [0xa5; STORED_IV_LEN];
+        for len in [0usize, 1, 15, 16, 17, 4095, 4096, 10_000] {
+            let plain: Vec<u8> = (0..len).map(|i| (i * 7) as u8).collect();
+            let body = encrypt(&key, &stored_iv, &plain);
+            for chunk in [16usize, 48, 4096] {
+                let mut out = body.clone();
+                // Last chunk first, to show that order does not matter.
+                let starts: Vec<usize> = (0..body.len()).step_by(chunk).rev().collect();
+                for at in starts {
+                    let prev = match at {
+                        0 => cbc_iv(&stored_iv),
+                        _ => body[at - BLOCK_LEN..at].try_into().unwrap(),
+                    };
+                    let end = (at + chunk).min(body.len());
+                    decrypt_chunk_in_place(&key, &prev, &mut out[at..end]);
+                }
+                assert_eq!(unpad(&out).unwrap(), &plain[..], "len {len}, chunk {chunk}");
+            }
+        }
+    }
+
+    #[test]
+    fn unpad_rejects_bad_bodies() {
+        assert_eq!(unpad(&[]), Err(DecryptError));
+        assert_eq!(unpad(&[1; 15]), Err(DecryptError));
+        assert_eq!(unpad(&[0; 32]), Err(DecryptError));
+        assert_eq!(unpad(&[16; 16]).unwrap(), &[] as &[u8]);
+        let mut body = [9u8; 32];
+        body[31] = 1;
+        assert_eq!(unpad(&body).unwrap(), &body[..31]);
     }
 }

@@ -4,6 +4,10 @@
 //! drop); the SDK's own copy of the plaintext is zeroized as soon as it has
 //! been moved into one. The adapter takes a built [`aws_sdk_kms::Client`] and
 //! never loads AWS configuration itself.
+//!
+//! Every request is logged at debug level, target `atrest_kms`, message
+//! `kms call` with its `op` (`RUST_LOG=atrest_kms=debug`): `cargo xtask
+//! bench` counts them to check one KMS call per object.
 #![deny(missing_docs)]
 
 use std::collections::HashMap;
@@ -178,6 +182,7 @@ impl Kms {
         key_id: &str,
         context: &[(String, String)],
     ) -> Result<GeneratedKey, KmsError> {
+        tracing::debug!(target: "atrest_kms", op = "GenerateDataKey", "kms call");
         let out = self
             .client
             .generate_data_key()
@@ -198,6 +203,7 @@ impl Kms {
     /// Generates a data key and returns only its wrapped form: the plaintext
     /// never leaves KMS.
     pub async fn generate_wrapped_data_key(&self, key_id: &str) -> Result<Vec<u8>, KmsError> {
+        tracing::debug!(target: "atrest_kms", op = "GenerateDataKeyWithoutPlaintext", "kms call");
         let out = self
             .client
             .generate_data_key_without_plaintext()
@@ -217,6 +223,7 @@ impl Kms {
         wrapped: &[u8],
         context: &[(String, String)],
     ) -> Result<DataKey, KmsError> {
+        tracing::debug!(target: "atrest_kms", op = "Decrypt", "kms call");
         let out = self
             .client
             .decrypt()
