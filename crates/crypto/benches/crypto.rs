@@ -12,7 +12,9 @@
 //!   serial by construction), and `v1_decrypt` over two threads with
 //!   [`v1::decrypt_chunk_in_place`];
 //! - `aead_seal` / `aead_open`: the two AES-256-GCM candidates on their own,
-//!   RustCrypto `aes-gcm` and `aws-lc-rs`, at the same frame sizes.
+//!   RustCrypto `aes-gcm` and `aws-lc-rs`, at the same frame sizes;
+//! - `cbc_encrypt`: the two AES-256-CBC candidates, RustCrypto `cbc` and
+//!   `aws-lc-rs`, on 64 KiB chunks.
 //!
 //! `cargo xtask bench` runs these and reads the medians from
 //! `target/criterion/*/*/*/new/estimates.json`.
@@ -334,5 +336,43 @@ fn bench_aead(c: &mut Criterion) {
     }
 }
 
-criterion_group!(benches, bench_aead, bench_v2, bench_v1);
+/// AES-256-CBC encryption (serial by construction), the two candidates on
+/// their own: RustCrypto `cbc` (block at a time) and AWS-LC's streaming CBC.
+fn bench_cbc(c: &mut Criterion) {
+    use aes::cipher::inout::InOutBuf;
+    use aes::cipher::{BlockEncryptMut, KeyIvInit};
+    use aws_lc_rs::cipher::{EncryptionContext, StreamingEncryptingKey, UnboundCipherKey, AES_256};
+
+    let len = buffer_len();
+    let key = [0x42u8; 32];
+    let iv = [0x24u8; 16];
+    let mut buf = plaintext(len);
+    let chunk = 64 * KIB;
+    let mut g = configure(c, "cbc_encrypt", len);
+    g.bench_function("64KiB/cbc", |b| {
+        b.iter(|| {
+            let mut enc = cbc::Encryptor::<aes::Aes256>::new(&key.into(), &iv.into());
+            for piece in buf.chunks_mut(chunk) {
+                let (blocks, _) = InOutBuf::from(piece).into_chunks();
+                enc.encrypt_blocks_inout_mut(blocks);
+            }
+        })
+    });
+    let mut out = vec![0u8; chunk + 16];
+    g.bench_function("64KiB/aws-lc-rs", |b| {
+        b.iter(|| {
+            let mut enc = StreamingEncryptingKey::less_safe_cbc_pkcs7(
+                UnboundCipherKey::new(&AES_256, &key).unwrap(),
+                EncryptionContext::Iv128(iv.into()),
+            )
+            .unwrap();
+            for piece in buf.chunks(chunk) {
+                black_box(enc.update(piece, &mut out).unwrap().written().len());
+            }
+        })
+    });
+    g.finish();
+}
+
+criterion_group!(benches, bench_aead, bench_cbc, bench_v2, bench_v1);
 criterion_main!(benches);
