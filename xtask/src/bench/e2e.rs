@@ -216,7 +216,13 @@ pub fn end_to_end(opts: &Options, bin: &Path, dir: &Path) -> Result<E2e> {
         for f in &formats {
             rows.push(atrest_encrypt(&ctx, &file, size, f, runs)?);
         }
-        rows.extend(plain_downloads(&ctx, size, runs, full, aws_cli.is_some())?);
+        rows.extend(plain_downloads(
+            &ctx,
+            size,
+            runs,
+            full,
+            full && aws_cli.is_some(),
+        )?);
         for f in &formats {
             rows.push(atrest_decrypt(&ctx, &file, size, f, runs)?);
         }
