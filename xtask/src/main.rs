@@ -1,5 +1,6 @@
 //! Repository automation: `cargo xtask <command>`.
 
+mod bench;
 mod demo;
 mod fixtures;
 mod fuzz;
@@ -26,6 +27,10 @@ commands:
           run one cargo-fuzz target of fuzz/ (header_parse, inspect,
           v1_decrypt, v2_decrypt) for N seconds (default 60), corpus seeded
           from fixtures/; installs cargo-fuzz if missing
+  bench [--quick] [--sizes 64M,1G[,4G]] [--runs N] [--only crypto|e2e]
+          openssl speed, the criterion crypto benches, and the release
+          binary end to end against s3s-fs (S3) and moto (KMS) beside curl
+          and aws s3 cp; writes target/bench/report.{md,json}
   fixtures [--check]
           regenerate the v2 test vectors in fixtures/v2 (or check that they
           are up to date)";
@@ -37,6 +42,7 @@ fn main() -> ExitCode {
         Some("fuzz") => fuzz::fuzz(&args[1..]),
         Some("moto") if args.len() == 1 => moto::serve(),
         Some("demo") if args.len() == 1 => demo::demo(),
+        Some("bench") => bench::bench(&args[1..]),
         Some("fixtures") if args.len() <= 2 => match args.get(1).map(String::as_str) {
             None => write_fixtures(false),
             Some("--check") => write_fixtures(true),

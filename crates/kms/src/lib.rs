@@ -17,6 +17,10 @@
 //! # Ok(())
 //! # }
 //! ```
+//!
+//! Every request is logged at debug level, target `atrest_kms`, message
+//! `kms call` with its `op` (`RUST_LOG=atrest_kms=debug`): `cargo xtask
+//! bench` counts them to check one KMS call per object.
 #![deny(missing_docs)]
 
 use std::collections::HashMap;
@@ -221,6 +225,7 @@ impl Kms {
         key_id: &str,
         context: &[(String, String)],
     ) -> Result<GeneratedKey, KmsError> {
+        tracing::debug!(target: "atrest_kms", op = "GenerateDataKey", "kms call");
         let out = self
             .client
             .generate_data_key()
@@ -241,6 +246,7 @@ impl Kms {
     /// Generates a data key and returns only its wrapped form: the plaintext
     /// never leaves KMS.
     pub async fn generate_wrapped_data_key(&self, key_id: &str) -> Result<Vec<u8>, KmsError> {
+        tracing::debug!(target: "atrest_kms", op = "GenerateDataKeyWithoutPlaintext", "kms call");
         let out = self
             .client
             .generate_data_key_without_plaintext()
@@ -260,6 +266,7 @@ impl Kms {
         wrapped: &[u8],
         context: &[(String, String)],
     ) -> Result<DataKey, KmsError> {
+        tracing::debug!(target: "atrest_kms", op = "Decrypt", "kms call");
         let out = self
             .client
             .decrypt()
