@@ -37,7 +37,9 @@ fn main() -> ExitCode {
             ExitCode::from(128 + got.number as u8)
         }
         Err(err) => {
-            eprintln!("atrest: error: {err:#}");
+            // One line, and nothing in it (object keys, server messages)
+            // can drive the terminal.
+            eprintln!("atrest: error: {}", escape(&format!("{err:#}")));
             ExitCode::from(failure::exit_code(&err) as u8)
         }
     }

@@ -188,3 +188,14 @@ fn output_into_a_missing_directory_fails_before_downloading() {
         "cannot create a file in no/such/dir",
     );
 }
+
+#[test]
+fn control_characters_in_keys_are_escaped_in_errors() {
+    let Some(env) = env() else { return };
+    let out = env.run(&["decrypt", &env.uri("evil\u{1b}[2J\nkey"), "out"]);
+    assert_status(&out, 3, &["decrypt evil key"]);
+    let err = stderr(&out);
+    assert!(!err.contains('\u{1b}'), "raw escape in {err:?}");
+    assert!(err.contains("evil\\u{1b}[2J\\nkey"), "{err:?}");
+    assert_eq!(err.trim_end().lines().count(), 1);
+}
