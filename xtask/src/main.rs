@@ -4,6 +4,7 @@ mod demo;
 mod fixtures;
 mod fuzz;
 mod moto;
+mod release;
 mod test;
 mod util;
 
@@ -26,6 +27,9 @@ commands:
           run one cargo-fuzz target of fuzz/ (header_parse, inspect,
           v1_decrypt, v2_decrypt) for N seconds (default 60), corpus seeded
           from fixtures/; installs cargo-fuzz if missing
+  release build an optimized, stripped atrest and write it with its man
+          page (atrest.1), bash/zsh/fish/PowerShell completions and
+          SHA256SUMS to target/dist/
   fixtures [--check]
           regenerate the v2 test vectors in fixtures/v2 (or check that they
           are up to date)";
@@ -37,6 +41,7 @@ fn main() -> ExitCode {
         Some("fuzz") => fuzz::fuzz(&args[1..]),
         Some("moto") if args.len() == 1 => moto::serve(),
         Some("demo") if args.len() == 1 => demo::demo(),
+        Some("release") if args.len() == 1 => release::release(),
         Some("fixtures") if args.len() <= 2 => match args.get(1).map(String::as_str) {
             None => write_fixtures(false),
             Some("--check") => write_fixtures(true),

@@ -134,6 +134,22 @@ pub enum Command {
         transfer: TransferArgs,
     },
 
+    /// Print a shell completion script to stdout.
+    ///
+    /// bash: `atrest completions bash > /etc/bash_completion.d/atrest`;
+    /// zsh: into a directory on $fpath as `_atrest`; fish:
+    /// `~/.config/fish/completions/atrest.fish`; PowerShell: add the output
+    /// to $PROFILE.
+    Completions {
+        /// The shell to complete for.
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+
+    /// Print the man page (roff) to stdout; used by `cargo xtask release`.
+    #[command(hide = true)]
+    Man,
+
     /// Show what an object's header says (format, sizes, encryption
     /// context) without KMS, reading only its first bytes.
     Inspect {

@@ -9,11 +9,24 @@ mod interrupt;
 
 use std::process::ExitCode;
 
-use clap::Parser;
+use clap::{CommandFactory, Parser};
 use cli::{Cli, Command};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    // Neither needs AWS configuration nor a runtime.
+    match cli.command {
+        Command::Completions { shell } => {
+            return print_generated(|out| {
+                clap_complete::generate(shell, &mut Cli::command(), "atrest", out);
+                Ok(())
+            })
+        }
+        Command::Man => {
+            return print_generated(|out| clap_mangen::Man::new(Cli::command()).render(out))
+        }
+        _ => {}
+    }
     init_logging(cli.verbose, cli.quiet);
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(rt) => rt,
@@ -39,6 +52,20 @@ fn main() -> ExitCode {
         Err(err) => {
             eprintln!("atrest: error: {err:#}");
             ExitCode::from(failure::exit_code(&err) as u8)
+        }
+    }
+}
+
+/// Writes generated text (completions, man page) to stdout.
+fn print_generated(write: impl FnOnce(&mut dyn std::io::Write) -> std::io::Result<()>) -> ExitCode {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    match write(&mut out).and_then(|()| out.flush()) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("atrest: error: cannot write to stdout: {e}");
+            ExitCode::from(failure::Exit::Runtime as u8)
         }
     }
 }
@@ -106,6 +133,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Inspect { target, json } => {
             commands::inspect::run(Some(&clients.s3), target, *json).await
         }
+        Command::Completions { .. } | Command::Man => unreachable!("handled in main"),
     }
 }
 
