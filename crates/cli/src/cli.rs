@@ -28,6 +28,11 @@ pub struct Cli {
     #[arg(short, long, global = true)]
     pub quiet: bool,
 
+    /// No progress bar (it is drawn on stderr only when stderr is a
+    /// terminal, and never with --quiet).
+    #[arg(long, global = true)]
+    pub no_progress: bool,
+
     #[command(subcommand)]
     pub command: Command,
 }

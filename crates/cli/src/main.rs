@@ -6,6 +6,7 @@ mod commands;
 mod failure;
 mod files;
 mod interrupt;
+mod progress;
 
 use std::process::ExitCode;
 
@@ -105,6 +106,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 format: *format,
                 frame_exponent: *frame_size,
                 transfer,
+                progress: progress::wanted(cli.quiet, cli.no_progress),
             };
             // Not guarded here: encrypt aborts its multipart upload itself.
             commands::encrypt::run(&clients.kms, &clients.s3, args, &interrupt).await
@@ -124,6 +126,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 concurrency: transfer.concurrency as usize,
                 part_size: transfer.part_size as usize * 1024 * 1024,
                 quiet: cli.quiet,
+                progress: progress::wanted(cli.quiet, cli.no_progress),
             };
             // Dropping the work on a signal removes the temporary output.
             interrupt

@@ -10,6 +10,7 @@ mod errors;
 mod harness;
 mod inspect;
 mod interrupt;
+mod progress;
 mod round_trip;
 mod seed_objects;
 mod v2;
