@@ -96,6 +96,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             format,
             frame_size,
             transfer,
+            bulk,
         } => {
             let args = commands::encrypt::Encrypt {
                 file,
@@ -108,6 +109,16 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 transfer,
                 progress: progress::wanted(cli.quiet, cli.no_progress),
             };
+            if bulk.recursive {
+                return commands::bulk::encrypt_dir(
+                    &clients.kms,
+                    &clients.s3,
+                    args,
+                    bulk,
+                    &interrupt,
+                )
+                .await;
+            }
             // Not guarded here: encrypt aborts its multipart upload itself.
             commands::encrypt::run(&clients.kms, &clients.s3, args, &interrupt).await
         }
@@ -117,6 +128,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             expect_context,
             range,
             transfer,
+            bulk,
         } => {
             let args = commands::decrypt::Decrypt {
                 uri,
@@ -128,6 +140,10 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 quiet: cli.quiet,
                 progress: progress::wanted(cli.quiet, cli.no_progress),
             };
+            if bulk.recursive {
+                let work = commands::bulk::decrypt_prefix(&clients.kms, &clients.s3, args, bulk);
+                return interrupt.guard(work).await;
+            }
             // Dropping the work on a signal removes the temporary output.
             interrupt
                 .guard(commands::decrypt::run(&clients.kms, &clients.s3, args))
