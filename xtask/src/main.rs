@@ -5,6 +5,7 @@ mod demo;
 mod fixtures;
 mod fuzz;
 mod moto;
+mod release;
 mod test;
 mod util;
 
@@ -31,6 +32,9 @@ commands:
           openssl speed, the criterion crypto benches, and the release
           binary end to end against s3s-fs (S3) and moto (KMS) beside curl
           and aws s3 cp; writes target/bench/report.{md,json}
+  release build an optimized, stripped atrest and write it with its man
+          page (atrest.1), bash/zsh/fish/PowerShell completions and
+          SHA256SUMS to target/dist/
   fixtures [--check]
           regenerate the v2 test vectors in fixtures/v2 (or check that they
           are up to date)";
@@ -43,6 +47,7 @@ fn main() -> ExitCode {
         Some("moto") if args.len() == 1 => moto::serve(),
         Some("demo") if args.len() == 1 => demo::demo(),
         Some("bench") => bench::bench(&args[1..]),
+        Some("release") if args.len() == 1 => release::release(),
         Some("fixtures") if args.len() <= 2 => match args.get(1).map(String::as_str) {
             None => write_fixtures(false),
             Some("--check") => write_fixtures(true),

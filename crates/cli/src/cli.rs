@@ -28,6 +28,11 @@ pub struct Cli {
     #[arg(short, long, global = true)]
     pub quiet: bool,
 
+    /// No progress bar (it is drawn on stderr only when stderr is a
+    /// terminal, and never with --quiet).
+    #[arg(long, global = true)]
+    pub no_progress: bool,
+
     #[command(subcommand)]
     pub command: Command,
 }
@@ -104,6 +109,9 @@ pub enum Command {
 
         #[command(flatten)]
         transfer: TransferArgs,
+
+        #[command(flatten)]
+        bulk: BulkArgs,
     },
 
     /// Download S3URI, decrypt it, and write FILE (or `-` for stdout).
@@ -127,12 +135,31 @@ pub enum Command {
 
         /// Decrypt only plaintext bytes START-END (inclusive, as HTTP Range)
         /// or START- (to the end); fetches only the frames needed. v2 only.
-        #[arg(long, value_name = "START-END", value_parser = parse_range)]
+        #[arg(long, value_name = "START-END", value_parser = parse_range, conflicts_with = "recursive")]
         range: Option<ByteRange>,
 
         #[command(flatten)]
         transfer: TransferArgs,
+
+        #[command(flatten)]
+        bulk: BulkArgs,
     },
+
+    /// Print a shell completion script to stdout.
+    ///
+    /// bash: `atrest completions bash > /etc/bash_completion.d/atrest`;
+    /// zsh: into a directory on $fpath as `_atrest`; fish:
+    /// `~/.config/fish/completions/atrest.fish`; PowerShell: add the output
+    /// to $PROFILE.
+    Completions {
+        /// The shell to complete for.
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+
+    /// Print the man page (roff) to stdout; used by `cargo xtask release`.
+    #[command(hide = true)]
+    Man,
 
     /// Show what an object's header says (format, sizes, encryption
     /// context) without KMS, reading only its first bytes.
@@ -236,6 +263,34 @@ pub struct TransferArgs {
     /// Parts transferred concurrently.
     #[arg(long, value_name = "N", default_value_t = 4, value_parser = clap::value_parser!(u32).range(1..=64))]
     pub concurrency: u32,
+}
+
+/// Many files: a directory and a key prefix.
+#[derive(Debug, Args)]
+pub struct BulkArgs {
+    /// Every file under the directory FILE to S3URI as a prefix (encrypt),
+    /// or every object under the prefix S3URI into the directory FILE
+    /// (decrypt), keeping relative paths.
+    #[arg(short, long)]
+    pub recursive: bool,
+
+    /// Files transferred at once with --recursive.
+    #[arg(long, value_name = "N", default_value_t = 4, value_parser = clap::value_parser!(u32).range(1..=256))]
+    pub jobs: u32,
+
+    /// With --recursive, take only relative paths matching this glob
+    /// (`*` also matches `/`); repeatable.
+    #[arg(long, value_name = "GLOB", requires = "recursive")]
+    pub include: Vec<String>,
+
+    /// With --recursive, skip relative paths matching this glob; repeatable;
+    /// wins over --include.
+    #[arg(long, value_name = "GLOB", requires = "recursive")]
+    pub exclude: Vec<String>,
+
+    /// With --recursive, print the summary as JSON on stdout.
+    #[arg(long, requires = "recursive")]
+    pub json: bool,
 }
 
 fn parse_s3_uri(s: &str) -> Result<S3Uri, String> {

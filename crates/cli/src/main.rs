@@ -6,14 +6,28 @@ mod commands;
 mod failure;
 mod files;
 mod interrupt;
+mod progress;
 
 use std::process::ExitCode;
 
-use clap::Parser;
+use clap::{CommandFactory, Parser};
 use cli::{Cli, Command};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    // Neither needs AWS configuration nor a runtime.
+    match cli.command {
+        Command::Completions { shell } => {
+            return print_generated(|out| {
+                clap_complete::generate(shell, &mut Cli::command(), "atrest", out);
+                Ok(())
+            })
+        }
+        Command::Man => {
+            return print_generated(|out| clap_mangen::Man::new(Cli::command()).render(out))
+        }
+        _ => {}
+    }
     init_logging(cli.verbose, cli.quiet);
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(rt) => rt,
@@ -45,6 +59,20 @@ fn main() -> ExitCode {
     }
 }
 
+/// Writes generated text (completions, man page) to stdout.
+fn print_generated(write: impl FnOnce(&mut dyn std::io::Write) -> std::io::Result<()>) -> ExitCode {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    match write(&mut out).and_then(|()| out.flush()) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("atrest: error: cannot write to stdout: {e}");
+            ExitCode::from(failure::Exit::Runtime as u8)
+        }
+    }
+}
+
 async fn run(cli: Cli) -> anyhow::Result<()> {
     let interrupt = interrupt::Interrupt::listen()?;
     // A local file needs no AWS configuration at all.
@@ -70,6 +98,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             format,
             frame_size,
             transfer,
+            bulk,
         } => {
             let args = commands::encrypt::Encrypt {
                 file,
@@ -80,7 +109,18 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 format: *format,
                 frame_exponent: *frame_size,
                 transfer,
+                progress: progress::wanted(cli.quiet, cli.no_progress),
             };
+            if bulk.recursive {
+                return commands::bulk::encrypt_dir(
+                    &clients.kms,
+                    &clients.s3,
+                    args,
+                    bulk,
+                    &interrupt,
+                )
+                .await;
+            }
             // Not guarded here: encrypt aborts its multipart upload itself.
             commands::encrypt::run(&clients.kms, &clients.s3, args, &interrupt).await
         }
@@ -90,6 +130,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             expect_context,
             range,
             transfer,
+            bulk,
         } => {
             let args = commands::decrypt::Decrypt {
                 uri,
@@ -99,7 +140,12 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 concurrency: transfer.concurrency as usize,
                 part_size: transfer.part_size as usize * 1024 * 1024,
                 quiet: cli.quiet,
+                progress: progress::wanted(cli.quiet, cli.no_progress),
             };
+            if bulk.recursive {
+                let work = commands::bulk::decrypt_prefix(&clients.kms, &clients.s3, args, bulk);
+                return interrupt.guard(work).await;
+            }
             // Dropping the work on a signal removes the temporary output.
             interrupt
                 .guard(commands::decrypt::run(&clients.kms, &clients.s3, args))
@@ -108,6 +154,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Inspect { target, json } => {
             commands::inspect::run(Some(&clients.s3), target, *json).await
         }
+        Command::Completions { .. } | Command::Man => unreachable!("handled in main"),
     }
 }
 

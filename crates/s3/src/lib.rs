@@ -149,3 +149,42 @@ pub async fn object_len(client: &Client, uri: &S3Uri) -> Result<u64, S3Error> {
         .and_then(|n| u64::try_from(n).ok())
         .unwrap_or(0))
 }
+
+/// An object found by [`list`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Listed {
+    /// The object's key.
+    pub key: String,
+    /// Its size in bytes.
+    pub size: u64,
+}
+
+/// Every object whose key starts with `prefix`, following
+/// ListObjectsV2 continuation tokens (1000 keys per page) to the end.
+///
+/// `prefix` names the bucket and the key prefix (used as is: include the
+/// trailing `/` to list a "directory").
+pub async fn list(client: &Client, prefix: &S3Uri) -> Result<Vec<Listed>, S3Error> {
+    let mut pages = client
+        .list_objects_v2()
+        .bucket(prefix.bucket())
+        .prefix(prefix.key())
+        .into_paginator()
+        .send();
+    let mut found = Vec::new();
+    while let Some(page) = pages.next().await {
+        let page = page.map_err(|e| S3Error::from_sdk("ListObjectsV2", prefix, e))?;
+        for object in page.contents() {
+            if let Some(key) = object.key() {
+                found.push(Listed {
+                    key: key.to_owned(),
+                    size: object
+                        .size()
+                        .and_then(|n| u64::try_from(n).ok())
+                        .unwrap_or(0),
+                });
+            }
+        }
+    }
+    Ok(found)
+}

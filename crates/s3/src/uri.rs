@@ -73,6 +73,14 @@ impl S3Uri {
     pub fn key(&self) -> &str {
         &self.key
     }
+
+    /// The location of `key` in the same bucket.
+    pub fn with_key(&self, key: impl Into<String>) -> S3Uri {
+        S3Uri {
+            bucket: self.bucket.clone(),
+            key: key.into(),
+        }
+    }
 }
 
 impl fmt::Display for S3Uri {

@@ -14,6 +14,7 @@ use tokio::task::JoinHandle;
 use crate::cli::ByteRange;
 use crate::failure::{Exit, Failure, NotAtrest};
 use crate::files::Output;
+use crate::progress::Progress;
 
 /// The first GET: larger than any header (v2 at most 8 + 8 KiB + 67 + 8 KiB),
 /// so one request gives the header, the object's length, and all of a small
@@ -28,15 +29,30 @@ pub struct Decrypt<'a> {
     pub concurrency: usize,
     pub part_size: usize,
     pub quiet: bool,
+    /// Draw a progress bar (stderr is a terminal, not --quiet).
+    pub progress: bool,
 }
 
 pub async fn run(kms: &Kms, s3: &aws_sdk_s3::Client, args: Decrypt<'_>) -> Result<()> {
     // Fail on an unwritable destination before any network traffic.
     let mut output = Output::create(args.file)?;
-    decrypt_into(kms, s3, &args, &mut output)
-        .await
-        .with_context(|| format!("cannot decrypt {}", args.uri))?;
-    output.commit().await?;
+    let progress = Progress::pending(args.progress, "decrypting");
+    let result = async {
+        let mut sink = Sink {
+            output: &mut output,
+            progress: &progress,
+        };
+        decrypt_into(kms, s3, &args, &mut sink)
+            .await
+            .with_context(|| format!("cannot decrypt {}", args.uri))?;
+        output.commit().await
+    }
+    .await;
+    if result.is_err() {
+        progress.clear();
+    }
+    result?;
+    progress.finish();
     tracing::info!(uri = %args.uri, "decrypted");
     Ok(())
 }
@@ -45,7 +61,7 @@ async fn decrypt_into(
     kms: &Kms,
     s3: &aws_sdk_s3::Client,
     args: &Decrypt<'_>,
-    output: &mut Output,
+    output: &mut Sink<'_>,
 ) -> Result<()> {
     let uri = args.uri;
     let first = atrest_s3::get_range(s3, uri, 0, FIRST_FETCH - 1).await?;
@@ -75,6 +91,10 @@ async fn decrypt_into(
                 );
             }
             let key = kms.decrypt(h.wrapped_key(), &[]).await?;
+            // Padding hides v1's exact length: within 16 bytes of this.
+            output
+                .progress
+                .set_total(first.object_len.saturating_sub(h.encoded_len() as u64));
             let mut decryptor = v1::Decryptor::new(&key, &h.stored_iv());
             drop(key);
             let mut plain = Vec::new();
@@ -104,11 +124,26 @@ async fn decrypt_into(
             let cipher = Arc::new(v2::FrameCipher::new(&key, &h)?);
             drop(key);
             let plan = Plan::new(&h, first.object_len, args.range, args.part_size)?;
+            output.progress.set_total(plan.len);
             decrypt_v2(s3, uri, cipher, plan, first.bytes, args.concurrency, output).await?;
         }
         _ => unreachable!("parse_header yields only known versions"),
     }
     Ok(())
+}
+
+/// The output, counting what is written for the progress bar.
+struct Sink<'a> {
+    output: &'a mut Output,
+    progress: &'a Progress,
+}
+
+impl Sink<'_> {
+    async fn write(&mut self, bytes: &[u8]) -> std::io::Result<()> {
+        self.output.write(bytes).await?;
+        self.progress.inc(bytes.len() as u64);
+        Ok(())
+    }
 }
 
 fn check_expected_context(header: &format_v2::Header, expected: &[(String, String)]) -> Result<()> {
@@ -226,7 +261,7 @@ async fn decrypt_v2(
     plan: Plan,
     first_fetch: Bytes,
     concurrency: usize,
-    output: &mut Output,
+    output: &mut Sink<'_>,
 ) -> Result<()> {
     let mut in_flight: VecDeque<JoinHandle<Result<Bytes>>> = VecDeque::new();
     let mut skip = plan.skip;

@@ -14,6 +14,7 @@ use tokio::task::JoinHandle;
 use crate::cli::{Format, TransferArgs};
 use crate::failure::{Exit, Failure};
 use crate::interrupt::Interrupt;
+use crate::progress::Progress;
 
 /// v1 plaintext read per step: large enough to amortise syscalls, small
 /// enough to keep memory flat.
@@ -34,6 +35,8 @@ pub struct Encrypt<'a> {
     pub format: Format,
     pub frame_exponent: u8,
     pub transfer: &'a TransferArgs,
+    /// Draw a progress bar (stderr is a terminal, not --quiet).
+    pub progress: bool,
 }
 
 pub async fn run(
@@ -51,7 +54,7 @@ pub async fn run(
     }
     let context = EncryptionContext::new(args.context.iter().cloned())
         .map_err(|e| Failure::new(Exit::Usage, format!("invalid --context: {e}")))?;
-    let mut input = crate::files::open_input(args.file).await?;
+    let input = crate::files::open_input(args.file).await?;
 
     // Exactly one KMS call per object: GenerateDataKey for a fresh key, or
     // Decrypt of the shared data.key.
@@ -83,6 +86,13 @@ pub async fn run(
         }
     };
 
+    let total = match crate::files::is_std_stream(args.file) {
+        true => None,
+        false => std::fs::metadata(args.file).ok().map(|m| m.len()),
+    };
+    let progress = Progress::new(args.progress, "encrypting", total);
+    let mut input = progress.reader(input);
+
     let options = UploadOptions {
         part_size: args.transfer.part_size as usize * 1024 * 1024,
         concurrency: args.transfer.concurrency as usize,
@@ -113,9 +123,11 @@ pub async fn run(
         Err(e) => Err(e),
     };
     if let Err(e) = result {
+        progress.clear();
         upload.abort().await;
         return Err(e);
     }
+    progress.finish();
     tracing::info!(uri = %args.uri, "uploaded");
     Ok(())
 }

@@ -1,3 +1,4 @@
+pub mod bulk;
 pub mod create_data_key;
 pub mod decrypt;
 pub mod encrypt;

@@ -5,12 +5,15 @@
 //! `cargo test`) these tests print a notice and pass vacuously; under xtask
 //! it is always set, so an unusable endpoint fails them.
 
+mod bulk;
+mod completions;
 mod errors;
 mod faults;
 mod harness;
 mod inspect;
 mod interrupt;
 mod load;
+mod progress;
 mod round_trip;
 mod secrets;
 mod seed_objects;

@@ -1,0 +1,104 @@
+//! A progress bar on stderr (bytes, rate, ETA) while data flows, drawn only
+//! when stderr is a terminal and neither `--quiet` nor `--no-progress` is
+//! given. Scripts and logs never see it.
+
+use std::io::IsTerminal;
+use std::time::Duration;
+
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+
+/// Whether progress may be drawn at all.
+pub fn wanted(quiet: bool, no_progress: bool) -> bool {
+    !quiet && !no_progress && std::io::stderr().is_terminal()
+}
+
+/// A progress bar, or nothing. Cheap to clone; every clone moves the same bar.
+#[derive(Clone, Debug)]
+pub struct Progress(Option<ProgressBar>);
+
+impl Progress {
+    /// No progress output.
+    pub fn none() -> Self {
+        Progress(None)
+    }
+
+    /// A bar labelled `verb` ("encrypting") if `enabled`: with a known
+    /// `total` it shows bytes, a bar, rate and ETA; without, a spinner with
+    /// bytes and rate.
+    pub fn new(enabled: bool, verb: &str, total: Option<u64>) -> Self {
+        if !enabled {
+            return Self::none();
+        }
+        let bar = ProgressBar::with_draw_target(total, ProgressDrawTarget::stderr());
+        let template = match total {
+            Some(_) => "{msg} {bar:30} {bytes}/{total_bytes} {binary_bytes_per_sec} ETA {eta}",
+            None => "{msg} {spinner} {bytes} {binary_bytes_per_sec}",
+        };
+        bar.set_style(
+            ProgressStyle::with_template(template)
+                .expect("a valid template")
+                .progress_chars("=> "),
+        );
+        bar.set_message(verb.to_owned());
+        bar.enable_steady_tick(Duration::from_millis(200));
+        Progress(Some(bar))
+    }
+
+    /// A bar whose total is not known yet: it stays hidden until
+    /// [`set_total`](Self::set_total).
+    pub fn pending(enabled: bool, verb: &str) -> Self {
+        let progress = Self::new(enabled, verb, Some(0));
+        if let Some(bar) = &progress.0 {
+            bar.set_draw_target(ProgressDrawTarget::hidden());
+        }
+        progress
+    }
+
+    /// Sets the total once it is known, and shows the bar.
+    pub fn set_total(&self, total: u64) {
+        if let Some(bar) = &self.0 {
+            bar.set_length(total);
+            bar.set_draw_target(ProgressDrawTarget::stderr());
+        }
+    }
+
+    /// `n` more bytes done.
+    pub fn inc(&self, n: u64) {
+        if let Some(bar) = &self.0 {
+            bar.inc(n);
+        }
+    }
+
+    /// Wraps a reader so that every byte read counts.
+    pub fn reader<R>(&self, reader: R) -> Box<dyn tokio::io::AsyncRead + Unpin + Send>
+    where
+        R: tokio::io::AsyncRead + Unpin + Send + 'static,
+    {
+        match &self.0 {
+            Some(bar) => Box::new(bar.wrap_async_read(reader)),
+            None => Box::new(reader),
+        }
+    }
+
+    /// Leaves the completed bar on the terminal.
+    pub fn finish(&self) {
+        if let Some(bar) = &self.0 {
+            if let Some(len) = bar.length() {
+                // v1's length was an estimate: end at what was done.
+                if len != bar.position() {
+                    bar.set_length(bar.position());
+                }
+            }
+            bar.finish();
+        }
+    }
+
+    /// Removes the bar (on failure, so the error line stands alone).
+    pub fn clear(&self) {
+        if let Some(bar) = &self.0 {
+            if !bar.is_finished() {
+                bar.finish_and_clear();
+            }
+        }
+    }
+}

@@ -1,0 +1,65 @@
+//! `atrest completions SHELL` and the hidden `atrest man`: generated from
+//! the CLI definition, with no AWS configuration needed.
+
+use std::process::{Command, Output};
+
+use crate::harness::assert_status;
+
+/// Runs the binary with no environment at all (no AWS settings).
+fn bare(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_atrest"))
+        .args(args)
+        .env_clear()
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn completions_for_each_shell_name_the_subcommands() {
+    for shell in ["bash", "zsh", "fish", "powershell", "elvish"] {
+        let out = bare(&["completions", shell]);
+        assert_status(&out, 0, &["completions", shell]);
+        let script = String::from_utf8(out.stdout).unwrap();
+        for word in [
+            "encrypt-with-kms",
+            "decrypt-with-kms",
+            "inspect",
+            "part-size",
+        ] {
+            assert!(script.contains(word), "{shell} completions lack {word}");
+        }
+    }
+    let bash = String::from_utf8(bare(&["completions", "bash"]).stdout).unwrap();
+    assert!(
+        bash.contains("complete -F _atrest"),
+        "bash registers a function"
+    );
+}
+
+#[test]
+fn unknown_shell_is_a_usage_error() {
+    let out = bare(&["completions", "tcsh"]);
+    assert_status(&out, 2, &["completions", "tcsh"]);
+    assert!(out.stdout.is_empty());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("possible values"));
+    assert_status(&bare(&["completions"]), 2, &["completions"]);
+}
+
+#[test]
+fn man_page_documents_the_commands() {
+    let out = bare(&["man"]);
+    assert_status(&out, 0, &["man"]);
+    let page = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        page.starts_with(".ie") || page.contains(".TH atrest 1"),
+        "{page}"
+    );
+    assert!(page.contains(".TH atrest 1"));
+    assert!(page.contains("encrypt\\-with\\-kms"), "{page}");
+    // Not offered in --help.
+    let help = String::from_utf8(bare(&["--help"]).stdout).unwrap();
+    assert!(
+        help.contains("completions") && !help.contains("  man "),
+        "{help}"
+    );
+}
