@@ -71,7 +71,7 @@ fn verbose_logs_never_show_the_data_key_or_plaintext() {
     match &header {
         Header::V1(_) => assert_eq!(header.wrapped_key(), &wrapped[..]),
         Header::V2(h) => {
-            let key = kms_decrypt(&env, h.wrapped_key(), &h.context().to_pairs());
+            let key = kms_decrypt(&env, h.wrapped_key(), &h.context().kms_context());
             needles.extend(secret_forms(&key));
         }
         _ => panic!("unknown version"),
