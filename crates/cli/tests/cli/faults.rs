@@ -750,7 +750,7 @@ fn malformed_kms_responses_never_print_the_key() {
     .unwrap()
     .as_ref()
     .to_vec();
-    let key_b64 = base64_std(&key);
+    let key_b64 = base64(&key, BASE64_STD);
     let data = sample(20_000, 7);
     t.put("in", &data, "obj");
 
@@ -786,25 +786,4 @@ fn malformed_kms_responses_never_print_the_key() {
     assert!(t.proxy.fired(Op::Kms, Fault::MalformedJson) >= 2);
     assert!(!t.object_exists("obj2"));
     assert_eq!(t.env.files(), ["data.key", "in"]);
-}
-
-fn base64_std(data: &[u8]) -> String {
-    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let mut out = String::new();
-    for chunk in data.chunks(3) {
-        let b = [
-            chunk[0],
-            chunk.get(1).copied().unwrap_or(0),
-            chunk.get(2).copied().unwrap_or(0),
-        ];
-        let n = u32::from_be_bytes([0, b[0], b[1], b[2]]);
-        for i in 0..4 {
-            if i <= chunk.len() {
-                out.push(ALPHABET[(n >> (18 - 6 * i) & 63) as usize] as char);
-            } else {
-                out.push('=');
-            }
-        }
-    }
-    out
 }
