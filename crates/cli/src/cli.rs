@@ -291,6 +291,30 @@ pub struct BulkArgs {
     /// With --recursive, print the summary as JSON on stdout.
     #[arg(long, requires = "recursive")]
     pub json: bool,
+
+    /// With --recursive, reuse one data key (generated with --key, or
+    /// unwrapped by KMS) for at most N objects; 1 turns reuse off. Each
+    /// object still derives its own encryption key (v2).
+    #[arg(long, value_name = "N", default_value_t = 1000, value_parser = clap::value_parser!(u64).range(1..), requires = "recursive")]
+    pub key_cache_max_objects: u64,
+
+    /// With --recursive, reuse one data key for at most this many seconds.
+    #[arg(
+        long,
+        value_name = "SECONDS",
+        default_value_t = 300,
+        requires = "recursive"
+    )]
+    pub key_cache_max_age: u64,
+}
+
+impl BulkArgs {
+    pub fn cache_limits(&self) -> crate::keys::CacheLimits {
+        crate::keys::CacheLimits {
+            max_objects: self.key_cache_max_objects,
+            max_age: std::time::Duration::from_secs(self.key_cache_max_age),
+        }
+    }
 }
 
 fn parse_s3_uri(s: &str) -> Result<S3Uri, String> {

@@ -6,6 +6,7 @@ mod commands;
 mod failure;
 mod files;
 mod interrupt;
+mod keys;
 mod progress;
 
 use std::process::ExitCode;
@@ -19,7 +20,7 @@ fn main() -> ExitCode {
     match cli.command {
         Command::Completions { shell } => {
             return print_generated(|out| {
-                clap_complete::generate(shell, &mut Cli::command(), "atrest", out);
+                clap_complete::generate(shell, &mut completion_command(), "atrest", out);
                 Ok(())
             })
         }
@@ -59,6 +60,23 @@ fn main() -> ExitCode {
     }
 }
 
+/// The command line as completions show it: clap_complete would list hidden
+/// subcommands (`man`), so they are left out of a copy.
+fn completion_command() -> clap::Command {
+    let full = Cli::command();
+    let mut cmd = clap::Command::new("atrest")
+        .version(env!("CARGO_PKG_VERSION"))
+        .about(full.get_about().cloned().unwrap_or_default())
+        .subcommand_required(true);
+    for arg in full.get_arguments() {
+        cmd = cmd.arg(arg.clone());
+    }
+    for sub in full.get_subcommands().filter(|s| !s.is_hide_set()) {
+        cmd = cmd.subcommand(sub.clone());
+    }
+    cmd
+}
+
 /// Writes generated text (completions, man page) to stdout.
 fn print_generated(write: impl FnOnce(&mut dyn std::io::Write) -> std::io::Result<()>) -> ExitCode {
     use std::io::Write;
@@ -84,6 +102,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         return commands::inspect::run(None, target, *json).await;
     }
     let clients = aws::clients(&cli.aws).await?;
+    let show_progress = progress::wanted(cli.quiet, cli.no_progress);
     match &cli.command {
         Command::CreateDataKey { key_id, data_key } => {
             let work = commands::create_data_key::run(&clients.kms, key_id, data_key, cli.quiet);
@@ -109,7 +128,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 format: *format,
                 frame_exponent: *frame_size,
                 transfer,
-                progress: progress::wanted(cli.quiet, cli.no_progress),
+                progress: progress::Show::Own(show_progress),
             };
             if bulk.recursive {
                 return commands::bulk::encrypt_dir(
@@ -117,12 +136,14 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                     &clients.s3,
                     args,
                     bulk,
+                    show_progress,
                     &interrupt,
                 )
                 .await;
             }
+            let keys = keys::Keys::uncached(clients.kms.clone());
             // Not guarded here: encrypt aborts its multipart upload itself.
-            commands::encrypt::run(&clients.kms, &clients.s3, args, &interrupt).await
+            commands::encrypt::run(&keys, &clients.s3, args, &interrupt).await
         }
         Command::DecryptWithKms {
             uri,
@@ -140,15 +161,22 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 concurrency: transfer.concurrency as usize,
                 part_size: transfer.part_size as usize * 1024 * 1024,
                 quiet: cli.quiet,
-                progress: progress::wanted(cli.quiet, cli.no_progress),
+                progress: progress::Show::Own(show_progress),
             };
             if bulk.recursive {
-                let work = commands::bulk::decrypt_prefix(&clients.kms, &clients.s3, args, bulk);
+                let work = commands::bulk::decrypt_prefix(
+                    &clients.kms,
+                    &clients.s3,
+                    args,
+                    bulk,
+                    show_progress,
+                );
                 return interrupt.guard(work).await;
             }
+            let keys = keys::Keys::uncached(clients.kms.clone());
             // Dropping the work on a signal removes the temporary output.
             interrupt
-                .guard(commands::decrypt::run(&clients.kms, &clients.s3, args))
+                .guard(commands::decrypt::run(&keys, &clients.s3, args))
                 .await
         }
         Command::Inspect { target, json } => {

@@ -12,14 +12,56 @@ pub fn wanted(quiet: bool, no_progress: bool) -> bool {
     !quiet && !no_progress && std::io::stderr().is_terminal()
 }
 
+/// Which bar a single-object transfer moves.
+#[derive(Clone, Copy, Debug)]
+pub enum Show<'a> {
+    /// Its own bar, if progress is wanted at all.
+    Own(bool),
+    /// A `--recursive` run's overall bar.
+    Within(&'a Progress),
+}
+
+impl Show<'_> {
+    /// The bar for one object of `total` bytes (if known).
+    pub fn bar(self, verb: &str, total: Option<u64>) -> Progress {
+        match self {
+            Show::Own(enabled) => Progress::new(enabled, verb, total),
+            Show::Within(overall) => overall.part(),
+        }
+    }
+
+    /// The bar for one object whose size is known later.
+    pub fn pending(self, verb: &str) -> Progress {
+        match self {
+            Show::Own(enabled) => Progress::pending(enabled, verb),
+            Show::Within(overall) => overall.part(),
+        }
+    }
+}
+
 /// A progress bar, or nothing. Cheap to clone; every clone moves the same bar.
 #[derive(Clone, Debug)]
-pub struct Progress(Option<ProgressBar>);
+pub struct Progress {
+    bar: Option<ProgressBar>,
+    /// One object's view of an overall bar: it adds bytes, but leaves the
+    /// total and the end to the bulk run that owns the bar.
+    part: bool,
+}
 
 impl Progress {
     /// No progress output.
     pub fn none() -> Self {
-        Progress(None)
+        Progress {
+            bar: None,
+            part: false,
+        }
+    }
+
+    fn part(&self) -> Self {
+        Progress {
+            bar: self.bar.clone(),
+            part: true,
+        }
     }
 
     /// A bar labelled `verb` ("encrypting") if `enabled`: with a known
@@ -41,14 +83,32 @@ impl Progress {
         );
         bar.set_message(verb.to_owned());
         bar.enable_steady_tick(Duration::from_millis(200));
-        Progress(Some(bar))
+        Progress {
+            bar: Some(bar),
+            part: false,
+        }
+    }
+
+    /// The overall bar of a `--recursive` run: `total` bytes in `files`
+    /// files, labelled "`verb` done/files files".
+    pub fn overall(enabled: bool, verb: &str, total: u64, files: usize) -> Self {
+        let progress = Self::new(enabled, verb, Some(total));
+        progress.files_done(verb, 0, files);
+        progress
+    }
+
+    /// Updates an overall bar's file count.
+    pub fn files_done(&self, verb: &str, done: usize, files: usize) {
+        if let Some(bar) = &self.bar {
+            bar.set_message(format!("{verb} {done}/{files} files"));
+        }
     }
 
     /// A bar whose total is not known yet: it stays hidden until
     /// [`set_total`](Self::set_total).
     pub fn pending(enabled: bool, verb: &str) -> Self {
         let progress = Self::new(enabled, verb, Some(0));
-        if let Some(bar) = &progress.0 {
+        if let Some(bar) = &progress.bar {
             bar.set_draw_target(ProgressDrawTarget::hidden());
         }
         progress
@@ -56,7 +116,10 @@ impl Progress {
 
     /// Sets the total once it is known, and shows the bar.
     pub fn set_total(&self, total: u64) {
-        if let Some(bar) = &self.0 {
+        if self.part {
+            return;
+        }
+        if let Some(bar) = &self.bar {
             bar.set_length(total);
             bar.set_draw_target(ProgressDrawTarget::stderr());
         }
@@ -64,7 +127,7 @@ impl Progress {
 
     /// `n` more bytes done.
     pub fn inc(&self, n: u64) {
-        if let Some(bar) = &self.0 {
+        if let Some(bar) = &self.bar {
             bar.inc(n);
         }
     }
@@ -74,7 +137,7 @@ impl Progress {
     where
         R: tokio::io::AsyncRead + Unpin + Send + 'static,
     {
-        match &self.0 {
+        match &self.bar {
             Some(bar) => Box::new(bar.wrap_async_read(reader)),
             None => Box::new(reader),
         }
@@ -82,7 +145,10 @@ impl Progress {
 
     /// Leaves the completed bar on the terminal.
     pub fn finish(&self) {
-        if let Some(bar) = &self.0 {
+        if self.part {
+            return;
+        }
+        if let Some(bar) = &self.bar {
             if let Some(len) = bar.length() {
                 // v1's length was an estimate: end at what was done.
                 if len != bar.position() {
@@ -95,7 +161,10 @@ impl Progress {
 
     /// Removes the bar (on failure, so the error line stands alone).
     pub fn clear(&self) {
-        if let Some(bar) = &self.0 {
+        if self.part {
+            return;
+        }
+        if let Some(bar) = &self.bar {
             if !bar.is_finished() {
                 bar.finish_and_clear();
             }

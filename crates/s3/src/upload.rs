@@ -20,6 +20,23 @@ pub struct UploadOptions {
     pub concurrency: usize,
 }
 
+impl UploadOptions {
+    /// These options with the part size raised, if needed, so that an object
+    /// of `expected_len` bytes fits in S3's 10,000 parts (rounded up to whole
+    /// MiB). Memory then grows with the part size: only objects over ~78 GiB
+    /// at the default 8 MiB parts need it.
+    pub fn fitting(self, expected_len: u64) -> Self {
+        const MIB: u64 = 1024 * 1024;
+        let needed = expected_len.div_ceil(MAX_PARTS as u64).div_ceil(MIB) * MIB;
+        UploadOptions {
+            part_size: self
+                .part_size
+                .max(usize::try_from(needed).unwrap_or(usize::MAX)),
+            ..self
+        }
+    }
+}
+
 impl Default for UploadOptions {
     fn default() -> Self {
         UploadOptions {
@@ -190,7 +207,7 @@ impl Uploader {
                 op: "UploadPart",
                 uri: self.uri.to_string(),
                 source: format!(
-                    "the object needs more than {MAX_PARTS} parts; use a larger part size"
+                    "the object needs more than {MAX_PARTS} parts; use a larger --part-size"
                 )
                 .into(),
             });
@@ -281,4 +298,28 @@ fn flatten(
             source: Box::new(e),
         })
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parts_grow_only_when_10000_would_not_hold_the_object() {
+        let default = UploadOptions::default();
+        const MIB: u64 = 1024 * 1024;
+        assert_eq!(default.fitting(0).part_size, default.part_size);
+        assert_eq!(
+            default.fitting(10_000 * 8 * MIB).part_size,
+            default.part_size
+        );
+        // One byte more needs 9 MiB parts.
+        let fitted = default.fitting(10_000 * 8 * MIB + 1);
+        assert_eq!(fitted.part_size as u64, 9 * MIB);
+        assert_eq!(fitted.concurrency, default.concurrency);
+        // 5 TiB, S3's largest object.
+        let huge = 5 * 1024 * 1024 * MIB;
+        let fitted = default.fitting(huge).part_size as u64;
+        assert!(fitted * MAX_PARTS as u64 >= huge && fitted % MIB == 0);
+    }
 }

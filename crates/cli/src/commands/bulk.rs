@@ -15,6 +15,8 @@ use crate::commands::decrypt::Decrypt;
 use crate::commands::encrypt::Encrypt;
 use crate::failure::{Exit, Failure};
 use crate::interrupt::{Interrupt, Interrupted};
+use crate::keys::Keys;
+use crate::progress::{Progress, Show};
 
 /// Which relative paths (or keys below the prefix) to take.
 #[derive(Debug)]
@@ -56,11 +58,13 @@ struct Done {
 }
 
 /// Encrypts every file under `dir` to `prefix` + its relative path.
+/// `show_progress`: draw the overall bar.
 pub async fn encrypt_dir(
     kms: &Kms,
     s3: &aws_sdk_s3::Client,
     template: Encrypt<'_>,
     bulk: &BulkArgs,
+    show_progress: bool,
     interrupt: &Interrupt,
 ) -> Result<()> {
     let dir = template.file;
@@ -77,40 +81,65 @@ pub async fn encrypt_dir(
     walk(dir, dir, &mut files).with_context(|| format!("cannot list {}", dir.display()))?;
     files.retain(|(_, rel)| filter.takes(rel));
     files.sort();
+    let total = files
+        .iter()
+        .filter_map(|(path, _)| std::fs::metadata(path).ok())
+        .map(|m| m.len())
+        .sum();
+    let overall = Overall::new(show_progress, "encrypting", total, files.len());
+    let keys = &Keys::cached(kms.clone(), bulk.cache_limits());
     let template = &template;
     let prefix = &prefix;
+    let overall = &overall;
     let done: Vec<Done> = futures::stream::iter(files)
         .map(|(path, rel)| async move {
             let uri = template.uri.with_key(format!("{prefix}{rel}"));
             let args = Encrypt {
                 file: &path,
                 uri: &uri,
-                progress: false,
+                progress: Show::Within(&overall.bar),
                 ..*template
             };
             let result = async {
                 let len = std::fs::metadata(&path)
                     .with_context(|| format!("cannot open {}", path.display()))?
                     .len();
-                encrypt_one(kms, s3, args, interrupt).await?;
+                super::encrypt::run(keys, s3, args, interrupt).await?;
                 Ok(len)
             }
             .await;
+            overall.one_done();
             Done { name: rel, result }
         })
         .buffer_unordered(bulk.jobs as usize)
         .collect()
         .await;
-    summarize("encrypted", done, bulk.json)
+    overall.bar.finish();
+    summarize("encrypted", done, keys.calls(), bulk.json)
 }
 
-async fn encrypt_one(
-    kms: &Kms,
-    s3: &aws_sdk_s3::Client,
-    args: Encrypt<'_>,
-    interrupt: &Interrupt,
-) -> Result<()> {
-    super::encrypt::run(kms, s3, args, interrupt).await
+/// The overall progress bar of a run, and its count of finished files.
+struct Overall {
+    bar: Progress,
+    verb: &'static str,
+    files: usize,
+    done: std::sync::atomic::AtomicUsize,
+}
+
+impl Overall {
+    fn new(enabled: bool, verb: &'static str, total: u64, files: usize) -> Self {
+        Overall {
+            bar: Progress::overall(enabled, verb, total, files),
+            verb,
+            files,
+            done: Default::default(),
+        }
+    }
+
+    fn one_done(&self) {
+        let done = 1 + self.done.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        self.bar.files_done(self.verb, done, self.files);
+    }
 }
 
 /// Decrypts every object under the prefix into `template.file` (a
@@ -120,6 +149,7 @@ pub async fn decrypt_prefix(
     s3: &aws_sdk_s3::Client,
     template: Decrypt<'_>,
     bulk: &BulkArgs,
+    show_progress: bool,
 ) -> Result<()> {
     let dir = template.file;
     if crate::files::is_std_stream(dir) || (dir.exists() && !dir.is_dir()) {
@@ -137,13 +167,19 @@ pub async fn decrypt_prefix(
         .filter_map(|o| {
             let rel = o.key.strip_prefix(&prefix)?.to_owned();
             // Folder markers made by consoles hold no data.
-            (!rel.is_empty() && !rel.ends_with('/') && filter.takes(&rel)).then_some(rel)
+            (!rel.is_empty() && !rel.ends_with('/') && filter.takes(&rel)).then_some((rel, o.size))
         })
         .collect();
+    // Object sizes slightly exceed the plaintext: the bar ends at what was
+    // written.
+    let total = objects.iter().map(|(_, size)| size).sum();
+    let overall = Overall::new(show_progress, "decrypting", total, objects.len());
+    let keys = &Keys::cached(kms.clone(), bulk.cache_limits());
     let template = &template;
     let prefix = &prefix;
+    let overall = &overall;
     let done: Vec<Done> = futures::stream::iter(objects)
-        .map(|rel| async move {
+        .map(|(rel, _)| async move {
             let result = async {
                 // Keys are untrusted: none may reach outside the directory.
                 let dest = safe_join(dir, &rel)?;
@@ -155,13 +191,14 @@ pub async fn decrypt_prefix(
                 let args = Decrypt {
                     uri: &uri,
                     file: &dest,
-                    progress: false,
+                    progress: Show::Within(&overall.bar),
                     ..*template
                 };
-                super::decrypt::run(kms, s3, args).await?;
+                super::decrypt::run(keys, s3, args).await?;
                 Ok(std::fs::metadata(&dest)?.len())
             }
             .await;
+            overall.one_done();
             Done {
                 name: crate::escape(&rel),
                 result,
@@ -170,7 +207,8 @@ pub async fn decrypt_prefix(
         .buffer_unordered(bulk.jobs as usize)
         .collect()
         .await;
-    summarize("decrypted", done, bulk.json)
+    overall.bar.finish();
+    summarize("decrypted", done, keys.calls(), bulk.json)
 }
 
 /// The key prefix objects go under: the URI's key, ending with `/`.
@@ -226,7 +264,7 @@ fn safe_join(dir: &Path, rel: &str) -> Result<PathBuf> {
 }
 
 /// Prints the summary (stderr, or JSON on stdout) and fails if any file did.
-fn summarize(verb: &str, mut done: Vec<Done>, json: bool) -> Result<()> {
+fn summarize(verb: &str, mut done: Vec<Done>, kms_calls: u64, json: bool) -> Result<()> {
     done.sort_by(|a, b| a.name.cmp(&b.name));
     // A signal stops everything: report it as such.
     if let Some(got) = done.iter().find_map(|d| {
@@ -252,6 +290,7 @@ fn summarize(verb: &str, mut done: Vec<Done>, json: bool) -> Result<()> {
         let summary = serde_json::json!({
             "files": files,
             "bytes": bytes,
+            "kms_calls": kms_calls,
             "failed": failed
                 .iter()
                 .map(|(name, error)| serde_json::json!({"path": name, "error": error}))
@@ -262,8 +301,12 @@ fn summarize(verb: &str, mut done: Vec<Done>, json: bool) -> Result<()> {
         for (name, error) in &failed {
             eprintln!("failed: {name}: {error}");
         }
+        let per_file = match done.len() {
+            0 => String::new(),
+            n => format!(" ({:.2} per file)", kms_calls as f64 / n as f64),
+        };
         eprintln!(
-            "{verb} {files} files ({bytes} bytes), {} failed",
+            "{verb} {files} files ({bytes} bytes), {} failed; {kms_calls} KMS calls{per_file}",
             failed.len()
         );
     }

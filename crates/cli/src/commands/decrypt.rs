@@ -6,7 +6,6 @@ use anyhow::{Context, Result};
 use atrest_crypto::{v1, v2, DecryptError};
 use atrest_format::v2 as format_v2;
 use atrest_format::{parse_header, Header, Parsed};
-use atrest_kms::Kms;
 use atrest_s3::S3Uri;
 use bytes::{Bytes, BytesMut};
 use tokio::task::JoinHandle;
@@ -14,7 +13,8 @@ use tokio::task::JoinHandle;
 use crate::cli::ByteRange;
 use crate::failure::{Exit, Failure, NotAtrest};
 use crate::files::Output;
-use crate::progress::Progress;
+use crate::keys::Keys;
+use crate::progress::{Progress, Show};
 
 /// The first GET: larger than any header (v2 at most 8 + 8 KiB + 67 + 8 KiB),
 /// so one request gives the header, the object's length, and all of a small
@@ -29,20 +29,19 @@ pub struct Decrypt<'a> {
     pub concurrency: usize,
     pub part_size: usize,
     pub quiet: bool,
-    /// Draw a progress bar (stderr is a terminal, not --quiet).
-    pub progress: bool,
+    pub progress: Show<'a>,
 }
 
-pub async fn run(kms: &Kms, s3: &aws_sdk_s3::Client, args: Decrypt<'_>) -> Result<()> {
+pub async fn run(keys: &Keys, s3: &aws_sdk_s3::Client, args: Decrypt<'_>) -> Result<()> {
     // Fail on an unwritable destination before any network traffic.
     let mut output = Output::create(args.file)?;
-    let progress = Progress::pending(args.progress, "decrypting");
+    let progress = args.progress.pending("decrypting");
     let result = async {
         let mut sink = Sink {
             output: &mut output,
             progress: &progress,
         };
-        decrypt_into(kms, s3, &args, &mut sink)
+        decrypt_into(keys, s3, &args, &mut sink)
             .await
             .with_context(|| format!("cannot decrypt {}", args.uri))?;
         output.commit().await
@@ -58,7 +57,7 @@ pub async fn run(kms: &Kms, s3: &aws_sdk_s3::Client, args: Decrypt<'_>) -> Resul
 }
 
 async fn decrypt_into(
-    kms: &Kms,
+    keys: &Keys,
     s3: &aws_sdk_s3::Client,
     args: &Decrypt<'_>,
     output: &mut Sink<'_>,
@@ -90,7 +89,7 @@ async fn decrypt_into(
                     "warning: {uri} is a v1 object: it is not authenticated, so tampering cannot be detected (re-encrypt it to v2)"
                 );
             }
-            let key = kms.decrypt(h.wrapped_key(), &[]).await?;
+            let key = keys.unwrap(h.wrapped_key(), &[]).await?;
             // Padding hides v1's exact length: within 16 bytes of this.
             output
                 .progress
@@ -118,8 +117,8 @@ async fn decrypt_into(
         }
         Header::V2(h) => {
             check_expected_context(&h, args.expect_context)?;
-            let key = kms
-                .decrypt(h.wrapped_key(), &h.context().kms_context())
+            let key = keys
+                .unwrap(h.wrapped_key(), &h.context().kms_context())
                 .await?;
             let cipher = Arc::new(v2::FrameCipher::new(&key, &h)?);
             drop(key);

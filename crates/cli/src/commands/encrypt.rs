@@ -5,7 +5,6 @@ use anyhow::{Context, Result};
 use atrest_crypto::{v1, v2, DataKey};
 use atrest_format::v2 as format_v2;
 use atrest_format::v2::EncryptionContext;
-use atrest_kms::Kms;
 use atrest_s3::{S3Uri, UploadOptions, Uploader};
 use bytes::Bytes;
 use tokio::io::{AsyncRead, AsyncReadExt};
@@ -14,7 +13,8 @@ use tokio::task::JoinHandle;
 use crate::cli::{Format, TransferArgs};
 use crate::failure::{Exit, Failure};
 use crate::interrupt::Interrupt;
-use crate::progress::Progress;
+use crate::keys::Keys;
+use crate::progress::Show;
 
 /// v1 plaintext read per step: large enough to amortise syscalls, small
 /// enough to keep memory flat.
@@ -23,6 +23,10 @@ const V1_READ_CHUNK: usize = 1 << 20;
 /// v2 batches being sealed while the next one is read: two keep both cores
 /// busy without holding more than two parts of plaintext.
 const SEALING_AHEAD: usize = 2;
+
+/// Room for a header when estimating the object size (wrapped key and
+/// context included).
+const MAX_HEADER_ALLOWANCE: u64 = 64 * 1024;
 
 type Input = Box<dyn AsyncRead + Unpin + Send>;
 
@@ -35,12 +39,11 @@ pub struct Encrypt<'a> {
     pub format: Format,
     pub frame_exponent: u8,
     pub transfer: &'a TransferArgs,
-    /// Draw a progress bar (stderr is a terminal, not --quiet).
-    pub progress: bool,
+    pub progress: Show<'a>,
 }
 
 pub async fn run(
-    kms: &Kms,
+    keys: &Keys,
     s3: &aws_sdk_s3::Client,
     args: Encrypt<'_>,
     interrupt: &Interrupt,
@@ -56,8 +59,8 @@ pub async fn run(
         .map_err(|e| Failure::new(Exit::Usage, format!("invalid --context: {e}")))?;
     let input = crate::files::open_input(args.file).await?;
 
-    // Exactly one KMS call per object: GenerateDataKey for a fresh key, or
-    // Decrypt of the shared data.key.
+    // At most one KMS call per object: GenerateDataKey for a fresh key, or
+    // Decrypt of the shared data.key (none when a cached key is reused).
     let (key, wrapped, context) = match args.kms_key {
         Some(kms_key) => {
             if args.format == Format::V1 {
@@ -67,16 +70,16 @@ pub async fn run(
                 )
                 .into());
             }
-            let generated = kms
-                .generate_data_key(kms_key, &context.kms_context())
+            let generated = keys
+                .generate(kms_key, &context.kms_context())
                 .await
                 .with_context(|| format!("cannot create a data key under `{kms_key}`"))?;
-            (generated.key, generated.wrapped, context)
+            (generated.key, generated.wrapped.to_vec(), context)
         }
         None => {
             let wrapped = read_data_key(args.data_key)?;
-            let key = kms
-                .decrypt(&wrapped, &[])
+            let key = keys
+                .unwrap(&wrapped, &[])
                 .await
                 .with_context(|| format!("cannot unwrap {}", args.data_key.display()))?;
             let context = context
@@ -90,13 +93,18 @@ pub async fn run(
         true => None,
         false => std::fs::metadata(args.file).ok().map(|m| m.len()),
     };
-    let progress = Progress::new(args.progress, "encrypting", total);
+    let progress = args.progress.bar("encrypting", total);
     let mut input = progress.reader(input);
 
-    let options = UploadOptions {
+    let mut options = UploadOptions {
         part_size: args.transfer.part_size as usize * 1024 * 1024,
         concurrency: args.transfer.concurrency as usize,
     };
+    if let Some(len) = total {
+        // The encrypted object is a little larger: v2 adds 16 bytes a frame
+        // (at most 1/256 at the smallest frames), plus the header.
+        options = options.fitting(len + len / 256 + MAX_HEADER_ALLOWANCE);
+    }
     let mut upload = Uploader::new(s3.clone(), args.uri.clone(), options);
     let work = async {
         match args.format {

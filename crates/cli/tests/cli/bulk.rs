@@ -175,3 +175,71 @@ fn more_than_one_page_of_objects() {
         assert_eq!(got, format!("{i}").as_bytes());
     }
 }
+
+/// The summary's KMS call count, from `--json`.
+fn kms_calls(out: &std::process::Output) -> u64 {
+    let summary: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    summary["kms_calls"].as_u64().unwrap()
+}
+
+#[test]
+fn data_keys_are_reused_within_the_cache_limits() {
+    let Some(env) = env() else { return };
+    let src = env.path("src");
+    for i in 0..10 {
+        write(&src, &format!("f{i}"), &sample(50 + i as usize, i));
+    }
+    let encrypt = |prefix: &str, extra: &[&str]| {
+        let uri = env.uri(prefix);
+        let mut args = vec!["encrypt", "src", &uri, "-r", "--json", "--key", &env.key_id];
+        args.extend_from_slice(extra);
+        kms_calls(&env.ok(&args))
+    };
+    let decrypt = |prefix: &str, dir: &str, extra: &[&str]| {
+        let uri = env.uri(prefix);
+        let mut args = vec!["decrypt", &uri, dir, "-r", "--json"];
+        args.extend_from_slice(extra);
+        let calls = kms_calls(&env.ok(&args));
+        for i in 0..10 {
+            let got = std::fs::read(env.path(dir).join(format!("f{i}"))).unwrap();
+            assert!(got == sample(50 + i as usize, i), "{dir}/f{i} differs");
+        }
+        calls
+    };
+
+    // Default limits: one data key for all ten objects, one unwrap for all.
+    assert_eq!(encrypt("one", &[]), 1);
+    assert_eq!(decrypt("one", "one", &[]), 1);
+    // At most four objects per key: keys for 4 + 4 + 2 objects.
+    assert_eq!(
+        encrypt("four", &["--key-cache-max-objects", "4", "--jobs", "1"]),
+        3
+    );
+    assert_eq!(decrypt("four", "four", &[]), 3);
+    // No reuse: a key per object, an unwrap per object.
+    assert_eq!(encrypt("each", &["--key-cache-max-objects", "1"]), 10);
+    assert_eq!(
+        decrypt("each", "each", &["--key-cache-max-objects", "1"]),
+        10
+    );
+    // A zero age limit also means no reuse.
+    assert_eq!(encrypt("aged", &["--key-cache-max-age", "0"]), 10);
+
+    // The shared data.key is unwrapped once per run, not once per file.
+    env.create_data_key();
+    let uri = env.uri("shared");
+    let out = env.ok(&["encrypt", "src", &uri, "-r", "--json"]);
+    assert_eq!(kms_calls(&out), 1);
+    assert_eq!(decrypt("shared", "shared", &[]), 1);
+
+    // The limits belong to --recursive.
+    let out = env.run(&[
+        "encrypt",
+        "src/f0",
+        &env.uri("x"),
+        "--key-cache-max-objects",
+        "5",
+    ]);
+    assert_status(&out, 2, &["--key-cache-max-objects without --recursive"]);
+    assert!(stderr(&out).contains("--recursive"), "{}", stderr(&out));
+}

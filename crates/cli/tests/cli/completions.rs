@@ -28,6 +28,12 @@ fn completions_for_each_shell_name_the_subcommands() {
         ] {
             assert!(script.contains(word), "{shell} completions lack {word}");
         }
+        // The hidden `man` subcommand is for packaging, not for users.
+        let words = script.split(|c: char| !c.is_ascii_alphanumeric() && c != '-');
+        assert!(
+            !words.into_iter().any(|w| w == "man"),
+            "{shell} completions offer the hidden `man`"
+        );
     }
     let bash = String::from_utf8(bare(&["completions", "bash"]).stdout).unwrap();
     assert!(

@@ -115,3 +115,38 @@ fn progress_bar_on_a_terminal_with_total_and_rate() {
         assert!(!has_progress(&shown), "{flag}: {shown:?}");
     }
 }
+
+#[test]
+fn one_overall_bar_for_a_recursive_run() {
+    let Some(env) = env() else { return };
+    let src = env.path("tree");
+    std::fs::create_dir_all(src.join("sub")).unwrap();
+    std::fs::write(src.join("a"), sample(1024 * 1024, 3)).unwrap();
+    std::fs::write(src.join("sub/b"), sample(2 * 1024 * 1024, 4)).unwrap();
+    let uri = env.uri("tty-bulk/");
+    let args = ["encrypt", "tree", &uri, "-r", "--key", &env.key_id];
+    let Some(out) = on_terminal(&env, &args) else {
+        return;
+    };
+    assert_status(&out, 0, &["encrypt -r on a terminal"]);
+    let shown = String::from_utf8_lossy(&out.stdout);
+    // One bar over both files' bytes, counting files as they finish.
+    assert!(shown.contains("encrypting 2/2 files"), "{shown:?}");
+    assert!(shown.contains("3.00 MiB/3.00 MiB"), "{shown:?}");
+    assert!(
+        !shown.contains("MiB/1.00 MiB"),
+        "no per-file bar: {shown:?}"
+    );
+    assert!(shown.contains("encrypted 2 files"), "{shown:?}");
+
+    let out = on_terminal(&env, &["decrypt", &uri, "back", "-r"]).unwrap();
+    assert_status(&out, 0, &["decrypt -r on a terminal"]);
+    let shown = String::from_utf8_lossy(&out.stdout);
+    assert!(shown.contains("decrypting 2/2 files"), "{shown:?}");
+    // The bar ends at the plaintext written.
+    assert!(shown.contains("3.00 MiB/3.00 MiB"), "{shown:?}");
+    assert_eq!(
+        std::fs::read(env.path("back/sub/b")).unwrap(),
+        sample(2 * 1024 * 1024, 4)
+    );
+}

@@ -1,0 +1,246 @@
+//! Data keys for the commands. Every KMS call of an encrypt or decrypt goes
+//! through [`Keys`], which counts them; with `--recursive` the answers are
+//! reused within explicit limits (objects and age per cached key, as the
+//! AWS Encryption SDK's caching does), so 10,000 small files do not make
+//! 10,000 KMS calls.
+//!
+//! Reuse is safe for v2: every object derives its own frame key from the
+//! data key and a fresh random salt, so no AES-GCM key and nonce pair ever
+//! repeats. What the limits bound is how much one plaintext data key, held
+//! in memory, protects.
+
+use std::future::Future;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use atrest_crypto::DataKey;
+use atrest_kms::{Kms, KmsError};
+use tokio::time::Instant;
+
+/// How long and for how many objects one data key may be reused.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct CacheLimits {
+    /// Objects per cached key; 1 means no reuse.
+    pub max_objects: u64,
+    pub max_age: Duration,
+}
+
+/// Cached keys kept at once: bulk decryption of objects that each have their
+/// own wrapped key would otherwise hold one plaintext key per object.
+const CACHE_CAPACITY: usize = 64;
+
+/// A data key freshly generated (or reused) for encrypting.
+#[derive(Clone)]
+pub struct Generated {
+    pub key: Arc<DataKey>,
+    pub wrapped: Arc<[u8]>,
+}
+
+type Context = Vec<(String, String)>;
+
+/// The source of data keys for encrypting and decrypting.
+pub struct Keys {
+    kms: Kms,
+    calls: AtomicU64,
+    generated: Cache<(String, Context), Generated>,
+    unwrapped: Cache<(Vec<u8>, Context), Arc<DataKey>>,
+}
+
+impl Keys {
+    /// Every request goes to KMS.
+    pub fn uncached(kms: Kms) -> Self {
+        Self::with_limits(
+            kms,
+            CacheLimits {
+                max_objects: 1,
+                max_age: Duration::ZERO,
+            },
+        )
+    }
+
+    /// Answers are reused within `limits`.
+    pub fn cached(kms: Kms, limits: CacheLimits) -> Self {
+        Self::with_limits(kms, limits)
+    }
+
+    fn with_limits(kms: Kms, limits: CacheLimits) -> Self {
+        Keys {
+            kms,
+            calls: AtomicU64::new(0),
+            generated: Cache::new(limits),
+            unwrapped: Cache::new(limits),
+        }
+    }
+
+    /// KMS calls made so far.
+    pub fn calls(&self) -> u64 {
+        self.calls.load(Ordering::Relaxed)
+    }
+
+    /// A data key under `key_id`, bound to `context` (GenerateDataKey).
+    pub async fn generate(
+        &self,
+        key_id: &str,
+        context: &[(String, String)],
+    ) -> Result<Generated, KmsError> {
+        self.generated
+            .get((key_id.to_owned(), context.to_vec()), async {
+                self.calls.fetch_add(1, Ordering::Relaxed);
+                let fresh = self.kms.generate_data_key(key_id, context).await?;
+                Ok(Generated {
+                    key: Arc::new(fresh.key),
+                    wrapped: fresh.wrapped.into(),
+                })
+            })
+            .await
+    }
+
+    /// The plaintext of a wrapped data key (KMS Decrypt with `context`).
+    pub async fn unwrap(
+        &self,
+        wrapped: &[u8],
+        context: &[(String, String)],
+    ) -> Result<Arc<DataKey>, KmsError> {
+        self.unwrapped
+            .get((wrapped.to_vec(), context.to_vec()), async {
+                self.calls.fetch_add(1, Ordering::Relaxed);
+                Ok(Arc::new(self.kms.decrypt(wrapped, context).await?))
+            })
+            .await
+    }
+}
+
+/// Values reused for at most `max_objects` gets and `max_age`, at most
+/// [`CACHE_CAPACITY`] at once. Failures are not cached.
+struct Cache<K, V> {
+    limits: CacheLimits,
+    // Held across a fetch, so concurrent misses of one key make one call.
+    entries: tokio::sync::Mutex<Vec<Entry<K, V>>>,
+}
+
+struct Entry<K, V> {
+    key: K,
+    value: V,
+    born: Instant,
+    uses: u64,
+}
+
+impl<K: PartialEq, V: Clone> Cache<K, V> {
+    fn new(limits: CacheLimits) -> Self {
+        Cache {
+            limits,
+            entries: tokio::sync::Mutex::new(Vec::new()),
+        }
+    }
+
+    async fn get<E>(&self, key: K, fetch: impl Future<Output = Result<V, E>>) -> Result<V, E> {
+        let mut entries = self.entries.lock().await;
+        let now = Instant::now();
+        let limits = self.limits;
+        // Spent keys go at once: their plaintext is dropped (and zeroized)
+        // as soon as no transfer uses it.
+        entries
+            .retain(|e| e.uses < limits.max_objects && now.duration_since(e.born) < limits.max_age);
+        if let Some(entry) = entries.iter_mut().find(|e| e.key == key) {
+            entry.uses += 1;
+            return Ok(entry.value.clone());
+        }
+        let value = fetch.await?;
+        if limits.max_objects > 1 && !limits.max_age.is_zero() {
+            if entries.len() == CACHE_CAPACITY {
+                entries.remove(0);
+            }
+            entries.push(Entry {
+                key,
+                value: value.clone(),
+                born: Instant::now(),
+                uses: 1,
+            });
+        }
+        Ok(value)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::AtomicU32;
+
+    fn limits(max_objects: u64, secs: u64) -> CacheLimits {
+        CacheLimits {
+            max_objects,
+            max_age: Duration::from_secs(secs),
+        }
+    }
+
+    /// Gets `key` from `cache`, counting fetches in `fetches`.
+    async fn get(cache: &Cache<u8, u32>, key: u8, fetches: &AtomicU32) -> u32 {
+        cache
+            .get::<()>(key, async { Ok(fetches.fetch_add(1, Ordering::SeqCst)) })
+            .await
+            .unwrap()
+    }
+
+    #[tokio::test]
+    async fn reuses_a_value_for_at_most_max_objects() {
+        let cache = Cache::new(limits(3, 300));
+        let fetches = AtomicU32::new(0);
+        let mut seen = Vec::new();
+        for _ in 0..7 {
+            seen.push(get(&cache, 1, &fetches).await);
+        }
+        assert_eq!(seen, [0, 0, 0, 1, 1, 1, 2]);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn expires_a_value_after_max_age() {
+        let cache = Cache::new(limits(1000, 10));
+        let fetches = AtomicU32::new(0);
+        assert_eq!(get(&cache, 1, &fetches).await, 0);
+        tokio::time::advance(Duration::from_secs(9)).await;
+        assert_eq!(get(&cache, 1, &fetches).await, 0);
+        tokio::time::advance(Duration::from_secs(1)).await;
+        assert_eq!(get(&cache, 1, &fetches).await, 1);
+    }
+
+    #[tokio::test]
+    async fn keys_are_cached_apart_and_capacity_is_bounded() {
+        let cache = Cache::new(limits(1000, 300));
+        let fetches = AtomicU32::new(0);
+        assert_eq!(get(&cache, 1, &fetches).await, 0);
+        assert_eq!(get(&cache, 2, &fetches).await, 1);
+        assert_eq!(get(&cache, 1, &fetches).await, 0);
+        for k in 3..=CACHE_CAPACITY as u8 + 1 {
+            get(&cache, k, &fetches).await;
+        }
+        assert_eq!(cache.entries.lock().await.len(), CACHE_CAPACITY);
+        // The oldest entry (key 1) made room.
+        let before = fetches.load(Ordering::SeqCst);
+        get(&cache, 1, &fetches).await;
+        assert_eq!(fetches.load(Ordering::SeqCst), before + 1);
+    }
+
+    #[tokio::test]
+    async fn no_reuse_with_one_object_and_failures_are_not_cached() {
+        let cache = Cache::new(limits(1, 300));
+        let fetches = AtomicU32::new(0);
+        assert_eq!(get(&cache, 1, &fetches).await, 0);
+        assert_eq!(get(&cache, 1, &fetches).await, 1);
+        assert!(cache.entries.lock().await.is_empty());
+
+        let cache: Cache<u8, u32> = Cache::new(limits(100, 300));
+        assert_eq!(cache.get(1, async { Err("denied") }).await, Err("denied"));
+        assert_eq!(get(&cache, 1, &fetches).await, 2);
+        assert_eq!(get(&cache, 1, &fetches).await, 2);
+    }
+
+    #[tokio::test]
+    async fn concurrent_misses_make_one_fetch() {
+        let cache = Cache::new(limits(100, 300));
+        let fetches = AtomicU32::new(0);
+        let all = futures::future::join_all((0..8).map(|_| get(&cache, 1, &fetches))).await;
+        assert_eq!(all, [0; 8]);
+        assert_eq!(fetches.load(Ordering::SeqCst), 1);
+    }
+}
