@@ -4,8 +4,9 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
+use bytes::{Bytes, BytesMut};
 use tempfile::NamedTempFile;
-use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
+use tokio::io::AsyncRead;
 
 use crate::failure::{Exit, Failure};
 
@@ -66,48 +67,86 @@ pub fn write_atomically(dest: &Path, bytes: &[u8]) -> Result<bool> {
     Ok(replaced)
 }
 
-/// Where decrypted output goes.
-pub enum Output {
-    Stdout(tokio::io::Stdout),
-    File {
-        temp: NamedTempFile,
-        file: tokio::io::BufWriter<tokio::fs::File>,
-        dest: PathBuf,
-    },
+/// Where decrypted output goes: stdout, or a temporary file renamed into
+/// place by [`Output::commit`].
+///
+/// Writes run on the blocking pool with std I/O on owned buffers: tokio's
+/// file and stdout types would copy every buffer once more on the way.
+/// Small writes are gathered into [`WRITE_CHUNK`]-sized ones.
+pub struct Output {
+    /// `None` only while a write is running, or after one panicked.
+    writer: Option<Box<dyn Write + Send>>,
+    pending: BytesMut,
+    file: Option<(NamedTempFile, PathBuf)>,
 }
+
+/// Writes smaller than this are gathered before they go to the kernel.
+const WRITE_CHUNK: usize = 1 << 20;
 
 impl Output {
     /// Prepares output to `dest` (`-` for stdout). Fails before anything is
     /// downloaded if the destination cannot be written.
     pub fn create(dest: &Path) -> Result<Self> {
         if is_std_stream(dest) {
-            return Ok(Output::Stdout(tokio::io::stdout()));
+            return Ok(Output {
+                writer: Some(Box::new(std::io::stdout())),
+                pending: BytesMut::new(),
+                file: None,
+            });
         }
         let temp = temp_beside(dest)?;
-        let file = tokio::fs::File::from_std(temp.as_file().try_clone()?);
-        Ok(Output::File {
-            temp,
-            file: tokio::io::BufWriter::with_capacity(1 << 20, file),
-            dest: dest.to_owned(),
+        Ok(Output {
+            writer: Some(Box::new(temp.as_file().try_clone()?)),
+            pending: BytesMut::new(),
+            file: Some((temp, dest.to_owned())),
         })
     }
 
-    fn writer(&mut self) -> &mut (dyn AsyncWrite + Unpin + Send) {
-        match self {
-            Output::Stdout(s) => s,
-            Output::File { file, .. } => file,
+    /// Appends `data`.
+    pub async fn write(&mut self, data: Bytes) -> std::io::Result<()> {
+        if self.pending.len() + data.len() < WRITE_CHUNK {
+            self.pending.extend_from_slice(&data);
+            return Ok(());
+        }
+        self.flush_pending().await?;
+        if data.len() < WRITE_CHUNK {
+            self.pending.extend_from_slice(&data);
+            Ok(())
+        } else {
+            self.write_now(data).await
         }
     }
 
-    pub async fn write(&mut self, bytes: &[u8]) -> std::io::Result<()> {
-        self.writer().write_all(bytes).await
+    async fn flush_pending(&mut self) -> std::io::Result<()> {
+        if self.pending.is_empty() {
+            return Ok(());
+        }
+        let data = self.pending.split().freeze();
+        self.write_now(data).await
     }
 
-    /// Flushes and, for a file, renames it into place.
+    async fn write_now(&mut self, data: Bytes) -> std::io::Result<()> {
+        let mut writer = self
+            .writer
+            .take()
+            .ok_or_else(|| std::io::Error::other("an earlier write did not finish"))?;
+        let (writer, result) = tokio::task::spawn_blocking(move || {
+            let result = writer.write_all(&data).and_then(|()| writer.flush());
+            (writer, result)
+        })
+        .await
+        .map_err(std::io::Error::other)?;
+        self.writer = Some(writer);
+        result
+    }
+
+    /// Writes what is pending and, for a file, syncs it and renames it into
+    /// place.
     pub async fn commit(mut self) -> Result<()> {
-        self.writer().flush().await?;
-        if let Output::File { temp, file, dest } = self {
-            file.into_inner().sync_all().await?;
+        self.flush_pending().await?;
+        if let Some((temp, dest)) = self.file.take() {
+            let file = temp.as_file().try_clone()?;
+            tokio::task::spawn_blocking(move || file.sync_all()).await??;
             temp.persist(&dest)
                 .with_context(|| format!("cannot write {}", dest.display()))?;
         }

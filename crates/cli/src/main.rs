@@ -15,6 +15,7 @@ use clap::{CommandFactory, Parser};
 use cli::{Cli, Command};
 
 fn main() -> ExitCode {
+    fixed_mmap_threshold();
     let cli = Cli::parse();
     // Neither needs AWS configuration nor a runtime.
     match cli.command {
@@ -57,6 +58,23 @@ fn main() -> ExitCode {
             eprintln!("atrest: error: {}", escape(&format!("{err:#}")));
             ExitCode::from(failure::exit_code(&err) as u8)
         }
+    }
+}
+
+/// Keeps memory flat on glibc. Transfers allocate and free part-sized
+/// buffers (8 MiB) all the time; after the first such free, glibc raises its
+/// mmap threshold and serves later ones from per-thread arenas, which keep
+/// freed buffers resident. With a fixed threshold every large buffer is
+/// mapped and unmapped, and peak RSS tracks the bytes actually in flight
+/// (measured, 1 GiB v2 download: 85-100 MiB -> 53 MiB; upload 65 -> 57 MiB,
+/// with no change in time; M_ARENA_MAX 1 gave 59 and 65 MiB).
+#[allow(unsafe_code)]
+fn fixed_mmap_threshold() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: mallopt only changes a tuning parameter; called before any
+    // other thread exists.
+    unsafe {
+        libc::mallopt(libc::M_MMAP_THRESHOLD, 1 << 20);
     }
 }
 

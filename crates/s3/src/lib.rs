@@ -35,7 +35,7 @@ pub use upload::{UploadOptions, Uploader, MIN_PART_SIZE};
 pub use uri::{S3Uri, S3UriError};
 
 use aws_sdk_s3::Client;
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
 
 /// A streaming object download.
 #[derive(Debug)]
@@ -119,15 +119,30 @@ pub async fn get_range(
         .or_else(|| out.content_length().and_then(|n| u64::try_from(n).ok()))
         .unwrap_or(0);
     let metadata = out.metadata().cloned().unwrap_or_default();
-    let bytes = out
-        .body
-        .collect()
-        .await
-        .map_err(|e| S3Error::Body {
+    // One buffer of the range's size, filled as chunks arrive: collecting
+    // the chunks and joining them would hold (and copy) the range twice.
+    // The server's length is trusted only up to what was asked for.
+    let asked = end.saturating_sub(start).saturating_add(1);
+    let sent = out
+        .content_length()
+        .and_then(|n| u64::try_from(n).ok())
+        .unwrap_or(0);
+    let mut bytes = BytesMut::with_capacity(usize::try_from(sent.min(asked)).unwrap_or(0));
+    let mut body = out.body;
+    while let Some(chunk) = body.next().await {
+        let chunk = chunk.map_err(|e| S3Error::Body {
             uri: uri.to_string(),
             source: Box::new(e),
-        })?
-        .into_bytes();
+        })?;
+        if (bytes.len() + chunk.len()) as u64 > asked {
+            return Err(S3Error::Body {
+                uri: uri.to_string(),
+                source: format!("more than the {asked} bytes asked for").into(),
+            });
+        }
+        bytes.extend_from_slice(&chunk);
+    }
+    let bytes = bytes.freeze();
     Ok(Fetched {
         bytes,
         object_len,

@@ -101,19 +101,23 @@ async fn decrypt_into(
                 &first.bytes[h.encoded_len().min(first.bytes.len())..],
                 &mut plain,
             );
-            output.write(&plain).await?;
+            output
+                .write(Bytes::from(std::mem::take(&mut plain)))
+                .await?;
             if first.object_len > first.bytes.len() as u64 {
                 let mut rest =
                     atrest_s3::get(s3, uri, Some(format!("bytes={}-", first.bytes.len()))).await?;
                 while let Some(chunk) = rest.next_chunk().await {
-                    plain.clear();
                     decryptor.update(&chunk?, &mut plain);
-                    output.write(&plain).await?;
+                    output
+                        .write(Bytes::from(std::mem::take(&mut plain)))
+                        .await?;
                 }
             }
-            plain.clear();
             decryptor.finish(&mut plain)?;
-            output.write(&plain).await?;
+            output
+                .write(Bytes::from(std::mem::take(&mut plain)))
+                .await?;
         }
         Header::V2(h) => {
             check_expected_context(&h, args.expect_context)?;
@@ -138,9 +142,10 @@ struct Sink<'a> {
 }
 
 impl Sink<'_> {
-    async fn write(&mut self, bytes: &[u8]) -> std::io::Result<()> {
+    async fn write(&mut self, bytes: Bytes) -> std::io::Result<()> {
+        let len = bytes.len() as u64;
         self.output.write(bytes).await?;
-        self.progress.inc(bytes.len() as u64);
+        self.progress.inc(len);
         Ok(())
     }
 }
@@ -296,7 +301,7 @@ async fn decrypt_v2(
         let from = (skip as usize).min(plain.len());
         skip -= from as u64;
         let take = (plain.len() - from).min(remaining as usize);
-        output.write(&plain[from..from + take]).await?;
+        output.write(plain.slice(from..from + take)).await?;
         remaining -= take as u64;
     }
     if remaining != 0 {

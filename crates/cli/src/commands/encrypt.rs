@@ -20,9 +20,8 @@ use crate::progress::Show;
 /// enough to keep memory flat.
 const V1_READ_CHUNK: usize = 1 << 20;
 
-/// v2 batches being sealed while the next one is read: two keep both cores
-/// busy without holding more than two parts of plaintext.
-const SEALING_AHEAD: usize = 2;
+/// v2: bytes read past a full batch to learn whether the input ended there.
+const LOOKAHEAD: usize = 64 * 1024;
 
 /// Room for a header when estimating the object size (wrapped key and
 /// context included).
@@ -219,67 +218,41 @@ async fn encrypt_v2(
 
     let mut prefix = Vec::with_capacity(header.encoded_len());
     header.encode(&mut prefix);
-    // Reading and sealing run ahead of the uploader by at most
-    // SEALING_AHEAD batches; the two sides run concurrently so a slow input
-    // never holds back parts that are ready.
-    let (tx, mut rx) = tokio::sync::mpsc::channel::<JoinHandle<Bytes>>(SEALING_AHEAD);
-    let produce = async move {
-        let mut next_index = 0;
-        let mut pending: Option<Batch> = None;
-        loop {
-            let batch = read_batch(
-                input,
-                std::mem::take(&mut prefix),
-                next_index,
-                frame_size,
-                frames_per_batch,
-            )
-            .await
-            .context("cannot read the input")?;
-            next_index += batch.frames(frame_size) as u64;
-            let eof = batch.eof;
-            // A batch is sealed once the next read shows whether its last
-            // frame ends the object.
-            let (ready, rest) = match pending.take() {
-                Some(previous) if batch.plain_len == 0 => (Some((previous, true)), None),
-                Some(previous) => (Some((previous, false)), Some(batch)),
-                None => (None, Some(batch)),
-            };
-            if let Some((previous, last_is_final)) = ready {
-                // The receiver only goes away after an upload error, which
-                // the consumer reports.
-                if tx
-                    .send(seal(&cipher, previous, last_is_final))
-                    .await
-                    .is_err()
-                {
-                    return Ok(());
-                }
-            }
-            match rest {
-                Some(batch) if eof => {
-                    let _ = tx.send(seal(&cipher, batch, true)).await;
-                    return Ok(());
-                }
-                Some(batch) => pending = Some(batch),
-                None => return Ok(()),
-            }
+    // Memory: `concurrency` parts uploading (spawned, so they progress while
+    // this loop reads) and the one batch being read and sealed.
+    let mut next_index = 0;
+    let mut carry = Vec::new();
+    loop {
+        let batch = read_batch(
+            input,
+            std::mem::take(&mut prefix),
+            &mut carry,
+            next_index,
+            frame_size,
+            frames_per_batch,
+        )
+        .await
+        .context("cannot read the input")?;
+        next_index += batch.frames(frame_size) as u64;
+        // `eof` is exact (read_batch looks past a full batch), so the batch
+        // is sealed at once, its last frame final if the input ended.
+        let eof = batch.eof;
+        let sealed = seal(&cipher, batch, eof).await?;
+        upload.write_bytes(sealed).await?;
+        if eof {
+            return Ok(());
         }
-    };
-    let consume = async {
-        while let Some(task) = rx.recv().await {
-            upload.write_bytes(task.await?).await?;
-        }
-        anyhow::Ok(())
-    };
-    tokio::try_join!(produce, consume)?;
-    Ok(())
+    }
 }
 
-/// Reads up to `frames` frames of plaintext, each into its slot.
+/// Reads up to `frames` frames of plaintext, each into its slot, starting
+/// with `carry` (bytes read past the previous batch). When every slot is
+/// full it reads ahead into `carry`, so `eof` says exactly whether the input
+/// ends with this batch.
 async fn read_batch(
     input: &mut Input,
     prefix: Vec<u8>,
+    carry: &mut Vec<u8>,
     first_index: u64,
     frame_size: usize,
     frames: usize,
@@ -293,6 +266,12 @@ async fn read_batch(
     'frames: for slot in 0..frames {
         let start = prefix_len + slot * sealed;
         let mut filled = 0;
+        if slot == 0 {
+            // At most LOOKAHEAD.min(frame_size) bytes: they fit the slot.
+            buf[start..start + carry.len()].copy_from_slice(carry);
+            filled = carry.len();
+            carry.clear();
+        }
         while filled < frame_size {
             let n = input
                 .read(&mut buf[start + filled..start + frame_size])
@@ -305,6 +284,12 @@ async fn read_batch(
             filled += n;
         }
         plain_len += filled;
+    }
+    if !eof {
+        carry.resize(LOOKAHEAD.min(frame_size), 0);
+        let n = input.read(carry).await?;
+        carry.truncate(n);
+        eof = n == 0;
     }
     Ok(Batch {
         buf,

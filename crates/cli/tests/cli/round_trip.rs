@@ -58,6 +58,14 @@ fn multipart_round_trip_and_no_leftover_uploads() {
         &sample(5 * 1024 * 1024 + 1, 7),
         &["--part-size", "5"],
     );
+    // Exactly one part of plaintext (80 frames of 64 KiB): the input ends on
+    // the boundary of what the encryptor reads per part.
+    round_trip(
+        &env,
+        "f5m-exact",
+        &sample(5 * 1024 * 1024, 8),
+        &["--part-size", "5"],
+    );
     let uploads = block_on(env.s3.list_multipart_uploads().bucket(&env.bucket).send()).unwrap();
     assert!(uploads.uploads().is_empty(), "orphaned multipart uploads");
 }
