@@ -213,6 +213,9 @@ pub fn end_to_end(opts: &Options, bin: &Path, dir: &Path) -> Result<E2e> {
             runs,
             full && aws_cli.is_some(),
         )?);
+        if full && size > PART_SIZE {
+            rows.push(plain_multipart_upload(&ctx, &file, size, runs)?);
+        }
         for f in &formats {
             rows.push(atrest_encrypt(&ctx, &file, size, f, runs)?);
         }
@@ -224,7 +227,7 @@ pub fn end_to_end(opts: &Options, bin: &Path, dir: &Path) -> Result<E2e> {
             full && aws_cli.is_some(),
         )?);
         for f in &formats {
-            rows.push(atrest_decrypt(&ctx, &file, size, f, runs)?);
+            rows.extend(atrest_decrypt(&ctx, &file, size, f, runs)?);
         }
         sizes.push((size, rows));
     }
@@ -236,7 +239,11 @@ pub fn end_to_end(opts: &Options, bin: &Path, dir: &Path) -> Result<E2e> {
     if let Some(f) = formats.first() {
         let f = formats.iter().find(|f| *f == "v2").unwrap_or(f);
         small.push(atrest_encrypt(&ctx, &small_file, SMALL, f, small_runs)?);
-        small.push(atrest_decrypt(&ctx, &small_file, SMALL, f, small_runs)?);
+        small.extend(
+            atrest_decrypt(&ctx, &small_file, SMALL, f, small_runs)?
+                .into_iter()
+                .filter(|m| m.name.ends_with("to a file")),
+        );
     }
     if aws_cli.is_some() {
         small.extend(
@@ -564,6 +571,81 @@ fn plain_uploads(
     Ok(rows)
 }
 
+/// atrest's default part size and concurrency, for the plain multipart
+/// upload that has the same shape as atrest's.
+const PART_SIZE: u64 = 8 << 20;
+const PARTS_IN_FLIGHT: u64 = 4;
+
+/// A plain multipart upload with curl: the file pre-split into 8 MiB parts
+/// (not timed), CreateMultipartUpload, the parts 4 at a time (xargs -P),
+/// CompleteMultipartUpload. On s3s-fs the completion reads every part back
+/// and copies it into the object, so this is the ceiling for any multipart
+/// upload to this server.
+fn plain_multipart_upload(ctx: &Ctx, file: &Path, size: u64, runs: usize) -> Result<Measurement> {
+    let label = size_label(size);
+    let dir = ctx.dir.join(format!("multipart-{label}"));
+    if dir.exists() {
+        std::fs::remove_dir_all(&dir)?;
+    }
+    let parts = dir.join("parts");
+    std::fs::create_dir_all(&parts)?;
+    run(
+        "split the file into parts",
+        Command::new("split")
+            .args(["-b", &PART_SIZE.to_string(), "-d", "-a", "5"])
+            .arg(file)
+            .arg(parts.join("part-")),
+    )?;
+    let curl = display(&ctx.curl());
+    let url = ctx.url(&format!("multipart-{label}"));
+    // One part: `sh part.sh NUMBER FILE`, with URL and ID from the caller.
+    std::fs::write(
+        dir.join("part.sh"),
+        format!(
+            "set -eu\nexec {curl} -o /dev/null -D \"parts/$2.h\" -T \"parts/$2\" \"$URL?partNumber=$1&uploadId=$ID\"\n"
+        ),
+    )?;
+    std::fs::write(
+        dir.join("upload.sh"),
+        format!(
+            r#"set -eu
+export URL='{url}'
+ID=$({curl} -X POST "$URL?uploads=" | sed -n 's:.*<UploadId>\([^<]*\)</UploadId>.*:\1:p')
+test -n "$ID"
+export ID
+rm -f parts/*.h
+ls parts | awk '{{print NR, $0}}' | xargs -P {PARTS_IN_FLIGHT} -n 2 sh part.sh
+{{
+  echo '<CompleteMultipartUpload>'
+  n=0
+  for f in $(ls parts | grep -v '\.h$'); do
+    n=$((n+1))
+    etag=$(grep -i '^etag:' "parts/$f.h" | tr -d '\r' | cut -d' ' -f2-)
+    echo "<Part><PartNumber>$n</PartNumber><ETag>$etag</ETag></Part>"
+  done
+  echo '</CompleteMultipartUpload>'
+}} > complete.xml
+{curl} -o /dev/null -X POST --data-binary @complete.xml "$URL?uploadId=$ID"
+"#
+        ),
+    )?;
+    let m = ctx.measure(
+        &format!("curl multipart PUT ({PARTS_IN_FLIGHT} × 8 MiB parts in flight)"),
+        Direction::Upload,
+        None,
+        size,
+        runs,
+        || {
+            let mut c = Command::new("sh");
+            c.arg("upload.sh").current_dir(&dir);
+            c
+        },
+        |_| Ok(()),
+    );
+    std::fs::remove_dir_all(&dir)?;
+    Ok(m)
+}
+
 fn plain_downloads(
     ctx: &Ctx,
     size: u64,
@@ -662,18 +744,34 @@ fn atrest_encrypt(
     ))
 }
 
+/// Two rows: decrypting to stdout (`-`, which the harness points at
+/// /dev/null, the sink of the plain downloads) and to a file, which adds
+/// the write and the `fsync` before the rename.
 fn atrest_decrypt(
     ctx: &Ctx,
     file: &Path,
     size: u64,
     format: &str,
     runs: usize,
-) -> Result<Measurement> {
+) -> Result<Vec<Measurement>> {
     let label = size_label(size);
     let uri = format!("s3://{BUCKET}/atrest-{format}-{label}");
     let out = ctx.work.join(format!("atrest-{format}-{label}.out"));
-    Ok(ctx.measure(
-        &format!("atrest decrypt-with-kms ({format})"),
+    let to_null = ctx.measure(
+        &format!("atrest decrypt-with-kms ({format}) to /dev/null"),
+        Direction::Download,
+        Some(format),
+        size,
+        runs,
+        || {
+            let mut c = ctx.atrest();
+            c.arg("decrypt-with-kms").arg(&uri).arg("-");
+            c
+        },
+        |_| Ok(()),
+    );
+    let to_file = ctx.measure(
+        &format!("atrest decrypt-with-kms ({format}) to a file"),
         Direction::Download,
         Some(format),
         size,
@@ -689,7 +787,8 @@ fn atrest_decrypt(
             }
             std::fs::remove_file(&out).context("removing the decrypted file")
         },
-    ))
+    );
+    Ok(vec![to_null, to_file])
 }
 
 /// Fails unless the two files hold the same bytes.

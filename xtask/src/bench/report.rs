@@ -286,7 +286,7 @@ impl Report {
         let _ = writeln!(w, "\n## 2. End to end, through the release binary\n");
         let _ = writeln!(
             w,
-            "S3: {}. KMS: moto_server 5.2.5 on 127.0.0.1. Formats measured: {} (those `atrest encrypt-with-kms --help` lists), at default settings. Each figure is the median of the runs (files over 1 GiB: one run, atrest and single-stream curl only); peak RSS is the largest `Maximum resident set size` from `/usr/bin/time -v` over the runs. Plain downloads write to /dev/null; atrest writes the decrypted file. \"÷ best plain\" divides by the fastest plain transfer (curl or aws) of the same size and direction.\n",
+            "S3: {}. KMS: moto_server 5.2.5 on 127.0.0.1. Formats measured: {} (those `atrest encrypt-with-kms --help` lists), at default settings. Each figure is the median of the runs (files over 1 GiB: one run, atrest and single-stream curl only); peak RSS is the largest `Maximum resident set size` from `/usr/bin/time -v` over the runs. Plain downloads write to /dev/null; atrest decrypts once to stdout pointed at /dev/null (the same sink) and once to a file (adding the write and its `fsync`). \"÷ best plain\" divides by the fastest plain transfer (curl or aws) of the same size and direction. The plain multipart upload has atrest's shape (8 MiB parts, 4 in flight).\n",
             e.server,
             e.formats.join(", ")
         );
@@ -473,6 +473,26 @@ impl Report {
                         "not measured: v2 not in this build's CLI".into(),
                     ));
                 }
+            }
+        }
+        if let Some((_, rows)) = gib {
+            let multipart = rows
+                .iter()
+                .find(|m| m.plain && m.name.starts_with("curl multipart"))
+                .and_then(Measurement::mib_s);
+            let v2 = rows
+                .iter()
+                .find(|m| m.direction == Direction::Upload && m.format.as_deref() == Some("v2"))
+                .and_then(Measurement::mib_s);
+            let what = "1 GiB v2 encrypt+upload ≥ 0.9 × plain multipart upload of the same shape"
+                .to_owned();
+            match (v2, multipart) {
+                (Some(v), Some(b)) => t.push((
+                    what,
+                    format!("{v:.0} MiB/s = {:.2} × {b:.0}", v / b),
+                    met(v / b >= 0.9),
+                )),
+                _ => t.push((what, String::new(), missing.clone())),
             }
         }
         for (size, rows) in &e.sizes {
