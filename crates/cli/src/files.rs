@@ -102,19 +102,46 @@ impl Output {
         })
     }
 
+    /// For a file with nothing written yet: a handle for writing at any
+    /// offset (on Unix), so that parts can be written out of order.
+    pub fn positional(&self) -> Result<Option<std::fs::File>> {
+        match &self.file {
+            Some((temp, _)) if cfg!(unix) && self.pending.is_empty() => {
+                Ok(Some(temp.as_file().try_clone()?))
+            }
+            _ => Ok(None),
+        }
+    }
+
     /// Appends `data`.
     pub async fn write(&mut self, data: Bytes) -> std::io::Result<()> {
-        if self.pending.len() + data.len() < WRITE_CHUNK {
-            self.pending.extend_from_slice(&data);
+        if self.gather(&data).await? {
             return Ok(());
         }
-        self.flush_pending().await?;
-        if data.len() < WRITE_CHUNK {
-            self.pending.extend_from_slice(&data);
-            Ok(())
-        } else {
-            self.write_now(data).await
+        self.write_now(data).await.map(drop)
+    }
+
+    /// Appends `data`, and hands the buffer back, emptied, for reuse.
+    pub async fn write_buf(&mut self, mut data: BytesMut) -> std::io::Result<BytesMut> {
+        if !self.gather(&data).await? {
+            data = self.write_now(data).await?;
         }
+        data.clear();
+        Ok(data)
+    }
+
+    /// Adds a small `data` to the pending bytes (flushing them first if they
+    /// would grow past WRITE_CHUNK); returns false if `data` is large and
+    /// must be written as it is, after what was pending.
+    async fn gather(&mut self, data: &[u8]) -> std::io::Result<bool> {
+        if self.pending.len() + data.len() >= WRITE_CHUNK {
+            self.flush_pending().await?;
+        }
+        if data.len() >= WRITE_CHUNK {
+            return Ok(false);
+        }
+        self.pending.extend_from_slice(data);
+        Ok(true)
     }
 
     async fn flush_pending(&mut self) -> std::io::Result<()> {
@@ -122,22 +149,27 @@ impl Output {
             return Ok(());
         }
         let data = self.pending.split().freeze();
-        self.write_now(data).await
+        self.write_now(data).await.map(drop)
     }
 
-    async fn write_now(&mut self, data: Bytes) -> std::io::Result<()> {
+    async fn write_now<B>(&mut self, data: B) -> std::io::Result<B>
+    where
+        B: AsRef<[u8]> + Send + 'static,
+    {
         let mut writer = self
             .writer
             .take()
             .ok_or_else(|| std::io::Error::other("an earlier write did not finish"))?;
-        let (writer, result) = tokio::task::spawn_blocking(move || {
-            let result = writer.write_all(&data).and_then(|()| writer.flush());
-            (writer, result)
+        let (writer, data, result) = tokio::task::spawn_blocking(move || {
+            let result = writer
+                .write_all(data.as_ref())
+                .and_then(|()| writer.flush());
+            (writer, data, result)
         })
         .await
         .map_err(std::io::Error::other)?;
         self.writer = Some(writer);
-        result
+        result.map(|()| data)
     }
 
     /// Writes what is pending and, for a file, syncs it and renames it into

@@ -93,6 +93,23 @@ pub async fn get_range(
     start: u64,
     end: u64,
 ) -> Result<Fetched, S3Error> {
+    let (bytes, fetched) = get_range_into(client, uri, start, end, BytesMut::new()).await?;
+    Ok(Fetched {
+        bytes: bytes.freeze(),
+        ..fetched
+    })
+}
+
+/// As [`get_range`], appending the bytes to `buf` (cleared first) so that a
+/// caller can reuse its buffers; the returned `Fetched::bytes` is empty.
+pub async fn get_range_into(
+    client: &Client,
+    uri: &S3Uri,
+    start: u64,
+    end: u64,
+    mut buf: BytesMut,
+) -> Result<(BytesMut, Fetched), S3Error> {
+    buf.clear();
     let result = client
         .get_object()
         .bucket(uri.bucket())
@@ -104,11 +121,12 @@ pub async fn get_range(
         Ok(out) => out,
         // A range starting at 0 is unsatisfiable only for an empty object.
         Err(e) if start == 0 && e.raw_response().is_some_and(|r| r.status().as_u16() == 416) => {
-            return Ok(Fetched {
+            let empty = Fetched {
                 bytes: Bytes::new(),
                 object_len: 0,
                 metadata: Default::default(),
-            })
+            };
+            return Ok((buf, empty));
         }
         Err(e) => return Err(S3Error::from_sdk("GetObject", uri, e)),
     };
@@ -127,7 +145,8 @@ pub async fn get_range(
         .content_length()
         .and_then(|n| u64::try_from(n).ok())
         .unwrap_or(0);
-    let mut bytes = BytesMut::with_capacity(usize::try_from(sent.min(asked)).unwrap_or(0));
+    buf.reserve(usize::try_from(sent.min(asked)).unwrap_or(0));
+    let mut bytes = buf;
     let mut body = out.body;
     while let Some(chunk) = body.next().await {
         let chunk = chunk.map_err(|e| S3Error::Body {
@@ -142,12 +161,12 @@ pub async fn get_range(
         }
         bytes.extend_from_slice(&chunk);
     }
-    let bytes = bytes.freeze();
-    Ok(Fetched {
-        bytes,
+    let fetched = Fetched {
+        bytes: Bytes::new(),
         object_len,
         metadata,
-    })
+    };
+    Ok((bytes, fetched))
 }
 
 /// The size of the object at `uri`, in bytes.

@@ -744,9 +744,11 @@ fn atrest_encrypt(
     ))
 }
 
-/// Two rows: decrypting to stdout (`-`, which the harness points at
-/// /dev/null, the sink of the plain downloads) and to a file, which adds
-/// the write and the `fsync` before the rename.
+/// Three rows: decrypting to a file on tmpfs (`/dev/shm`, when there is
+/// one: the transfer and decryption without the disk), to a file beside the
+/// others (adding the disk write and the `fsync` before the rename), and to
+/// stdout (`-`, which the harness points at /dev/null, the sink of the
+/// plain downloads; stdout takes the ordered path, not positional writes).
 fn atrest_decrypt(
     ctx: &Ctx,
     file: &Path,
@@ -756,9 +758,35 @@ fn atrest_decrypt(
 ) -> Result<Vec<Measurement>> {
     let label = size_label(size);
     let uri = format!("s3://{BUCKET}/atrest-{format}-{label}");
-    let out = ctx.work.join(format!("atrest-{format}-{label}.out"));
-    let to_null = ctx.measure(
-        &format!("atrest decrypt-with-kms ({format}) to /dev/null"),
+    let name = format!("atrest-{format}-{label}.out");
+    let to_file = |what: &str, out: PathBuf| {
+        ctx.measure(
+            &format!("atrest decrypt-with-kms ({format}) to {what}"),
+            Direction::Download,
+            Some(format),
+            size,
+            runs,
+            || {
+                let mut c = ctx.atrest();
+                c.arg("decrypt-with-kms").arg(&uri).arg(&out);
+                c
+            },
+            |run| {
+                if run == 0 {
+                    same_contents(file, &out)?;
+                }
+                std::fs::remove_file(&out).context("removing the decrypted file")
+            },
+        )
+    };
+    let mut rows = Vec::new();
+    let shm = Path::new("/dev/shm");
+    if shm.is_dir() {
+        rows.push(to_file("a file on tmpfs", shm.join(&name)));
+    }
+    rows.push(to_file("a file", ctx.work.join(&name)));
+    rows.push(ctx.measure(
+        &format!("atrest decrypt-with-kms ({format}) to stdout (/dev/null)"),
         Direction::Download,
         Some(format),
         size,
@@ -769,26 +797,8 @@ fn atrest_decrypt(
             c
         },
         |_| Ok(()),
-    );
-    let to_file = ctx.measure(
-        &format!("atrest decrypt-with-kms ({format}) to a file"),
-        Direction::Download,
-        Some(format),
-        size,
-        runs,
-        || {
-            let mut c = ctx.atrest();
-            c.arg("decrypt-with-kms").arg(&uri).arg(&out);
-            c
-        },
-        |run| {
-            if run == 0 {
-                same_contents(file, &out)?;
-            }
-            std::fs::remove_file(&out).context("removing the decrypted file")
-        },
-    );
-    Ok(vec![to_null, to_file])
+    ));
+    Ok(rows)
 }
 
 /// Fails unless the two files hold the same bytes.

@@ -286,7 +286,7 @@ impl Report {
         let _ = writeln!(w, "\n## 2. End to end, through the release binary\n");
         let _ = writeln!(
             w,
-            "S3: {}. KMS: moto_server 5.2.5 on 127.0.0.1. Formats measured: {} (those `atrest encrypt-with-kms --help` lists), at default settings. Each figure is the median of the runs (files over 1 GiB: one run, atrest and single-stream curl only); peak RSS is the largest `Maximum resident set size` from `/usr/bin/time -v` over the runs. Plain downloads write to /dev/null; atrest decrypts once to stdout pointed at /dev/null (the same sink) and once to a file (adding the write and its `fsync`). \"÷ best plain\" divides by the fastest plain transfer (curl or aws) of the same size and direction. The plain multipart upload has atrest's shape (8 MiB parts, 4 in flight).\n",
+            "S3: {}. KMS: moto_server 5.2.5 on 127.0.0.1. Formats measured: {} (those `atrest encrypt-with-kms --help` lists), at default settings. Each figure is the median of the runs (files over 1 GiB: one run, atrest and single-stream curl only); peak RSS is the largest `Maximum resident set size` from `/usr/bin/time -v` over the runs. Plain downloads write to /dev/null; atrest decrypts to a file on tmpfs (`/dev/shm`: transfer and decryption without the disk; the row the download target uses), to a file on disk (adding the write and its `fsync`), and to stdout pointed at /dev/null (the plain downloads' sink; stdout is written in order, files by position from concurrent streams). \"÷ best plain\" divides by the fastest plain transfer (curl or aws) of the same size and direction. The plain multipart upload has atrest's shape (8 MiB parts, 4 in flight).\n",
             e.server,
             e.formats.join(", ")
         );
