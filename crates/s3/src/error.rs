@@ -95,11 +95,43 @@ impl S3Error {
             _ => S3Error::Request {
                 op,
                 uri: uri.to_string(),
-                source: aws_sdk_s3::error::DisplayErrorContext(err)
-                    .to_string()
-                    .into(),
+                source: detail(&err).into(),
             },
         }
+    }
+}
+
+/// One short line for an unmapped failure: the service's code and message,
+/// or the innermost cause of a connection failure. The SDK's
+/// `DisplayErrorContext` repeats every layer of the error and runs to
+/// several hundred characters.
+pub(crate) fn detail<E>(err: &SdkError<E, HttpResponse>) -> String
+where
+    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+{
+    let status = err.raw_response().map(|r| r.status().as_u16());
+    match err {
+        SdkError::ServiceError(_) if err.code().is_some() => {
+            let code = err.code().unwrap_or_default();
+            let status = status.map(|s| format!(" (HTTP {s})")).unwrap_or_default();
+            match err.message() {
+                Some(message) if !message.is_empty() => format!("{code}: {message}{status}"),
+                _ => format!("{code}{status}"),
+            }
+        }
+        SdkError::ServiceError(_) | SdkError::ResponseError(_) => match status {
+            Some(status) => format!("S3 sent a reply that could not be read (HTTP {status})"),
+            None => "S3 sent a reply that could not be read".to_owned(),
+        },
+        SdkError::TimeoutError(_) => "the request timed out".to_owned(),
+        SdkError::DispatchFailure(_) => {
+            let mut cause: &dyn std::error::Error = err;
+            while let Some(next) = cause.source() {
+                cause = next;
+            }
+            format!("could not reach S3: {cause}")
+        }
+        _ => aws_sdk_s3::error::DisplayErrorContext(err).to_string(),
     }
 }
 

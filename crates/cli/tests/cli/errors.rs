@@ -199,3 +199,22 @@ fn control_characters_in_keys_are_escaped_in_errors() {
     assert!(err.contains("evil\\u{1b}[2J\\nkey"), "{err:?}");
     assert_eq!(err.trim_end().lines().count(), 1);
 }
+
+#[test]
+fn unreachable_endpoint_is_one_short_line() {
+    let Some(env) = env() else { return };
+    // Port 9 (discard) on loopback: nothing listens; refused at once.
+    let out = env
+        .atrest()
+        .args(["--endpoint-url", "http://127.0.0.1:9"])
+        .args(["decrypt", &env.uri("k"), "out"])
+        .output()
+        .unwrap();
+    assert_status(&out, 1, &["unreachable endpoint"]);
+    let err = stderr(&out);
+    assert!(err.contains("could not reach S3"), "{err}");
+    assert_eq!(err.trim_end().lines().count(), 1, "{err}");
+    // The cause, not every layer of the SDK's error.
+    assert!(err.len() < 200, "{} characters: {err}", err.len());
+    assert!(!env.path("out").exists());
+}
