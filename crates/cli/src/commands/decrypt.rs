@@ -400,8 +400,12 @@ async fn decrypt_v2_positional(
     Ok(())
 }
 
-/// Streams frames `first..=last` with one ranged GET, opening and writing
-/// them [`STREAM_BATCH`] at a time.
+/// Attempts per run of frames when its body breaks part-way (the SDK
+/// retries a request only until its body starts).
+const STREAM_ATTEMPTS: u32 = 3;
+
+/// Streams frames `first..=last`, resuming from the first frame not yet
+/// written when the connection breaks mid-body.
 #[allow(clippy::too_many_arguments)]
 async fn stream_run(
     s3: &aws_sdk_s3::Client,
@@ -413,14 +417,52 @@ async fn stream_run(
     file: &Arc<std::fs::File>,
     progress: &Progress,
 ) -> Result<()> {
-    let (start, end) = plan.object_range(first, last);
+    let mut next = first;
+    let mut attempt = 1;
+    loop {
+        let result = stream_frames(s3, uri, cipher, plan, &mut next, last, file, progress).await;
+        match result {
+            Err(e) if attempt < STREAM_ATTEMPTS && is_broken_body(&e) => {
+                tracing::warn!(
+                    uri = %crate::escape(&uri.to_string()),
+                    frame = next,
+                    error = %crate::escape(&format!("{e:#}")),
+                    "download stream broke; resuming"
+                );
+                attempt += 1;
+            }
+            result => return result,
+        }
+    }
+}
+
+fn is_broken_body(e: &anyhow::Error) -> bool {
+    matches!(
+        e.downcast_ref::<atrest_s3::S3Error>(),
+        Some(atrest_s3::S3Error::Body { .. })
+    )
+}
+
+/// Streams frames `*next..=last` with one ranged GET, opening and writing
+/// them [`STREAM_BATCH`] at a time; `*next` follows what is written.
+#[allow(clippy::too_many_arguments)]
+async fn stream_frames(
+    s3: &aws_sdk_s3::Client,
+    uri: &S3Uri,
+    cipher: &Arc<v2::FrameCipher>,
+    plan: &Plan,
+    next: &mut u64,
+    last: u64,
+    file: &Arc<std::fs::File>,
+    progress: &Progress,
+) -> Result<()> {
+    let (start, end) = plan.object_range(*next, last);
     let expected = end.min(plan.object_len - 1) + 1 - start;
     let sealed = cipher.frame_size() + format_v2::TAG_LEN;
     let batch_len = (STREAM_BATCH / sealed).max(1) * sealed;
     let mut body = atrest_s3::get(s3, uri, Some(format!("bytes={start}-{end}"))).await?;
     let mut buf = BytesMut::with_capacity(batch_len);
     let mut received = 0u64;
-    let mut next = first;
     loop {
         let chunk = body.next_chunk().await.transpose()?;
         if let Some(chunk) = &chunk {
@@ -434,11 +476,10 @@ async fn stream_run(
         while buf.len() >= batch_len || (done && !buf.is_empty()) {
             let batch = buf.split_to(buf.len().min(batch_len));
             let count = (batch.len() as u64).div_ceil(sealed as u64);
-            let (index, end_index) = (next, next + count - 1);
+            let (index, end_index) = (*next, *next + count - 1);
             if end_index > last {
                 return Err(DecryptError.into());
             }
-            next += count;
             let offset = (index - plan.first_frame) * plan.frame_size;
             let is_final = plan.last_is_final && end_index == plan.last_frame;
             let (cipher, file) = (Arc::clone(cipher), Arc::clone(file));
@@ -449,6 +490,7 @@ async fn stream_run(
                 Ok(plain.len() as u64)
             })
             .await??;
+            *next += count;
             progress.inc(written);
         }
         if done {
@@ -456,7 +498,7 @@ async fn stream_run(
         }
     }
     // A short body (truncated object or connection) leaves frames unread.
-    if received != expected || next != last + 1 {
+    if received != expected || *next != last + 1 {
         return Err(DecryptError.into());
     }
     Ok(())

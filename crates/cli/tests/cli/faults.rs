@@ -33,8 +33,10 @@ enum Op {
     PutObject,
     /// S3 UploadPart.
     UploadPart,
-    /// S3 GetObject (a GET of a key, ranged or not).
+    /// S3 GetObject of a key, whole or from byte 0 (atrest's first GET).
     GetObject,
+    /// S3 GetObject of a range starting after byte 0 (atrest's streams).
+    GetLaterRange,
     /// Any other S3 request (multipart bookkeeping, HEAD, listings).
     OtherS3,
 }
@@ -280,7 +282,10 @@ fn classify(head: &Head) -> Op {
     match method {
         "PUT" if has_key && has("uploadId") => Op::UploadPart,
         "PUT" if has_key => Op::PutObject,
-        "GET" if has_key && !has("uploadId") => Op::GetObject,
+        "GET" if has_key && !has("uploadId") => match head.get("range") {
+            Some(range) if !range.starts_with("bytes=0-") => Op::GetLaterRange,
+            _ => Op::GetObject,
+        },
         _ => Op::OtherS3,
     }
 }
@@ -683,6 +688,43 @@ fn broken_download_bodies_never_give_wrong_or_partial_output() {
             }
             assert_eq!(t.env.files(), files, "{fault:?} ({when}): files left");
         }
+    }
+}
+
+/// A stream into a file whose body breaks part-way resumes from its first
+/// unwritten frame (twice at most); broken for good, it fails cleanly.
+#[test]
+fn broken_download_streams_resume_where_they_stopped() {
+    let Some(t) = Faulty::new() else { return };
+    t.env.create_data_key();
+    let data = sample(2_000_000, 7);
+    t.put("obj", &data, "obj");
+    let files = ["data.key", "dest", "obj"];
+    for fault in [Fault::ResetMidBody, Fault::TruncateBody] {
+        std::fs::write(t.env.path("dest"), b"previous contents").unwrap();
+        t.proxy.clear();
+        t.proxy.add(Op::GetLaterRange, fault, 1);
+        let out = t.ok(&["decrypt", &t.env.uri("obj"), "dest"]);
+        assert!(
+            std::fs::read(t.env.path("dest")).unwrap() == data,
+            "{fault:?}"
+        );
+        assert_eq!(t.proxy.fired(Op::GetLaterRange, fault), 1);
+        // One broken stream and the one that resumed it.
+        assert_eq!(t.proxy.seen(Op::GetLaterRange), 2, "{fault:?}");
+        assert!(stderr(&out).contains("resuming"), "{}", stderr(&out));
+
+        std::fs::write(t.env.path("dest"), b"previous contents").unwrap();
+        t.proxy.clear();
+        t.proxy.add(Op::GetLaterRange, fault, usize::MAX);
+        let out = t.run(&["decrypt", &t.env.uri("obj"), "dest"]);
+        assert_status(&out, 1, &["decrypt with every stream broken"]);
+        assert_eq!(t.proxy.seen(Op::GetLaterRange), 3, "{fault:?}: attempts");
+        assert_eq!(
+            std::fs::read(t.env.path("dest")).unwrap(),
+            b"previous contents"
+        );
+        assert_eq!(t.env.files(), files, "{fault:?}: files left");
     }
 }
 
