@@ -484,9 +484,8 @@ async fn stream_frames(
             let is_final = plan.last_is_final && end_index == plan.last_frame;
             let (cipher, file) = (Arc::clone(cipher), Arc::clone(file));
             let written = tokio::task::spawn_blocking(move || -> Result<u64> {
-                use std::os::unix::fs::FileExt;
                 let plain = open_segment(&cipher, index, end_index, is_final, batch)?;
-                file.write_all_at(&plain, offset)?;
+                crate::files::write_all_at(&file, &plain, offset)?;
                 Ok(plain.len() as u64)
             })
             .await??;
