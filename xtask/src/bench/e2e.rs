@@ -57,6 +57,9 @@ pub struct Measurement {
     pub direction: Direction,
     /// A plain transfer: a candidate for the ceiling.
     pub plain: bool,
+    /// Another tool that encrypts (rclone crypt): neither a ceiling nor
+    /// atrest.
+    pub peer: bool,
     /// The atrest object format, for atrest rows.
     pub format: Option<String>,
     pub bytes: u64,
@@ -194,9 +197,17 @@ pub fn end_to_end(opts: &Options, bin: &Path, dir: &Path) -> Result<E2e> {
     if aws_cli.is_none() {
         notes.push("the AWS CLI is not installed: no `aws s3 cp` rows.".to_owned());
     }
-    if tool_version("rclone", &["version"]).is_none() {
-        notes.push("rclone is not installed: no rclone crypt rows (optional).".to_owned());
+    let rclone = tool_version("rclone", &["version"]);
+    if rclone.is_none() {
+        notes.push(
+            "rclone is not installed: no rclone crypt rows (optional; Debian package `rclone`)."
+                .to_owned(),
+        );
     }
+    let rclone_env = match &rclone {
+        Some(version) => Some(RcloneEnv::new(&env, version)?),
+        None => None,
+    };
 
     let mut sizes = Vec::new();
     for &size in &opts.sizes {
@@ -219,6 +230,10 @@ pub fn end_to_end(opts: &Options, bin: &Path, dir: &Path) -> Result<E2e> {
         for f in &formats {
             rows.push(atrest_encrypt(&ctx, &file, size, f, runs)?);
         }
+        let rclone_env = rclone_env.as_ref().filter(|_| full);
+        if let Some(r) = rclone_env {
+            rows.push(rclone_upload(&ctx, r, &file, size, runs));
+        }
         rows.extend(plain_downloads(
             &ctx,
             size,
@@ -228,6 +243,9 @@ pub fn end_to_end(opts: &Options, bin: &Path, dir: &Path) -> Result<E2e> {
         )?);
         for f in &formats {
             rows.extend(atrest_decrypt(&ctx, &file, size, f, runs)?);
+        }
+        if let Some(r) = rclone_env {
+            rows.push(rclone_download(&ctx, r, &file, size, runs));
         }
         sizes.push((size, rows));
     }
@@ -426,6 +444,7 @@ impl Ctx<'_> {
             name: name.to_owned(),
             direction,
             plain: format.is_none(),
+            peer: false,
             format: format.map(str::to_owned),
             bytes,
             command: display(&make()),
@@ -801,6 +820,117 @@ fn atrest_decrypt(
     Ok(rows)
 }
 
+/// rclone (Debian's package) configured from the environment only: an S3
+/// remote on s3s-fs and a crypt remote over it. The Debian build fails when
+/// `AWS_CA_BUNDLE` is set: `Env::apply` removes every `AWS_*` variable.
+struct RcloneEnv {
+    vars: Vec<(String, String)>,
+    version: String,
+}
+
+impl RcloneEnv {
+    fn new(env: &Env, version: &str) -> Result<Self> {
+        let obscured = output(
+            "rclone obscure",
+            Command::new("rclone").args(["obscure", "atrest-bench-password"]),
+        )?;
+        let vars = [
+            ("RCLONE_CONFIG", "/nonexistent/rclone.conf"),
+            ("RCLONE_CONFIG_S3_TYPE", "s3"),
+            ("RCLONE_CONFIG_S3_PROVIDER", "Other"),
+            ("RCLONE_CONFIG_S3_ENDPOINT", &env.s3),
+            ("RCLONE_CONFIG_S3_ACCESS_KEY_ID", ACCESS_KEY),
+            ("RCLONE_CONFIG_S3_SECRET_ACCESS_KEY", SECRET_KEY),
+            ("RCLONE_CONFIG_S3_REGION", REGION),
+            ("RCLONE_CONFIG_S3_FORCE_PATH_STYLE", "true"),
+            ("RCLONE_CONFIG_CRYPT_TYPE", "crypt"),
+            ("RCLONE_CONFIG_CRYPT_REMOTE", &format!("s3:{BUCKET}/rclone")),
+            ("RCLONE_CONFIG_CRYPT_PASSWORD", obscured.trim()),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .collect();
+        Ok(RcloneEnv {
+            vars,
+            version: version.to_owned(),
+        })
+    }
+
+    fn command(&self, args: &[&str]) -> Command {
+        let mut cmd = Command::new("rclone");
+        cmd.args(args).envs(self.vars.iter().map(|(k, v)| (k, v)));
+        cmd
+    }
+}
+
+/// `rclone copyto FILE crypt:...`, the remote object deleted after each run
+/// (rclone is much slower when it finds one to compare with).
+fn rclone_upload(ctx: &Ctx, r: &RcloneEnv, file: &Path, size: u64, runs: usize) -> Measurement {
+    let remote = format!("crypt:rclone-{}", size_label(size));
+    let mut m = ctx.measure(
+        &format!("rclone crypt upload ({})", r.version),
+        Direction::Upload,
+        None,
+        size,
+        runs,
+        || {
+            let mut c = r.command(&["copyto"]);
+            c.arg(file).arg(&remote);
+            c
+        },
+        |run| {
+            if run + 1 < runs {
+                let mut c = r.command(&["deletefile", &remote]);
+                ctx.env.apply(&mut c);
+                run_quiet("rclone deletefile", &mut c)?;
+            }
+            Ok(())
+        },
+    );
+    m.plain = false;
+    m.peer = true;
+    m
+}
+
+/// `rclone copyto crypt:... FILE` into tmpfs when there is one (rclone
+/// downloads large files with 4 streams by default), checked once.
+fn rclone_download(ctx: &Ctx, r: &RcloneEnv, file: &Path, size: u64, runs: usize) -> Measurement {
+    let label = size_label(size);
+    let remote = format!("crypt:rclone-{label}");
+    let shm = Path::new("/dev/shm");
+    let (dir, place) = if shm.is_dir() {
+        (shm, "a file on tmpfs")
+    } else {
+        (ctx.work, "a file")
+    };
+    let out = dir.join(format!("rclone-{label}.out"));
+    let mut m = ctx.measure(
+        &format!("rclone crypt download to {place}"),
+        Direction::Download,
+        None,
+        size,
+        runs,
+        || {
+            let mut c = r.command(&["copyto"]);
+            c.arg(&remote).arg(&out);
+            c
+        },
+        |run| {
+            if run == 0 {
+                same_contents(file, &out)?;
+            }
+            std::fs::remove_file(&out).context("removing rclone's output")
+        },
+    );
+    m.plain = false;
+    m.peer = true;
+    m
+}
+
+fn run_quiet(step: &str, cmd: &mut Command) -> Result<()> {
+    output(step, cmd).map(drop)
+}
+
 /// Fails unless the two files hold the same bytes.
 fn same_contents(a: &Path, b: &Path) -> Result<()> {
     let mut fa = File::open(a).with_context(|| format!("opening {}", a.display()))?;
@@ -981,6 +1111,7 @@ mod tests {
             name: String::new(),
             direction: Direction::Upload,
             plain: true,
+            peer: false,
             format: None,
             bytes: 1 << 20,
             command: String::new(),

@@ -118,6 +118,7 @@ impl Report {
                             "name": m.name,
                             "direction": match m.direction { Direction::Upload => "upload", Direction::Download => "download" },
                             "plain": m.plain,
+                            "peer": m.peer,
                             "format": m.format,
                             "bytes": m.bytes,
                             "command": m.command,
@@ -495,11 +496,44 @@ impl Report {
                 _ => t.push((what, String::new(), missing.clone())),
             }
         }
+        if let Some((_, rows)) = gib {
+            for direction in [Direction::Upload, Direction::Download] {
+                let dir = match direction {
+                    Direction::Upload => "encrypt+upload",
+                    Direction::Download => "download+decrypt",
+                };
+                let what = format!("1 GiB v2 {dir} ≥ 2 × every encrypting peer measured");
+                let v2 = rows
+                    .iter()
+                    .find(|m| m.direction == direction && m.format.as_deref() == Some("v2"))
+                    .and_then(Measurement::mib_s);
+                let peers: Vec<(&str, f64)> = rows
+                    .iter()
+                    .filter(|m| m.peer && m.direction == direction)
+                    .filter_map(|m| m.mib_s().map(|v| (m.name.as_str(), v)))
+                    .collect();
+                match (v2, peers.is_empty()) {
+                    (Some(v), false) => {
+                        let worst = peers
+                            .iter()
+                            .map(|(_, p)| v / p)
+                            .fold(f64::INFINITY, f64::min);
+                        let detail = peers
+                            .iter()
+                            .map(|(name, p)| format!("{:.2} × {name} ({p:.0} MiB/s)", v / p))
+                            .collect::<Vec<_>>()
+                            .join("; ");
+                        t.push((what, detail, met(worst >= 2.0)));
+                    }
+                    _ => t.push((what, "no peer measured".into(), missing.clone())),
+                }
+            }
+        }
         for (size, rows) in &e.sizes {
             if *size < 1 << 30 {
                 continue;
             }
-            let atrest: Vec<&Measurement> = rows.iter().filter(|m| !m.plain).collect();
+            let atrest: Vec<&Measurement> = rows.iter().filter(|m| !m.plain && !m.peer).collect();
             if atrest.is_empty() {
                 continue;
             }
@@ -535,7 +569,7 @@ impl Report {
             }
             ms.iter().map(|m| m.median_secs()).sum()
         };
-        let atrest = sum(&|m| !m.plain);
+        let atrest = sum(&|m| !m.plain && !m.peer);
         let aws = sum(&|m| m.name.starts_with("aws"));
         let what = "start-up + small round trip no slower than `aws s3 cp` up + down".to_owned();
         match (atrest, aws) {
@@ -547,7 +581,7 @@ impl Report {
             .iter()
             .flat_map(|(_, rows)| rows.iter())
             .chain(&e.small)
-            .filter(|m| !m.plain)
+            .filter(|m| !m.plain && !m.peer)
             .flat_map(|m| m.kms.iter().map(move |k| (m.name.clone(), k.requests)))
             .collect();
         let bad: Vec<String> = counts
