@@ -94,6 +94,27 @@ async fn decrypt_into(
             output
                 .progress
                 .set_total(first.object_len.saturating_sub(h.encoded_len() as u64));
+            if first.object_len > first.bytes.len() as u64 {
+                if let Some(file) = output.output.positional()? {
+                    let body = V1Body {
+                        start: h.encoded_len() as u64,
+                        len: first.object_len.saturating_sub(h.encoded_len() as u64),
+                        iv: h.cbc_iv(),
+                        run_len: args.part_size as u64,
+                    };
+                    let progress = output.progress.clone();
+                    return decrypt_v1_positional(
+                        s3,
+                        uri,
+                        key,
+                        body,
+                        args.concurrency,
+                        file,
+                        progress,
+                    )
+                    .await;
+                }
+            }
             let mut decryptor = v1::Decryptor::new(&key, &h.stored_iv());
             drop(key);
             let mut plain = Vec::new();
@@ -396,6 +417,140 @@ async fn decrypt_v2_positional(
     // The first failure stops the rest (dropping the set aborts them).
     while let Some(joined) = workers.join_next().await {
         joined??;
+    }
+    Ok(())
+}
+
+/// Where a v1 object's CBC body is, and how to split it.
+struct V1Body {
+    /// Object offset of the first ciphertext byte.
+    start: u64,
+    len: u64,
+    iv: [u8; BLOCK],
+    /// Smallest run one ranged GET covers.
+    run_len: u64,
+}
+
+const BLOCK: usize = atrest_format::v1::BLOCK_LEN;
+
+/// v1 into a file: CBC decryption of a block needs only the ciphertext
+/// block before it, so the body splits into runs decrypted by concurrent
+/// ranged GETs (each fetching one block early for its IV) and written at
+/// their offsets, as for v2. Only the padding check at the very end can
+/// fail, as v1 has no authentication.
+async fn decrypt_v1_positional(
+    s3: &aws_sdk_s3::Client,
+    uri: &S3Uri,
+    key: Arc<atrest_crypto::DataKey>,
+    body: V1Body,
+    concurrency: usize,
+    file: std::fs::File,
+    progress: Progress,
+) -> Result<()> {
+    if !atrest_format::v1::is_valid_ciphertext_len(body.len) {
+        return Err(DecryptError.into());
+    }
+    let streams = concurrency.max(1) as u64;
+    let blocks = body.len / BLOCK as u64;
+    let run_blocks = (body.run_len / BLOCK as u64).max(blocks.div_ceil(streams * 4));
+    let next_run = Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let (body, file) = (Arc::new(body), Arc::new(file));
+    let mut workers = tokio::task::JoinSet::new();
+    for _ in 0..streams.min(blocks.div_ceil(run_blocks)) {
+        let (s3, uri, key, body, file, progress, next_run) = (
+            s3.clone(),
+            uri.clone(),
+            Arc::clone(&key),
+            Arc::clone(&body),
+            Arc::clone(&file),
+            progress.clone(),
+            Arc::clone(&next_run),
+        );
+        workers.spawn(async move {
+            loop {
+                let first = next_run.fetch_add(run_blocks, std::sync::atomic::Ordering::Relaxed);
+                if first >= blocks {
+                    return anyhow::Ok(());
+                }
+                let end = (first + run_blocks).min(blocks);
+                let (from, to) = (first * BLOCK as u64, end * BLOCK as u64);
+                stream_v1_run(&s3, &uri, &key, &body, from, to, &file, &progress).await?;
+            }
+        });
+    }
+    while let Some(joined) = workers.join_next().await {
+        joined??;
+    }
+    Ok(())
+}
+
+/// Decrypts body bytes `from..to` (whole blocks) from one ranged GET that
+/// starts a block early (except at the body's start), [`STREAM_BATCH`] at a
+/// time. The body's last block is unpadded and only its plaintext written.
+#[allow(clippy::too_many_arguments)]
+async fn stream_v1_run(
+    s3: &aws_sdk_s3::Client,
+    uri: &S3Uri,
+    key: &Arc<atrest_crypto::DataKey>,
+    body: &V1Body,
+    from: u64,
+    to: u64,
+    file: &Arc<std::fs::File>,
+    progress: &Progress,
+) -> Result<()> {
+    let fetch_from = from.saturating_sub(BLOCK as u64);
+    let expected = to - fetch_from;
+    let range = format!("bytes={}-{}", body.start + fetch_from, body.start + to - 1);
+    let mut download = atrest_s3::get(s3, uri, Some(range)).await?;
+    let mut prev = body.iv;
+    let mut need_prev = from > 0;
+    let mut buf = BytesMut::with_capacity(STREAM_BATCH);
+    let mut offset = from;
+    let mut received = 0u64;
+    loop {
+        let chunk = download.next_chunk().await.transpose()?;
+        if let Some(chunk) = &chunk {
+            received += chunk.len() as u64;
+            if received > expected {
+                return Err(DecryptError.into());
+            }
+            buf.extend_from_slice(chunk);
+        }
+        let done = chunk.is_none();
+        if need_prev && buf.len() >= BLOCK {
+            prev.copy_from_slice(&buf.split_to(BLOCK));
+            need_prev = false;
+        }
+        let whole = buf.len() - buf.len() % BLOCK;
+        if !need_prev && (whole >= STREAM_BATCH || (done && whole > 0)) {
+            let mut batch = buf.split_to(whole);
+            let next_prev: [u8; BLOCK] = batch[whole - BLOCK..].try_into().expect("a block");
+            let at = offset;
+            offset += whole as u64;
+            let is_last = offset == body.len;
+            let (key, file) = (Arc::clone(key), Arc::clone(file));
+            let written = tokio::task::spawn_blocking(move || -> Result<u64> {
+                v1::decrypt_chunk_in_place(&key, &prev, &mut batch);
+                if !is_last {
+                    crate::files::write_all_at(&file, &batch, at)?;
+                    return Ok(whole as u64);
+                }
+                let (blocks, last) = batch.split_at(whole - BLOCK);
+                let tail = v1::unpad(last)?;
+                crate::files::write_all_at(&file, blocks, at)?;
+                crate::files::write_all_at(&file, tail, at + blocks.len() as u64)?;
+                Ok((blocks.len() + tail.len()) as u64)
+            })
+            .await??;
+            prev = next_prev;
+            progress.inc(written);
+        }
+        if done {
+            break;
+        }
+    }
+    if received != expected || offset != to || !buf.is_empty() {
+        return Err(DecryptError.into());
     }
     Ok(())
 }
