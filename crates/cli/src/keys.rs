@@ -50,21 +50,15 @@ pub struct Keys {
 impl Keys {
     /// Every request goes to KMS.
     pub fn uncached(kms: Kms) -> Self {
-        Self::with_limits(
-            kms,
-            CacheLimits {
-                max_objects: 1,
-                max_age: Duration::ZERO,
-            },
-        )
+        let no_reuse = CacheLimits {
+            max_objects: 1,
+            max_age: Duration::ZERO,
+        };
+        Self::cached(kms, no_reuse)
     }
 
     /// Answers are reused within `limits`.
     pub fn cached(kms: Kms, limits: CacheLimits) -> Self {
-        Self::with_limits(kms, limits)
-    }
-
-    fn with_limits(kms: Kms, limits: CacheLimits) -> Self {
         Keys {
             kms,
             calls: AtomicU64::new(0),

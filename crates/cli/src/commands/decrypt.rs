@@ -389,32 +389,52 @@ async fn decrypt_v2_positional(
     let streams = concurrency.max(1) as u64;
     // Runs of at least a part; several per stream, so streams end together.
     let run_frames = plan.frames_per_segment.max(frames.div_ceil(streams * 4));
-    let next_run = Arc::new(std::sync::atomic::AtomicU64::new(plan.first_frame));
-    let plan = Arc::new(plan);
-    let file = Arc::new(file);
-    let mut workers = tokio::task::JoinSet::new();
-    for _ in 0..streams.min(frames.div_ceil(run_frames)) {
-        let (s3, uri, cipher, plan, file, progress, next_run) = (
+    let units = plan.first_frame..plan.last_frame + 1;
+    let (plan, file) = (Arc::new(plan), Arc::new(file));
+    let (s3, uri) = (s3.clone(), uri.clone());
+    in_runs(units, run_frames, streams, move |first, end| {
+        let (s3, uri, cipher, plan, file, progress) = (
             s3.clone(),
             uri.clone(),
             Arc::clone(&cipher),
             Arc::clone(&plan),
             Arc::clone(&file),
             progress.clone(),
-            Arc::clone(&next_run),
         );
+        async move { stream_run(&s3, &uri, &cipher, &plan, first, end - 1, &file, &progress).await }
+    })
+    .await
+}
+
+/// Splits `units` (frames, or CBC blocks) into runs of `run_len` that
+/// `streams` concurrent workers take from a shared queue; `work(first, end)`
+/// handles units `first..end`. The first failure stops the rest (dropping
+/// the set aborts them).
+async fn in_runs<F, Fut>(
+    units: std::ops::Range<u64>,
+    run_len: u64,
+    streams: u64,
+    work: F,
+) -> Result<()>
+where
+    F: Fn(u64, u64) -> Fut + Clone + Send + 'static,
+    Fut: std::future::Future<Output = Result<()>> + Send + 'static,
+{
+    let next = Arc::new(std::sync::atomic::AtomicU64::new(units.start));
+    let runs = (units.end - units.start).div_ceil(run_len);
+    let mut workers = tokio::task::JoinSet::new();
+    for _ in 0..streams.min(runs) {
+        let (next, work, end) = (Arc::clone(&next), work.clone(), units.end);
         workers.spawn(async move {
             loop {
-                let first = next_run.fetch_add(run_frames, std::sync::atomic::Ordering::Relaxed);
-                if first > plan.last_frame {
+                let first = next.fetch_add(run_len, std::sync::atomic::Ordering::Relaxed);
+                if first >= end {
                     return anyhow::Ok(());
                 }
-                let last = (first + run_frames - 1).min(plan.last_frame);
-                stream_run(&s3, &uri, &cipher, &plan, first, last, &file, &progress).await?;
+                work(first, (first + run_len).min(end)).await?;
             }
         });
     }
-    // The first failure stops the rest (dropping the set aborts them).
     while let Some(joined) = workers.join_next().await {
         joined??;
     }
@@ -453,35 +473,21 @@ async fn decrypt_v1_positional(
     let streams = concurrency.max(1) as u64;
     let blocks = body.len / BLOCK as u64;
     let run_blocks = (body.run_len / BLOCK as u64).max(blocks.div_ceil(streams * 4));
-    let next_run = Arc::new(std::sync::atomic::AtomicU64::new(0));
     let (body, file) = (Arc::new(body), Arc::new(file));
-    let mut workers = tokio::task::JoinSet::new();
-    for _ in 0..streams.min(blocks.div_ceil(run_blocks)) {
-        let (s3, uri, key, body, file, progress, next_run) = (
+    let (s3, uri) = (s3.clone(), uri.clone());
+    in_runs(0..blocks, run_blocks, streams, move |first, end| {
+        let (s3, uri, key, body, file, progress) = (
             s3.clone(),
             uri.clone(),
             Arc::clone(&key),
             Arc::clone(&body),
             Arc::clone(&file),
             progress.clone(),
-            Arc::clone(&next_run),
         );
-        workers.spawn(async move {
-            loop {
-                let first = next_run.fetch_add(run_blocks, std::sync::atomic::Ordering::Relaxed);
-                if first >= blocks {
-                    return anyhow::Ok(());
-                }
-                let end = (first + run_blocks).min(blocks);
-                let (from, to) = (first * BLOCK as u64, end * BLOCK as u64);
-                stream_v1_run(&s3, &uri, &key, &body, from, to, &file, &progress).await?;
-            }
-        });
-    }
-    while let Some(joined) = workers.join_next().await {
-        joined??;
-    }
-    Ok(())
+        let (from, to) = (first * BLOCK as u64, end * BLOCK as u64);
+        async move { stream_v1_run(&s3, &uri, &key, &body, from, to, &file, &progress).await }
+    })
+    .await
 }
 
 /// Decrypts body bytes `from..to` (whole blocks) from one ranged GET that
