@@ -103,6 +103,18 @@ pub struct Output {
     file: Option<(NamedTempFile, PathBuf)>,
 }
 
+/// A range of a buffer, written without copying it out.
+struct Part {
+    buf: Vec<u8>,
+    range: std::ops::Range<usize>,
+}
+
+impl AsRef<[u8]> for Part {
+    fn as_ref(&self) -> &[u8] {
+        &self.buf[self.range.clone()]
+    }
+}
+
 /// Writes smaller than this are gathered before they go to the kernel.
 const WRITE_CHUNK: usize = 1 << 20;
 
@@ -142,13 +154,18 @@ impl Output {
         self.write_now(data).await.map(drop)
     }
 
-    /// Appends `data`, and hands the buffer back, emptied, for reuse.
-    pub async fn write_buf(&mut self, mut data: BytesMut) -> std::io::Result<BytesMut> {
-        if !self.gather(&data).await? {
-            data = self.write_now(data).await?;
+    /// Appends `buf[range]`, and hands the buffer back, unchanged, for
+    /// reuse.
+    pub async fn write_buf(
+        &mut self,
+        buf: Vec<u8>,
+        range: std::ops::Range<usize>,
+    ) -> std::io::Result<Vec<u8>> {
+        if self.gather(&buf[range.clone()]).await? {
+            return Ok(buf);
         }
-        data.clear();
-        Ok(data)
+        let part = Part { buf, range };
+        Ok(self.write_now(part).await?.buf)
     }
 
     /// Adds a small `data` to the pending bytes (flushing them first if they

@@ -247,6 +247,34 @@ impl FrameCipher {
             .map_err(|_| DecryptError)
     }
 
+    /// Opens one frame out of place: `sealed` holds ciphertext followed by
+    /// the tag, `out` receives the plaintext and must be 16 bytes shorter.
+    /// Saves the copy into a mutable buffer that opening in place needs
+    /// when the ciphertext sits in a shared (network) buffer. On failure
+    /// `out` is zeroed: it never holds unauthenticated plaintext.
+    pub fn open_frame_to(
+        &self,
+        index: u64,
+        is_final: bool,
+        sealed: &[u8],
+        out: &mut [u8],
+    ) -> Result<(), DecryptError> {
+        let Some(len) = sealed.len().checked_sub(TAG_LEN) else {
+            return Err(DecryptError);
+        };
+        if out.len() != len || !self.plaintext_len_ok(index, is_final, len) {
+            return Err(DecryptError);
+        }
+        let (ciphertext, tag) = sealed.split_at(len);
+        let nonce = Nonce::assume_unique_for_key(frame_nonce(index, is_final));
+        self.aead
+            .open_separate_gather(nonce, Aad::from(&self.aad[..]), ciphertext, tag, out)
+            .map_err(|_| {
+                out.fill(0);
+                DecryptError
+            })
+    }
+
     /// Opens one frame (ciphertext followed by the tag) and returns its
     /// plaintext.
     pub fn open_frame(

@@ -191,6 +191,46 @@ proptest! {
     }
 
     #[test]
+    fn opening_out_of_place_matches_in_place_and_zeroes_on_failure(
+        size in 0usize..3 * 4096 + 100,
+        flip in any::<prop::sample::Index>(),
+    ) {
+        let k = key(5);
+        let plain = plaintext(size);
+        let object = encrypt(&k, 12, &plain);
+        let header = parse(&object);
+        let body = &object[header.encoded_len()..];
+        let cipher = v2::FrameCipher::new(&k, &header).unwrap();
+        let frames: Vec<&[u8]> = body.chunks(4096 + TAG_LEN).collect();
+        let mut out = Vec::new();
+        for (i, sealed) in frames.iter().enumerate() {
+            let is_final = i == frames.len() - 1;
+            let mut plain_frame = vec![0xAA; sealed.len() - TAG_LEN];
+            cipher.open_frame_to(i as u64, is_final, sealed, &mut plain_frame).unwrap();
+            prop_assert_eq!(&plain_frame, &cipher.open_frame(i as u64, is_final, sealed).unwrap());
+            out.extend_from_slice(&plain_frame);
+            // The wrong place (index or finality) or length is refused.
+            prop_assert!(cipher.open_frame_to(i as u64 + 1, is_final, sealed, &mut plain_frame).is_err());
+            prop_assert!(cipher.open_frame_to(i as u64, !is_final, sealed, &mut plain_frame).is_err());
+            let mut longer = vec![0; plain_frame.len() + 1];
+            prop_assert!(cipher.open_frame_to(i as u64, is_final, sealed, &mut longer).is_err());
+        }
+        prop_assert_eq!(&out, &plain);
+
+        // One flipped bit anywhere in the last frame: refused, nothing left in `out`.
+        let last = frames.len() - 1;
+        let mut sealed = frames[last].to_vec();
+        let at = flip.index(sealed.len());
+        sealed[at] ^= 1;
+        let mut plain_frame = vec![0xAA; sealed.len() - TAG_LEN];
+        prop_assert_eq!(
+            cipher.open_frame_to(last as u64, true, &sealed, &mut plain_frame),
+            Err(DecryptError)
+        );
+        prop_assert!(plain_frame.iter().all(|&b| b == 0));
+    }
+
+    #[test]
     fn arbitrary_bodies_never_panic_and_never_decrypt(body in prop::collection::vec(any::<u8>(), 0..9000)) {
         let k = key(4);
         let header = parse(&encrypt(&k, 12, b"x"));

@@ -7,7 +7,7 @@ use atrest_crypto::{v1, v2, DecryptError};
 use atrest_format::v2 as format_v2;
 use atrest_format::{parse_header, Header, Parsed};
 use atrest_s3::S3Uri;
-use bytes::{Buf, Bytes, BytesMut};
+use bytes::{Bytes, BytesMut};
 use tokio::task::JoinHandle;
 
 use crate::cli::ByteRange;
@@ -180,10 +180,14 @@ impl Sink<'_> {
         Ok(())
     }
 
-    /// Writes `buf` and returns it, emptied, for reuse.
-    async fn write_buf(&mut self, buf: BytesMut) -> std::io::Result<BytesMut> {
-        let len = buf.len() as u64;
-        let buf = self.output.write_buf(buf).await?;
+    /// Writes `buf[range]` and returns `buf` for reuse.
+    async fn write_buf(
+        &mut self,
+        buf: Vec<u8>,
+        range: std::ops::Range<usize>,
+    ) -> std::io::Result<Vec<u8>> {
+        let len = range.len() as u64;
+        let buf = self.output.write_buf(buf, range).await?;
         self.progress.inc(len);
         Ok(buf)
     }
@@ -294,7 +298,7 @@ impl Plan {
 }
 
 /// Fetches the planned frames in segments, `concurrency` ranged GETs at a
-/// time, opens each segment's frames on the blocking pool, and writes the
+/// time, opens each segment's frames as its chunks arrive, and writes the
 /// plaintext in order. Nothing of a segment is written before all its frames
 /// authenticated.
 async fn decrypt_v2(
@@ -306,54 +310,52 @@ async fn decrypt_v2(
     concurrency: usize,
     output: &mut Sink<'_>,
 ) -> Result<()> {
-    let mut in_flight: VecDeque<JoinHandle<Result<BytesMut>>> = VecDeque::new();
+    let mut in_flight: VecDeque<JoinHandle<Result<(Vec<u8>, usize)>>> = VecDeque::new();
     let mut skip = plan.skip;
     let mut remaining = plan.len;
     let mut segment_first = plan.first_frame;
     // Segment buffers are reused: a fresh part-sized buffer costs a page
     // fault per 4 KiB (a quarter of the client's CPU time in a profile of a
     // 1 GiB download).
-    let pool: Arc<std::sync::Mutex<Vec<BytesMut>>> = Arc::default();
+    let pool: Arc<std::sync::Mutex<Vec<Vec<u8>>>> = Arc::default();
     // A small object came whole with the first GET: no more requests.
     let whole = (first_fetch.len() as u64 == plan.object_len).then_some(first_fetch);
     loop {
         while in_flight.len() < concurrency.max(1) && segment_first <= plan.last_frame {
             let last = (segment_first + plan.frames_per_segment - 1).min(plan.last_frame);
             let (start, end) = plan.object_range(segment_first, last);
-            let is_final = plan.last_is_final && last == plan.last_frame;
+            let expected = end.min(plan.object_len - 1) + 1 - start;
+            let last_is_final = plan.last_is_final && last == plan.last_frame;
+            let frames = FrameSplitter::new(cipher.frame_size(), segment_first, last, expected)?;
+            let buf = pool.lock().expect("not poisoned").pop().unwrap_or_default();
             let (s3, uri, cipher, whole) =
                 (s3.clone(), uri.clone(), Arc::clone(&cipher), whole.clone());
-            let buf = pool.lock().expect("not poisoned").pop().unwrap_or_default();
-            let first_index = segment_first;
             in_flight.push_back(tokio::spawn(async move {
-                let bytes = match whole {
-                    Some(all) => {
-                        BytesMut::from(&all[start as usize..all.len().min(end as usize + 1)])
-                    }
-                    None => {
-                        atrest_s3::get_range_into(&s3, &uri, start, end, buf)
-                            .await?
-                            .0
-                    }
+                let Some(all) = whole else {
+                    let range = (start, end);
+                    return fetch_segment(&s3, &uri, &cipher, frames, range, last_is_final, buf)
+                        .await;
                 };
-                let plain = tokio::task::spawn_blocking(move || {
-                    open_segment(&cipher, first_index, last, is_final, bytes)
+                let sealed = all.slice(start as usize..all.len().min(end as usize + 1));
+                tokio::task::spawn_blocking(move || {
+                    let (mut frames, mut buf) = (frames, buf);
+                    let len = frames.open(&cipher, last_is_final, &sealed, &mut buf, 0)?;
+                    frames.check_done()?;
+                    Ok((buf, len))
                 })
-                .await??;
-                Ok(plain)
+                .await?
             }));
             segment_first = last + 1;
         }
         let Some(task) = in_flight.pop_front() else {
             break;
         };
-        let mut plain = task.await??;
-        let from = (skip as usize).min(plain.len());
+        let (plain, len) = task.await??;
+        let from = (skip as usize).min(len);
         skip -= from as u64;
-        plain.advance(from);
-        plain.truncate((remaining as usize).min(plain.len()));
-        remaining -= plain.len() as u64;
-        let buf = output.write_buf(plain).await?;
+        let to = from + (remaining as usize).min(len - from);
+        remaining -= (to - from) as u64;
+        let buf = output.write_buf(plain, from..to).await?;
         let mut free = pool.lock().expect("not poisoned");
         if free.len() < concurrency {
             free.push(buf);
@@ -363,6 +365,47 @@ async fn decrypt_v2(
         return Err(DecryptError.into());
     }
     Ok(())
+}
+
+/// Fetches one segment's frames with a ranged GET and opens them into
+/// `plain` as they arrive; returns the buffer and its plaintext length. A
+/// broken connection restarts the segment (nothing of it is written yet).
+async fn fetch_segment(
+    s3: &aws_sdk_s3::Client,
+    uri: &S3Uri,
+    cipher: &v2::FrameCipher,
+    frames: FrameSplitter,
+    (start, end): (u64, u64),
+    last_is_final: bool,
+    mut plain: Vec<u8>,
+) -> Result<(Vec<u8>, usize)> {
+    let mut attempt = 1;
+    loop {
+        let mut run = frames.clone();
+        let result = async {
+            let range = format!("bytes={start}-{end}");
+            let mut body = atrest_s3::get(s3, uri, Some(range)).await?;
+            let mut len = 0;
+            while let Some(chunk) = body.next_chunk().await.transpose()? {
+                len = run.open(cipher, last_is_final, &chunk, &mut plain, len)?;
+            }
+            run.check_done()?;
+            anyhow::Ok(len)
+        }
+        .await;
+        match result {
+            Err(e) if attempt < STREAM_ATTEMPTS && is_broken_body(&e) => {
+                tracing::warn!(
+                    uri = %crate::escape(&uri.to_string()),
+                    frame = frames.next,
+                    error = %crate::escape(&format!("{e:#}")),
+                    "download stream broke; restarting its segment"
+                );
+                attempt += 1;
+            }
+            result => return result.map(|len| (plain, len)),
+        }
+    }
 }
 
 /// Plaintext decrypted per step of a positional stream: below glibc's mmap
@@ -605,7 +648,7 @@ fn is_broken_body(e: &anyhow::Error) -> bool {
 }
 
 /// Streams frames `*next..=last` with one ranged GET, opening and writing
-/// them [`STREAM_BATCH`] at a time; `*next` follows what is written.
+/// them about [`STREAM_BATCH`] at a time; `*next` follows what is written.
 #[allow(clippy::too_many_arguments)]
 async fn stream_frames(
     s3: &aws_sdk_s3::Client,
@@ -619,81 +662,264 @@ async fn stream_frames(
 ) -> Result<()> {
     let (start, end) = plan.object_range(*next, last);
     let expected = end.min(plan.object_len - 1) + 1 - start;
-    let sealed = cipher.frame_size() + format_v2::TAG_LEN;
-    let batch_len = (STREAM_BATCH / sealed).max(1) * sealed;
+    let mut frames = FrameSplitter::new(cipher.frame_size(), *next, last, expected)?;
     let mut body = atrest_s3::get(s3, uri, Some(format!("bytes={start}-{end}"))).await?;
-    let mut buf = BytesMut::with_capacity(batch_len);
     let mut received = 0u64;
+    let last_is_final = plan.last_is_final && last == plan.last_frame;
+    // Frames open as each chunk arrives, while it is still in the cache
+    // and before the connection's buffer is needed again; their plaintext
+    // collects in `plain` and is written by the blocking pool, one batch
+    // at a time while the next one fills.
+    let (mut plain, mut spare) = (Vec::new(), Vec::new());
+    let mut filled = 0;
+    let mut batch_first = frames.next;
+    let mut writing: Option<JoinHandle<Result<Written>>> = None;
     loop {
         let chunk = body.next_chunk().await.transpose()?;
-        if let Some(chunk) = &chunk {
+        let done = chunk.is_none();
+        if let Some(chunk) = chunk {
             received += chunk.len() as u64;
             if received > expected {
                 return Err(DecryptError.into());
             }
-            buf.extend_from_slice(chunk);
+            filled = frames.open(cipher, last_is_final, &chunk, &mut plain, filled)?;
         }
-        let done = chunk.is_none();
-        while buf.len() >= batch_len || (done && !buf.is_empty()) {
-            let batch = buf.split_to(buf.len().min(batch_len));
-            let count = (batch.len() as u64).div_ceil(sealed as u64);
-            let (index, end_index) = (*next, *next + count - 1);
-            if end_index > last {
-                return Err(DecryptError.into());
+        if filled >= STREAM_BATCH || (done && filled > 0) {
+            if let Some(previous) = writing.take() {
+                spare = previous.await??.finish(next, progress);
             }
-            let offset = (index - plan.first_frame) * plan.frame_size;
-            let is_final = plan.last_is_final && end_index == plan.last_frame;
-            let (cipher, file) = (Arc::clone(cipher), Arc::clone(file));
-            let written = tokio::task::spawn_blocking(move || -> Result<u64> {
-                let plain = open_segment(&cipher, index, end_index, is_final, batch)?;
-                crate::files::write_all_at(&file, &plain, offset)?;
-                Ok(plain.len() as u64)
-            })
-            .await??;
-            *next += count;
-            progress.inc(written);
+            let buf = std::mem::replace(&mut plain, std::mem::take(&mut spare));
+            let offset = (batch_first - plan.first_frame) * plan.frame_size;
+            let (len, next_frame, file) = (filled, frames.next, Arc::clone(file));
+            writing = Some(tokio::task::spawn_blocking(move || {
+                crate::files::write_all_at(&file, &buf[..len], offset)?;
+                Ok(Written {
+                    buf,
+                    len,
+                    next_frame,
+                })
+            }));
+            (filled, batch_first) = (0, next_frame);
         }
         if done {
             break;
         }
     }
-    // A short body (truncated object or connection) leaves frames unread.
-    if received != expected || *next != last + 1 {
-        return Err(DecryptError.into());
+    if let Some(previous) = writing.take() {
+        previous.await??.finish(next, progress);
     }
+    // A short body (truncated object or connection) leaves frames unread.
+    frames.check_done()?;
     Ok(())
 }
 
-/// Opens frames `first..=last` held back to back in `bytes`; returns their
-/// plaintext. Fails unless every frame authenticates and the bytes hold
-/// exactly those frames.
-fn open_segment(
-    cipher: &v2::FrameCipher,
-    first: u64,
-    last: u64,
-    last_is_final: bool,
-    mut buf: BytesMut,
-) -> Result<BytesMut, DecryptError> {
-    let sealed = cipher.frame_size() + format_v2::TAG_LEN;
-    let mut read = 0;
-    let mut written = 0;
-    for index in first..=last {
-        let is_final = last_is_final && index == last;
-        let len = if index == last {
-            buf.len() - read
-        } else {
-            sealed
-        };
-        if len > sealed || read + len > buf.len() {
-            return Err(DecryptError);
-        }
-        let plain_len = cipher
-            .open_frame_in_place(index, is_final, &mut buf[read..read + len])?
-            .len();
-        buf.copy_within(read..read + plain_len, written);
-        read += len;
-        written += plain_len;
+/// A batch of plaintext written to the file.
+struct Written {
+    buf: Vec<u8>,
+    len: usize,
+    /// The frame after the batch's last.
+    next_frame: u64,
+}
+
+impl Written {
+    /// Records the batch as written; returns its buffer for reuse.
+    fn finish(self, next: &mut u64, progress: &Progress) -> Vec<u8> {
+        *next = self.next_frame;
+        progress.inc(self.len as u64);
+        self.buf
     }
-    buf.truncate(written);
-    Ok(buf)
+}
+
+/// Cuts a run of sealed frames, arriving in chunks of any size, into frames
+/// and opens each one straight from its chunk into the plaintext buffer; only
+/// a frame split across chunks is copied (into `partial`) first.
+#[derive(Clone)]
+struct FrameSplitter {
+    sealed: usize,
+    /// The next frame to open.
+    next: u64,
+    last: u64,
+    /// Sealed length of frame `last` (the object's final frame may be short).
+    last_len: usize,
+    partial: Vec<u8>,
+}
+
+impl FrameSplitter {
+    /// Frames `next..=last`, which are `expected` bytes long.
+    fn new(frame_size: usize, next: u64, last: u64, expected: u64) -> Result<Self, DecryptError> {
+        let sealed = frame_size + format_v2::TAG_LEN;
+        let full = (last - next) * sealed as u64;
+        let last_len = expected
+            .checked_sub(full)
+            .filter(|&n| n >= format_v2::TAG_LEN as u64 && n <= sealed as u64)
+            .ok_or(DecryptError)?;
+        Ok(FrameSplitter {
+            sealed,
+            next,
+            last,
+            last_len: last_len as usize,
+            partial: Vec::new(),
+        })
+    }
+
+    fn frame_len(&self) -> usize {
+        if self.next == self.last {
+            self.last_len
+        } else {
+            self.sealed
+        }
+    }
+
+    /// Opens every frame that `chunk` completes and appends its plaintext
+    /// to `plain[..at]` (grown as needed, never shrunk, so that reuse costs
+    /// no clearing); returns the new end. `last_is_final`: frame `last` is
+    /// the object's final frame. Fails if a frame does not authenticate or
+    /// bytes arrive after frame `last`.
+    fn open(
+        &mut self,
+        cipher: &v2::FrameCipher,
+        last_is_final: bool,
+        mut chunk: &[u8],
+        plain: &mut Vec<u8>,
+        mut at: usize,
+    ) -> Result<usize, DecryptError> {
+        let bytes = self.partial.len() + chunk.len();
+        let most = at + (bytes / self.sealed + 1) * (self.sealed - format_v2::TAG_LEN);
+        if plain.len() < most {
+            plain.resize(most, 0);
+        }
+        let mut open = |this: &mut Self, sealed: &[u8], at: &mut usize| {
+            if this.next > this.last {
+                return Err(DecryptError);
+            }
+            let len = sealed.len() - format_v2::TAG_LEN;
+            let is_final = last_is_final && this.next == this.last;
+            cipher.open_frame_to(this.next, is_final, sealed, &mut plain[*at..*at + len])?;
+            this.next += 1;
+            *at += len;
+            Ok(())
+        };
+        while !chunk.is_empty() {
+            let need = self.frame_len();
+            if self.partial.is_empty() && chunk.len() >= need {
+                open(self, &chunk[..need], &mut at)?;
+                chunk = &chunk[need..];
+                continue;
+            }
+            let take = (need - self.partial.len()).min(chunk.len());
+            self.partial.extend_from_slice(&chunk[..take]);
+            chunk = &chunk[take..];
+            if self.partial.len() == need {
+                let sealed = std::mem::take(&mut self.partial);
+                open(self, &sealed, &mut at)?;
+                self.partial = sealed;
+                self.partial.clear();
+            }
+        }
+        Ok(at)
+    }
+
+    /// Fails unless every frame arrived whole and opened.
+    fn check_done(&self) -> Result<(), DecryptError> {
+        if self.next == self.last + 1 && self.partial.is_empty() {
+            Ok(())
+        } else {
+            Err(DecryptError)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// A v2 object body of `len` plaintext bytes in 4 KiB frames, its cipher
+    /// and plaintext.
+    fn sealed(len: usize) -> (v2::FrameCipher, Vec<u8>, Vec<u8>) {
+        let key = atrest_crypto::DataKey::from_slice(&[7; 32]).unwrap();
+        let context = format_v2::EncryptionContext::new([("k", "v")]).unwrap();
+        let encryptor = v2::Encryptor::new(
+            &key,
+            b"wrapped".to_vec(),
+            12,
+            context,
+            &mut rand_core::OsRng,
+        )
+        .unwrap();
+        let header = encryptor.header().clone();
+        let plain: Vec<u8> = (0..len).map(|i| (i % 251) as u8).collect();
+        let object = v2::encrypt(encryptor, &plain);
+        let body = object[header.encoded_len()..].to_vec();
+        (v2::FrameCipher::new(&key, &header).unwrap(), body, plain)
+    }
+
+    /// Feeds `body` (frames `0..=last`) to a splitter in chunks cut at
+    /// `cuts`; returns the plaintext, or the error.
+    fn split(
+        cipher: &v2::FrameCipher,
+        body: &[u8],
+        last: u64,
+        expected: u64,
+        cuts: &[prop::sample::Index],
+    ) -> Result<Vec<u8>, DecryptError> {
+        let mut frames = FrameSplitter::new(cipher.frame_size(), 0, last, expected)?;
+        let mut at: Vec<usize> = cuts.iter().map(|c| c.index(body.len() + 1)).collect();
+        at.extend([0, body.len()]);
+        at.sort();
+        let (mut plain, mut len) = (Vec::new(), 0);
+        for pair in at.windows(2) {
+            len = frames.open(cipher, true, &body[pair[0]..pair[1]], &mut plain, len)?;
+        }
+        frames.check_done()?;
+        plain.truncate(len);
+        Ok(plain)
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(64))]
+
+        #[test]
+        fn any_chunking_gives_the_plaintext(
+            len in 0usize..5 * 4096 + 50,
+            cuts in prop::collection::vec(any::<prop::sample::Index>(), 0..12),
+        ) {
+            let (cipher, body, plain) = sealed(len);
+            let last = format_v2::frame_count(len as u64, 4096) - 1;
+            let opened = split(&cipher, &body, last, body.len() as u64, &cuts);
+            prop_assert_eq!(opened, Ok(plain));
+        }
+
+        #[test]
+        fn short_long_or_flipped_bodies_fail(
+            len in 1usize..3 * 4096 + 50,
+            cut in any::<prop::sample::Index>(),
+            cuts in prop::collection::vec(any::<prop::sample::Index>(), 0..6),
+        ) {
+            let (cipher, body, _) = sealed(len);
+            let last = format_v2::frame_count(len as u64, 4096) - 1;
+            let expected = body.len() as u64;
+            // Truncated (the server sent less than the range).
+            let short = &body[..cut.index(body.len())];
+            prop_assert_eq!(split(&cipher, short, last, expected, &cuts), Err(DecryptError));
+            // Extended (more than the range).
+            let mut long = body.clone();
+            long.push(0);
+            prop_assert_eq!(split(&cipher, &long, last, expected, &cuts), Err(DecryptError));
+            // One bit flipped.
+            let mut flipped = body.clone();
+            flipped[cut.index(body.len())] ^= 0x80;
+            prop_assert_eq!(split(&cipher, &flipped, last, expected, &cuts), Err(DecryptError));
+        }
+    }
+
+    #[test]
+    fn lengths_no_run_of_frames_has_are_refused() {
+        // 3 frames of 4096 + 16 bytes: the last holds 17..=4112 bytes.
+        let sealed = 4096 + format_v2::TAG_LEN as u64;
+        assert!(FrameSplitter::new(4096, 0, 2, 2 * sealed + 16).is_ok());
+        assert!(FrameSplitter::new(4096, 0, 2, 3 * sealed).is_ok());
+        assert!(FrameSplitter::new(4096, 0, 2, 2 * sealed + 15).is_err());
+        assert!(FrameSplitter::new(4096, 0, 2, 3 * sealed + 1).is_err());
+    }
 }
