@@ -310,7 +310,7 @@ async fn decrypt_v2(
     concurrency: usize,
     output: &mut Sink<'_>,
 ) -> Result<()> {
-    let mut in_flight: VecDeque<JoinHandle<Result<(Vec<u8>, usize)>>> = VecDeque::new();
+    let mut in_flight: VecDeque<JoinHandle<Result<Opened>>> = VecDeque::new();
     let mut skip = plan.skip;
     let mut remaining = plan.len;
     let mut segment_first = plan.first_frame;
@@ -367,6 +367,9 @@ async fn decrypt_v2(
     Ok(())
 }
 
+/// A buffer and the length of the plaintext at its start.
+type Opened = (Vec<u8>, usize);
+
 /// Fetches one segment's frames with a ranged GET and opens them into
 /// `plain` as they arrive; returns the buffer and its plaintext length. A
 /// broken connection restarts the segment (nothing of it is written yet).
@@ -378,7 +381,7 @@ async fn fetch_segment(
     (start, end): (u64, u64),
     last_is_final: bool,
     mut plain: Vec<u8>,
-) -> Result<(Vec<u8>, usize)> {
+) -> Result<Opened> {
     let mut attempt = 1;
     loop {
         let mut run = frames.clone();
