@@ -107,6 +107,14 @@ pub enum Command {
         #[arg(long, value_name = "SIZE", default_value = "64K", value_parser = parse_frame_size)]
         frame_size: u8,
 
+        /// Objects smaller than this many MiB go up in one streaming PUT
+        /// rather than in parts (default: the part size, so only small files
+        /// do). Faster on servers whose multipart completion copies the parts;
+        /// on S3 itself parallel parts are faster. A streaming PUT is not
+        /// retried. Stdin always uses parts (its size is unknown).
+        #[arg(long, value_name = "MiB", value_parser = clap::value_parser!(u32).range(5..=5120))]
+        multipart_threshold: Option<u32>,
+
         #[command(flatten)]
         transfer: TransferArgs,
 

@@ -134,6 +134,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             context,
             format,
             frame_size,
+            multipart_threshold,
             transfer,
             bulk,
         } => {
@@ -145,6 +146,8 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 context,
                 format: *format,
                 frame_exponent: *frame_size,
+                multipart_threshold: u64::from(multipart_threshold.unwrap_or(transfer.part_size))
+                    << 20,
                 transfer,
                 progress: progress::Show::Own(show_progress),
             };

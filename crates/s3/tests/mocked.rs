@@ -17,6 +17,7 @@ fn uri() -> S3Uri {
 const OPTIONS: UploadOptions = UploadOptions {
     part_size: MIN_PART_SIZE,
     concurrency: 2,
+    multipart_threshold: 0,
 };
 
 #[tokio::test]

@@ -17,4 +17,5 @@ mod progress;
 mod round_trip;
 mod secrets;
 mod seed_objects;
+mod single_put;
 mod v2;
