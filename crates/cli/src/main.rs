@@ -179,7 +179,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 file,
                 expect_context,
                 range: *range,
-                concurrency: transfer.concurrency as usize,
+                concurrency: transfer.concurrency.map(|n| n as usize),
                 part_size: transfer.part_size as usize * 1024 * 1024,
                 quiet: cli.quiet,
                 progress: progress::Show::Own(show_progress),

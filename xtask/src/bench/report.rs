@@ -338,8 +338,9 @@ impl Report {
         }
         let _ = writeln!(
             w,
-            "\nWhat limits the ceiling: s3s-fs {} serves a GET by reading its file in 4 KiB pieces (`ReaderStream::with_capacity(file, 4096)`), which caps one GET stream near 113 MiB/s on this class of machine (the same server with 1 MiB reads gave 459 MiB/s); {RANGED_STREAMS} concurrent range requests spread that cost over both cores. Uploads are bounded by the server writing the body to disk (page cache) and, for a single PUT, by one TCP stream and one server task. Client, server and KMS emulator share the same 2 cores.",
-            e2e::S3S_FS_VERSION
+            "\nWhat limits the ceiling: s3s-fs {} serves a GET by reading its file in 4 KiB pieces (`ReaderStream::with_capacity(file, 4096)`), which caps one GET stream near 113 MiB/s on this class of machine (the same server with 1 MiB reads gave 459 MiB/s); concurrent range requests ({} or {RANGED_STREAMS}) spread that cost over both cores. Uploads are bounded by the server writing the body to disk (page cache) and, for a single PUT, by one TCP stream and one server task. Client, server and KMS emulator share the same 2 cores.",
+            e2e::S3S_FS_VERSION,
+            RANGED_STREAMS / 2
         );
 
         let _ = writeln!(w, "\n### Start-up and a {SMALL}-byte object round trip\n");

@@ -21,12 +21,23 @@ use crate::progress::{Progress, Show};
 /// object.
 pub const FIRST_FETCH: u64 = 64 * 1024;
 
+/// Default ranged GETs streaming into a file at once: measured on a 1 GiB
+/// download, 8 streams took 2.26 s and 4 took 2.45 s (medians of 5), while
+/// curl's plain ranged download was no faster with 8 than with 4. Memory
+/// stays ~36 MiB (a few 512 KiB batches per stream).
+const FILE_STREAMS: usize = 8;
+
+/// Default part-sized segments in flight for ordered output (stdout,
+/// `--range`): each holds a whole segment, so memory grows with it.
+const ORDERED_SEGMENTS: usize = 4;
+
 pub struct Decrypt<'a> {
     pub uri: &'a S3Uri,
     pub file: &'a Path,
     pub expect_context: &'a [(String, String)],
     pub range: Option<ByteRange>,
-    pub concurrency: usize,
+    /// `None`: [`FILE_STREAMS`] or [`ORDERED_SEGMENTS`].
+    pub concurrency: Option<usize>,
     pub part_size: usize,
     pub quiet: bool,
     pub progress: Show<'a>,
@@ -108,7 +119,7 @@ async fn decrypt_into(
                         uri,
                         key,
                         body,
-                        args.concurrency,
+                        args.concurrency.unwrap_or(FILE_STREAMS),
                         file,
                         progress,
                     )
@@ -153,11 +164,12 @@ async fn decrypt_into(
             match output.output.positional()? {
                 Some(file) if args.range.is_none() && !whole => {
                     let progress = output.progress.clone();
-                    decrypt_v2_positional(s3, uri, cipher, plan, args.concurrency, file, progress)
-                        .await?;
+                    let streams = args.concurrency.unwrap_or(FILE_STREAMS);
+                    decrypt_v2_positional(s3, uri, cipher, plan, streams, file, progress).await?;
                 }
                 _ => {
-                    decrypt_v2(s3, uri, cipher, plan, first.bytes, args.concurrency, output).await?
+                    let segments = args.concurrency.unwrap_or(ORDERED_SEGMENTS);
+                    decrypt_v2(s3, uri, cipher, plan, first.bytes, segments, output).await?
                 }
             }
         }

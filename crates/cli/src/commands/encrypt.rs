@@ -103,7 +103,7 @@ pub async fn run(
 
     let mut options = UploadOptions {
         part_size: args.transfer.part_size as usize * 1024 * 1024,
-        concurrency: args.transfer.concurrency as usize,
+        concurrency: args.transfer.concurrency.unwrap_or(4) as usize,
         multipart_threshold: args.multipart_threshold,
     };
     if let Some(len) = total {
