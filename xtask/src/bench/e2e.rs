@@ -252,6 +252,8 @@ pub fn end_to_end(opts: &Options, bin: &Path, dir: &Path) -> Result<E2e> {
             rows.push(rclone_download(&ctx, r, &file, size, runs));
         }
         sizes.push((size, rows));
+        // The next size's objects need the disk space (4 GiB ones ~20 GiB).
+        clear_dir(&data.join(BUCKET))?;
     }
 
     step(&format!("start-up and a {SMALL}-byte round trip"));
@@ -953,6 +955,19 @@ fn rclone_download(ctx: &Ctx, r: &RcloneEnv, file: &Path, size: u64, runs: usize
     m.plain = false;
     m.peer = true;
     m
+}
+
+/// Removes everything inside `dir`, keeping it.
+fn clear_dir(dir: &Path) -> Result<()> {
+    for entry in std::fs::read_dir(dir)? {
+        let path = entry?.path();
+        let removed = match path.is_dir() {
+            true => std::fs::remove_dir_all(&path),
+            false => std::fs::remove_file(&path),
+        };
+        removed.with_context(|| format!("removing {}", path.display()))?;
+    }
+    Ok(())
 }
 
 fn run_quiet(step: &str, cmd: &mut Command) -> Result<()> {

@@ -728,6 +728,36 @@ fn broken_download_streams_resume_where_they_stopped() {
     }
 }
 
+/// To stdout a segment is written only once all of it arrived: one whose
+/// body breaks is fetched again (twice at most); broken for good, nothing
+/// of it is written and the exit status says so.
+#[test]
+fn broken_segments_to_stdout_are_fetched_again() {
+    let Some(t) = Faulty::new() else { return };
+    t.env.create_data_key();
+    let data = sample(2_000_000, 8);
+    t.put("obj", &data, "obj");
+    for fault in [Fault::ResetMidBody, Fault::TruncateBody] {
+        t.proxy.clear();
+        t.proxy.add(Op::GetLaterRange, fault, 1);
+        let out = t.ok(&["decrypt", &t.env.uri("obj"), "-"]);
+        assert!(out.stdout == data, "{fault:?}: stdout differs");
+        assert_eq!(t.proxy.fired(Op::GetLaterRange, fault), 1);
+        assert_eq!(t.proxy.seen(Op::GetLaterRange), 2, "{fault:?}");
+        assert!(stderr(&out).contains("restarting"), "{}", stderr(&out));
+
+        t.proxy.clear();
+        t.proxy.add(Op::GetLaterRange, fault, usize::MAX);
+        let out = t.run(&["decrypt", &t.env.uri("obj"), "-"]);
+        assert_status(&out, 1, &["decrypt to stdout with every stream broken"]);
+        assert_eq!(t.proxy.seen(Op::GetLaterRange), 3, "{fault:?}: attempts");
+        assert!(
+            out.stdout.is_empty(),
+            "{fault:?}: a broken segment was written"
+        );
+    }
+}
+
 #[test]
 fn kms_throttling_is_retried_then_reported() {
     let Some(t) = Faulty::new() else { return };
