@@ -1,6 +1,7 @@
 //! The `atrest` command-line tool.
 
 mod aws;
+mod buffers;
 mod cli;
 mod commands;
 mod failure;

@@ -10,6 +10,7 @@ use bytes::Bytes;
 use tokio::io::{AsyncRead, AsyncReadExt};
 use tokio::task::JoinHandle;
 
+use crate::buffers::{BufferPool, Pooled};
 use crate::cli::{Format, TransferArgs};
 use crate::failure::{Exit, Failure};
 use crate::interrupt::Interrupt;
@@ -377,62 +378,8 @@ fn seal(
             buf[start + len..start + len + format_v2::TAG_LEN].copy_from_slice(&tag);
             end = start + len + format_v2::TAG_LEN;
         }
-        Bytes::from_owner(Pooled {
-            buf,
-            len: end,
-            pool,
-        })
+        Bytes::from_owner(Pooled::new(buf, end, pool))
     })
-}
-
-/// Batch buffers, back from the upload once it has sent them: a fresh
-/// part-sized buffer costs a page fault and zeroing per 4 KiB (a third of
-/// the client's CPU time in a profile of a 1 GiB upload).
-#[derive(Clone)]
-struct BufferPool {
-    free: Arc<std::sync::Mutex<Vec<Vec<u8>>>>,
-    keep: usize,
-}
-
-impl BufferPool {
-    /// Keeps at most `keep` free buffers.
-    fn new(keep: usize) -> Self {
-        BufferPool {
-            free: Arc::default(),
-            keep,
-        }
-    }
-
-    fn take(&self) -> Vec<u8> {
-        self.free
-            .lock()
-            .expect("not poisoned")
-            .pop()
-            .unwrap_or_default()
-    }
-}
-
-/// A sealed batch: the first `len` bytes of a pooled buffer, which returns
-/// to the pool when the last `Bytes` referring to it is dropped.
-struct Pooled {
-    buf: Vec<u8>,
-    len: usize,
-    pool: BufferPool,
-}
-
-impl AsRef<[u8]> for Pooled {
-    fn as_ref(&self) -> &[u8] {
-        &self.buf[..self.len]
-    }
-}
-
-impl Drop for Pooled {
-    fn drop(&mut self) {
-        let mut free = self.pool.free.lock().expect("not poisoned");
-        if free.len() < self.pool.keep {
-            free.push(std::mem::take(&mut self.buf));
-        }
-    }
 }
 
 fn read_data_key(path: &Path) -> Result<Vec<u8>> {

@@ -6,6 +6,13 @@ use atrest_s3::{S3Uri, UploadOptions, Uploader, MIN_PART_SIZE};
 
 use crate::harness::*;
 
+/// Objects of 5 MiB up to 64 MiB go up in one streaming PUT.
+const STREAMING: UploadOptions = UploadOptions {
+    part_size: MIN_PART_SIZE,
+    concurrency: 2,
+    multipart_threshold: 64 << 20,
+};
+
 fn etag(env: &Env, key: &str) -> String {
     let head = block_on(env.s3.head_object().bucket(&env.bucket).key(key).send()).unwrap();
     head.e_tag().unwrap().to_owned()
@@ -64,16 +71,11 @@ fn files_below_the_threshold_go_up_in_one_put() {
 #[test]
 fn a_streamed_body_of_the_wrong_length_creates_no_object() {
     let Some(env) = env() else { return };
-    let options = UploadOptions {
-        part_size: MIN_PART_SIZE,
-        concurrency: 2,
-        multipart_threshold: 64 << 20,
-    };
     let len = MIN_PART_SIZE + 10;
     let data = sample(len + 1, 3);
     let upload = |key: &str, written: usize| {
         let uri = S3Uri::parse(&env.uri(key)).unwrap();
-        let mut up = Uploader::new(env.s3.clone(), uri, options);
+        let mut up = Uploader::new(env.s3.clone(), uri, STREAMING);
         block_on(async {
             up.expect_len(len as u64);
             for piece in data[..written].chunks(1 << 20) {
@@ -99,13 +101,8 @@ fn a_streamed_body_of_the_wrong_length_creates_no_object() {
 #[test]
 fn an_abandoned_streaming_put_creates_no_object() {
     let Some(env) = env() else { return };
-    let options = UploadOptions {
-        part_size: MIN_PART_SIZE,
-        concurrency: 2,
-        multipart_threshold: 64 << 20,
-    };
     let uri = S3Uri::parse(&env.uri("abandoned")).unwrap();
-    let mut up = Uploader::new(env.s3.clone(), uri, options);
+    let mut up = Uploader::new(env.s3.clone(), uri, STREAMING);
     block_on(async {
         up.expect_len(2 * MIN_PART_SIZE as u64);
         up.write(&sample(MIN_PART_SIZE, 4)).await.unwrap();
