@@ -115,8 +115,12 @@ impl AsRef<[u8]> for Part {
     }
 }
 
-/// Writes smaller than this are gathered before they go to the kernel.
+/// Small writes are gathered into writes of about this size.
 const WRITE_CHUNK: usize = 1 << 20;
+
+/// Writes at least this large go to the kernel as they are (after what was
+/// gathered): copying them would cost more than the system call saved.
+const DIRECT_WRITE: usize = 256 << 10;
 
 impl Output {
     /// Prepares output to `dest` (`-` for stdout). Fails before anything is
@@ -169,13 +173,14 @@ impl Output {
     }
 
     /// Adds a small `data` to the pending bytes (flushing them first if they
-    /// would grow past WRITE_CHUNK); returns false if `data` is large and
-    /// must be written as it is, after what was pending.
+    /// would grow past [`WRITE_CHUNK`]); returns false if `data` is large
+    /// and must be written as it is, after what was pending.
     async fn gather(&mut self, data: &[u8]) -> std::io::Result<bool> {
-        if self.pending.len() + data.len() >= WRITE_CHUNK {
+        let large = data.len() >= DIRECT_WRITE;
+        if large || self.pending.len() + data.len() >= WRITE_CHUNK {
             self.flush_pending().await?;
         }
-        if data.len() >= WRITE_CHUNK {
+        if large {
             return Ok(false);
         }
         self.pending.extend_from_slice(data);
