@@ -268,8 +268,8 @@ pub struct TransferArgs {
     #[arg(long, value_name = "MiB", default_value_t = 8, value_parser = clap::value_parser!(u32).range(5..=5120))]
     pub part_size: u32,
 
-    /// Parts transferred concurrently [default: 4 uploading, 8 ranged GET
-    /// streams downloading].
+    /// Parts transferred concurrently [default: 4 uploading; downloading,
+    /// 8 ranged GET streams into a file, 12 to stdout or with --range].
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=64))]
     pub concurrency: Option<u32>,
 }

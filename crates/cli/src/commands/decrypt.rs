@@ -28,9 +28,12 @@ pub const FIRST_FETCH: u64 = 64 * 1024;
 const FILE_STREAMS: usize = 8;
 
 /// Default ranged GETs streaming at once for ordered output (stdout,
-/// `--range`), each over a part-sized run, within [`ORDERED_WINDOW`]: with
-/// 4, a 1 GiB download took 2.89-2.91 s instead of 2.37-2.39 (window 32 MiB).
-const ORDERED_STREAMS: usize = 8;
+/// `--range`), each over a part-sized run, within [`ORDERED_WINDOW`].
+/// Measured on a 1 GiB download to stdout (curl's 4 ranged GETs: 1.97-2.18
+/// s): 8 streams took 2.73-2.82 s at 49 MiB peak RSS, 12 took 2.30-2.37 s at
+/// 52-54 MiB, 16 took 2.29-2.38 s at 56-61 MiB. More streams than into a
+/// file, as streams past the window wait.
+const ORDERED_STREAMS: usize = 12;
 
 pub struct Decrypt<'a> {
     pub uri: &'a S3Uri,
@@ -357,7 +360,7 @@ async fn decrypt_v2_ordered(
     }
     let streams = streams.max(1) as u64;
     let run_frames = plan.frames_per_segment;
-    let pool = BufferPool::new((ORDERED_WINDOW / STREAM_BATCH as u64 + 2 * streams) as usize);
+    let pool = BufferPool::new((ORDERED_WINDOW / STREAM_BATCH as u64 + streams) as usize);
     let (batches, received) = tokio::sync::mpsc::unbounded_channel();
     let (written, written_rx) = tokio::sync::watch::channel(0);
     let to = Destination::Ordered(Window {
@@ -373,12 +376,12 @@ async fn decrypt_v2_ordered(
 
 /// How far (in plaintext bytes) an ordered stream may run ahead of the
 /// writer. A stream further ahead stops reading, and TCP holds what its
-/// server has sent meanwhile. Measured on a 1 GiB download to stdout with 8
-/// streams of part-sized runs (2 runs each): 12 MiB took 2.64-2.69 s at 58
-/// MiB peak RSS, 8 MiB 2.87-2.89 s at 51, 20 MiB 2.58-2.66 s at 65; shorter
-/// runs that all fit in the window were slower (3 MiB: 2.78-2.88 s at 69),
-/// as every ranged GET costs the server a start; the window bounds memory
-/// whatever the part size.
+/// server has sent meanwhile. Measured on a 1 GiB download to stdout with
+/// part-sized runs: at 8 streams, 12 MiB took 2.64-2.69 s, 8 MiB 2.87-2.89
+/// s, 20 MiB 2.58-2.66 s (at 12 streams 16 MiB was no faster than 12 and
+/// held 8 MiB more); shorter runs that all fit in the window were slower
+/// (3 MiB: 2.78-2.88 s), as every ranged GET costs the server a start.
+/// Memory is bounded by the window, whatever the part size.
 const ORDERED_WINDOW: u64 = 12 << 20;
 
 /// Writes the batches that arrive (in any order) in plaintext order, the
@@ -428,9 +431,10 @@ struct Window {
 impl Window {
     /// Hands `batch` to the writer once it is within the window (the next
     /// batch to write always is, so streams cannot all wait).
-    async fn send(mut self, batch: Batch) -> Result<()> {
+    async fn send(&self, batch: Batch) -> Result<()> {
         let offset = batch.offset;
         self.written
+            .clone()
             .wait_for(|&written| offset < written + ORDERED_WINDOW)
             .await
             .map_err(|_| anyhow::anyhow!("the output stopped"))?;
@@ -448,40 +452,6 @@ enum Destination {
     File(Arc<std::fs::File>, Progress),
     /// The ordered writer.
     Ordered(Window),
-}
-
-impl Destination {
-    /// Delivers `buf[..len]`, the plaintext of frames up to `next_frame`
-    /// at `offset`; the handle yields a buffer to fill next.
-    fn deliver(
-        &self,
-        buf: Vec<u8>,
-        len: usize,
-        offset: u64,
-        next_frame: u64,
-    ) -> JoinHandle<Result<Delivered>> {
-        match self {
-            Destination::File(file, progress) => {
-                let (file, progress) = (Arc::clone(file), progress.clone());
-                tokio::task::spawn_blocking(move || {
-                    crate::files::write_all_at(&file, &buf[..len], offset)?;
-                    progress.inc(len as u64);
-                    Ok(Delivered { buf, next_frame })
-                })
-            }
-            Destination::Ordered(window) => {
-                let window = window.clone();
-                tokio::spawn(async move {
-                    let spare = window.pool.take();
-                    window.send(Batch { offset, buf, len }).await?;
-                    Ok(Delivered {
-                        buf: spare,
-                        next_frame,
-                    })
-                })
-            }
-        }
-    }
 }
 
 /// Plaintext decrypted per step of a positional stream: below glibc's mmap
@@ -774,8 +744,8 @@ async fn stream_frames(
     Ok(())
 }
 
-/// A stream's plaintext: one batch filling while the one before it is
-/// delivered.
+/// A stream's plaintext: one batch filling while (into a file) the one
+/// before it is written.
 struct Batches<'a> {
     to: &'a Destination,
     frame_size: u64,
@@ -788,17 +758,35 @@ struct Batches<'a> {
 }
 
 impl Batches<'_> {
-    /// Waits for the previous batch (recording it in `next`), then starts
-    /// delivering `plain[..filled]`, which ends before `next_frame`.
+    /// Delivers `plain[..filled]`, which ends before `next_frame`, and
+    /// records in `next` the frame after what has been delivered.
     async fn deliver(&mut self, next_frame: u64, next: &mut u64) -> Result<()> {
-        let spare = match self.delivering.take() {
-            Some(previous) => previous.await??.finish(next),
-            None => Vec::new(),
-        };
-        let spare = batch_buffer(spare, self.frame_size as usize);
-        let buf = std::mem::replace(&mut self.plain, spare);
         let offset = (self.batch_first - self.first_frame) * self.frame_size;
-        self.delivering = Some(self.to.deliver(buf, self.filled, offset, next_frame));
+        let (buf, len) = (std::mem::take(&mut self.plain), self.filled);
+        let spare = match self.to {
+            Destination::File(file, progress) => {
+                // Written by the blocking pool while the next batch fills.
+                let spare = match self.delivering.take() {
+                    Some(previous) => previous.await??.finish(next),
+                    None => Vec::new(),
+                };
+                let (file, progress) = (Arc::clone(file), progress.clone());
+                self.delivering = Some(tokio::task::spawn_blocking(move || {
+                    crate::files::write_all_at(&file, &buf[..len], offset)?;
+                    progress.inc(len as u64);
+                    Ok(Delivered { buf, next_frame })
+                }));
+                spare
+            }
+            Destination::Ordered(window) => {
+                // The writer does the I/O; a stream too far ahead waits here,
+                // holding no second batch.
+                window.send(Batch { offset, buf, len }).await?;
+                *next = next_frame;
+                window.pool.take()
+            }
+        };
+        self.plain = batch_buffer(spare, self.frame_size as usize);
         (self.filled, self.batch_first) = (0, next_frame);
         Ok(())
     }
@@ -819,7 +807,7 @@ fn batch_buffer(mut buf: Vec<u8>, frame_size: usize) -> Vec<u8> {
     buf
 }
 
-/// A delivered batch.
+/// A batch written to the file.
 struct Delivered {
     /// A buffer to fill next.
     buf: Vec<u8>,
@@ -828,7 +816,7 @@ struct Delivered {
 }
 
 impl Delivered {
-    /// Records the batch as delivered; returns the buffer to fill next.
+    /// Records the batch as written; returns the buffer to fill next.
     fn finish(self, next: &mut u64) -> Vec<u8> {
         *next = self.next_frame;
         self.buf
