@@ -67,23 +67,25 @@ pub struct Measurement {
     pub command: String,
     pub secs: Vec<f64>,
     pub rss_kib: Vec<u64>,
+    /// CPU seconds (user + system) of the command and its children.
+    pub client_cpu: Vec<f64>,
+    /// CPU seconds the S3 server (s3s-fs) spent during the run.
+    pub server_cpu: Vec<f64>,
     pub kms: Vec<KmsCount>,
     pub error: Option<String>,
 }
 
 impl Measurement {
     pub fn median_secs(&self) -> Option<f64> {
-        if self.error.is_some() || self.secs.is_empty() {
+        if self.error.is_some() {
             return None;
         }
-        let mut s = self.secs.clone();
-        s.sort_by(f64::total_cmp);
-        let n = s.len();
-        Some(if n % 2 == 1 {
-            s[n / 2]
-        } else {
-            (s[n / 2 - 1] + s[n / 2]) / 2.0
-        })
+        median(&self.secs)
+    }
+
+    /// Median CPU seconds of the client and of the server.
+    pub fn median_cpu(&self) -> Option<(f64, f64)> {
+        Some((median(&self.client_cpu)?, median(&self.server_cpu)?))
     }
 
     pub fn mib_s(&self) -> Option<f64> {
@@ -116,6 +118,17 @@ impl Measurement {
         } else {
             format!("{requests} ({})", ops.join(", "))
         })
+    }
+}
+
+fn median(values: &[f64]) -> Option<f64> {
+    let mut s = values.to_vec();
+    s.sort_by(f64::total_cmp);
+    let n = s.len();
+    match n {
+        0 => None,
+        _ if n % 2 == 1 => Some(s[n / 2]),
+        _ => Some((s[n / 2 - 1] + s[n / 2]) / 2.0),
     }
 }
 
@@ -179,6 +192,7 @@ pub fn end_to_end(opts: &Options, bin: &Path, dir: &Path) -> Result<E2e> {
 
     let ctx = Ctx {
         bin,
+        server: &server,
         work: &work,
         env: &env,
         moto: &moto,
@@ -401,6 +415,7 @@ impl Env {
 
 struct Ctx<'a> {
     bin: &'a Path,
+    server: &'a S3sFs,
     work: &'a Path,
     env: &'a Env,
     moto: &'a Moto,
@@ -463,6 +478,8 @@ impl Ctx<'_> {
             command: display(&make()),
             secs: Vec::new(),
             rss_kib: Vec::new(),
+            client_cpu: Vec::new(),
+            server_cpu: Vec::new(),
             kms: Vec::new(),
             error: None,
         };
@@ -471,17 +488,22 @@ impl Ctx<'_> {
             let mut cmd = make();
             self.env.apply(&mut cmd);
             match self.timed(cmd).and_then(|r| after(i).map(|()| r)) {
-                Ok((secs, rss, kms)) => {
+                Ok(run) => {
                     eprintln!(
-                        "  run {}: {secs:.2} s, {:.0} MiB/s, peak RSS {:.1} MiB, KMS requests {}",
+                        "  run {}: {:.2} s, {:.0} MiB/s, peak RSS {:.1} MiB, CPU {:.2} s + server {:.2} s, KMS requests {}",
                         i + 1,
-                        bytes as f64 / MIB / secs,
-                        rss as f64 / 1024.0,
-                        kms.requests
+                        run.secs,
+                        bytes as f64 / MIB / run.secs,
+                        run.rss_kib as f64 / 1024.0,
+                        run.client_cpu,
+                        run.server_cpu,
+                        run.kms.requests
                     );
-                    m.secs.push(secs);
-                    m.rss_kib.push(rss);
-                    m.kms.push(kms);
+                    m.secs.push(run.secs);
+                    m.rss_kib.push(run.rss_kib);
+                    m.client_cpu.push(run.client_cpu);
+                    m.server_cpu.push(run.server_cpu);
+                    m.kms.push(run.kms);
                 }
                 Err(e) => {
                     eprintln!("  run {} FAILED: {e:#}", i + 1);
@@ -493,8 +515,8 @@ impl Ctx<'_> {
         m
     }
 
-    /// One run: wall seconds, peak RSS in KiB, KMS requests.
-    fn timed(&self, cmd: Command) -> Result<(f64, u64, KmsCount)> {
+    /// One run of `cmd`.
+    fn timed(&self, cmd: Command) -> Result<Run> {
         // Write back what earlier runs left dirty (the server's objects, files
         // on disk) now, not during this run: in one full run it slowed the
         // rows after the uploads and the disk rows by up to 40%.
@@ -521,11 +543,13 @@ impl Ctx<'_> {
             wrapped.current_dir(d);
         }
         let before = moto_requests(self.moto.log());
+        let server_before = self.server.cpu_secs()?;
         let start = Instant::now();
         let status = wrapped
             .status()
             .context("running /usr/bin/time (install the `time` package)")?;
         let secs = start.elapsed().as_secs_f64();
+        let server_cpu = self.server.cpu_secs()? - server_before;
         std::thread::sleep(Duration::from_millis(50));
         let requests = moto_requests(self.moto.log()).saturating_sub(before);
         let stderr = std::fs::read_to_string(&stderr_path).unwrap_or_default();
@@ -537,14 +561,18 @@ impl Ctx<'_> {
             );
         }
         let time_v = std::fs::read_to_string(&time_out)?;
-        let rss = time_v
-            .lines()
-            .find_map(|l| {
-                l.trim()
-                    .strip_prefix("Maximum resident set size (kbytes):")
-                    .and_then(|v| v.trim().parse().ok())
-            })
-            .context("no peak RSS in the output of /usr/bin/time -v")?;
+        let field = |name: &str| -> Result<f64> {
+            time_v
+                .lines()
+                .find_map(|l| {
+                    l.trim()
+                        .strip_prefix(name)
+                        .and_then(|v| v.trim().parse().ok())
+                })
+                .with_context(|| format!("no `{name}` in the output of /usr/bin/time -v"))
+        };
+        let rss_kib = field("Maximum resident set size (kbytes):")? as u64;
+        let client_cpu = field("User time (seconds):")? + field("System time (seconds):")?;
         let mut ops = BTreeMap::new();
         for line in stderr.lines().filter(|l| l.contains("kms call")) {
             let op = line
@@ -556,8 +584,23 @@ impl Ctx<'_> {
                 .to_owned();
             *ops.entry(op).or_insert(0) += 1;
         }
-        Ok((secs, rss, KmsCount { requests, ops }))
+        Ok(Run {
+            secs,
+            rss_kib,
+            client_cpu,
+            server_cpu,
+            kms: KmsCount { requests, ops },
+        })
     }
+}
+
+/// What one run of a command measured.
+struct Run {
+    secs: f64,
+    rss_kib: u64,
+    client_cpu: f64,
+    server_cpu: f64,
+    kms: KmsCount,
 }
 
 /// Lines of moto's log that are KMS requests (`POST /`).
@@ -1120,6 +1163,37 @@ impl S3sFs {
     fn endpoint(&self) -> String {
         format!("http://127.0.0.1:{}", self.port)
     }
+
+    /// CPU seconds (user + system) the server has used so far, from
+    /// `/proc/PID/stat` (fields 14 and 15, in clock ticks).
+    fn cpu_secs(&self) -> Result<f64> {
+        let path = format!("/proc/{}/stat", self.child.id());
+        let stat = std::fs::read_to_string(&path).with_context(|| format!("reading {path}"))?;
+        // The command name (field 2) is in parentheses and may hold spaces.
+        let after_name = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or_default();
+        let fields: Vec<&str> = after_name.split_whitespace().collect();
+        let ticks = |field: usize| -> Result<f64> {
+            fields
+                .get(field - 3)
+                .and_then(|v| v.parse::<f64>().ok())
+                .with_context(|| format!("no field {field} in {path}"))
+        };
+        Ok((ticks(14)? + ticks(15)?) / clock_ticks_per_sec())
+    }
+}
+
+/// `getconf CLK_TCK` (100 on Linux, where the kernel fixes it for /proc).
+fn clock_ticks_per_sec() -> f64 {
+    static TICKS: std::sync::OnceLock<f64> = std::sync::OnceLock::new();
+    *TICKS.get_or_init(|| {
+        Command::new("getconf")
+            .arg("CLK_TCK")
+            .output()
+            .ok()
+            .and_then(|o| String::from_utf8(o.stdout).ok())
+            .and_then(|s| s.trim().parse().ok())
+            .unwrap_or(100.0)
+    })
 }
 
 impl Drop for S3sFs {
@@ -1164,12 +1238,15 @@ mod tests {
             command: String::new(),
             secs: vec![3.0, 1.0, 2.0],
             rss_kib: vec![1024, 4096],
+            client_cpu: vec![0.5, 0.75],
+            server_cpu: vec![2.0, 3.0],
             kms: Vec::new(),
             error: None,
         };
         assert_eq!(m.median_secs(), Some(2.0));
         assert_eq!(m.mib_s(), Some(0.5));
         assert_eq!(m.peak_rss_mib(), Some(4.0));
+        assert_eq!(m.median_cpu(), Some((0.625, 2.5)));
         m.secs.push(4.0);
         assert_eq!(m.median_secs(), Some(2.5));
     }

@@ -126,6 +126,8 @@ impl Report {
                             "median_seconds": m.median_secs(),
                             "median_mib_s": m.mib_s(),
                             "peak_rss_kib": m.rss_kib,
+                            "client_cpu_seconds": m.client_cpu,
+                            "server_cpu_seconds": m.server_cpu,
                             "kms_requests": m.kms.iter().map(|k| k.requests).collect::<Vec<_>>(),
                             "kms_ops": m.kms.first().map(|k| json!(k.ops)),
                             "error": m.error,
@@ -287,7 +289,7 @@ impl Report {
         let _ = writeln!(w, "\n## 2. End to end, through the release binary\n");
         let _ = writeln!(
             w,
-            "S3: {}. KMS: moto_server 5.2.5 on 127.0.0.1. Formats measured: {} (those `atrest encrypt-with-kms --help` lists), at default settings except the row named with `--multipart-threshold 5120` (one streaming PUT instead of parts). Each figure is the median of the runs (files over 1 GiB: one run, atrest and single-stream curl only); peak RSS is the largest `Maximum resident set size` from `/usr/bin/time -v` over the runs. Plain downloads write to /dev/null; atrest decrypts to a file on tmpfs (`/dev/shm`: transfer and decryption without the disk), to a file on disk (adding the write and its `fsync`), and to stdout pointed at /dev/null (the plain downloads' sink; stdout is written in order, files by position from concurrent streams). \"÷ best plain\" divides by the fastest plain transfer (curl or aws) of the same size and direction. The plain multipart upload has atrest's shape (8 MiB parts, 4 in flight). The throughput targets take atrest's fastest row of the direction, named in the targets table.\n",
+            "S3: {}. KMS: moto_server 5.2.5 on 127.0.0.1. Formats measured: {} (those `atrest encrypt-with-kms --help` lists), at default settings except the row named with `--multipart-threshold 5120` (one streaming PUT instead of parts). Each figure is the median of the runs (files over 1 GiB: one run, atrest and single-stream curl only); peak RSS is the largest `Maximum resident set size` from `/usr/bin/time -v` over the runs. Plain downloads write to /dev/null; atrest decrypts to a file on tmpfs (`/dev/shm`: transfer and decryption without the disk), to a file on disk (adding the write and its `fsync`), and to stdout pointed at /dev/null (the plain downloads' sink; stdout is written in order, files by position from concurrent streams). \"÷ best plain\" divides by the fastest plain transfer (curl or aws) of the same size and direction. \"CPU s\" is the command's CPU time (user + system, with its children, from `/usr/bin/time -v`) + the S3 server's over the same run (from `/proc/PID/stat`), medians: client, server and KMS emulator share the 2 cores, so when both are busy the wall time follows their sum. The plain multipart upload has atrest's shape (8 MiB parts, 4 in flight). The throughput targets take atrest's fastest row of the direction, named in the targets table.\n",
             e.server,
             e.formats.join(", ")
         );
@@ -298,7 +300,7 @@ impl Report {
             let _ = writeln!(w, "\n### {} file\n", size_label(*size));
             let _ = writeln!(
                 w,
-                "| command | direction | runs | median s | MiB/s | ÷ best plain | peak RSS MiB | KMS calls |\n| --- | --- | ---: | ---: | ---: | ---: | ---: | --- |"
+                "| command | direction | runs | median s | MiB/s | ÷ best plain | peak RSS MiB | CPU s: client + server | KMS calls |\n| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | --- |"
             );
             for m in rows {
                 let best = best_plain(rows, m.direction);
@@ -309,18 +311,19 @@ impl Report {
                 match &m.error {
                     Some(err) => {
                         let first = err.lines().next().unwrap_or_default().replace('|', "\\|");
-                        let _ = writeln!(w, "| {} | {dir} | | | FAILED: {first} | | | |", m.name);
+                        let _ = writeln!(w, "| {} | {dir} | | | FAILED: {first} | | | | |", m.name);
                     }
                     None => {
                         let _ = writeln!(
                             w,
-                            "| {} | {dir} | {} | {} | {} | {} | {} | {} |",
+                            "| {} | {dir} | {} | {} | {} | {} | {} | {} | {} |",
                             m.name,
                             m.secs.len(),
                             fmt_opt(m.median_secs(), 2),
                             fmt_opt(m.mib_s(), 0),
                             ratio(m.mib_s(), best),
                             fmt_opt(m.peak_rss_mib(), 1),
+                            fmt_cpu(m),
                             m.kms_summary().unwrap_or_default()
                         );
                     }
@@ -453,15 +456,22 @@ impl Report {
             let best = best_plain(rows, direction);
             let find = |f: &str| fastest(rows, direction, f);
             match (find("v2").and_then(Measurement::mib_s), best) {
-                (Some(v), Some(b)) => t.push((
-                    what.to_owned(),
-                    format!(
-                        "{v:.0} MiB/s = {:.2} × {b:.0} ({})",
-                        v / b,
-                        find("v2").map(|m| m.name.as_str()).unwrap_or_default()
-                    ),
-                    met(v / b >= 0.9),
-                )),
+                (Some(v), Some(b)) => {
+                    let atrest = find("v2").expect("measured");
+                    let plain = best_plain_row(rows, direction).expect("measured");
+                    t.push((
+                        what.to_owned(),
+                        format!(
+                            "{v:.0} MiB/s = {:.2} × {b:.0} ({}); CPU s, client + server: {} vs {} for {}",
+                            v / b,
+                            atrest.name,
+                            fmt_cpu(atrest),
+                            fmt_cpu(plain),
+                            plain.name
+                        ),
+                        met(v / b >= 0.9),
+                    ))
+                }
                 _ => {
                     let v1 = find("v1").and_then(Measurement::mib_s);
                     let info = match (v1, best) {
@@ -619,10 +629,24 @@ fn fastest<'a>(
 }
 
 fn best_plain(rows: &[Measurement], direction: Direction) -> Option<f64> {
+    best_plain_row(rows, direction).and_then(Measurement::mib_s)
+}
+
+fn best_plain_row(rows: &[Measurement], direction: Direction) -> Option<&Measurement> {
     rows.iter()
-        .filter(|m| m.plain && m.direction == direction)
-        .filter_map(Measurement::mib_s)
-        .max_by(f64::total_cmp)
+        .filter(|m| m.plain && m.direction == direction && m.mib_s().is_some())
+        .max_by(|a, b| {
+            a.mib_s()
+                .unwrap_or(0.0)
+                .total_cmp(&b.mib_s().unwrap_or(0.0))
+        })
+}
+
+/// "client + server" CPU seconds.
+fn fmt_cpu(m: &Measurement) -> String {
+    m.median_cpu()
+        .map(|(client, server)| format!("{client:.2} + {server:.2}"))
+        .unwrap_or_default()
 }
 
 fn fmt_opt(v: Option<f64>, digits: usize) -> String {
