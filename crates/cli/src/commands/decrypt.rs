@@ -169,7 +169,7 @@ async fn decrypt_into(
                 Some(file) if args.range.is_none() && !whole => {
                     let streams = args.concurrency.unwrap_or(FILE_STREAMS).max(1) as u64;
                     let frames = plan.last_frame - plan.first_frame + 1;
-                    let run_frames = plan.frames_per_segment.max(frames.div_ceil(streams * 4));
+                    let run_frames = plan.frames_per_part.max(frames.div_ceil(streams * 4));
                     let to = Destination::File(Arc::new(file), output.progress.clone());
                     decrypt_v2_streams(s3, uri, cipher, Arc::new(plan), streams, run_frames, to)
                         .await?;
@@ -254,7 +254,7 @@ struct Plan {
     last_is_final: bool,
     skip: u64,
     len: u64,
-    frames_per_segment: u64,
+    frames_per_part: u64,
 }
 
 impl Plan {
@@ -272,7 +272,7 @@ impl Plan {
             .checked_sub(header_len)
             .and_then(|body| format_v2::plaintext_len(body, frame_size))
             .ok_or(DecryptError)?;
-        let frames_per_segment = (part_size as u64).div_ceil(sealed).max(1);
+        let frames_per_part = (part_size as u64).div_ceil(sealed).max(1);
         let frames = format_v2::frame_count(plaintext_len, frame_size);
         let mut plan = Plan {
             object_len,
@@ -283,7 +283,7 @@ impl Plan {
             last_is_final: true,
             skip: 0,
             len: plaintext_len,
-            frames_per_segment,
+            frames_per_part,
         };
         if let Some(range) = range {
             let end = range
@@ -311,7 +311,7 @@ impl Plan {
         let sealed = format_v2::sealed_frame_len(self.frame_size);
         let start = self.header_len + first * sealed;
         // The object's last frame may be short: S3 clips the range to the
-        // object's end, and `open_segment` checks what arrived.
+        // object's end, and the frame splitter checks what arrived.
         (start, self.header_len + (last + 1) * sealed - 1)
     }
 }
@@ -359,7 +359,7 @@ async fn decrypt_v2_ordered(
         return Ok(());
     }
     let streams = streams.max(1) as u64;
-    let run_frames = plan.frames_per_segment;
+    let run_frames = plan.frames_per_part;
     let pool = BufferPool::new((ORDERED_WINDOW / STREAM_BATCH as u64 + streams) as usize);
     let (batches, received) = tokio::sync::mpsc::unbounded_channel();
     let (written, written_rx) = tokio::sync::watch::channel(0);

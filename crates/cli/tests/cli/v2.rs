@@ -263,8 +263,9 @@ fn truncated_extended_and_spliced_objects_fail() {
 /// ranged GETs, written at their offsets: the result is exact, and a flipped,
 /// missing or extra byte anywhere still fails with no output.
 /// Ordered output (stdout, `--range`) from concurrent streams over many
-/// runs of frames, more than the writer's window holds: exact, in order;
-/// a frame that fails to authenticate stops it with a prefix written.
+/// runs of frames, more than the writer's window holds: exact, in order; a
+/// closed stdout ends it cleanly; a frame that fails to authenticate stops
+/// it with a prefix written.
 #[test]
 fn ordered_output_from_concurrent_streams_is_exact() {
     let Some(env) = env() else { return };
@@ -293,6 +294,21 @@ fn ordered_output_from_concurrent_streams_is_exact() {
             "{streams} streams: --range {range} differs"
         );
     }
+    // A reader that stops early (`| head`) ends the download, successfully,
+    // with streams still in flight.
+    let mut child = env
+        .atrest()
+        .args(["decrypt", &uri, "-", "--part-size", "5"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut head = vec![0; 100_000];
+    std::io::Read::read_exact(&mut child.stdout.take().unwrap(), &mut head).unwrap();
+    assert!(head[..] == data[..head.len()], "the first bytes differ");
+    let out = child.wait_with_output().unwrap();
+    assert_status(&out, 0, &["decrypt to a closed stdout"]);
+
     let mut object = env.get_raw("ordered");
     let at = object.len() - 12_000_000;
     object[at] ^= 0x01;
