@@ -618,9 +618,18 @@ fn fastest<'a>(
     direction: Direction,
     format: &str,
 ) -> Option<&'a Measurement> {
+    fastest_where(rows, |m| {
+        m.direction == direction && m.format.as_deref() == Some(format)
+    })
+}
+
+/// The measured row with the highest throughput among those `keep` takes.
+fn fastest_where(
+    rows: &[Measurement],
+    keep: impl Fn(&Measurement) -> bool,
+) -> Option<&Measurement> {
     rows.iter()
-        .filter(|m| m.direction == direction && m.format.as_deref() == Some(format))
-        .filter(|m| m.mib_s().is_some())
+        .filter(|m| keep(m) && m.mib_s().is_some())
         .max_by(|a, b| {
             a.mib_s()
                 .unwrap_or(0.0)
@@ -633,13 +642,7 @@ fn best_plain(rows: &[Measurement], direction: Direction) -> Option<f64> {
 }
 
 fn best_plain_row(rows: &[Measurement], direction: Direction) -> Option<&Measurement> {
-    rows.iter()
-        .filter(|m| m.plain && m.direction == direction && m.mib_s().is_some())
-        .max_by(|a, b| {
-            a.mib_s()
-                .unwrap_or(0.0)
-                .total_cmp(&b.mib_s().unwrap_or(0.0))
-        })
+    fastest_where(rows, |m| m.plain && m.direction == direction)
 }
 
 /// "client + server" CPU seconds.

@@ -691,8 +691,10 @@ fn broken_download_bodies_never_give_wrong_or_partial_output() {
     }
 }
 
-/// A stream into a file whose body breaks part-way resumes from its first
-/// unwritten frame (twice at most); broken for good, it fails cleanly.
+/// A stream whose body breaks part-way resumes from its first frame not yet
+/// handed on (twice at most), into a file and to stdout alike: the output
+/// is exact. Broken for good, into a file it fails cleanly; to stdout the
+/// exit status says so and what was written is a prefix of the plaintext.
 #[test]
 fn broken_download_streams_resume_where_they_stopped() {
     let Some(t) = Faulty::new() else { return };
@@ -700,63 +702,43 @@ fn broken_download_streams_resume_where_they_stopped() {
     let data = sample(2_000_000, 7);
     t.put("obj", &data, "obj");
     let files = ["data.key", "dest", "obj"];
-    for fault in [Fault::ResetMidBody, Fault::TruncateBody] {
-        std::fs::write(t.env.path("dest"), b"previous contents").unwrap();
-        t.proxy.clear();
-        t.proxy.add(Op::GetLaterRange, fault, 1);
-        let out = t.ok(&["decrypt", &t.env.uri("obj"), "dest"]);
-        assert!(
-            std::fs::read(t.env.path("dest")).unwrap() == data,
-            "{fault:?}"
-        );
-        assert_eq!(t.proxy.fired(Op::GetLaterRange, fault), 1);
-        // One broken stream and the one that resumed it.
-        assert_eq!(t.proxy.seen(Op::GetLaterRange), 2, "{fault:?}");
-        assert!(stderr(&out).contains("resuming"), "{}", stderr(&out));
+    for dest in ["dest", "-"] {
+        let to_stdout = dest == "-";
+        for fault in [Fault::ResetMidBody, Fault::TruncateBody] {
+            std::fs::write(t.env.path("dest"), b"previous contents").unwrap();
+            t.proxy.clear();
+            t.proxy.add(Op::GetLaterRange, fault, 1);
+            let out = t.ok(&["decrypt", &t.env.uri("obj"), dest]);
+            let written = match to_stdout {
+                true => out.stdout.clone(),
+                false => std::fs::read(t.env.path("dest")).unwrap(),
+            };
+            assert!(written == data, "{dest} {fault:?}: output differs");
+            assert_eq!(t.proxy.fired(Op::GetLaterRange, fault), 1);
+            // One broken stream and the one that resumed it.
+            assert_eq!(t.proxy.seen(Op::GetLaterRange), 2, "{dest} {fault:?}");
+            assert!(stderr(&out).contains("resuming"), "{}", stderr(&out));
 
-        std::fs::write(t.env.path("dest"), b"previous contents").unwrap();
-        t.proxy.clear();
-        t.proxy.add(Op::GetLaterRange, fault, usize::MAX);
-        let out = t.run(&["decrypt", &t.env.uri("obj"), "dest"]);
-        assert_status(&out, 1, &["decrypt with every stream broken"]);
-        assert_eq!(t.proxy.seen(Op::GetLaterRange), 3, "{fault:?}: attempts");
-        assert_eq!(
-            std::fs::read(t.env.path("dest")).unwrap(),
-            b"previous contents"
-        );
-        assert_eq!(t.env.files(), files, "{fault:?}: files left");
-    }
-}
-
-/// To stdout, as into a file, a stream whose body breaks resumes from the
-/// first frame not yet handed to the writer (twice at most): the output is
-/// exact. Broken for good, the exit status says so and what was written is
-/// a prefix of the plaintext.
-#[test]
-fn broken_streams_to_stdout_resume() {
-    let Some(t) = Faulty::new() else { return };
-    t.env.create_data_key();
-    let data = sample(2_000_000, 8);
-    t.put("obj", &data, "obj");
-    for fault in [Fault::ResetMidBody, Fault::TruncateBody] {
-        t.proxy.clear();
-        t.proxy.add(Op::GetLaterRange, fault, 1);
-        let out = t.ok(&["decrypt", &t.env.uri("obj"), "-"]);
-        assert!(out.stdout == data, "{fault:?}: stdout differs");
-        assert_eq!(t.proxy.fired(Op::GetLaterRange, fault), 1);
-        assert_eq!(t.proxy.seen(Op::GetLaterRange), 2, "{fault:?}");
-        assert!(stderr(&out).contains("resuming"), "{}", stderr(&out));
-
-        t.proxy.clear();
-        t.proxy.add(Op::GetLaterRange, fault, usize::MAX);
-        let out = t.run(&["decrypt", &t.env.uri("obj"), "-"]);
-        assert_status(&out, 1, &["decrypt to stdout with every stream broken"]);
-        assert_eq!(t.proxy.seen(Op::GetLaterRange), 3, "{fault:?}: attempts");
-        // What was written before is authenticated plaintext, in order.
-        assert!(
-            out.stdout.len() < data.len() && data.starts_with(&out.stdout),
-            "{fault:?}: stdout is not a strict prefix of the plaintext"
-        );
+            std::fs::write(t.env.path("dest"), b"previous contents").unwrap();
+            t.proxy.clear();
+            t.proxy.add(Op::GetLaterRange, fault, usize::MAX);
+            let out = t.run(&["decrypt", &t.env.uri("obj"), dest]);
+            assert_status(&out, 1, &["decrypt with every stream broken to", dest]);
+            let attempts = t.proxy.seen(Op::GetLaterRange);
+            assert_eq!(attempts, 3, "{dest} {fault:?}: attempts");
+            assert_eq!(
+                std::fs::read(t.env.path("dest")).unwrap(),
+                b"previous contents"
+            );
+            assert_eq!(t.env.files(), files, "{dest} {fault:?}: files left");
+            if to_stdout {
+                // What was written before is authenticated plaintext, in order.
+                assert!(
+                    out.stdout.len() < data.len() && data.starts_with(&out.stdout),
+                    "{fault:?}: stdout is not a strict prefix of the plaintext"
+                );
+            }
+        }
     }
 }
 
