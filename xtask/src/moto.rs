@@ -21,6 +21,15 @@ use crate::util::{self, display, tail};
 /// the Rust SDK rejects.
 pub const MOTO_REQUIREMENT: &str = "moto[server]==5.2.5";
 const MOTO_VERSION: &str = "5.2.5";
+/// The AWS S3 Encryption Client for Python: the reference reader and writer
+/// of the interop tests (crates/cli/tests/cli/s3ec.rs).
+pub const S3EC_REQUIREMENT: &str = "amazon-s3-encryption-client-python==4.0.0";
+
+/// What the venv holds; the marker file records it, so a venv made before
+/// a requirement was added is made again.
+fn venv_requirements() -> String {
+    format!("{MOTO_REQUIREMENT} {S3EC_REQUIREMENT}")
+}
 
 const READY_TIMEOUT: Duration = Duration::from_secs(30);
 const REGION: &str = "us-east-1";
@@ -42,13 +51,14 @@ pub fn ensure_venv() -> Result<()> {
     let marker = venv.join(".xtask-moto");
     let log_path = util::target_dir().join("moto-pip.log");
     if venv_is_valid(&venv, &marker) {
-        eprintln!("reusing {} ({MOTO_REQUIREMENT})", venv.display());
+        eprintln!("reusing {} ({})", venv.display(), venv_requirements());
         return Ok(());
     }
     std::fs::create_dir_all(util::target_dir())?;
     eprintln!(
-        "creating {} with {MOTO_REQUIREMENT} (pip log: {})",
+        "creating {} with {} (pip log: {})",
         venv.display(),
+        venv_requirements(),
         log_path.display()
     );
     let _ = std::fs::remove_file(&marker);
@@ -81,23 +91,23 @@ pub fn ensure_venv() -> Result<()> {
     logged(
         Command::new(venv.join("bin").join("pip"))
             .args(["install", "--disable-pip-version-check", "--no-input"])
-            .arg(MOTO_REQUIREMENT),
+            .args([MOTO_REQUIREMENT, S3EC_REQUIREMENT]),
     )
-    .context("installing moto into the venv")?;
+    .context("installing moto and the S3 Encryption Client into the venv")?;
     if !venv_is_valid_ignoring_marker(&venv) {
         bail!(
             "{} still does not report moto {MOTO_VERSION} after installing it",
             venv.display()
         );
     }
-    std::fs::write(&marker, MOTO_REQUIREMENT)?;
+    std::fs::write(&marker, venv_requirements())?;
     Ok(())
 }
 
 /// The venv completed a previous install of exactly this requirement (marker
 /// file) and `pip show moto` reports the pinned version.
 fn venv_is_valid(venv: &Path, marker: &Path) -> bool {
-    std::fs::read_to_string(marker).is_ok_and(|m| m == MOTO_REQUIREMENT)
+    std::fs::read_to_string(marker).is_ok_and(|m| m == venv_requirements())
         && venv_is_valid_ignoring_marker(venv)
 }
 

@@ -18,6 +18,7 @@ use atrest_format::{parse_header, Header, HeaderError, Parsed};
 #[cfg(feature = "tokio")]
 pub mod async_io;
 mod key;
+pub mod s3ec;
 pub mod v1;
 pub mod v2;
 

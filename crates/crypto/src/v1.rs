@@ -99,6 +99,17 @@ impl Decryptor {
         }
     }
 
+    /// Starts decrypting any PKCS#7-padded AES-256-CBC body with a full
+    /// 16-byte IV, such as the S3 Encryption Client's legacy CBC objects
+    /// (`x-amz-iv`).
+    pub fn with_iv(key: &DataKey, iv: &[u8; BLOCK_LEN]) -> Self {
+        Decryptor {
+            cipher: CbcDec::new(key.expose().into(), iv.into()),
+            held: [0; BLOCK_LEN],
+            held_len: 0,
+        }
+    }
+
     /// Decrypts `input`, appending plaintext to `out`. The last block seen is
     /// held back until [`Decryptor::finish`].
     pub fn update(&mut self, input: &[u8], out: &mut Vec<u8>) {

@@ -33,6 +33,7 @@ use alloc::vec::Vec;
 use core::fmt;
 
 pub mod inspect;
+pub mod s3ec;
 pub mod v1;
 pub mod v2;
 
