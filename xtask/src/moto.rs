@@ -247,6 +247,11 @@ impl Moto {
             ),
             ("AWS_EC2_METADATA_DISABLED", "true".into()),
             ("ATREST_TEST_ENDPOINT", endpoint),
+            // The venv's Python, with the S3 Encryption Client for interop tests.
+            (
+                "ATREST_TEST_PYTHON",
+                python().to_string_lossy().into_owned(),
+            ),
         ]
     }
 

@@ -8,7 +8,9 @@
 //! module.
 //!
 //! - [`v1`]: the seed tool's unauthenticated AES-256-CBC, for compatibility;
-//! - [`v2`]: framed AES-256-GCM with key commitment, the format to write.
+//! - [`v2`]: framed AES-256-GCM with key commitment, the format to write;
+//! - [`s3ec`]: the AWS S3 Encryption Client's one-stream AES-256-GCM (V2,
+//!   and V3 with HKDF-SHA-512 and key commitment), by position.
 #![deny(missing_docs)]
 
 use std::io::{self, Read, Write};

@@ -310,6 +310,23 @@ impl ContentCipher {
         }
     }
 
+    /// The hash of `first` followed by `second`: `first`'s hash shifted by
+    /// H to the power of `second`'s blocks, plus `second`'s. Fails if
+    /// `first` ends in a partial block.
+    pub fn combine(&self, first: RunHash, second: RunHash) -> Result<RunHash, DecryptError> {
+        let blocks = second.len.div_ceil(16);
+        if blocks == 0 {
+            return Ok(first);
+        }
+        if first.len % 16 != 0 {
+            return Err(DecryptError);
+        }
+        Ok(RunHash {
+            len: first.len.checked_add(second.len).ok_or(DecryptError)?,
+            hash: xor(&mul(&first.hash, &self.h_power(blocks)), &second.hash),
+        })
+    }
+
     /// H^m by square and multiply.
     fn h_power(&self, mut m: u64) -> Block {
         let mut base: Block = self.h.into();
@@ -343,6 +360,86 @@ fn xor(a: &Block, b: &Block) -> Block {
         *o ^= b;
     }
     out
+}
+
+/// The runs of one body, added in any order as they are decrypted, merged
+/// with their neighbours as they meet (so the set stays as small as the
+/// number of gaps), and checked to cover the body exactly once before the
+/// tag is compared.
+///
+/// ```
+/// use atrest_crypto::s3ec::{ContentCipher, Runs};
+/// use atrest_format::s3ec::Content;
+///
+/// let key = atrest_crypto::DataKey::from_slice(&[1; 32]).unwrap();
+/// let cipher = ContentCipher::new(&key, &Content::Gcm { iv: [2; 12] }).unwrap();
+/// let mut body = vec![0u8; 100];
+/// let mut runs = Runs::default();
+/// let (a, b) = body.split_at_mut(64);
+/// runs.insert(&cipher, 64, cipher.seal_run(64, b)).unwrap();
+/// runs.insert(&cipher, 0, cipher.seal_run(0, a)).unwrap();
+/// let tag = cipher.tag(&[runs.whole(100).unwrap()]).unwrap();
+/// runs.verify(&cipher, 100, &tag).unwrap();
+/// ```
+#[derive(Debug, Default)]
+pub struct Runs {
+    by_start: std::collections::BTreeMap<u64, RunHash>,
+}
+
+impl Runs {
+    /// Adds the run at body offset `offset`. Fails if it overlaps a run
+    /// already added, or if a run would be followed by another after a
+    /// partial block.
+    pub fn insert(
+        &mut self,
+        cipher: &ContentCipher,
+        offset: u64,
+        hash: RunHash,
+    ) -> Result<(), DecryptError> {
+        let end = offset.checked_add(hash.len).ok_or(DecryptError)?;
+        let (mut start, mut run) = (offset, hash);
+        if let Some((&p_start, &prev)) = self.by_start.range(..=offset).next_back() {
+            let p_end = p_start + prev.len;
+            if p_end > offset || (p_start == offset && hash.len > 0) {
+                return Err(DecryptError);
+            }
+            if p_end == offset {
+                self.by_start.remove(&p_start);
+                run = cipher.combine(prev, run)?;
+                start = p_start;
+            }
+        }
+        if let Some((&n_start, &next)) = self.by_start.range(offset + 1..).next() {
+            if n_start < end {
+                return Err(DecryptError);
+            }
+            if n_start == end {
+                self.by_start.remove(&n_start);
+                run = cipher.combine(run, next)?;
+            }
+        }
+        self.by_start.insert(start, run);
+        Ok(())
+    }
+
+    /// The one run covering `0..len`, if the runs added are exactly that.
+    pub fn whole(&self, len: u64) -> Option<RunHash> {
+        match self.by_start.iter().collect::<Vec<_>>()[..] {
+            [] if len == 0 => Some(RunHash {
+                len: 0,
+                hash: [0; 16],
+            }),
+            [(&0, run)] if run.len == len => Some(*run),
+            _ => None,
+        }
+    }
+
+    /// Checks that the runs cover `0..len` exactly and that `tag` is theirs
+    /// (constant time).
+    pub fn verify(&self, cipher: &ContentCipher, len: u64, tag: &[u8]) -> Result<(), DecryptError> {
+        let whole = self.whole(len).ok_or(DecryptError)?;
+        cipher.verify(&[whole], tag)
+    }
 }
 
 /// The declared plaintext length passes GCM's limit, or the input is longer

@@ -6,7 +6,7 @@
 
 use aes_gcm::aead::{Aead, KeyInit, Payload};
 use aes_gcm::{Aes256Gcm, Nonce};
-use atrest_crypto::s3ec::{derive_v3, new_v3, ContentCipher, Decryptor, Encryptor};
+use atrest_crypto::s3ec::{derive_v3, new_v3, ContentCipher, Decryptor, Encryptor, Runs};
 use atrest_crypto::DataKey;
 use atrest_format::s3ec::{Content, V3_AAD, V3_IV};
 use proptest::prelude::*;
@@ -124,6 +124,56 @@ proptest! {
             .collect();
         ct.extend_from_slice(&cipher.tag(&hashes).unwrap());
         prop_assert_eq!(ct, reference(&key, &iv, &[], &plain));
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(64))]
+
+    #[test]
+    fn runs_merged_in_any_order_verify_only_when_they_cover_the_body(
+        key in any::<[u8; 32]>(),
+        iv in any::<[u8; 12]>(),
+        plain in proptest::collection::vec(any::<u8>(), 0..3000),
+        blocks_per_run in 1usize..20,
+        order in any::<u64>(),
+        drop_one in any::<bool>(),
+        dup_one in any::<bool>(),
+    ) {
+        let data_key = DataKey::from_slice(&key).unwrap();
+        let cipher = ContentCipher::new(&data_key, &Content::Gcm { iv }).unwrap();
+        let body = encrypt(ContentCipher::new(&data_key, &Content::Gcm { iv }).unwrap(), &plain, 999);
+        let (ct, tag) = body.split_at(plain.len());
+        let run = blocks_per_run * 16;
+        let mut ct = ct.to_vec();
+        let mut pieces: Vec<(u64, _)> = ct
+            .chunks_mut(run)
+            .enumerate()
+            .map(|(i, c)| ((i * run) as u64, cipher.open_run((i * run) as u64, c)))
+            .collect();
+        let n = pieces.len();
+        if n > 0 {
+            pieces.rotate_left(order as usize % n);
+            // Swap a pair chosen by the seed too.
+            pieces.swap(0, (order >> 32) as usize % n);
+        }
+        let mut runs = Runs::default();
+        let mut broken = false;
+        if drop_one && n > 0 {
+            pieces.pop();
+            broken = true;
+        }
+        for (i, (offset, h)) in pieces.iter().enumerate() {
+            runs.insert(&cipher, *offset, *h).unwrap();
+            if dup_one && i == 0 && h.len > 0 {
+                prop_assert!(runs.insert(&cipher, *offset, *h).is_err());
+            }
+        }
+        let result = runs.verify(&cipher, plain.len() as u64, tag);
+        prop_assert_eq!(result.is_ok(), !broken);
+        if !broken {
+            prop_assert_eq!(ct, plain);
+        }
     }
 }
 

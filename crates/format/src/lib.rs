@@ -1,5 +1,8 @@
 //! Pure codec for the atrest object layouts.
 //!
+//! [`s3ec`] is the codec of the AWS S3 Encryption Client's metadata, which
+//! lives in an object's user metadata or an instruction file, not a header.
+//!
 //! This crate knows where every byte of an atrest object goes: the common
 //! 8-byte prefix, the per-version header, the IV rules and the lengths. It does
 //! no I/O and no cryptography, so offline tools can parse objects with it and
