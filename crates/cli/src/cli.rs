@@ -124,9 +124,11 @@ pub enum Command {
 
     /// Download S3URI, decrypt it, and write FILE (or `-` for stdout).
     ///
-    /// FILE is written through a temporary file beside it and renamed into
-    /// place only when the whole object has decrypted; on failure an
-    /// existing FILE is left untouched.
+    /// A regular FILE is written through a temporary file beside it and
+    /// renamed into place only when the whole object has decrypted; on
+    /// failure an existing FILE is left untouched. A device or FIFO is
+    /// written in place, as stdout is; a directory receives the key's base
+    /// name.
     #[command(visible_alias = "decrypt")]
     DecryptWithKms {
         /// Source, s3://BUCKET/KEY.

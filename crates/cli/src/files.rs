@@ -1,4 +1,5 @@
-//! Local input and output: `-` for stdin/stdout, atomic file replacement.
+//! Local input and output: `-` for stdin/stdout, atomic file replacement,
+//! devices and FIFOs written in place.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -32,39 +33,231 @@ pub async fn open_input(path: &Path) -> Result<Box<dyn AsyncRead + Unpin + Send>
     Ok(Box::new(file))
 }
 
-/// A temporary file beside `dest` that replaces it only on [`commit`].
-///
-/// Dropping it uncommitted removes the temporary file, so a failed run leaves
-/// neither partial output nor a changed destination.
-fn temp_beside(dest: &Path) -> Result<NamedTempFile> {
-    if dest.is_dir() {
-        return Err(Failure::new(
-            Exit::Usage,
-            format!("{} is a directory; give a file name", dest.display()),
-        )
-        .into());
-    }
-    let dir = match dest.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p,
-        _ => Path::new("."),
-    };
-    tempfile::Builder::new()
-        .prefix(".atrest-")
-        .suffix(".partial")
-        .tempfile_in(dir)
-        .with_context(|| format!("cannot create a file in {}", dir.display()))
+/// What writing a destination path means, decided before any download.
+enum Target {
+    /// Standard output (`-`).
+    Stdout,
+    /// An existing file that is not a regular one (a device such as
+    /// /dev/null, a FIFO, a socket), or a link to one: written in place as a
+    /// stream, never replaced.
+    InPlace(PathBuf),
+    /// A regular file, new or replaced through a temporary file beside it.
+    Replace(Replace),
 }
 
-/// Writes `bytes` to `dest` atomically (mode 0600 on Unix). Returns whether
-/// an existing file was replaced.
+/// A regular file to create or replace atomically.
+struct Replace {
+    /// The file renamed onto: the destination, or the target of the link
+    /// that the destination is (written through, as cp does).
+    path: PathBuf,
+    /// Mode and owner of the file replaced, kept as cp keeps them; `None`
+    /// for a new file.
+    existing: Option<std::fs::Metadata>,
+}
+
+impl Target {
+    /// Looks at `dest` (following symbolic links) without changing it.
+    fn of(dest: &Path) -> Result<Target> {
+        if is_std_stream(dest) {
+            return Ok(Target::Stdout);
+        }
+        match std::fs::metadata(dest) {
+            Ok(m) if m.is_dir() => Err(Failure::new(
+                Exit::Usage,
+                format!("{} is a directory; give a file name", dest.display()),
+            )
+            .into()),
+            Ok(m) if m.is_file() => {
+                let path = match std::fs::symlink_metadata(dest) {
+                    Ok(link) if link.file_type().is_symlink() => std::fs::canonicalize(dest)
+                        .with_context(|| format!("cannot resolve {}", dest.display()))?,
+                    _ => dest.to_owned(),
+                };
+                Ok(Target::Replace(Replace {
+                    path,
+                    existing: Some(m),
+                }))
+            }
+            Ok(_) => Ok(Target::InPlace(dest.to_owned())),
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::NotFound | std::io::ErrorKind::NotADirectory
+                ) =>
+            {
+                if std::fs::symlink_metadata(dest).is_ok() {
+                    return Err(Failure::new(
+                        Exit::NotFoundOrDenied,
+                        format!(
+                            "{} is a symbolic link to a missing file: not writing through it",
+                            dest.display()
+                        ),
+                    )
+                    .into());
+                }
+                let dir = parent_dir(dest);
+                if !dir.is_dir() {
+                    let why = match dir.exists() {
+                        true => "is not a directory",
+                        false => "does not exist",
+                    };
+                    return Err(Failure::new(
+                        Exit::NotFoundOrDenied,
+                        format!("cannot write {}: {} {why}", dest.display(), dir.display()),
+                    )
+                    .into());
+                }
+                Ok(Target::Replace(Replace {
+                    path: dest.to_owned(),
+                    existing: None,
+                }))
+            }
+            Err(e) => {
+                Err(anyhow::Error::new(e).context(format!("cannot write {}", dest.display())))
+            }
+        }
+    }
+}
+
+/// The directory a file path is in (`.` for a bare name).
+fn parent_dir(path: &Path) -> &Path {
+    match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    }
+}
+
+impl Replace {
+    /// A temporary file beside the destination, mode 0600 while it is
+    /// written, so that partial plaintext is never readable by others. The
+    /// errors name the directory, never the temporary file.
+    fn temp(&self) -> Result<NamedTempFile> {
+        let dir = parent_dir(&self.path);
+        tempfile::Builder::new()
+            .prefix(PARTIAL_PREFIX)
+            .suffix(PARTIAL_SUFFIX)
+            .make_in(dir, |path| {
+                let mut options = std::fs::OpenOptions::new();
+                options.read(true).write(true).create_new(true);
+                #[cfg(unix)]
+                std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+                options.open(path)
+            })
+            .with_context(|| format!("cannot create a file in {}", dir.display()))
+    }
+
+    /// Gives `temp` its final mode (and owner) and renames it into place.
+    fn commit(&self, temp: NamedTempFile, new_mode: u32) -> Result<()> {
+        let fail = || format!("cannot write {}", self.path.display());
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::{MetadataExt, PermissionsExt};
+            let mode = match &self.existing {
+                Some(m) => {
+                    // Best effort, as cp: only root may give a file away.
+                    let _ = std::os::unix::fs::fchown(temp.as_file(), Some(m.uid()), Some(m.gid()));
+                    m.mode() & 0o7777
+                }
+                None => new_mode,
+            };
+            temp.as_file()
+                .set_permissions(std::fs::Permissions::from_mode(mode))
+                .with_context(fail)?;
+        }
+        #[cfg(not(unix))]
+        let _ = new_mode;
+        temp.persist(&self.path)
+            .map_err(|e| e.error)
+            .with_context(fail)?;
+        Ok(())
+    }
+}
+
+/// The name of the temporary file a decryption writes beside its
+/// destination: `.atrest-XXXXXX.partial`.
+const PARTIAL_PREFIX: &str = ".atrest-";
+const PARTIAL_SUFFIX: &str = ".partial";
+
+/// Whether `name` is a temporary file of an unfinished decryption (left
+/// behind by SIGKILL): plaintext that must never be uploaded.
+pub fn is_partial(name: &std::ffi::OsStr) -> bool {
+    let name = name.as_encoded_bytes();
+    name.starts_with(PARTIAL_PREFIX.as_bytes()) && name.ends_with(PARTIAL_SUFFIX.as_bytes())
+}
+
+/// The mode a new file gets from the umask (`0666 & !umask`), as cp and the
+/// AWS CLI give it. Read from /proc (setting the umask to learn it would
+/// race with other threads); where that is not possible, 0600.
+fn new_file_mode() -> u32 {
+    static MODE: std::sync::OnceLock<u32> = std::sync::OnceLock::new();
+    *MODE.get_or_init(|| {
+        let umask = std::fs::read_to_string("/proc/self/status")
+            .ok()
+            .and_then(|status| {
+                let line = status.lines().find_map(|l| l.strip_prefix("Umask:"))?;
+                u32::from_str_radix(line.trim(), 8).ok()
+            });
+        match umask {
+            Some(umask) => 0o666 & !umask,
+            None => 0o600,
+        }
+    })
+}
+
+/// Opens an existing non-regular file for writing in place (blocking: a
+/// FIFO waits for its reader). A socket is connected to.
+fn open_in_place(path: &Path) -> Result<Box<dyn Write + Send>> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::FileTypeExt;
+        if std::fs::metadata(path).is_ok_and(|m| m.file_type().is_socket()) {
+            let socket = std::os::unix::net::UnixStream::connect(path)
+                .with_context(|| format!("cannot connect to the socket {}", path.display()))?;
+            return Ok(Box::new(socket));
+        }
+    }
+    let file = std::fs::OpenOptions::new()
+        .write(true)
+        .open(path)
+        .with_context(|| format!("cannot open {}", path.display()))?;
+    Ok(Box::new(file))
+}
+
+/// Writes `bytes` to `dest` atomically (a new file gets mode 0600 on Unix,
+/// as it holds a key; a replaced one keeps its mode; a device or FIFO is
+/// written in place). Returns whether an existing file was replaced.
 pub fn write_atomically(dest: &Path, bytes: &[u8]) -> Result<bool> {
-    let mut temp = temp_beside(dest)?;
-    temp.write_all(bytes)?;
-    temp.as_file().sync_all()?;
-    let replaced = dest.exists();
-    temp.persist(dest)
-        .with_context(|| format!("cannot write {}", dest.display()))?;
-    Ok(replaced)
+    let replace = match Target::of(dest)? {
+        Target::Stdout => {
+            std::io::stdout().write_all(bytes)?;
+            return Ok(false);
+        }
+        Target::InPlace(path) => {
+            open_in_place(&path)?
+                .write_all(bytes)
+                .with_context(|| format!("cannot write {}", path.display()))?;
+            return Ok(true);
+        }
+        Target::Replace(replace) => replace,
+    };
+    let temp = replace.temp()?;
+    let write = |mut file: &std::fs::File| file.write_all(bytes).and_then(|()| file.sync_all());
+    write(temp.as_file()).with_context(|| format!("cannot write {}", dest.display()))?;
+    replace.commit(temp, 0o600)?;
+    Ok(replace.existing.is_some())
+}
+
+/// Shows a file name exactly: bytes that are not UTF-8 as `\xNN`, control
+/// characters escaped.
+pub fn display_os(name: &std::ffi::OsStr) -> String {
+    let mut out = String::new();
+    for chunk in name.as_encoded_bytes().utf8_chunks() {
+        out.push_str(&crate::escape(chunk.valid()));
+        for b in chunk.invalid() {
+            out.push_str(&format!("\\x{b:02x}"));
+        }
+    }
+    out
 }
 
 /// Writes all of `buf` at `offset` in `file`, leaving its cursor alone (on
@@ -100,7 +293,7 @@ pub struct Output {
     /// `None` only while a write is running, or after one panicked.
     writer: Option<Box<dyn Write + Send>>,
     pending: BytesMut,
-    file: Option<(NamedTempFile, PathBuf)>,
+    file: Option<(NamedTempFile, Replace)>,
 }
 
 /// A range of a buffer, written without copying it out.
@@ -124,20 +317,30 @@ const DIRECT_WRITE: usize = 256 << 10;
 
 impl Output {
     /// Prepares output to `dest` (`-` for stdout). Fails before anything is
-    /// downloaded if the destination cannot be written.
-    pub fn create(dest: &Path) -> Result<Self> {
-        if is_std_stream(dest) {
-            return Ok(Output {
-                writer: Some(Box::new(std::io::stdout())),
-                pending: BytesMut::new(),
-                file: None,
-            });
-        }
-        let temp = temp_beside(dest)?;
+    /// downloaded if the destination cannot be written. A regular file (or
+    /// a link to one) is replaced on [`Output::commit`]; an existing device,
+    /// FIFO or socket is written in place, as stdout is.
+    pub async fn create(dest: &Path) -> Result<Self> {
+        let writer: Box<dyn Write + Send> = match Target::of(dest)? {
+            Target::Stdout => Box::new(std::io::stdout()),
+            Target::InPlace(path) => {
+                // Off the runtime: opening a FIFO waits for a reader, and a
+                // signal must still stop the command meanwhile.
+                tokio::task::spawn_blocking(move || open_in_place(&path)).await??
+            }
+            Target::Replace(replace) => {
+                let temp = replace.temp()?;
+                return Ok(Output {
+                    writer: Some(Box::new(temp.as_file().try_clone()?)),
+                    pending: BytesMut::new(),
+                    file: Some((temp, replace)),
+                });
+            }
+        };
         Ok(Output {
-            writer: Some(Box::new(temp.as_file().try_clone()?)),
+            writer: Some(writer),
             pending: BytesMut::new(),
-            file: Some((temp, dest.to_owned())),
+            file: None,
         })
     }
 
@@ -216,14 +419,15 @@ impl Output {
     }
 
     /// Writes what is pending and, for a file, syncs it and renames it into
-    /// place.
+    /// place (a replaced file keeps its mode; a new one gets the umask's).
     pub async fn commit(mut self) -> Result<()> {
         self.flush_pending().await?;
-        if let Some((temp, dest)) = self.file.take() {
+        if let Some((temp, replace)) = self.file.take() {
             let file = temp.as_file().try_clone()?;
-            tokio::task::spawn_blocking(move || file.sync_all()).await??;
-            temp.persist(&dest)
-                .with_context(|| format!("cannot write {}", dest.display()))?;
+            tokio::task::spawn_blocking(move || file.sync_all())
+                .await?
+                .with_context(|| format!("cannot write {}", replace.path.display()))?;
+            replace.commit(temp, new_file_mode())?;
         }
         Ok(())
     }

@@ -4,6 +4,7 @@ mod aws;
 mod buffers;
 mod cli;
 mod commands;
+mod destination;
 mod failure;
 mod files;
 mod interrupt;
@@ -139,6 +140,10 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             transfer,
             bulk,
         } => {
+            let uri = &match bulk.recursive {
+                true => uri.clone(),
+                false => destination::encrypt_target(file, uri)?,
+            };
             let args = commands::encrypt::Encrypt {
                 file,
                 uri,
@@ -153,15 +158,14 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 progress: progress::Show::Own(show_progress),
             };
             if bulk.recursive {
-                return commands::bulk::encrypt_dir(
-                    &clients.kms,
-                    &clients.s3,
-                    args,
-                    bulk,
+                let bulk = commands::bulk::Bulk {
+                    kms: &clients.kms,
+                    s3: &clients.s3,
+                    args: bulk,
                     show_progress,
-                    &interrupt,
-                )
-                .await;
+                    quiet: cli.quiet,
+                };
+                return commands::bulk::encrypt_dir(&bulk, args, &interrupt).await;
             }
             let keys = keys::Keys::uncached(clients.kms.clone());
             // Not guarded here: encrypt aborts its multipart upload itself.
@@ -175,6 +179,10 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             transfer,
             bulk,
         } => {
+            let file = &match bulk.recursive {
+                true => file.clone(),
+                false => destination::decrypt_target(uri, file)?,
+            };
             let args = commands::decrypt::Decrypt {
                 uri,
                 file,
@@ -186,14 +194,16 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 progress: progress::Show::Own(show_progress),
             };
             if bulk.recursive {
-                let work = commands::bulk::decrypt_prefix(
-                    &clients.kms,
-                    &clients.s3,
-                    args,
-                    bulk,
+                let bulk = commands::bulk::Bulk {
+                    kms: &clients.kms,
+                    s3: &clients.s3,
+                    args: bulk,
                     show_progress,
-                );
-                return interrupt.guard(work).await;
+                    quiet: cli.quiet,
+                };
+                return interrupt
+                    .guard(commands::bulk::decrypt_prefix(&bulk, args))
+                    .await;
             }
             let keys = keys::Keys::uncached(clients.kms.clone());
             // Dropping the work on a signal removes the temporary output.

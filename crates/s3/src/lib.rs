@@ -197,21 +197,34 @@ pub struct Listed {
 /// ListObjectsV2 continuation tokens (1000 keys per page) to the end.
 ///
 /// `prefix` names the bucket and the key prefix (used as is: include the
-/// trailing `/` to list a "directory").
+/// trailing `/` to list a "directory"). Keys are listed URL-encoded
+/// (`EncodingType=url`) and decoded here, as the AWS CLI does: a key may
+/// hold characters (control characters such as ESC) that XML 1.0 cannot
+/// carry, and such a reply would not parse.
 pub async fn list(client: &Client, prefix: &S3Uri) -> Result<Vec<Listed>, S3Error> {
     let mut pages = client
         .list_objects_v2()
         .bucket(prefix.bucket())
         .prefix(prefix.key())
+        .encoding_type(aws_sdk_s3::types::EncodingType::Url)
         .into_paginator()
         .send();
     let mut found = Vec::new();
     while let Some(page) = pages.next().await {
         let page = page.map_err(|e| S3Error::from_sdk("ListObjectsV2", prefix, e))?;
+        // A server that ignores EncodingType says so by not echoing it.
+        let encoded = page.encoding_type() == Some(&aws_sdk_s3::types::EncodingType::Url);
         for object in page.contents() {
             if let Some(key) = object.key() {
+                let key = match encoded {
+                    true => url_decode(key).ok_or_else(|| S3Error::Body {
+                        uri: prefix.to_string(),
+                        source: format!("a listed key is not URL-encoded UTF-8: {key:?}").into(),
+                    })?,
+                    false => key.to_owned(),
+                };
                 found.push(Listed {
-                    key: key.to_owned(),
+                    key,
                     size: object
                         .size()
                         .and_then(|n| u64::try_from(n).ok())
@@ -221,4 +234,35 @@ pub async fn list(client: &Client, prefix: &S3Uri) -> Result<Vec<Listed>, S3Erro
         }
     }
     Ok(found)
+}
+
+/// Decodes a key listed with `EncodingType=url`: S3 form-encodes it (a
+/// space as `+`, a `+` as `%2B`), so `+` is a space, as botocore's
+/// `unquote_plus`. `None` if the bytes are not UTF-8.
+fn url_decode(key: &str) -> Option<String> {
+    let spaced = key.replace('+', " ");
+    percent_encoding::percent_decode_str(&spaced)
+        .decode_utf8()
+        .ok()
+        .map(|k| k.into_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn listed_keys_decode_as_the_aws_cli_does() {
+        assert_eq!(
+            url_decode("z1/esc%1B%5B31mred").as_deref(),
+            Some("z1/esc\u{1b}[31mred")
+        );
+        assert_eq!(url_decode("a+b%2Bc%20d").as_deref(), Some("a b+c d"));
+        assert_eq!(url_decode("caf%C3%A9").as_deref(), Some("caf\u{e9}"));
+        assert_eq!(
+            url_decode("plain/key.txt").as_deref(),
+            Some("plain/key.txt")
+        );
+        assert_eq!(url_decode("bad%FF"), None);
+    }
 }

@@ -1,7 +1,10 @@
 //! `--recursive`: a directory to a prefix (encrypt) or a prefix to a
 //! directory (decrypt), the AWS CLI's `cp --recursive` shape. Each file goes
-//! through the single-object command, `--jobs` at a time; one failure does
-//! not stop the others, and the summary lists every failure.
+//! through the single-object command, `--jobs` at a time ([`Run`], shared
+//! by both directions); one failure does not stop the others, and the
+//! summary lists every failure. Anything that cannot be transferred as it
+//! is (a FIFO, a name that is not UTF-8, an unreadable subdirectory) fails
+//! alone, named, without being opened.
 
 use std::path::{Component, Path, PathBuf};
 
@@ -42,6 +45,13 @@ impl Filter {
         })
     }
 
+    /// Whether the directory `relative` is left unread: an --exclude
+    /// pattern matches `relative/` (as `DIR/**` and `DIR/*` do), so it
+    /// excludes everything below it.
+    pub fn skips_dir(&self, relative: &str) -> bool {
+        self.exclude.is_match(format!("{relative}/"))
+    }
+
     /// With --include, a path must match one; any --exclude match drops it.
     pub fn takes(&self, relative: &str) -> bool {
         self.include
@@ -51,20 +61,122 @@ impl Filter {
     }
 }
 
-/// One file's result.
+/// What a `--recursive` run needs besides the single-object arguments.
+pub struct Bulk<'a> {
+    pub kms: &'a Kms,
+    pub s3: &'a aws_sdk_s3::Client,
+    pub args: &'a BulkArgs,
+    /// Draw the overall bar.
+    pub show_progress: bool,
+    /// `-q`: print only errors (no summary), as `aws s3 cp --quiet`.
+    pub quiet: bool,
+}
+
+/// One item of a run: its name in messages, its size for the bar, and what
+/// to transfer, or why it cannot be (it then fails alone, counted with the
+/// others).
+struct Item<T> {
+    name: String,
+    size: u64,
+    work: Result<T>,
+}
+
+impl<T> Item<T> {
+    fn failed(name: String, error: anyhow::Error) -> Self {
+        Item {
+            name,
+            size: 0,
+            work: Err(error),
+        }
+    }
+}
+
+/// One item's result.
 struct Done {
     name: String,
     result: Result<u64>,
 }
 
-/// Encrypts every file under `dir` to `prefix` + its relative path.
-/// `show_progress`: draw the overall bar.
+/// The words of a run's bar and summary.
+#[derive(Clone, Copy)]
+struct Verbs {
+    doing: &'static str,
+    done: &'static str,
+}
+
+const ENCRYPTING: Verbs = Verbs {
+    doing: "encrypting",
+    done: "encrypted",
+};
+const DECRYPTING: Verbs = Verbs {
+    doing: "decrypting",
+    done: "decrypted",
+};
+
+/// A run of many items, `--jobs` at a time, with one overall bar, one key
+/// cache, failures collected and a summary at the end: the shape both
+/// directions share.
+struct Run<'a> {
+    bulk: &'a Bulk<'a>,
+    verbs: Verbs,
+    overall: Overall,
+    keys: Keys,
+}
+
+impl<'a> Run<'a> {
+    fn new<T>(bulk: &'a Bulk<'a>, verbs: Verbs, items: &[Item<T>]) -> Self {
+        let total = items.iter().map(|i| i.size).sum();
+        Run {
+            bulk,
+            verbs,
+            overall: Overall::new(bulk.show_progress, verbs.doing, total, items.len()),
+            keys: Keys::cached(bulk.kms.clone(), bulk.args.cache_limits()),
+        }
+    }
+
+    /// The bar one item's transfer moves.
+    fn progress(&self) -> Show<'_> {
+        Show::Within(&self.overall.bar)
+    }
+
+    /// Runs `each` on every item that can be transferred (it returns the
+    /// bytes done), prints the summary, and fails if any item did.
+    async fn all<T, Fut>(&self, items: Vec<Item<T>>, each: impl Fn(T) -> Fut) -> Result<()>
+    where
+        Fut: std::future::Future<Output = Result<u64>>,
+    {
+        let each = &each;
+        let done: Vec<Done> = futures::stream::iter(items)
+            .map(|item| async move {
+                let result = match item.work {
+                    Ok(work) => each(work).await,
+                    Err(e) => Err(e),
+                };
+                self.overall.one_done();
+                Done {
+                    name: item.name,
+                    result,
+                }
+            })
+            .buffer_unordered(self.bulk.args.jobs as usize)
+            .collect()
+            .await;
+        self.overall.bar.finish();
+        summarize(self.verbs.done, done, self.keys.calls(), self.bulk)
+    }
+}
+
+/// A file to encrypt, and its key below the prefix.
+struct Source {
+    path: PathBuf,
+    rel: String,
+}
+
+/// Encrypts every regular file under `template.file` to the prefix +
+/// its relative path.
 pub async fn encrypt_dir(
-    kms: &Kms,
-    s3: &aws_sdk_s3::Client,
+    bulk: &Bulk<'_>,
     template: Encrypt<'_>,
-    bulk: &BulkArgs,
-    show_progress: bool,
     interrupt: &Interrupt,
 ) -> Result<()> {
     let dir = template.file;
@@ -75,47 +187,39 @@ pub async fn encrypt_dir(
         )
         .into());
     }
-    let filter = Filter::new(&bulk.include, &bulk.exclude)?;
+    // A missing data.key is one error up front, not one per file.
+    if template.kms_key.is_none() {
+        super::encrypt::read_data_key(template.data_key)?;
+    }
+    let filter = Filter::new(&bulk.args.include, &bulk.args.exclude)?;
     let prefix = as_prefix(template.uri.key());
-    let mut files = Vec::new();
-    walk(dir, dir, &mut files).with_context(|| format!("cannot list {}", dir.display()))?;
-    files.retain(|(_, rel)| filter.takes(rel));
-    files.sort();
-    let total = files
-        .iter()
-        .filter_map(|(path, _)| std::fs::metadata(path).ok())
-        .map(|m| m.len())
-        .sum();
-    let overall = Overall::new(show_progress, "encrypting", total, files.len());
-    let keys = &Keys::cached(kms.clone(), bulk.cache_limits());
-    let template = &template;
-    let prefix = &prefix;
-    let overall = &overall;
-    let done: Vec<Done> = futures::stream::iter(files)
-        .map(|(path, rel)| async move {
-            let uri = template.uri.with_key(format!("{prefix}{rel}"));
-            let args = Encrypt {
-                file: &path,
-                uri: &uri,
-                progress: Show::Within(&overall.bar),
-                ..*template
-            };
-            let result = async {
-                let len = std::fs::metadata(&path)
-                    .with_context(|| format!("cannot open {}", path.display()))?
-                    .len();
-                super::encrypt::run(keys, s3, args, interrupt).await?;
-                Ok(len)
-            }
-            .await;
-            overall.one_done();
-            Done { name: rel, result }
-        })
-        .buffer_unordered(bulk.jobs as usize)
-        .collect()
-        .await;
-    overall.bar.finish();
-    summarize("encrypted", done, keys.calls(), bulk.json)
+    let found = walk(dir, &filter)?;
+    if !bulk.quiet {
+        for name in &found.partials {
+            eprintln!(
+                "warning: skipped {name}: the temporary file of an interrupted decryption (plaintext, never uploaded)"
+            );
+        }
+    }
+    let mut items = found.items;
+    one_key_each(&mut items, |s| &s.rel);
+    let run = Run::new(bulk, ENCRYPTING, &items);
+    let (run, template, prefix) = (&run, &template, &prefix);
+    run.all(items, |source| async move {
+        let uri = template.uri.with_key(format!("{prefix}{}", source.rel));
+        let args = Encrypt {
+            file: &source.path,
+            uri: &uri,
+            progress: run.progress(),
+            ..*template
+        };
+        let len = std::fs::metadata(&source.path)
+            .with_context(|| format!("cannot open {}", source.path.display()))?
+            .len();
+        super::encrypt::run(&run.keys, bulk.s3, args, interrupt).await?;
+        Ok(len)
+    })
+    .await
 }
 
 /// The overall progress bar of a run, and its count of finished files.
@@ -144,13 +248,7 @@ impl Overall {
 
 /// Decrypts every object under the prefix into `template.file` (a
 /// directory) + the key's part after the prefix.
-pub async fn decrypt_prefix(
-    kms: &Kms,
-    s3: &aws_sdk_s3::Client,
-    template: Decrypt<'_>,
-    bulk: &BulkArgs,
-    show_progress: bool,
-) -> Result<()> {
+pub async fn decrypt_prefix(bulk: &Bulk<'_>, template: Decrypt<'_>) -> Result<()> {
     let dir = template.file;
     if crate::files::is_std_stream(dir) || (dir.exists() && !dir.is_dir()) {
         return Err(Failure::new(
@@ -159,56 +257,49 @@ pub async fn decrypt_prefix(
         )
         .into());
     }
-    let filter = Filter::new(&bulk.include, &bulk.exclude)?;
+    let filter = Filter::new(&bulk.args.include, &bulk.args.exclude)?;
     let prefix = as_prefix(template.uri.key());
-    let listing = atrest_s3::list(s3, &template.uri.with_key(prefix.clone())).await?;
-    let objects: Vec<_> = listing
+    let listing = atrest_s3::list(bulk.s3, &template.uri.with_key(prefix.clone())).await?;
+    // Object sizes slightly exceed the plaintext: the bar ends at what was
+    // written.
+    let items: Vec<Item<String>> = listing
         .into_iter()
         .filter_map(|o| {
             let rel = o.key.strip_prefix(&prefix)?.to_owned();
             // Folder markers made by consoles hold no data.
-            (!rel.is_empty() && !rel.ends_with('/') && filter.takes(&rel)).then_some((rel, o.size))
+            (!rel.is_empty() && !rel.ends_with('/') && filter.takes(&rel)).then(|| Item {
+                name: crate::escape(&rel),
+                size: o.size,
+                work: Ok(rel),
+            })
         })
         .collect();
-    // Object sizes slightly exceed the plaintext: the bar ends at what was
-    // written.
-    let total = objects.iter().map(|(_, size)| size).sum();
-    let overall = Overall::new(show_progress, "decrypting", total, objects.len());
-    let keys = &Keys::cached(kms.clone(), bulk.cache_limits());
-    let template = &template;
-    let prefix = &prefix;
-    let overall = &overall;
-    let done: Vec<Done> = futures::stream::iter(objects)
-        .map(|(rel, _)| async move {
-            let result = async {
-                // Keys are untrusted: none may reach outside the directory.
-                let dest = safe_join(dir, &rel)?;
-                if let Some(parent) = dest.parent() {
-                    std::fs::create_dir_all(parent)
-                        .with_context(|| format!("cannot create {}", parent.display()))?;
-                }
-                let uri = template.uri.with_key(format!("{prefix}{rel}"));
-                let args = Decrypt {
-                    uri: &uri,
-                    file: &dest,
-                    progress: Show::Within(&overall.bar),
-                    ..*template
-                };
-                super::decrypt::run(keys, s3, args).await?;
-                Ok(std::fs::metadata(&dest)?.len())
+    let run = Run::new(bulk, DECRYPTING, &items);
+    let (run, template, prefix) = (&run, &template, &prefix);
+    run.all(items, |rel| async move {
+        // Keys are untrusted: none may reach outside the directory.
+        let dest = safe_join(dir, &rel)?;
+        // A device or FIFO in the tree is not written (nor waited on).
+        if let Ok(m) = std::fs::metadata(&dest) {
+            if !m.is_file() {
+                return Err(not_regular(&m).into());
             }
-            .await;
-            overall.one_done();
-            Done {
-                name: crate::escape(&rel),
-                result,
-            }
-        })
-        .buffer_unordered(bulk.jobs as usize)
-        .collect()
-        .await;
-    overall.bar.finish();
-    summarize("decrypted", done, keys.calls(), bulk.json)
+        }
+        if let Some(parent) = dest.parent() {
+            std::fs::create_dir_all(parent)
+                .with_context(|| format!("cannot create {}", parent.display()))?;
+        }
+        let uri = template.uri.with_key(format!("{prefix}{rel}"));
+        let args = Decrypt {
+            uri: &uri,
+            file: &dest,
+            progress: run.progress(),
+            ..*template
+        };
+        super::decrypt::run(&run.keys, bulk.s3, args).await?;
+        Ok(std::fs::metadata(&dest)?.len())
+    })
+    .await
 }
 
 /// The key prefix objects go under: the URI's key, ending with `/`.
@@ -220,24 +311,175 @@ fn as_prefix(key: &str) -> String {
     }
 }
 
-/// Every non-directory under `dir` (symbolic links not followed into
-/// directories), with its path relative to `root` in `/` form.
-fn walk(root: &Path, dir: &Path, out: &mut Vec<(PathBuf, String)>) -> std::io::Result<()> {
-    for entry in std::fs::read_dir(dir)? {
-        let entry = entry?;
-        let path = entry.path();
-        if entry.file_type()?.is_dir() {
-            walk(root, &path, out)?;
-        } else {
-            let rel = path.strip_prefix(root).expect("below the root");
-            let rel: Vec<String> = rel
-                .components()
-                .map(|c| c.as_os_str().to_string_lossy().into_owned())
-                .collect();
-            out.push((path, rel.join("/")));
+/// What a walk found: the files to encrypt (or why one cannot be), and the
+/// temporary files of interrupted decryptions it left out.
+struct Found {
+    items: Vec<Item<Source>>,
+    partials: Vec<String>,
+}
+
+/// Every entry under `root` the filter takes, with its path relative to
+/// `root` in `/` form. Only regular files (and links to them) are
+/// transferred; a FIFO, socket or device fails alone without being opened,
+/// as does a subdirectory that cannot be listed, a link to a directory (not
+/// followed) or a name that is not UTF-8 (it cannot become a key without
+/// loss). Directories the excludes cover are not read.
+fn walk(root: &Path, filter: &Filter) -> Result<Found> {
+    let mut found = Found {
+        items: Vec::new(),
+        partials: Vec::new(),
+    };
+    let mut dirs = vec![PathBuf::new()];
+    while let Some(rel_dir) = dirs.pop() {
+        let unlisted = |e: std::io::Error| {
+            anyhow::Error::new(e).context(format!("cannot list {}", root.join(&rel_dir).display()))
+        };
+        let entries = match std::fs::read_dir(root.join(&rel_dir)) {
+            Ok(entries) => entries,
+            // The directory the user named: nothing to do at all.
+            Err(e) if rel_dir.as_os_str().is_empty() => return Err(unlisted(e)),
+            Err(e) => {
+                found
+                    .items
+                    .push(Item::failed(format!("{}/", shown(&rel_dir)), unlisted(e)));
+                continue;
+            }
+        };
+        for entry in entries {
+            let entry = match entry {
+                Ok(entry) => entry,
+                Err(e) => {
+                    found
+                        .items
+                        .push(Item::failed(format!("{}/", shown(&rel_dir)), unlisted(e)));
+                    break;
+                }
+            };
+            let rel = rel_dir.join(entry.file_name());
+            let lossy = slashed(&rel, |c| c.to_string_lossy().into_owned());
+            if entry.file_type().is_ok_and(|t| t.is_dir()) {
+                if !filter.skips_dir(&lossy) {
+                    dirs.push(rel);
+                }
+                continue;
+            }
+            if !filter.takes(&lossy) {
+                continue;
+            }
+            if crate::files::is_partial(&entry.file_name()) {
+                found.partials.push(shown(&rel));
+                continue;
+            }
+            found.items.push(source(root, &rel));
         }
     }
-    Ok(())
+    found.items.sort_by(|a, b| a.name.cmp(&b.name));
+    Ok(found)
+}
+
+/// The file at `root/rel` as an item: a regular file (or a link to one)
+/// whose path is UTF-8, or the reason it is not transferred.
+fn source(root: &Path, rel: &Path) -> Item<Source> {
+    let name = shown(rel);
+    let path = root.join(rel);
+    let meta = match std::fs::metadata(&path) {
+        Ok(m) => m,
+        Err(e) => {
+            let e = anyhow::Error::new(e).context(format!("cannot open {}", path.display()));
+            return Item::failed(name, e);
+        }
+    };
+    if meta.is_dir() {
+        let e = Failure::new(
+            Exit::Usage,
+            "a symbolic link to a directory, which --recursive does not follow",
+        );
+        return Item::failed(name, e.into());
+    }
+    if !meta.is_file() {
+        return Item::failed(name, not_regular(&meta).into());
+    }
+    let mut parts = Vec::new();
+    for c in rel.components() {
+        match c.as_os_str().to_str() {
+            Some(part) => parts.push(part),
+            None => {
+                let e = Failure::new(
+                    Exit::Usage,
+                    "the name is not valid UTF-8, so it cannot become an S3 key without loss: rename it",
+                );
+                return Item::failed(name, e.into());
+            }
+        }
+    }
+    Item {
+        name,
+        size: meta.len(),
+        work: Ok(Source {
+            path,
+            rel: parts.join("/"),
+        }),
+    }
+}
+
+/// Why a file that is not a regular one is skipped.
+fn not_regular(meta: &std::fs::Metadata) -> Failure {
+    use std::os::unix::fs::FileTypeExt;
+    let t = meta.file_type();
+    let kind = if t.is_fifo() {
+        "a FIFO"
+    } else if t.is_socket() {
+        "a socket"
+    } else if t.is_char_device() {
+        "a character device"
+    } else if t.is_block_device() {
+        "a block device"
+    } else {
+        "a special file"
+    };
+    Failure::new(
+        Exit::Usage,
+        format!("not a regular file ({kind}): skipped without opening it"),
+    )
+}
+
+/// `rel`'s components, each made text by `part`, joined with `/`.
+fn slashed(rel: &Path, part: impl Fn(&std::ffi::OsStr) -> String) -> String {
+    let parts: Vec<String> = rel.components().map(|c| part(c.as_os_str())).collect();
+    parts.join("/")
+}
+
+/// `rel` as messages show it: exactly, bytes that are not UTF-8 as `\xNN`.
+fn shown(rel: &Path) -> String {
+    slashed(rel, crate::files::display_os)
+}
+
+/// Two files must never write one key: any that would, fail, each naming
+/// the others. (Keys are the exact UTF-8 paths, so on Unix this holds by
+/// construction; the check keeps it true whatever the mapping becomes.)
+fn one_key_each<T>(items: &mut [Item<T>], key: impl Fn(&T) -> &str) {
+    let mut by_key: std::collections::HashMap<String, Vec<usize>> = Default::default();
+    for (i, item) in items.iter().enumerate() {
+        if let Ok(work) = &item.work {
+            by_key.entry(key(work).to_owned()).or_default().push(i);
+        }
+    }
+    for (key, same) in by_key.into_iter().filter(|(_, same)| same.len() > 1) {
+        let names: Vec<String> = same.iter().map(|&i| items[i].name.clone()).collect();
+        for &i in &same {
+            items[i].work = Err(Failure::new(
+                Exit::Usage,
+                format!(
+                    "{} and {} other file(s) map to the same key `{}` ({}): none of them is uploaded",
+                    items[i].name,
+                    names.len() - 1,
+                    crate::escape(&key),
+                    names.join(", ")
+                ),
+            )
+            .into());
+        }
+    }
 }
 
 /// `dir` joined with the relative key `rel`, refusing keys that would leave
@@ -263,8 +505,9 @@ fn safe_join(dir: &Path, rel: &str) -> Result<PathBuf> {
     Ok(dest)
 }
 
-/// Prints the summary (stderr, or JSON on stdout) and fails if any file did.
-fn summarize(verb: &str, mut done: Vec<Done>, kms_calls: u64, json: bool) -> Result<()> {
+/// Prints the failures and the summary (stderr, or JSON on stdout; with
+/// `-q` only the failures) and fails if any file did.
+fn summarize(verb: &str, mut done: Vec<Done>, kms_calls: u64, bulk: &Bulk<'_>) -> Result<()> {
     done.sort_by(|a, b| a.name.cmp(&b.name));
     // A signal stops everything: report it as such.
     if let Some(got) = done.iter().find_map(|d| {
@@ -286,7 +529,7 @@ fn summarize(verb: &str, mut done: Vec<Done>, kms_calls: u64, json: bool) -> Res
             Err(e) => failed.push((d.name.as_str(), format!("{e:#}"))),
         }
     }
-    if json {
+    if bulk.args.json {
         let summary = serde_json::json!({
             "files": files,
             "bytes": bytes,
@@ -299,16 +542,19 @@ fn summarize(verb: &str, mut done: Vec<Done>, kms_calls: u64, json: bool) -> Res
         println!("{summary}");
     } else {
         for (name, error) in &failed {
-            eprintln!("failed: {name}: {error}");
+            // Keys and server messages are untrusted text.
+            eprintln!("failed: {name}: {}", crate::escape(error));
         }
         let per_file = match done.len() {
             0 => String::new(),
             n => format!(" ({:.2} per file)", kms_calls as f64 / n as f64),
         };
-        eprintln!(
-            "{verb} {files} files ({bytes} bytes), {} failed; {kms_calls} KMS calls{per_file}",
-            failed.len()
-        );
+        if !bulk.quiet {
+            eprintln!(
+                "{verb} {files} files ({bytes} bytes), {} failed; {kms_calls} KMS calls{per_file}",
+                failed.len()
+            );
+        }
     }
     if failed.is_empty() {
         Ok(())

@@ -49,7 +49,7 @@ pub struct Decrypt<'a> {
 
 pub async fn run(keys: &Keys, s3: &aws_sdk_s3::Client, args: Decrypt<'_>) -> Result<()> {
     // Fail on an unwritable destination before any network traffic.
-    let mut output = Output::create(args.file)?;
+    let mut output = Output::create(args.file).await?;
     let progress = args.progress.pending("decrypting");
     let result = async {
         let mut sink = Sink {

@@ -382,7 +382,7 @@ fn seal(
     })
 }
 
-fn read_data_key(path: &Path) -> Result<Vec<u8>> {
+pub(crate) fn read_data_key(path: &Path) -> Result<Vec<u8>> {
     std::fs::read(path).map_err(|e| {
         if e.kind() == std::io::ErrorKind::NotFound {
             Failure::new(

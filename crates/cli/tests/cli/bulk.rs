@@ -1,18 +1,23 @@
 //! `--recursive`: directories to prefixes and back, concurrently, with
 //! filters, a summary, and failures that do not stop the other files.
 
+use std::ffi::OsStr;
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
+use std::time::Duration;
 
 use crate::harness::*;
+use crate::special::*;
 
-fn write(root: &Path, rel: &str, data: &[u8]) {
+pub fn write(root: &Path, rel: &str, data: &[u8]) {
     let path = root.join(rel);
     std::fs::create_dir_all(path.parent().unwrap()).unwrap();
     std::fs::write(path, data).unwrap();
 }
 
 /// Every key in the bucket under `prefix`, sorted.
-fn keys(env: &Env, prefix: &str) -> Vec<String> {
+pub fn keys(env: &Env, prefix: &str) -> Vec<String> {
     let mut keys: Vec<String> = block_on(async {
         let mut pages = env
             .s3
@@ -242,4 +247,226 @@ fn data_keys_are_reused_within_the_cache_limits() {
     ]);
     assert_status(&out, 2, &["--key-cache-max-objects without --recursive"]);
     assert!(stderr(&out).contains("--recursive"), "{}", stderr(&out));
+}
+
+/// Issue 19, item 2: a name that is not UTF-8 cannot become a key without
+/// loss. Before, `\xff.bin` and `\xfe.bin` both became `\u{fffd}.bin` (one
+/// object, one file lost) and the run reported two files encrypted.
+#[test]
+fn names_that_are_not_utf8_fail_alone_and_lose_nothing() {
+    let Some(env) = env() else { return };
+    let src = env.path("src");
+    write(&src, "nu/ok.txt", b"fine");
+    for b in [0xff, 0xfe] {
+        let name = [b, b'.', b'b', b'i', b'n'];
+        std::fs::write(src.join("nu").join(OsStr::from_bytes(&name)), [b]).unwrap();
+    }
+    let args = ["encrypt", "src", &env.uri("p/"), "-r", "--key", &env.key_id];
+    let out = env.run(&args);
+    assert_status(&out, 1, &args);
+    let err = stderr(&out);
+    for name in [r"nu/\xff.bin", r"nu/\xfe.bin"] {
+        assert!(
+            err.contains(&format!("failed: {name}: ")) && err.contains("not valid UTF-8"),
+            "{err}"
+        );
+    }
+    assert!(
+        err.contains("encrypted 1 files (4 bytes), 2 failed"),
+        "{err}"
+    );
+    assert!(err.contains("2 of 3 files failed"), "{err}");
+    assert_eq!(keys(&env, "p/"), ["p/nu/ok.txt"]);
+}
+
+/// Issue 19, item 4 (bulk part): FIFOs, sockets and devices in the tree
+/// fail alone without being opened. Before, the FIFO's open() waited for a
+/// writer forever, and the other files never went up.
+#[test]
+fn special_files_in_the_tree_are_skipped_without_opening_them() {
+    let Some(env) = env() else { return };
+    let src = env.path("src");
+    write(&src, "a.txt", b"regular");
+    mkfifo(&src.join("fifo"));
+    std::os::unix::fs::symlink("fifo", src.join("to-fifo")).unwrap();
+    let _socket = std::os::unix::net::UnixListener::bind(src.join("sock")).unwrap();
+    let device = mknod_null(&src.join("null"));
+    let mut cmd = env.atrest();
+    cmd.args(["encrypt", "src", &env.uri("p/"), "-r", "--key", &env.key_id]);
+    let out = output_within(&mut cmd, Duration::from_secs(60));
+    assert_status(&out, 1, &["encrypt -r with special files"]);
+    let err = stderr(&out);
+    for (name, kind) in [
+        ("fifo", "a FIFO"),
+        ("to-fifo", "a FIFO"),
+        ("sock", "a socket"),
+    ] {
+        assert!(
+            err.contains(&format!("failed: {name}: not a regular file ({kind})")),
+            "{err}"
+        );
+    }
+    if device {
+        assert!(
+            err.contains("failed: null: not a regular file (a character device)"),
+            "{err}"
+        );
+    }
+    assert!(err.contains("encrypted 1 files (7 bytes)"), "{err}");
+    assert_eq!(keys(&env, "p/"), ["p/a.txt"]);
+}
+
+/// Gives everyone read access to `dir` and what is below it, so that the
+/// binary run as nobody sees the test's files.
+fn open_to_all(dir: &Path) {
+    std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o755)).unwrap();
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            open_to_all(&path);
+        } else {
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
+        }
+    }
+}
+
+/// Issue 19, item 5: before, one unreadable subdirectory aborted the whole
+/// run ("cannot list .: Permission denied", naming the root), and
+/// `--exclude 'noperm/**'` did not help. Run as nobody: root reads anything.
+#[test]
+fn an_unreadable_subdirectory_fails_alone_and_excluded_ones_are_not_read() {
+    let Some(env) = env() else { return };
+    let src = env.path("src");
+    write(&src, "a.txt", b"aaa");
+    write(&src, "sub/b.txt", b"bbbb");
+    write(&src, "noperm/secret.txt", b"hidden");
+    open_to_all(env.dir.path());
+    let noperm = src.join("noperm");
+    std::fs::set_permissions(&noperm, std::fs::Permissions::from_mode(0o000)).unwrap();
+    let run = |prefix: &str, extra: &[&str]| {
+        let mut cmd = env.atrest();
+        cmd.args(["encrypt", "src", &env.uri(prefix), "-r"])
+            .args(["--key", &env.key_id])
+            .args(extra);
+        unprivileged(&cmd).output().unwrap()
+    };
+
+    let out = run("p/", &[]);
+    assert_status(&out, 1, &["encrypt -r with an unreadable subdirectory"]);
+    let err = stderr(&out);
+    assert!(err.contains("failed: noperm/: cannot list "), "{err}");
+    assert!(err.contains("Permission denied"), "{err}");
+    assert!(
+        err.contains("encrypted 2 files (7 bytes), 1 failed"),
+        "{err}"
+    );
+    assert_eq!(keys(&env, "p/"), ["p/a.txt", "p/sub/b.txt"]);
+
+    let out = run("q/", &["--exclude", "noperm/**"]);
+    assert_status(&out, 0, &["encrypt -r --exclude 'noperm/**'"]);
+    let err = stderr(&out);
+    assert!(!err.contains("noperm"), "{err}");
+    assert!(
+        err.contains("encrypted 2 files (7 bytes), 0 failed"),
+        "{err}"
+    );
+    assert_eq!(keys(&env, "q/"), ["q/a.txt", "q/sub/b.txt"]);
+    std::fs::set_permissions(&noperm, std::fs::Permissions::from_mode(0o755)).unwrap();
+}
+
+/// Issue 19, item 7: a key holding ESC broke ListObjectsV2's XML reply, and
+/// with it the whole `decrypt -r`. Keys are listed URL-encoded now.
+#[test]
+fn keys_with_control_characters_decrypt_and_are_escaped_in_messages() {
+    let Some(env) = env() else { return };
+    std::fs::write(env.path("f"), b"colourful").unwrap();
+    let keys = ["z1/esc\x1b[31mred", "z1/a b+c%20.txt", "z1/caf\u{e9}"];
+    for key in keys {
+        env.ok(&["encrypt", "f", &env.uri(key), "--key", &env.key_id]);
+    }
+    env.put_raw("z1/bad\x1bnot-atrest", b"plain".to_vec());
+    let args = ["decrypt", &env.uri("z1/"), "out", "-r"];
+    let out = env.run(&args);
+    assert_status(&out, 1, &args);
+    let err = stderr(&out);
+    assert!(!err.contains('\x1b'), "a raw ESC reached stderr: {err:?}");
+    assert!(
+        err.contains("failed: bad\\u{1b}not-atrest: cannot decrypt"),
+        "{err}"
+    );
+    assert!(err.contains("decrypted 3 files"), "{err}");
+    for key in keys {
+        let name = key.strip_prefix("z1/").unwrap();
+        assert_eq!(
+            std::fs::read(env.path("out").join(name)).unwrap(),
+            b"colourful"
+        );
+    }
+}
+
+/// Issue 19, item 10 (bulk part): without data.key, one error up front,
+/// not one per file.
+#[test]
+fn recursive_without_a_data_key_fails_once_up_front() {
+    let Some(env) = env() else { return };
+    let src = env.path("src");
+    for i in 0..3 {
+        write(&src, &format!("f{i}"), b"x");
+    }
+    let args = ["encrypt", "src", &env.uri("p/"), "-r"];
+    let out = env.run(&args);
+    assert_status(&out, 3, &args);
+    let err = stderr(&out);
+    assert_eq!(err.matches("create-data-key").count(), 1, "{err}");
+    assert!(!err.contains("failed:"), "{err}");
+    assert!(keys(&env, "p/").is_empty());
+}
+
+/// Issue 19, item 11 (bulk part): with -q only errors are printed, as
+/// `aws s3 cp --quiet`; before, the summary was printed anyway.
+#[test]
+fn quiet_recursive_runs_print_only_errors() {
+    let Some(env) = env() else { return };
+    env.create_data_key();
+    let src = env.path("src");
+    write(&src, "a", b"1");
+    write(&src, "b/c", b"22");
+    let out = env.ok(&["encrypt", "src", &env.uri("p/"), "-r", "-q"]);
+    assert_eq!(stderr(&out), "");
+    let out = env.ok(&["decrypt", &env.uri("p/"), "back", "-r", "-q"]);
+    assert_eq!(stderr(&out), "");
+    assert_eq!(std::fs::read(env.path("back/b/c")).unwrap(), b"22");
+
+    env.put_raw("p/junk", b"not atrest".to_vec());
+    let args = ["decrypt", &env.uri("p/"), "again", "-r", "-q"];
+    let out = env.run(&args);
+    assert_status(&out, 1, &args);
+    let err = stderr(&out);
+    assert!(err.contains("failed: junk: "), "{err}");
+    assert!(err.contains("1 of 3 files failed"), "{err}");
+    assert!(!err.contains("decrypted 2 files"), "{err}");
+}
+
+/// Issue 19, "Also": a decryption killed with SIGKILL leaves its
+/// `.atrest-*.partial` plaintext beside the target; `encrypt -r` must never
+/// upload it.
+#[test]
+fn temporary_files_of_interrupted_decryptions_are_never_uploaded() {
+    let Some(env) = env() else { return };
+    let src = env.path("src");
+    write(&src, "a.txt", b"keep");
+    write(&src, ".atrest-Ab12Cd.partial", b"plaintext left by SIGKILL");
+    write(&src, "sub/.atrest-zz9YY8.partial", b"more of it");
+    let out = env.ok(&["encrypt", "src", &env.uri("p/"), "-r", "--key", &env.key_id]);
+    let err = stderr(&out);
+    assert!(
+        err.contains("warning: skipped .atrest-Ab12Cd.partial: ")
+            && err.contains("warning: skipped sub/.atrest-zz9YY8.partial: "),
+        "{err}"
+    );
+    assert!(
+        err.contains("encrypted 1 files (4 bytes), 0 failed"),
+        "{err}"
+    );
+    assert_eq!(keys(&env, "p/"), ["p/a.txt"]);
 }

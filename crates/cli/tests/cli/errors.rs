@@ -185,7 +185,7 @@ fn output_into_a_missing_directory_fails_before_downloading() {
         &env,
         &["decrypt", &env.uri("whatever"), "no/such/dir/out"],
         3,
-        "cannot create a file in no/such/dir",
+        "cannot write no/such/dir/out: no/such/dir does not exist",
     );
 }
 

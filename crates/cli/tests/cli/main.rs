@@ -7,6 +7,7 @@
 
 mod bulk;
 mod completions;
+mod destinations;
 mod errors;
 mod faults;
 mod harness;
@@ -18,4 +19,5 @@ mod round_trip;
 mod secrets;
 mod seed_objects;
 mod single_put;
+mod special;
 mod v2;
