@@ -3,13 +3,15 @@
 //! 1. In process: `openssl speed` (one thread, 16 KiB blocks) as the yardstick,
 //!    then the criterion benches of `atrest-crypto` (`crates/crypto/benches`),
 //!    read back from `target/criterion/**/new/{benchmark,estimates}.json`.
-//! 2. End to end ([`e2e`]): the release binary against a local S3 server
+//! 2. End to end ([`e2e`]): the release binary (or the one given with
+//!    `--atrest PATH`, [`binary`]) against a local S3 server
 //!    (`s3s-fs`, installed into `target/bench-tools`) and KMS from
 //!    moto_server, beside plain `curl --aws-sigv4` transfers of the same
 //!    files (the protocol ceiling) and `aws s3 cp` when present; medians of
 //!    several runs, peak RSS from `/usr/bin/time -v`, KMS calls per command.
 //! 3. [`report`]: `target/bench/report.md` and `report.json`.
 
+mod binary;
 mod e2e;
 mod report;
 
@@ -23,7 +25,7 @@ use serde_json::Value;
 use crate::util::{self, cargo, run, step};
 
 pub const USAGE: &str =
-    "cargo xtask bench [--quick] [--sizes 64M,1G[,4G]] [--runs N] [--only crypto|e2e]";
+    "cargo xtask bench [--quick] [--sizes 64M,1G[,4G]] [--runs N] [--only crypto|e2e] [--atrest PATH]";
 
 const MIB: f64 = 1024.0 * 1024.0;
 
@@ -38,6 +40,8 @@ pub struct Options {
     pub runs: usize,
     pub crypto: bool,
     pub e2e: bool,
+    /// The atrest binary to measure instead of building the release one.
+    pub atrest: Option<PathBuf>,
     /// The command line, as typed, for the report.
     pub command: String,
 }
@@ -49,6 +53,7 @@ fn parse(args: &[String]) -> Result<Options> {
         runs: 3,
         crypto: true,
         e2e: true,
+        atrest: None,
         command: std::iter::once("cargo xtask bench")
             .chain(args.iter().map(String::as_str))
             .collect::<Vec<_>>()
@@ -81,6 +86,7 @@ fn parse(args: &[String]) -> Result<Options> {
                 "e2e" => opts.crypto = false,
                 other => bail!("--only takes crypto or e2e, not `{other}`\nusage: {USAGE}"),
             },
+            "--atrest" => opts.atrest = Some(PathBuf::from(value()?)),
             other => bail!("unknown argument `{other}`\nusage: {USAGE}"),
         }
     }
@@ -126,15 +132,9 @@ pub fn bench(args: &[String]) -> Result<()> {
     std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
     let mut report = report::Report::new(&opts);
 
-    step("build atrest (release)");
-    run(
-        "build atrest",
-        &mut cargo(["build", "--release", "--quiet", "-p", "atrest"]),
-    )?;
-    let bin = util::target_dir().join("release").join("atrest");
-    if !bin.is_file() {
-        bail!("step `build atrest`: {} is missing", bin.display());
-    }
+    let atrest = binary::AtrestBinary::resolve(opts.atrest.as_deref())?;
+    let bin = atrest.path.clone();
+    report.atrest = Some(atrest);
 
     step("openssl speed (1 thread, 16 KiB blocks)");
     report.openssl = openssl_speed(if opts.quick { 1 } else { 3 })?;

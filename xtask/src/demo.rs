@@ -8,7 +8,7 @@ use std::process::{Command, Stdio};
 use anyhow::{bail, Context, Result};
 
 use crate::moto::{self, Moto};
-use crate::util::{self, cargo, output, run, step};
+use crate::util::{self, output, run, step};
 
 const BUCKET: &str = "atrest-demo";
 
@@ -38,11 +38,7 @@ for k, v in sorted(obj.get("Metadata", {}).items()):
 
 pub fn demo() -> Result<()> {
     step("build atrest");
-    run("build atrest", &mut cargo(["build", "-p", "atrest"]))?;
-    let bin = util::target_dir().join("debug").join("atrest");
-    if !bin.is_file() {
-        bail!("step `build atrest`: {} is missing", bin.display());
-    }
+    let bin = util::build_atrest("build atrest", &[])?;
 
     step("moto venv");
     moto::ensure_venv()?;

@@ -275,6 +275,18 @@ pub fn vectors() -> Vec<Vector> {
         o[at] ^= mask;
         o
     };
+    // `base` with one byte of its context changed: the byte `skip` past the
+    // first `needle` after the fixed header fields.
+    let edit_context = |needle: &[u8], skip: usize, byte: u8| {
+        let mut o = base.clone();
+        let from = tail + 67;
+        let at = o[from..]
+            .windows(needle.len())
+            .position(|w| w == needle)
+            .unwrap();
+        o[from + at + skip] = byte;
+        o
+    };
     let body = bh.encoded_len();
     let fsz = 4096 + TAG_LEN;
     let wrong = [0xa5u8; 32];
@@ -314,25 +326,15 @@ pub fn vectors() -> Vec<Vector> {
         DATA_KEY,
         base[..body - 1].to_vec(),
     ));
-    {
-        // Context keys out of order: swap the two user pairs' key bytes
-        // "bucket" -> "zucket" so it sorts after "key" and "atrest:format".
-        let mut o = base.clone();
-        let at = o[tail + 67..]
-            .windows(6)
-            .position(|w| w == b"bucket")
-            .unwrap()
-            + tail
-            + 67;
-        o[at] = b'z';
-        bad.push((
-            "fail-context-unsorted",
-            "context keys not in ascending order",
-            Header,
-            DATA_KEY,
-            o,
-        ));
-    }
+    // Context keys out of order: "bucket" -> "zucket" sorts after "key"
+    // and "atrest:format".
+    bad.push((
+        "fail-context-unsorted",
+        "context keys not in ascending order",
+        Header,
+        DATA_KEY,
+        edit_context(b"bucket", 0, b'z'),
+    ));
     bad.push((
         "fail-wrong-key",
         "decrypted with another data key",
@@ -361,25 +363,14 @@ pub fn vectors() -> Vec<Vector> {
         DATA_KEY,
         flip(tail, 12 ^ 13),
     ));
-    {
-        // Same length and still sorted: the value "b" of "bucket" -> "c".
-        let mut o = base.clone();
-        let at = o[tail + 67..]
-            .windows(9)
-            .position(|w| w == b"bucket\x01\x00b")
-            .unwrap()
-            + tail
-            + 67
-            + 8;
-        o[at] = b'c';
-        bad.push((
-            "fail-tampered-context",
-            "a context value changed in place",
-            Frames,
-            DATA_KEY,
-            o,
-        ));
-    }
+    // Same length and still sorted: the value "b" of "bucket" -> "c".
+    bad.push((
+        "fail-tampered-context",
+        "a context value changed in place",
+        Frames,
+        DATA_KEY,
+        edit_context(b"bucket\x01\x00b", 8, b'c'),
+    ));
     {
         let other = context(&[("bucket", "b"), ("key", "other")]);
         let forged = atrest_format::v2::Header::new(

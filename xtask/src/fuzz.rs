@@ -14,6 +14,7 @@ use std::time::Instant;
 
 use anyhow::{bail, Context, Result};
 
+use crate::server::ChildGuard;
 use crate::util::{cargo, display, root, run, step};
 
 pub const USAGE: &str = "cargo xtask fuzz TARGET [--seconds N]   (TARGET: header_parse, inspect, v1_decrypt, v2_decrypt)";
@@ -184,12 +185,12 @@ struct Report {
 fn run_fuzzer(cmd: &mut Command) -> Result<Report> {
     eprintln!("$ RUSTC_BOOTSTRAP=1 {}", display(cmd));
     let start = Instant::now();
-    let mut child = cmd
-        .stdout(Stdio::inherit())
-        .stderr(Stdio::piped())
-        .spawn()
-        .with_context(|| format!("could not start `{}`", display(cmd)))?;
-    let stderr = child.stderr.take().expect("piped");
+    // The guard stops libFuzzer if reading its output fails.
+    let mut child = ChildGuard::spawn(
+        "cargo fuzz",
+        cmd.stdout(Stdio::inherit()).stderr(Stdio::piped()),
+    )?;
+    let stderr = child.child_mut().stderr.take().expect("piped");
     let mut executions = None;
     let mut problem = None;
     let mut artifact = None;

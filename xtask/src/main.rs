@@ -6,6 +6,7 @@ mod fixtures;
 mod fuzz;
 mod moto;
 mod release;
+mod server;
 mod test;
 mod util;
 
@@ -29,9 +30,11 @@ commands:
           v1_decrypt, v2_decrypt) for N seconds (default 60), corpus seeded
           from fixtures/; installs cargo-fuzz if missing
   bench [--quick] [--sizes 64M,1G[,4G]] [--runs N] [--only crypto|e2e]
+        [--atrest PATH]
           openssl speed, the criterion crypto benches, and the release
           binary end to end against s3s-fs (S3) and moto (KMS) beside curl
-          and aws s3 cp; writes target/bench/report.{md,json}
+          and aws s3 cp; writes target/bench/report.{md,json}; --atrest
+          measures that atrest binary end to end instead of building one
   release build an optimized, stripped atrest and write it with its man
           page (atrest.1), bash/zsh/fish/PowerShell completions and
           SHA256SUMS to target/dist/

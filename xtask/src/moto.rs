@@ -2,34 +2,32 @@
 //!
 //! `Moto::start` spawns `target/moto-venv/bin/moto_server -H 127.0.0.1 -p PORT`
 //! on a free loopback port and waits until it answers HTTP; dropping the
-//! `Moto` kills that process (by its PID, through `Child::kill`) and reaps it,
-//! also when a step fails or xtask panics. Ctrl-C reaches moto_server directly:
-//! it is in our process group, so the terminal's SIGINT stops it too.
+//! `Moto` stops it ([`crate::server::Server`]).
 
 use std::fs::File;
-use std::io::{Read, Write};
-use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream};
+use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::{Command, Stdio};
+use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
 
+use crate::server::{Launch, Server};
 use crate::util::{self, display, tail};
 
-/// Newer than the moto on these machines, whose CompleteMultipartUpload reply
-/// the Rust SDK rejects.
-pub const MOTO_REQUIREMENT: &str = "moto[server]==5.2.5";
+/// What the venv holds, installed by one `pip install`; a package that
+/// tests need goes here. The marker file records this list, so a venv made
+/// before a requirement was added is made again.
+pub const REQUIREMENTS: &[&str] = &[
+    // Newer than the moto on these machines, whose CompleteMultipartUpload
+    // reply the Rust SDK rejects.
+    "moto[server]==5.2.5",
+    // The AWS S3 Encryption Client for Python: the reference reader and
+    // writer of the interop tests (crates/cli/tests/cli/s3ec.rs).
+    "amazon-s3-encryption-client-python==4.0.0",
+];
+/// The moto version that `REQUIREMENTS` pins (checked with `pip show`).
 const MOTO_VERSION: &str = "5.2.5";
-/// The AWS S3 Encryption Client for Python: the reference reader and writer
-/// of the interop tests (crates/cli/tests/cli/s3ec.rs).
-pub const S3EC_REQUIREMENT: &str = "amazon-s3-encryption-client-python==4.0.0";
-
-/// What the venv holds; the marker file records it, so a venv made before
-/// a requirement was added is made again.
-fn venv_requirements() -> String {
-    format!("{MOTO_REQUIREMENT} {S3EC_REQUIREMENT}")
-}
 
 const READY_TIMEOUT: Duration = Duration::from_secs(30);
 const REGION: &str = "us-east-1";
@@ -50,15 +48,15 @@ pub fn ensure_venv() -> Result<()> {
     let venv = venv_dir();
     let marker = venv.join(".xtask-moto");
     let log_path = util::target_dir().join("moto-pip.log");
+    let wanted = REQUIREMENTS.join(" ");
     if venv_is_valid(&venv, &marker) {
-        eprintln!("reusing {} ({})", venv.display(), venv_requirements());
+        eprintln!("reusing {} ({wanted})", venv.display());
         return Ok(());
     }
     std::fs::create_dir_all(util::target_dir())?;
     eprintln!(
-        "creating {} with {} (pip log: {})",
+        "creating {} with {wanted} (pip log: {})",
         venv.display(),
-        venv_requirements(),
         log_path.display()
     );
     let _ = std::fs::remove_file(&marker);
@@ -91,7 +89,7 @@ pub fn ensure_venv() -> Result<()> {
     logged(
         Command::new(venv.join("bin").join("pip"))
             .args(["install", "--disable-pip-version-check", "--no-input"])
-            .args([MOTO_REQUIREMENT, S3EC_REQUIREMENT]),
+            .args(REQUIREMENTS),
     )
     .context("installing moto and the S3 Encryption Client into the venv")?;
     if !venv_is_valid_ignoring_marker(&venv) {
@@ -100,15 +98,20 @@ pub fn ensure_venv() -> Result<()> {
             venv.display()
         );
     }
-    std::fs::write(&marker, venv_requirements())?;
+    std::fs::write(&marker, marker_text())?;
     Ok(())
 }
 
-/// The venv completed a previous install of exactly this requirement (marker
-/// file) and `pip show moto` reports the pinned version.
+/// The venv completed a previous install of exactly these requirements
+/// (marker file) and `pip show moto` reports the pinned version.
 fn venv_is_valid(venv: &Path, marker: &Path) -> bool {
-    std::fs::read_to_string(marker).is_ok_and(|m| m == venv_requirements())
+    std::fs::read_to_string(marker).is_ok_and(|m| m == marker_text())
         && venv_is_valid_ignoring_marker(venv)
+}
+
+/// The marker's contents: the requirements, space-separated.
+fn marker_text() -> String {
+    REQUIREMENTS.join(" ")
 }
 
 fn venv_is_valid_ignoring_marker(venv: &Path) -> bool {
@@ -133,9 +136,7 @@ fn venv_is_valid_ignoring_marker(venv: &Path) -> bool {
 /// A running moto_server; dropping it stops the server.
 #[derive(Debug)]
 pub struct Moto {
-    child: Child,
-    port: u16,
-    log: PathBuf,
+    server: Server,
 }
 
 impl Moto {
@@ -143,87 +144,31 @@ impl Moto {
     /// port of 127.0.0.1, and waits until it answers HTTP.
     pub fn start() -> Result<Moto> {
         let log = util::target_dir().join("moto-server.log");
-        let mut attempt = 1;
-        loop {
-            match Moto::try_start(&log) {
-                Ok(moto) => return Ok(moto),
-                // Another process may take the port between our probe and
-                // moto's bind; try a fresh one.
-                Err(e) if attempt < 3 && tail(&log, 50).contains("Address already in use") => {
-                    eprintln!("moto_server could not bind its port, retrying: {e:#}");
-                    attempt += 1;
-                }
-                Err(e) => return Err(e),
-            }
-        }
-    }
-
-    fn try_start(log: &Path) -> Result<Moto> {
-        let port = free_port()?;
-        let server = venv_dir().join("bin").join("moto_server");
-        let out = File::create(log).with_context(|| format!("creating {}", log.display()))?;
-        let mut cmd = Command::new(&server);
-        cmd.args(["-H", "127.0.0.1", "-p", &port.to_string()])
-            .current_dir(util::target_dir())
-            .stdin(Stdio::null())
-            .stdout(out.try_clone()?)
-            .stderr(out);
-        eprintln!("$ {}  (log: {})", display(&cmd), log.display());
-        let child = cmd
-            .spawn()
-            .with_context(|| format!("starting {}", server.display()))?;
-        // From here on, Drop stops the server whatever happens.
-        let mut moto = Moto {
-            child,
-            port,
-            log: log.to_owned(),
+        let launch = Launch {
+            name: "moto_server",
+            log: &log,
+            ready_within: READY_TIMEOUT,
         };
-        moto.wait_ready()?;
-        eprintln!(
-            "moto_server (pid {}) is up at {}",
-            moto.child.id(),
-            moto.endpoint()
-        );
-        Ok(moto)
-    }
-
-    fn wait_ready(&mut self) -> Result<()> {
-        let start = Instant::now();
-        loop {
-            if let Some(status) = self.child.try_wait()? {
-                bail!(
-                    "moto_server exited early ({status}); last lines of {}:\n{}",
-                    self.log.display(),
-                    tail(&self.log, 30)
-                );
-            }
-            if answers_http(self.port) {
-                return Ok(());
-            }
-            if start.elapsed() > READY_TIMEOUT {
-                bail!(
-                    "moto_server did not answer HTTP on port {} within {}s; last lines of {}:\n{}",
-                    self.port,
-                    READY_TIMEOUT.as_secs(),
-                    self.log.display(),
-                    tail(&self.log, 30)
-                );
-            }
-            std::thread::sleep(Duration::from_millis(100));
-        }
+        let server = Server::start(&launch, |port| {
+            let mut cmd = Command::new(venv_dir().join("bin").join("moto_server"));
+            cmd.args(["-H", "127.0.0.1", "-p", &port.to_string()])
+                .current_dir(util::target_dir());
+            cmd
+        })?;
+        Ok(Moto { server })
     }
 
     /// `http://127.0.0.1:PORT`
     pub fn endpoint(&self) -> String {
-        format!("http://127.0.0.1:{}", self.port)
+        self.server.endpoint()
     }
 
     pub fn pid(&self) -> u32 {
-        self.child.id()
+        self.server.pid()
     }
 
     pub fn log(&self) -> &Path {
-        &self.log
+        self.server.log()
     }
 
     /// The environment variables child processes get, besides the removal of
@@ -281,54 +226,8 @@ impl Moto {
 
     /// Waits for the server to exit on its own (e.g. Ctrl-C); an error then.
     pub fn wait(&mut self) -> Result<()> {
-        let status = self.child.wait()?;
-        bail!(
-            "moto_server exited ({status}); last lines of {}:\n{}",
-            self.log.display(),
-            tail(&self.log, 30)
-        )
+        self.server.wait()
     }
-}
-
-impl Drop for Moto {
-    fn drop(&mut self) {
-        if let Ok(Some(_)) = self.child.try_wait() {
-            return;
-        }
-        let pid = self.child.id();
-        match self.child.kill() {
-            Ok(()) => {
-                let _ = self.child.wait();
-                eprintln!("stopped moto_server (pid {pid})");
-            }
-            Err(e) => eprintln!("warning: could not stop moto_server (pid {pid}): {e}"),
-        }
-    }
-}
-
-/// A port that was free on 127.0.0.1 a moment ago.
-pub fn free_port() -> Result<u16> {
-    let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
-        .context("binding 127.0.0.1:0 to find a free port")?;
-    Ok(listener.local_addr()?.port())
-}
-
-/// Whether something on 127.0.0.1:`port` answers a `GET /` with HTTP.
-pub fn answers_http(port: u16) -> bool {
-    let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, port));
-    let Ok(mut stream) = TcpStream::connect_timeout(&addr, Duration::from_millis(500)) else {
-        return false;
-    };
-    let timeout = Some(Duration::from_secs(2));
-    if stream.set_read_timeout(timeout).is_err() || stream.set_write_timeout(timeout).is_err() {
-        return false;
-    }
-    let request = format!("GET / HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\n\r\n");
-    if stream.write_all(request.as_bytes()).is_err() {
-        return false;
-    }
-    let mut head = [0u8; 5];
-    stream.read_exact(&mut head).is_ok() && &head == b"HTTP/"
 }
 
 /// `cargo xtask moto`: serve until Ctrl-C.

@@ -7,7 +7,7 @@ use std::process::Command;
 use anyhow::{Context, Result};
 use sha2::{Digest, Sha256};
 
-use crate::util::{self, cargo, run, step};
+use crate::util::{self, run, step};
 
 /// Completion files, named as each shell looks for them.
 const COMPLETIONS: &[(&str, &str)] = &[
@@ -19,11 +19,7 @@ const COMPLETIONS: &[(&str, &str)] = &[
 
 pub fn release() -> Result<()> {
     step("build");
-    run(
-        "build",
-        &mut cargo(["build", "--release", "--locked", "-p", "atrest"]),
-    )?;
-    let built = util::target_dir().join("release").join("atrest");
+    let built = util::build_atrest("build", &["--release", "--locked"])?;
     let dist = util::target_dir().join("dist");
     if dist.exists() {
         std::fs::remove_dir_all(&dist).with_context(|| format!("clearing {}", dist.display()))?;

@@ -2,7 +2,7 @@
 
 use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::process::{Command, Stdio};
 
 use anyhow::{bail, Context, Result};
 
@@ -31,6 +31,25 @@ where
     let mut cmd = Command::new(cargo);
     cmd.args(args).current_dir(root());
     cmd
+}
+
+/// Builds the atrest binary (`cargo build FLAGS -p atrest`) and returns its
+/// path: `target/release/atrest` with `--release` among `flags`, else
+/// `target/debug/atrest`.
+pub fn build_atrest(step: &str, flags: &[&str]) -> Result<PathBuf> {
+    let mut cmd = cargo(["build"]);
+    cmd.args(flags).args(["-p", "atrest"]);
+    run(step, &mut cmd)?;
+    let profile = if flags.contains(&"--release") {
+        "release"
+    } else {
+        "debug"
+    };
+    let bin = target_dir().join(profile).join("atrest");
+    if !bin.is_file() {
+        bail!("step `{step}`: {} is missing", bin.display());
+    }
+    Ok(bin)
 }
 
 /// Prints a step header.
@@ -102,4 +121,26 @@ pub fn tail(path: &Path, n: usize) -> String {
         }
         Err(e) => format!("(cannot read {}: {e})", path.display()),
     }
+}
+
+/// The first line a tool prints for `args` (e.g. `--version`; stdout, or
+/// stderr when stdout is empty), or `None` if it is missing or fails.
+pub fn tool_version(program: &str, args: &[&str]) -> Option<String> {
+    let out = Command::new(program)
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .ok()?;
+    if !out.status.success() {
+        return None;
+    }
+    let text = if out.stdout.is_empty() {
+        out.stderr
+    } else {
+        out.stdout
+    };
+    String::from_utf8_lossy(&text)
+        .lines()
+        .next()
+        .map(|l| l.trim().to_owned())
 }

@@ -5,6 +5,7 @@ use std::process::Command;
 
 use serde_json::{json, Value};
 
+use super::binary::AtrestBinary;
 use super::e2e::{self, Direction, E2e, Measurement, RANGED_STREAMS, SMALL};
 use super::{size_label, CryptoResult, OpensslSpeed, Options};
 
@@ -17,6 +18,8 @@ pub struct Report {
     machine: Vec<(&'static str, String)>,
     load_start: String,
     load_end: String,
+    /// The atrest binary measured end to end.
+    pub atrest: Option<AtrestBinary>,
     pub openssl: Vec<OpensslSpeed>,
     pub crypto: Vec<CryptoResult>,
     pub e2e: Option<E2e>,
@@ -29,7 +32,7 @@ fn load_average() -> String {
 }
 
 fn first_line(program: &str, args: &[&str]) -> String {
-    e2e::tool_version(program, args).unwrap_or_else(|| "not installed".into())
+    crate::util::tool_version(program, args).unwrap_or_else(|| "not installed".into())
 }
 
 impl Report {
@@ -85,6 +88,7 @@ impl Report {
             ],
             load_start: load_average(),
             load_end: String::new(),
+            atrest: None,
             openssl: Vec::new(),
             crypto: Vec::new(),
             e2e: None,
@@ -149,6 +153,10 @@ impl Report {
             "commit": self.commit,
             "machine": self.machine.iter().map(|(k, v)| (k.to_string(), json!(v))).collect::<serde_json::Map<_, _>>(),
             "load_average": {"start": self.load_start, "end": self.load_end},
+            "atrest_binary": self.atrest.as_ref().map(|b| json!({
+                "path": b.path, "version": b.version, "sha256": b.sha256,
+                "given": b.given, "commit": b.commit, "commit_note": b.commit_note,
+            })),
             "openssl_speed": self.openssl.iter().map(|o| json!({
                 "cipher": o.cipher, "direction": if o.decrypt { "decrypt" } else { "encrypt" },
                 "mib_s": o.mib_s, "command": o.command,
@@ -165,6 +173,9 @@ impl Report {
         let _ = writeln!(w, "# atrest benchmarks\n");
         let _ = writeln!(w, "Command: `{}`  ", self.opts.command);
         let _ = writeln!(w, "Date: {}; commit `{}`  ", self.started, self.commit);
+        if let Some(b) = &self.atrest {
+            let _ = writeln!(w, "atrest binary: {}  ", b.summary());
+        }
         let _ = writeln!(
             w,
             "Load average (1/5/15 min): {} at the start, {} at the end. On a 2-core machine a load above ~0.5 before the run means other work competed for the CPU, and the figures are then lower bounds.\n",
@@ -286,7 +297,11 @@ impl Report {
     }
 
     fn e2e_markdown(&self, w: &mut String, e: &E2e) {
-        let _ = writeln!(w, "\n## 2. End to end, through the release binary\n");
+        let through = match &self.atrest {
+            Some(b) if b.given => "the binary given with `--atrest`",
+            _ => "the release binary",
+        };
+        let _ = writeln!(w, "\n## 2. End to end, through {through}\n");
         let _ = writeln!(
             w,
             "S3: {}. KMS: moto_server 5.2.5 on 127.0.0.1. Formats measured: {} (those `atrest encrypt-with-kms --help` lists), at default settings except the row named with `--multipart-threshold 5120` (one streaming PUT instead of parts). Each figure is the median of the runs (files over 1 GiB: one run, atrest and single-stream curl only); peak RSS is the largest `Maximum resident set size` from `/usr/bin/time -v` over the runs. Plain downloads write to /dev/null; atrest decrypts to a file on tmpfs (`/dev/shm`: transfer and decryption without the disk), to a file on disk (adding the write and its `fsync`), and to stdout pointed at /dev/null (the plain downloads' sink; stdout is written in order, files by position from concurrent streams). \"÷ best plain\" divides by the fastest plain transfer (curl or aws) of the same size and direction. \"CPU s\" is the command's CPU time (user + system, with its children, from `/usr/bin/time -v`) + the S3 server's over the same run (from `/proc/PID/stat`), medians: client, server and KMS emulator share the 2 cores, so when both are busy the wall time follows their sum. The plain multipart upload has atrest's shape (8 MiB parts, 4 in flight). The throughput targets take atrest's fastest row of the direction, named in the targets table.\n",
@@ -351,6 +366,9 @@ impl Report {
             w,
             "| command | runs | median s | peak RSS MiB | KMS calls |\n| --- | ---: | ---: | ---: | --- |"
         );
+        // The size tables' row without direction, throughput, ratio and CPU:
+        // at 1 KiB they measure start-up, not bandwidth (a reason to keep
+        // two row formats, not a copy).
         for m in &e.small {
             let _ = writeln!(
                 w,
