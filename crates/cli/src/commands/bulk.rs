@@ -584,6 +584,41 @@ mod tests {
     }
 
     #[test]
+    fn only_directories_an_exclude_covers_whole_are_left_unread() {
+        let f = Filter::new(&[], &["noperm/**".into(), "*.log".into(), "tmp/*".into()]).unwrap();
+        assert!(f.skips_dir("noperm"));
+        assert!(f.skips_dir("tmp"));
+        // `x.log/` holds files `*.log` does not match.
+        assert!(!f.skips_dir("x.log"));
+        assert!(!f.skips_dir("sub"));
+        let some = Filter::new(&[], &["noperm/*.txt".into()]).unwrap();
+        assert!(!some.skips_dir("noperm"));
+    }
+
+    #[test]
+    fn files_mapping_to_one_key_all_fail_naming_each_other() {
+        let item = |name: &str, key: &str| Item {
+            name: name.to_owned(),
+            size: 1,
+            work: Ok(key.to_owned()),
+        };
+        let mut items = vec![item("a", "k1"), item("b", "k2"), item("c", "k1")];
+        one_key_each(&mut items, |k| k);
+        assert!(items[1].work.is_ok());
+        for i in [0, 2] {
+            let e = format!("{:#}", items[i].work.as_ref().unwrap_err());
+            assert!(e.contains("`k1` (a, c)"), "{e}");
+        }
+    }
+
+    #[test]
+    fn names_show_their_exact_bytes() {
+        use std::os::unix::ffi::OsStrExt;
+        let rel = Path::new(std::ffi::OsStr::from_bytes(b"nu/\xff\x1b.bin"));
+        assert_eq!(shown(rel), r"nu/\xff\u{1b}.bin");
+    }
+
+    #[test]
     fn exclude_wins_over_include() {
         let all = Filter::new(&[], &[]).unwrap();
         assert!(all.takes("any/thing"));

@@ -314,6 +314,22 @@ fn special_files_in_the_tree_are_skipped_without_opening_them() {
     }
     assert!(err.contains("encrypted 1 files (7 bytes)"), "{err}");
     assert_eq!(keys(&env, "p/"), ["p/a.txt"]);
+
+    // Decrypting: a FIFO where an object would go fails alone, unopened
+    // (opening it to write would wait for a reader).
+    env.put_raw("p/b.txt", b"not atrest, never fetched".to_vec());
+    std::fs::create_dir(env.path("back")).unwrap();
+    mkfifo(&env.path("back/b.txt"));
+    let mut cmd = env.atrest();
+    cmd.args(["decrypt", &env.uri("p/"), "back", "-r"]);
+    let out = output_within(&mut cmd, Duration::from_secs(60));
+    assert_status(&out, 1, &["decrypt -r onto a FIFO"]);
+    let err = stderr(&out);
+    assert!(
+        err.contains("failed: b.txt: not a regular file (a FIFO)"),
+        "{err}"
+    );
+    assert_eq!(std::fs::read(env.path("back/a.txt")).unwrap(), b"regular");
 }
 
 /// Gives everyone read access to `dir` and what is below it, so that the
