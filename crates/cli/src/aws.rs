@@ -1,6 +1,22 @@
-//! Builds the SDK clients from the standard AWS configuration chain.
+//! Builds the SDK clients from the standard AWS configuration chain, with
+//! the AWS CLI's rules where the SDK's differ:
+//!
+//! - `--profile NAME` takes credentials from that profile even when keys are
+//!   exported (`AWS_ACCESS_KEY_ID`); the variable `AWS_PROFILE` alone does
+//!   not override exported keys. An unknown `--profile` is an error naming it.
+//! - Connections and answers have time limits (`--cli-connect-timeout`,
+//!   `--cli-read-timeout`), so a silent endpoint fails instead of hanging.
+//! - An `--endpoint-url` that is not an http(s) URL fails before any request.
 
+use std::time::Duration;
+
+use aws_config::profile::ProfileFileCredentialsProvider;
+use aws_config::timeout::TimeoutConfig;
 use aws_config::{BehaviorVersion, Region, SdkConfig};
+use aws_credential_types::provider::error::CredentialsError;
+use aws_credential_types::provider::{future, ProvideCredentials};
+use aws_runtime::env_config::file::EnvConfigFiles;
+use aws_types::os_shim_internal::{Env, Fs};
 
 use crate::cli::AwsArgs;
 use crate::failure::{Exit, Failure};
@@ -12,6 +28,10 @@ pub struct Clients {
 }
 
 pub async fn clients(args: &AwsArgs) -> anyhow::Result<Clients> {
+    check_endpoints(args)?;
+    if let Some(profile) = &args.profile {
+        check_profile(profile).await?;
+    }
     let config = load(args).await;
     if config.region().is_none() {
         return Err(Failure::new(
@@ -33,9 +53,19 @@ pub async fn clients(args: &AwsArgs) -> anyhow::Result<Clients> {
 }
 
 async fn load(args: &AwsArgs) -> SdkConfig {
-    let mut loader = aws_config::defaults(BehaviorVersion::latest());
+    let mut loader = aws_config::defaults(BehaviorVersion::latest()).timeout_config(timeouts(args));
     if let Some(profile) = &args.profile {
-        loader = loader.profile_name(profile);
+        // The SDK's default chain puts exported keys before any profile;
+        // the AWS CLI lets an explicit --profile win, and so do we.
+        let credentials = ProfileOnly {
+            name: profile.clone(),
+            inner: ProfileFileCredentialsProvider::builder()
+                .profile_name(profile)
+                .build(),
+        };
+        loader = loader
+            .profile_name(profile)
+            .credentials_provider(credentials);
     }
     if let Some(region) = &args.region {
         loader = loader.region(Region::new(region.clone()));
@@ -46,7 +76,134 @@ async fn load(args: &AwsArgs) -> SdkConfig {
     loader.load().await
 }
 
+/// The credentials of the `--profile` profile, and an error naming it when
+/// it holds none (the SDK's says only "the credential provider was not
+/// enabled").
+#[derive(Debug)]
+struct ProfileOnly {
+    name: String,
+    inner: ProfileFileCredentialsProvider,
+}
+
+impl ProvideCredentials for ProfileOnly {
+    fn provide_credentials<'a>(&'a self) -> future::ProvideCredentials<'a>
+    where
+        Self: 'a,
+    {
+        future::ProvideCredentials::new(async move {
+            self.inner.provide_credentials().await.map_err(|e| match e {
+                CredentialsError::CredentialsNotLoaded(_) => {
+                    CredentialsError::invalid_configuration(format!(
+                        "the profile `{}` holds no credentials (keys, a role, SSO or credential_process)",
+                        self.name
+                    ))
+                }
+                other => other,
+            })
+        })
+    }
+}
+
+/// `--cli-connect-timeout` and `--cli-read-timeout`; 0 means no limit.
+fn timeouts(args: &AwsArgs) -> TimeoutConfig {
+    let mut timeouts = TimeoutConfig::builder();
+    timeouts = match args.cli_connect_timeout {
+        0 => timeouts.disable_connect_timeout(),
+        secs => timeouts.connect_timeout(Duration::from_secs(secs)),
+    };
+    timeouts = match args.cli_read_timeout {
+        0 => timeouts.disable_read_timeout(),
+        secs => timeouts.read_timeout(Duration::from_secs(secs)),
+    };
+    timeouts.build()
+}
+
+/// An unknown `--profile` is a usage error, named, before anything else.
+async fn check_profile(name: &str) -> anyhow::Result<()> {
+    let profiles =
+        aws_config::profile::load(&Fs::real(), &Env::real(), &EnvConfigFiles::default(), None)
+            .await
+            .map_err(|e| {
+                Failure::new(
+                    Exit::Usage,
+                    format!("cannot read the AWS config files for --profile {name}: {e}"),
+                )
+            })?;
+    if profiles.get_profile(name).is_none() {
+        return Err(Failure::new(
+            Exit::Usage,
+            format!(
+                "the profile `{name}` (--profile) is not in the AWS config or credentials file"
+            ),
+        )
+        .into());
+    }
+    Ok(())
+}
+
+/// The endpoint URLs from the flag and the standard variables must be
+/// http(s) URLs with a host: checked up front, so a typo fails at once with
+/// exit 2 rather than after a request is tried.
+fn check_endpoints(args: &AwsArgs) -> anyhow::Result<()> {
+    let flag = args
+        .endpoint_url
+        .as_ref()
+        .map(|url| ("--endpoint-url".to_owned(), url.clone()));
+    let vars = [
+        "AWS_ENDPOINT_URL",
+        "AWS_ENDPOINT_URL_S3",
+        "AWS_ENDPOINT_URL_KMS",
+    ]
+    .into_iter()
+    .filter_map(|name| {
+        let value = std::env::var(name).ok().filter(|v| !v.is_empty())?;
+        Some((name.to_owned(), value))
+    });
+    for (source, url) in flag.into_iter().chain(vars) {
+        if let Err(why) = check_endpoint(&url) {
+            return Err(Failure::new(
+                Exit::Usage,
+                format!(
+                    "invalid endpoint URL `{}` ({source}): {why}",
+                    crate::escape(&url)
+                ),
+            )
+            .into());
+        }
+    }
+    Ok(())
+}
+
+fn check_endpoint(url: &str) -> Result<(), &'static str> {
+    let uri: http::Uri = url
+        .parse()
+        .map_err(|_| "expected a URL like https://host[:port]")?;
+    match uri.scheme_str() {
+        Some("http" | "https") => {}
+        _ => return Err("the scheme must be http:// or https://"),
+    }
+    match uri.host() {
+        Some(host) if !host.is_empty() => Ok(()),
+        _ => Err("the URL names no host"),
+    }
+}
+
 fn custom_s3_endpoint(args: &AwsArgs) -> bool {
     let set = |name| std::env::var_os(name).is_some_and(|v| !v.is_empty());
     args.endpoint_url.is_some() || set("AWS_ENDPOINT_URL") || set("AWS_ENDPOINT_URL_S3")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::check_endpoint;
+
+    #[test]
+    fn endpoint_urls_are_checked() {
+        assert!(check_endpoint("http://127.0.0.1:9000").is_ok());
+        assert!(check_endpoint("https://s3.example.com").is_ok());
+        assert!(check_endpoint("not a url").is_err());
+        assert!(check_endpoint("127.0.0.1:9000").is_err());
+        assert!(check_endpoint("ftp://host").is_err());
+        assert!(check_endpoint("http://").is_err());
+    }
 }

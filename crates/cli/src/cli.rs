@@ -9,13 +9,14 @@ const EXIT_CODES: &str = "\
 Exit status:
   0  success
   1  runtime failure (network, S3 or KMS error, local I/O)
-  2  usage error (bad arguments, invalid S3 URI, missing configuration)
+  2  usage error (bad arguments, invalid S3 URI or endpoint URL, unknown --profile, missing configuration)
   3  not found or access denied (bucket, object, KMS key, data.key, input file, credentials)
-  4  the object cannot be trusted: corrupted, not an atrest object, or wrong KMS key";
+  4  the object cannot be trusted: corrupted, not an atrest object, or wrong KMS key
+  130, 143  interrupted by SIGINT or SIGTERM";
 
 /// Client-side envelope encryption for Amazon S3 with AWS KMS keys.
 #[derive(Debug, Parser)]
-#[command(name = "atrest", version, after_help = EXIT_CODES)]
+#[command(name = "atrest", bin_name = "atrest", version, after_help = EXIT_CODES)]
 pub struct Cli {
     #[command(flatten)]
     pub aws: AwsArgs,
@@ -41,7 +42,9 @@ pub struct Cli {
 /// (environment, shared config and credentials files, instance role).
 #[derive(Debug, Args)]
 pub struct AwsArgs {
-    /// Named profile from the AWS config files [env: AWS_PROFILE]
+    /// Named profile from the AWS config files; its credentials win over
+    /// exported AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY (the variable
+    /// AWS_PROFILE does not) [env: AWS_PROFILE]
     #[arg(long, global = true, value_name = "NAME")]
     pub profile: Option<String>,
 
@@ -54,6 +57,16 @@ pub struct AwsArgs {
     /// AWS_ENDPOINT_URL_KMS]
     #[arg(long, global = true, value_name = "URL")]
     pub endpoint_url: Option<String>,
+
+    /// Seconds to wait for a connection to S3 or KMS; 0 waits forever.
+    #[arg(long, global = true, value_name = "SECONDS", default_value_t = 10)]
+    pub cli_connect_timeout: u64,
+
+    /// Seconds to wait for the answer to a request to S3 or KMS (for an
+    /// upload, once its body is sent); 0 waits forever. A failed attempt is
+    /// retried (3 attempts in all).
+    #[arg(long, global = true, value_name = "SECONDS", default_value_t = 60)]
+    pub cli_read_timeout: u64,
 }
 
 #[derive(Debug, Subcommand)]

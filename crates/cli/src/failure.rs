@@ -55,8 +55,9 @@ pub fn exit_code(err: &anyhow::Error) -> Exit {
                 | KmsError::KeyDisabled(_)
                 | KmsError::AccessDenied(_)
                 | KmsError::DecryptDenied(_)
-                | KmsError::NoCredentials => Exit::NotFoundOrDenied,
-                KmsError::InvalidCiphertext => Exit::Untrusted,
+                | KmsError::CredentialsRejected(_)
+                | KmsError::NoCredentials(_) => Exit::NotFoundOrDenied,
+                KmsError::InvalidCiphertext | KmsError::NotAtrestKey(_) => Exit::Untrusted,
                 _ => Exit::Runtime,
             };
         }
@@ -65,7 +66,7 @@ pub fn exit_code(err: &anyhow::Error) -> Exit {
                 S3Error::NoSuchBucket { .. }
                 | S3Error::NoSuchKey { .. }
                 | S3Error::AccessDenied { .. }
-                | S3Error::NoCredentials => Exit::NotFoundOrDenied,
+                | S3Error::NoCredentials(_) => Exit::NotFoundOrDenied,
                 _ => Exit::Runtime,
             };
         }
@@ -79,4 +80,93 @@ pub fn exit_code(err: &anyhow::Error) -> Exit {
         }
     }
     Exit::Runtime
+}
+
+/// How to fix what the error says, if atrest knows.
+const CONFIGURE_CREDENTIALS: &str = "configure credentials with `aws configure`, export AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or pass --profile NAME";
+
+/// The one line printed for `err`: its causes joined with ": ", each cause
+/// left out when the text so far already says it (an error whose message
+/// quotes its source would otherwise print it twice), and a hint on how to
+/// fix it where there is one.
+pub fn message(err: &anyhow::Error) -> String {
+    let mut line = String::new();
+    let mut hint = None;
+    for cause in err.chain() {
+        if is_credentials_failure(cause) {
+            hint = Some(CONFIGURE_CREDENTIALS);
+        }
+        let text = cause.to_string();
+        if text.is_empty() || line.contains(&text) {
+            continue;
+        }
+        if !line.is_empty() {
+            line.push_str(": ");
+        }
+        line.push_str(&text);
+    }
+    if let Some(hint) = hint {
+        line.push_str("; ");
+        line.push_str(hint);
+    }
+    line
+}
+
+/// No credentials, or credentials the service refused as such (not a
+/// permission the caller lacks).
+fn is_credentials_failure(cause: &(dyn std::error::Error + 'static)) -> bool {
+    match (
+        cause.downcast_ref::<KmsError>(),
+        cause.downcast_ref::<S3Error>(),
+    ) {
+        (Some(KmsError::NoCredentials(_) | KmsError::CredentialsRejected(_)), _) => true,
+        (_, Some(S3Error::NoCredentials(_))) => true,
+        (_, Some(S3Error::AccessDenied { code, .. })) => matches!(
+            code.as_str(),
+            "InvalidAccessKeyId" | "SignatureDoesNotMatch" | "ExpiredToken" | "InvalidToken"
+        ),
+        _ => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_cause_already_quoted_is_not_repeated() {
+        let io = std::io::Error::from_raw_os_error(21);
+        let err = anyhow::Error::new(Quoting(io)).context("cannot write out");
+        assert_eq!(
+            message(&err),
+            "cannot write out: Is a directory (os error 21)"
+        );
+    }
+
+    /// Displays its source, and also returns it from `source()`.
+    #[derive(Debug)]
+    struct Quoting(std::io::Error);
+
+    impl std::fmt::Display for Quoting {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            self.0.fmt(f)
+        }
+    }
+
+    impl std::error::Error for Quoting {
+        fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+            Some(&self.0)
+        }
+    }
+
+    #[test]
+    fn credentials_failures_say_how_to_configure() {
+        let err = anyhow::Error::new(S3Error::NoCredentials("none found".into()));
+        assert!(
+            message(&err).ends_with(CONFIGURE_CREDENTIALS),
+            "{}",
+            message(&err)
+        );
+        assert_eq!(exit_code(&err), Exit::NotFoundOrDenied);
+    }
 }

@@ -1,5 +1,7 @@
 //! SIGINT / SIGTERM: commands stop cleanly (abort a multipart upload, drop
 //! the temporary output file) and the process exits 128 + the signal number.
+//! A second signal while that cleanup waits on the network (aborting an
+//! upload at a server that stopped answering) exits at once.
 
 use std::future::Future;
 
@@ -25,11 +27,19 @@ impl Interrupt {
         let mut term = signal(SignalKind::terminate())?;
         let (tx, rx) = watch::channel(None);
         tokio::spawn(async move {
-            let got = tokio::select! {
-                _ = int.recv() => Interrupted { name: "SIGINT", number: 2 },
-                _ = term.recv() => Interrupted { name: "SIGTERM", number: 15 },
-            };
-            let _ = tx.send(Some(got));
+            let mut first = true;
+            loop {
+                let got = tokio::select! {
+                    _ = int.recv() => Interrupted { name: "SIGINT", number: 2 },
+                    _ = term.recv() => Interrupted { name: "SIGTERM", number: 15 },
+                };
+                if !first {
+                    eprintln!("atrest: {got} again: stopping without cleanup");
+                    std::process::exit(128 + got.number);
+                }
+                first = false;
+                let _ = tx.send(Some(got));
+            }
         });
         Ok(Interrupt(rx))
     }

@@ -13,12 +13,16 @@ mod progress;
 
 use std::process::ExitCode;
 
-use clap::{CommandFactory, Parser};
+use clap::CommandFactory;
+use clap::Parser;
 use cli::{Cli, Command};
 
 fn main() -> ExitCode {
     fixed_mmap_threshold();
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => return usage_error(e),
+    };
     // Neither needs AWS configuration nor a runtime.
     match cli.command {
         Command::Completions { shell } => {
@@ -40,12 +44,18 @@ fn main() -> ExitCode {
             return ExitCode::from(failure::Exit::Runtime as u8);
         }
     };
+    let quiet = cli.quiet;
     let result = runtime.block_on(run(cli));
     // Do not wait for blocking reads still parked on stdin (after an error or
     // a signal): everything that matters has finished.
     runtime.shutdown_background();
     match result {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(done) => {
+            if let (Some(line), false) = (done, quiet) {
+                println!("{}", escape(&line));
+            }
+            ExitCode::SUCCESS
+        }
         Err(err) if is_broken_pipe(&err) => ExitCode::SUCCESS,
         Err(err) if err.is::<interrupt::Interrupted>() => {
             let got = err
@@ -57,10 +67,49 @@ fn main() -> ExitCode {
         Err(err) => {
             // One line, and nothing in it (object keys, server messages)
             // can drive the terminal.
-            eprintln!("atrest: error: {}", escape(&format!("{err:#}")));
+            eprintln!("atrest: error: {}", escape(&failure::message(&err)));
             ExitCode::from(failure::exit_code(&err) as u8)
         }
     }
+}
+
+/// A command-line error as every other error: `atrest: error: ...` on one
+/// line (clap's tips folded in), then the usage line; exit 2. Help and
+/// `--version` print as clap prints them.
+fn usage_error(e: clap::Error) -> ExitCode {
+    use clap::error::ErrorKind;
+    if matches!(
+        e.kind(),
+        ErrorKind::DisplayHelp
+            | ErrorKind::DisplayVersion
+            | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand
+    ) {
+        let _ = e.print();
+        return ExitCode::from(e.exit_code().clamp(0, 255) as u8);
+    }
+    // Plain text (no styling): "error: MESSAGE", tips, "Usage: ...", and
+    // "For more information, try '--help'.", separated by blank lines.
+    let text = e.render().to_string();
+    let mut message = String::new();
+    let mut usage = None;
+    for line in text.lines().map(str::trim).filter(|l| !l.is_empty()) {
+        if let Some(first) = line.strip_prefix("error: ") {
+            message.push_str(first);
+        } else if line.starts_with("Usage: ") {
+            usage = Some(line.to_owned());
+        } else if line.starts_with("For more information") {
+        } else if message.is_empty() {
+            message.push_str(line);
+        } else {
+            message.push_str(&format!(" ({line})"));
+        }
+    }
+    eprintln!("atrest: error: {}", escape(&message));
+    match usage {
+        Some(usage) => eprintln!("{usage} (see --help)"),
+        None => eprintln!("see `atrest --help`"),
+    }
+    ExitCode::from(failure::Exit::Usage as u8)
 }
 
 /// Keeps memory flat on glibc. Transfers allocate and free part-sized
@@ -111,7 +160,13 @@ fn print_generated(write: impl FnOnce(&mut dyn std::io::Write) -> std::io::Resul
     }
 }
 
-async fn run(cli: Cli) -> anyhow::Result<()> {
+/// Runs the command; on success, the line to print on stdout (unless
+/// `--quiet`) if it has one: `upload: a.txt to s3://b/a.txt`, as the AWS CLI.
+///
+/// Every step runs under the interrupt guard (a signal drops it, with its
+/// temporary output), except the parts of `encrypt` that abort their
+/// multipart upload themselves.
+async fn run(cli: Cli) -> anyhow::Result<Option<String>> {
     let interrupt = interrupt::Interrupt::listen()?;
     // A local file needs no AWS configuration at all.
     if let Command::Inspect {
@@ -119,14 +174,15 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         json,
     } = &cli.command
     {
-        return commands::inspect::run(None, target, *json).await;
+        let work = commands::inspect::run(None, target, *json);
+        return interrupt.guard(work).await.map(|()| None);
     }
-    let clients = aws::clients(&cli.aws).await?;
+    let clients = interrupt.guard(aws::clients(&cli.aws)).await?;
     let show_progress = progress::wanted(cli.quiet, cli.no_progress);
     match &cli.command {
         Command::CreateDataKey { key_id, data_key } => {
             let work = commands::create_data_key::run(&clients.kms, key_id, data_key, cli.quiet);
-            interrupt.guard(work).await
+            interrupt.guard(work).await.map(|()| None)
         }
         Command::EncryptWithKms {
             file,
@@ -165,11 +221,15 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                     show_progress,
                     quiet: cli.quiet,
                 };
-                return commands::bulk::encrypt_dir(&bulk, args, &interrupt).await;
+                return commands::bulk::encrypt_dir(&bulk, args, &interrupt)
+                    .await
+                    .map(|()| None);
             }
             let keys = keys::Keys::uncached(clients.kms.clone());
-            // Not guarded here: encrypt aborts its multipart upload itself.
-            commands::encrypt::run(&keys, &clients.s3, args, &interrupt).await
+            // Not guarded here: encrypt guards its steps and aborts its
+            // multipart upload itself.
+            commands::encrypt::run(&keys, &clients.s3, args, &interrupt).await?;
+            Ok(Some(format!("upload: {} to {uri}", file.display())))
         }
         Command::DecryptWithKms {
             uri,
@@ -203,16 +263,21 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 };
                 return interrupt
                     .guard(commands::bulk::decrypt_prefix(&bulk, args))
-                    .await;
+                    .await
+                    .map(|()| None);
             }
             let keys = keys::Keys::uncached(clients.kms.clone());
             // Dropping the work on a signal removes the temporary output.
             interrupt
                 .guard(commands::decrypt::run(&keys, &clients.s3, args))
-                .await
+                .await?;
+            // Standard output carries the plaintext: nothing else goes there.
+            Ok((!files::is_std_stream(file))
+                .then(|| format!("download: {uri} to {}", file.display())))
         }
         Command::Inspect { target, json } => {
-            commands::inspect::run(Some(&clients.s3), target, *json).await
+            let work = commands::inspect::run(Some(&clients.s3), target, *json);
+            interrupt.guard(work).await.map(|()| None)
         }
         Command::Completions { .. } | Command::Man => unreachable!("handled in main"),
     }

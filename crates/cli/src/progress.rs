@@ -68,10 +68,14 @@ impl Progress {
     /// `total` it shows bytes, a bar, rate and ETA; without, a spinner with
     /// bytes and rate.
     pub fn new(enabled: bool, verb: &str, total: Option<u64>) -> Self {
+        Self::drawn_on(enabled, verb, total, ProgressDrawTarget::stderr())
+    }
+
+    fn drawn_on(enabled: bool, verb: &str, total: Option<u64>, target: ProgressDrawTarget) -> Self {
         if !enabled {
             return Self::none();
         }
-        let bar = ProgressBar::with_draw_target(total, ProgressDrawTarget::stderr());
+        let bar = ProgressBar::with_draw_target(total, target);
         let template = match total {
             Some(_) => "{msg} {bar:30} {bytes}/{total_bytes} {binary_bytes_per_sec} ETA {eta}",
             None => "{msg} {spinner} {bytes} {binary_bytes_per_sec}",
@@ -107,11 +111,9 @@ impl Progress {
     /// A bar whose total is not known yet: it stays hidden until
     /// [`set_total`](Self::set_total).
     pub fn pending(enabled: bool, verb: &str) -> Self {
-        let progress = Self::new(enabled, verb, Some(0));
-        if let Some(bar) = &progress.bar {
-            bar.set_draw_target(ProgressDrawTarget::hidden());
-        }
-        progress
+        // Hidden from the start: drawn on stderr first, it would leave a
+        // finished-looking `0 B/0 B` bar above the real one.
+        Self::drawn_on(enabled, verb, Some(0), ProgressDrawTarget::hidden())
     }
 
     /// Sets the total once it is known, and shows the bar.

@@ -27,7 +27,7 @@ use std::collections::HashMap;
 
 use atrest_crypto::DataKey;
 use aws_sdk_kms::config::http::HttpResponse;
-use aws_sdk_kms::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
+use aws_sdk_kms::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_kms::operation::decrypt::DecryptError;
 use aws_sdk_kms::operation::generate_data_key::GenerateDataKeyError;
 use aws_sdk_kms::operation::generate_data_key_without_plaintext::GenerateDataKeyWithoutPlaintextError;
@@ -56,12 +56,22 @@ pub enum KmsError {
     /// key, or was wrapped with a different encryption context.
     #[error("KMS could not unwrap the data key: the object is corrupted, was encrypted under another KMS key, or its encryption context does not match")]
     InvalidCiphertext,
-    /// No AWS credentials could be found.
-    #[error("no AWS credentials found (set AWS_PROFILE or AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, or run `aws configure`)")]
-    NoCredentials,
-    /// KMS returned a data key that is not 32 bytes.
+    /// KMS refused the credentials themselves: unknown, badly signed or
+    /// expired.
+    #[error("KMS refused the AWS credentials{}", detail(.0))]
+    CredentialsRejected(String),
+    /// No usable AWS credentials: none found, or their provider failed
+    /// (why, in one line).
+    #[error("no usable AWS credentials: {0}")]
+    NoCredentials(String),
+    /// KMS returned a malformed answer (no key, or a generated key that is
+    /// not the 32 bytes asked for).
     #[error("KMS returned a malformed data key")]
     MalformedResponse,
+    /// The wrapped key unwrapped to a key that is not 32 bytes: a KMS data
+    /// key made for another use (AES_128), not an atrest data key.
+    #[error("the data key is {0} bytes, not 32: it is not an atrest data key (a KMS data key made for another cipher, such as AES_128)")]
+    NotAtrestKey(usize),
     /// Any other failure.
     #[error("KMS {op} failed: {detail}")]
     Other {
@@ -77,6 +87,9 @@ impl KmsError {
     where
         E: Modeled + ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
     {
+        if let Some(reason) = atrest_sdk_error::credentials_failure(&err) {
+            return KmsError::NoCredentials(reason);
+        }
         let message = err.message().unwrap_or_default().to_owned();
         // Modelled exceptions by type (their code is only filled in when
         // parsed off the wire); unmodelled ones, such as
@@ -94,57 +107,23 @@ impl KmsError {
                 | "KeyUnavailableException",
             ) => KmsError::KeyDisabled(message),
             Some("AccessDeniedException") if op == "Decrypt" => KmsError::DecryptDenied(message),
+            Some("AccessDeniedException") => KmsError::AccessDenied(message),
             Some(
-                "AccessDeniedException"
-                | "UnrecognizedClientException"
+                "UnrecognizedClientException"
                 | "InvalidSignatureException"
-                | "ExpiredTokenException",
-            ) => KmsError::AccessDenied(message),
+                | "ExpiredTokenException"
+                | "IncompleteSignature"
+                | "InvalidClientTokenId",
+            ) => KmsError::CredentialsRejected(message),
             Some("InvalidCiphertextException" | "IncorrectKeyException") => {
                 KmsError::InvalidCiphertext
             }
-            _ => {
-                let detail = safe_detail(&err);
-                if detail.contains("no credentials")
-                    || detail.contains("failed to load credentials")
-                    || detail.contains("credentials provider was not enabled")
-                {
-                    KmsError::NoCredentials
-                } else {
-                    KmsError::Other { op, detail }
-                }
-            }
+            _ => KmsError::Other {
+                op,
+                // Never the raw reply: see atrest_sdk_error::describe.
+                detail: atrest_sdk_error::describe("KMS", &err),
+            },
         }
-    }
-}
-
-/// What went wrong, without the raw HTTP response.
-///
-/// The SDK's `DisplayErrorContext` shows the whole response, body included,
-/// and the body of a Decrypt or GenerateDataKey answer holds the plaintext
-/// data key: a reply that fails to parse would print the key. So a reply
-/// is described by its status and AWS error code and message only (error
-/// replies hold no key); failures before any reply (connection, timeout,
-/// credentials) keep the SDK's full description, which has no body.
-fn safe_detail<E>(err: &SdkError<E, HttpResponse>) -> String
-where
-    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
-{
-    let status = err.raw_response().map(|r| r.status().as_u16());
-    match err {
-        SdkError::ServiceError(_) if err.code().is_some() => {
-            let code = err.code().unwrap_or_default();
-            match err.message() {
-                Some(message) if !message.is_empty() => format!("{code}: {message}"),
-                _ => code.to_owned(),
-            }
-        }
-        SdkError::ServiceError(_) | SdkError::ResponseError(_) => match status {
-            Some(status) => format!("KMS sent a reply that could not be read (HTTP {status})"),
-            None => "KMS sent a reply that could not be read".to_owned(),
-        },
-        SdkError::TimeoutError(_) => "the request to KMS timed out".to_owned(),
-        _ => DisplayErrorContext(err).to_string(),
     }
 }
 
@@ -235,7 +214,7 @@ impl Kms {
             .send()
             .await
             .map_err(|e| KmsError::from_sdk("GenerateDataKey", e))?;
-        let key = take_key(out.plaintext)?;
+        let key = take_key(out.plaintext).map_err(|_| KmsError::MalformedResponse)?;
         let wrapped = out
             .ciphertext_blob
             .map(Blob::into_inner)
@@ -275,7 +254,10 @@ impl Kms {
             .send()
             .await
             .map_err(|e| KmsError::from_sdk("Decrypt", e))?;
-        take_key(out.plaintext)
+        take_key(out.plaintext).map_err(|len| match len {
+            Some(len) => KmsError::NotAtrestKey(len),
+            None => KmsError::MalformedResponse,
+        })
     }
 }
 
@@ -283,13 +265,12 @@ fn context_map(context: &[(String, String)]) -> Option<HashMap<String, String>> 
     (!context.is_empty()).then(|| context.iter().cloned().collect())
 }
 
-/// Moves the SDK's plaintext into a [`DataKey`] and wipes the SDK's copy.
-fn take_key(plaintext: Option<Blob>) -> Result<DataKey, KmsError> {
+/// Moves the SDK's plaintext into a [`DataKey`] and wipes the SDK's copy;
+/// fails with the length of a key that is not 32 bytes (`None`: no key).
+fn take_key(plaintext: Option<Blob>) -> Result<DataKey, Option<usize>> {
     use zeroize::Zeroize;
-    let mut bytes = plaintext
-        .map(Blob::into_inner)
-        .ok_or(KmsError::MalformedResponse)?;
-    let key = DataKey::from_slice(&bytes).map_err(|_| KmsError::MalformedResponse);
+    let mut bytes = plaintext.map(Blob::into_inner).ok_or(None)?;
+    let key = DataKey::from_slice(&bytes).map_err(|_| Some(bytes.len()));
     bytes.zeroize();
     key
 }

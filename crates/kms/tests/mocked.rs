@@ -81,7 +81,7 @@ async fn malformed_plaintext_is_rejected_and_context_is_sent() {
     let context = [("purpose".to_owned(), "test".to_owned())];
     assert!(matches!(
         kms.decrypt(b"blob", &context).await.unwrap_err(),
-        KmsError::MalformedResponse
+        KmsError::NotAtrestKey(16)
     ));
     assert_eq!(short.num_calls(), 1);
 }

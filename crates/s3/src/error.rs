@@ -31,9 +31,10 @@ pub enum S3Error {
         /// The S3 error code.
         code: String,
     },
-    /// No AWS credentials could be found.
-    #[error("no AWS credentials found (set AWS_PROFILE or AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, or run `aws configure`)")]
-    NoCredentials,
+    /// No usable AWS credentials: none found, or their provider failed
+    /// (why, in one line).
+    #[error("no usable AWS credentials: {0}")]
+    NoCredentials(String),
     /// Any other failure of an S3 request.
     #[error("{op} on {uri} failed")]
     Request {
@@ -61,8 +62,8 @@ impl S3Error {
     where
         E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
     {
-        if is_missing_credentials(&err) {
-            return S3Error::NoCredentials;
+        if let Some(reason) = atrest_sdk_error::credentials_failure(&err) {
+            return S3Error::NoCredentials(reason);
         }
         let status = err.raw_response().map(|r| r.status().as_u16());
         match err.code() {
@@ -95,59 +96,8 @@ impl S3Error {
             _ => S3Error::Request {
                 op,
                 uri: uri.to_string(),
-                source: detail(&err).into(),
+                source: atrest_sdk_error::describe("S3", &err).into(),
             },
         }
-    }
-}
-
-/// One short line for an unmapped failure: the service's code and message,
-/// or the innermost cause of a connection failure. The SDK's
-/// `DisplayErrorContext` repeats every layer of the error and runs to
-/// several hundred characters.
-pub(crate) fn detail<E>(err: &SdkError<E, HttpResponse>) -> String
-where
-    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
-{
-    let status = err.raw_response().map(|r| r.status().as_u16());
-    match err {
-        SdkError::ServiceError(_) if err.code().is_some() => {
-            let code = err.code().unwrap_or_default();
-            let status = status.map(|s| format!(" (HTTP {s})")).unwrap_or_default();
-            match err.message() {
-                Some(message) if !message.is_empty() => format!("{code}: {message}{status}"),
-                _ => format!("{code}{status}"),
-            }
-        }
-        SdkError::ServiceError(_) | SdkError::ResponseError(_) => match status {
-            Some(status) => format!("S3 sent a reply that could not be read (HTTP {status})"),
-            None => "S3 sent a reply that could not be read".to_owned(),
-        },
-        SdkError::TimeoutError(_) => "the request timed out".to_owned(),
-        SdkError::DispatchFailure(_) => {
-            let mut cause: &dyn std::error::Error = err;
-            while let Some(next) = cause.source() {
-                cause = next;
-            }
-            format!("could not reach S3: {cause}")
-        }
-        _ => aws_sdk_s3::error::DisplayErrorContext(err).to_string(),
-    }
-}
-
-/// Whether the SDK failed before sending because no credentials resolved.
-pub(crate) fn is_missing_credentials<E, R>(err: &SdkError<E, R>) -> bool
-where
-    E: std::error::Error + 'static,
-    R: std::fmt::Debug,
-{
-    match err {
-        SdkError::DispatchFailure(_) | SdkError::ConstructionFailure(_) => {
-            let text = format!("{}", aws_sdk_s3::error::DisplayErrorContext(err));
-            text.contains("no credentials")
-                || text.contains("credentials provider was not enabled")
-                || text.contains("failed to load credentials")
-        }
-        _ => false,
     }
 }

@@ -17,6 +17,29 @@ const STREAM_QUEUE: usize = 2;
 /// S3's largest single PutObject.
 pub const MAX_PUT_SIZE: u64 = 5 * 1024 * 1024 * 1024;
 
+/// The slowest upload the read timeout allows for. The SDK's read timeout
+/// runs from the start of a request until its answer begins, body included,
+/// so a request with a body gets the client's read timeout plus the time to
+/// send the body at this rate: a silent server still fails in bounded time,
+/// and a large part on a slow link is not cut off.
+const SLOWEST_UPLOAD: u64 = 64 * 1024;
+
+/// A per-request config override giving a request with a `body_len`-byte
+/// body its time to send (see [`SLOWEST_UPLOAD`]).
+fn body_timeout(client: &Client, body_len: u64) -> aws_sdk_s3::config::Builder {
+    let config = aws_sdk_s3::config::Builder::default();
+    let Some(timeouts) = client.config().timeout_config() else {
+        return config;
+    };
+    match timeouts.read_timeout() {
+        Some(read) => {
+            let sending = std::time::Duration::from_secs(body_len / SLOWEST_UPLOAD);
+            config.timeout_config(timeouts.to_builder().read_timeout(read + sending).build())
+        }
+        None => config,
+    }
+}
+
 /// How an [`Uploader`] splits and parallelises an upload.
 #[derive(Clone, Copy, Debug)]
 pub struct UploadOptions {
@@ -180,11 +203,9 @@ impl Uploader {
                 // with every chunk signed: SHA-256 over the whole object (70%
                 // of the CPU in a profile, half the speed). The content is
                 // authenticated by atrest's own format (v2) and the transport.
-                .config_override(
-                    aws_sdk_s3::config::Builder::default().request_checksum_calculation(
-                        aws_sdk_s3::config::RequestChecksumCalculation::WhenRequired,
-                    ),
-                )
+                .config_override(body_timeout(&client, len).request_checksum_calculation(
+                    aws_sdk_s3::config::RequestChecksumCalculation::WhenRequired,
+                ))
                 .send()
                 .await
                 .map(drop)
@@ -335,6 +356,7 @@ impl Uploader {
         let Some(upload_id) = self.upload_id.clone() else {
             // Never filled a part: one PutObject of the whole (small) body.
             let body = self.take_buffer();
+            let timeout = body_timeout(&self.client, body.len() as u64);
             return self
                 .client
                 .put_object()
@@ -343,6 +365,7 @@ impl Uploader {
                 .body(ByteStream::from(body))
                 .customize()
                 .disable_payload_signing()
+                .config_override(timeout)
                 .send()
                 .await
                 .map(drop)
@@ -408,6 +431,7 @@ impl Uploader {
         let uri = self.uri.clone();
         self.in_flight.spawn(async move {
             tracing::debug!(part = number, bytes = body.len(), "uploading part");
+            let timeout = body_timeout(&client, body.len() as u64);
             let out = client
                 .upload_part()
                 .bucket(uri.bucket())
@@ -417,6 +441,7 @@ impl Uploader {
                 .body(ByteStream::from(body))
                 .customize()
                 .disable_payload_signing()
+                .config_override(timeout)
                 .send()
                 .await
                 .map_err(|e| S3Error::from_sdk("UploadPart", &uri, e))?;
@@ -479,7 +504,7 @@ impl Uploader {
             Ok(_) => tracing::debug!(uri = %self.uri, "aborted multipart upload"),
             Err(e) => tracing::warn!(
                 uri = %self.uri,
-                error = %aws_sdk_s3::error::DisplayErrorContext(e),
+                error = %atrest_sdk_error::describe("S3", &e),
                 "could not abort the multipart upload; its parts may remain"
             ),
         }

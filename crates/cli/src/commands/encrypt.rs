@@ -59,37 +59,41 @@ pub async fn run(
     }
     let context = EncryptionContext::new(args.context.iter().cloned())
         .map_err(|e| Failure::new(Exit::Usage, format!("invalid --context: {e}")))?;
-    let input = crate::files::open_input(args.file).await?;
+    // Opening (a FIFO) and KMS may wait forever: a signal stops them.
+    let input = interrupt.guard(crate::files::open_input(args.file)).await?;
 
     // At most one KMS call per object: GenerateDataKey for a fresh key, or
     // Decrypt of the shared data.key (none when a cached key is reused).
-    let (key, wrapped, context) = match args.kms_key {
-        Some(kms_key) => {
-            if args.format == Format::V1 {
-                return Err(Failure::new(
-                    Exit::Usage,
-                    "--key needs --format v2 (v1 objects use data.key)",
-                )
-                .into());
+    let keys_work = async {
+        Ok(match args.kms_key {
+            Some(kms_key) => {
+                if args.format == Format::V1 {
+                    return Err(Failure::new(
+                        Exit::Usage,
+                        "--key needs --format v2 (v1 objects use data.key)",
+                    )
+                    .into());
+                }
+                let generated = keys
+                    .generate(kms_key, &context.kms_context())
+                    .await
+                    .with_context(|| format!("cannot create a data key under `{kms_key}`"))?;
+                (generated.key, generated.wrapped.to_vec(), context)
             }
-            let generated = keys
-                .generate(kms_key, &context.kms_context())
-                .await
-                .with_context(|| format!("cannot create a data key under `{kms_key}`"))?;
-            (generated.key, generated.wrapped.to_vec(), context)
-        }
-        None => {
-            let wrapped = read_data_key(args.data_key)?;
-            let key = keys
-                .unwrap(&wrapped, &[])
-                .await
-                .with_context(|| format!("cannot unwrap {}", args.data_key.display()))?;
-            let context = context
-                .with_shared_data_key()
-                .map_err(|e| Failure::new(Exit::Usage, format!("invalid --context: {e}")))?;
-            (key, wrapped, context)
-        }
+            None => {
+                let wrapped = read_data_key(args.data_key)?;
+                let key = keys
+                    .unwrap(&wrapped, &[])
+                    .await
+                    .with_context(|| format!("cannot unwrap {}", args.data_key.display()))?;
+                let context = context
+                    .with_shared_data_key()
+                    .map_err(|e| Failure::new(Exit::Usage, format!("invalid --context: {e}")))?;
+                (key, wrapped, context)
+            }
+        })
     };
+    let (key, wrapped, context) = interrupt.guard(keys_work).await?;
 
     let total = match crate::files::is_std_stream(args.file) {
         true => None,

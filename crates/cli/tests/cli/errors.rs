@@ -73,7 +73,7 @@ fn no_credentials() {
         .unwrap();
     assert_status(&out, 3, &["no credentials"]);
     assert!(
-        stderr(&out).contains("no AWS credentials"),
+        stderr(&out).contains("no usable AWS credentials"),
         "{}",
         stderr(&out)
     );

@@ -7,13 +7,17 @@
 
 mod bulk;
 mod completions;
+mod credentials;
 mod destinations;
 mod errors;
+mod fake;
 mod faults;
+mod hangs;
 mod harness;
 mod inspect;
 mod interrupt;
 mod load;
+mod messages;
 mod progress;
 mod round_trip;
 mod secrets;

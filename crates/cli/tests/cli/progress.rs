@@ -5,9 +5,10 @@ use std::process::{Command, Output};
 
 use crate::harness::*;
 
-/// Progress output is drawn with carriage returns and ANSI escapes.
+/// Progress output is drawn with carriage returns and ANSI escapes (a
+/// terminal ends lines with `\r\n`: those do not count).
 fn has_progress(text: &str) -> bool {
-    text.contains('\r') || text.contains('\x1b')
+    text.replace("\r\n", "\n").contains('\r') || text.contains('\x1b')
 }
 
 #[test]
@@ -148,5 +149,27 @@ fn one_overall_bar_for_a_recursive_run() {
     assert_eq!(
         std::fs::read(env.path("back/sub/b")).unwrap(),
         sample(2 * 1024 * 1024, 4)
+    );
+}
+
+/// The bar of a single decrypt is hidden until the object's size is known:
+/// no finished-looking `0 B/0 B` bar above the real one.
+#[test]
+fn a_single_decrypt_draws_no_empty_bar_first() {
+    let Some(env) = env() else { return };
+    std::fs::write(env.path("in"), sample(1024 * 1024, 5)).unwrap();
+    let uri = env.uri("no-empty-bar");
+    env.ok(&["encrypt", "in", &uri, "--key", &env.key_id]);
+    let Some(out) = on_terminal(&env, &["decrypt", &uri, "out"]) else {
+        return;
+    };
+    assert_status(&out, 0, &["decrypt on a terminal"]);
+    let shown = String::from_utf8_lossy(&out.stdout);
+    assert!(shown.contains("1.00 MiB/1.00 MiB"), "{shown:?}");
+    assert!(!shown.contains("0 B/0 B"), "an empty bar first: {shown:?}");
+    // The AWS CLI's line after the bar.
+    assert!(
+        shown.contains(&format!("download: {uri} to out")),
+        "{shown:?}"
     );
 }
