@@ -272,8 +272,7 @@ async fn run(cli: Cli) -> anyhow::Result<Option<String>> {
                 .guard(commands::decrypt::run(&keys, &clients.s3, args))
                 .await?;
             // Standard output carries the plaintext: nothing else goes there.
-            Ok((!files::is_std_stream(file))
-                .then(|| format!("download: {uri} to {}", file.display())))
+            Ok((!is_stdout(file)).then(|| format!("download: {uri} to {}", file.display())))
         }
         Command::Inspect { target, json } => {
             let work = commands::inspect::run(Some(&clients.s3), target, *json);
@@ -314,6 +313,22 @@ pub fn escape(s: &str) -> String {
             }
         })
         .collect()
+}
+
+/// Whether `path` is `-` or names our own standard output (a link to
+/// /proc/self/fd/1, the terminal we write to, the pipe we write into).
+fn is_stdout(path: &std::path::Path) -> bool {
+    if files::is_std_stream(path) {
+        return true;
+    }
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt;
+        if let (Ok(dest), Ok(out)) = (std::fs::metadata(path), std::fs::metadata("/dev/stdout")) {
+            return dest.dev() == out.dev() && dest.ino() == out.ino();
+        }
+    }
+    false
 }
 
 /// A closed stdout (`atrest decrypt s3://... - | head`) is not a failure.
