@@ -11,6 +11,7 @@ use tokio::task::JoinHandle;
 
 use crate::buffers::BufferPool;
 use crate::cli::ByteRange;
+use crate::commands::s3ec;
 use crate::failure::{Exit, Failure, NotAtrest};
 use crate::files::Output;
 use crate::keys::Keys;
@@ -40,6 +41,8 @@ pub struct Decrypt<'a> {
     pub file: &'a Path,
     pub expect_context: &'a [(String, String)],
     pub range: Option<ByteRange>,
+    /// Also the S3 Encryption Client's unauthenticated modes.
+    pub allow_legacy: bool,
     /// `None`: [`FILE_STREAMS`] or [`ORDERED_STREAMS`].
     pub concurrency: Option<usize>,
     pub part_size: usize,
@@ -79,6 +82,24 @@ async fn decrypt_into(
 ) -> Result<()> {
     let uri = args.uri;
     let first = atrest_s3::get_range(s3, uri, 0, FIRST_FETCH - 1).await?;
+    // An S3 Encryption Client object: by its metadata, or by an instruction
+    // file when the body is no atrest object either.
+    let policy = atrest_format::s3ec::Policy {
+        allow_legacy: args.allow_legacy,
+    };
+    let probe = parse_header(&first.bytes).is_err();
+    if let Some(envelope) = s3ec::detect(s3, uri, &first.metadata, probe, policy).await? {
+        let s3ec_args = s3ec::Decrypt {
+            uri,
+            expect_context: args.expect_context,
+            allow_legacy: args.allow_legacy,
+            range: args.range,
+            streams: args.concurrency.unwrap_or(FILE_STREAMS),
+            part_size: args.part_size,
+            quiet: args.quiet,
+        };
+        return s3ec::decrypt(keys, s3, &s3ec_args, envelope, first, output.output).await;
+    }
     let header = match parse_header(&first.bytes).map_err(NotAtrest::BadHeader)? {
         Parsed::Complete(header) => header,
         Parsed::Incomplete { .. } => return Err(NotAtrest::TooShort(first.object_len).into()),

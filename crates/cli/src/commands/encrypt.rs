@@ -50,6 +50,9 @@ pub async fn run(
     args: Encrypt<'_>,
     interrupt: &Interrupt,
 ) -> Result<()> {
+    if args.format == Format::S3ecV3 {
+        return crate::commands::s3ec::run_encrypt(keys, s3, &args, interrupt).await;
+    }
     if args.format == Format::V1 && !args.context.is_empty() {
         return Err(Failure::new(
             Exit::Usage,
@@ -135,6 +138,7 @@ pub async fn run(
                 };
                 encrypt_v2(&mut input, &key, object, &mut upload).await
             }
+            Format::S3ecV3 => unreachable!("handled by commands::s3ec::run_encrypt"),
         }
     };
     // On a signal the work stops wherever it is, and the upload is aborted.
