@@ -506,3 +506,94 @@ fn writing_refuses_what_the_format_cannot_hold() {
     assert_status(&out, 2, &args);
     assert!(stderr(&out).contains("--key"), "{}", stderr(&out));
 }
+
+/// A legacy AES-CBC object (V2 metadata, `AES/CBC/PKCS5Padding`, as the old
+/// Java client wrote): the Python client cannot write one, so the test
+/// encrypts with the venv's `cryptography`, padded well or badly.
+fn cbc_object(env: &Env, py: &Python, name: &str, data: &[u8], padding: &str) {
+    let generated = block_on(
+        env.kms
+            .generate_data_key()
+            .key_id(&env.key_id)
+            .key_spec(aws_sdk_kms::types::DataKeySpec::Aes256)
+            .encryption_context("aws:x-amz-cek-alg", "AES/CBC/PKCS5Padding")
+            .send(),
+    )
+    .unwrap();
+    let key = hex::encode(generated.plaintext().unwrap().as_ref());
+    let iv = [7u8; 16];
+    let plain = env.path(&format!("{name}.plain"));
+    let sealed = env.path(&format!("{name}.sealed"));
+    std::fs::write(&plain, data).unwrap();
+    let script = "import sys\n\
+        from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes\n\
+        key, iv, data = bytes.fromhex(sys.argv[1]), bytes.fromhex(sys.argv[2]), open(sys.argv[3], 'rb').read()\n\
+        n = 16 - len(data) % 16\n\
+        data += bytes([n if sys.argv[4] == 'good' else 0]) * n\n\
+        e = Cipher(algorithms.AES(key), modes.CBC(iv)).encryptor()\n\
+        open(sys.argv[5], 'wb').write(e.update(data) + e.finalize())\n";
+    let status = Command::new(&py.python)
+        .args(["-c", script, &key, &hex::encode(iv)])
+        .arg(&plain)
+        .arg(padding)
+        .arg(&sealed)
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let body = std::fs::read(&sealed).unwrap();
+    std::fs::remove_file(plain).unwrap();
+    std::fs::remove_file(sealed).unwrap();
+    let wrapped = base64(generated.ciphertext_blob().unwrap().as_ref(), BASE64_STD);
+    let metadata = [
+        ("x-amz-key-v2", wrapped.as_str()),
+        ("x-amz-wrap-alg", "kms+context"),
+        (
+            "x-amz-matdesc",
+            r#"{"aws:x-amz-cek-alg": "AES/CBC/PKCS5Padding"}"#,
+        ),
+        ("x-amz-iv", &base64(&iv, BASE64_STD)),
+        ("x-amz-cek-alg", "AES/CBC/PKCS5Padding"),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), v.to_owned()))
+    .collect();
+    put_with_metadata(env, name, body, metadata);
+}
+
+#[test]
+fn legacy_cbc_objects_need_allow_legacy_and_fail_uniformly() {
+    let Some(env) = env() else { return };
+    let py = python();
+    let data = sample(100_000, 3);
+    cbc_object(&env, &py, "cbc", &data, "good");
+    refused(&env, "cbc", &[], "CBC without --allow-legacy");
+    let out = env.run(&["decrypt", &env.uri("cbc"), "out"]);
+    assert!(stderr(&out).contains("--allow-legacy"), "{}", stderr(&out));
+    let out = env.ok(&["decrypt", &env.uri("cbc"), "out", "--allow-legacy"]);
+    assert!(
+        stderr(&out).contains("not authenticated"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(std::fs::read(env.path("out")).unwrap() == data);
+    let out = env.ok(&["inspect", &env.uri("cbc")]);
+    assert!(String::from_utf8_lossy(&out.stdout).contains("AES-256-CBC"));
+    // Bad padding and a body that is no whole number of blocks: one error.
+    cbc_object(&env, &py, "badpad", &data, "bad");
+    let body = env.get_raw("cbc");
+    put_with_metadata(
+        &env,
+        "cut",
+        body[..body.len() - 3].to_vec(),
+        head_metadata(&env, "cbc"),
+    );
+    let mut messages = Vec::new();
+    for (name, uri) in [("badpad", env.uri("badpad")), ("cut", env.uri("cut"))] {
+        let before = env.files();
+        let out = env.run(&["decrypt", &uri, "out2", "--allow-legacy", "-q"]);
+        assert_status(&out, 4, &["decrypt", name]);
+        assert_eq!(env.files(), before, "{name}");
+        messages.push(stderr(&out).replace(&uri, "URI"));
+    }
+    assert_eq!(messages[0], messages[1]);
+}
