@@ -70,9 +70,10 @@ pub async fn detect(
             let body = match atrest_s3::get_range(s3, &instruction, 0, MAX_INSTRUCTION_FILE).await {
                 Ok(f) if f.object_len <= MAX_INSTRUCTION_FILE => f.bytes,
                 Ok(_) => return Err(untrusted(format::S3ecError::BadInstructionFile)),
-                Err(atrest_s3::S3Error::NoSuchKey { .. }) if location == Location::None => {
-                    return Ok(None)
-                }
+                // Only a probe: no instruction file, or none we may read
+                // (S3 answers 403 for a missing key without ListBucket),
+                // leaves the object "not an atrest object".
+                Err(_) if location == Location::None => return Ok(None),
                 Err(e) => {
                     return Err(anyhow::Error::new(e)
                         .context(format!("cannot read the instruction file {instruction}")))
