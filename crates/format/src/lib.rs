@@ -93,6 +93,17 @@ impl Header {
             Header::V2(h) => h.encode(out),
         }
     }
+
+    /// The same header with another wrapped key (a re-wrap: KMS `ReEncrypt`
+    /// of the same data key). Only bytes `4..8+L` of the encoding change;
+    /// everything after the wrapped key is kept byte for byte, so the body
+    /// that follows stays valid (docs/FORMAT.md, "Re-wrapping").
+    pub fn with_wrapped_key(self, wrapped_key: Vec<u8>) -> Result<Header, HeaderError> {
+        Ok(match self {
+            Header::V1(h) => Header::V1(h.with_wrapped_key(wrapped_key)?),
+            Header::V2(h) => Header::V2(h.with_wrapped_key(wrapped_key)?),
+        })
+    }
 }
 
 /// The outcome of [`parse_header`] on a valid (so far) input.

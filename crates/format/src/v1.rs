@@ -42,6 +42,12 @@ impl Header {
         })
     }
 
+    /// The same header with another wrapped key, e.g. after KMS `ReEncrypt`:
+    /// the stored IV, and so the ciphertext after it, stay valid.
+    pub fn with_wrapped_key(self, wrapped_key: Vec<u8>) -> Result<Self, HeaderError> {
+        Header::new(wrapped_key, self.stored_iv)
+    }
+
     /// The wrapped (KMS-encrypted) data key.
     pub fn wrapped_key(&self) -> &[u8] {
         &self.wrapped_key

@@ -135,6 +135,33 @@ proptest! {
     }
 
     #[test]
+    fn rewrap_changes_only_the_wrapped_key_bytes(
+        h in any_header(),
+        key in prop::collection::vec(any::<u8>(), 1..=MAX_WRAPPED_KEY_LEN),
+        body in prop::collection::vec(any::<u8>(), 0..64),
+    ) {
+        // Parse an object as read, re-wrap it, and compare the encodings:
+        // version and reserved bytes, then everything after the wrapped key
+        // (v1 IV, v2 tail), are the original bytes.
+        let mut object = encode(&h);
+        object.extend_from_slice(&body);
+        let Ok(Parsed::Complete(parsed)) = parse_header(&object) else {
+            panic!("a valid header");
+        };
+        let old_end = 8 + parsed.wrapped_key().len();
+        let rewrapped = encode(&parsed.clone().with_wrapped_key(key.clone()).unwrap());
+        prop_assert_eq!(&rewrapped[..4], &object[..4]);
+        prop_assert_eq!(&rewrapped[4..8], &(key.len() as u32).to_le_bytes()[..]);
+        prop_assert_eq!(&rewrapped[8..8 + key.len()], &key[..]);
+        prop_assert_eq!(&rewrapped[8 + key.len()..], &object[old_end..parsed.encoded_len()]);
+        // And it parses back to the same header but for the key.
+        let Ok(Parsed::Complete(again)) = parse_header(&rewrapped) else {
+            panic!("the re-wrapped header parses");
+        };
+        prop_assert_eq!(again, parsed.with_wrapped_key(key).unwrap());
+    }
+
+    #[test]
     fn unknown_versions_are_rejected_from_the_first_byte(version in any::<u8>().prop_filter("known", |v| *v != v1::VERSION && *v != v2::VERSION)) {
         prop_assert_eq!(parse_header(&[version]), Err(HeaderError::UnknownVersion(version)));
     }

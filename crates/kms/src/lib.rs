@@ -31,6 +31,7 @@ use aws_sdk_kms::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_kms::operation::decrypt::DecryptError;
 use aws_sdk_kms::operation::generate_data_key::GenerateDataKeyError;
 use aws_sdk_kms::operation::generate_data_key_without_plaintext::GenerateDataKeyWithoutPlaintextError;
+use aws_sdk_kms::operation::re_encrypt::ReEncryptError;
 use aws_sdk_kms::primitives::Blob;
 use aws_sdk_kms::types::DataKeySpec;
 use aws_sdk_kms::Client;
@@ -165,6 +166,14 @@ modeled!(DecryptError {
     InvalidCiphertextException,
     IncorrectKeyException,
 });
+modeled!(ReEncryptError {
+    NotFoundException,
+    DisabledException,
+    KmsInvalidStateException,
+    KeyUnavailableException,
+    InvalidCiphertextException,
+    IncorrectKeyException,
+});
 
 /// `: message` for a non-empty message, nothing otherwise.
 fn detail(message: &str) -> String {
@@ -183,6 +192,39 @@ pub struct GeneratedKey {
     pub key: DataKey,
     /// The KMS `CiphertextBlob`.
     pub wrapped: Vec<u8>,
+    /// The ARN of the KMS key that wrapped it, as KMS answered (the request
+    /// may have named an alias).
+    pub key_id: Option<String>,
+}
+
+/// An unwrapped data key and the KMS key that had wrapped it.
+#[derive(Debug)]
+pub struct Unwrapped {
+    /// The plaintext key.
+    pub key: DataKey,
+    /// The ARN of the KMS key that wrapped it, as KMS answered.
+    pub key_id: Option<String>,
+}
+
+/// A data key re-wrapped by KMS `ReEncrypt`: the same plaintext key (never
+/// seen by the caller) under another KMS key.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ReEncrypted {
+    /// The new `CiphertextBlob`.
+    pub wrapped: Vec<u8>,
+    /// The ARN of the KMS key that now wraps it.
+    pub key_id: String,
+    /// The ARN of the KMS key that wrapped it before, if KMS said.
+    pub source_key_id: Option<String>,
+}
+
+impl ReEncrypted {
+    /// Whether the source and destination keys are the same KMS key: the
+    /// data key was already wrapped under the target, so a re-wrap changes
+    /// nothing of substance.
+    pub fn is_same_key(&self) -> bool {
+        self.source_key_id.as_deref() == Some(self.key_id.as_str())
+    }
 }
 
 /// KMS operations atrest needs.
@@ -219,7 +261,11 @@ impl Kms {
             .ciphertext_blob
             .map(Blob::into_inner)
             .ok_or(KmsError::MalformedResponse)?;
-        Ok(GeneratedKey { key, wrapped })
+        Ok(GeneratedKey {
+            key,
+            wrapped,
+            key_id: out.key_id,
+        })
     }
 
     /// Generates a data key and returns only its wrapped form: the plaintext
@@ -245,6 +291,15 @@ impl Kms {
         wrapped: &[u8],
         context: &[(String, String)],
     ) -> Result<DataKey, KmsError> {
+        Ok(self.decrypt_key(wrapped, context).await?.key)
+    }
+
+    /// As [`Kms::decrypt`], also answering which KMS key had wrapped it.
+    pub async fn decrypt_key(
+        &self,
+        wrapped: &[u8],
+        context: &[(String, String)],
+    ) -> Result<Unwrapped, KmsError> {
         tracing::debug!(target: "atrest_kms", op = "Decrypt", "kms call");
         let out = self
             .client
@@ -254,9 +309,47 @@ impl Kms {
             .send()
             .await
             .map_err(|e| KmsError::from_sdk("Decrypt", e))?;
-        take_key(out.plaintext).map_err(|len| match len {
+        let key = take_key(out.plaintext).map_err(|len| match len {
             Some(len) => KmsError::NotAtrestKey(len),
             None => KmsError::MalformedResponse,
+        })?;
+        Ok(Unwrapped {
+            key,
+            key_id: out.key_id,
+        })
+    }
+
+    /// Re-wraps a wrapped data key under `to_key` (key id, key ARN, alias
+    /// name or alias ARN) inside KMS, with `ReEncrypt`: the plaintext key
+    /// never leaves KMS. `source_context` must be the context it was wrapped
+    /// with; `destination_context` binds the new blob (pass the same one to
+    /// keep the object's context).
+    pub async fn re_encrypt(
+        &self,
+        wrapped: &[u8],
+        source_context: &[(String, String)],
+        to_key: &str,
+        destination_context: &[(String, String)],
+    ) -> Result<ReEncrypted, KmsError> {
+        tracing::debug!(target: "atrest_kms", op = "ReEncrypt", "kms call");
+        let out = self
+            .client
+            .re_encrypt()
+            .ciphertext_blob(Blob::new(wrapped))
+            .set_source_encryption_context(context_map(source_context))
+            .destination_key_id(to_key)
+            .set_destination_encryption_context(context_map(destination_context))
+            .send()
+            .await
+            .map_err(|e| KmsError::from_sdk("ReEncrypt", e))?;
+        let wrapped = out
+            .ciphertext_blob
+            .map(Blob::into_inner)
+            .ok_or(KmsError::MalformedResponse)?;
+        Ok(ReEncrypted {
+            wrapped,
+            key_id: out.key_id.ok_or(KmsError::MalformedResponse)?,
+            source_key_id: out.source_key_id,
         })
     }
 }

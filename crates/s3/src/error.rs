@@ -31,6 +31,15 @@ pub enum S3Error {
         /// The S3 error code.
         code: String,
     },
+    /// A conditional request found another version of the object than the
+    /// one read (HTTP 412): someone wrote it meanwhile.
+    #[error("{uri} changed while atrest was working on it ({op}: precondition failed)")]
+    Changed {
+        /// The S3 operation.
+        op: &'static str,
+        /// The object's URI.
+        uri: String,
+    },
     /// No usable AWS credentials: none found, or their provider failed
     /// (why, in one line).
     #[error("no usable AWS credentials: {0}")]
@@ -73,6 +82,10 @@ impl S3Error {
             Some("NoSuchKey" | "NotFound") => S3Error::NoSuchKey {
                 uri: uri.to_string(),
             },
+            Some("PreconditionFailed") => S3Error::Changed {
+                op,
+                uri: uri.to_string(),
+            },
             Some(
                 code @ ("AccessDenied"
                 | "InvalidAccessKeyId"
@@ -86,6 +99,10 @@ impl S3Error {
             },
             // HEAD responses carry no error body, only the status.
             None if status == Some(404) => S3Error::NoSuchKey {
+                uri: uri.to_string(),
+            },
+            None if status == Some(412) => S3Error::Changed {
+                op,
                 uri: uri.to_string(),
             },
             None if status == Some(403) => S3Error::AccessDenied {

@@ -27,10 +27,12 @@
 #![deny(missing_docs)]
 
 mod error;
+mod object;
 mod upload;
 mod uri;
 
 pub use error::S3Error;
+pub use object::{get_tags, head, put_replacing, ObjectHead, Properties, Replacement};
 pub use upload::{UploadOptions, Uploader, MIN_PART_SIZE};
 pub use uri::{S3Uri, S3UriError};
 
@@ -100,6 +102,22 @@ pub async fn get_range(
     })
 }
 
+/// As [`get_range`], only from the version of the object whose ETag is
+/// `etag` ([`S3Error::Changed`] if it is another by now).
+pub async fn get_range_matching(
+    client: &Client,
+    uri: &S3Uri,
+    start: u64,
+    end: u64,
+    etag: &str,
+) -> Result<Fetched, S3Error> {
+    let (bytes, fetched) = fetch_range(client, uri, (start, end), Some(etag), BytesMut::new()).await?;
+    Ok(Fetched {
+        bytes: bytes.freeze(),
+        ..fetched
+    })
+}
+
 /// As [`get_range`], appending the bytes to `buf` (cleared first) so that a
 /// caller can reuse its buffers; the returned `Fetched::bytes` is empty.
 pub async fn get_range_into(
@@ -107,6 +125,16 @@ pub async fn get_range_into(
     uri: &S3Uri,
     start: u64,
     end: u64,
+    buf: BytesMut,
+) -> Result<(BytesMut, Fetched), S3Error> {
+    fetch_range(client, uri, (start, end), None, buf).await
+}
+
+async fn fetch_range(
+    client: &Client,
+    uri: &S3Uri,
+    (start, end): (u64, u64),
+    if_match: Option<&str>,
     mut buf: BytesMut,
 ) -> Result<(BytesMut, Fetched), S3Error> {
     buf.clear();
@@ -115,6 +143,7 @@ pub async fn get_range_into(
         .bucket(uri.bucket())
         .key(uri.key())
         .range(format!("bytes={start}-{end}"))
+        .set_if_match(if_match.map(str::to_owned))
         .send()
         .await;
     let out = match result {

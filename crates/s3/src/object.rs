@@ -1,0 +1,353 @@
+//! Rewriting an object in place: what S3 knows about it (length, ETag,
+//! the properties a rewrite must carry over), a conditional PUT, and a
+//! multipart upload whose parts are either sent or copied server-side from
+//! the object being replaced (`UploadPartCopy`), all guarded by the ETag
+//! that was read.
+
+use std::collections::HashMap;
+
+use aws_sdk_s3::primitives::{ByteStream, DateTime, DateTimeFormat};
+use aws_sdk_s3::types::{
+    CompletedMultipartUpload, CompletedPart, ServerSideEncryption, StorageClass,
+};
+use aws_sdk_s3::Client;
+use bytes::Bytes;
+
+use crate::{S3Error, S3Uri};
+
+/// The properties of an object that a rewrite carries over: user metadata,
+/// the standard headers, storage class, server-side encryption and tags.
+///
+/// Not covered (a rewrite makes a new object, and these belong to the old
+/// one or need separate permissions): ACLs, object lock retention and
+/// legal hold, the website redirect, checksums, and S3's own fields (ETag,
+/// last-modified, version id).
+#[derive(Clone, Debug, Default, PartialEq)]
+#[non_exhaustive]
+pub struct Properties {
+    /// User metadata (`x-amz-meta-*`, without the prefix).
+    pub metadata: HashMap<String, String>,
+    /// `Content-Type`.
+    pub content_type: Option<String>,
+    /// `Content-Disposition`.
+    pub content_disposition: Option<String>,
+    /// `Content-Encoding`.
+    pub content_encoding: Option<String>,
+    /// `Content-Language`.
+    pub content_language: Option<String>,
+    /// `Cache-Control`.
+    pub cache_control: Option<String>,
+    /// `Expires`.
+    pub expires: Option<DateTime>,
+    /// The storage class, when not STANDARD (S3 omits it then).
+    pub storage_class: Option<StorageClass>,
+    /// Server-side encryption (`AES256`, `aws:kms`, ...), as S3 reported it.
+    pub server_side_encryption: Option<ServerSideEncryption>,
+    /// The KMS key of SSE-KMS, if any.
+    pub sse_kms_key_id: Option<String>,
+    /// Object tags (from [`get_tags`]; [`head`] leaves them empty).
+    pub tags: Vec<(String, String)>,
+}
+
+/// What [`head`] learns about an object.
+#[derive(Clone, Debug, PartialEq)]
+#[non_exhaustive]
+pub struct ObjectHead {
+    /// Its length in bytes.
+    pub len: u64,
+    /// Its ETag, quoted as S3 sends it: the guard of every conditional
+    /// request on this version of the object.
+    pub etag: String,
+    /// Its version id, on a versioned bucket.
+    pub version_id: Option<String>,
+    /// When it was written.
+    pub last_modified: Option<DateTime>,
+    /// What a rewrite carries over (tags not included).
+    pub properties: Properties,
+    /// How many tags it has, if S3 said (saves a GetObjectTagging).
+    pub tag_count: Option<i32>,
+}
+
+/// HeadObject: length, ETag and properties of `uri`.
+pub async fn head(client: &Client, uri: &S3Uri) -> Result<ObjectHead, S3Error> {
+    let out = client
+        .head_object()
+        .bucket(uri.bucket())
+        .key(uri.key())
+        .send()
+        .await
+        .map_err(|e| S3Error::from_sdk("HeadObject", uri, e))?;
+    let etag = out.e_tag().ok_or_else(|| S3Error::Request {
+        op: "HeadObject",
+        uri: uri.to_string(),
+        source: "no ETag in the response".into(),
+    })?;
+    let expires = out
+        .expires_string()
+        .and_then(|s| DateTime::from_str(s, DateTimeFormat::HttpDate).ok());
+    let properties = Properties {
+        metadata: out.metadata().cloned().unwrap_or_default(),
+        content_type: out.content_type().map(str::to_owned),
+        content_disposition: out.content_disposition().map(str::to_owned),
+        content_encoding: out.content_encoding().map(str::to_owned),
+        content_language: out.content_language().map(str::to_owned),
+        cache_control: out.cache_control().map(str::to_owned),
+        expires,
+        storage_class: out.storage_class().cloned(),
+        server_side_encryption: out.server_side_encryption().cloned(),
+        sse_kms_key_id: out.ssekms_key_id().map(str::to_owned),
+        tags: Vec::new(),
+    };
+    Ok(ObjectHead {
+        len: out
+            .content_length()
+            .and_then(|n| u64::try_from(n).ok())
+            .unwrap_or(0),
+        etag: etag.to_owned(),
+        version_id: out.version_id().map(str::to_owned),
+        last_modified: out.last_modified().copied(),
+        properties,
+        tag_count: out.tag_count(),
+    })
+}
+
+/// GetObjectTagging: the tags of `uri` (of `version_id`, if given).
+pub async fn get_tags(
+    client: &Client,
+    uri: &S3Uri,
+    version_id: Option<&str>,
+) -> Result<Vec<(String, String)>, S3Error> {
+    let out = client
+        .get_object_tagging()
+        .bucket(uri.bucket())
+        .key(uri.key())
+        .set_version_id(version_id.map(str::to_owned))
+        .send()
+        .await
+        .map_err(|e| S3Error::from_sdk("GetObjectTagging", uri, e))?;
+    Ok(out
+        .tag_set()
+        .iter()
+        .map(|t| (t.key().to_owned(), t.value().to_owned()))
+        .collect())
+}
+
+/// The `x-amz-tagging` header value: URL-encoded `k=v&k=v`, or `None` for
+/// no tags (an empty tag set is never sent).
+fn tagging(tags: &[(String, String)]) -> Option<String> {
+    (!tags.is_empty()).then(|| {
+        tags.iter()
+            .map(|(k, v)| format!("{}={}", url_encode(k), url_encode(v)))
+            .collect::<Vec<_>>()
+            .join("&")
+    })
+}
+
+/// Percent-encodes everything but RFC 3986's unreserved characters.
+fn url_encode(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                out.push(b as char)
+            }
+            _ => out.push_str(&format!("%{b:02X}")),
+        }
+    }
+    out
+}
+
+/// Applies `$props` to a PutObject or CreateMultipartUpload builder (both
+/// have the same setters, but no common trait).
+macro_rules! with_properties {
+    ($builder:expr, $props:expr) => {{
+        let props: &Properties = $props;
+        $builder
+            .set_metadata((!props.metadata.is_empty()).then(|| props.metadata.clone()))
+            .set_content_type(props.content_type.clone())
+            .set_content_disposition(props.content_disposition.clone())
+            .set_content_encoding(props.content_encoding.clone())
+            .set_content_language(props.content_language.clone())
+            .set_cache_control(props.cache_control.clone())
+            .set_expires(props.expires)
+            .set_storage_class(props.storage_class.clone())
+            .set_server_side_encryption(props.server_side_encryption.clone())
+            .set_ssekms_key_id(props.sse_kms_key_id.clone())
+            .set_tagging(tagging(&props.tags))
+    }};
+}
+
+/// PutObject of `body` with `properties`, replacing the object only while
+/// its ETag is still `if_match` (S3 answers 412 otherwise:
+/// [`S3Error::Changed`]).
+pub async fn put_replacing(
+    client: &Client,
+    uri: &S3Uri,
+    body: Bytes,
+    properties: &Properties,
+    if_match: &str,
+) -> Result<(), S3Error> {
+    let request = client.put_object().bucket(uri.bucket()).key(uri.key());
+    with_properties!(request, properties)
+        .if_match(if_match)
+        .body(ByteStream::from(body))
+        .send()
+        .await
+        .map(drop)
+        .map_err(|e| S3Error::from_sdk("PutObject", uri, e))
+}
+
+/// A multipart upload that replaces an object with parts sent by the
+/// client or copied server-side from the object's current version.
+///
+/// Every copy names the ETag read (`x-amz-copy-source-if-match`) and so
+/// does the completion (`If-Match`): if the object changed meanwhile, S3
+/// refuses ([`S3Error::Changed`]) rather than mixing two versions. Call
+/// [`Replacement::abort`] on any failure so that no parts remain.
+#[derive(Debug)]
+pub struct Replacement {
+    client: Client,
+    uri: S3Uri,
+    upload_id: String,
+    etag: String,
+}
+
+impl Replacement {
+    /// CreateMultipartUpload for `uri` with `properties`, to replace the
+    /// version whose ETag is `etag`.
+    pub async fn start(
+        client: &Client,
+        uri: &S3Uri,
+        properties: &Properties,
+        etag: &str,
+    ) -> Result<Self, S3Error> {
+        let request = client
+            .create_multipart_upload()
+            .bucket(uri.bucket())
+            .key(uri.key());
+        let out = with_properties!(request, properties)
+            .send()
+            .await
+            .map_err(|e| S3Error::from_sdk("CreateMultipartUpload", uri, e))?;
+        let upload_id = out.upload_id().ok_or_else(|| S3Error::Request {
+            op: "CreateMultipartUpload",
+            uri: uri.to_string(),
+            source: "no upload id in the response".into(),
+        })?;
+        Ok(Replacement {
+            client: client.clone(),
+            uri: uri.clone(),
+            upload_id: upload_id.to_owned(),
+            etag: etag.to_owned(),
+        })
+    }
+
+    /// UploadPart: part `number` (from 1) holds `body`.
+    pub async fn upload(&self, number: i32, body: Bytes) -> Result<CompletedPart, S3Error> {
+        let out = self
+            .client
+            .upload_part()
+            .bucket(self.uri.bucket())
+            .key(self.uri.key())
+            .upload_id(&self.upload_id)
+            .part_number(number)
+            .body(ByteStream::from(body))
+            .send()
+            .await
+            .map_err(|e| S3Error::from_sdk("UploadPart", &self.uri, e))?;
+        Ok(CompletedPart::builder()
+            .set_e_tag(out.e_tag().map(str::to_owned))
+            .part_number(number)
+            .build())
+    }
+
+    /// UploadPartCopy: part `number` holds bytes `start..=end` of the
+    /// object being replaced, copied inside S3, only from the version read.
+    pub async fn copy(&self, number: i32, start: u64, end: u64) -> Result<CompletedPart, S3Error> {
+        let out = self
+            .client
+            .upload_part_copy()
+            .bucket(self.uri.bucket())
+            .key(self.uri.key())
+            .upload_id(&self.upload_id)
+            .part_number(number)
+            .copy_source(copy_source(&self.uri))
+            .copy_source_range(format!("bytes={start}-{end}"))
+            .copy_source_if_match(&self.etag)
+            .send()
+            .await
+            .map_err(|e| S3Error::from_sdk("UploadPartCopy", &self.uri, e))?;
+        let etag = out
+            .copy_part_result()
+            .and_then(|r| r.e_tag())
+            .map(str::to_owned);
+        Ok(CompletedPart::builder()
+            .set_e_tag(etag)
+            .part_number(number)
+            .build())
+    }
+
+    /// CompleteMultipartUpload with the parts (in any order), only while
+    /// the object is still the version read. On failure, call
+    /// [`Replacement::abort`].
+    pub async fn complete(&self, mut parts: Vec<CompletedPart>) -> Result<(), S3Error> {
+        parts.sort_by_key(|p| p.part_number());
+        self.client
+            .complete_multipart_upload()
+            .bucket(self.uri.bucket())
+            .key(self.uri.key())
+            .upload_id(&self.upload_id)
+            .multipart_upload(
+                CompletedMultipartUpload::builder()
+                    .set_parts(Some(parts))
+                    .build(),
+            )
+            .if_match(&self.etag)
+            .send()
+            .await
+            .map(drop)
+            .map_err(|e| S3Error::from_sdk("CompleteMultipartUpload", &self.uri, e))
+    }
+
+    /// AbortMultipartUpload: drops the parts; the object is unchanged.
+    pub async fn abort(&self) {
+        let result = self
+            .client
+            .abort_multipart_upload()
+            .bucket(self.uri.bucket())
+            .key(self.uri.key())
+            .upload_id(&self.upload_id)
+            .send()
+            .await;
+        if let Err(e) = result {
+            tracing::warn!(
+                uri = %self.uri,
+                error = %aws_sdk_s3::error::DisplayErrorContext(e),
+                "could not abort the multipart upload; its parts may remain"
+            );
+        }
+    }
+}
+
+/// `x-amz-copy-source`: `bucket/key`, the key URL-encoded but for `/`.
+fn copy_source(uri: &S3Uri) -> String {
+    let key: Vec<String> = uri.key().split('/').map(url_encode).collect();
+    format!("{}/{}", uri.bucket(), key.join("/"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tags_and_copy_sources_are_url_encoded() {
+        assert_eq!(tagging(&[]), None);
+        let tags = [
+            ("a b".to_owned(), "x&y=z".to_owned()),
+            ("é".to_owned(), String::new()),
+        ];
+        assert_eq!(tagging(&tags).unwrap(), "a%20b=x%26y%3Dz&%C3%A9=");
+        let uri = S3Uri::parse("s3://b/dir/a b+c?.bin").unwrap();
+        assert_eq!(copy_source(&uri), "b/dir/a%20b%2Bc%3F.bin");
+    }
+}
