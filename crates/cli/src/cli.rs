@@ -174,6 +174,65 @@ pub enum Command {
         bulk: BulkArgs,
     },
 
+    /// Move objects to another KMS key without re-uploading them: only the
+    /// wrapped data key in the header changes (KMS ReEncrypt, same
+    /// encryption context); the body is copied inside S3.
+    ///
+    /// Objects up to 5 MiB are rewritten with one PUT; larger ones with a
+    /// multipart upload whose first part (the new header and 5 MiB of the
+    /// body) passes through atrest and whose other parts are copied by S3.
+    /// Every write is conditional on the ETag read, so an object changed
+    /// meanwhile fails and stays as it is. Metadata, standard headers,
+    /// storage class and tags are kept; ACLs and object lock settings are
+    /// not. An object already under the target key is skipped.
+    Rewrap {
+        /// s3://BUCKET/KEY, or a prefix with --recursive.
+        #[arg(value_parser = parse_s3_uri)]
+        uri: S3Uri,
+
+        /// The target KMS key: key id, key ARN, alias/NAME or alias ARN.
+        #[arg(long, value_name = "KMS_KEY")]
+        to_key: String,
+
+        /// Every object under the prefix S3URI.
+        #[arg(short, long)]
+        recursive: bool,
+
+        /// Say what would be done (asking KMS, which stores nothing), but
+        /// write nothing.
+        #[arg(long)]
+        dryrun: bool,
+
+        /// Objects rewrapped at once with --recursive.
+        #[arg(long, value_name = "N", default_value_t = 4, value_parser = clap::value_parser!(u32).range(1..=256))]
+        jobs: u32,
+
+        /// Require this encryption context pair (repeatable; all pairs
+        /// must match the object's exactly). A rewrap never changes the
+        /// context: an object with another one is refused.
+        #[arg(long, value_name = "KEY=VALUE", value_parser = parse_pair)]
+        context: Vec<(String, String)>,
+
+        /// Print the report as JSON on stdout.
+        #[arg(long)]
+        json: bool,
+    },
+
+    /// Re-wrap the shared data key file (data.key) under another KMS key,
+    /// inside KMS; the file is replaced atomically (mode 0600).
+    ///
+    /// Objects already encrypted with it keep their own copy of the old
+    /// wrapped key: move them with `atrest rewrap`.
+    RewrapDataKey {
+        /// The target KMS key: key id, key ARN, alias/NAME or alias ARN.
+        #[arg(long, value_name = "KMS_KEY")]
+        to_key: String,
+
+        /// The wrapped key file to re-wrap in place.
+        #[arg(long, value_name = "PATH", default_value = "data.key")]
+        data_key: PathBuf,
+    },
+
     /// Print a shell completion script to stdout.
     ///
     /// bash: `atrest completions bash > /etc/bash_completion.d/atrest`;

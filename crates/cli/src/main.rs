@@ -280,6 +280,32 @@ async fn run(cli: Cli) -> anyhow::Result<Option<String>> {
             let work = commands::inspect::run(Some(&clients.s3), target, *json);
             interrupt.guard(work).await.map(|()| None)
         }
+        Command::Rewrap {
+            uri,
+            to_key,
+            recursive,
+            dryrun,
+            jobs,
+            context,
+            json,
+        } => {
+            let args = commands::rewrap::Args {
+                uri,
+                to_key,
+                recursive: *recursive,
+                dry_run: *dryrun,
+                jobs: *jobs as usize,
+                context,
+                json: *json,
+                quiet: cli.quiet,
+            };
+            let work = commands::rewrap::run(&clients.kms, &clients.s3, args);
+            interrupt.guard(work).await
+        }
+        Command::RewrapDataKey { to_key, data_key } => {
+            let work = commands::rewrap::data_key(&clients.kms, to_key, data_key, cli.quiet);
+            interrupt.guard(work).await
+        }
         Command::Completions { .. } | Command::Man => unreachable!("handled in main"),
     }
 }

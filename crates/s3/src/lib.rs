@@ -111,7 +111,8 @@ pub async fn get_range_matching(
     end: u64,
     etag: &str,
 ) -> Result<Fetched, S3Error> {
-    let (bytes, fetched) = fetch_range(client, uri, (start, end), Some(etag), BytesMut::new()).await?;
+    let (bytes, fetched) =
+        fetch_range(client, uri, (start, end), Some(etag), BytesMut::new()).await?;
     Ok(Fetched {
         bytes: bytes.freeze(),
         ..fetched

@@ -5,13 +5,13 @@
 //! endpoint), so only a mock can show that atrest sends them.
 
 use atrest_s3::{put_replacing, Properties, Replacement, S3Error, S3Uri};
+use aws_sdk_s3::error::ErrorMetadata;
 use aws_sdk_s3::operation::complete_multipart_upload::CompleteMultipartUploadOutput;
 use aws_sdk_s3::operation::create_multipart_upload::CreateMultipartUploadOutput;
 use aws_sdk_s3::operation::head_object::HeadObjectOutput;
 use aws_sdk_s3::operation::put_object::PutObjectOutput;
 use aws_sdk_s3::operation::upload_part_copy::{UploadPartCopyError, UploadPartCopyOutput};
 use aws_sdk_s3::types::{CopyPartResult, StorageClass};
-use aws_sdk_s3::error::ErrorMetadata;
 use aws_sdk_s3::Client;
 use aws_smithy_mocks::{mock, mock_client, RuleMode};
 
@@ -140,7 +140,13 @@ async fn a_copy_from_a_changed_object_is_reported_as_changed() {
         .unwrap();
     let err = up.copy(2, 0, 9).await.unwrap_err();
     assert!(
-        matches!(err, S3Error::Changed { op: "UploadPartCopy", .. }),
+        matches!(
+            err,
+            S3Error::Changed {
+                op: "UploadPartCopy",
+                ..
+            }
+        ),
         "{err:?}"
     );
 }

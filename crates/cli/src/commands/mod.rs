@@ -3,4 +3,5 @@ pub mod create_data_key;
 pub mod decrypt;
 pub mod encrypt;
 pub mod inspect;
+pub mod rewrap;
 pub mod s3ec;

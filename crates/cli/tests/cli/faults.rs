@@ -26,7 +26,7 @@ use crate::harness::*;
 
 /// Which requests a rule applies to.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Op {
+pub(crate) enum Op {
     /// Any KMS request (`X-Amz-Target: TrentService.*`).
     Kms,
     /// S3 PutObject (a PUT without `uploadId`).
@@ -43,7 +43,7 @@ enum Op {
 
 /// What the proxy does instead of (or to) the real response.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Fault {
+pub(crate) enum Fault {
     /// Answer 500 InternalError without asking moto.
     Status500,
     /// Answer 503 SlowDown without asking moto.
@@ -55,6 +55,9 @@ enum Fault {
     TruncateBody,
     /// Answer 400 ThrottlingException (KMS JSON) without asking moto.
     KmsThrottling,
+    /// Answer 400 AccessDeniedException (KMS JSON) without asking moto
+    /// (moto enforces no key policies).
+    KmsAccessDenied,
     /// Forward, then turn the JSON response body into an array (`{` to
     /// `[`), so it no longer parses; everything else in it stays.
     MalformedJson,
@@ -68,14 +71,24 @@ struct Rule {
     remaining: usize,
 }
 
-#[derive(Debug, Default)]
+/// Something to do just before a request is forwarded (e.g. another
+/// writer changing the object).
+type Hook = Box<dyn FnOnce() + Send>;
+
+#[derive(Default)]
 struct State {
     rules: Vec<Rule>,
     /// Every request seen: its operation and the fault applied, if any.
     log: Vec<(Op, Option<Fault>)>,
+    /// Run once, before the first request of its kind is forwarded.
+    hooks: Vec<(Op, Hook)>,
+    /// Bytes from the client (request heads and bodies) and to it
+    /// (response heads and bodies), as on the wire.
+    sent: usize,
+    received: usize,
 }
 
-struct Proxy {
+pub(crate) struct Proxy {
     port: u16,
     state: Arc<Mutex<State>>,
     stop: Arc<AtomicBool>,
@@ -84,7 +97,7 @@ struct Proxy {
 
 impl Proxy {
     /// Starts a proxy to `upstream` (`http://host:port`).
-    fn start(upstream: &str) -> Proxy {
+    pub(crate) fn start(upstream: &str) -> Proxy {
         let upstream = upstream
             .strip_prefix("http://")
             .expect("an http:// endpoint")
@@ -118,12 +131,12 @@ impl Proxy {
         }
     }
 
-    fn url(&self) -> String {
+    pub(crate) fn url(&self) -> String {
         format!("http://127.0.0.1:{}", self.port)
     }
 
     /// Breaks the next `times` requests of kind `op` with `fault`.
-    fn add(&self, op: Op, fault: Fault, times: usize) {
+    pub(crate) fn add(&self, op: Op, fault: Fault, times: usize) {
         self.state.lock().unwrap().rules.push(Rule {
             op,
             fault,
@@ -137,6 +150,17 @@ impl Proxy {
         state.log.clear();
     }
 
+    /// Runs `hook` just before the next request of kind `op` is forwarded.
+    pub(crate) fn before(&self, op: Op, hook: impl FnOnce() + Send + 'static) {
+        self.state.lock().unwrap().hooks.push((op, Box::new(hook)));
+    }
+
+    /// Bytes the client sent and received through the proxy so far.
+    pub(crate) fn traffic(&self) -> (usize, usize) {
+        let state = self.state.lock().unwrap();
+        (state.sent, state.received)
+    }
+
     /// How many requests of kind `op` were broken with `fault`.
     fn fired(&self, op: Op, fault: Fault) -> usize {
         let state = self.state.lock().unwrap();
@@ -148,7 +172,7 @@ impl Proxy {
     }
 
     /// How many requests of kind `op` were seen.
-    fn seen(&self, op: Op) -> usize {
+    pub(crate) fn seen(&self, op: Op) -> usize {
         let state = self.state.lock().unwrap();
         state.log.iter().filter(|(o, _)| *o == op).count()
     }
@@ -307,6 +331,16 @@ fn serve(client: TcpStream, upstream: &str, state: &Mutex<State>) -> std::io::Re
     let is_head = head.first.starts_with("HEAD ");
     let op = classify(&head);
 
+    let hook = {
+        let mut state = state.lock().unwrap();
+        state.sent += head.encode(&[], &[]).len() + body.len();
+        let at = state.hooks.iter().position(|(o, _)| *o == op);
+        at.map(|i| state.hooks.remove(i).1)
+    };
+    if let Some(hook) = hook {
+        hook();
+    }
+
     let fault = {
         let mut state = state.lock().unwrap();
         let fault = state
@@ -351,6 +385,15 @@ fn serve(client: TcpStream, upstream: &str, state: &Mutex<State>) -> std::io::Re
                 "400 Bad Request",
                 "application/x-amz-json-1.1",
                 "{\"__type\":\"ThrottlingException\",\"message\":\"Rate exceeded\"}",
+            );
+            client.write_all(reply.as_bytes())?;
+            return close(client);
+        }
+        Some(Fault::KmsAccessDenied) => {
+            let reply = canned(
+                "400 Bad Request",
+                "application/x-amz-json-1.1",
+                "{\"__type\":\"AccessDeniedException\",\"message\":\"not authorized to perform kms:ReEncryptTo\"}",
             );
             client.write_all(reply.as_bytes())?;
             return close(client);
@@ -402,6 +445,7 @@ fn serve(client: TcpStream, upstream: &str, state: &Mutex<State>) -> std::io::Re
         )
     };
     client.write_all(&reply_head)?;
+    state.lock().unwrap().received += reply_head.len() + resp_body.len();
     let mut resp_body = resp_body;
     if fault == Some(Fault::MalformedJson) {
         if let Some(brace) = resp_body.iter_mut().find(|b| **b == b'{') {

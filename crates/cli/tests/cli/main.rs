@@ -19,6 +19,7 @@ mod interrupt;
 mod load;
 mod messages;
 mod progress;
+mod rewrap;
 mod round_trip;
 mod s3ec;
 mod secrets;

@@ -1,0 +1,561 @@
+//! Moving an object to another KMS key without re-uploading it.
+//!
+//! KMS `ReEncrypt` turns the object's wrapped data key into one under the
+//! target KMS key, inside KMS, with the same encryption context; the new
+//! header is the old one with only the wrapped key replaced, and the body is
+//! kept byte for byte (docs/FORMAT.md, "Re-wrapping ... why it is safe").
+//!
+//! How the object is rewritten, every write guarded by the ETag read first:
+//!
+//! - a body of at most [`MIN_PART_SIZE`]: one PutObject of the new header
+//!   and the body (downloaded), `If-Match` the ETag;
+//! - a larger one: a multipart upload whose first part is the new header and
+//!   the first [`MIN_PART_SIZE`] bytes of the body (downloaded; S3's smallest
+//!   part) and whose other parts are `UploadPartCopy` of the rest of the
+//!   object by byte range, inside S3 (`x-amz-copy-source-if-match`), then a
+//!   completion with `If-Match`. So whatever the object's size, at most the
+//!   header and one part pass through the client.
+//!
+//! User metadata, the standard headers, storage class, server-side
+//! encryption settings and tags are carried over ([`atrest_s3::Properties`]),
+//! and [`crate::KMS_KEY_METADATA`] is set to the new key's ARN.
+//!
+//! ```no_run
+//! # async fn example(s3: aws_sdk_s3::Client, kms: atrest_kms::Kms) {
+//! use atrest_transfer::rewrap::{Rewrap, RewrapOptions};
+//!
+//! let rewrap = Rewrap::new(s3, kms, RewrapOptions::new("alias/new-key"));
+//! let uri = atrest_s3::S3Uri::parse("s3://bucket/big.bin").unwrap();
+//! match rewrap.object(&uri).await {
+//!     Ok(done) => println!("{:?}: {} bytes copied inside S3", done.action, done.traffic.copied),
+//!     Err(e) => eprintln!("{e}"),
+//! }
+//! # }
+//! ```
+
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use atrest_format::inspect::{inspect, Inspected, PlaintextLen};
+use atrest_format::{v2, Header, HeaderError, MAX_WRAPPED_KEY_LEN, PREFIX_LEN};
+use atrest_kms::{Kms, KmsError};
+use atrest_s3::{Properties, Replacement, S3Error, S3Uri, MIN_PART_SIZE};
+use bytes::{Bytes, BytesMut};
+use futures::{StreamExt, TryStreamExt};
+
+use crate::KMS_KEY_METADATA;
+
+/// Bytes that always hold a whole header: the first ranged GET of an object.
+const HEADER_FETCH: u64 =
+    (PREFIX_LEN + MAX_WRAPPED_KEY_LEN + v2::TAIL_FIXED_LEN + v2::MAX_CONTEXT_LEN) as u64;
+
+/// S3's largest part number.
+const MAX_PARTS: u64 = 10_000;
+
+/// S3's largest part (UploadPartCopy included).
+const MAX_PART_SIZE: u64 = 5 * 1024 * 1024 * 1024;
+
+/// How [`Rewrap`] works.
+#[derive(Clone, Debug)]
+#[non_exhaustive]
+pub struct RewrapOptions {
+    /// The target KMS key: key id, key ARN, alias name or alias ARN.
+    pub to_key: String,
+    /// Read and ask KMS (`ReEncrypt` stores nothing), but write nothing.
+    pub dry_run: bool,
+    /// If set, the user encryption context the objects must have (pairs in
+    /// any order). A rewrap keeps the context; one that differs is refused
+    /// ([`RewrapError::ContextChange`]).
+    pub context: Option<Vec<(String, String)>>,
+    /// Bytes per `UploadPartCopy` (raised, if needed, to fit 10,000 parts).
+    pub copy_part_size: u64,
+    /// Part copies in flight at once, per object.
+    pub concurrency: usize,
+}
+
+impl RewrapOptions {
+    /// Defaults: write, no context check, 64 MiB copies, 8 at a time (a
+    /// copy moves no bytes through the client, so larger parts only mean
+    /// fewer requests).
+    pub fn new(to_key: impl Into<String>) -> Self {
+        RewrapOptions {
+            to_key: to_key.into(),
+            dry_run: false,
+            context: None,
+            copy_part_size: 64 * 1024 * 1024,
+            concurrency: 8,
+        }
+    }
+
+    /// These options with `dry_run` set.
+    pub fn dry_run(self, dry_run: bool) -> Self {
+        RewrapOptions { dry_run, ..self }
+    }
+
+    /// These options requiring `context` (see [`RewrapOptions::context`]).
+    pub fn context(self, context: Option<Vec<(String, String)>>) -> Self {
+        RewrapOptions { context, ..self }
+    }
+}
+
+/// What happened to an object.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Action {
+    /// Rewritten under the target key.
+    Rewrapped,
+    /// Would have been rewritten (dry run).
+    WouldRewrap,
+    /// Already under the target key: left alone.
+    Skipped,
+}
+
+/// Bytes and KMS calls that a rewrap cost.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Traffic {
+    /// Object bytes downloaded (header and, for a write, the first part).
+    pub downloaded: u64,
+    /// Bytes uploaded (the new header and the downloaded body bytes).
+    pub uploaded: u64,
+    /// Bytes copied inside S3 (`UploadPartCopy`), not through the client.
+    pub copied: u64,
+    /// KMS requests.
+    pub kms_calls: u64,
+}
+
+impl std::ops::AddAssign for Traffic {
+    fn add_assign(&mut self, other: Traffic) {
+        self.downloaded += other.downloaded;
+        self.uploaded += other.uploaded;
+        self.copied += other.copied;
+        self.kms_calls += other.kms_calls;
+    }
+}
+
+/// The result of one object's rewrap.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Rewrapped {
+    /// What was done.
+    pub action: Action,
+    /// The format version (1 or 2).
+    pub version: u8,
+    /// Whether the data key is the shared `data.key` (v1 always).
+    pub shared_data_key: bool,
+    /// The ARN of the KMS key that wrapped the data key before.
+    pub from_key: Option<String>,
+    /// The ARN of the target key.
+    pub to_key: String,
+    /// Whether the rewrite is (or would be) a multipart upload.
+    pub multipart: bool,
+    /// The object's length (unchanged unless the wrapped key's length is).
+    pub object_len: u64,
+    /// What it cost.
+    pub traffic: Traffic,
+}
+
+/// Why an object was not rewrapped. The object is unchanged in every case.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum RewrapError {
+    /// The object is not an atrest object (or a damaged one).
+    #[error("{uri} is not an atrest object: {reason}")]
+    NotAtrest {
+        /// The object.
+        uri: String,
+        /// Why.
+        reason: String,
+    },
+    /// The requested context differs from the object's.
+    #[error("{uri} has the encryption context {{{object}}}, not {{{asked}}}: a rewrap keeps the context (KMS binds it to the wrapped key and every frame authenticates it); changing it means decrypting and encrypting again")]
+    ContextChange {
+        /// The object.
+        uri: String,
+        /// Its user context, `k=v, ...`.
+        object: String,
+        /// The one asked for.
+        asked: String,
+    },
+    /// KMS refused or failed the `ReEncrypt`.
+    #[error("cannot re-wrap the data key of {uri} under `{to_key}`")]
+    Kms {
+        /// The object.
+        uri: String,
+        /// The target key, as given.
+        to_key: String,
+        /// What KMS said.
+        #[source]
+        source: KmsError,
+    },
+    /// The new wrapped key does not fit a header.
+    #[error("the re-wrapped key of {uri} does not fit a header")]
+    Header {
+        /// The object.
+        uri: String,
+        /// Why.
+        #[source]
+        source: HeaderError,
+    },
+    /// An S3 request failed; [`S3Error::Changed`] if the object was
+    /// written by someone else meanwhile.
+    #[error(transparent)]
+    S3(#[from] S3Error),
+}
+
+/// Rewraps objects under one target key, counting what it costs.
+#[derive(Debug)]
+pub struct Rewrap {
+    s3: aws_sdk_s3::Client,
+    kms: Kms,
+    options: RewrapOptions,
+    totals: Totals,
+}
+
+#[derive(Debug, Default)]
+struct Totals {
+    downloaded: AtomicU64,
+    uploaded: AtomicU64,
+    copied: AtomicU64,
+    kms_calls: AtomicU64,
+}
+
+impl Rewrap {
+    /// A rewrapper with these clients and options.
+    pub fn new(s3: aws_sdk_s3::Client, kms: Kms, options: RewrapOptions) -> Self {
+        Rewrap {
+            s3,
+            kms,
+            options,
+            totals: Totals::default(),
+        }
+    }
+
+    /// What every object so far cost, failed ones included.
+    pub fn totals(&self) -> Traffic {
+        let get = |n: &AtomicU64| n.load(Ordering::Relaxed);
+        Traffic {
+            downloaded: get(&self.totals.downloaded),
+            uploaded: get(&self.totals.uploaded),
+            copied: get(&self.totals.copied),
+            kms_calls: get(&self.totals.kms_calls),
+        }
+    }
+
+    fn count(&self, traffic: &mut Traffic, add: Traffic) {
+        *traffic += add;
+        let t = &self.totals;
+        t.downloaded.fetch_add(add.downloaded, Ordering::Relaxed);
+        t.uploaded.fetch_add(add.uploaded, Ordering::Relaxed);
+        t.copied.fetch_add(add.copied, Ordering::Relaxed);
+        t.kms_calls.fetch_add(add.kms_calls, Ordering::Relaxed);
+    }
+
+    /// Rewraps one object. On any error the object is as it was.
+    pub async fn object(&self, uri: &S3Uri) -> Result<Rewrapped, RewrapError> {
+        let mut traffic = Traffic::default();
+        let head = atrest_s3::head(&self.s3, uri).await?;
+        let not_atrest = |reason: String| RewrapError::NotAtrest {
+            uri: uri.to_string(),
+            reason: match head
+                .properties
+                .metadata
+                .keys()
+                .any(|k| k.starts_with("x-amz-key"))
+            {
+                true => format!(
+                    "{reason} (its metadata says it is an Amazon S3 Encryption Client object)"
+                ),
+                false => reason,
+            },
+        };
+        if head.len == 0 {
+            return Err(not_atrest("it is empty".into()));
+        }
+        let prefix = atrest_s3::get_range_matching(
+            &self.s3,
+            uri,
+            0,
+            head.len.min(HEADER_FETCH) - 1,
+            &head.etag,
+        )
+        .await?
+        .bytes;
+        self.count(
+            &mut traffic,
+            Traffic {
+                downloaded: prefix.len() as u64,
+                ..Default::default()
+            },
+        );
+        let info = match inspect(&prefix, head.len) {
+            Ok(Inspected::Complete(info)) => info,
+            Ok(Inspected::Incomplete { .. }) => {
+                return Err(not_atrest("its header is cut short".into()))
+            }
+            Err(e) => return Err(not_atrest(e.to_string())),
+        };
+        if info.plaintext_len == PlaintextLen::InvalidBody {
+            return Err(not_atrest(format!(
+                "its body of {} bytes has no valid length for its format",
+                info.body_len
+            )));
+        }
+        let (kms_context, shared) = match &info.header {
+            Header::V2(h) => (h.context().kms_context(), h.context().is_shared_data_key()),
+            _ => (Vec::new(), true),
+        };
+        self.check_context(uri, &info.header)?;
+
+        self.count(
+            &mut traffic,
+            Traffic {
+                kms_calls: 1,
+                ..Default::default()
+            },
+        );
+        let re = self
+            .kms
+            .re_encrypt(
+                info.header.wrapped_key(),
+                &kms_context,
+                &self.options.to_key,
+                &kms_context,
+            )
+            .await
+            .map_err(|source| RewrapError::Kms {
+                uri: uri.to_string(),
+                to_key: self.options.to_key.clone(),
+                source,
+            })?;
+        let header_len = info.header.encoded_len() as u64;
+        let body_len = head.len - header_len;
+        let mut done = Rewrapped {
+            action: Action::Skipped,
+            version: info.header.version(),
+            shared_data_key: shared,
+            from_key: re.source_key_id.clone(),
+            to_key: re.key_id.clone(),
+            multipart: body_len > MIN_PART_SIZE as u64,
+            object_len: head.len,
+            traffic,
+        };
+        if re.is_same_key() {
+            return Ok(done);
+        }
+        let header = info
+            .header
+            .clone()
+            .with_wrapped_key(re.wrapped)
+            .map_err(|source| RewrapError::Header {
+                uri: uri.to_string(),
+                source,
+            })?;
+        let mut new_header = Vec::new();
+        header.encode(&mut new_header);
+        done.object_len = new_header.len() as u64 + body_len;
+        if self.options.dry_run {
+            done.action = Action::WouldRewrap;
+            return Ok(done);
+        }
+
+        let mut properties = head.properties.clone();
+        if head.tag_count.is_none_or(|n| n > 0) {
+            properties.tags =
+                atrest_s3::get_tags(&self.s3, uri, head.version_id.as_deref()).await?;
+        }
+        properties
+            .metadata
+            .insert(KMS_KEY_METADATA.to_owned(), re.key_id.clone());
+        let job = Job {
+            uri,
+            etag: &head.etag,
+            len: head.len,
+            header_len,
+            prefix,
+            new_header,
+            properties: &properties,
+        };
+        let cost = match done.multipart {
+            false => self.put_whole(&job).await?,
+            true => self.replace_in_parts(&job).await?,
+        };
+        self.count(&mut done.traffic, cost);
+        done.action = Action::Rewrapped;
+        Ok(done)
+    }
+
+    /// Refuses a context other than the object's, when one was asked for.
+    fn check_context(&self, uri: &S3Uri, header: &Header) -> Result<(), RewrapError> {
+        let Some(asked) = &self.options.context else {
+            return Ok(());
+        };
+        let mut object: Vec<(String, String)> = match header {
+            Header::V2(h) => h
+                .context()
+                .user_pairs()
+                .map(|(k, v)| (k.to_owned(), v.to_owned()))
+                .collect(),
+            _ => Vec::new(),
+        };
+        let mut asked = asked.clone();
+        object.sort();
+        asked.sort();
+        if object == asked {
+            return Ok(());
+        }
+        let show = |pairs: &[(String, String)]| {
+            pairs
+                .iter()
+                .map(|(k, v)| format!("{k}={v}"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        Err(RewrapError::ContextChange {
+            uri: uri.to_string(),
+            object: show(&object),
+            asked: show(&asked),
+        })
+    }
+
+    /// The body bytes `from..to` (object offsets), reusing what the first
+    /// GET already brought.
+    async fn body_bytes(&self, job: &Job<'_>, to: u64) -> Result<(Bytes, Traffic), S3Error> {
+        let from = job.header_len;
+        let have = job.prefix.len() as u64;
+        if to <= have {
+            return Ok((
+                job.prefix.slice(from as usize..to as usize),
+                Traffic::default(),
+            ));
+        }
+        let rest =
+            atrest_s3::get_range_matching(&self.s3, job.uri, have.max(from), to - 1, job.etag)
+                .await?
+                .bytes;
+        let traffic = Traffic {
+            downloaded: rest.len() as u64,
+            ..Default::default()
+        };
+        if rest.len() as u64 != to - have.max(from) {
+            return Err(S3Error::Changed {
+                op: "GetObject",
+                uri: job.uri.to_string(),
+            });
+        }
+        let mut body = BytesMut::with_capacity((to - from) as usize);
+        if have > from {
+            body.extend_from_slice(&job.prefix[from as usize..]);
+        }
+        body.extend_from_slice(&rest);
+        Ok((body.freeze(), traffic))
+    }
+
+    /// One conditional PutObject of the new header and the whole body.
+    async fn put_whole(&self, job: &Job<'_>) -> Result<Traffic, S3Error> {
+        let (body, mut traffic) = self.body_bytes(job, job.len).await?;
+        let mut object = BytesMut::with_capacity(job.new_header.len() + body.len());
+        object.extend_from_slice(&job.new_header);
+        object.extend_from_slice(&body);
+        traffic.uploaded = object.len() as u64;
+        atrest_s3::put_replacing(&self.s3, job.uri, object.freeze(), job.properties, job.etag)
+            .await?;
+        Ok(traffic)
+    }
+
+    /// The multipart rewrite: part 1 sent, the rest copied inside S3.
+    async fn replace_in_parts(&self, job: &Job<'_>) -> Result<Traffic, S3Error> {
+        let first_end = job.header_len + MIN_PART_SIZE as u64;
+        let (first_body, mut traffic) = self.body_bytes(job, first_end).await?;
+        let mut first = BytesMut::with_capacity(job.new_header.len() + first_body.len());
+        first.extend_from_slice(&job.new_header);
+        first.extend_from_slice(&first_body);
+        let ranges = copy_ranges(first_end, job.len, self.options.copy_part_size);
+        let up = Replacement::start(&self.s3, job.uri, job.properties, job.etag).await?;
+        let work = async {
+            traffic.uploaded = first.len() as u64;
+            let part1 = up.upload(1, first.freeze()).await?;
+            let mut parts: Vec<_> = futures::stream::iter(ranges.iter().enumerate())
+                .map(|(i, &(start, end))| up.copy(i as i32 + 2, start, end))
+                .buffer_unordered(self.options.concurrency.max(1))
+                .try_collect()
+                .await?;
+            parts.push(part1);
+            up.complete(parts).await?;
+            traffic.copied = job.len - first_end;
+            Ok(traffic)
+        };
+        match work.await {
+            Ok(traffic) => Ok(traffic),
+            Err(e) => {
+                up.abort().await;
+                Err(e)
+            }
+        }
+    }
+}
+
+/// One object's rewrite: where it is, what was read, what to write.
+struct Job<'a> {
+    uri: &'a S3Uri,
+    etag: &'a str,
+    len: u64,
+    header_len: u64,
+    /// The object's first bytes, from the first GET.
+    prefix: Bytes,
+    new_header: Vec<u8>,
+    properties: &'a Properties,
+}
+
+/// Inclusive byte ranges covering `start..end`, of `part` bytes (at least
+/// S3's smallest part, and large enough to stay within 10,000 parts with
+/// the first one) but the last.
+fn copy_ranges(start: u64, end: u64, part: u64) -> Vec<(u64, u64)> {
+    let len = end.saturating_sub(start);
+    let part = part
+        .max(MIN_PART_SIZE as u64)
+        .max(len.div_ceil(MAX_PARTS - 1))
+        .min(MAX_PART_SIZE);
+    (0..len.div_ceil(part))
+        .map(|i| {
+            let from = start + i * part;
+            (from, (from + part).min(end) - 1)
+        })
+        .collect()
+}
+
+/// Re-wraps a wrapped data key that has no encryption context (the shared
+/// `data.key` of `create-data-key`) under `to_key`; the plaintext key never
+/// leaves KMS.
+pub async fn rewrap_data_key(
+    kms: &Kms,
+    wrapped: &[u8],
+    to_key: &str,
+) -> Result<atrest_kms::ReEncrypted, KmsError> {
+    kms.re_encrypt(wrapped, &[], to_key, &[]).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MIB: u64 = 1024 * 1024;
+
+    #[test]
+    fn copy_ranges_cover_the_rest_exactly() {
+        let ranges = copy_ranges(5 * MIB + 300, 200 * MIB, 64 * MIB);
+        assert_eq!(ranges.first().unwrap().0, 5 * MIB + 300);
+        assert_eq!(ranges.last().unwrap().1, 200 * MIB - 1);
+        for w in ranges.windows(2) {
+            assert_eq!(w[0].1 + 1, w[1].0);
+            assert_eq!(w[0].1 - w[0].0 + 1, 64 * MIB);
+        }
+        assert_eq!(copy_ranges(10, 10, 64 * MIB), []);
+        assert_eq!(copy_ranges(10, 11, 64 * MIB), [(10, 10)]);
+        // Small part sizes are raised to S3's minimum.
+        assert_eq!(
+            copy_ranges(0, 6 * MIB, MIB),
+            [(0, 5 * MIB - 1), (5 * MIB, 6 * MIB - 1)]
+        );
+        // 5 TiB fits in 9,999 copies.
+        let huge = copy_ranges(5 * MIB, 5 * 1024 * 1024 * MIB, 64 * MIB);
+        assert!(huge.len() < MAX_PARTS as usize);
+    }
+}
