@@ -218,6 +218,27 @@ pub enum Command {
         json: bool,
     },
 
+    /// List the objects under a prefix with what their headers say, without
+    /// KMS: format (v1, v2, S3 Encryption Client, not atrest), plaintext
+    /// size (v1: a 16-byte range), frame size, shared or per-object data
+    /// key, encryption context and last-modified time.
+    ///
+    /// The key part of S3URI is a prefix, as for `aws s3 ls`; without
+    /// --recursive, keys with a further `/` show as `PRE name/`.
+    Ls {
+        /// s3://BUCKET/PREFIX.
+        #[arg(value_parser = parse_s3_uri)]
+        uri: S3Uri,
+
+        /// Every object under the prefix, at any depth.
+        #[arg(short, long)]
+        recursive: bool,
+
+        /// Print JSON for scripts.
+        #[arg(long)]
+        json: bool,
+    },
+
     /// Re-wrap the shared data key file (data.key) under another KMS key,
     /// inside KMS; the file is replaced atomically (mode 0600).
     ///

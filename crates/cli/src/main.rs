@@ -302,6 +302,11 @@ async fn run(cli: Cli) -> anyhow::Result<Option<String>> {
             let work = commands::rewrap::run(&clients.kms, &clients.s3, args);
             interrupt.guard(work).await
         }
+        Command::Ls {
+            uri,
+            recursive,
+            json,
+        } => commands::ls::run(&clients.s3, uri, *recursive, *json).await,
         Command::RewrapDataKey { to_key, data_key } => {
             let work = commands::rewrap::data_key(&clients.kms, to_key, data_key, cli.quiet);
             interrupt.guard(work).await

@@ -85,6 +85,8 @@ pub struct Fetched {
     pub object_len: u64,
     /// The object's user metadata (`x-amz-meta-*`, without the prefix).
     pub metadata: std::collections::HashMap<String, String>,
+    /// When the object was written.
+    pub last_modified: Option<aws_sdk_s3::primitives::DateTime>,
 }
 
 /// Fetches bytes `start..=end` of `uri` (clipped to the object's end) and
@@ -155,6 +157,7 @@ async fn fetch_range(
                 bytes: Bytes::new(),
                 object_len: 0,
                 metadata: Default::default(),
+                last_modified: None,
             };
             return Ok((buf, empty));
         }
@@ -167,6 +170,7 @@ async fn fetch_range(
         .or_else(|| out.content_length().and_then(|n| u64::try_from(n).ok()))
         .unwrap_or(0);
     let metadata = out.metadata().cloned().unwrap_or_default();
+    let last_modified = out.last_modified().copied();
     // One buffer of the range's size, filled as chunks arrive: collecting
     // the chunks and joining them would hold (and copy) the range twice.
     // The server's length is trusted only up to what was asked for.
@@ -195,6 +199,7 @@ async fn fetch_range(
         bytes: Bytes::new(),
         object_len,
         metadata,
+        last_modified,
     };
     Ok((bytes, fetched))
 }

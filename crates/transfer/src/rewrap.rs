@@ -36,17 +36,13 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use atrest_format::inspect::{inspect, Inspected, PlaintextLen};
-use atrest_format::{v2, Header, HeaderError, MAX_WRAPPED_KEY_LEN, PREFIX_LEN};
+use atrest_format::{Header, HeaderError};
 use atrest_kms::{Kms, KmsError};
 use atrest_s3::{Properties, Replacement, S3Error, S3Uri, MIN_PART_SIZE};
 use bytes::{Bytes, BytesMut};
 use futures::{StreamExt, TryStreamExt};
 
-use crate::KMS_KEY_METADATA;
-
-/// Bytes that always hold a whole header: the first ranged GET of an object.
-const HEADER_FETCH: u64 =
-    (PREFIX_LEN + MAX_WRAPPED_KEY_LEN + v2::TAIL_FIXED_LEN + v2::MAX_CONTEXT_LEN) as u64;
+use crate::{HEADER_FETCH, KMS_KEY_METADATA};
 
 /// S3's largest part number.
 const MAX_PARTS: u64 = 10_000;

@@ -17,6 +17,7 @@ mod harness;
 mod inspect;
 mod interrupt;
 mod load;
+mod ls;
 mod messages;
 mod progress;
 mod rewrap;

@@ -1,0 +1,146 @@
+//! `atrest ls`: what each object under a prefix is, from its header alone
+//! (no KMS); the work is `atrest_transfer::list`.
+
+use anyhow::Result;
+use atrest_format::inspect::PlaintextLen;
+use atrest_format::Header;
+use atrest_s3::S3Uri;
+use atrest_transfer::list::{Entry, Kind};
+use aws_sdk_s3::primitives::DateTimeFormat;
+use serde_json::json;
+
+use crate::escape;
+
+/// Header reads in flight at once.
+const CONCURRENCY: usize = 32;
+
+pub async fn run(
+    s3: &aws_sdk_s3::Client,
+    uri: &S3Uri,
+    recursive: bool,
+    as_json: bool,
+) -> Result<()> {
+    let listing = atrest_transfer::list::list(s3, uri, recursive, CONCURRENCY).await?;
+    if as_json {
+        let objects: Vec<_> = listing.entries.iter().map(to_json).collect();
+        let doc = json!({ "objects": objects, "prefixes": listing.prefixes });
+        println!("{doc}");
+        return Ok(());
+    }
+    for prefix in &listing.prefixes {
+        println!("{:>20}  PRE {}", "", escape(prefix));
+    }
+    for entry in &listing.entries {
+        println!("{}", to_text(entry));
+    }
+    Ok(())
+}
+
+fn modified(entry: &Entry) -> String {
+    entry
+        .last_modified
+        .and_then(|t| t.fmt(DateTimeFormat::DateTime).ok())
+        .unwrap_or_else(|| "-".into())
+}
+
+fn plaintext(len: &PlaintextLen) -> (Option<u64>, Option<u64>, Option<u64>) {
+    match *len {
+        PlaintextLen::Exact(n) => (Some(n), Some(n), Some(n)),
+        PlaintextLen::Between { min, max } => (None, Some(min), Some(max)),
+        _ => (None, None, None),
+    }
+}
+
+fn context_text(info: &atrest_format::inspect::Inspection) -> String {
+    match info.context() {
+        Some(ctx) => {
+            let pairs: Vec<String> = ctx
+                .user_pairs()
+                .map(|(k, v)| format!("{}={}", escape(k), escape(v)))
+                .collect();
+            if pairs.is_empty() {
+                "-".into()
+            } else {
+                pairs.join(",")
+            }
+        }
+        None => "-".into(),
+    }
+}
+
+/// `MODIFIED FORMAT PLAINTEXT FRAME KEY CONTEXT NAME`, one line.
+fn to_text(entry: &Entry) -> String {
+    let name = escape(&entry.key);
+    let (format, size, frame, key, context) = match &entry.kind {
+        Kind::Atrest(info) => {
+            let size = match info.plaintext_len {
+                PlaintextLen::Exact(n) => n.to_string(),
+                PlaintextLen::Between { min, max } => format!("{min}-{max}"),
+                _ => "invalid".into(),
+            };
+            let frame = info.frame_size().map_or("-".into(), |f| f.to_string());
+            let shared = match &info.header {
+                Header::V2(h) => h.context().is_shared_data_key(),
+                _ => true,
+            };
+            let key = if shared { "shared" } else { "per-object" };
+            let format = format!("v{}", info.version());
+            (format, size, frame, key.to_owned(), context_text(info))
+        }
+        Kind::S3EncryptionClient => (
+            "s3ec".into(),
+            "-".into(),
+            "-".into(),
+            "-".into(),
+            "-".into(),
+        ),
+        Kind::Other(_) => ("-".into(), "-".into(), "-".into(), "-".into(), "-".into()),
+    };
+    let mut line = format!(
+        "{:<20}  {:<4} {:>12} {:>8}  {:<10}  {}  {name}",
+        modified(entry),
+        format,
+        size,
+        frame,
+        key,
+        context
+    );
+    if let Kind::Other(why) = &entry.kind {
+        line.push_str(&format!("  (not an atrest object: {})", escape(why)));
+    }
+    line
+}
+
+fn to_json(entry: &Entry) -> serde_json::Value {
+    let mut v = json!({
+        "key": entry.key,
+        "object_len": entry.object_len,
+        "last_modified": entry.last_modified.and_then(|t| t.fmt(DateTimeFormat::DateTime).ok()),
+        "kms_key_arn": entry.kms_key_arn,
+    });
+    match &entry.kind {
+        Kind::Atrest(info) => {
+            let (exact, min, max) = plaintext(&info.plaintext_len);
+            let context: Option<serde_json::Map<String, serde_json::Value>> =
+                info.context().map(|ctx| {
+                    ctx.user_pairs()
+                        .map(|(k, v)| (k.to_owned(), json!(v)))
+                        .collect()
+                });
+            let shared = info.context().is_none_or(|c| c.is_shared_data_key());
+            v["format"] = json!(format!("v{}", info.version()));
+            v["plaintext_len"] = json!(exact);
+            v["plaintext_len_min"] = json!(min);
+            v["plaintext_len_max"] = json!(max);
+            v["frame_size"] = json!(info.frame_size());
+            v["shared_data_key"] = json!(shared);
+            v["context"] = json!(context);
+        }
+        Kind::S3EncryptionClient => v["format"] = json!("s3ec"),
+        Kind::Other(why) => {
+            v["format"] = json!("not atrest");
+            v["reason"] = json!(why);
+        }
+    }
+    v
+}

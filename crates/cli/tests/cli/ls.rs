@@ -1,0 +1,154 @@
+//! `atrest ls`: every kind of object under a prefix, described from its
+//! header alone, and many of them quickly.
+
+use crate::harness::*;
+
+fn json(out: &std::process::Output) -> serde_json::Value {
+    serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("not JSON ({e}): {}", String::from_utf8_lossy(&out.stdout)))
+}
+
+#[test]
+fn ls_describes_every_kind_of_object_without_kms() {
+    let Some(env) = env() else { return };
+    env.create_data_key();
+    std::fs::write(env.path("in"), sample(200_000, 5)).unwrap();
+    env.ok(&["encrypt", "in", &env.uri("d/v1"), "--format", "v1"]);
+    env.ok(&[
+        "encrypt",
+        "in",
+        &env.uri("d/v2-shared"),
+        "--frame-size",
+        "16K",
+    ]);
+    env.ok(&[
+        "encrypt",
+        "in",
+        &env.uri("d/v2-own"),
+        "--key",
+        &env.key_id,
+        "--context",
+        "app=ledger",
+    ]);
+    env.put_raw("d/plain.txt", b"hello".to_vec());
+    env.put_raw("d/empty", Vec::new());
+    env.put_raw("d/sub/deeper", b"x".to_vec());
+    block_on(
+        env.s3
+            .put_object()
+            .bucket(&env.bucket)
+            .key("d/s3ec")
+            .body(vec![0u8; 48].into())
+            .metadata("x-amz-key-v2", "AAAA")
+            .metadata("x-amz-iv", "AAAA")
+            .send(),
+    )
+    .unwrap();
+
+    // KMS unreachable: ls must not need it.
+    let out = env
+        .atrest()
+        .env("AWS_ENDPOINT_URL_KMS", "http://127.0.0.1:1")
+        .args(["ls", &env.uri("d/"), "--json"])
+        .output()
+        .unwrap();
+    assert_status(&out, 0, &["ls --json"]);
+    let doc = json(&out);
+    assert_eq!(doc["prefixes"], serde_json::json!(["d/sub/"]));
+    let objects = doc["objects"].as_array().unwrap();
+    let by_key = |k: &str| {
+        objects
+            .iter()
+            .find(|o| o["key"] == k)
+            .unwrap_or_else(|| panic!("{k}: {doc}"))
+    };
+    let v1 = by_key("d/v1");
+    assert_eq!(v1["format"], "v1");
+    assert_eq!(
+        (
+            v1["plaintext_len_min"].as_u64(),
+            v1["plaintext_len_max"].as_u64()
+        ),
+        (Some(200_000), Some(200_015))
+    );
+    assert_eq!(v1["shared_data_key"], true);
+    let shared = by_key("d/v2-shared");
+    assert_eq!(
+        (shared["format"].as_str(), shared["plaintext_len"].as_u64()),
+        (Some("v2"), Some(200_000))
+    );
+    assert_eq!(
+        (
+            shared["frame_size"].as_u64(),
+            shared["shared_data_key"].as_bool()
+        ),
+        (Some(16384), Some(true))
+    );
+    let own = by_key("d/v2-own");
+    assert_eq!(
+        (
+            own["shared_data_key"].as_bool(),
+            own["context"]["app"].as_str()
+        ),
+        (Some(false), Some("ledger"))
+    );
+    assert!(
+        own["last_modified"].as_str().unwrap().starts_with("20"),
+        "{own}"
+    );
+    assert_eq!(by_key("d/s3ec")["format"], "s3ec");
+    assert_eq!(by_key("d/plain.txt")["format"], "not atrest");
+    assert_eq!(by_key("d/empty")["format"], "not atrest");
+    assert_eq!(objects.len(), 6, "{doc}");
+
+    // Text, recursive: one line each, the deeper object included.
+    let out = env.ok(&["ls", &env.uri("d/"), "--recursive"]);
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert_eq!(text.lines().count(), 7, "{text}");
+    let line = text.lines().find(|l| l.ends_with("d/v2-own")).unwrap();
+    assert!(
+        line.contains(" v2 ")
+            && line.contains("200000")
+            && line.contains("per-object")
+            && line.contains("app=ledger"),
+        "{line}"
+    );
+    assert!(
+        text.lines()
+            .any(|l| l.contains("d/plain.txt  (not an atrest object")),
+        "{text}"
+    );
+}
+
+#[test]
+fn ls_lists_a_thousand_objects_in_a_few_seconds() {
+    let Some(env) = env() else { return };
+    std::fs::write(env.path("in"), b"small").unwrap();
+    env.ok(&["encrypt", "in", &env.uri("one"), "--key", &env.key_id]);
+    let object = env.get_raw("one");
+    block_on(async {
+        let puts = (0..1000).map(|i| {
+            env.s3
+                .put_object()
+                .bucket(&env.bucket)
+                .key(format!("many/{i:04}"))
+                .body(object.clone().into())
+                .send()
+        });
+        for chunk in futures::future::join_all(puts).await {
+            chunk.unwrap();
+        }
+    });
+    let started = std::time::Instant::now();
+    let out = env.ok(&["ls", &env.uri("many/"), "--json"]);
+    let took = started.elapsed();
+    let doc = json(&out);
+    assert_eq!(doc["objects"].as_array().unwrap().len(), 1000);
+    assert!(doc["objects"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|o| o["format"] == "v2"));
+    eprintln!("ls of 1000 objects: {took:?}");
+    assert!(took.as_secs() < 20, "ls of 1000 objects took {took:?}");
+}

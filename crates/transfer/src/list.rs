@@ -1,0 +1,130 @@
+//! What the objects under a prefix are, without KMS: one ranged GET of each
+//! object's first bytes (its header), many at once.
+//!
+//! ```no_run
+//! # async fn example(s3: aws_sdk_s3::Client) -> Result<(), atrest_s3::S3Error> {
+//! let prefix = atrest_s3::S3Uri::parse("s3://bucket/dir/").unwrap();
+//! for entry in atrest_transfer::list::list(&s3, &prefix, 32).await? {
+//!     println!("{} {:?}", entry.key, entry.kind);
+//! }
+//! # Ok(())
+//! # }
+//! ```
+
+use std::collections::HashMap;
+
+use atrest_format::inspect::{inspect, Inspected, Inspection};
+use atrest_s3::{S3Error, S3Uri};
+use aws_sdk_s3::primitives::DateTime;
+use futures::{StreamExt, TryStreamExt};
+
+use crate::{HEADER_FETCH, KMS_KEY_METADATA};
+
+/// What an object is.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Kind {
+    /// An atrest object (v1 or v2), as its header describes it.
+    Atrest(Box<Inspection>),
+    /// An Amazon S3 Encryption Client object (its key is in the metadata).
+    S3EncryptionClient,
+    /// Anything else, and why it is not an atrest object.
+    Other(String),
+}
+
+/// One object under the prefix.
+#[derive(Clone, Debug, PartialEq)]
+#[non_exhaustive]
+pub struct Entry {
+    /// The object's key.
+    pub key: String,
+    /// Its length in bytes.
+    pub object_len: u64,
+    /// When it was written.
+    pub last_modified: Option<DateTime>,
+    /// What it is.
+    pub kind: Kind,
+    /// The KMS key ARN atrest recorded in its metadata (informational:
+    /// KMS alone decides which key unwraps).
+    pub kms_key_arn: Option<String>,
+}
+
+/// Whether the object's metadata marks an S3 Encryption Client object.
+fn is_s3_encryption_client(metadata: &HashMap<String, String>) -> bool {
+    let metadata = metadata
+        .iter()
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    atrest_format::s3ec::locate(&metadata) != atrest_format::s3ec::Location::None
+}
+
+/// The objects under a prefix and, when not recursive, the "directories".
+#[derive(Clone, Debug, Default, PartialEq)]
+#[non_exhaustive]
+pub struct Listing {
+    /// The objects, sorted by key.
+    pub entries: Vec<Entry>,
+    /// Without `recursive`: the distinct key prefixes up to the next `/`
+    /// after the listed prefix (as `aws s3 ls` shows `PRE name/`), sorted.
+    pub prefixes: Vec<String>,
+}
+
+/// Every object whose key starts with `prefix`'s key (used as is, as
+/// `aws s3 ls` does), each described from one ranged GET of its header,
+/// `concurrency` at a time. Without `recursive`, keys with a `/` after the
+/// prefix are only counted as [`Listing::prefixes`], not read. Folder
+/// markers are left out. No KMS call.
+pub async fn list(
+    s3: &aws_sdk_s3::Client,
+    prefix: &S3Uri,
+    recursive: bool,
+    concurrency: usize,
+) -> Result<Listing, S3Error> {
+    let listed = atrest_s3::list(s3, prefix).await?;
+    let mut prefixes = std::collections::BTreeSet::new();
+    let mut objects = Vec::new();
+    for o in listed {
+        let rest = &o.key[prefix.key().len().min(o.key.len())..];
+        match rest.find('/') {
+            Some(at) if !recursive => {
+                prefixes.insert(format!("{}{}", prefix.key(), &rest[..=at]));
+            }
+            _ if o.key.ends_with('/') => {}
+            _ => objects.push(o),
+        }
+    }
+    let mut entries: Vec<Entry> = futures::stream::iter(objects)
+        .map(|o| async move { describe(s3, &prefix.with_key(o.key), o.size).await })
+        .buffer_unordered(concurrency.max(1))
+        .try_collect()
+        .await?;
+    entries.sort_by(|a, b| a.key.cmp(&b.key));
+    Ok(Listing {
+        entries,
+        prefixes: prefixes.into_iter().collect(),
+    })
+}
+
+/// One object, from its first bytes.
+pub async fn describe(s3: &aws_sdk_s3::Client, uri: &S3Uri, len: u64) -> Result<Entry, S3Error> {
+    let mut entry = Entry {
+        key: uri.key().to_owned(),
+        object_len: len,
+        last_modified: None,
+        kind: Kind::Other("it is empty".into()),
+        kms_key_arn: None,
+    };
+    if len == 0 {
+        return Ok(entry);
+    }
+    let got = atrest_s3::get_range(s3, uri, 0, len.min(HEADER_FETCH) - 1).await?;
+    entry.object_len = got.object_len;
+    entry.last_modified = got.last_modified;
+    entry.kms_key_arn = got.metadata.get(KMS_KEY_METADATA).cloned();
+    entry.kind = match inspect(&got.bytes, got.object_len) {
+        _ if is_s3_encryption_client(&got.metadata) => Kind::S3EncryptionClient,
+        Ok(Inspected::Complete(info)) => Kind::Atrest(Box::new(info)),
+        Ok(Inspected::Incomplete { .. }) => Kind::Other("its header is cut short".into()),
+        Err(e) => Kind::Other(e.to_string()),
+    };
+    Ok(entry)
+}
