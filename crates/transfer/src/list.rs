@@ -4,7 +4,8 @@
 //! ```no_run
 //! # async fn example(s3: aws_sdk_s3::Client) -> Result<(), atrest_s3::S3Error> {
 //! let prefix = atrest_s3::S3Uri::parse("s3://bucket/dir/").unwrap();
-//! for entry in atrest_transfer::list::list(&s3, &prefix, 32).await? {
+//! let listing = atrest_transfer::list::list(&s3, &prefix, true, 32).await?;
+//! for entry in listing.entries {
 //!     println!("{} {:?}", entry.key, entry.kind);
 //! }
 //! # Ok(())
