@@ -300,16 +300,19 @@ async fn run(cli: Cli) -> anyhow::Result<Option<String>> {
                 quiet: cli.quiet,
             };
             let work = commands::rewrap::run(&clients.kms, &clients.s3, args);
-            interrupt.guard(work).await
+            interrupt.guard(work).await.map(|()| None)
         }
         Command::Ls {
             uri,
             recursive,
             json,
-        } => commands::ls::run(&clients.s3, uri, *recursive, *json).await,
+        } => {
+            let work = commands::ls::run(&clients.s3, uri, *recursive, *json);
+            interrupt.guard(work).await.map(|()| None)
+        }
         Command::RewrapDataKey { to_key, data_key } => {
             let work = commands::rewrap::data_key(&clients.kms, to_key, data_key, cli.quiet);
-            interrupt.guard(work).await
+            interrupt.guard(work).await.map(|()| None)
         }
         Command::Completions { .. } | Command::Man => unreachable!("handled in main"),
     }
