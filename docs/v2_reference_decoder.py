@@ -1,13 +1,15 @@
 #!/usr/bin/env python3
 """Independent decoder of format v2, written from docs/FORMAT.md alone, run over
-fixtures/v2: `cd fixtures/v2 && python3 ../../docs/v2_reference_decoder.py`.
+fixtures/v2: `cd fixtures/v2 && python3 ../../docs/v2_reference_decoder.py`,
+and over fixtures/key-file the same way (vectors with a `key_file` unwrap
+their data key from the header, "Key files" in FORMAT.md).
 Needs the `cryptography` package. A cross-check, not part of the build."""
 import struct, hashlib, hmac, glob, sys
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 def hkdf(salt, ikm, info, n=32):
     prk = hmac.new(salt, ikm, hashlib.sha256).digest()
     return hmac.new(prk, info + b"\x01", hashlib.sha256).digest()[:n]
-def decode(obj, key):
+def decode(obj, key, key_file=None):
     if obj[0] != 2 or obj[1] != 1 or obj[2:4] != b"\0\0": return "header-error", b""
     L = struct.unpack_from("<I", obj, 4)[0]
     if not 1 <= L <= 8192: return "header-error", b""
@@ -32,10 +34,18 @@ def decode(obj, key):
             prev = k; keys[k] = v
         if p != len(ctx): raise ValueError
         if keys.get(b"atrest:format") != b"v2/AES-256-GCM/HKDF-SHA-256/commit": raise ValueError
-        if any(k.startswith(b"atrest:") and k not in (b"atrest:format", b"atrest:data-key") for k in keys): raise ValueError
+        if any(k.startswith(b"atrest:") and k not in (b"atrest:format", b"atrest:data-key", b"atrest:keyring") for k in keys): raise ValueError
         if keys.get(b"atrest:data-key", b"shared") != b"shared": raise ValueError
+        if keys.get(b"atrest:keyring", b"key-file") != b"key-file": raise ValueError
+        if b"atrest:data-key" in keys and b"atrest:keyring" in keys: raise ValueError
     except Exception:
         return "header-error", b""
+    if key_file is not None:
+        if keys.get(b"atrest:keyring") != b"key-file": return "kms-keyring", b""
+        w = obj[8:T]
+        if len(w) != 60: return "unwrap-failure", b""
+        try: key = AESGCM(key_file).decrypt(w[:12], w[12:], ctx)
+        except Exception: return "unwrap-failure", b""
     if not hmac.compare_digest(hkdf(salt, key, b"atrest v2 key commitment\x01"), com):
         return "commitment-mismatch", b""
     fk = hkdf(salt, key, b"atrest v2 frame key\x01")
@@ -64,7 +74,8 @@ bad = 0
 for m in sorted(glob.glob("*.meta")):
     meta = dict(l.split(": ", 1) for l in open(m).read().splitlines())
     obj = open(meta["object"], "rb").read()
-    res, out = decode(obj, bytes.fromhex(meta["data_key"]))
+    kf = bytes.fromhex(meta["key_file"]) if "key_file" in meta else None
+    res, out = decode(obj, bytes.fromhex(meta["data_key"]), kf)
     good = res == meta["expect"]
     if res == "ok": good &= hashlib.sha256(out).hexdigest() == meta["plaintext_sha256"]
     if not good: bad += 1; print("MISMATCH", m, res, meta["expect"])

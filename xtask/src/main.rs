@@ -4,6 +4,7 @@ mod bench;
 mod demo;
 mod fixtures;
 mod fuzz;
+mod key_file_fixtures;
 mod moto;
 mod release;
 mod server;
@@ -39,8 +40,8 @@ commands:
           page (atrest.1), bash/zsh/fish/PowerShell completions and
           SHA256SUMS to target/dist/
   fixtures [--check]
-          regenerate the v2 test vectors in fixtures/v2 (or check that they
-          are up to date)";
+          regenerate the test vectors in fixtures/v2 and fixtures/key-file
+          (or check that they are up to date)";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -73,13 +74,25 @@ fn usage() -> Result<()> {
 }
 
 fn write_fixtures(check: bool) -> Result<()> {
-    let dir = util::root().join(fixtures::DIR);
-    if check {
-        fixtures::check(&dir).map_err(anyhow::Error::msg)?;
-        eprintln!("{} is up to date", fixtures::DIR);
-    } else {
-        let n = fixtures::write(&dir).with_context(|| format!("writing {}", dir.display()))?;
-        eprintln!("wrote {n} files to {}", fixtures::DIR);
+    type Check = fn(&std::path::Path) -> Result<(), String>;
+    type Write = fn(&std::path::Path) -> std::io::Result<usize>;
+    let sets: [(&str, Check, Write); 2] = [
+        (fixtures::DIR, fixtures::check, fixtures::write),
+        (
+            key_file_fixtures::DIR,
+            key_file_fixtures::check,
+            key_file_fixtures::write,
+        ),
+    ];
+    for (name, check_set, write_set) in sets {
+        let dir = util::root().join(name);
+        if check {
+            check_set(&dir).map_err(anyhow::Error::msg)?;
+            eprintln!("{name} is up to date");
+        } else {
+            let n = write_set(&dir).with_context(|| format!("writing {}", dir.display()))?;
+            eprintln!("wrote {n} files to {name}");
+        }
     }
     Ok(())
 }

@@ -254,6 +254,17 @@ pub enum Command {
         data_key: PathBuf,
     },
 
+    /// Make a key file for --key-file: 32 random bytes (an AES-256 key).
+    ///
+    /// Written with mode 0600 through a temporary file, and never over an
+    /// existing file. Without the key file, objects encrypted with it cannot
+    /// be decrypted: keep a copy somewhere safe. A key file that its group
+    /// or others may access is refused, as ssh refuses such private keys.
+    Keygen {
+        /// Where to write the key file.
+        path: PathBuf,
+    },
+
     /// Print a shell completion script to stdout.
     ///
     /// bash: `atrest completions bash > /etc/bash_completion.d/atrest`;

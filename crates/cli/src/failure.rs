@@ -1,5 +1,6 @@
 //! Exit codes, and the mapping from errors to them.
 
+use atrest_crypto::keyfile::{KeyFileError, UnwrapError};
 use atrest_crypto::DecryptError;
 use atrest_format::HeaderError;
 use atrest_kms::KmsError;
@@ -46,8 +47,14 @@ pub fn exit_code(err: &anyhow::Error) -> Exit {
         if let Some(f) = cause.downcast_ref::<Failure>() {
             return f.exit;
         }
-        if cause.is::<DecryptError>() || cause.is::<NotAtrest>() {
+        if cause.is::<DecryptError>() || cause.is::<NotAtrest>() || cause.is::<UnwrapError>() {
             return Exit::Untrusted;
+        }
+        if let Some(e) = cause.downcast_ref::<KeyFileError>() {
+            // I/O failures fall through to their io::Error (not found: 3).
+            if !matches!(e, KeyFileError::Io(_)) {
+                return Exit::Usage;
+            }
         }
         if let Some(e) = cause.downcast_ref::<KmsError>() {
             return match e {

@@ -168,7 +168,10 @@ fn print_generated(write: impl FnOnce(&mut dyn std::io::Write) -> std::io::Resul
 /// multipart upload themselves.
 async fn run(cli: Cli) -> anyhow::Result<Option<String>> {
     let interrupt = interrupt::Interrupt::listen()?;
-    // A local file needs no AWS configuration at all.
+    // Key files and local files need no AWS configuration at all.
+    if let Command::Keygen { path } = &cli.command {
+        return commands::keygen::run(path, cli.quiet);
+    }
     if let Command::Inspect {
         target: target @ commands::inspect::Target::File(_),
         json,
@@ -314,7 +317,9 @@ async fn run(cli: Cli) -> anyhow::Result<Option<String>> {
             let work = commands::rewrap::data_key(&clients.kms, to_key, data_key, cli.quiet);
             interrupt.guard(work).await.map(|()| None)
         }
-        Command::Completions { .. } | Command::Man => unreachable!("handled in main"),
+        Command::Completions { .. } | Command::Man | Command::Keygen { .. } => {
+            unreachable!("handled before AWS configuration")
+        }
     }
 }
 

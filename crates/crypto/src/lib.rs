@@ -9,6 +9,8 @@
 //!
 //! - [`v1`]: the seed tool's unauthenticated AES-256-CBC, for compatibility;
 //! - [`v2`]: framed AES-256-GCM with key commitment, the format to write;
+//! - [`keyfile`]: raw AES-256 key files, a keyring that wraps data keys
+//!   without KMS;
 //! - [`s3ec`]: the AWS S3 Encryption Client's one-stream AES-256-GCM (V2,
 //!   and V3 with HKDF-SHA-512 and key commitment), by position.
 #![deny(missing_docs)]
@@ -20,6 +22,7 @@ use atrest_format::{parse_header, Header, HeaderError, Parsed};
 #[cfg(feature = "tokio")]
 pub mod async_io;
 mod key;
+pub mod keyfile;
 pub mod s3ec;
 pub mod v1;
 pub mod v2;

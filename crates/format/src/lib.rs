@@ -36,6 +36,7 @@ use alloc::vec::Vec;
 use core::fmt;
 
 pub mod inspect;
+pub mod keyring;
 pub mod s3ec;
 pub mod v1;
 pub mod v2;
@@ -67,6 +68,15 @@ impl Header {
         match self {
             Header::V1(_) => v1::VERSION,
             Header::V2(_) => v2::VERSION,
+        }
+    }
+
+    /// Which keyring wrapped the data key: always KMS for v1, which has no
+    /// context to record another.
+    pub fn keyring(&self) -> keyring::Keyring {
+        match self {
+            Header::V1(_) => keyring::Keyring::Kms,
+            Header::V2(h) => h.context().keyring(),
         }
     }
 

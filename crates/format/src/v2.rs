@@ -26,6 +26,7 @@ use alloc::string::String;
 use alloc::vec::Vec;
 use core::fmt;
 
+use crate::keyring::Keyring;
 use crate::{check_wrapped_key, incomplete, wrapped_key_len, HeaderError, ParsedAs, PREFIX_LEN};
 
 /// The version byte of format v2.
@@ -65,6 +66,10 @@ pub const FORMAT_CONTEXT_VALUE: &str = "v2/AES-256-GCM/HKDF-SHA-256/commit";
 pub const SHARED_KEY_CONTEXT_KEY: &str = "atrest:data-key";
 /// The only value of [`SHARED_KEY_CONTEXT_KEY`].
 pub const SHARED_KEY_CONTEXT_VALUE: &str = "shared";
+/// Reserved context key naming the keyring that wrapped the data key, when
+/// it is not KMS; see [`crate::keyring`]. Absent (every object written
+/// before key files existed): KMS.
+pub const KEYRING_CONTEXT_KEY: &str = "atrest:keyring";
 
 /// Bytes `0..4` of every v2 header with suite 1, the start of the AAD.
 const AAD_PREFIX: [u8; 4] = [VERSION, SUITE_AES256GCM_HKDF_SHA256, 0, 0];
@@ -92,6 +97,9 @@ pub enum ContextError {
     /// The reserved [`FORMAT_CONTEXT_KEY`] entry is missing or has another
     /// value.
     FormatEntry,
+    /// [`SHARED_KEY_CONTEXT_KEY`] and [`KEYRING_CONTEXT_KEY`] together: a
+    /// shared `data.key` is always wrapped by KMS.
+    SharedKeyNotKms,
 }
 
 impl fmt::Display for ContextError {
@@ -117,6 +125,11 @@ impl fmt::Display for ContextError {
             ContextError::FormatEntry => write!(
                 f,
                 "encryption context lacks {FORMAT_CONTEXT_KEY}={FORMAT_CONTEXT_VALUE}"
+            ),
+            ContextError::SharedKeyNotKms => write!(
+                f,
+                "encryption context has both {SHARED_KEY_CONTEXT_KEY} and {KEYRING_CONTEXT_KEY} \
+                 (a shared data key is wrapped by KMS)"
             ),
         }
     }
@@ -179,14 +192,50 @@ impl EncryptionContext {
 
     /// Marks the context as belonging to an object encrypted under the shared
     /// `data.key` (adds [`SHARED_KEY_CONTEXT_KEY`]).
-    pub fn with_shared_data_key(mut self) -> Result<Self, ContextError> {
+    pub fn with_shared_data_key(self) -> Result<Self, ContextError> {
         if self.is_shared_data_key() {
             return Ok(self);
         }
-        self.pairs.push((
-            SHARED_KEY_CONTEXT_KEY.into(),
-            SHARED_KEY_CONTEXT_VALUE.into(),
-        ));
+        if self.keyring() != Keyring::Kms {
+            return Err(ContextError::SharedKeyNotKms);
+        }
+        self.with_reserved(SHARED_KEY_CONTEXT_KEY, SHARED_KEY_CONTEXT_VALUE)
+    }
+
+    /// Records that the data key is wrapped by `keyring` (adds
+    /// [`KEYRING_CONTEXT_KEY`] unless it is KMS, which needs no entry).
+    /// Fails for a context marked as using the shared `data.key`, which KMS
+    /// wraps, or one that records another keyring.
+    pub fn with_keyring(self, keyring: Keyring) -> Result<Self, ContextError> {
+        let Some(value) = keyring.context_value() else {
+            return match self.keyring() {
+                Keyring::Kms => Ok(self),
+                _ => Err(ContextError::ReservedKey(KEYRING_CONTEXT_KEY.into())),
+            };
+        };
+        match self.get(KEYRING_CONTEXT_KEY) {
+            Some(v) if v == value => return Ok(self),
+            Some(_) => return Err(ContextError::ReservedKey(KEYRING_CONTEXT_KEY.into())),
+            None => {}
+        }
+        if self.is_shared_data_key() {
+            return Err(ContextError::SharedKeyNotKms);
+        }
+        self.with_reserved(KEYRING_CONTEXT_KEY, value)
+    }
+
+    /// Which keyring wrapped the data key: [`KEYRING_CONTEXT_KEY`]'s value,
+    /// or KMS when it is absent.
+    pub fn keyring(&self) -> Keyring {
+        match self.get(KEYRING_CONTEXT_KEY) {
+            Some(value) => Keyring::from_context_value(value).unwrap_or(Keyring::Kms),
+            None => Keyring::Kms,
+        }
+    }
+
+    /// Adds a reserved pair, keeping the pairs sorted and within bounds.
+    fn with_reserved(mut self, key: &str, value: &str) -> Result<Self, ContextError> {
+        self.pairs.push((key.into(), value.into()));
         self.pairs
             .sort_by(|a, b| a.0.as_bytes().cmp(b.0.as_bytes()));
         let len = self.checked_encoded_len()?;
@@ -194,6 +243,15 @@ impl EncryptionContext {
             return Err(ContextError::TooLong(len));
         }
         Ok(self)
+    }
+
+    /// The encoding (count, then length-prefixed keys and values): the
+    /// context bytes of the header, and what a key-file keyring
+    /// authenticates when it wraps the data key.
+    pub fn to_bytes(&self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(self.encoded_len());
+        self.encode(&mut out);
+        out
     }
 
     /// Whether the object's data key is the shared `data.key`.
@@ -291,7 +349,10 @@ impl EncryptionContext {
                     SHARED_KEY_CONTEXT_KEY if value != SHARED_KEY_CONTEXT_VALUE => {
                         return Err(ContextError::ReservedKey(key.into()))
                     }
-                    FORMAT_CONTEXT_KEY | SHARED_KEY_CONTEXT_KEY => {}
+                    KEYRING_CONTEXT_KEY if Keyring::from_context_value(value).is_none() => {
+                        return Err(ContextError::ReservedKey(key.into()))
+                    }
+                    FORMAT_CONTEXT_KEY | SHARED_KEY_CONTEXT_KEY | KEYRING_CONTEXT_KEY => {}
                     _ => return Err(ContextError::ReservedKey(key.into())),
                 }
             }
@@ -303,7 +364,11 @@ impl EncryptionContext {
         if !pairs.iter().any(|(k, _)| k == FORMAT_CONTEXT_KEY) {
             return Err(ContextError::FormatEntry);
         }
-        Ok(EncryptionContext { pairs })
+        let ctx = EncryptionContext { pairs };
+        if ctx.is_shared_data_key() && ctx.get(KEYRING_CONTEXT_KEY).is_some() {
+            return Err(ContextError::SharedKeyNotKms);
+        }
+        Ok(ctx)
     }
 }
 

@@ -481,3 +481,97 @@ fn shared_data_key_marker_round_trips_and_empties_the_kms_context() {
         Err(HeaderError::BadContext(_))
     ));
 }
+
+/// Encodes a v2 header whose context holds exactly `pairs` (sorted by the
+/// caller), bypassing the writer's checks, so hostile contexts can be parsed.
+fn v2_bytes_with_raw_context(pairs: &[(&str, &str)]) -> Vec<u8> {
+    let mut ctx = (pairs.len() as u16).to_le_bytes().to_vec();
+    for (k, v) in pairs {
+        ctx.extend_from_slice(&(k.len() as u16).to_le_bytes());
+        ctx.extend_from_slice(k.as_bytes());
+        ctx.extend_from_slice(&(v.len() as u16).to_le_bytes());
+        ctx.extend_from_slice(v.as_bytes());
+    }
+    let mut out = vec![2, 1, 0, 0, 3, 0, 0, 0, 7, 7, 7, 16];
+    out.extend_from_slice(&[5; 64]);
+    out.extend_from_slice(&(ctx.len() as u16).to_le_bytes());
+    out.extend_from_slice(&ctx);
+    out
+}
+
+#[test]
+fn keyring_entry_records_a_key_file_and_parses_back() {
+    use atrest_format::keyring::Keyring;
+    let plain = EncryptionContext::new([("app", "x")]).unwrap();
+    assert_eq!(plain.keyring(), Keyring::Kms);
+    assert_eq!(plain.clone().with_keyring(Keyring::Kms).unwrap(), plain);
+    let keyed = plain.clone().with_keyring(Keyring::KeyFile).unwrap();
+    assert_eq!(keyed.keyring(), Keyring::KeyFile);
+    assert_eq!(keyed.get(v2::KEYRING_CONTEXT_KEY), Some("key-file"));
+    assert_eq!(keyed.user_pairs().collect::<Vec<_>>(), [("app", "x")]);
+    // Idempotent; cannot be taken back to KMS; users cannot set it.
+    assert_eq!(keyed.clone().with_keyring(Keyring::KeyFile).unwrap(), keyed);
+    assert!(keyed.clone().with_keyring(Keyring::Kms).is_err());
+    assert!(EncryptionContext::new([(v2::KEYRING_CONTEXT_KEY, "key-file")]).is_err());
+    // A shared data.key is KMS-wrapped: the two markers exclude each other.
+    assert_eq!(
+        keyed.clone().with_shared_data_key(),
+        Err(ContextError::SharedKeyNotKms)
+    );
+    assert_eq!(
+        plain
+            .with_shared_data_key()
+            .unwrap()
+            .with_keyring(Keyring::KeyFile),
+        Err(ContextError::SharedKeyNotKms)
+    );
+
+    let header = v2::Header::new(vec![1; 60], 16, [2; 32], [3; 32], keyed.clone()).unwrap();
+    let bytes = encode(&Header::V2(header));
+    match parse_header(&bytes).unwrap() {
+        Parsed::Complete(h) => {
+            assert_eq!(h.keyring(), Keyring::KeyFile);
+            assert_eq!(encode(&h), bytes);
+        }
+        other => panic!("{other:?}"),
+    }
+    // v1 and older v2 objects: KMS.
+    let v1 = Header::V1(v1::Header::new(vec![1; 10], [0; 8]).unwrap());
+    assert_eq!(v1.keyring(), Keyring::Kms);
+    assert_eq!(Header::V2(small_v2()).keyring(), Keyring::Kms);
+}
+
+#[test]
+fn keyring_entry_rules_when_parsing() {
+    let f = (v2::FORMAT_CONTEXT_KEY, v2::FORMAT_CONTEXT_VALUE);
+    let ok = v2_bytes_with_raw_context(&[f, ("atrest:keyring", "key-file")]);
+    assert!(matches!(parse_header(&ok), Ok(Parsed::Complete(_))));
+    for (pairs, want) in [
+        (
+            vec![f, ("atrest:keyring", "kms")],
+            ContextError::ReservedKey("atrest:keyring".into()),
+        ),
+        (
+            vec![f, ("atrest:keyring", "")],
+            ContextError::ReservedKey("atrest:keyring".into()),
+        ),
+        (
+            vec![
+                ("atrest:data-key", "shared"),
+                f,
+                ("atrest:keyring", "key-file"),
+            ],
+            ContextError::SharedKeyNotKms,
+        ),
+        (
+            vec![f, ("atrest:keyrings", "key-file")],
+            ContextError::ReservedKey("atrest:keyrings".into()),
+        ),
+    ] {
+        assert_eq!(
+            parse_header(&v2_bytes_with_raw_context(&pairs)),
+            Err(HeaderError::BadContext(want)),
+            "{pairs:?}"
+        );
+    }
+}

@@ -6,6 +6,7 @@ use std::path::Path;
 
 use anyhow::{Context, Result};
 use atrest_format::inspect::{inspect, Inspected, Inspection, PlaintextLen};
+use atrest_format::keyring::Keyring;
 use atrest_format::Header;
 use atrest_s3::S3Uri;
 use serde_json::json;
@@ -120,6 +121,9 @@ fn format_name(info: &Inspection) -> &'static str {
 
 fn data_key_kind(info: &Inspection) -> &'static str {
     match info.context() {
+        Some(ctx) if ctx.keyring() == Keyring::KeyFile => {
+            "per object, wrapped under a key file (binds the encryption context)"
+        }
         Some(ctx) if ctx.is_shared_data_key() => "shared (data.key; KMS binds no context)",
         Some(_) => "per object (KMS binds the encryption context)",
         None => "shared (data.key)",
@@ -185,6 +189,10 @@ fn to_json(name: &str, info: &Inspection) -> serde_json::Value {
         "body_valid": !matches!(info.plaintext_len, PlaintextLen::InvalidBody),
         "wrapped_key_len": info.wrapped_key_len(),
         "shared_data_key": info.context().is_none_or(|c| c.is_shared_data_key()),
+        "keyring": match info.header.keyring() {
+            Keyring::KeyFile => "key-file",
+            _ => "kms",
+        },
         "context": context,
     })
 }

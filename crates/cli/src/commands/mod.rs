@@ -3,6 +3,7 @@ pub mod create_data_key;
 pub mod decrypt;
 pub mod encrypt;
 pub mod inspect;
+pub mod keygen;
 pub mod ls;
 pub mod rewrap;
 pub mod s3ec;

@@ -19,6 +19,7 @@ mod interrupt;
 mod load;
 mod ls;
 mod messages;
+mod offline;
 mod progress;
 mod rewrap;
 mod round_trip;
