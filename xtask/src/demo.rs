@@ -1,5 +1,7 @@
 //! `cargo xtask demo`: the quick start without an AWS account. Runs the real
-//! `atrest` binary against a local moto_server (S3 + KMS).
+//! `atrest` binary first offline (a key file and local files: no emulator,
+//! no AWS configuration at all), then against a local moto_server (S3 +
+//! KMS). `--offline` stops after the first part.
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
@@ -36,9 +38,15 @@ for k, v in sorted(obj.get("Metadata", {}).items()):
     print(f"{k}: {v}")
 "#;
 
-pub fn demo() -> Result<()> {
+pub fn demo(offline_only: bool) -> Result<()> {
     step("build atrest");
     let bin = util::build_atrest("build atrest", &[])?;
+
+    offline(&bin)?;
+    if offline_only {
+        eprintln!("\ndemo OK (offline part)");
+        return Ok(());
+    }
 
     step("moto venv");
     moto::ensure_venv()?;
@@ -54,7 +62,7 @@ pub fn demo() -> Result<()> {
     };
     eprintln!("KMS key: {key_id} ({key_arn})\nS3 bucket: {BUCKET}");
 
-    let work = TempDir::new()?;
+    let work = TempDir::new("s3")?;
     let dir = work.path();
     eprintln!("working directory: {}", dir.display());
     let plaintext = demo_text();
@@ -91,6 +99,102 @@ pub fn demo() -> Result<()> {
     drop(work);
     drop(moto);
     eprintln!("\ndemo OK");
+    Ok(())
+}
+
+/// The main job with no cloud at all: keygen, encrypt, inspect, decrypt on
+/// local files, each command run with an empty environment (no AWS
+/// variables, no region, no home directory).
+fn offline(bin: &Path) -> Result<()> {
+    step("offline: a key file and local files (no emulator, no AWS configuration)");
+    let work = TempDir::new("offline")?;
+    let dir = work.path();
+    eprintln!("working directory: {}", dir.display());
+    let plaintext = demo_text();
+    std::fs::write(dir.join("demo.txt"), &plaintext)?;
+    eprintln!("wrote demo.txt ({} bytes)", plaintext.len());
+    let bare = |args: &[&str]| {
+        let mut cmd = Command::new(bin);
+        cmd.args(args)
+            .current_dir(dir)
+            .env_clear()
+            .stdin(Stdio::null());
+        cmd
+    };
+
+    step("atrest keygen demo.key");
+    run("keygen", &mut bare(&["keygen", "demo.key"]))?;
+    let meta = std::fs::metadata(dir.join("demo.key")).context("no demo.key afterwards")?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        eprintln!(
+            "demo.key: {} bytes, mode {:04o} (a raw AES-256 key: keep it secret, keep a copy)",
+            meta.len(),
+            meta.permissions().mode() & 0o7777
+        );
+    }
+
+    step("atrest encrypt --key-file demo.key demo.txt demo.txt.atrest");
+    let enc = [
+        "encrypt",
+        "--key-file",
+        "demo.key",
+        "--context",
+        "purpose=demo",
+        "demo.txt",
+        "demo.txt.atrest",
+    ];
+    run("encrypt", &mut bare(&enc))?;
+    let sealed = std::fs::read(dir.join("demo.txt.atrest"))?;
+    let probe = &plaintext[..32];
+    if sealed.windows(probe.len()).any(|w| w == probe) {
+        bail!("demo.txt.atrest contains the plaintext");
+    }
+    eprintln!(
+        "demo.txt.atrest: {} bytes, first bytes {}",
+        sealed.len(),
+        hex(&sealed[..16])
+    );
+
+    step("atrest inspect demo.txt.atrest (the header, without the key)");
+    run("inspect", &mut bare(&["inspect", "demo.txt.atrest"]))?;
+
+    step("atrest decrypt --key-file demo.key demo.txt.atrest demo.out.txt");
+    let dec = [
+        "decrypt",
+        "--key-file",
+        "demo.key",
+        "--expect-context",
+        "purpose=demo",
+        "demo.txt.atrest",
+        "demo.out.txt",
+    ];
+    run("decrypt", &mut bare(&dec))?;
+    if std::fs::read(dir.join("demo.out.txt"))? != plaintext {
+        bail!("offline round trip FAILED: demo.txt and demo.out.txt differ");
+    }
+    eprintln!(
+        "demo.txt and demo.out.txt are identical ({} bytes): round trip OK",
+        plaintext.len()
+    );
+
+    step("atrest decrypt with another key file (must fail, exit 4)");
+    run("keygen", &mut bare(&["keygen", "other.key"]))?;
+    let wrong = bare(&[
+        "decrypt",
+        "--key-file",
+        "other.key",
+        "demo.txt.atrest",
+        "x.txt",
+    ])
+    .output()
+    .context("running atrest decrypt")?;
+    eprint!("{}", String::from_utf8_lossy(&wrong.stderr));
+    if wrong.status.code() != Some(4) || dir.join("x.txt").exists() {
+        bail!("decrypting with another key file did not fail with exit 4 and no output");
+    }
+    eprintln!("exit 4, no output written");
     Ok(())
 }
 
@@ -216,8 +320,8 @@ fn hex(bytes: &[u8]) -> String {
 struct TempDir(PathBuf);
 
 impl TempDir {
-    fn new() -> Result<TempDir> {
-        let path = std::env::temp_dir().join(format!("atrest-demo-{}", std::process::id()));
+    fn new(part: &str) -> Result<TempDir> {
+        let path = std::env::temp_dir().join(format!("atrest-demo-{part}-{}", std::process::id()));
         if path.exists() {
             std::fs::remove_dir_all(&path)?;
         }

@@ -24,8 +24,11 @@ commands:
           after `--` go to `cargo test` (`-p <crate>` replaces --workspace)
   moto    start moto_server, print the `export` lines for a shell, serve
           until Ctrl-C
-  demo    the quick start without an AWS account: the real `atrest` binary
-          against moto_server
+  demo [--offline]
+          the quick start without an AWS account: the real `atrest` binary,
+          first offline (keygen, encrypt, inspect, decrypt with a key file on
+          local files: no emulator, seconds), then against moto_server;
+          --offline stops after the first part
   fuzz TARGET [--seconds N]
           run one cargo-fuzz target of fuzz/ (header_parse, inspect,
           v1_decrypt, v2_decrypt) for N seconds (default 60), corpus seeded
@@ -49,7 +52,8 @@ fn main() -> ExitCode {
         Some("test") => test::test(&args[1..]),
         Some("fuzz") => fuzz::fuzz(&args[1..]),
         Some("moto") if args.len() == 1 => moto::serve(),
-        Some("demo") if args.len() == 1 => demo::demo(),
+        Some("demo") if args.len() == 1 => demo::demo(false),
+        Some("demo") if args.len() == 2 && args[1] == "--offline" => demo::demo(true),
         Some("bench") => bench::bench(&args[1..]),
         Some("release") if args.len() == 1 => release::release(),
         Some("fixtures") if args.len() <= 2 => match args.get(1).map(String::as_str) {

@@ -2,7 +2,6 @@
 
 use std::path::PathBuf;
 
-use atrest_s3::S3Uri;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 const EXIT_CODES: &str = "\
@@ -85,15 +84,27 @@ pub enum Command {
         data_key: PathBuf,
     },
 
-    /// Encrypt FILE (or `-` for stdin) and upload it to S3URI.
+    /// Encrypt FILE (or `-` for stdin) and upload it to S3URI, or write it
+    /// to a local file OUT.
+    ///
+    /// A local OUT (anything not starting with s3://; `-` for stdout) is
+    /// written through a temporary file beside it, renamed into place when
+    /// complete. With --key-file and a local OUT no AWS configuration is
+    /// read at all.
     #[command(visible_alias = "encrypt")]
     EncryptWithKms {
         /// File to encrypt, or `-` for standard input.
         file: PathBuf,
 
-        /// Destination, s3://BUCKET/KEY.
-        #[arg(value_parser = parse_s3_uri)]
-        uri: S3Uri,
+        /// Destination: s3://BUCKET/KEY, or a local file (`-` for stdout).
+        #[arg(value_name = "S3URI|OUT", value_parser = parse_target)]
+        uri: crate::commands::inspect::Target,
+
+        /// Wrap the data key under this key file (made by `atrest keygen`)
+        /// instead of KMS: a fresh data key per object, no AWS needed for
+        /// the key. v2 only.
+        #[arg(long, value_name = "PATH", conflicts_with = "kms_key")]
+        key_file: Option<PathBuf>,
 
         /// Wrapped data key made by `create-data-key` (shared by every
         /// object encrypted with it; ignored with --key).
@@ -135,18 +146,27 @@ pub enum Command {
         bulk: BulkArgs,
     },
 
-    /// Download S3URI, decrypt it, and write FILE (or `-` for stdout).
+    /// Download S3URI (or read a local file IN), decrypt it, and write FILE
+    /// (or `-` for stdout).
     ///
     /// A regular FILE is written through a temporary file beside it and
     /// renamed into place only when the whole object has decrypted; on
     /// failure an existing FILE is left untouched. A device or FIFO is
     /// written in place, as stdout is; a directory receives the key's base
-    /// name.
+    /// name. With --key-file and a local IN no AWS configuration is read
+    /// at all.
     #[command(visible_alias = "decrypt")]
     DecryptWithKms {
-        /// Source, s3://BUCKET/KEY.
-        #[arg(value_parser = parse_s3_uri)]
-        uri: S3Uri,
+        /// Source: s3://BUCKET/KEY, or a local file holding an object (`-`
+        /// for stdin).
+        #[arg(value_name = "S3URI|IN", value_parser = parse_target)]
+        uri: crate::commands::inspect::Target,
+
+        /// The key file the object's data key is wrapped under (made by
+        /// `atrest keygen`); needed exactly for objects written with
+        /// --key-file.
+        #[arg(long, value_name = "PATH")]
+        key_file: Option<PathBuf>,
 
         /// Output file, or `-` for standard output.
         file: PathBuf,
@@ -440,8 +460,4 @@ impl BulkArgs {
             max_age: std::time::Duration::from_secs(self.key_cache_max_age),
         }
     }
-}
-
-fn parse_s3_uri(s: &str) -> Result<S3Uri, String> {
-    S3Uri::parse(s).map_err(|e| e.to_string())
 }

@@ -8,6 +8,7 @@ mod destination;
 mod failure;
 mod files;
 mod interrupt;
+mod keyring;
 mod keys;
 mod progress;
 
@@ -170,7 +171,7 @@ async fn run(cli: Cli) -> anyhow::Result<Option<String>> {
     let interrupt = interrupt::Interrupt::listen()?;
     // Key files and local files need no AWS configuration at all.
     if let Command::Keygen { path } = &cli.command {
-        return commands::keygen::run(path, cli.quiet);
+        return commands::keygen::run(path, cli.quiet).map(|()| None);
     }
     if let Command::Inspect {
         target: target @ commands::inspect::Target::File(_),
@@ -180,8 +181,12 @@ async fn run(cli: Cli) -> anyhow::Result<Option<String>> {
         let work = commands::inspect::run(None, target, *json);
         return interrupt.guard(work).await.map(|()| None);
     }
-    let clients = interrupt.guard(aws::clients(&cli.aws)).await?;
     let show_progress = progress::wanted(cli.quiet, cli.no_progress);
+    if let Some(work) = commands::local::from_command(&cli, show_progress) {
+        // Dropping the work on a signal removes the temporary output.
+        return interrupt.guard(work).await.map(|()| None);
+    }
+    let clients = interrupt.guard(aws::clients(&cli.aws)).await?;
     match &cli.command {
         Command::CreateDataKey { key_id, data_key } => {
             let work = commands::create_data_key::run(&clients.kms, key_id, data_key, cli.quiet);
@@ -189,7 +194,8 @@ async fn run(cli: Cli) -> anyhow::Result<Option<String>> {
         }
         Command::EncryptWithKms {
             file,
-            uri,
+            uri: commands::inspect::Target::S3(uri),
+            key_file,
             data_key,
             kms_key,
             context,
@@ -199,6 +205,9 @@ async fn run(cli: Cli) -> anyhow::Result<Option<String>> {
             transfer,
             bulk,
         } => {
+            if key_file.is_some() {
+                return Err(key_file_with_s3());
+            }
             let uri = &match bulk.recursive {
                 true => uri.clone(),
                 false => destination::encrypt_target(file, uri)?,
@@ -235,7 +244,8 @@ async fn run(cli: Cli) -> anyhow::Result<Option<String>> {
             Ok(Some(format!("upload: {} to {uri}", file.display())))
         }
         Command::DecryptWithKms {
-            uri,
+            uri: commands::inspect::Target::S3(uri),
+            key_file,
             file,
             expect_context,
             range,
@@ -243,6 +253,9 @@ async fn run(cli: Cli) -> anyhow::Result<Option<String>> {
             transfer,
             bulk,
         } => {
+            if key_file.is_some() {
+                return Err(key_file_with_s3());
+            }
             let file = &match bulk.recursive {
                 true => file.clone(),
                 false => destination::decrypt_target(uri, file)?,
@@ -317,10 +330,24 @@ async fn run(cli: Cli) -> anyhow::Result<Option<String>> {
             let work = commands::rewrap::data_key(&clients.kms, to_key, data_key, cli.quiet);
             interrupt.guard(work).await.map(|()| None)
         }
-        Command::Completions { .. } | Command::Man | Command::Keygen { .. } => {
+        Command::Completions { .. }
+        | Command::Man
+        | Command::Keygen { .. }
+        | Command::EncryptWithKms { .. }
+        | Command::DecryptWithKms { .. } => {
             unreachable!("handled before AWS configuration")
         }
     }
+}
+
+// TODO(issue 18): --key-file for S3 objects, through the transfer crate's
+// key source once it has landed.
+fn key_file_with_s3() -> anyhow::Error {
+    failure::Failure::new(
+        failure::Exit::Usage,
+        "--key-file works with local files only in this version",
+    )
+    .into()
 }
 
 fn init_logging(verbose: u8, quiet: bool) {

@@ -233,7 +233,10 @@ impl Sink<'_> {
     }
 }
 
-fn check_expected_context(header: &format_v2::Header, expected: &[(String, String)]) -> Result<()> {
+pub(crate) fn check_expected_context(
+    header: &format_v2::Header,
+    expected: &[(String, String)],
+) -> Result<()> {
     for (k, v) in expected {
         match header.context().get(k) {
             Some(found) if found == v => {}

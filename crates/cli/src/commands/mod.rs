@@ -4,6 +4,7 @@ pub mod decrypt;
 pub mod encrypt;
 pub mod inspect;
 pub mod keygen;
+pub mod local;
 pub mod ls;
 pub mod rewrap;
 pub mod s3ec;
