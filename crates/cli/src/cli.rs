@@ -8,9 +8,12 @@ const EXIT_CODES: &str = "\
 Exit status:
   0  success
   1  runtime failure (network, S3 or KMS error, local I/O)
-  2  usage error (bad arguments, invalid S3 URI or endpoint URL, unknown --profile, missing configuration)
-  3  not found or access denied (bucket, object, KMS key, data.key, input file, credentials)
+  2  usage error (bad arguments, invalid S3 URI or endpoint URL, unknown --profile,
+     missing configuration, a key file of the wrong length or readable by others)
+  3  not found or access denied (bucket, object, KMS key, data.key, key file, input
+     file, credentials)
   4  the object cannot be trusted: corrupted, not an atrest object, or wrong KMS key
+     or key file
   130, 143  interrupted by SIGINT or SIGTERM";
 
 /// Client-side envelope encryption for Amazon S3 with AWS KMS keys.

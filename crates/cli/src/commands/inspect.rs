@@ -24,7 +24,15 @@ pub enum Target {
 
 impl Target {
     pub fn parse(s: &str) -> Result<Self, String> {
-        if s.starts_with("s3://") {
+        // Another scheme (`http://...`) is a mistaken URI, not a file name.
+        let scheme = s.split_once("://").map(|(scheme, _)| scheme);
+        let is_uri = scheme.is_some_and(|sc| {
+            sc.starts_with(|c: char| c.is_ascii_alphabetic())
+                && sc
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "+-.".contains(c))
+        });
+        if is_uri {
             S3Uri::parse(s).map(Target::S3).map_err(|e| e.to_string())
         } else {
             Ok(Target::File(s.into()))
