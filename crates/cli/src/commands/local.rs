@@ -103,8 +103,8 @@ pub async fn encrypt(keys: KeySource<'_>, args: LocalEncrypt<'_>) -> Result<()> 
         let (step, prefix) = match args.format {
             Format::V1 => {
                 let stored_iv = v1::random_stored_iv(&mut rand_core::OsRng);
-                let header = atrest_format::v1::Header::new(object.wrapped, stored_iv)
-                    .map_err(|e| {
+                let header =
+                    atrest_format::v1::Header::new(object.wrapped, stored_iv).map_err(|e| {
                         Failure::new(
                             Exit::Usage,
                             format!("{} is not a data key: {e}", args.data_key.display()),
@@ -112,7 +112,10 @@ pub async fn encrypt(keys: KeySource<'_>, args: LocalEncrypt<'_>) -> Result<()> 
                     })?;
                 let mut prefix = Vec::new();
                 header.encode(&mut prefix);
-                (Step::V1Encrypt(v1::Encryptor::new(&object.key, &stored_iv)), prefix)
+                (
+                    Step::V1Encrypt(v1::Encryptor::new(&object.key, &stored_iv)),
+                    prefix,
+                )
             }
             Format::V2 => {
                 let encryptor = v2::Encryptor::new(
