@@ -245,6 +245,21 @@ impl EncryptionContext {
         Ok(self)
     }
 
+    /// A context from all its pairs, reserved entries included (as
+    /// [`to_pairs`](Self::to_pairs) gives them), checked by the rules a
+    /// parsed header's context obeys: for a key source that is handed the
+    /// pairs and must rebuild the encoding.
+    pub fn from_pairs(pairs: &[(String, String)]) -> Result<Self, ContextError> {
+        let ctx = EncryptionContext {
+            pairs: pairs.to_vec(),
+        };
+        let len = ctx.checked_encoded_len()?;
+        if len > MAX_CONTEXT_LEN {
+            return Err(ContextError::TooLong(len));
+        }
+        Self::parse(&ctx.to_bytes())
+    }
+
     /// The encoding (count, then length-prefixed keys and values): the
     /// context bytes of the header, and what a key-file keyring
     /// authenticates when it wraps the data key.

@@ -575,3 +575,23 @@ fn keyring_entry_rules_when_parsing() {
         );
     }
 }
+
+#[test]
+fn contexts_rebuild_from_all_their_pairs_by_the_parse_rules() {
+    use atrest_format::keyring::Keyring;
+    let ctx = EncryptionContext::new([("b", "2"), ("a", "1")])
+        .unwrap()
+        .with_keyring(Keyring::KeyFile)
+        .unwrap();
+    assert_eq!(EncryptionContext::from_pairs(&ctx.to_pairs()).unwrap(), ctx);
+    let pair = |k: &str, v: &str| (k.to_owned(), v.to_owned());
+    let format = pair(v2::FORMAT_CONTEXT_KEY, v2::FORMAT_CONTEXT_VALUE);
+    // Unsorted, no format entry, an unknown reserved key.
+    for bad in [
+        vec![pair("b", ""), format.clone(), pair("a", "")],
+        vec![pair("a", "")],
+        vec![format.clone(), pair("atrest:other", "")],
+    ] {
+        assert!(EncryptionContext::from_pairs(&bad).is_err(), "{bad:?}");
+    }
+}

@@ -204,7 +204,7 @@ pub async fn decrypt(keys: KeySource<'_>, args: LocalDecrypt<'_>) -> Result<()> 
         }
         let key = keyring.object_key(&name, &header).await?;
         let step = match &header {
-            Header::V1(h) => Step::V1Decrypt(v1::Decryptor::new(&key, &h.stored_iv())),
+            Header::V1(h) => Step::V1Decrypt(Box::new(v1::Decryptor::new(&key, &h.stored_iv()))),
             Header::V2(h) => Step::V2Decrypt(v2::Decryptor::new(&key, h)?),
             _ => unreachable!("parse_header yields only known versions"),
         };
@@ -237,7 +237,8 @@ fn regular_file_len(path: &Path) -> Option<u64> {
 enum Step {
     V1Encrypt(v1::Encryptor),
     V2Encrypt(v2::Encryptor),
-    V1Decrypt(v1::Decryptor),
+    // Boxed: its CBC state is large beside the others'.
+    V1Decrypt(Box<v1::Decryptor>),
     V2Decrypt(v2::Decryptor),
 }
 
