@@ -68,10 +68,10 @@ impl Keyring<'_> {
         };
         match self {
             Keyring::KeyFile(file) => {
-                if req.format == Format::V1 {
+                if req.format != Format::V2 {
                     return Err(Failure::new(
                         Exit::Usage,
-                        "--key-file needs --format v2 (a v1 object has no place to record its keyring)",
+                        "--key-file needs --format v2 (no other format has a place to record its keyring)",
                     )
                     .into());
                 }

@@ -82,6 +82,13 @@ pub async fn encrypt(keys: KeySource<'_>, args: LocalEncrypt<'_>) -> Result<()> 
         )
         .into());
     }
+    if args.format == Format::S3ecV3 {
+        return Err(Failure::new(
+            Exit::Usage,
+            "--format s3ec-v3 writes S3 objects (its metadata lives in S3): give an s3:// destination",
+        )
+        .into());
+    }
     let context = EncryptionContext::new(args.context.iter().cloned())
         .map_err(|e| Failure::new(Exit::Usage, format!("invalid --context: {e}")))?;
     let input = crate::files::open_input(args.file).await?;
@@ -128,6 +135,7 @@ pub async fn encrypt(keys: KeySource<'_>, args: LocalEncrypt<'_>) -> Result<()> 
                 .map_err(|e| Failure::new(Exit::Usage, format!("cannot build the header: {e}")))?;
                 (Step::V2Encrypt(encryptor), Vec::new())
             }
+            Format::S3ecV3 => unreachable!("refused above"),
         };
         drop(object.key);
         pump(&mut input, args.file, step, prefix, &mut output).await?;
