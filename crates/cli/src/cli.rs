@@ -2,6 +2,7 @@
 
 use std::path::PathBuf;
 
+use atrest_s3::S3Uri;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 const EXIT_CODES: &str = "\
@@ -463,4 +464,8 @@ impl BulkArgs {
             max_age: std::time::Duration::from_secs(self.key_cache_max_age),
         }
     }
+}
+
+fn parse_s3_uri(s: &str) -> Result<S3Uri, String> {
+    S3Uri::parse(s).map_err(|e| e.to_string())
 }
