@@ -361,18 +361,17 @@ async fn decrypt_v2_ordered(
     if first_fetch.len() as u64 == plan.object_len {
         let (start, end) = plan.object_range(plan.first_frame, plan.last_frame);
         let sealed = first_fetch.slice(start as usize..first_fetch.len().min(end as usize + 1));
-        let mut frames = FrameSplitter::new(
+        let mut frames = v2::FrameRun::new(
             cipher.frame_size(),
             plan.first_frame,
             plan.last_frame,
             sealed.len() as u64,
+            plan.last_is_final,
         )?;
-        let last_is_final = plan.last_is_final;
         let (plain, len) = tokio::task::spawn_blocking(move || {
             let mut plain = Vec::new();
-            let (len, _) =
-                frames.open(&cipher, last_is_final, &sealed, &mut plain, 0, usize::MAX)?;
-            frames.check_done()?;
+            let (len, _) = frames.open(&cipher, &sealed, &mut plain, 0, usize::MAX)?;
+            frames.finish()?;
             Ok::<_, DecryptError>((plain, len))
         })
         .await??;
@@ -726,9 +725,9 @@ async fn stream_frames(
 ) -> Result<()> {
     let (start, end) = plan.object_range(*next, last);
     let expected = end.min(plan.object_len - 1) + 1 - start;
-    let mut frames = FrameSplitter::new(cipher.frame_size(), *next, last, expected)?;
-    let mut body = atrest_s3::get(s3, uri, Some(format!("bytes={start}-{end}"))).await?;
     let last_is_final = plan.last_is_final && last == plan.last_frame;
+    let mut frames = v2::FrameRun::new(cipher.frame_size(), *next, last, expected, last_is_final)?;
+    let mut body = atrest_s3::get(s3, uri, Some(format!("bytes={start}-{end}"))).await?;
     // Frames open as each chunk arrives, while it is still in the cache
     // and before the connection's buffer is needed again; their plaintext
     // is delivered one batch at a time (written by the blocking pool, for a
@@ -739,7 +738,7 @@ async fn stream_frames(
         first_frame: plan.first_frame,
         plain: batch_buffer(Vec::new(), cipher.frame_size()),
         filled: 0,
-        batch_first: frames.next,
+        batch_first: frames.next_frame(),
         delivering: None,
     };
     while let Some(chunk) = body.next_chunk().await.transpose()? {
@@ -747,7 +746,6 @@ async fn stream_frames(
         while !rest.is_empty() {
             let (filled, used) = frames.open(
                 cipher,
-                last_is_final,
                 rest,
                 &mut batches.plain,
                 batches.filled,
@@ -755,16 +753,16 @@ async fn stream_frames(
             )?;
             (batches.filled, rest) = (filled, &rest[used..]);
             if filled >= STREAM_BATCH {
-                batches.deliver(frames.next, next).await?;
+                batches.deliver(frames.next_frame(), next).await?;
             }
         }
     }
     if batches.filled > 0 {
-        batches.deliver(frames.next, next).await?;
+        batches.deliver(frames.next_frame(), next).await?;
     }
     batches.finish(next).await?;
     // A short body (truncated object or connection) leaves frames unread.
-    frames.check_done()?;
+    frames.finish()?;
     Ok(())
 }
 
@@ -844,214 +842,5 @@ impl Delivered {
     fn finish(self, next: &mut u64) -> Vec<u8> {
         *next = self.next_frame;
         self.buf
-    }
-}
-
-/// Cuts a run of sealed frames, arriving in chunks of any size, into frames
-/// and opens each one straight from its chunk into the plaintext buffer; only
-/// a frame split across chunks is copied (into `partial`) first.
-#[derive(Clone)]
-struct FrameSplitter {
-    sealed: usize,
-    /// The next frame to open.
-    next: u64,
-    last: u64,
-    /// Sealed length of frame `last` (the object's final frame may be short).
-    last_len: usize,
-    partial: Vec<u8>,
-}
-
-impl FrameSplitter {
-    /// Frames `next..=last`, which are `expected` bytes long.
-    fn new(frame_size: usize, next: u64, last: u64, expected: u64) -> Result<Self, DecryptError> {
-        let sealed = frame_size + format_v2::TAG_LEN;
-        let full = (last - next) * sealed as u64;
-        let last_len = expected
-            .checked_sub(full)
-            .filter(|&n| n >= format_v2::TAG_LEN as u64 && n <= sealed as u64)
-            .ok_or(DecryptError)?;
-        Ok(FrameSplitter {
-            sealed,
-            next,
-            last,
-            last_len: last_len as usize,
-            partial: Vec::new(),
-        })
-    }
-
-    fn frame_len(&self) -> usize {
-        if self.next == self.last {
-            self.last_len
-        } else {
-            self.sealed
-        }
-    }
-
-    /// Opens the frames that `chunk` completes, appending their plaintext
-    /// to `plain[..at]`, until the plaintext reaches `limit`; returns the
-    /// new end and how much of `chunk` was used. `plain` grows as needed and
-    /// never shrinks, so that reuse costs no clearing. `last_is_final`:
-    /// frame `last` is the object's final frame. Fails if a frame does not
-    /// authenticate or bytes arrive after frame `last`.
-    fn open(
-        &mut self,
-        cipher: &v2::FrameCipher,
-        last_is_final: bool,
-        chunk: &[u8],
-        plain: &mut Vec<u8>,
-        mut at: usize,
-        limit: usize,
-    ) -> Result<(usize, usize), DecryptError> {
-        let mut used = 0;
-        while used < chunk.len() && at < limit {
-            if self.next > self.last {
-                return Err(DecryptError);
-            }
-            let need = self.frame_len();
-            let rest = &chunk[used..];
-            // Whole frames open straight from the chunk; only one split
-            // across chunks is copied first.
-            let sealed = if self.partial.is_empty() && rest.len() >= need {
-                used += need;
-                &rest[..need]
-            } else {
-                let take = (need - self.partial.len()).min(rest.len());
-                self.partial.extend_from_slice(&rest[..take]);
-                used += take;
-                if self.partial.len() < need {
-                    continue;
-                }
-                &self.partial[..]
-            };
-            let len = sealed.len() - format_v2::TAG_LEN;
-            if plain.len() < at + len {
-                plain.resize(at + len, 0);
-            }
-            let is_final = last_is_final && self.next == self.last;
-            cipher.open_frame_to(self.next, is_final, sealed, &mut plain[at..at + len])?;
-            self.partial.clear();
-            self.next += 1;
-            at += len;
-        }
-        Ok((at, used))
-    }
-
-    /// Fails unless every frame arrived whole and opened.
-    fn check_done(&self) -> Result<(), DecryptError> {
-        if self.next == self.last + 1 && self.partial.is_empty() {
-            Ok(())
-        } else {
-            Err(DecryptError)
-        }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use proptest::prelude::*;
-
-    /// A v2 object body of `len` plaintext bytes in 4 KiB frames, its cipher
-    /// and plaintext.
-    fn sealed(len: usize) -> (v2::FrameCipher, Vec<u8>, Vec<u8>) {
-        let key = atrest_crypto::DataKey::from_slice(&[7; 32]).unwrap();
-        let context = format_v2::EncryptionContext::new([("k", "v")]).unwrap();
-        let encryptor = v2::Encryptor::new(
-            &key,
-            b"wrapped".to_vec(),
-            12,
-            context,
-            &mut rand_core::OsRng,
-        )
-        .unwrap();
-        let header = encryptor.header().clone();
-        let plain: Vec<u8> = (0..len).map(|i| (i % 251) as u8).collect();
-        let object = v2::encrypt(encryptor, &plain);
-        let body = object[header.encoded_len()..].to_vec();
-        (v2::FrameCipher::new(&key, &header).unwrap(), body, plain)
-    }
-
-    /// Feeds `body` (frames `0..=last`) to a splitter in chunks cut at
-    /// `cuts`, taking the plaintext out in batches as `stream_frames` does;
-    /// returns the plaintext, or the error.
-    fn split(
-        cipher: &v2::FrameCipher,
-        body: &[u8],
-        last: u64,
-        expected: u64,
-        cuts: &[prop::sample::Index],
-        batch: usize,
-    ) -> Result<Vec<u8>, DecryptError> {
-        let mut frames = FrameSplitter::new(cipher.frame_size(), 0, last, expected)?;
-        let mut at: Vec<usize> = cuts.iter().map(|c| c.index(body.len() + 1)).collect();
-        at.extend([0, body.len()]);
-        at.sort();
-        let (mut out, mut plain, mut len) = (Vec::new(), Vec::new(), 0);
-        for pair in at.windows(2) {
-            let mut rest = &body[pair[0]..pair[1]];
-            while !rest.is_empty() {
-                let used;
-                (len, used) = frames.open(cipher, true, rest, &mut plain, len, batch)?;
-                rest = &rest[used..];
-                // A batch never grows past the frame that completes it.
-                assert!(plain.len() < batch + cipher.frame_size());
-                if len >= batch {
-                    out.extend_from_slice(&plain[..len]);
-                    len = 0;
-                }
-            }
-        }
-        frames.check_done()?;
-        out.extend_from_slice(&plain[..len]);
-        Ok(out)
-    }
-
-    proptest! {
-        #![proptest_config(ProptestConfig::with_cases(64))]
-
-        #[test]
-        fn any_chunking_gives_the_plaintext(
-            len in 0usize..5 * 4096 + 50,
-            cuts in prop::collection::vec(any::<prop::sample::Index>(), 0..12),
-            batch in 1usize..4 * 4096,
-        ) {
-            let (cipher, body, plain) = sealed(len);
-            let last = format_v2::frame_count(len as u64, 4096) - 1;
-            let opened = split(&cipher, &body, last, body.len() as u64, &cuts, batch);
-            prop_assert_eq!(opened, Ok(plain));
-        }
-
-        #[test]
-        fn short_long_or_flipped_bodies_fail(
-            len in 1usize..3 * 4096 + 50,
-            cut in any::<prop::sample::Index>(),
-            cuts in prop::collection::vec(any::<prop::sample::Index>(), 0..6),
-            batch in 1usize..4 * 4096,
-        ) {
-            let (cipher, body, _) = sealed(len);
-            let last = format_v2::frame_count(len as u64, 4096) - 1;
-            let expected = body.len() as u64;
-            // Truncated (the server sent less than the range).
-            let short = &body[..cut.index(body.len())];
-            prop_assert_eq!(split(&cipher, short, last, expected, &cuts, batch), Err(DecryptError));
-            // Extended (more than the range).
-            let mut long = body.clone();
-            long.push(0);
-            prop_assert_eq!(split(&cipher, &long, last, expected, &cuts, batch), Err(DecryptError));
-            // One bit flipped.
-            let mut flipped = body.clone();
-            flipped[cut.index(body.len())] ^= 0x80;
-            prop_assert_eq!(split(&cipher, &flipped, last, expected, &cuts, batch), Err(DecryptError));
-        }
-    }
-
-    #[test]
-    fn lengths_no_run_of_frames_has_are_refused() {
-        // 3 frames of 4096 + 16 bytes: the last holds 17..=4112 bytes.
-        let sealed = 4096 + format_v2::TAG_LEN as u64;
-        assert!(FrameSplitter::new(4096, 0, 2, 2 * sealed + 16).is_ok());
-        assert!(FrameSplitter::new(4096, 0, 2, 3 * sealed).is_ok());
-        assert!(FrameSplitter::new(4096, 0, 2, 2 * sealed + 15).is_err());
-        assert!(FrameSplitter::new(4096, 0, 2, 3 * sealed + 1).is_err());
     }
 }
