@@ -8,7 +8,6 @@ mod destination;
 mod failure;
 mod files;
 mod interrupt;
-mod keys;
 mod progress;
 
 use std::process::ExitCode;
@@ -225,7 +224,7 @@ async fn run(cli: Cli) -> anyhow::Result<Option<String>> {
                     .await
                     .map(|()| None);
             }
-            let keys = keys::Keys::uncached(clients.kms.clone());
+            let keys = atrest_kms::CachedKeys::uncached(clients.kms.clone());
             // Not guarded here: encrypt guards its steps and aborts its
             // multipart upload itself.
             commands::encrypt::run(&keys, &clients.s3, args, &interrupt).await?;
@@ -266,7 +265,7 @@ async fn run(cli: Cli) -> anyhow::Result<Option<String>> {
                     .await
                     .map(|()| None);
             }
-            let keys = keys::Keys::uncached(clients.kms.clone());
+            let keys = atrest_kms::CachedKeys::uncached(clients.kms.clone());
             // Dropping the work on a signal removes the temporary output.
             interrupt
                 .guard(commands::decrypt::run(&keys, &clients.s3, args))

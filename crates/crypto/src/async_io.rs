@@ -23,30 +23,25 @@
 
 use std::io;
 
-use atrest_format::{parse_header, Header, HeaderError, Parsed};
+use atrest_format::{Header, HeaderError};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
-use crate::{v1, v2, DataKey, DecryptError, StreamError};
+use crate::{
+    header_read_error, v1, v2, BodyDecryptor, DataKey, DecryptError, HeaderBuf, HeaderStep,
+    StreamError,
+};
 
 const CHUNK: usize = 64 * 1024;
 
 /// Reads exactly the header's bytes from `reader` and parses them; see
 /// [`crate::read_header`].
 pub async fn read_header(reader: &mut (impl AsyncRead + Unpin)) -> Result<Header, StreamError> {
-    let mut buf = Vec::new();
+    let mut buf = HeaderBuf::default();
     loop {
-        match parse_header(&buf)? {
-            Parsed::Complete(header) => return Ok(header),
-            Parsed::Incomplete { needed } => {
-                let start = buf.len();
-                buf.resize(start + needed, 0);
-                reader.read_exact(&mut buf[start..]).await.map_err(|e| {
-                    if e.kind() == io::ErrorKind::UnexpectedEof {
-                        StreamError::TruncatedHeader
-                    } else {
-                        StreamError::Io(e)
-                    }
-                })?;
+        match buf.step()? {
+            HeaderStep::Done(header) => return Ok(header),
+            HeaderStep::Fill(slot) => {
+                reader.read_exact(slot).await.map_err(header_read_error)?;
             }
         }
     }
@@ -100,32 +95,30 @@ pub async fn decrypt(
     key: &DataKey,
     header: &Header,
     reader: impl AsyncRead + Unpin,
+    writer: impl AsyncWrite + Unpin,
+) -> Result<u64, StreamError> {
+    match header {
+        Header::V1(h) => {
+            decrypt_body(v1::Decryptor::new(key, &h.stored_iv()), reader, writer).await
+        }
+        Header::V2(h) => decrypt_body(v2::Decryptor::new(key, h)?, reader, writer).await,
+        _ => Err(HeaderError::UnknownVersion(header.version()).into()),
+    }
+}
+
+/// The async twin of [`crate::decrypt_body`].
+async fn decrypt_body(
+    mut dec: impl BodyDecryptor,
+    reader: impl AsyncRead + Unpin,
     mut writer: impl AsyncWrite + Unpin,
 ) -> Result<u64, StreamError> {
     let mut out = Vec::new();
-    let (_, mut written) = match header {
-        Header::V1(h) => {
-            let mut dec = v1::Decryptor::new(key, &h.stored_iv());
-            let counts = copy_loop(reader, &mut writer, &mut out, |chunk, out| {
-                dec.update(chunk, out);
-                Ok(())
-            })
-            .await?;
-            dec.finish(&mut out)?;
-            counts
-        }
-        Header::V2(h) => {
-            let mut dec = v2::Decryptor::new(key, h)?;
-            let counts = copy_loop(reader, &mut writer, &mut out, |chunk, out| {
-                dec.update(chunk, out).map_err(io::Error::other)
-            })
-            .await
-            .map_err(unwrap_decrypt_error)?;
-            dec.finish(&mut out)?;
-            counts
-        }
-        _ => return Err(HeaderError::UnknownVersion(header.version()).into()),
-    };
+    let (_, mut written) = copy_loop(reader, &mut writer, &mut out, |chunk, out| {
+        dec.update(chunk, out).map_err(io::Error::other)
+    })
+    .await
+    .map_err(unwrap_decrypt_error)?;
+    dec.finish(&mut out)?;
     writer.write_all(&out).await?;
     writer.flush().await?;
     written += out.len() as u64;

@@ -19,6 +19,7 @@ use atrest_format::{parse_header, Header, HeaderError, Parsed};
 
 #[cfg(feature = "tokio")]
 pub mod async_io;
+mod frame_run;
 mod key;
 pub mod s3ec;
 pub mod v1;
@@ -98,23 +99,103 @@ impl From<HeaderError> for StreamError {
 /// It reads only as many bytes as the parser asks for, so it never reads
 /// past the header and never buffers more than a valid header can hold.
 pub fn read_header(reader: &mut impl Read) -> Result<Header, StreamError> {
-    let mut buf = Vec::new();
+    let mut buf = HeaderBuf::default();
     loop {
-        match parse_header(&buf)? {
-            Parsed::Complete(header) => return Ok(header),
+        match buf.step()? {
+            HeaderStep::Done(header) => return Ok(header),
+            HeaderStep::Fill(slot) => reader.read_exact(slot).map_err(header_read_error)?,
+        }
+    }
+}
+
+/// A header being read, for the sync and async readers alike: it asks for
+/// exactly the bytes the parser still needs.
+#[derive(Default)]
+pub(crate) struct HeaderBuf(Vec<u8>);
+
+pub(crate) enum HeaderStep<'a> {
+    Done(Header),
+    /// Fill this slice (exactly) and step again.
+    Fill(&'a mut [u8]),
+}
+
+impl HeaderBuf {
+    pub(crate) fn step(&mut self) -> Result<HeaderStep<'_>, HeaderError> {
+        match parse_header(&self.0)? {
+            Parsed::Complete(header) => Ok(HeaderStep::Done(header)),
             Parsed::Incomplete { needed } => {
-                let start = buf.len();
-                buf.resize(start + needed, 0);
-                reader.read_exact(&mut buf[start..]).map_err(|e| {
-                    if e.kind() == io::ErrorKind::UnexpectedEof {
-                        StreamError::TruncatedHeader
-                    } else {
-                        StreamError::Io(e)
-                    }
-                })?;
+                let start = self.0.len();
+                self.0.resize(start + needed, 0);
+                Ok(HeaderStep::Fill(&mut self.0[start..]))
             }
         }
     }
+}
+
+/// End of input inside the header is its own error.
+pub(crate) fn header_read_error(e: io::Error) -> StreamError {
+    if e.kind() == io::ErrorKind::UnexpectedEof {
+        StreamError::TruncatedHeader
+    } else {
+        StreamError::Io(e)
+    }
+}
+
+/// What the v1 and v2 streaming decryptors share, so one loop (sync in
+/// [`decrypt_body`], async in `async_io`) drives either.
+pub(crate) trait BodyDecryptor {
+    fn update(&mut self, input: &[u8], out: &mut Vec<u8>) -> Result<(), DecryptError>;
+    fn finish(self, out: &mut Vec<u8>) -> Result<(), DecryptError>;
+}
+
+impl BodyDecryptor for v1::Decryptor {
+    fn update(&mut self, input: &[u8], out: &mut Vec<u8>) -> Result<(), DecryptError> {
+        v1::Decryptor::update(self, input, out);
+        Ok(())
+    }
+    fn finish(self, out: &mut Vec<u8>) -> Result<(), DecryptError> {
+        v1::Decryptor::finish(self, out)
+    }
+}
+
+impl BodyDecryptor for v2::Decryptor {
+    fn update(&mut self, input: &[u8], out: &mut Vec<u8>) -> Result<(), DecryptError> {
+        v2::Decryptor::update(self, input, out)
+    }
+    fn finish(self, out: &mut Vec<u8>) -> Result<(), DecryptError> {
+        v2::Decryptor::finish(self, out)
+    }
+}
+
+/// Feeds `reader` through `dec` and writes the plaintext to `writer`;
+/// returns the plaintext length.
+pub(crate) fn decrypt_body(
+    mut dec: impl BodyDecryptor,
+    reader: impl Read,
+    mut writer: impl Write,
+) -> Result<u64, StreamError> {
+    let mut out = Vec::new();
+    let mut written = 0u64;
+    let mut failed = None;
+    copy_loop(reader, |chunk| {
+        out.clear();
+        if let Err(e) = dec.update(chunk, &mut out) {
+            failed = Some(e);
+            return Err(io::Error::other(e));
+        }
+        written += out.len() as u64;
+        writer.write_all(&out)
+    })
+    .map_err(|e| match failed {
+        Some(d) => StreamError::Decrypt(d),
+        None => StreamError::Io(e),
+    })?;
+    out.clear();
+    dec.finish(&mut out)?;
+    written += out.len() as u64;
+    writer.write_all(&out)?;
+    writer.flush()?;
+    Ok(written)
 }
 
 /// Decrypts the body read from `reader` (positioned after the header, e.g.

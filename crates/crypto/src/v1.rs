@@ -298,23 +298,9 @@ pub fn decrypt_stream(
     key: &DataKey,
     header: &atrest_format::v1::Header,
     reader: impl std::io::Read,
-    mut writer: impl std::io::Write,
+    writer: impl std::io::Write,
 ) -> Result<u64, StreamError> {
-    let mut dec = Decryptor::new(key, &header.stored_iv());
-    let mut out = Vec::new();
-    let mut written = 0u64;
-    copy_loop(reader, |chunk| {
-        out.clear();
-        dec.update(chunk, &mut out);
-        written += out.len() as u64;
-        writer.write_all(&out)
-    })?;
-    out.clear();
-    dec.finish(&mut out)?;
-    written += out.len() as u64;
-    writer.write_all(&out)?;
-    writer.flush()?;
-    Ok(written)
+    crate::decrypt_body(Decryptor::new(key, &header.stored_iv()), reader, writer)
 }
 
 #[cfg(test)]

@@ -51,6 +51,7 @@ use sha2::Sha256;
 use subtle::ConstantTimeEq;
 use zeroize::Zeroizing;
 
+pub use crate::frame_run::FrameRun;
 use crate::{copy_loop, DataKey, DecryptError, StreamError};
 
 /// HKDF info prefix of the frame key (the suite byte follows).
@@ -327,6 +328,32 @@ pub fn random_salt(rng: &mut impl rand_core::CryptoRngCore) -> [u8; SALT_LEN] {
     salt
 }
 
+/// Sets up a new object: draws the salt from `rng`, derives the frame key
+/// and the key commitment (once), and builds the header. Returns the header
+/// to write first and the cipher that seals the object's frames. The
+/// arguments are as for [`Encryptor::new`], which is built on this; callers
+/// that seal frames themselves (in parallel, in place) start here.
+pub fn new_object(
+    key: &DataKey,
+    wrapped_key: Vec<u8>,
+    frame_exponent: u8,
+    context: EncryptionContext,
+    rng: &mut impl rand_core::CryptoRngCore,
+) -> Result<(Header, FrameCipher), HeaderError> {
+    let salt = random_salt(rng);
+    let suite = atrest_format::v2::SUITE_AES256GCM_HKDF_SHA256;
+    let derived = derive(key, &salt, suite);
+    let header = Header::new(
+        wrapped_key,
+        frame_exponent,
+        salt,
+        derived.commitment,
+        context,
+    )?;
+    let cipher = FrameCipher::with_derived(&derived, &header);
+    Ok((header, cipher))
+}
+
 /// Streaming encryptor producing a whole v2 object: the header, then frames.
 ///
 /// A full frame is held back until more input arrives (then it is not final)
@@ -352,18 +379,9 @@ impl Encryptor {
         context: EncryptionContext,
         rng: &mut impl rand_core::CryptoRngCore,
     ) -> Result<Self, HeaderError> {
-        let salt = random_salt(rng);
-        let suite = atrest_format::v2::SUITE_AES256GCM_HKDF_SHA256;
-        let derived = derive(key, &salt, suite);
-        let header = Header::new(
-            wrapped_key,
-            frame_exponent,
-            salt,
-            derived.commitment,
-            context,
-        )?;
+        let (header, cipher) = new_object(key, wrapped_key, frame_exponent, context, rng)?;
         Ok(Encryptor {
-            cipher: FrameCipher::with_derived(&derived, &header),
+            cipher,
             header,
             header_written: false,
             pending: Vec::new(),
@@ -572,31 +590,9 @@ pub fn decrypt_stream(
     key: &DataKey,
     header: &Header,
     reader: impl Read,
-    mut writer: impl Write,
+    writer: impl Write,
 ) -> Result<u64, StreamError> {
-    let mut dec = Decryptor::new(key, header)?;
-    let mut out = Vec::new();
-    let mut written = 0u64;
-    let mut failed = None;
-    copy_loop(reader, |chunk| {
-        out.clear();
-        if let Err(e) = dec.update(chunk, &mut out) {
-            failed = Some(e);
-            return Err(std::io::Error::other(e));
-        }
-        written += out.len() as u64;
-        writer.write_all(&out)
-    })
-    .map_err(|e| match failed {
-        Some(d) => StreamError::Decrypt(d),
-        None => StreamError::Io(e),
-    })?;
-    out.clear();
-    dec.finish(&mut out)?;
-    written += out.len() as u64;
-    writer.write_all(&out)?;
-    writer.flush()?;
-    Ok(written)
+    crate::decrypt_body(Decryptor::new(key, header)?, reader, writer)
 }
 
 #[cfg(test)]

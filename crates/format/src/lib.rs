@@ -51,6 +51,18 @@ pub const PREFIX_LEN: usize = 8;
 /// keeping a hostile length from steering how much a reader buffers.
 pub const MAX_WRAPPED_KEY_LEN: usize = 8 * 1024;
 
+/// Every header of every version fits in this many bytes, so a reader that
+/// fetches this much from the start of an object has the whole header (and
+/// all of a small object) in one read. The largest v2 header is 8 + 8 KiB
+/// (wrapped key) + 67 + 8 KiB (context); v1's is 8 + 8 KiB + 8. The bound
+/// leaves room for a later version's header to grow.
+pub const MAX_HEADER_LEN: usize = 64 * 1024;
+
+const _: () = assert!(
+    PREFIX_LEN + MAX_WRAPPED_KEY_LEN + v2::TAIL_FIXED_LEN + v2::MAX_CONTEXT_LEN <= MAX_HEADER_LEN
+        && PREFIX_LEN + MAX_WRAPPED_KEY_LEN + v1::STORED_IV_LEN <= MAX_HEADER_LEN
+);
+
 /// A parsed object header of any known version.
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]

@@ -13,7 +13,7 @@
 //! let generated = kms.generate_data_key("alias/my-key", &context).await?;
 //! // ... encrypt with generated.key, store generated.wrapped beside the data ...
 //! let again = kms.decrypt(&generated.wrapped, &context).await?;
-//! assert_eq!(again.expose(), generated.key.expose());
+//! assert_eq!(again.key.expose(), generated.key.expose());
 //! # Ok(())
 //! # }
 //! ```
@@ -21,7 +21,14 @@
 //! Every request is logged at debug level, target `atrest_kms`, message
 //! `kms call` with its `op` (`RUST_LOG=atrest_kms=debug`): `cargo xtask
 //! bench` counts them to check one KMS call per object.
+//!
+//! [`CachedKeys`] puts a cache in front of [`Kms`] for bulk transfers: one
+//! data key serves many objects within explicit limits.
 #![deny(missing_docs)]
+
+mod cache;
+
+pub use cache::{CacheLimits, CachedKeys, Generated, Unwrapped};
 
 use std::collections::HashMap;
 
@@ -183,6 +190,17 @@ pub struct GeneratedKey {
     pub key: DataKey,
     /// The KMS `CiphertextBlob`.
     pub wrapped: Vec<u8>,
+    /// The ARN of the KMS key that wrapped it, as KMS answered.
+    pub key_id: Option<String>,
+}
+
+/// A data key unwrapped by KMS.
+#[derive(Debug)]
+pub struct UnwrappedKey {
+    /// The plaintext key.
+    pub key: DataKey,
+    /// The ARN of the KMS key that had wrapped it, as KMS answered.
+    pub key_id: Option<String>,
 }
 
 /// KMS operations atrest needs.
@@ -219,7 +237,11 @@ impl Kms {
             .ciphertext_blob
             .map(Blob::into_inner)
             .ok_or(KmsError::MalformedResponse)?;
-        Ok(GeneratedKey { key, wrapped })
+        Ok(GeneratedKey {
+            key,
+            wrapped,
+            key_id: out.key_id,
+        })
     }
 
     /// Generates a data key and returns only its wrapped form: the plaintext
@@ -244,7 +266,7 @@ impl Kms {
         &self,
         wrapped: &[u8],
         context: &[(String, String)],
-    ) -> Result<DataKey, KmsError> {
+    ) -> Result<UnwrappedKey, KmsError> {
         tracing::debug!(target: "atrest_kms", op = "Decrypt", "kms call");
         let out = self
             .client
@@ -254,9 +276,13 @@ impl Kms {
             .send()
             .await
             .map_err(|e| KmsError::from_sdk("Decrypt", e))?;
-        take_key(out.plaintext).map_err(|len| match len {
+        let key = take_key(out.plaintext).map_err(|len| match len {
             Some(len) => KmsError::NotAtrestKey(len),
             None => KmsError::MalformedResponse,
+        })?;
+        Ok(UnwrappedKey {
+            key,
+            key_id: out.key_id,
         })
     }
 }

@@ -46,6 +46,13 @@ pub enum S3Error {
         #[source]
         source: BoxError,
     },
+    /// The object changed since a download began (its ETag or version is
+    /// not the one the download's first GET read).
+    #[error("{uri} changed during the download")]
+    Changed {
+        /// The object's URI.
+        uri: String,
+    },
     /// Reading an object's body failed part-way.
     #[error("reading {uri} failed")]
     Body {

@@ -18,8 +18,8 @@ use crate::commands::decrypt::Decrypt;
 use crate::commands::encrypt::Encrypt;
 use crate::failure::{Exit, Failure};
 use crate::interrupt::{Interrupt, Interrupted};
-use crate::keys::Keys;
 use crate::progress::{Progress, Show};
+use atrest_kms::CachedKeys as Keys;
 
 /// Which relative paths (or keys below the prefix) to take.
 #[derive(Debug)]

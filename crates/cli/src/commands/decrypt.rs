@@ -10,16 +10,15 @@ use bytes::{Bytes, BytesMut};
 use tokio::task::JoinHandle;
 
 use crate::buffers::BufferPool;
-use crate::cli::ByteRange;
 use crate::failure::{Exit, Failure, NotAtrest};
 use crate::files::Output;
-use crate::keys::Keys;
 use crate::progress::{Progress, Show};
+use atrest_kms::CachedKeys as Keys;
+use atrest_s3::ByteRange;
 
-/// The first GET: larger than any header (v2 at most 8 + 8 KiB + 67 + 8 KiB),
-/// so one request gives the header, the object's length, and all of a small
-/// object.
-pub const FIRST_FETCH: u64 = 64 * 1024;
+/// The first GET: larger than any header, so one request gives the header,
+/// the object's length, and all of a small object.
+pub const FIRST_FETCH: u64 = atrest_format::MAX_HEADER_LEN as u64;
 
 /// Default ranged GETs streaming into a file at once: measured on a 1 GiB
 /// download, 8 streams took 2.26 s and 4 took 2.45 s (medians of 5), while
@@ -58,6 +57,7 @@ pub async fn run(keys: &Keys, s3: &aws_sdk_s3::Client, args: Decrypt<'_>) -> Res
         };
         decrypt_into(keys, s3, &args, &mut sink)
             .await
+            .map_err(|e| changed_during_download(e, args.file))
             .with_context(|| format!("cannot decrypt {}", args.uri))?;
         output.commit().await
     }
@@ -78,7 +78,9 @@ async fn decrypt_into(
     output: &mut Sink<'_>,
 ) -> Result<()> {
     let uri = args.uri;
-    let first = atrest_s3::get_range(s3, uri, 0, FIRST_FETCH - 1).await?;
+    let first = atrest_s3::get_range(s3, uri, ByteRange::new(0, FIRST_FETCH - 1), None).await?;
+    // Every later GET reads the version this one did, or fails.
+    let pin = &first.version;
     let header = match parse_header(&first.bytes).map_err(NotAtrest::BadHeader)? {
         Parsed::Complete(header) => header,
         Parsed::Incomplete { .. } => return Err(NotAtrest::TooShort(first.object_len).into()),
@@ -104,7 +106,7 @@ async fn decrypt_into(
                     "warning: {uri} is a v1 object: it is not authenticated, so tampering cannot be detected (re-encrypt it to v2)"
                 );
             }
-            let key = keys.unwrap(h.wrapped_key(), &[]).await?;
+            let key = keys.unwrap(h.wrapped_key(), &[]).await?.key;
             // Padding hides v1's exact length: within 16 bytes of this.
             output
                 .progress
@@ -116,6 +118,7 @@ async fn decrypt_into(
                         len: first.object_len.saturating_sub(h.encoded_len() as u64),
                         iv: h.cbc_iv(),
                         run_len: args.part_size as u64,
+                        pin: pin.clone(),
                     };
                     let progress = output.progress.clone();
                     return decrypt_v1_positional(
@@ -141,8 +144,13 @@ async fn decrypt_into(
                 .write(Bytes::from(std::mem::take(&mut plain)))
                 .await?;
             if first.object_len > first.bytes.len() as u64 {
-                let mut rest =
-                    atrest_s3::get(s3, uri, Some(format!("bytes={}-", first.bytes.len()))).await?;
+                let mut rest = atrest_s3::get(
+                    s3,
+                    uri,
+                    ByteRange::from(first.bytes.len() as u64),
+                    Some(pin),
+                )
+                .await?;
                 while let Some(chunk) = rest.next_chunk().await {
                     decryptor.update(&chunk?, &mut plain);
                     output
@@ -159,10 +167,11 @@ async fn decrypt_into(
             check_expected_context(&h, args.expect_context)?;
             let key = keys
                 .unwrap(h.wrapped_key(), &h.context().kms_context())
-                .await?;
+                .await?
+                .key;
             let cipher = Arc::new(v2::FrameCipher::new(&key, &h)?);
             drop(key);
-            let plan = Plan::new(&h, first.object_len, args.range, args.part_size)?;
+            let plan = Plan::new(&h, &first, args.range, args.part_size)?;
             output.progress.set_total(plan.len);
             let whole = first.bytes.len() as u64 == plan.object_len;
             match output.output.positional()? {
@@ -183,6 +192,24 @@ async fn decrypt_into(
         _ => unreachable!("parse_header yields only known versions"),
     }
     Ok(())
+}
+
+/// Says what a download stopped by a changed object left behind.
+fn changed_during_download(e: anyhow::Error, file: &Path) -> anyhow::Error {
+    let changed = e
+        .chain()
+        .find_map(|c| match c.downcast_ref::<atrest_s3::S3Error>() {
+            Some(changed @ atrest_s3::S3Error::Changed { .. }) => Some(changed.to_string()),
+            _ => None,
+        });
+    let left = match crate::files::is_std_stream(file) {
+        false => "nothing was written",
+        true => "the output is incomplete",
+    };
+    match changed {
+        Some(changed) => Failure::new(Exit::Runtime, format!("{changed}; {left}")).into(),
+        None => e,
+    }
 }
 
 /// The output, counting what is written for the progress bar.
@@ -247,6 +274,8 @@ fn check_expected_context(header: &format_v2::Header, expected: &[(String, Strin
 /// Which frames to fetch, and which plaintext bytes of them to keep.
 struct Plan {
     object_len: u64,
+    /// The version every GET reads.
+    pin: atrest_s3::ObjectVersion,
     header_len: u64,
     frame_size: u64,
     first_frame: u64,
@@ -260,10 +289,11 @@ struct Plan {
 impl Plan {
     fn new(
         header: &format_v2::Header,
-        object_len: u64,
+        first: &atrest_s3::Fetched,
         range: Option<ByteRange>,
         part_size: usize,
     ) -> Result<Self> {
+        let object_len = first.object_len;
         let header_len = header.encoded_len() as u64;
         let frame_size = header.frame_size();
         let sealed = format_v2::sealed_frame_len(frame_size);
@@ -276,6 +306,7 @@ impl Plan {
         let frames = format_v2::frame_count(plaintext_len, frame_size);
         let mut plan = Plan {
             object_len,
+            pin: first.version.clone(),
             header_len,
             frame_size,
             first_frame: 0,
@@ -337,18 +368,17 @@ async fn decrypt_v2_ordered(
     if first_fetch.len() as u64 == plan.object_len {
         let (start, end) = plan.object_range(plan.first_frame, plan.last_frame);
         let sealed = first_fetch.slice(start as usize..first_fetch.len().min(end as usize + 1));
-        let mut frames = FrameSplitter::new(
+        let mut frames = v2::FrameRun::new(
             cipher.frame_size(),
             plan.first_frame,
             plan.last_frame,
             sealed.len() as u64,
+            plan.last_is_final,
         )?;
-        let last_is_final = plan.last_is_final;
         let (plain, len) = tokio::task::spawn_blocking(move || {
             let mut plain = Vec::new();
-            let (len, _) =
-                frames.open(&cipher, last_is_final, &sealed, &mut plain, 0, usize::MAX)?;
-            frames.check_done()?;
+            let (len, _) = frames.open(&cipher, &sealed, &mut plain, 0, usize::MAX)?;
+            frames.finish()?;
             Ok::<_, DecryptError>((plain, len))
         })
         .await??;
@@ -534,6 +564,8 @@ struct V1Body {
     iv: [u8; BLOCK],
     /// Smallest run one ranged GET covers.
     run_len: u64,
+    /// The version every GET reads.
+    pin: atrest_s3::ObjectVersion,
 }
 
 const BLOCK: usize = atrest_format::v1::BLOCK_LEN;
@@ -591,8 +623,8 @@ async fn stream_v1_run(
 ) -> Result<()> {
     let fetch_from = from.saturating_sub(BLOCK as u64);
     let expected = to - fetch_from;
-    let range = format!("bytes={}-{}", body.start + fetch_from, body.start + to - 1);
-    let mut download = atrest_s3::get(s3, uri, Some(range)).await?;
+    let range = ByteRange::new(body.start + fetch_from, body.start + to - 1);
+    let mut download = atrest_s3::get(s3, uri, range, Some(&body.pin)).await?;
     let mut prev = body.iv;
     let mut need_prev = from > 0;
     let mut buf = BytesMut::with_capacity(STREAM_BATCH);
@@ -702,9 +734,10 @@ async fn stream_frames(
 ) -> Result<()> {
     let (start, end) = plan.object_range(*next, last);
     let expected = end.min(plan.object_len - 1) + 1 - start;
-    let mut frames = FrameSplitter::new(cipher.frame_size(), *next, last, expected)?;
-    let mut body = atrest_s3::get(s3, uri, Some(format!("bytes={start}-{end}"))).await?;
     let last_is_final = plan.last_is_final && last == plan.last_frame;
+    let mut frames = v2::FrameRun::new(cipher.frame_size(), *next, last, expected, last_is_final)?;
+    let range = ByteRange::new(start, end);
+    let mut body = atrest_s3::get(s3, uri, range, Some(&plan.pin)).await?;
     // Frames open as each chunk arrives, while it is still in the cache
     // and before the connection's buffer is needed again; their plaintext
     // is delivered one batch at a time (written by the blocking pool, for a
@@ -715,7 +748,7 @@ async fn stream_frames(
         first_frame: plan.first_frame,
         plain: batch_buffer(Vec::new(), cipher.frame_size()),
         filled: 0,
-        batch_first: frames.next,
+        batch_first: frames.next_frame(),
         delivering: None,
     };
     while let Some(chunk) = body.next_chunk().await.transpose()? {
@@ -723,7 +756,6 @@ async fn stream_frames(
         while !rest.is_empty() {
             let (filled, used) = frames.open(
                 cipher,
-                last_is_final,
                 rest,
                 &mut batches.plain,
                 batches.filled,
@@ -731,16 +763,16 @@ async fn stream_frames(
             )?;
             (batches.filled, rest) = (filled, &rest[used..]);
             if filled >= STREAM_BATCH {
-                batches.deliver(frames.next, next).await?;
+                batches.deliver(frames.next_frame(), next).await?;
             }
         }
     }
     if batches.filled > 0 {
-        batches.deliver(frames.next, next).await?;
+        batches.deliver(frames.next_frame(), next).await?;
     }
     batches.finish(next).await?;
     // A short body (truncated object or connection) leaves frames unread.
-    frames.check_done()?;
+    frames.finish()?;
     Ok(())
 }
 
@@ -820,214 +852,5 @@ impl Delivered {
     fn finish(self, next: &mut u64) -> Vec<u8> {
         *next = self.next_frame;
         self.buf
-    }
-}
-
-/// Cuts a run of sealed frames, arriving in chunks of any size, into frames
-/// and opens each one straight from its chunk into the plaintext buffer; only
-/// a frame split across chunks is copied (into `partial`) first.
-#[derive(Clone)]
-struct FrameSplitter {
-    sealed: usize,
-    /// The next frame to open.
-    next: u64,
-    last: u64,
-    /// Sealed length of frame `last` (the object's final frame may be short).
-    last_len: usize,
-    partial: Vec<u8>,
-}
-
-impl FrameSplitter {
-    /// Frames `next..=last`, which are `expected` bytes long.
-    fn new(frame_size: usize, next: u64, last: u64, expected: u64) -> Result<Self, DecryptError> {
-        let sealed = frame_size + format_v2::TAG_LEN;
-        let full = (last - next) * sealed as u64;
-        let last_len = expected
-            .checked_sub(full)
-            .filter(|&n| n >= format_v2::TAG_LEN as u64 && n <= sealed as u64)
-            .ok_or(DecryptError)?;
-        Ok(FrameSplitter {
-            sealed,
-            next,
-            last,
-            last_len: last_len as usize,
-            partial: Vec::new(),
-        })
-    }
-
-    fn frame_len(&self) -> usize {
-        if self.next == self.last {
-            self.last_len
-        } else {
-            self.sealed
-        }
-    }
-
-    /// Opens the frames that `chunk` completes, appending their plaintext
-    /// to `plain[..at]`, until the plaintext reaches `limit`; returns the
-    /// new end and how much of `chunk` was used. `plain` grows as needed and
-    /// never shrinks, so that reuse costs no clearing. `last_is_final`:
-    /// frame `last` is the object's final frame. Fails if a frame does not
-    /// authenticate or bytes arrive after frame `last`.
-    fn open(
-        &mut self,
-        cipher: &v2::FrameCipher,
-        last_is_final: bool,
-        chunk: &[u8],
-        plain: &mut Vec<u8>,
-        mut at: usize,
-        limit: usize,
-    ) -> Result<(usize, usize), DecryptError> {
-        let mut used = 0;
-        while used < chunk.len() && at < limit {
-            if self.next > self.last {
-                return Err(DecryptError);
-            }
-            let need = self.frame_len();
-            let rest = &chunk[used..];
-            // Whole frames open straight from the chunk; only one split
-            // across chunks is copied first.
-            let sealed = if self.partial.is_empty() && rest.len() >= need {
-                used += need;
-                &rest[..need]
-            } else {
-                let take = (need - self.partial.len()).min(rest.len());
-                self.partial.extend_from_slice(&rest[..take]);
-                used += take;
-                if self.partial.len() < need {
-                    continue;
-                }
-                &self.partial[..]
-            };
-            let len = sealed.len() - format_v2::TAG_LEN;
-            if plain.len() < at + len {
-                plain.resize(at + len, 0);
-            }
-            let is_final = last_is_final && self.next == self.last;
-            cipher.open_frame_to(self.next, is_final, sealed, &mut plain[at..at + len])?;
-            self.partial.clear();
-            self.next += 1;
-            at += len;
-        }
-        Ok((at, used))
-    }
-
-    /// Fails unless every frame arrived whole and opened.
-    fn check_done(&self) -> Result<(), DecryptError> {
-        if self.next == self.last + 1 && self.partial.is_empty() {
-            Ok(())
-        } else {
-            Err(DecryptError)
-        }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use proptest::prelude::*;
-
-    /// A v2 object body of `len` plaintext bytes in 4 KiB frames, its cipher
-    /// and plaintext.
-    fn sealed(len: usize) -> (v2::FrameCipher, Vec<u8>, Vec<u8>) {
-        let key = atrest_crypto::DataKey::from_slice(&[7; 32]).unwrap();
-        let context = format_v2::EncryptionContext::new([("k", "v")]).unwrap();
-        let encryptor = v2::Encryptor::new(
-            &key,
-            b"wrapped".to_vec(),
-            12,
-            context,
-            &mut rand_core::OsRng,
-        )
-        .unwrap();
-        let header = encryptor.header().clone();
-        let plain: Vec<u8> = (0..len).map(|i| (i % 251) as u8).collect();
-        let object = v2::encrypt(encryptor, &plain);
-        let body = object[header.encoded_len()..].to_vec();
-        (v2::FrameCipher::new(&key, &header).unwrap(), body, plain)
-    }
-
-    /// Feeds `body` (frames `0..=last`) to a splitter in chunks cut at
-    /// `cuts`, taking the plaintext out in batches as `stream_frames` does;
-    /// returns the plaintext, or the error.
-    fn split(
-        cipher: &v2::FrameCipher,
-        body: &[u8],
-        last: u64,
-        expected: u64,
-        cuts: &[prop::sample::Index],
-        batch: usize,
-    ) -> Result<Vec<u8>, DecryptError> {
-        let mut frames = FrameSplitter::new(cipher.frame_size(), 0, last, expected)?;
-        let mut at: Vec<usize> = cuts.iter().map(|c| c.index(body.len() + 1)).collect();
-        at.extend([0, body.len()]);
-        at.sort();
-        let (mut out, mut plain, mut len) = (Vec::new(), Vec::new(), 0);
-        for pair in at.windows(2) {
-            let mut rest = &body[pair[0]..pair[1]];
-            while !rest.is_empty() {
-                let used;
-                (len, used) = frames.open(cipher, true, rest, &mut plain, len, batch)?;
-                rest = &rest[used..];
-                // A batch never grows past the frame that completes it.
-                assert!(plain.len() < batch + cipher.frame_size());
-                if len >= batch {
-                    out.extend_from_slice(&plain[..len]);
-                    len = 0;
-                }
-            }
-        }
-        frames.check_done()?;
-        out.extend_from_slice(&plain[..len]);
-        Ok(out)
-    }
-
-    proptest! {
-        #![proptest_config(ProptestConfig::with_cases(64))]
-
-        #[test]
-        fn any_chunking_gives_the_plaintext(
-            len in 0usize..5 * 4096 + 50,
-            cuts in prop::collection::vec(any::<prop::sample::Index>(), 0..12),
-            batch in 1usize..4 * 4096,
-        ) {
-            let (cipher, body, plain) = sealed(len);
-            let last = format_v2::frame_count(len as u64, 4096) - 1;
-            let opened = split(&cipher, &body, last, body.len() as u64, &cuts, batch);
-            prop_assert_eq!(opened, Ok(plain));
-        }
-
-        #[test]
-        fn short_long_or_flipped_bodies_fail(
-            len in 1usize..3 * 4096 + 50,
-            cut in any::<prop::sample::Index>(),
-            cuts in prop::collection::vec(any::<prop::sample::Index>(), 0..6),
-            batch in 1usize..4 * 4096,
-        ) {
-            let (cipher, body, _) = sealed(len);
-            let last = format_v2::frame_count(len as u64, 4096) - 1;
-            let expected = body.len() as u64;
-            // Truncated (the server sent less than the range).
-            let short = &body[..cut.index(body.len())];
-            prop_assert_eq!(split(&cipher, short, last, expected, &cuts, batch), Err(DecryptError));
-            // Extended (more than the range).
-            let mut long = body.clone();
-            long.push(0);
-            prop_assert_eq!(split(&cipher, &long, last, expected, &cuts, batch), Err(DecryptError));
-            // One bit flipped.
-            let mut flipped = body.clone();
-            flipped[cut.index(body.len())] ^= 0x80;
-            prop_assert_eq!(split(&cipher, &flipped, last, expected, &cuts, batch), Err(DecryptError));
-        }
-    }
-
-    #[test]
-    fn lengths_no_run_of_frames_has_are_refused() {
-        // 3 frames of 4096 + 16 bytes: the last holds 17..=4112 bytes.
-        let sealed = 4096 + format_v2::TAG_LEN as u64;
-        assert!(FrameSplitter::new(4096, 0, 2, 2 * sealed + 16).is_ok());
-        assert!(FrameSplitter::new(4096, 0, 2, 3 * sealed).is_ok());
-        assert!(FrameSplitter::new(4096, 0, 2, 2 * sealed + 15).is_err());
-        assert!(FrameSplitter::new(4096, 0, 2, 3 * sealed + 1).is_err());
     }
 }

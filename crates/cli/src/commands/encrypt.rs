@@ -14,8 +14,8 @@ use crate::buffers::{BufferPool, Pooled};
 use crate::cli::{Format, TransferArgs};
 use crate::failure::{Exit, Failure};
 use crate::interrupt::Interrupt;
-use crate::keys::Keys;
 use crate::progress::Show;
+use atrest_kms::CachedKeys as Keys;
 
 /// v1 plaintext read per step: large enough to amortise syscalls, small
 /// enough to keep memory flat.
@@ -23,10 +23,6 @@ const V1_READ_CHUNK: usize = 1 << 20;
 
 /// v2: bytes read past a full batch to learn whether the input ended there.
 const LOOKAHEAD: usize = 64 * 1024;
-
-/// Room for a header when estimating the object size (wrapped key and
-/// context included).
-const MAX_HEADER_ALLOWANCE: u64 = 64 * 1024;
 
 type Input = Box<dyn AsyncRead + Unpin + Send>;
 
@@ -85,7 +81,8 @@ pub async fn run(
                 let key = keys
                     .unwrap(&wrapped, &[])
                     .await
-                    .with_context(|| format!("cannot unwrap {}", args.data_key.display()))?;
+                    .with_context(|| format!("cannot unwrap {}", args.data_key.display()))?
+                    .key;
                 let context = context
                     .with_shared_data_key()
                     .map_err(|e| Failure::new(Exit::Usage, format!("invalid --context: {e}")))?;
@@ -114,7 +111,7 @@ pub async fn run(
     if let Some(len) = total {
         // The encrypted object is a little larger: v2 adds 16 bytes a frame
         // (at most 1/256 at the smallest frames), plus the header.
-        options = options.fitting(len + len / 256 + MAX_HEADER_ALLOWANCE);
+        options = options.fitting(len + len / 256 + atrest_format::MAX_HEADER_LEN as u64);
     }
     let mut upload = Uploader::new(s3.clone(), args.uri.clone(), options);
     let work = async {
@@ -237,19 +234,22 @@ async fn encrypt_v2(
     object: V2Object,
     upload: &mut Uploader,
 ) -> Result<()> {
-    let salt = v2::random_salt(&mut rand_core::OsRng);
-    let suite = format_v2::SUITE_AES256GCM_HKDF_SHA256;
-    let commitment = v2::derive(key, &salt, suite).commitment;
     let (wrapped, exponent) = (object.wrapped, object.frame_exponent);
-    let header = format_v2::Header::new(wrapped, exponent, salt, commitment, object.context)
-        .map_err(|e| Failure::new(Exit::Usage, format!("cannot build the header: {e}")))?;
+    let (header, cipher) = v2::new_object(
+        key,
+        wrapped,
+        exponent,
+        object.context,
+        &mut rand_core::OsRng,
+    )
+    .map_err(|e| Failure::new(Exit::Usage, format!("cannot build the header: {e}")))?;
     let body_len = object
         .plain_len
         .and_then(|len| format_v2::body_len(len, header.frame_size()));
     if let Some(body_len) = body_len {
         upload.expect_len(header.encoded_len() as u64 + body_len);
     }
-    let cipher = Arc::new(v2::FrameCipher::new(key, &header)?);
+    let cipher = Arc::new(cipher);
     let frame_size = cipher.frame_size();
     let sealed = frame_size + format_v2::TAG_LEN;
     // Sealed batches at least a part long go up as parts without copying.
