@@ -5,7 +5,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
-use bytes::{Bytes, BytesMut};
+use bytes::BytesMut;
 use tempfile::NamedTempFile;
 use tokio::io::AsyncRead;
 
@@ -260,29 +260,6 @@ pub fn display_os(name: &std::ffi::OsStr) -> String {
     out
 }
 
-/// Writes all of `buf` at `offset` in `file`, leaving its cursor alone (on
-/// Unix; elsewhere the cursor moves, which positional writers never use).
-pub fn write_all_at(file: &std::fs::File, buf: &[u8], offset: u64) -> std::io::Result<()> {
-    #[cfg(unix)]
-    {
-        std::os::unix::fs::FileExt::write_all_at(file, buf, offset)
-    }
-    #[cfg(windows)]
-    {
-        let (mut buf, mut offset) = (buf, offset);
-        while !buf.is_empty() {
-            match std::os::windows::fs::FileExt::seek_write(file, buf, offset)? {
-                0 => return Err(std::io::ErrorKind::WriteZero.into()),
-                n => {
-                    buf = &buf[n..];
-                    offset += n as u64;
-                }
-            }
-        }
-        Ok(())
-    }
-}
-
 /// Where decrypted output goes: stdout, or a temporary file renamed into
 /// place by [`Output::commit`].
 ///
@@ -351,14 +328,6 @@ impl Output {
             Some((temp, _)) if self.pending.is_empty() => Ok(Some(temp.as_file().try_clone()?)),
             _ => Ok(None),
         }
-    }
-
-    /// Appends `data`.
-    pub async fn write(&mut self, data: Bytes) -> std::io::Result<()> {
-        if self.gather(&data).await? {
-            return Ok(());
-        }
-        self.write_now(data).await.map(drop)
     }
 
     /// Appends `buf[range]`, and hands the buffer back, unchanged, for

@@ -1,7 +1,6 @@
 //! The `atrest` command-line tool.
 
 mod aws;
-mod buffers;
 mod cli;
 mod commands;
 mod destination;
@@ -224,7 +223,7 @@ async fn run(cli: Cli) -> anyhow::Result<Option<String>> {
                     .await
                     .map(|()| None);
             }
-            let keys = atrest_kms::CachedKeys::uncached(clients.kms.clone());
+            let keys = std::sync::Arc::new(atrest_kms::CachedKeys::uncached(clients.kms.clone()));
             // Not guarded here: encrypt guards its steps and aborts its
             // multipart upload itself.
             commands::encrypt::run(&keys, &clients.s3, args, &interrupt).await?;
@@ -265,7 +264,7 @@ async fn run(cli: Cli) -> anyhow::Result<Option<String>> {
                     .await
                     .map(|()| None);
             }
-            let keys = atrest_kms::CachedKeys::uncached(clients.kms.clone());
+            let keys = std::sync::Arc::new(atrest_kms::CachedKeys::uncached(clients.kms.clone()));
             // Dropping the work on a signal removes the temporary output.
             interrupt
                 .guard(commands::decrypt::run(&keys, &clients.s3, args))

@@ -134,17 +134,6 @@ impl Progress {
         }
     }
 
-    /// Wraps a reader so that every byte read counts.
-    pub fn reader<R>(&self, reader: R) -> Box<dyn tokio::io::AsyncRead + Unpin + Send>
-    where
-        R: tokio::io::AsyncRead + Unpin + Send + 'static,
-    {
-        match &self.bar {
-            Some(bar) => Box::new(bar.wrap_async_read(reader)),
-            None => Box::new(reader),
-        }
-    }
-
     /// Leaves the completed bar on the terminal.
     pub fn finish(&self) {
         if self.part {
@@ -171,5 +160,17 @@ impl Progress {
                 bar.finish_and_clear();
             }
         }
+    }
+}
+
+/// An upload's bar: its total is the object's length, and it moves as S3
+/// acknowledges parts.
+impl atrest_transfer::Observer for Progress {
+    fn total(&self, bytes: u64) {
+        self.set_total(bytes);
+    }
+
+    fn done(&self, bytes: u64) {
+        self.inc(bytes);
     }
 }

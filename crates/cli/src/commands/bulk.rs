@@ -120,7 +120,7 @@ struct Run<'a> {
     bulk: &'a Bulk<'a>,
     verbs: Verbs,
     overall: Overall,
-    keys: Keys,
+    keys: std::sync::Arc<Keys>,
 }
 
 impl<'a> Run<'a> {
@@ -130,7 +130,7 @@ impl<'a> Run<'a> {
             bulk,
             verbs,
             overall: Overall::new(bulk.show_progress, verbs.doing, total, items.len()),
-            keys: Keys::cached(bulk.kms.clone(), bulk.args.cache_limits()),
+            keys: std::sync::Arc::new(Keys::cached(bulk.kms.clone(), bulk.args.cache_limits())),
         }
     }
 
