@@ -161,6 +161,12 @@ pub enum Command {
         #[arg(long, value_name = "START-END", value_parser = parse_range, conflicts_with = "recursive")]
         range: Option<ByteRange>,
 
+        /// Also decrypt the AWS S3 Encryption Client's unauthenticated legacy
+        /// modes: AES-CBC objects, and --range of an AES-GCM object through
+        /// AES-CTR without its tag. Tampering then goes undetected.
+        #[arg(long)]
+        allow_legacy: bool,
+
         #[command(flatten)]
         transfer: TransferArgs,
 
@@ -261,6 +267,10 @@ pub enum Format {
     V1,
     /// Authenticated, key-committing AES-256-GCM frames (docs/FORMAT.md).
     V2,
+    /// The AWS S3 Encryption Client's V3 (key-committing AES-256-GCM,
+    /// metadata in the object), readable by its Java, Python, Go clients.
+    #[value(name = "s3ec-v3")]
+    S3ecV3,
 }
 
 #[derive(Debug, Args)]

@@ -5,7 +5,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
-use bytes::BytesMut;
+use bytes::{Bytes, BytesMut};
 use tempfile::NamedTempFile;
 use tokio::io::AsyncRead;
 
@@ -328,6 +328,14 @@ impl Output {
             Some((temp, _)) if self.pending.is_empty() => Ok(Some(temp.as_file().try_clone()?)),
             _ => Ok(None),
         }
+    }
+
+    /// Appends `data`.
+    pub async fn write(&mut self, data: Bytes) -> std::io::Result<()> {
+        if self.gather(&data).await? {
+            return Ok(());
+        }
+        self.write_now(data).await.map(drop)
     }
 
     /// Appends `buf[range]`, and hands the buffer back, unchanged, for

@@ -234,6 +234,7 @@ async fn run(cli: Cli) -> anyhow::Result<Option<String>> {
             file,
             expect_context,
             range,
+            allow_legacy,
             transfer,
             bulk,
         } => {
@@ -246,6 +247,7 @@ async fn run(cli: Cli) -> anyhow::Result<Option<String>> {
                 file,
                 expect_context,
                 range: *range,
+                allow_legacy: *allow_legacy,
                 concurrency: transfer.concurrency.map(|n| n as usize),
                 part_size: transfer.part_size as usize * 1024 * 1024,
                 quiet: cli.quiet,

@@ -108,6 +108,8 @@ pub struct Uploader {
     in_flight: JoinSet<Result<CompletedPart, S3Error>>,
     done: Vec<CompletedPart>,
     streaming: Option<StreamingPut>,
+    /// User metadata (`x-amz-meta-*`) the object is created with.
+    metadata: Option<std::collections::HashMap<String, String>>,
     acked: Acked,
 }
 
@@ -187,8 +189,16 @@ impl Uploader {
             in_flight: JoinSet::new(),
             done: Vec::new(),
             streaming: None,
+            metadata: None,
             acked: Acked::default(),
         }
+    }
+
+    /// User metadata (`x-amz-meta-*`, names without the prefix) to create
+    /// the object with, such as the S3 Encryption Client's entries. Call it
+    /// before anything is written.
+    pub fn set_metadata(&mut self, metadata: std::collections::HashMap<String, String>) {
+        self.metadata = Some(metadata);
     }
 
     /// Calls `acked` with the length of every part when its UploadPart
@@ -216,6 +226,7 @@ impl Uploader {
         };
         let body = aws_smithy_types::body::SdkBody::from_body_1_x(body);
         let (client, uri) = (self.client.clone(), self.uri.clone());
+        let metadata = self.metadata.clone();
         let request = tokio::spawn(async move {
             tracing::debug!(uri = %uri, bytes = len, "streaming PutObject");
             client
@@ -223,6 +234,7 @@ impl Uploader {
                 .bucket(uri.bucket())
                 .key(uri.key())
                 .content_length(i64::try_from(len).unwrap_or(i64::MAX))
+                .set_metadata(metadata)
                 .body(ByteStream::new(body))
                 .customize()
                 .disable_payload_signing()
@@ -393,6 +405,7 @@ impl Uploader {
                 .put_object()
                 .bucket(self.uri.bucket())
                 .key(self.uri.key())
+                .set_metadata(self.metadata.clone())
                 .body(ByteStream::from(body))
                 .customize()
                 .disable_payload_signing()
@@ -499,6 +512,7 @@ impl Uploader {
             .create_multipart_upload()
             .bucket(self.uri.bucket())
             .key(self.uri.key())
+            .set_metadata(self.metadata.clone())
             .send()
             .await
             .map_err(|e| S3Error::from_sdk("CreateMultipartUpload", &self.uri, e))?;

@@ -69,7 +69,7 @@ pub use download::{
 pub use error::Error;
 pub use keys::{KeyError, KeySource, NewDataKey, UnwrappedDataKey};
 pub use observer::{NoProgress, Observer, Warning};
-pub use sink::{OrderedSink, Sink, Writer};
+pub use sink::{write_all_at, OrderedSink, Sink, Writer};
 pub use upload::{DataKeyFrom, Format, Input, Upload, UploadHandle, Uploaded, DEFAULT_CONCURRENCY};
 
 /// Transfers of atrest objects between S3 and local data. Cheap to clone.

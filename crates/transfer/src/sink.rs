@@ -101,7 +101,7 @@ impl OrderedSink for FileAt {
 
 /// Writes all of `buf` at `offset` in `file`, leaving its cursor alone (on
 /// Unix; elsewhere the cursor moves, which positional writers never use).
-pub(crate) fn write_all_at(file: &std::fs::File, buf: &[u8], offset: u64) -> std::io::Result<()> {
+pub fn write_all_at(file: &std::fs::File, buf: &[u8], offset: u64) -> std::io::Result<()> {
     #[cfg(unix)]
     {
         std::os::unix::fs::FileExt::write_all_at(file, buf, offset)

@@ -10,6 +10,7 @@ use atrest_s3::{ByteRange, S3Uri};
 use atrest_transfer::{Error, Observer, OrderedSink, Sink, Transfer, Warning};
 use futures::future::BoxFuture;
 
+use crate::commands::s3ec;
 use crate::failure::{Exit, Failure};
 use crate::files::Output;
 use crate::progress::{Progress, Show};
@@ -19,6 +20,8 @@ pub struct Decrypt<'a> {
     pub file: &'a Path,
     pub expect_context: &'a [(String, String)],
     pub range: Option<ByteRange>,
+    /// Also the S3 Encryption Client's unauthenticated modes.
+    pub allow_legacy: bool,
     /// `None`: the engine's defaults (more streams in order than into a
     /// file).
     pub concurrency: Option<usize>,
@@ -32,6 +35,33 @@ pub async fn run(keys: &Arc<CachedKeys>, s3: &aws_sdk_s3::Client, args: Decrypt<
     let mut output = Output::create(args.file).await?;
     let progress = args.progress.pending("decrypting");
     let result = async {
+        let uri = args.uri;
+        let range = ByteRange::new(0, atrest_transfer::FIRST_FETCH - 1);
+        let first = atrest_s3::get_range(s3, uri, range, None)
+            .await
+            .with_context(|| format!("cannot decrypt {uri}"))?;
+        // An S3 Encryption Client object: by its metadata, or by an
+        // instruction file when the body is no atrest object either.
+        let policy = atrest_format::s3ec::Policy {
+            allow_legacy: args.allow_legacy,
+        };
+        let probe = atrest_format::parse_header(&first.bytes).is_err();
+        let found = s3ec::detect(s3, uri, &first.metadata, probe, policy).await;
+        if let Some(envelope) = found.with_context(|| format!("cannot decrypt {uri}"))? {
+            let s3ec_args = s3ec::Decrypt {
+                uri,
+                expect_context: args.expect_context,
+                allow_legacy: args.allow_legacy,
+                range: args.range,
+                streams: args.concurrency.unwrap_or(atrest_transfer::FILE_STREAMS),
+                part_size: args.part_size,
+                quiet: args.quiet,
+            };
+            s3ec::decrypt(keys, s3, &s3ec_args, envelope, first, &mut output)
+                .await
+                .with_context(|| format!("cannot decrypt {uri}"))?;
+            return output.commit().await;
+        }
         let transfer = Transfer::new(s3.clone(), keys.clone());
         let observer = Arc::new(Shown {
             progress: progress.clone(),
@@ -41,6 +71,7 @@ pub async fn run(keys: &Arc<CachedKeys>, s3: &aws_sdk_s3::Client, args: Decrypt<
             .download(args.uri)
             .expect_context(args.expect_context)
             .part_size(args.part_size)
+            .first_fetch(first)
             .observer(observer);
         if let Some(range) = args.range {
             download = download.range(range);

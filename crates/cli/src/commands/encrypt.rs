@@ -35,6 +35,9 @@ pub async fn run(
     args: Encrypt<'_>,
     interrupt: &Interrupt,
 ) -> Result<()> {
+    if args.format == Format::S3ecV3 {
+        return crate::commands::s3ec::run_encrypt(keys, s3, &args, interrupt).await;
+    }
     if args.format == Format::V1 && !args.context.is_empty() {
         return Err(Failure::new(
             Exit::Usage,
@@ -82,6 +85,7 @@ pub async fn run(
         .format(match args.format {
             Format::V1 => atrest_transfer::Format::V1,
             Format::V2 => atrest_transfer::Format::V2,
+            Format::S3ecV3 => unreachable!("handled by commands::s3ec::run_encrypt"),
         })
         .frame_exponent(args.frame_exponent)
         .part_size(args.transfer.part_size as usize * 1024 * 1024)

@@ -49,6 +49,20 @@ pub async fn run(s3: Option<&aws_sdk_s3::Client>, target: &Target, as_json: bool
         Target::File(path) => read_prefix(path)?,
     };
     let name = target.name();
+    if let Target::S3(uri) = target {
+        let s3 = s3.expect("S3 client for an S3 target");
+        let probe = inspect(&prefix, object_len).is_err();
+        let describe_all = atrest_format::s3ec::Policy { allow_legacy: true };
+        if let Some(envelope) =
+            crate::commands::s3ec::detect(s3, uri, &metadata, probe, describe_all).await?
+        {
+            print!(
+                "{}",
+                crate::commands::s3ec::describe(&name, &envelope, object_len, as_json)
+            );
+            return Ok(());
+        }
+    }
     let not_atrest = |why: String| -> anyhow::Error {
         let hint = if metadata.keys().any(|k| k.starts_with("x-amz-key")) {
             " (its metadata says it is an Amazon S3 Encryption Client object)"

@@ -3,3 +3,4 @@ pub mod create_data_key;
 pub mod decrypt;
 pub mod encrypt;
 pub mod inspect;
+pub mod s3ec;

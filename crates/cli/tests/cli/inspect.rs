@@ -74,8 +74,8 @@ fn inspect_says_what_it_can_about_other_objects() {
     );
     assert!(err.contains("18 bytes, starting 68 65 6c 6c"), "{err}");
 
-    // An Amazon S3 Encryption Client object: ciphertext with its key in the
-    // object metadata.
+    // An Amazon S3 Encryption Client object with broken metadata (the
+    // wrapped key is not base64): described as such.
     block_on(
         env.s3
             .put_object()
@@ -90,7 +90,8 @@ fn inspect_says_what_it_can_about_other_objects() {
     let out = env.run(&["inspect", &env.uri("s3ec")]);
     assert_status(&out, 4, &["inspect s3ec"]);
     assert!(
-        stderr(&out).contains("Amazon S3 Encryption Client"),
+        stderr(&out)
+            .contains("invalid S3 Encryption Client metadata: `x-amz-key-v2` is not valid base64"),
         "{}",
         stderr(&out)
     );

@@ -20,6 +20,7 @@ mod load;
 mod messages;
 mod progress;
 mod round_trip;
+mod s3ec;
 mod secrets;
 mod seed_objects;
 mod single_put;

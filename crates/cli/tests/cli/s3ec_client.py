@@ -1,14 +1,15 @@
 """The AWS S3 Encryption Client for Python 4.0.0, driven by the interop tests
 (s3ec.rs) against the test endpoint (the AWS_* environment xtask sets).
 
-    put KEY_ID BUCKET KEY FILE [--v2] [--context JSON]
-    get KEY_ID BUCKET KEY OUT [--context JSON]
+    python s3ec_client.py KEY_ID BUCKET JOBS_JSON
 
-`put` writes FILE with upload_file (one PutObject below 8 MiB, else
-multipart in 8 MiB parts); `get` reads with get_object into OUT. Either
-exits 1 with the client's error on stderr when it refuses.
+JOBS_JSON is a list of jobs, run in one process (Python and boto3 start
+slowly): {"op": "put" | "get", "key": KEY, "path": PATH, "context": {...}
+or null, "v2": bool}. `put` writes PATH with upload_file (one PutObject
+below 8 MiB, else multipart in 8 MiB parts); `get` reads with get_object
+into PATH. Prints one JSON line per job: {"ok": true} or {"ok": false,
+"error": "..."} with the client's refusal.
 """
-import argparse
 import json
 import sys
 
@@ -17,37 +18,35 @@ from s3_encryption import S3EncryptionClient, S3EncryptionClientConfig
 from s3_encryption.materials.kms_keyring import KmsKeyring
 from s3_encryption.materials.materials import AlgorithmSuite, CommitmentPolicy
 
-parser = argparse.ArgumentParser()
-parser.add_argument("op", choices=["put", "get"])
-parser.add_argument("key_id")
-parser.add_argument("bucket")
-parser.add_argument("key")
-parser.add_argument("path")
-parser.add_argument("--v2", action="store_true")
-parser.add_argument("--context", default=None)
-args = parser.parse_args()
-
-keyring = KmsKeyring(boto3.client("kms"), args.key_id)
-if args.v2:
-    config = S3EncryptionClientConfig(
-        keyring=keyring,
+key_id, bucket, jobs = sys.argv[1], sys.argv[2], json.loads(sys.argv[3])
+kms = boto3.client("kms")
+# Each encryption client hooks into a boto3 client of its own.
+v3 = S3EncryptionClient(
+    boto3.client("s3"),
+    S3EncryptionClientConfig(
+        keyring=KmsKeyring(kms, key_id),
+        # Reads V2 and V3, writes V3 (the client's default suite).
+        commitment_policy=CommitmentPolicy.REQUIRE_ENCRYPT_ALLOW_DECRYPT,
+    ),
+)
+v2 = S3EncryptionClient(
+    boto3.client("s3"),
+    S3EncryptionClientConfig(
+        keyring=KmsKeyring(kms, key_id),
         encryption_algorithm=AlgorithmSuite.ALG_AES_256_GCM_IV12_TAG16_NO_KDF,
         commitment_policy=CommitmentPolicy.FORBID_ENCRYPT_ALLOW_DECRYPT,
-    )
-else:
-    # Reads V2 and V3, writes V3 (the client's default suite).
-    config = S3EncryptionClientConfig(
-        keyring=keyring, commitment_policy=CommitmentPolicy.REQUIRE_ENCRYPT_ALLOW_DECRYPT
-    )
-client = S3EncryptionClient(boto3.client("s3"), config)
-kwargs = {} if args.context is None else {"EncryptionContext": json.loads(args.context)}
-try:
-    if args.op == "put":
-        client.upload_file(args.path, args.bucket, args.key, **kwargs)
-    else:
-        body = client.get_object(Bucket=args.bucket, Key=args.key, **kwargs)["Body"].read()
-        with open(args.path, "wb") as f:
-            f.write(body)
-except Exception as e:  # the client's refusal is the test's answer
-    print(f"{type(e).__name__}: {e}", file=sys.stderr)
-    sys.exit(1)
+    ),
+)
+for job in jobs:
+    client = v2 if job.get("v2") else v3
+    kwargs = {} if job.get("context") is None else {"EncryptionContext": job["context"]}
+    try:
+        if job["op"] == "put":
+            client.upload_file(job["path"], bucket, job["key"], **kwargs)
+        else:
+            body = client.get_object(Bucket=bucket, Key=job["key"], **kwargs)["Body"].read()
+            with open(job["path"], "wb") as f:
+                f.write(body)
+        print(json.dumps({"ok": True}), flush=True)
+    except Exception as e:  # the client's refusal is the test's answer
+        print(json.dumps({"ok": False, "error": f"{type(e).__name__}: {e}"}), flush=True)

@@ -9,7 +9,7 @@ mod v2;
 use std::sync::Arc;
 
 use atrest_format::{parse_header, Header, Parsed};
-use atrest_s3::{ByteRange, ObjectVersion, S3Uri};
+use atrest_s3::{ByteRange, Fetched, ObjectVersion, S3Uri};
 
 use crate::observer::{Observer, Warning};
 use crate::sink::{FileAt, OrderedSink, Sink};
@@ -52,6 +52,7 @@ pub struct Download<'t> {
     expect_context: Vec<(String, String)>,
     concurrency: Option<usize>,
     part_size: usize,
+    first: Option<Fetched>,
     observer: Arc<dyn Observer>,
 }
 
@@ -89,6 +90,7 @@ impl<'t> Download<'t> {
             expect_context: Vec::new(),
             concurrency: None,
             part_size: DEFAULT_PART_SIZE,
+            first: None,
             observer: Arc::new(crate::NoProgress),
         }
     }
@@ -120,6 +122,14 @@ impl<'t> Download<'t> {
         self
     }
 
+    /// The download's first GET (bytes `0..FIRST_FETCH` of the object, not
+    /// pinned), made already by the caller, e.g. to look at the object's
+    /// metadata: the download starts from it instead of making it again.
+    pub fn first_fetch(mut self, first: Fetched) -> Self {
+        self.first = Some(first);
+        self
+    }
+
     /// Told of the total and of every byte written.
     pub fn observer(mut self, observer: Arc<dyn Observer>) -> Self {
         self.observer = observer;
@@ -145,13 +155,13 @@ impl<'t> Download<'t> {
 
     /// Downloads into `sink`.
     pub async fn into_sink(self, sink: Sink<'_>) -> Result<Downloaded, Error> {
-        let first = atrest_s3::get_range(
-            &self.transfer.s3,
-            &self.uri,
-            ByteRange::new(0, FIRST_FETCH - 1),
-            None,
-        )
-        .await?;
+        let first = match self.first {
+            Some(first) => first,
+            None => {
+                let range = ByteRange::new(0, FIRST_FETCH - 1);
+                atrest_s3::get_range(&self.transfer.s3, &self.uri, range, None).await?
+            }
+        };
         let header = match parse_header(&first.bytes).map_err(Error::NotAtrest)? {
             Parsed::Complete(header) => header,
             Parsed::Incomplete { .. } => return Err(Error::TooShort(first.object_len)),

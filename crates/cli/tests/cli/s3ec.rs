@@ -1,0 +1,599 @@
+//! Objects of the AWS S3 Encryption Client through the binary: interop both
+//! ways with the Python client 4.0.0 (the reference, in the xtask venv),
+//! and hostile objects (each exit 4, nothing written).
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::process::Command;
+
+use crate::harness::*;
+
+const MIB: usize = 1024 * 1024;
+
+/// The Python client on the test endpoint.
+struct Python {
+    python: PathBuf,
+}
+
+fn python() -> Python {
+    let python = std::env::var_os("ATREST_TEST_PYTHON")
+        .map(PathBuf::from)
+        .expect("ATREST_TEST_PYTHON names the venv's python (set by cargo xtask test)");
+    Python { python }
+}
+
+#[derive(Clone)]
+struct Job {
+    op: &'static str,
+    key: String,
+    path: PathBuf,
+    context: Option<serde_json::Value>,
+    v2: bool,
+}
+
+impl Python {
+    /// Runs the jobs in one Python process; each job's Ok or the client's
+    /// error.
+    fn run(&self, env: &Env, jobs: &[Job]) -> Vec<Result<(), String>> {
+        let jobs_json: Vec<serde_json::Value> = jobs
+            .iter()
+            .map(|j| {
+                serde_json::json!({
+                    "op": j.op, "key": j.key, "path": j.path,
+                    "context": j.context, "v2": j.v2,
+                })
+            })
+            .collect();
+        let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/cli/s3ec_client.py");
+        let out = Command::new(&self.python)
+            .arg(script)
+            .arg(&env.key_id)
+            .arg(&env.bucket)
+            .arg(serde_json::Value::Array(jobs_json).to_string())
+            .env("AWS_ENDPOINT_URL", &env.endpoint)
+            .env("AWS_ACCESS_KEY_ID", "testing")
+            .env("AWS_SECRET_ACCESS_KEY", "testing")
+            .env("AWS_DEFAULT_REGION", "us-east-1")
+            .env("AWS_REGION", "us-east-1")
+            .env("AWS_CONFIG_FILE", "/nonexistent/atrest-test-config")
+            .env(
+                "AWS_SHARED_CREDENTIALS_FILE",
+                "/nonexistent/atrest-test-credentials",
+            )
+            .env("AWS_EC2_METADATA_DISABLED", "true")
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "the Python client failed to run:\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let lines: Vec<Result<(), String>> = String::from_utf8(out.stdout)
+            .unwrap()
+            .lines()
+            .map(|l| {
+                let v: serde_json::Value = serde_json::from_str(l).unwrap();
+                if v["ok"].as_bool().unwrap() {
+                    Ok(())
+                } else {
+                    Err(v["error"].as_str().unwrap().to_owned())
+                }
+            })
+            .collect();
+        assert_eq!(lines.len(), jobs.len());
+        lines
+    }
+}
+
+fn head_metadata(env: &Env, key: &str) -> HashMap<String, String> {
+    block_on(env.s3.head_object().bucket(&env.bucket).key(key).send())
+        .unwrap()
+        .metadata()
+        .cloned()
+        .unwrap_or_default()
+}
+
+/// Replaces an object with `body` and exactly `metadata`.
+fn put_with_metadata(env: &Env, key: &str, body: Vec<u8>, metadata: HashMap<String, String>) {
+    block_on(
+        env.s3
+            .put_object()
+            .bucket(&env.bucket)
+            .key(key)
+            .set_metadata(Some(metadata))
+            .body(body.into())
+            .send(),
+    )
+    .unwrap();
+}
+
+/// Moves an object's S3EC metadata into `KEY.instruction`, as the Java
+/// client writes it: V3's `x-amz-c`, `x-amz-d`, `x-amz-i` stay.
+fn move_to_instruction_file(env: &Env, key: &str) {
+    let metadata = head_metadata(env, key);
+    let body = env.get_raw(key);
+    let (stay, moved): (HashMap<_, _>, HashMap<_, _>) = metadata
+        .into_iter()
+        .partition(|(k, _)| ["x-amz-c", "x-amz-d", "x-amz-i"].contains(&k.as_str()));
+    let file = serde_json::to_vec(&moved).unwrap();
+    let marker = [("x-amz-crypto-instr-file".to_owned(), String::new())].into();
+    put_with_metadata(env, &format!("{key}.instruction"), file, marker);
+    put_with_metadata(env, key, body, stay);
+}
+
+struct Case {
+    size: usize,
+    context: bool,
+    instruction_file: bool,
+}
+
+fn cases() -> Vec<Case> {
+    let mut out = Vec::new();
+    for size in [0, 1, 16, 17, 8 * MIB + 1, 64 * MIB] {
+        for context in [false, true] {
+            for instruction_file in [false, true] {
+                out.push(Case {
+                    size,
+                    context,
+                    instruction_file,
+                });
+            }
+        }
+    }
+    out
+}
+
+fn case_name(c: &Case) -> String {
+    format!(
+        "s{}-{}-{}",
+        c.size,
+        if c.context { "ctx" } else { "noctx" },
+        if c.instruction_file { "instr" } else { "obj" }
+    )
+}
+
+fn context_json() -> serde_json::Value {
+    serde_json::json!({"team": "finance", "purpose": "interop"})
+}
+
+#[test]
+fn atrest_decrypts_what_the_python_client_writes() {
+    let Some(env) = env() else { return };
+    let py = python();
+    let cases = cases();
+    let mut jobs = Vec::new();
+    for (i, c) in cases.iter().enumerate() {
+        let name = case_name(c);
+        std::fs::write(env.path(&name), sample(c.size, i as u64)).unwrap();
+        jobs.push(Job {
+            op: "put",
+            key: name.clone(),
+            path: env.path(&name),
+            context: c.context.then(context_json),
+            v2: false,
+        });
+    }
+    // V2 objects too (the client's legacy suite), in the object.
+    for size in [0, 17, 8 * MIB + 1] {
+        let name = format!("v2-{size}");
+        std::fs::write(env.path(&name), sample(size, 99)).unwrap();
+        jobs.push(Job {
+            op: "put",
+            key: name.clone(),
+            path: env.path(&name),
+            context: Some(context_json()),
+            v2: true,
+        });
+    }
+    for r in py.run(&env, &jobs) {
+        r.unwrap();
+    }
+    for job in &jobs {
+        let c = cases.iter().find(|c| case_name(c) == job.key);
+        if c.is_some_and(|c| c.instruction_file) {
+            move_to_instruction_file(&env, &job.key);
+        }
+        let want = std::fs::read(&job.path).unwrap();
+        let out = format!("{}.out", job.key);
+        let mut args = vec!["decrypt".to_owned(), env.uri(&job.key), out.clone()];
+        if job.context.is_some() {
+            args.extend(["--expect-context".into(), "team=finance".into()]);
+        }
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        env.ok(&args);
+        assert!(
+            std::fs::read(env.path(&out)).unwrap() == want,
+            "{}",
+            job.key
+        );
+        // And to stdout, staged and verified first.
+        if want.len() < 2 * MIB {
+            let out = env.ok(&["decrypt", &env.uri(&job.key), "-"]);
+            assert!(out.stdout == want, "{} to stdout", job.key);
+        }
+    }
+    let out = env.ok(&["inspect", &env.uri("s17-ctx-obj")]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("S3 Encryption Client V3"), "{text}");
+}
+
+#[test]
+fn the_python_client_decrypts_what_atrest_writes() {
+    let Some(env) = env() else { return };
+    let py = python();
+    let cases = cases();
+    let mut jobs = Vec::new();
+    for (i, c) in cases.iter().enumerate() {
+        let name = case_name(c);
+        std::fs::write(env.path(&name), sample(c.size, 1000 + i as u64)).unwrap();
+        let uri = env.uri(&name);
+        let mut args = vec![
+            "encrypt",
+            &name,
+            &uri,
+            "--format",
+            "s3ec-v3",
+            "--key",
+            &env.key_id,
+        ];
+        if c.context {
+            args.extend(["--context", "team=finance", "--context", "purpose=interop"]);
+        }
+        env.ok(&args);
+        let metadata = head_metadata(&env, &name);
+        let mut names: Vec<&str> = metadata.keys().map(String::as_str).collect();
+        names.sort();
+        assert_eq!(
+            names,
+            ["x-amz-3", "x-amz-c", "x-amz-d", "x-amz-i", "x-amz-t", "x-amz-w"]
+        );
+        if c.instruction_file {
+            move_to_instruction_file(&env, &name);
+        }
+        jobs.push(Job {
+            op: "get",
+            key: name.clone(),
+            path: env.path(&format!("{name}.py")),
+            context: c.context.then(context_json),
+            v2: false,
+        });
+    }
+    for (job, r) in jobs.iter().zip(py.run(&env, &jobs)) {
+        r.unwrap_or_else(|e| panic!("{}: {e}", job.key));
+        let want = std::fs::read(env.path(&job.key)).unwrap();
+        assert!(std::fs::read(&job.path).unwrap() == want, "{}", job.key);
+    }
+}
+
+/// An object the Python client wrote, its metadata, and its plaintext.
+fn python_object(
+    env: &Env,
+    py: &Python,
+    key: &str,
+    size: usize,
+    v2: bool,
+) -> (Vec<u8>, HashMap<String, String>) {
+    let data = sample(size, 7);
+    std::fs::write(env.path(key), &data).unwrap();
+    let job = Job {
+        op: "put",
+        key: key.into(),
+        path: env.path(key),
+        context: Some(context_json()),
+        v2,
+    };
+    py.run(env, &[job]).remove(0).unwrap();
+    std::fs::remove_file(env.path(key)).unwrap();
+    (data, head_metadata(env, key))
+}
+
+/// Decrypting `key` fails with exit 4 and writes nothing, into a file or
+/// to stdout.
+fn refused(env: &Env, key: &str, extra: &[&str], why: &str) {
+    let uri = env.uri(key);
+    let before = env.files();
+    let mut args = vec!["decrypt", &uri, "out"];
+    args.extend_from_slice(extra);
+    let out = env.run(&args);
+    assert_status(&out, 4, &args);
+    assert_eq!(env.files(), before, "{why}: a file was left");
+    let mut args = vec!["decrypt", &uri, "-"];
+    args.extend_from_slice(extra);
+    let out = env.run(&args);
+    assert_status(&out, 4, &args);
+    assert!(out.stdout.is_empty(), "{why}: bytes on stdout");
+    let err = stderr(&out);
+    assert!(err.starts_with("atrest: error: "), "{why}: {err}");
+}
+
+#[test]
+fn hostile_objects_fail_with_exit_4_and_no_output() {
+    let Some(env) = env() else { return };
+    let py = python();
+    let (_, v3) = python_object(&env, &py, "v3", 100_000, false);
+    let (_, v2) = python_object(&env, &py, "v2", 1000, true);
+    let (_, other) = python_object(&env, &py, "other", 100_000, false);
+    let body = env.get_raw("v3");
+    let v2_body = env.get_raw("v2");
+    let hostile = |name: &str, body: Vec<u8>, meta: HashMap<String, String>| {
+        put_with_metadata(&env, name, body, meta);
+        name.to_owned()
+    };
+    let with = |base: &HashMap<String, String>, k: &str, v: &str| {
+        let mut m = base.clone();
+        m.insert(k.into(), v.into());
+        m
+    };
+    let flip_b64 = |s: &str| {
+        let mut c: Vec<char> = s.chars().collect();
+        c[2] = if c[2] == 'A' { 'B' } else { 'A' };
+        c.into_iter().collect::<String>()
+    };
+
+    // Mixed V2 and V3 metadata.
+    let mut mixed = v3.clone();
+    mixed.extend(v2.clone());
+    let k = hostile("mixed", body.clone(), mixed);
+    refused(&env, &k, &[], "mixed V2/V3");
+    // Forged commitment, forged message id.
+    let k = hostile(
+        "forged-d",
+        body.clone(),
+        with(&v3, "x-amz-d", &flip_b64(&v3["x-amz-d"])),
+    );
+    refused(&env, &k, &[], "forged commitment");
+    let k = hostile(
+        "forged-i",
+        body.clone(),
+        with(&v3, "x-amz-i", &flip_b64(&v3["x-amz-i"])),
+    );
+    refused(&env, &k, &[], "forged message id");
+    // CTR or CBC where GCM is expected (the CVE-2020-8912 swap), also with
+    // --allow-legacy.
+    for alg in ["AES/CTR/NoPadding", "AES/CBC/PKCS5Padding"] {
+        let name = format!("swap-{}", &alg[4..7]);
+        let k = hostile(&name, v2_body.clone(), with(&v2, "x-amz-cek-alg", alg));
+        refused(&env, &k, &[], alg);
+        refused(&env, &k, &["--allow-legacy"], alg);
+    }
+    let k = hostile(
+        "swap-v3",
+        body.clone(),
+        with(&v3, "x-amz-c", "AES/CBC/PKCS5Padding"),
+    );
+    refused(&env, &k, &["--allow-legacy"], "CBC in x-amz-c");
+    // The body of another object under this one's metadata.
+    let k = hostile("swapped-body", env.get_raw("other"), v3.clone());
+    refused(&env, &k, &[], "body from another object");
+    let k = hostile("swapped-meta", body.clone(), other.clone());
+    refused(&env, &k, &[], "metadata from another object");
+    // Truncation and extension.
+    let k = hostile("truncated", body[..body.len() - 1].to_vec(), v3.clone());
+    refused(&env, &k, &[], "truncated");
+    let k = hostile("short", body[..15].to_vec(), v3.clone());
+    refused(&env, &k, &[], "shorter than a tag");
+    let mut longer = body.clone();
+    longer.extend_from_slice(&[0; 16]);
+    let k = hostile("extended", longer, v3.clone());
+    refused(&env, &k, &[], "extended");
+    // Wrong context: expected by the reader, or changed in the metadata.
+    refused(
+        &env,
+        "v3",
+        &["--expect-context", "team=sales"],
+        "expected context differs",
+    );
+    refused(
+        &env,
+        "v3",
+        &["--expect-context", "absent=x"],
+        "expected context absent",
+    );
+    let k = hostile(
+        "ctx-changed",
+        body.clone(),
+        with(
+            &v3,
+            "x-amz-t",
+            r#"{"team": "sales", "purpose": "interop", "aws:x-amz-cek-alg": "115"}"#,
+        ),
+    );
+    refused(&env, &k, &[], "stored context changed");
+    // Wrong KMS key: a wrapped key made under another KMS key.
+    let other_key = block_on(env.kms.create_key().send()).unwrap();
+    let other_id = other_key.key_metadata().unwrap().key_id().to_owned();
+    let generated = block_on(
+        env.kms
+            .generate_data_key()
+            .key_id(&other_id)
+            .key_spec(aws_sdk_kms::types::DataKeySpec::Aes256)
+            .encryption_context("team", "finance")
+            .encryption_context("purpose", "interop")
+            .encryption_context("aws:x-amz-cek-alg", "115")
+            .send(),
+    )
+    .unwrap();
+    let wrapped = base64(generated.ciphertext_blob().unwrap().as_ref(), BASE64_STD);
+    let k = hostile(
+        "wrong-kms-key",
+        body.clone(),
+        with(&v3, "x-amz-3", &wrapped),
+    );
+    refused(&env, &k, &[], "wrong KMS key");
+    // Malformed base64 and JSON.
+    let k = hostile("bad-b64", body.clone(), with(&v3, "x-amz-3", "not*base64"));
+    refused(&env, &k, &[], "bad base64");
+    let k = hostile("bad-json", body.clone(), with(&v3, "x-amz-t", "{\"team\":"));
+    refused(&env, &k, &[], "bad JSON");
+    // Every tampered body byte position class: first, middle, tag.
+    for (i, at) in [0, body.len() / 2, body.len() - 1].into_iter().enumerate() {
+        let mut b = body.clone();
+        b[at] ^= 1;
+        let k = hostile(&format!("flip-{i}"), b, v3.clone());
+        refused(&env, &k, &[], "flipped bit");
+    }
+    // And the untouched objects still decrypt.
+    env.ok(&[
+        "decrypt",
+        &env.uri("v3"),
+        "ok3",
+        "--expect-context",
+        "team=finance",
+    ]);
+    env.ok(&["decrypt", &env.uri("v2"), "ok2"]);
+}
+
+#[test]
+fn ranges_are_authenticated_unless_legacy_is_allowed() {
+    let Some(env) = env() else { return };
+    let py = python();
+    let (data, _) = python_object(&env, &py, "r", 3 * MIB + 5, false);
+    let uri = env.uri("r");
+    let out = env.ok(&["decrypt", &uri, "-", "--range", "1000000-1000099"]);
+    assert_eq!(out.stdout, &data[1_000_000..1_000_100]);
+    let out = env.ok(&["decrypt", &uri, "-", "--range", "17-", "--allow-legacy"]);
+    assert!(out.stdout == data[17..]);
+    assert!(stderr(&out).contains("not authenticated"));
+    // A tampered block outside the range: the authenticated read refuses,
+    // the legacy CTR read does not see it.
+    let mut body = env.get_raw("r");
+    body[3 * MIB] ^= 1;
+    put_with_metadata(&env, "r2", body, head_metadata(&env, "r"));
+    let uri2 = env.uri("r2");
+    let out = env.run(&["decrypt", &uri2, "-", "--range", "0-99"]);
+    assert_status(&out, 4, &["decrypt r2 --range"]);
+    assert!(out.stdout.is_empty());
+    let out = env.ok(&[
+        "decrypt",
+        &uri2,
+        "-",
+        "--range",
+        "0-99",
+        "--allow-legacy",
+        "-q",
+    ]);
+    assert_eq!(out.stdout, &data[..100]);
+}
+
+#[test]
+fn writing_refuses_what_the_format_cannot_hold() {
+    let Some(env) = env() else { return };
+    std::fs::write(env.path("f"), b"x").unwrap();
+    let uri = env.uri("f");
+    for (extra, why) in [
+        (
+            &["--context", "aws:x-amz-cek-alg=1"][..],
+            "reserved context key",
+        ),
+        (&["--context", "k=\u{e9}"][..], "non-ASCII context"),
+    ] {
+        let mut args = vec![
+            "encrypt",
+            "f",
+            &uri,
+            "--format",
+            "s3ec-v3",
+            "--key",
+            &env.key_id,
+        ];
+        args.extend_from_slice(extra);
+        let out = env.run(&args);
+        assert_status(&out, 2, &args);
+        assert!(stderr(&out).contains("context"), "{why}: {}", stderr(&out));
+    }
+    let args = ["encrypt", "f", &uri, "--format", "s3ec-v3"];
+    let out = env.run(&args);
+    assert_status(&out, 2, &args);
+    assert!(stderr(&out).contains("--key"), "{}", stderr(&out));
+}
+
+/// A legacy AES-CBC object (V2 metadata, `AES/CBC/PKCS5Padding`, as the old
+/// Java client wrote): the Python client cannot write one, so the test
+/// encrypts with the venv's `cryptography`, padded well or badly.
+fn cbc_object(env: &Env, py: &Python, name: &str, data: &[u8], padding: &str) {
+    let generated = block_on(
+        env.kms
+            .generate_data_key()
+            .key_id(&env.key_id)
+            .key_spec(aws_sdk_kms::types::DataKeySpec::Aes256)
+            .encryption_context("aws:x-amz-cek-alg", "AES/CBC/PKCS5Padding")
+            .send(),
+    )
+    .unwrap();
+    let key = hex::encode(generated.plaintext().unwrap().as_ref());
+    let iv = [7u8; 16];
+    let plain = env.path(&format!("{name}.plain"));
+    let sealed = env.path(&format!("{name}.sealed"));
+    std::fs::write(&plain, data).unwrap();
+    let script = "import sys\n\
+        from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes\n\
+        key, iv, data = bytes.fromhex(sys.argv[1]), bytes.fromhex(sys.argv[2]), open(sys.argv[3], 'rb').read()\n\
+        n = 16 - len(data) % 16\n\
+        data += bytes([n if sys.argv[4] == 'good' else 0]) * n\n\
+        e = Cipher(algorithms.AES(key), modes.CBC(iv)).encryptor()\n\
+        open(sys.argv[5], 'wb').write(e.update(data) + e.finalize())\n";
+    let status = Command::new(&py.python)
+        .args(["-c", script, &key, &hex::encode(iv)])
+        .arg(&plain)
+        .arg(padding)
+        .arg(&sealed)
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let body = std::fs::read(&sealed).unwrap();
+    std::fs::remove_file(plain).unwrap();
+    std::fs::remove_file(sealed).unwrap();
+    let wrapped = base64(generated.ciphertext_blob().unwrap().as_ref(), BASE64_STD);
+    let metadata = [
+        ("x-amz-key-v2", wrapped.as_str()),
+        ("x-amz-wrap-alg", "kms+context"),
+        (
+            "x-amz-matdesc",
+            r#"{"aws:x-amz-cek-alg": "AES/CBC/PKCS5Padding"}"#,
+        ),
+        ("x-amz-iv", &base64(&iv, BASE64_STD)),
+        ("x-amz-cek-alg", "AES/CBC/PKCS5Padding"),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), v.to_owned()))
+    .collect();
+    put_with_metadata(env, name, body, metadata);
+}
+
+#[test]
+fn legacy_cbc_objects_need_allow_legacy_and_fail_uniformly() {
+    let Some(env) = env() else { return };
+    let py = python();
+    let data = sample(100_000, 3);
+    cbc_object(&env, &py, "cbc", &data, "good");
+    refused(&env, "cbc", &[], "CBC without --allow-legacy");
+    let out = env.run(&["decrypt", &env.uri("cbc"), "out"]);
+    assert!(stderr(&out).contains("--allow-legacy"), "{}", stderr(&out));
+    let out = env.ok(&["decrypt", &env.uri("cbc"), "out", "--allow-legacy"]);
+    assert!(
+        stderr(&out).contains("not authenticated"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(std::fs::read(env.path("out")).unwrap() == data);
+    let out = env.ok(&["inspect", &env.uri("cbc")]);
+    assert!(String::from_utf8_lossy(&out.stdout).contains("AES-256-CBC"));
+    // Bad padding and a body that is no whole number of blocks: one error.
+    cbc_object(&env, &py, "badpad", &data, "bad");
+    let body = env.get_raw("cbc");
+    put_with_metadata(
+        &env,
+        "cut",
+        body[..body.len() - 3].to_vec(),
+        head_metadata(&env, "cbc"),
+    );
+    let mut messages = Vec::new();
+    for (name, uri) in [("badpad", env.uri("badpad")), ("cut", env.uri("cut"))] {
+        let before = env.files();
+        let out = env.run(&["decrypt", &uri, "out2", "--allow-legacy", "-q"]);
+        assert_status(&out, 4, &["decrypt", name]);
+        assert_eq!(env.files(), before, "{name}");
+        messages.push(stderr(&out).replace(&uri, "URI"));
+    }
+    assert_eq!(messages[0], messages[1]);
+}
