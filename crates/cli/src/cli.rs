@@ -324,20 +324,7 @@ pub fn parse_target(s: &str) -> Result<crate::commands::inspect::Target, String>
 }
 
 /// A plaintext byte range: `START-END` inclusive, or `START-`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct ByteRange {
-    pub start: u64,
-    pub end: Option<u64>,
-}
-
-impl std::fmt::Display for ByteRange {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self.end {
-            Some(end) => write!(f, "{}-{end}", self.start),
-            None => write!(f, "{}-", self.start),
-        }
-    }
-}
+pub use atrest_s3::ByteRange;
 
 fn parse_range(s: &str) -> Result<ByteRange, String> {
     let bad = || format!("`{s}` is not a byte range: expected START-END or START-");
@@ -458,8 +445,8 @@ pub struct BulkArgs {
 }
 
 impl BulkArgs {
-    pub fn cache_limits(&self) -> crate::keys::CacheLimits {
-        crate::keys::CacheLimits {
+    pub fn cache_limits(&self) -> atrest_kms::CacheLimits {
+        atrest_kms::CacheLimits {
             max_objects: self.key_cache_max_objects,
             max_age: std::time::Duration::from_secs(self.key_cache_max_age),
         }

@@ -41,6 +41,31 @@ pub enum NotAtrest {
     TooShort(u64),
 }
 
+/// The transfer engine's error as one of ours: the causes that pick exit
+/// codes (S3, KMS, I/O, decryption) stay reachable for [`exit_code`], and
+/// a broken pipe stays one.
+pub fn from_transfer(e: atrest_transfer::Error) -> anyhow::Error {
+    use atrest_transfer::Error;
+    match e {
+        Error::NotAtrest(header) => NotAtrest::BadHeader(header).into(),
+        Error::TooShort(len) => NotAtrest::TooShort(len).into(),
+        e @ (Error::ContextMismatch { .. } | Error::NoContext { .. }) => {
+            Failure::new(Exit::Untrusted, e.to_string()).into()
+        }
+        e @ (Error::RangeNeedsV2 { .. } | Error::RangeOutside { .. } | Error::Header(_)) => {
+            Failure::new(Exit::Usage, e.to_string()).into()
+        }
+        Error::Decrypt(e) => e.into(),
+        Error::S3(e) => e.into(),
+        Error::Io(e) => e.into(),
+        Error::Key(e) => match e.into_inner().downcast::<KmsError>() {
+            Ok(kms) => (*kms).into(),
+            Err(other) => anyhow::anyhow!("{other}"),
+        },
+        e => e.into(),
+    }
+}
+
 /// Picks the exit code for an error by the most specific cause it carries.
 pub fn exit_code(err: &anyhow::Error) -> Exit {
     for cause in err.chain() {

@@ -260,29 +260,6 @@ pub fn display_os(name: &std::ffi::OsStr) -> String {
     out
 }
 
-/// Writes all of `buf` at `offset` in `file`, leaving its cursor alone (on
-/// Unix; elsewhere the cursor moves, which positional writers never use).
-pub fn write_all_at(file: &std::fs::File, buf: &[u8], offset: u64) -> std::io::Result<()> {
-    #[cfg(unix)]
-    {
-        std::os::unix::fs::FileExt::write_all_at(file, buf, offset)
-    }
-    #[cfg(windows)]
-    {
-        let (mut buf, mut offset) = (buf, offset);
-        while !buf.is_empty() {
-            match std::os::windows::fs::FileExt::seek_write(file, buf, offset)? {
-                0 => return Err(std::io::ErrorKind::WriteZero.into()),
-                n => {
-                    buf = &buf[n..];
-                    offset += n as u64;
-                }
-            }
-        }
-        Ok(())
-    }
-}
-
 /// Where decrypted output goes: stdout, or a temporary file renamed into
 /// place by [`Output::commit`].
 ///

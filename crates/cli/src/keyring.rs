@@ -15,7 +15,7 @@ use atrest_format::Header;
 
 use crate::cli::Format;
 use crate::failure::{Exit, Failure};
-use crate::keys::Keys;
+use atrest_kms::CachedKeys as Keys;
 
 /// A key file read from `--key-file`.
 pub struct KeyFile {
@@ -111,7 +111,8 @@ impl Keyring<'_> {
                     let key = keys
                         .unwrap(&wrapped, &[])
                         .await
-                        .with_context(|| format!("cannot unwrap {}", req.data_key.display()))?;
+                        .with_context(|| format!("cannot unwrap {}", req.data_key.display()))?
+                        .key;
                     let context = req.context.with_shared_data_key().map_err(bad_context)?;
                     Ok(ObjectKey {
                         key,
@@ -166,8 +167,9 @@ impl Keyring<'_> {
             }
             (Keyring::Kms(keys), _, Header::V2(h)) => Ok(keys
                 .unwrap(h.wrapped_key(), &h.context().kms_context())
-                .await?),
-            (Keyring::Kms(keys), _, h) => Ok(keys.unwrap(h.wrapped_key(), &[]).await?),
+                .await?
+                .key),
+            (Keyring::Kms(keys), _, h) => Ok(keys.unwrap(h.wrapped_key(), &[]).await?.key),
         }
     }
 }

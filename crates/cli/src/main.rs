@@ -1,7 +1,6 @@
 //! The `atrest` command-line tool.
 
 mod aws;
-mod buffers;
 mod cli;
 mod commands;
 mod destination;
@@ -9,7 +8,6 @@ mod failure;
 mod files;
 mod interrupt;
 mod keyring;
-mod keys;
 mod progress;
 
 use std::process::ExitCode;
@@ -237,7 +235,7 @@ async fn run(cli: Cli) -> anyhow::Result<Option<String>> {
                     .await
                     .map(|()| None);
             }
-            let keys = keys::Keys::uncached(clients.kms.clone());
+            let keys = std::sync::Arc::new(atrest_kms::CachedKeys::uncached(clients.kms.clone()));
             // Not guarded here: encrypt guards its steps and aborts its
             // multipart upload itself.
             commands::encrypt::run(&keys, &clients.s3, args, &interrupt).await?;
@@ -284,7 +282,7 @@ async fn run(cli: Cli) -> anyhow::Result<Option<String>> {
                     .await
                     .map(|()| None);
             }
-            let keys = keys::Keys::uncached(clients.kms.clone());
+            let keys = std::sync::Arc::new(atrest_kms::CachedKeys::uncached(clients.kms.clone()));
             // Dropping the work on a signal removes the temporary output.
             interrupt
                 .guard(commands::decrypt::run(&keys, &clients.s3, args))

@@ -134,7 +134,7 @@ impl Progress {
         }
     }
 
-    /// Wraps a reader so that every byte read counts.
+    /// `reader`, moving the bar by the bytes read from it.
     pub fn reader<R>(&self, reader: R) -> Box<dyn tokio::io::AsyncRead + Unpin + Send>
     where
         R: tokio::io::AsyncRead + Unpin + Send + 'static,
@@ -171,5 +171,17 @@ impl Progress {
                 bar.finish_and_clear();
             }
         }
+    }
+}
+
+/// An upload's bar: its total is the object's length, and it moves as S3
+/// acknowledges parts.
+impl atrest_transfer::Observer for Progress {
+    fn total(&self, bytes: u64) {
+        self.set_total(bytes);
+    }
+
+    fn done(&self, bytes: u64) {
+        self.inc(bytes);
     }
 }

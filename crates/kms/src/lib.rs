@@ -13,7 +13,7 @@
 //! let generated = kms.generate_data_key("alias/my-key", &context).await?;
 //! // ... encrypt with generated.key, store generated.wrapped beside the data ...
 //! let again = kms.decrypt(&generated.wrapped, &context).await?;
-//! assert_eq!(again.expose(), generated.key.expose());
+//! assert_eq!(again.key.expose(), generated.key.expose());
 //! # Ok(())
 //! # }
 //! ```
@@ -21,7 +21,14 @@
 //! Every request is logged at debug level, target `atrest_kms`, message
 //! `kms call` with its `op` (`RUST_LOG=atrest_kms=debug`): `cargo xtask
 //! bench` counts them to check one KMS call per object.
+//!
+//! [`CachedKeys`] puts a cache in front of [`Kms`] for bulk transfers: one
+//! data key serves many objects within explicit limits.
 #![deny(missing_docs)]
+
+mod cache;
+
+pub use cache::{CacheLimits, CachedKeys, Generated, Unwrapped};
 
 use std::collections::HashMap;
 
@@ -199,7 +206,7 @@ pub struct GeneratedKey {
 
 /// An unwrapped data key and the KMS key that had wrapped it.
 #[derive(Debug)]
-pub struct Unwrapped {
+pub struct UnwrappedKey {
     /// The plaintext key.
     pub key: DataKey,
     /// The ARN of the KMS key that wrapped it, as KMS answered.
@@ -290,16 +297,7 @@ impl Kms {
         &self,
         wrapped: &[u8],
         context: &[(String, String)],
-    ) -> Result<DataKey, KmsError> {
-        Ok(self.decrypt_key(wrapped, context).await?.key)
-    }
-
-    /// As [`Kms::decrypt`], also answering which KMS key had wrapped it.
-    pub async fn decrypt_key(
-        &self,
-        wrapped: &[u8],
-        context: &[(String, String)],
-    ) -> Result<Unwrapped, KmsError> {
+    ) -> Result<UnwrappedKey, KmsError> {
         tracing::debug!(target: "atrest_kms", op = "Decrypt", "kms call");
         let out = self
             .client
@@ -313,7 +311,7 @@ impl Kms {
             Some(len) => KmsError::NotAtrestKey(len),
             None => KmsError::MalformedResponse,
         })?;
-        Ok(Unwrapped {
+        Ok(UnwrappedKey {
             key,
             key_id: out.key_id,
         })

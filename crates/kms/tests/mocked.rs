@@ -200,7 +200,7 @@ async fn decrypt_and_generate_answer_the_wrapping_key() {
             .build()
     });
     let kms = Kms::new(mock_client!(aws_sdk_kms, [&decrypt, &generate]));
-    let got = kms.decrypt_key(b"blob", &[]).await.unwrap();
+    let got = kms.decrypt(b"blob", &[]).await.unwrap();
     assert_eq!(
         got.key_id.as_deref(),
         Some("arn:aws:kms:eu-west-1:1:key/abc")

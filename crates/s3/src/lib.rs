@@ -19,7 +19,7 @@
 //!     }
 //! }
 //! upload.finish().await?;
-//! let head = atrest_s3::get_range(&client, &uri, 0, 3).await?;
+//! let head = atrest_s3::get_range(&client, &uri, atrest_s3::ByteRange::new(0, 3), None).await?;
 //! assert_eq!(&head.bytes[..], b"many");
 //! # Ok(())
 //! # }
@@ -36,8 +36,91 @@ pub use object::{get_tags, head, put_replacing, ObjectHead, Properties, Replacem
 pub use upload::{UploadOptions, Uploader, MIN_PART_SIZE};
 pub use uri::{S3Uri, S3UriError};
 
+use aws_sdk_s3::operation::get_object::GetObjectOutput;
 use aws_sdk_s3::Client;
 use bytes::{Bytes, BytesMut};
+
+/// A byte range of an object, inclusive as in an HTTP `Range` header:
+/// `start..=end`, or from `start` to the object's end.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ByteRange {
+    /// The first byte.
+    pub start: u64,
+    /// The last byte (inclusive), or `None` for the object's end.
+    pub end: Option<u64>,
+}
+
+impl ByteRange {
+    /// Bytes `start..=end_inclusive`.
+    pub fn new(start: u64, end_inclusive: u64) -> Self {
+        ByteRange {
+            start,
+            end: Some(end_inclusive),
+        }
+    }
+
+    /// Bytes from `start` to the end.
+    pub fn from(start: u64) -> Self {
+        ByteRange { start, end: None }
+    }
+
+    /// How many bytes the range asks for (`u64::MAX` if open-ended).
+    pub fn len(&self) -> u64 {
+        match self.end {
+            Some(end) => end.saturating_sub(self.start).saturating_add(1),
+            None => u64::MAX,
+        }
+    }
+
+    /// Whether the range holds no byte (it ends before it starts).
+    pub fn is_empty(&self) -> bool {
+        self.end.is_some_and(|end| end < self.start)
+    }
+
+    /// The `Range` header's value.
+    fn header(&self) -> String {
+        format!("bytes={self}")
+    }
+}
+
+/// `START-END` or `START-`.
+impl std::fmt::Display for ByteRange {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.end {
+            Some(end) => write!(f, "{}-{end}", self.start),
+            None => write!(f, "{}-", self.start),
+        }
+    }
+}
+
+/// Which version of an object a GET read. Later GETs of one download pass
+/// it back ([`get`]'s `pin`), so that they read the same bytes or fail with
+/// [`S3Error::Changed`]: never a mix of two versions.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ObjectVersion {
+    /// The object's ETag, sent as `If-Match`.
+    pub etag: Option<String>,
+    /// Its version id where the bucket is versioned, sent as `versionId`.
+    pub version_id: Option<String>,
+}
+
+impl ObjectVersion {
+    /// The version whose ETag is `etag` (as a HEAD or earlier GET answered).
+    pub fn with_etag(etag: &str) -> Self {
+        ObjectVersion {
+            etag: Some(etag.to_owned()),
+            version_id: None,
+        }
+    }
+
+    fn of(etag: Option<&str>, version_id: Option<&str>) -> Self {
+        ObjectVersion {
+            etag: etag.map(str::to_owned),
+            // An unversioned bucket's objects have the version "null".
+            version_id: version_id.filter(|v| *v != "null").map(str::to_owned),
+        }
+    }
+}
 
 /// A streaming object download.
 #[derive(Debug)]
@@ -46,6 +129,8 @@ pub struct Download {
     body: aws_sdk_s3::primitives::ByteStream,
     /// Total length of the object (or of the requested range), if S3 said.
     pub content_length: Option<u64>,
+    /// The version read.
+    pub version: ObjectVersion,
 }
 
 impl Download {
@@ -59,21 +144,75 @@ impl Download {
     }
 }
 
-/// Starts downloading `uri`; `range` is an HTTP byte range (`bytes=A-B`).
-pub async fn get(client: &Client, uri: &S3Uri, range: Option<String>) -> Result<Download, S3Error> {
-    let out = client
-        .get_object()
-        .bucket(uri.bucket())
-        .key(uri.key())
-        .set_range(range)
-        .send()
-        .await
-        .map_err(|e| S3Error::from_sdk("GetObject", uri, e))?;
+/// Starts downloading `range` of `uri`. With `pin`, only that version is
+/// read: a changed object fails with [`S3Error::Changed`].
+pub async fn get(
+    client: &Client,
+    uri: &S3Uri,
+    range: ByteRange,
+    pin: Option<&ObjectVersion>,
+) -> Result<Download, S3Error> {
+    let out = send_get(client, uri, range, pin).await?;
     Ok(Download {
         uri: uri.clone(),
         content_length: out.content_length().and_then(|n| u64::try_from(n).ok()),
+        version: ObjectVersion::of(out.e_tag(), out.version_id()),
         body: out.body,
     })
+}
+
+async fn send_get(
+    client: &Client,
+    uri: &S3Uri,
+    range: ByteRange,
+    pin: Option<&ObjectVersion>,
+) -> Result<GetObjectOutput, GetFailed> {
+    let pin = pin.cloned().unwrap_or_default();
+    let result = client
+        .get_object()
+        .bucket(uri.bucket())
+        .key(uri.key())
+        .range(range.header())
+        .set_if_match(pin.etag.clone())
+        .set_version_id(pin.version_id.clone())
+        .send()
+        .await;
+    let out = match result {
+        Ok(out) => out,
+        Err(e) => {
+            let status = e.raw_response().map(|r| r.status().as_u16());
+            return Err(match status {
+                Some(412) => GetFailed::S3(S3Error::Changed {
+                    op: "GetObject",
+                    uri: uri.to_string(),
+                }),
+                Some(416) => GetFailed::Unsatisfiable(S3Error::from_sdk("GetObject", uri, e)),
+                _ => GetFailed::S3(S3Error::from_sdk("GetObject", uri, e)),
+            });
+        }
+    };
+    // A server that ignores If-Match must not hand over another version.
+    if pin.etag.is_some() && out.e_tag() != pin.etag.as_deref() {
+        return Err(GetFailed::S3(S3Error::Changed {
+            op: "GetObject",
+            uri: uri.to_string(),
+        }));
+    }
+    Ok(out)
+}
+
+/// Why a GET failed: a range past the object's end is told apart.
+enum GetFailed {
+    Unsatisfiable(S3Error),
+    S3(S3Error),
+}
+
+impl From<GetFailed> for S3Error {
+    fn from(e: GetFailed) -> Self {
+        match e {
+            GetFailed::Unsatisfiable(e) | GetFailed::S3(e) => e,
+        }
+    }
 }
 
 /// Bytes fetched with a ranged GET, and the object's total length.
@@ -87,81 +226,31 @@ pub struct Fetched {
     pub metadata: std::collections::HashMap<String, String>,
     /// When the object was written.
     pub last_modified: Option<aws_sdk_s3::primitives::DateTime>,
+    /// The version read: pin later GETs of the same download to it.
+    pub version: ObjectVersion,
 }
 
-/// Fetches bytes `start..=end` of `uri` (clipped to the object's end) and
-/// learns the object's length in the same request.
+/// Fetches `range` of `uri` (clipped to the object's end) whole, and learns
+/// the object's length in the same request; `pin` as for [`get`].
 pub async fn get_range(
     client: &Client,
     uri: &S3Uri,
-    start: u64,
-    end: u64,
+    range: ByteRange,
+    pin: Option<&ObjectVersion>,
 ) -> Result<Fetched, S3Error> {
-    let (bytes, fetched) = get_range_into(client, uri, start, end, BytesMut::new()).await?;
-    Ok(Fetched {
-        bytes: bytes.freeze(),
-        ..fetched
-    })
-}
-
-/// As [`get_range`], only from the version of the object whose ETag is
-/// `etag` ([`S3Error::Changed`] if it is another by now).
-pub async fn get_range_matching(
-    client: &Client,
-    uri: &S3Uri,
-    start: u64,
-    end: u64,
-    etag: &str,
-) -> Result<Fetched, S3Error> {
-    let (bytes, fetched) =
-        fetch_range(client, uri, (start, end), Some(etag), BytesMut::new()).await?;
-    Ok(Fetched {
-        bytes: bytes.freeze(),
-        ..fetched
-    })
-}
-
-/// As [`get_range`], appending the bytes to `buf` (cleared first) so that a
-/// caller can reuse its buffers; the returned `Fetched::bytes` is empty.
-pub async fn get_range_into(
-    client: &Client,
-    uri: &S3Uri,
-    start: u64,
-    end: u64,
-    buf: BytesMut,
-) -> Result<(BytesMut, Fetched), S3Error> {
-    fetch_range(client, uri, (start, end), None, buf).await
-}
-
-async fn fetch_range(
-    client: &Client,
-    uri: &S3Uri,
-    (start, end): (u64, u64),
-    if_match: Option<&str>,
-    mut buf: BytesMut,
-) -> Result<(BytesMut, Fetched), S3Error> {
-    buf.clear();
-    let result = client
-        .get_object()
-        .bucket(uri.bucket())
-        .key(uri.key())
-        .range(format!("bytes={start}-{end}"))
-        .set_if_match(if_match.map(str::to_owned))
-        .send()
-        .await;
-    let out = match result {
+    let out = match send_get(client, uri, range, pin).await {
         Ok(out) => out,
         // A range starting at 0 is unsatisfiable only for an empty object.
-        Err(e) if start == 0 && e.raw_response().is_some_and(|r| r.status().as_u16() == 416) => {
-            let empty = Fetched {
+        Err(GetFailed::Unsatisfiable(_)) if range.start == 0 => {
+            return Ok(Fetched {
                 bytes: Bytes::new(),
                 object_len: 0,
                 metadata: Default::default(),
                 last_modified: None,
-            };
-            return Ok((buf, empty));
+                version: pin.cloned().unwrap_or_default(),
+            });
         }
-        Err(e) => return Err(S3Error::from_sdk("GetObject", uri, e)),
+        Err(e) => return Err(e.into()),
     };
     let object_len = out
         .content_range()
@@ -171,16 +260,16 @@ async fn fetch_range(
         .unwrap_or(0);
     let metadata = out.metadata().cloned().unwrap_or_default();
     let last_modified = out.last_modified().copied();
+    let version = ObjectVersion::of(out.e_tag(), out.version_id());
     // One buffer of the range's size, filled as chunks arrive: collecting
     // the chunks and joining them would hold (and copy) the range twice.
     // The server's length is trusted only up to what was asked for.
-    let asked = end.saturating_sub(start).saturating_add(1);
+    let asked = range.len();
     let sent = out
         .content_length()
         .and_then(|n| u64::try_from(n).ok())
         .unwrap_or(0);
-    buf.reserve(usize::try_from(sent.min(asked)).unwrap_or(0));
-    let mut bytes = buf;
+    let mut bytes = BytesMut::with_capacity(usize::try_from(sent.min(asked)).unwrap_or(0));
     let mut body = out.body;
     while let Some(chunk) = body.next().await {
         let chunk = chunk.map_err(|e| S3Error::Body {
@@ -195,13 +284,13 @@ async fn fetch_range(
         }
         bytes.extend_from_slice(&chunk);
     }
-    let fetched = Fetched {
-        bytes: Bytes::new(),
+    Ok(Fetched {
+        bytes: bytes.freeze(),
         object_len,
         metadata,
         last_modified,
-    };
-    Ok((bytes, fetched))
+        version,
+    })
 }
 
 /// The size of the object at `uri`, in bytes.

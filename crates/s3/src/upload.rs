@@ -110,6 +110,25 @@ pub struct Uploader {
     streaming: Option<StreamingPut>,
     /// User metadata (`x-amz-meta-*`) the object is created with.
     metadata: Option<std::collections::HashMap<String, String>>,
+    acked: Acked,
+}
+
+/// Told of every byte S3 acknowledged.
+#[derive(Clone, Default)]
+struct Acked(Option<std::sync::Arc<dyn Fn(u64) + Send + Sync>>);
+
+impl Acked {
+    fn add(&self, bytes: u64) {
+        if let Some(f) = &self.0 {
+            f(bytes);
+        }
+    }
+}
+
+impl std::fmt::Debug for Acked {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Acked")
+    }
 }
 
 /// A PutObject whose body is fed as it is written.
@@ -171,6 +190,7 @@ impl Uploader {
             done: Vec::new(),
             streaming: None,
             metadata: None,
+            acked: Acked::default(),
         }
     }
 
@@ -179,6 +199,13 @@ impl Uploader {
     /// before anything is written.
     pub fn set_metadata(&mut self, metadata: std::collections::HashMap<String, String>) {
         self.metadata = Some(metadata);
+    }
+
+    /// Calls `acked` with the length of every part when its UploadPart
+    /// returned (of the object, when a single PutObject did): the bytes S3
+    /// has acknowledged, for progress.
+    pub fn on_acknowledged(&mut self, acked: std::sync::Arc<dyn Fn(u64) + Send + Sync>) {
+        self.acked = Acked(Some(acked));
     }
 
     /// Declares the object's exact length before anything is written. If
@@ -305,7 +332,7 @@ impl Uploader {
     /// request's outcome.
     async fn finish_stream(&mut self) -> Result<(), S3Error> {
         let put = self.streaming.as_mut().expect("a streaming upload");
-        let complete = put.written == put.len;
+        let (complete, len) = (put.written == put.len, put.len);
         if let Some(body) = put.body.take() {
             if !complete {
                 let cut = std::io::Error::other("upload abandoned");
@@ -324,7 +351,11 @@ impl Uploader {
             })
         });
         match complete {
-            true => result,
+            true => {
+                result?;
+                self.acked.add(len);
+                Ok(())
+            }
             false => Err(self.length_error()),
         }
     }
@@ -369,8 +400,8 @@ impl Uploader {
             // Never filled a part: one PutObject of the whole (small) body.
             let body = self.take_buffer();
             let timeout = body_timeout(&self.client, body.len() as u64);
-            return self
-                .client
+            let len = body.len() as u64;
+            self.client
                 .put_object()
                 .bucket(self.uri.bucket())
                 .key(self.uri.key())
@@ -381,8 +412,9 @@ impl Uploader {
                 .config_override(timeout)
                 .send()
                 .await
-                .map(drop)
-                .map_err(|e| S3Error::from_sdk("PutObject", &self.uri, e));
+                .map_err(|e| S3Error::from_sdk("PutObject", &self.uri, e))?;
+            self.acked.add(len);
+            return Ok(());
         };
         if !self.buffer.is_empty() {
             let part = self.take_buffer();
@@ -442,9 +474,11 @@ impl Uploader {
         self.next_part += 1;
         let client = self.client.clone();
         let uri = self.uri.clone();
+        let acked = self.acked.clone();
         self.in_flight.spawn(async move {
             tracing::debug!(part = number, bytes = body.len(), "uploading part");
             let timeout = body_timeout(&client, body.len() as u64);
+            let len = body.len() as u64;
             let out = client
                 .upload_part()
                 .bucket(uri.bucket())
@@ -458,6 +492,7 @@ impl Uploader {
                 .send()
                 .await
                 .map_err(|e| S3Error::from_sdk("UploadPart", &uri, e))?;
+            acked.add(len);
             Ok(CompletedPart::builder()
                 .set_e_tag(out.e_tag().map(str::to_owned))
                 .set_checksum_crc32(out.checksum_crc32().map(str::to_owned))

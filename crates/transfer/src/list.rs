@@ -15,7 +15,7 @@
 use std::collections::HashMap;
 
 use atrest_format::inspect::{inspect, Inspected, Inspection};
-use atrest_s3::{S3Error, S3Uri};
+use atrest_s3::{ByteRange, S3Error, S3Uri};
 use aws_sdk_s3::primitives::DateTime;
 use futures::{StreamExt, TryStreamExt};
 
@@ -117,7 +117,8 @@ pub async fn describe(s3: &aws_sdk_s3::Client, uri: &S3Uri, len: u64) -> Result<
     if len == 0 {
         return Ok(entry);
     }
-    let got = atrest_s3::get_range(s3, uri, 0, len.min(HEADER_FETCH) - 1).await?;
+    let got =
+        atrest_s3::get_range(s3, uri, ByteRange::new(0, len.min(HEADER_FETCH) - 1), None).await?;
     entry.object_len = got.object_len;
     entry.last_modified = got.last_modified;
     entry.kms_key_arn = got.metadata.get(KMS_KEY_METADATA).cloned();

@@ -38,7 +38,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use atrest_format::inspect::{inspect, Inspected, PlaintextLen};
 use atrest_format::{Header, HeaderError};
 use atrest_kms::{Kms, KmsError};
-use atrest_s3::{Properties, Replacement, S3Error, S3Uri, MIN_PART_SIZE};
+use atrest_s3::{ByteRange, ObjectVersion, Properties, Replacement, S3Error, S3Uri, MIN_PART_SIZE};
 use bytes::{Bytes, BytesMut};
 use futures::{StreamExt, TryStreamExt};
 
@@ -265,12 +265,11 @@ impl Rewrap {
         if head.len == 0 {
             return Err(not_atrest("it is empty".into()));
         }
-        let prefix = atrest_s3::get_range_matching(
+        let prefix = atrest_s3::get_range(
             &self.s3,
             uri,
-            0,
-            head.len.min(HEADER_FETCH) - 1,
-            &head.etag,
+            ByteRange::new(0, head.len.min(HEADER_FETCH) - 1),
+            Some(&ObjectVersion::with_etag(&head.etag)),
         )
         .await?
         .bytes;
@@ -422,10 +421,14 @@ impl Rewrap {
                 Traffic::default(),
             ));
         }
-        let rest =
-            atrest_s3::get_range_matching(&self.s3, job.uri, have.max(from), to - 1, job.etag)
-                .await?
-                .bytes;
+        let rest = atrest_s3::get_range(
+            &self.s3,
+            job.uri,
+            ByteRange::new(have.max(from), to - 1),
+            Some(&ObjectVersion::with_etag(job.etag)),
+        )
+        .await?
+        .bytes;
         let traffic = Traffic {
             downloaded: rest.len() as u64,
             ..Default::default()

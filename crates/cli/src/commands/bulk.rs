@@ -18,8 +18,8 @@ use crate::commands::decrypt::Decrypt;
 use crate::commands::encrypt::Encrypt;
 use crate::failure::{Exit, Failure};
 use crate::interrupt::{Interrupt, Interrupted};
-use crate::keys::Keys;
 use crate::progress::{Progress, Show};
+use atrest_kms::CachedKeys as Keys;
 
 /// Which relative paths (or keys below the prefix) to take.
 #[derive(Debug)]
@@ -120,7 +120,7 @@ struct Run<'a> {
     bulk: &'a Bulk<'a>,
     verbs: Verbs,
     overall: Overall,
-    keys: Keys,
+    keys: std::sync::Arc<Keys>,
 }
 
 impl<'a> Run<'a> {
@@ -130,7 +130,7 @@ impl<'a> Run<'a> {
             bulk,
             verbs,
             overall: Overall::new(bulk.show_progress, verbs.doing, total, items.len()),
-            keys: Keys::cached(bulk.kms.clone(), bulk.args.cache_limits()),
+            keys: std::sync::Arc::new(Keys::cached(bulk.kms.clone(), bulk.args.cache_limits())),
         }
     }
 

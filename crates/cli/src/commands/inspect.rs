@@ -7,11 +7,10 @@ use std::path::Path;
 use anyhow::{Context, Result};
 use atrest_format::inspect::{inspect, Inspected, Inspection, PlaintextLen};
 use atrest_format::keyring::Keyring;
-use atrest_format::Header;
+use atrest_format::{Header, MAX_HEADER_LEN};
 use atrest_s3::S3Uri;
 use serde_json::json;
 
-use crate::commands::decrypt::FIRST_FETCH;
 use crate::escape;
 use crate::failure::{Exit, Failure};
 
@@ -48,11 +47,12 @@ impl Target {
 }
 
 pub async fn run(s3: Option<&aws_sdk_s3::Client>, target: &Target, as_json: bool) -> Result<()> {
-    // No header is longer than FIRST_FETCH, so one read always suffices.
+    // No header is longer than MAX_HEADER_LEN, so one read always suffices.
     let (prefix, object_len, metadata) = match target {
         Target::S3(uri) => {
             let s3 = s3.expect("S3 client for an S3 target");
-            let got = atrest_s3::get_range(s3, uri, 0, FIRST_FETCH - 1).await?;
+            let range = atrest_s3::ByteRange::new(0, MAX_HEADER_LEN as u64 - 1);
+            let got = atrest_s3::get_range(s3, uri, range, None).await?;
             (got.bytes.to_vec(), got.object_len, got.metadata)
         }
         Target::File(path) => read_prefix(path)?,
@@ -107,7 +107,7 @@ fn read_prefix(path: &Path) -> Result<(Vec<u8>, u64, std::collections::HashMap<S
         std::fs::File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
     let len = file.metadata()?.len();
     let mut prefix = Vec::new();
-    file.take(FIRST_FETCH).read_to_end(&mut prefix)?;
+    file.take(MAX_HEADER_LEN as u64).read_to_end(&mut prefix)?;
     Ok((prefix, len, Default::default()))
 }
 

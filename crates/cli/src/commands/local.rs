@@ -21,8 +21,8 @@ use crate::cli::{AwsArgs, Format};
 use crate::failure::{Exit, Failure, NotAtrest};
 use crate::files::Output;
 use crate::keyring::{KeyFile, Keyring, NewKey};
-use crate::keys::Keys;
 use crate::progress::Show;
+use atrest_kms::CachedKeys as Keys;
 
 /// Bytes read per step (and so the most plaintext or ciphertext held at
 /// once): large enough that the blocking pool round trips of tokio's file
@@ -207,7 +207,7 @@ pub async fn decrypt(keys: KeySource<'_>, args: LocalDecrypt<'_>) -> Result<()> 
                     );
                 }
             }
-            Header::V2(h) => crate::commands::decrypt::check_expected_context(h, args.expect_context)?,
+            Header::V2(h) => atrest_transfer::check_expected_context(h, args.expect_context).map_err(crate::failure::from_transfer)?,
             _ => unreachable!("parse_header yields only known versions"),
         }
         let key = keyring.object_key(&name, &header).await?;

@@ -19,14 +19,14 @@ use anyhow::{Context, Result};
 use atrest_crypto::s3ec::{ContentCipher, Encryptor, Runs, TAG_LEN};
 use atrest_crypto::{v1, DataKey, DecryptError};
 use atrest_format::s3ec::{self as format, Content, Envelope, Location, Policy};
-use atrest_s3::{Fetched, S3Uri, Uploader};
+use atrest_s3::{ByteRange, Fetched, S3Uri, Uploader};
 use tokio::io::{AsyncRead, AsyncReadExt};
 use tokio::task::JoinSet;
 
-use crate::cli::ByteRange;
 use crate::failure::{Exit, Failure};
-use crate::files::{write_all_at, Output};
-use crate::keys::Keys;
+use crate::files::Output;
+use atrest_kms::CachedKeys as Keys;
+use atrest_transfer::write_all_at;
 
 /// Ciphertext decrypted per step within a ranged GET: a whole number of
 /// blocks, so every step but the object's last starts and ends on a block.
@@ -67,7 +67,14 @@ pub async fn detect(
         Location::None if !probe => Ok(None),
         Location::None | Location::InstructionFile => {
             let instruction = uri.with_key(format!("{}{}", uri.key(), format::INSTRUCTION_SUFFIX));
-            let body = match atrest_s3::get_range(s3, &instruction, 0, MAX_INSTRUCTION_FILE).await {
+            let body = match atrest_s3::get_range(
+                s3,
+                &instruction,
+                ByteRange::new(0, MAX_INSTRUCTION_FILE),
+                None,
+            )
+            .await
+            {
                 Ok(f) if f.object_len <= MAX_INSTRUCTION_FILE => f.bytes,
                 Ok(_) => return Err(untrusted(format::S3ecError::BadInstructionFile)),
                 // Only a probe: no instruction file, or none we may read
@@ -123,7 +130,7 @@ async fn data_key(keys: &Keys, args: &Decrypt<'_>, envelope: &Envelope) -> Resul
         .iter()
         .map(|(k, v)| (k.clone(), v.clone()))
         .collect();
-    Ok(keys.unwrap(&envelope.wrapped_key, &context).await?)
+    Ok(keys.unwrap(&envelope.wrapped_key, &context).await?.key)
 }
 
 /// Decrypts an S3EC object into `output`: `first` is the first ranged GET
@@ -180,6 +187,7 @@ pub async fn decrypt(
         file: file.clone(),
         plain_len,
         object_len: first.object_len,
+        pin: first.version.clone(),
         runs: Mutex::new(Runs::default()),
         tag: Mutex::new([0; TAG_LEN]),
     };
@@ -222,6 +230,8 @@ struct Body {
     file: Arc<std::fs::File>,
     plain_len: u64,
     object_len: u64,
+    /// The version every GET reads.
+    pin: atrest_s3::ObjectVersion,
     runs: Mutex<Runs>,
     tag: Mutex<[u8; TAG_LEN]>,
 }
@@ -294,8 +304,13 @@ async fn fetch_runs(
 }
 
 async fn fetch_run(s3: &aws_sdk_s3::Client, body: &Arc<Body>, start: u64, end: u64) -> Result<()> {
-    let mut download =
-        atrest_s3::get(s3, &body.uri, Some(format!("bytes={start}-{}", end - 1))).await?;
+    let mut download = atrest_s3::get(
+        s3,
+        &body.uri,
+        ByteRange::new(start, end - 1),
+        Some(&body.pin),
+    )
+    .await?;
     let mut at = start;
     let mut batch = Vec::with_capacity(BATCH);
     while let Some(chunk) = download.next_chunk().await {
@@ -382,7 +397,7 @@ async fn ctr_range(
     }
     let aligned = range.start / 16 * 16;
     let mut at = aligned;
-    let mut download = atrest_s3::get(s3, args.uri, Some(format!("bytes={aligned}-{end}"))).await?;
+    let mut download = atrest_s3::get(s3, args.uri, ByteRange::new(aligned, end), None).await?;
     while let Some(chunk) = download.next_chunk().await {
         let mut buf = chunk?.to_vec();
         if at + buf.len() as u64 > end + 1 {
@@ -415,8 +430,13 @@ async fn decrypt_cbc(
     dec.update(&first.bytes, &mut plain);
     output.write(std::mem::take(&mut plain).into()).await?;
     if first.object_len > first.bytes.len() as u64 {
-        let mut rest =
-            atrest_s3::get(s3, uri, Some(format!("bytes={}-", first.bytes.len()))).await?;
+        let mut rest = atrest_s3::get(
+            s3,
+            uri,
+            ByteRange::from(first.bytes.len() as u64),
+            Some(&first.version),
+        )
+        .await?;
         while let Some(chunk) = rest.next_chunk().await {
             dec.update(&chunk?, &mut plain);
             output.write(std::mem::take(&mut plain).into()).await?;

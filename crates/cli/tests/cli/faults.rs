@@ -86,6 +86,21 @@ struct State {
     /// (response heads and bodies), as on the wire.
     sent: usize,
     received: usize,
+    swap: Option<Swap>,
+}
+
+/// Replaces an object in the store between two GETs of one download.
+struct Swap {
+    /// GETs (of any range) forwarded untouched before the swap.
+    after: usize,
+    seen: usize,
+    swap: Box<dyn FnOnce() + Send>,
+}
+
+impl std::fmt::Debug for Swap {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Swap").field("after", &self.after).finish()
+    }
 }
 
 pub(crate) struct Proxy {
@@ -148,6 +163,17 @@ impl Proxy {
         let mut state = self.state.lock().unwrap();
         state.rules.clear();
         state.log.clear();
+        state.swap = None;
+    }
+
+    /// Runs `swap` (which changes the store) once `after` GETs have been
+    /// forwarded, before the next one goes to the store.
+    fn swap_after(&self, after: usize, swap: impl FnOnce() + Send + 'static) {
+        self.state.lock().unwrap().swap = Some(Swap {
+            after,
+            seen: 0,
+            swap: Box::new(swap),
+        });
     }
 
     /// Runs `hook` just before the next request of kind `op` is forwarded.
@@ -354,6 +380,22 @@ fn serve(client: TcpStream, upstream: &str, state: &Mutex<State>) -> std::io::Re
         state.log.push((op, fault));
         fault
     };
+    let swap = {
+        let mut state = state.lock().unwrap();
+        match &mut state.swap {
+            Some(swap) if matches!(op, Op::GetObject | Op::GetLaterRange) => {
+                swap.seen += 1;
+                match swap.seen > swap.after {
+                    true => state.swap.take().map(|s| s.swap),
+                    false => None,
+                }
+            }
+            _ => None,
+        }
+    };
+    if let Some(swap) = swap {
+        swap();
+    }
 
     let canned = |status: &str, content_type: &str, body: &str| {
         format!(
@@ -585,6 +627,79 @@ impl Faulty {
 }
 
 const MULTIPART: usize = 5 * 1024 * 1024 + 1;
+
+/// Issue 19.1: an object replaced by another (under the same data.key)
+/// while it downloads never gives a mix of the two. Every GET after the
+/// first pins the first one's ETag (If-Match, which moto honours), so the
+/// first GET after the swap fails with 412: exit 1 and a clear error; a
+/// file destination is left as it was, and stdout holds at most a prefix of
+/// the old plaintext. v1 (which nothing else would catch) and v2, into a
+/// file (parallel streams) and to stdout (ordered).
+#[test]
+fn an_object_replaced_mid_download_is_never_mixed_into_the_output() {
+    let Some(t) = Faulty::new() else { return };
+    t.env.create_data_key();
+    // Three 5 MiB runs (and the first GET) at --part-size 5.
+    let len = 12 * 1024 * 1024 + 5;
+    let old = sample(len, 11);
+    for format in ["v1", "v2"] {
+        std::fs::write(t.env.path("old"), &old).unwrap();
+        std::fs::write(t.env.path("new"), sample(len, 12)).unwrap();
+        let encrypt = |name: &str, key: &str| {
+            let args = ["encrypt", "--format", format, name, &t.env.uri(key)];
+            t.env.ok(&args);
+        };
+        encrypt("old", "old");
+        encrypt("new", "new");
+        let (old_object, new_object) = (t.env.get_raw("old"), t.env.get_raw("new"));
+        for dest in ["dest", "-"] {
+            t.env.put_raw("obj", old_object.clone());
+            std::fs::write(t.env.path("dest"), b"previous contents").unwrap();
+            t.proxy.clear();
+            let (s3, bucket, new_object) =
+                (t.env.s3.clone(), t.env.bucket.clone(), new_object.clone());
+            t.proxy.swap_after(1, move || {
+                let put = s3.put_object().bucket(bucket).key("obj");
+                block_on(put.body(new_object.into()).send()).unwrap();
+            });
+            let args = ["decrypt", "--part-size", "5", &t.env.uri("obj"), dest];
+            let out = t.run(&args);
+            let what = [format, "object swapped mid-download to", dest];
+            assert_status(&out, 1, &what);
+            assert!(
+                t.proxy.seen(Op::GetLaterRange) >= 1,
+                "{what:?}: one GET only"
+            );
+            let err = stderr(&out);
+            let line = err
+                .lines()
+                .find(|l| l.starts_with("atrest: error:"))
+                .unwrap_or_else(|| panic!("{what:?}: no error line:\n{err}"));
+            assert!(
+                line.contains("changed during the download"),
+                "{what:?}: {line}"
+            );
+            assert_eq!(
+                std::fs::read(t.env.path("dest")).unwrap(),
+                b"previous contents",
+                "{what:?}"
+            );
+            if dest == "-" {
+                assert!(
+                    out.stdout.len() < old.len() && old.starts_with(&out.stdout),
+                    "{what:?}: stdout is not a strict prefix of the old plaintext"
+                );
+            } else {
+                assert!(line.contains("nothing was written"), "{what:?}: {line}");
+            }
+            assert_eq!(
+                t.env.files(),
+                ["data.key", "dest", "new", "old"],
+                "{what:?}"
+            );
+        }
+    }
+}
 
 #[test]
 fn transient_s3_errors_on_the_first_attempt_are_retried() {

@@ -5,15 +5,15 @@
 use std::sync::{Arc, Mutex};
 
 /// Free buffers, shared by the tasks that fill and drain them.
-#[derive(Clone)]
-pub struct BufferPool {
+#[derive(Clone, Debug)]
+pub(crate) struct BufferPool {
     free: Arc<Mutex<Vec<Vec<u8>>>>,
     keep: usize,
 }
 
 impl BufferPool {
     /// Keeps at most `keep` free buffers.
-    pub fn new(keep: usize) -> Self {
+    pub(crate) fn new(keep: usize) -> Self {
         BufferPool {
             free: Arc::default(),
             keep,
@@ -21,7 +21,7 @@ impl BufferPool {
     }
 
     /// A free buffer (of whatever length it had), or an empty one.
-    pub fn take(&self) -> Vec<u8> {
+    pub(crate) fn take(&self) -> Vec<u8> {
         self.free
             .lock()
             .expect("not poisoned")
@@ -30,7 +30,7 @@ impl BufferPool {
     }
 
     /// Returns `buf` for reuse, unless enough are kept already.
-    pub fn put(&self, buf: Vec<u8>) {
+    pub(crate) fn put(&self, buf: Vec<u8>) {
         let mut free = self.free.lock().expect("not poisoned");
         if free.len() < self.keep {
             free.push(buf);
@@ -40,14 +40,14 @@ impl BufferPool {
 
 /// The first `len` bytes of a pooled buffer, which goes back to the pool
 /// when dropped (as the owner of a `Bytes`, when the last reference is).
-pub struct Pooled {
+pub(crate) struct Pooled {
     buf: Vec<u8>,
     len: usize,
     pool: BufferPool,
 }
 
 impl Pooled {
-    pub fn new(buf: Vec<u8>, len: usize, pool: BufferPool) -> Self {
+    pub(crate) fn new(buf: Vec<u8>, len: usize, pool: BufferPool) -> Self {
         Pooled { buf, len, pool }
     }
 }

@@ -1,6 +1,6 @@
-//! Data keys for the commands. Every KMS call of an encrypt or decrypt goes
-//! through [`Keys`], which counts them; with `--recursive` the answers are
-//! reused within explicit limits (objects and age per cached key, as the
+//! A data-key cache in front of KMS. Every KMS call of a transfer can go
+//! through [`CachedKeys`], which counts them; for bulk transfers the answers
+//! are reused within explicit limits (objects and age per cached key, as the
 //! AWS Encryption SDK's caching does), so 10,000 small files do not make
 //! 10,000 KMS calls.
 //!
@@ -15,14 +15,16 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use atrest_crypto::DataKey;
-use atrest_kms::{Kms, KmsError};
 use tokio::time::Instant;
+
+use crate::{Kms, KmsError};
 
 /// How long and for how many objects one data key may be reused.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct CacheLimits {
     /// Objects per cached key; 1 means no reuse.
     pub max_objects: u64,
+    /// Age at which a cached key is dropped.
     pub max_age: Duration,
 }
 
@@ -31,23 +33,37 @@ pub struct CacheLimits {
 const CACHE_CAPACITY: usize = 64;
 
 /// A data key freshly generated (or reused) for encrypting.
-#[derive(Clone)]
+#[derive(Clone, Debug)]
 pub struct Generated {
+    /// The plaintext key.
     pub key: Arc<DataKey>,
+    /// Its wrapped form (KMS `CiphertextBlob`).
     pub wrapped: Arc<[u8]>,
+    /// The ARN of the KMS key that wrapped it.
+    pub key_id: Option<Arc<str>>,
+}
+
+/// A data key unwrapped (or found in the cache).
+#[derive(Clone, Debug)]
+pub struct Unwrapped {
+    /// The plaintext key.
+    pub key: Arc<DataKey>,
+    /// The ARN of the KMS key that had wrapped it.
+    pub key_id: Option<Arc<str>>,
 }
 
 type Context = Vec<(String, String)>;
 
-/// The source of data keys for encrypting and decrypting.
-pub struct Keys {
+/// Data keys from KMS, cached within [`CacheLimits`].
+#[derive(Debug)]
+pub struct CachedKeys {
     kms: Kms,
     calls: AtomicU64,
     generated: Cache<(String, Context), Generated>,
-    unwrapped: Cache<(Vec<u8>, Context), Arc<DataKey>>,
+    unwrapped: Cache<(Vec<u8>, Context), Unwrapped>,
 }
 
-impl Keys {
+impl CachedKeys {
     /// Every request goes to KMS.
     pub fn uncached(kms: Kms) -> Self {
         let no_reuse = CacheLimits {
@@ -59,7 +75,7 @@ impl Keys {
 
     /// Answers are reused within `limits`.
     pub fn cached(kms: Kms, limits: CacheLimits) -> Self {
-        Keys {
+        CachedKeys {
             kms,
             calls: AtomicU64::new(0),
             generated: Cache::new(limits),
@@ -85,6 +101,7 @@ impl Keys {
                 Ok(Generated {
                     key: Arc::new(fresh.key),
                     wrapped: fresh.wrapped.into(),
+                    key_id: fresh.key_id.map(Into::into),
                 })
             })
             .await
@@ -95,11 +112,15 @@ impl Keys {
         &self,
         wrapped: &[u8],
         context: &[(String, String)],
-    ) -> Result<Arc<DataKey>, KmsError> {
+    ) -> Result<Unwrapped, KmsError> {
         self.unwrapped
             .get((wrapped.to_vec(), context.to_vec()), async {
                 self.calls.fetch_add(1, Ordering::Relaxed);
-                Ok(Arc::new(self.kms.decrypt(wrapped, context).await?))
+                let got = self.kms.decrypt(wrapped, context).await?;
+                Ok(Unwrapped {
+                    key: Arc::new(got.key),
+                    key_id: got.key_id.map(Into::into),
+                })
             })
             .await
     }
@@ -107,12 +128,14 @@ impl Keys {
 
 /// Values reused for at most `max_objects` gets and `max_age`, at most
 /// [`CACHE_CAPACITY`] at once. Failures are not cached.
+#[derive(Debug)]
 struct Cache<K, V> {
     limits: CacheLimits,
     // Held across a fetch, so concurrent misses of one key make one call.
     entries: tokio::sync::Mutex<Vec<Entry<K, V>>>,
 }
 
+#[derive(Debug)]
 struct Entry<K, V> {
     key: K,
     value: V,

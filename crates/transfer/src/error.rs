@@ -1,0 +1,101 @@
+//! What can go wrong in a transfer.
+
+use atrest_crypto::DecryptError;
+use atrest_format::HeaderError;
+use atrest_s3::{ByteRange, S3Error};
+
+use crate::keys::KeyError;
+
+/// A transfer failed.
+///
+/// Cryptographic failures are one opaque variant, [`Error::Decrypt`]: which
+/// check failed is not said, so no oracle leaks.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The object's first bytes are not an atrest header.
+    #[error("not an atrest object")]
+    NotAtrest(#[source] HeaderError),
+    /// The object is shorter than any header.
+    #[error("not an atrest object (only {0} bytes, too short for a header)")]
+    TooShort(u64),
+    /// The object's encryption context lacks a pair the caller expects, or
+    /// has another value for it.
+    #[error("{}", context_mismatch(key, expected, found.as_deref()))]
+    ContextMismatch {
+        /// The context key.
+        key: String,
+        /// The value expected.
+        expected: String,
+        /// The value found, if any.
+        found: Option<String>,
+    },
+    /// An encryption context was expected of a v1 object, which has none.
+    #[error("{uri} is a v1 object, which has no encryption context to check")]
+    NoContext {
+        /// The object.
+        uri: String,
+    },
+    /// A plaintext range was asked of a v1 object, which cannot serve one.
+    #[error("{uri} is a v1 object: a plaintext range needs a v2 object")]
+    RangeNeedsV2 {
+        /// The object.
+        uri: String,
+    },
+    /// The plaintext range reaches outside the plaintext.
+    #[error("the range {range} is outside the plaintext ({plaintext_len} bytes)")]
+    RangeOutside {
+        /// The range asked for.
+        range: ByteRange,
+        /// The object's plaintext length.
+        plaintext_len: u64,
+    },
+    /// The object changed while it downloaded (another ETag or version):
+    /// the download stopped before it could mix two versions.
+    #[error("{uri} changed during the download")]
+    ObjectChanged {
+        /// The object.
+        uri: String,
+    },
+    /// Decryption or authentication failed: the object is corrupted or was
+    /// encrypted with another key.
+    #[error(transparent)]
+    Decrypt(#[from] DecryptError),
+    /// The options cannot make an object (e.g. an encryption context too
+    /// long for the header).
+    #[error("cannot build the header: {0}")]
+    Header(HeaderError),
+    /// The key source (KMS) failed.
+    #[error(transparent)]
+    Key(#[from] KeyError),
+    /// An S3 request failed.
+    #[error(transparent)]
+    S3(S3Error),
+    /// Reading the input or writing the output failed.
+    #[error(transparent)]
+    Io(#[from] std::io::Error),
+    /// The upload was aborted through its handle.
+    #[error("the upload was aborted")]
+    Aborted,
+}
+
+impl From<S3Error> for Error {
+    fn from(e: S3Error) -> Self {
+        match e {
+            S3Error::Changed { uri, .. } => Error::ObjectChanged { uri },
+            e => Error::S3(e),
+        }
+    }
+}
+
+fn context_mismatch(key: &str, expected: &str, found: Option<&str>) -> String {
+    use crate::escape;
+    let (key, expected) = (escape(key), escape(expected));
+    match found {
+        Some(found) => format!(
+            "the encryption context has {key}={}, expected {expected}",
+            escape(found)
+        ),
+        None => format!("the encryption context lacks {key}={expected}"),
+    }
+}

@@ -1,0 +1,121 @@
+//! Where data keys come from: a [`KeySource`] generates a data key for a new
+//! object and unwraps the one stored in an object's header. KMS
+//! ([`atrest_kms::CachedKeys`], with or without reuse) is one; another kind
+//! (a local keyring, say) is a type implementing the trait.
+
+use std::sync::Arc;
+
+use atrest_crypto::DataKey;
+use futures::future::BoxFuture;
+
+/// A data key for a new object.
+#[derive(Clone, Debug)]
+pub struct NewDataKey {
+    /// The plaintext key (zeroized when the last reference goes).
+    pub key: Arc<DataKey>,
+    /// The wrapped form, stored in the object's header.
+    pub wrapped: Arc<[u8]>,
+    /// Which key wrapped it (for KMS: the key ARN KMS answered), if known.
+    pub key_id: Option<Arc<str>>,
+}
+
+/// A data key unwrapped from an object's header.
+#[derive(Clone, Debug)]
+pub struct UnwrappedDataKey {
+    /// The plaintext key (zeroized when the last reference goes).
+    pub key: Arc<DataKey>,
+    /// Which key had wrapped it (for KMS: the key ARN KMS answered), if
+    /// known.
+    pub key_id: Option<Arc<str>>,
+}
+
+/// Why a key source failed: its own error, kept whole so that callers can
+/// look at it ([`KeyError::downcast_ref`], e.g. to an
+/// [`atrest_kms::KmsError`]).
+#[derive(Debug)]
+pub struct KeyError(Box<dyn std::error::Error + Send + Sync>);
+
+impl KeyError {
+    /// Wraps a key source's error.
+    pub fn new(error: impl std::error::Error + Send + Sync + 'static) -> Self {
+        KeyError(Box::new(error))
+    }
+
+    /// The key source's error.
+    pub fn into_inner(self) -> Box<dyn std::error::Error + Send + Sync> {
+        self.0
+    }
+
+    /// The key source's error, if it is an `E`.
+    pub fn downcast_ref<E: std::error::Error + 'static>(&self) -> Option<&E> {
+        self.0.downcast_ref()
+    }
+}
+
+impl std::fmt::Display for KeyError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+impl std::error::Error for KeyError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        self.0.source()
+    }
+}
+
+/// A source of data keys. `context` is the encryption context the key is
+/// bound to ([`EncryptionContext::kms_context`](atrest_format::v2::EncryptionContext::kms_context)):
+/// a source that cannot bind one must refuse a non-empty context rather
+/// than ignore it.
+pub trait KeySource: Send + Sync + std::fmt::Debug {
+    /// A fresh data key under the key named `key_id` (for KMS: key id, ARN
+    /// or alias).
+    fn generate<'a>(
+        &'a self,
+        key_id: &'a str,
+        context: &'a [(String, String)],
+    ) -> BoxFuture<'a, Result<NewDataKey, KeyError>>;
+
+    /// The plaintext of a wrapped data key.
+    fn unwrap<'a>(
+        &'a self,
+        wrapped: &'a [u8],
+        context: &'a [(String, String)],
+    ) -> BoxFuture<'a, Result<UnwrappedDataKey, KeyError>>;
+}
+
+impl KeySource for atrest_kms::CachedKeys {
+    fn generate<'a>(
+        &'a self,
+        key_id: &'a str,
+        context: &'a [(String, String)],
+    ) -> BoxFuture<'a, Result<NewDataKey, KeyError>> {
+        Box::pin(async move {
+            let got = atrest_kms::CachedKeys::generate(self, key_id, context)
+                .await
+                .map_err(KeyError::new)?;
+            Ok(NewDataKey {
+                key: got.key,
+                wrapped: got.wrapped,
+                key_id: got.key_id,
+            })
+        })
+    }
+
+    fn unwrap<'a>(
+        &'a self,
+        wrapped: &'a [u8],
+        context: &'a [(String, String)],
+    ) -> BoxFuture<'a, Result<UnwrappedDataKey, KeyError>> {
+        Box::pin(async move {
+            let got = atrest_kms::CachedKeys::unwrap(self, wrapped, context)
+                .await
+                .map_err(KeyError::new)?;
+            Ok(UnwrappedDataKey {
+                key: got.key,
+                key_id: got.key_id,
+            })
+        })
+    }
+}

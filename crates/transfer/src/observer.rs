@@ -1,0 +1,44 @@
+//! Progress of a transfer, reported to an [`Observer`] (a progress bar, a
+//! metric, a log): the library draws nothing itself.
+
+/// Told how a transfer goes. Every method has a default that ignores it.
+/// Calls come from several tasks at once (and from the blocking pool), so
+/// an observer is `Send + Sync` and should return quickly.
+pub trait Observer: Send + Sync {
+    /// The bytes the transfer will move in all, once known: the plaintext
+    /// of a download (for v1, within 16 bytes: its padding hides the exact
+    /// length), the input of an upload.
+    fn total(&self, bytes: u64) {
+        let _ = bytes;
+    }
+
+    /// `bytes` more are done: written to the sink (download), or
+    /// acknowledged by S3 (upload; a part counts when its UploadPart
+    /// returned).
+    fn done(&self, bytes: u64) {
+        let _ = bytes;
+    }
+
+    /// Something the user should know, that does not stop the transfer.
+    fn warning(&self, warning: &Warning) {
+        let _ = warning;
+    }
+}
+
+/// Reports nothing.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct NoProgress;
+
+impl Observer for NoProgress {}
+
+/// What [`Observer::warning`] reports.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum Warning {
+    /// The object is v1: its plaintext cannot be checked for tampering.
+    #[error("{uri} is a v1 object: it is not authenticated, so tampering cannot be detected (re-encrypt it to v2)")]
+    Unauthenticated {
+        /// The object.
+        uri: String,
+    },
+}

@@ -1,0 +1,534 @@
+//! Uploads: plaintext read into part-sized batches, sealed in place on the
+//! blocking pool, and sent as multipart parts while the next batch is read.
+
+use std::sync::Arc;
+
+use atrest_crypto::{v1, v2, DataKey};
+use atrest_format::v2 as format_v2;
+use atrest_format::v2::EncryptionContext;
+use atrest_s3::{S3Uri, UploadOptions, Uploader};
+use bytes::Bytes;
+use tokio::io::{AsyncRead, AsyncReadExt};
+use tokio::task::JoinHandle;
+
+use crate::buffers::{BufferPool, Pooled};
+use crate::{Error, Observer, Transfer};
+
+/// v1 plaintext read per step: large enough to amortise syscalls, small
+/// enough to keep memory flat.
+const V1_READ_CHUNK: usize = 1 << 20;
+
+/// v2: bytes read past a full batch to learn whether the input ended there.
+const LOOKAHEAD: usize = 64 * 1024;
+
+/// Default parts in flight at once.
+pub const DEFAULT_CONCURRENCY: usize = 4;
+
+/// The input of an upload.
+pub type Input = Box<dyn AsyncRead + Unpin + Send>;
+
+/// Object formats an upload writes.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Format {
+    /// The original Node tool's AES-256-CBC, unauthenticated: only for
+    /// readers that need it.
+    V1,
+    /// Authenticated, key-committing AES-256-GCM frames.
+    #[default]
+    V2,
+}
+
+/// Which data key encrypts an upload.
+#[derive(Clone, Debug)]
+pub enum DataKeyFrom {
+    /// A fresh data key from the key source under this key id, bound to the
+    /// encryption context (v2 only).
+    Generate(String),
+    /// A shared data key, stored wrapped (as `create-data-key` makes it):
+    /// unwrapped with no context; v2 objects record it in their context.
+    Wrapped(Arc<[u8]>),
+}
+
+/// An upload being set up; see [`Transfer::upload`].
+#[must_use = "an upload does nothing until it is started"]
+pub struct Upload<'t> {
+    transfer: &'t Transfer,
+    uri: S3Uri,
+    key: DataKeyFrom,
+    context: Vec<(String, String)>,
+    format: Format,
+    frame_exponent: u8,
+    options: UploadOptions,
+    len: Option<u64>,
+    observer: Arc<dyn Observer>,
+}
+
+impl std::fmt::Debug for Upload<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Upload")
+            .field("uri", &self.uri)
+            .field("format", &self.format)
+            .field("frame_exponent", &self.frame_exponent)
+            .field("options", &self.options)
+            .field("len", &self.len)
+            .finish_non_exhaustive()
+    }
+}
+
+/// What a finished upload stored.
+#[derive(Clone, Debug)]
+#[non_exhaustive]
+pub struct Uploaded {
+    /// Which key wrapped the data key (for KMS: its ARN), if known.
+    pub key_id: Option<Arc<str>>,
+}
+
+impl<'t> Upload<'t> {
+    pub(crate) fn new(transfer: &'t Transfer, uri: S3Uri, key: DataKeyFrom) -> Self {
+        Upload {
+            transfer,
+            uri,
+            key,
+            context: Vec::new(),
+            format: Format::V2,
+            frame_exponent: format_v2::DEFAULT_FRAME_EXPONENT,
+            options: UploadOptions {
+                concurrency: DEFAULT_CONCURRENCY,
+                ..UploadOptions::default()
+            },
+            len: None,
+            observer: Arc::new(crate::NoProgress),
+        }
+    }
+
+    /// Encryption context pairs, stored in the object and (with
+    /// [`DataKeyFrom::Generate`]) bound to the data key by KMS. v2 only.
+    pub fn context(mut self, pairs: &[(String, String)]) -> Self {
+        self.context = pairs.to_vec();
+        self
+    }
+
+    /// The format to write (default v2).
+    pub fn format(mut self, format: Format) -> Self {
+        self.format = format;
+        self
+    }
+
+    /// v2 frames of `2^exponent` plaintext bytes (default 64 KiB).
+    pub fn frame_exponent(mut self, exponent: u8) -> Self {
+        self.frame_exponent = exponent;
+        self
+    }
+
+    /// Bytes per part (default 8 MiB, at least 5 MiB; raised if needed so
+    /// that an input of known length fits in 10,000 parts).
+    pub fn part_size(mut self, bytes: usize) -> Self {
+        self.options.part_size = bytes;
+        self
+    }
+
+    /// Parts in flight at once (default [`DEFAULT_CONCURRENCY`]).
+    pub fn concurrency(mut self, parts: usize) -> Self {
+        self.options.concurrency = parts;
+        self
+    }
+
+    /// Inputs of a known length of at least a part and below this go up in
+    /// one streaming PutObject (see [`UploadOptions::multipart_threshold`]).
+    pub fn multipart_threshold(mut self, bytes: u64) -> Self {
+        self.options.multipart_threshold = bytes;
+        self
+    }
+
+    /// The input's exact length, when known in advance (a file): it sizes
+    /// the parts and the progress total. A different length fails the
+    /// upload.
+    pub fn input_len(mut self, len: u64) -> Self {
+        self.len = Some(len);
+        self
+    }
+
+    /// Told of the object's length (when known) and of every part S3
+    /// acknowledged.
+    pub fn observer(mut self, observer: Arc<dyn Observer>) -> Self {
+        self.observer = observer;
+        self
+    }
+
+    /// Starts the upload of `input` on the runtime; the handle awaits or
+    /// aborts it.
+    pub fn start(self, input: impl AsyncRead + Unpin + Send + 'static) -> UploadHandle {
+        let (cancel, cancelled) = tokio::sync::oneshot::channel();
+        let job = Job {
+            keys: Arc::clone(&self.transfer.keys),
+            s3: self.transfer.s3.clone(),
+            uri: self.uri,
+            key: self.key,
+            context: self.context,
+            format: self.format,
+            frame_exponent: self.frame_exponent,
+            options: self.options,
+            len: self.len,
+            observer: self.observer,
+        };
+        let task = tokio::spawn(job.run(Box::new(input), cancelled));
+        UploadHandle {
+            task: Some(task),
+            cancel: Some(cancel),
+        }
+    }
+}
+
+/// A running upload: [`join`](UploadHandle::join) it, or
+/// [`abort`](UploadHandle::abort) it (which aborts the multipart upload, so
+/// no parts remain). Dropped, the upload goes on to its end unobserved.
+#[derive(Debug)]
+pub struct UploadHandle {
+    task: Option<JoinHandle<Result<Uploaded, Error>>>,
+    cancel: Option<tokio::sync::oneshot::Sender<()>>,
+}
+
+impl UploadHandle {
+    /// Waits for the upload to finish. On failure the multipart upload (if
+    /// any) has been aborted. Cancel-safe: dropping the future leaves the
+    /// upload running, to be joined again or aborted.
+    pub async fn join(&mut self) -> Result<Uploaded, Error> {
+        let task = self.task.as_mut().ok_or(Error::Aborted)?;
+        let result = task.await;
+        self.task = None;
+        result.map_err(|e| Error::Io(std::io::Error::other(e)))?
+    }
+
+    /// Stops the upload wherever it is and aborts its multipart upload;
+    /// returns once that is done.
+    pub async fn abort(mut self) {
+        if let Some(cancel) = self.cancel.take() {
+            let _ = cancel.send(());
+        }
+        if let Some(task) = self.task.take() {
+            let _ = task.await;
+        }
+    }
+}
+
+/// Everything an upload task owns.
+struct Job {
+    keys: Arc<dyn crate::KeySource>,
+    s3: aws_sdk_s3::Client,
+    uri: S3Uri,
+    key: DataKeyFrom,
+    context: Vec<(String, String)>,
+    format: Format,
+    frame_exponent: u8,
+    options: UploadOptions,
+    len: Option<u64>,
+    observer: Arc<dyn Observer>,
+}
+
+impl Job {
+    async fn run(
+        self,
+        mut input: Input,
+        cancelled: tokio::sync::oneshot::Receiver<()>,
+    ) -> Result<Uploaded, Error> {
+        let mut options = self.options;
+        if let Some(len) = self.len {
+            // The encrypted object is a little larger: v2 adds 16 bytes a
+            // frame (at most 1/256 at the smallest frames), plus the header.
+            options = options.fitting(len + len / 256 + atrest_format::MAX_HEADER_LEN as u64);
+        }
+        let mut upload = Uploader::new(self.s3.clone(), self.uri.clone(), options);
+        let observer = Arc::clone(&self.observer);
+        upload.on_acknowledged(Arc::new(move |bytes| observer.done(bytes)));
+        let work = async {
+            let key_id = self.encrypt(&mut input, &mut upload).await?;
+            upload.finish().await?;
+            Ok(Uploaded { key_id })
+        };
+        // On abort the work stops wherever it is, and the upload is aborted.
+        let result = tokio::select! {
+            result = work => result,
+            _ = cancelled => Err(Error::Aborted),
+        };
+        if result.is_err() {
+            upload.abort().await;
+        }
+        result
+    }
+
+    /// Gets the data key and writes the object; the plaintext key is
+    /// dropped (and zeroized, once no cache holds it) on return.
+    async fn encrypt(
+        &self,
+        input: &mut Input,
+        upload: &mut Uploader,
+    ) -> Result<Option<Arc<str>>, Error> {
+        let context = EncryptionContext::new(self.context.iter().cloned())
+            .map_err(|e| Error::Header(atrest_format::HeaderError::BadContext(e)))?;
+        // At most one key-source call per object: a fresh key, or the
+        // shared one unwrapped (none when a cached key is reused).
+        let (key, wrapped, key_id, context) = match &self.key {
+            DataKeyFrom::Generate(key_id) => {
+                let got = self.keys.generate(key_id, &context.kms_context()).await?;
+                (got.key, got.wrapped.to_vec(), got.key_id, context)
+            }
+            DataKeyFrom::Wrapped(wrapped) => {
+                let got = self.keys.unwrap(wrapped, &[]).await?;
+                let context = context
+                    .with_shared_data_key()
+                    .map_err(|e| Error::Header(atrest_format::HeaderError::BadContext(e)))?;
+                (got.key, wrapped.to_vec(), got.key_id, context)
+            }
+        };
+        match self.format {
+            Format::V1 => self.encrypt_v1(input, &key, wrapped, upload).await?,
+            Format::V2 => {
+                let object = V2Object {
+                    wrapped,
+                    context,
+                    frame_exponent: self.frame_exponent,
+                };
+                self.encrypt_v2(input, &key, object, upload).await?
+            }
+        }
+        Ok(key_id)
+    }
+
+    async fn encrypt_v1(
+        &self,
+        input: &mut Input,
+        key: &DataKey,
+        wrapped: Vec<u8>,
+        upload: &mut Uploader,
+    ) -> Result<(), Error> {
+        let stored_iv = v1::random_stored_iv(&mut rand_core::OsRng);
+        let header = atrest_format::v1::Header::new(wrapped, stored_iv).map_err(Error::Header)?;
+        if let Some(len) = self.len {
+            let object_len = header.encoded_len() as u64 + atrest_format::v1::ciphertext_len(len);
+            upload.expect_len(object_len);
+            self.observer.total(object_len);
+        }
+        let mut encryptor = v1::Encryptor::new(key, &stored_iv);
+        let mut out = Vec::with_capacity(V1_READ_CHUNK + 64);
+        header.encode(&mut out);
+        let mut chunk = vec![0u8; V1_READ_CHUNK];
+        loop {
+            let n = input.read(&mut chunk).await?;
+            if n == 0 {
+                break;
+            }
+            encryptor.update(&chunk[..n], &mut out);
+            upload.write(&out).await?;
+            out.clear();
+        }
+        encryptor.finish(&mut out);
+        upload.write(&out).await?;
+        Ok(())
+    }
+
+    async fn encrypt_v2(
+        &self,
+        input: &mut Input,
+        key: &DataKey,
+        object: V2Object,
+        upload: &mut Uploader,
+    ) -> Result<(), Error> {
+        let (wrapped, exponent) = (object.wrapped, object.frame_exponent);
+        let (header, cipher) = v2::new_object(
+            key,
+            wrapped,
+            exponent,
+            object.context,
+            &mut rand_core::OsRng,
+        )
+        .map_err(Error::Header)?;
+        let body_len = self
+            .len
+            .and_then(|len| format_v2::body_len(len, header.frame_size()));
+        if let Some(body_len) = body_len {
+            let object_len = header.encoded_len() as u64 + body_len;
+            upload.expect_len(object_len);
+            self.observer.total(object_len);
+        }
+        let cipher = Arc::new(cipher);
+        let frame_size = cipher.frame_size();
+        let sealed = frame_size + format_v2::TAG_LEN;
+        // Sealed batches at least a part long go up as parts without copying.
+        let frames_per_batch = upload.part_size().div_ceil(sealed);
+
+        let mut prefix = Vec::with_capacity(header.encoded_len());
+        header.encode(&mut prefix);
+        // Memory: `concurrency` parts uploading (spawned, so they progress
+        // while this loop reads) and the one batch being read and sealed.
+        let mut next_index = 0;
+        let mut carry = Vec::new();
+        let pool = BufferPool::new(upload.buffers_held() + 2);
+        loop {
+            let slots = Slots {
+                buf: pool.take(),
+                prefix: std::mem::take(&mut prefix),
+                first_index: next_index,
+                frame_size,
+                frames: frames_per_batch,
+            };
+            let batch = read_batch(input, slots, &mut carry).await?;
+            next_index += batch.frames(frame_size) as u64;
+            // `eof` is exact (read_batch looks past a full batch), so the
+            // batch is sealed at once, its last frame final if the input
+            // ended.
+            let eof = batch.eof;
+            let sealed = seal(&cipher, batch, eof, pool.clone())
+                .await
+                .map_err(|e| Error::Io(std::io::Error::other(e)))?;
+            upload.write_bytes(sealed).await?;
+            if eof {
+                return Ok(());
+            }
+        }
+    }
+}
+
+/// What a v2 object is made of besides its body.
+struct V2Object {
+    wrapped: Vec<u8>,
+    context: EncryptionContext,
+    frame_exponent: u8,
+}
+
+/// A buffer to read a batch into, and where its frames go.
+struct Slots {
+    buf: Vec<u8>,
+    /// Bytes before the first frame (the header, in the first batch).
+    prefix: Vec<u8>,
+    first_index: u64,
+    frame_size: usize,
+    /// Frames in a full batch.
+    frames: usize,
+}
+
+/// Plaintext frames read into their final places in a part-sized buffer,
+/// with room for each frame's tag, so sealing happens in place.
+struct Batch {
+    buf: Vec<u8>,
+    /// Bytes before the first frame (the header, in the first batch).
+    prefix_len: usize,
+    first_index: u64,
+    plain_len: usize,
+    /// The input ended inside this batch.
+    eof: bool,
+}
+
+impl Batch {
+    fn frames(&self, frame_size: usize) -> usize {
+        if self.plain_len == 0 {
+            // Only the first batch of an empty input: one empty final frame.
+            usize::from(self.first_index == 0)
+        } else {
+            self.plain_len.div_ceil(frame_size)
+        }
+    }
+}
+
+/// Reads up to `slots.frames` frames of plaintext, each into its slot,
+/// starting with `carry` (bytes read past the previous batch). When every
+/// slot is full it reads ahead into `carry`, so `eof` says exactly whether
+/// the input ends with this batch.
+async fn read_batch(
+    input: &mut Input,
+    slots: Slots,
+    carry: &mut Vec<u8>,
+) -> std::io::Result<Batch> {
+    let Slots {
+        mut buf,
+        prefix,
+        first_index,
+        frame_size,
+        frames,
+    } = slots;
+    let sealed = frame_size + format_v2::TAG_LEN;
+    let prefix_len = prefix.len();
+    // A recycled buffer keeps its length: growing it is the only clearing.
+    if buf.len() < prefix_len + frames * sealed {
+        buf.resize(prefix_len + frames * sealed, 0);
+    }
+    buf[..prefix_len].copy_from_slice(&prefix);
+    let mut plain_len = 0;
+    let mut eof = false;
+    'frames: for slot in 0..frames {
+        let start = prefix_len + slot * sealed;
+        let mut filled = 0;
+        if slot == 0 {
+            // At most LOOKAHEAD.min(frame_size) bytes: they fit the slot.
+            buf[start..start + carry.len()].copy_from_slice(carry);
+            filled = carry.len();
+            carry.clear();
+        }
+        while filled < frame_size {
+            let n = input
+                .read(&mut buf[start + filled..start + frame_size])
+                .await?;
+            if n == 0 {
+                eof = true;
+                plain_len += filled;
+                break 'frames;
+            }
+            filled += n;
+        }
+        plain_len += filled;
+    }
+    if !eof {
+        carry.resize(LOOKAHEAD.min(frame_size), 0);
+        let n = input.read(carry).await?;
+        carry.truncate(n);
+        eof = n == 0;
+    }
+    Ok(Batch {
+        buf,
+        prefix_len,
+        first_index,
+        plain_len,
+        eof,
+    })
+}
+
+/// Seals every frame of `batch` in place on the blocking pool; `last_is_final`
+/// says whether its last frame ends the object.
+fn seal(
+    cipher: &Arc<v2::FrameCipher>,
+    batch: Batch,
+    last_is_final: bool,
+    pool: BufferPool,
+) -> JoinHandle<Bytes> {
+    let cipher = Arc::clone(cipher);
+    tokio::task::spawn_blocking(move || {
+        let frame_size = cipher.frame_size();
+        let sealed = frame_size + format_v2::TAG_LEN;
+        let frames = batch.frames(frame_size);
+        let Batch {
+            mut buf,
+            prefix_len,
+            first_index,
+            plain_len,
+            ..
+        } = batch;
+        let mut end = prefix_len;
+        for i in 0..frames {
+            let start = prefix_len + i * sealed;
+            let len = if i + 1 == frames {
+                plain_len - i * frame_size
+            } else {
+                frame_size
+            };
+            let is_final = last_is_final && i + 1 == frames;
+            let tag = cipher.seal_frame_in_place(
+                first_index + i as u64,
+                is_final,
+                &mut buf[start..start + len],
+            );
+            buf[start + len..start + len + format_v2::TAG_LEN].copy_from_slice(&tag);
+            end = start + len + format_v2::TAG_LEN;
+        }
+        Bytes::from_owner(Pooled::new(buf, end, pool))
+    })
+}
