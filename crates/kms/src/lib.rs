@@ -87,10 +87,26 @@ pub enum KmsError {
         op: &'static str,
         /// What went wrong.
         detail: String,
+        /// Whether trying again later may succeed (throttling, a 5xx, a
+        /// timeout; see [`atrest_sdk_error::is_transient`]).
+        transient: bool,
     },
 }
 
 impl KmsError {
+    /// Whether the same request may succeed later (throttling, a 5xx, a
+    /// timeout, a broken connection); a missing or refused key, bad
+    /// credentials or a ciphertext KMS cannot open are not.
+    pub fn is_transient(&self) -> bool {
+        matches!(
+            self,
+            KmsError::Other {
+                transient: true,
+                ..
+            }
+        )
+    }
+
     fn from_sdk<E>(op: &'static str, err: SdkError<E, HttpResponse>) -> Self
     where
         E: Modeled + ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
@@ -130,6 +146,7 @@ impl KmsError {
                 op,
                 // Never the raw reply: see atrest_sdk_error::describe.
                 detail: atrest_sdk_error::describe("KMS", &err),
+                transient: atrest_sdk_error::is_transient(&err),
             },
         }
     }

@@ -67,6 +67,20 @@ pub enum S3Error {
 }
 
 impl S3Error {
+    /// Whether the same request may succeed later: throttling, a 5xx, a
+    /// timeout, a broken connection or body ([`atrest_sdk_error::is_transient`]),
+    /// or an object that changed under the request (reading it again sees
+    /// one version). Not found, access denied and bad credentials are not.
+    pub fn is_transient(&self) -> bool {
+        match self {
+            S3Error::Changed { .. } | S3Error::Body { .. } => true,
+            S3Error::Request { source, .. } => source
+                .downcast_ref::<atrest_sdk_error::Failure>()
+                .is_some_and(|f| f.transient),
+            _ => false,
+        }
+    }
+
     pub(crate) fn from_sdk<E>(op: &'static str, uri: &S3Uri, err: SdkError<E, HttpResponse>) -> Self
     where
         E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
@@ -113,7 +127,7 @@ impl S3Error {
             _ => S3Error::Request {
                 op,
                 uri: uri.to_string(),
-                source: atrest_sdk_error::describe("S3", &err).into(),
+                source: Box::new(atrest_sdk_error::Failure::of("S3", &err)),
             },
         }
     }

@@ -362,8 +362,10 @@ pub async fn list(client: &Client, prefix: &S3Uri) -> Result<Vec<Listed>, S3Erro
 
 /// Decodes a key listed with `EncodingType=url`: S3 form-encodes it (a
 /// space as `+`, a `+` as `%2B`), so `+` is a space, as botocore's
-/// `unquote_plus`. `None` if the bytes are not UTF-8.
-fn url_decode(key: &str) -> Option<String> {
+/// `unquote_plus`. `None` if the bytes are not UTF-8. The same decoding
+/// serves the keys of S3 Inventory reports, Batch Operations manifests and
+/// Batch Operations tasks (a `+` in a key is always sent as `%2B`).
+pub fn url_decode(key: &str) -> Option<String> {
     let spaced = key.replace('+', " ");
     percent_encoding::percent_decode_str(&spaced)
         .decode_utf8()

@@ -14,6 +14,11 @@
 //! - no usable credentials: [`credentials_failure`] tells it apart by type
 //!   (`CredentialsError` anywhere in the cause chain), whatever provider of
 //!   the chain failed and however it words it.
+//!
+//! [`is_transient`] tells whether trying the same call later may succeed
+//! (throttling, a 5xx, a timeout, a broken connection), and [`Failure`]
+//! carries that answer beside the line, for callers that schedule retries
+//! of their own (S3 Batch Operations' TemporaryFailure).
 #![deny(missing_docs)]
 
 use std::error::Error;
@@ -69,6 +74,55 @@ where
     }
 }
 
+/// Whether the call may succeed if made again later: the SDK's own
+/// throttling and transient error codes (which it retried already, with
+/// backoff), any HTTP 5xx or 429, a timeout, a connection that failed or
+/// broke, a reply cut short. Not: a refusal (4xx), a missing resource, bad
+/// credentials, a request that could not be built.
+pub fn is_transient<E>(err: &SdkError<E, HttpResponse>) -> bool
+where
+    E: ProvideErrorMetadata,
+{
+    use aws_runtime::retries::classifiers::{THROTTLING_ERRORS, TRANSIENT_ERRORS};
+    match err {
+        SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) | SdkError::ResponseError(_) => {
+            true
+        }
+        SdkError::ServiceError(service) => {
+            let code = service.err().code();
+            let status = service.raw().status().as_u16();
+            code.is_some_and(|c| THROTTLING_ERRORS.contains(&c) || TRANSIENT_ERRORS.contains(&c))
+                || status >= 500
+                || status == 429
+        }
+        _ => false,
+    }
+}
+
+/// A failed call in one line ([`describe`]) and whether it is
+/// [transient](is_transient); shows as the line alone.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("{line}")]
+pub struct Failure {
+    /// What [`describe`] says.
+    pub line: String,
+    /// What [`is_transient`] says.
+    pub transient: bool,
+}
+
+impl Failure {
+    /// The failure of a call to `service`.
+    pub fn of<E>(service: &str, err: &SdkError<E, HttpResponse>) -> Self
+    where
+        E: ProvideErrorMetadata + Error + Send + Sync + 'static,
+    {
+        Failure {
+            line: describe(service, err),
+            transient: is_transient(err),
+        }
+    }
+}
+
 /// Why no usable credentials resolved, if that is why the call failed, in
 /// one line: "none found" when no provider had any, else the innermost cause
 /// of the provider's failure (a failing `credential_process`, an SSO token
@@ -109,6 +163,49 @@ fn one_line(text: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    use aws_smithy_runtime_api::http::StatusCode;
+    use aws_smithy_types::body::SdkBody;
+    use aws_smithy_types::error::ErrorMetadata;
+
+    fn service(code: &str, status: u16) -> SdkError<ErrorMetadata, HttpResponse> {
+        let meta = ErrorMetadata::builder().code(code).message("m").build();
+        let raw = HttpResponse::new(StatusCode::try_from(status).unwrap(), SdkBody::empty());
+        SdkError::service_error(meta, raw)
+    }
+
+    #[test]
+    fn throttling_5xx_and_timeouts_are_transient_refusals_are_not() {
+        for (code, status) in [
+            ("SlowDown", 503),
+            ("ThrottlingException", 400),
+            ("LimitExceededException", 400),
+            ("RequestTimeout", 400),
+            ("InternalError", 500),
+            ("KMSInternalException", 500),
+            ("DependencyTimeoutException", 503),
+            ("TooManyRequests", 429),
+        ] {
+            assert!(is_transient(&service(code, status)), "{code} {status}");
+        }
+        for (code, status) in [
+            ("AccessDenied", 403),
+            ("NoSuchKey", 404),
+            ("NotFoundException", 400),
+            ("InvalidAccessKeyId", 403),
+            ("InvalidObjectState", 403),
+        ] {
+            assert!(!is_transient(&service(code, status)), "{code} {status}");
+        }
+        let timeout: SdkError<ErrorMetadata, HttpResponse> = SdkError::timeout_error("slow");
+        assert!(is_transient(&timeout));
+        let unbuildable: SdkError<ErrorMetadata, HttpResponse> =
+            SdkError::construction_failure("bad input");
+        assert!(!is_transient(&unbuildable));
+        let failure = Failure::of("S3", &service("SlowDown", 503));
+        assert!(failure.transient);
+        assert_eq!(failure.to_string(), "SlowDown: m (HTTP 503)");
+    }
 
     #[test]
     fn one_line_flattens_and_bounds() {

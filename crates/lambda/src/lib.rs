@@ -1,0 +1,320 @@
+//! An S3 Batch Operations handler for atrest (invocation schema 2.0): the
+//! core of the `atrest-lambda` function, a library so that tests (and other
+//! hosts) drive it with event JSON.
+//!
+//! A job's `userArguments` pick the [`Operation`]; each task names one
+//! object; [`Handler::handle`] answers every task with a [`ResultCode`]
+//! and a short line for the completion report:
+//!
+//! - `Succeeded`: done, or found done already. Every operation is
+//!   idempotent, because Batch retries tasks and runs a task again when an
+//!   invocation is lost: an object already encrypted (an atrest v2 object
+//!   at the destination) is "already encrypted", one already under the
+//!   target key is "already under KEY".
+//! - `TemporaryFailure`: throttling, 5xx, timeouts, an object that changed
+//!   meanwhile ([`classify`]); Batch retries these.
+//! - `PermanentFailure`: not found, access denied, bad credentials, not an
+//!   atrest object, an object too large for one invocation, bad arguments.
+//!
+//! Bodies stream: an encryption holds at most `concurrency` parts of
+//! `part size` bytes in memory (4 × 8 MiB by default, more for objects
+//! over 80 GB, whose parts grow to fit 10,000) and writes nothing to /tmp;
+//! a rewrap moves only the header and 5 MiB through the function, whatever
+//! the object's size. See the crate README for the limits.
+//!
+//! ```no_run
+//! # async fn example(event_json: &str) {
+//! use atrest_lambda::{BatchEvent, Handler, Limits};
+//!
+//! let config = aws_config::load_from_env().await;
+//! let handler = Handler::new(
+//!     aws_sdk_s3::Client::new(&config),
+//!     atrest_kms::Kms::new(aws_sdk_kms::Client::new(&config)),
+//!     Limits::default(),
+//! );
+//! let event: BatchEvent = serde_json::from_str(event_json).unwrap();
+//! let response = handler.handle(event).await;
+//! println!("{}", serde_json::to_string(&response).unwrap());
+//! # }
+//! ```
+#![deny(missing_docs)]
+
+mod classify;
+pub mod event;
+mod operation;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use atrest_kms::{CacheLimits, CachedKeys, Kms};
+use atrest_s3::{ByteRange, ObjectVersion, S3Error, S3Uri};
+use atrest_transfer::list::Kind;
+use atrest_transfer::rewrap::{Action, Rewrap as Rewrapper, RewrapOptions};
+use atrest_transfer::{DataKeyFrom, Transfer};
+use futures::StreamExt;
+
+pub use classify::{classify, TaskError};
+pub use event::{BatchEvent, BatchResponse, ResultCode, Task, TaskResult, SCHEMA_VERSION};
+pub use operation::{Encrypt, Operation, Rewrap, Upgrade, Verify};
+
+/// What one invocation may take on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Limits {
+    /// Objects larger than this are refused by `encrypt` (a permanent
+    /// failure naming the CLI): their body must pass through the function
+    /// within Lambda's 15 minutes. Default 50 GiB (57 MiB/s over 15
+    /// minutes); `ATREST_MAX_OBJECT_BYTES`.
+    pub max_object_bytes: u64,
+    /// Tasks of one invocation worked on at once (Batch sends one).
+    pub task_concurrency: usize,
+    /// Data-key reuse across the objects one function instance encrypts
+    /// (see [`atrest_kms::CachedKeys`]): each object still derives its own
+    /// key from a fresh salt.
+    pub key_cache: CacheLimits,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_object_bytes: 50 << 30,
+            task_concurrency: 8,
+            key_cache: CacheLimits {
+                max_objects: 1000,
+                max_age: Duration::from_secs(300),
+            },
+        }
+    }
+}
+
+impl Limits {
+    /// The defaults, with `ATREST_MAX_OBJECT_BYTES` and
+    /// `ATREST_KEY_CACHE_MAX_OBJECTS` (1 turns data-key reuse off) from the
+    /// environment when set; a value that is not a positive number is an
+    /// error.
+    pub fn from_env() -> Result<Self, String> {
+        let mut limits = Limits::default();
+        let number = |name: &str| -> Result<Option<u64>, String> {
+            match std::env::var(name) {
+                Err(_) => Ok(None),
+                Ok(v) => match v.parse::<u64>() {
+                    Ok(n) if n > 0 => Ok(Some(n)),
+                    _ => Err(format!("{name}={v:?} is not a positive number")),
+                },
+            }
+        };
+        if let Some(n) = number("ATREST_MAX_OBJECT_BYTES")? {
+            limits.max_object_bytes = n;
+        }
+        if let Some(n) = number("ATREST_KEY_CACHE_MAX_OBJECTS")? {
+            limits.key_cache.max_objects = n;
+        }
+        Ok(limits)
+    }
+}
+
+/// The handler: clients, a data-key cache shared by every invocation the
+/// function instance serves, and its limits.
+#[derive(Debug)]
+pub struct Handler {
+    s3: aws_sdk_s3::Client,
+    kms: Kms,
+    transfer: Transfer,
+    limits: Limits,
+}
+
+/// A task's success: the line for the report.
+type Done = Result<String, TaskError>;
+
+impl Handler {
+    /// A handler with these clients.
+    pub fn new(s3: aws_sdk_s3::Client, kms: Kms, limits: Limits) -> Self {
+        let keys = Arc::new(CachedKeys::cached(kms.clone(), limits.key_cache));
+        Handler {
+            transfer: Transfer::new(s3.clone(), keys),
+            s3,
+            kms,
+            limits,
+        }
+    }
+
+    /// Answers one invocation: a result for every task, in the tasks'
+    /// order. Never fails as a whole: bad arguments or a schema other than
+    /// 2.0 fail each task permanently, so the job's report says why.
+    pub async fn handle(&self, event: BatchEvent) -> BatchResponse {
+        let operation = match event.invocation_schema_version.as_str() {
+            SCHEMA_VERSION => Operation::from_arguments(&event.job.user_arguments),
+            other => Err(format!(
+                "invocation schema {other}: this function needs 2.0 (set InvocationSchemaVersion 2.0 in the job's LambdaInvoke operation)"
+            )),
+        };
+        let results = futures::stream::iter(&event.tasks)
+            .map(|task| {
+                let operation = &operation;
+                async move {
+                    let done = match operation {
+                        Ok(op) => self.task(op, task).await,
+                        Err(why) => Err(TaskError::Refused(why.clone())),
+                    };
+                    result(task, done)
+                }
+            })
+            .buffered(self.limits.task_concurrency.max(1))
+            .collect()
+            .await;
+        BatchResponse {
+            invocation_schema_version: SCHEMA_VERSION.to_owned(),
+            treat_missing_keys_as: ResultCode::PermanentFailure,
+            invocation_id: event.invocation_id,
+            results,
+        }
+    }
+
+    /// One task.
+    async fn task(&self, operation: &Operation, task: &Task) -> Done {
+        let key = task.key().map_err(TaskError::Refused)?;
+        let uri = S3Uri::parse(&format!("s3://{}/x", task.s3_bucket))
+            .map_err(|e| TaskError::Refused(e.to_string()))?
+            .with_key(key);
+        let version = task.s3_version_id.as_deref().filter(|v| *v != "null");
+        match operation {
+            Operation::Encrypt(args) => self.encrypt(args, &uri, version).await,
+            Operation::Rewrap(args) => self.rewrap(args, &uri).await,
+            Operation::Verify(_) => Err(not_in_this_build("verify")),
+            Operation::Upgrade(_) => Err(not_in_this_build("upgrade")),
+        }
+    }
+
+    /// `encrypt`: the source (the task's version, if given) read as it
+    /// streams into an atrest v2 upload at the destination.
+    async fn encrypt(&self, args: &Encrypt, source: &S3Uri, version: Option<&str>) -> Done {
+        let in_place = args.destination.is_none();
+        let target = match &args.destination {
+            Some(prefix) => prefix.with_key(format!("{}{}", prefix.key(), source.key())),
+            None => source.clone(),
+        };
+        // Done already? (A retried task, or a job run again.)
+        let existing = match atrest_s3::head(&self.s3, &target).await {
+            Ok(head) => Some(head),
+            Err(S3Error::NoSuchKey { .. }) if !in_place => None,
+            Err(e) => return Err(e.into()),
+        };
+        if let Some(head) = &existing {
+            let entry = atrest_transfer::list::describe(&self.s3, &target, head.len).await?;
+            match entry.kind {
+                Kind::Atrest(info) if info.version() == 2 => {
+                    return Ok("already encrypted".to_owned())
+                }
+                Kind::Atrest(_) if in_place => {
+                    return Err(TaskError::Refused(
+                        "already an atrest v1 object: use the upgrade operation".into(),
+                    ))
+                }
+                Kind::S3EncryptionClient if in_place => {
+                    return Err(TaskError::Refused(
+                        "an S3 Encryption Client object: not plaintext".into(),
+                    ))
+                }
+                // Plaintext in place; or an older object at the
+                // destination, replaced as `aws s3 cp` replaces it.
+                _ => {}
+            }
+        }
+        // In place, only the current version is rewritten: encrypting an
+        // older one would make its content current again.
+        let pin = match (in_place, existing) {
+            (true, Some(head)) => {
+                if version.is_some_and(|v| head.version_id.as_deref() != Some(v)) {
+                    return Err(TaskError::Refused(
+                        "not the current version: in place, only the current version is encrypted"
+                            .into(),
+                    ));
+                }
+                ObjectVersion::with_etag(&head.etag)
+            }
+            _ => ObjectVersion {
+                etag: None,
+                version_id: version.map(str::to_owned),
+            },
+        };
+        let body = atrest_s3::get(&self.s3, source, ByteRange::from(0), Some(&pin)).await?;
+        let len = body.content_length.unwrap_or(0);
+        if len > self.limits.max_object_bytes {
+            return Err(TaskError::Refused(format!(
+                "{len} bytes: over this function's {} (ATREST_MAX_OBJECT_BYTES); encrypt it with the atrest CLI",
+                self.limits.max_object_bytes
+            )));
+        }
+        self.transfer
+            .upload(&target, DataKeyFrom::Generate(args.kms_key.clone()))
+            .context(&args.context)
+            .input_len(len)
+            .start(reader(body))
+            .join()
+            .await?;
+        Ok(match in_place {
+            true => format!("encrypted ({len} bytes)"),
+            false => format!("encrypted to {target} ({len} bytes)"),
+        })
+    }
+
+    /// `rewrap`: the current version moved to the target key.
+    async fn rewrap(&self, args: &Rewrap, uri: &S3Uri) -> Done {
+        let options = RewrapOptions::new(args.to_key.clone()).context(args.context.clone());
+        let rewrap = Rewrapper::new(self.s3.clone(), self.kms.clone(), options);
+        let done = rewrap.object(uri).await?;
+        Ok(match done.action {
+            Action::Skipped => format!("already under {}", done.to_key),
+            _ => format!("rewrapped to {}", done.to_key),
+        })
+    }
+}
+
+fn not_in_this_build(operation: &str) -> TaskError {
+    TaskError::Refused(format!("{operation} is not supported in this build"))
+}
+
+/// A streaming download as the reader an upload consumes; a failed read
+/// carries its [`S3Error`] (for [`classify`]).
+fn reader(body: atrest_s3::Download) -> impl tokio::io::AsyncRead + Unpin + Send + 'static {
+    let chunks = futures::stream::unfold(body, |mut body| async move {
+        let chunk = body.next_chunk().await?;
+        Some((chunk.map_err(std::io::Error::other), body))
+    });
+    tokio_util::io::StreamReader::new(Box::pin(chunks))
+}
+
+/// A task's result for the report: one short line, at most 1,000
+/// characters with no control characters (keys and server messages are
+/// untrusted text).
+fn result(task: &Task, done: Done) -> TaskResult {
+    let (code, line) = match done {
+        Ok(line) => (ResultCode::Succeeded, line),
+        Err(e) => (classify(&e), error_line(&e)),
+    };
+    const MAX: usize = 1000;
+    let mut line = atrest_transfer::escape(&line);
+    if let Some((cut, _)) = line.char_indices().nth(MAX) {
+        line.truncate(cut);
+    }
+    TaskResult {
+        task_id: task.task_id.clone(),
+        result_code: code,
+        result_string: line,
+    }
+}
+
+/// The error and its causes on one line, as the CLI prints them.
+fn error_line(e: &TaskError) -> String {
+    let mut line = e.to_string();
+    let mut source = std::error::Error::source(e);
+    while let Some(cause) = source {
+        let text = cause.to_string();
+        if !line.contains(&text) {
+            line.push_str(": ");
+            line.push_str(&text);
+        }
+        source = cause.source();
+    }
+    line
+}

@@ -1,0 +1,425 @@
+//! The handler driven by event JSON against the local endpoint. moto has
+//! no S3 Batch Operations, so the test plays Batch's part: it splits a
+//! manifest into invocations, sends them a few at a time as Lambda would,
+//! retries what came back TemporaryFailure, and checks the results and
+//! every object.
+//!
+//! A temporary failure is made real, not mocked: an interceptor on the S3
+//! client sends the requests for one key to a closed port while "broken",
+//! so the handler sees the connection failures it would see in AWS.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+use atrest_lambda::{BatchEvent, BatchResponse, Handler, Limits, ResultCode, TaskResult};
+use atrest_s3::S3Uri;
+use atrest_transfer::Transfer;
+use aws_config::{BehaviorVersion, Region};
+use aws_smithy_runtime_api::box_error::BoxError;
+use aws_smithy_runtime_api::client::interceptors::context::BeforeTransmitInterceptorContextMut;
+use aws_smithy_runtime_api::client::interceptors::Intercept;
+use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
+use aws_smithy_types::config_bag::ConfigBag;
+use futures::{StreamExt, TryStreamExt};
+use serde_json::json;
+
+const OBJECTS: usize = 1000;
+const PER_INVOCATION: usize = 10;
+const BROKEN: usize = 500;
+
+/// Sends the requests naming `key` to a closed port while `on`.
+#[derive(Debug)]
+struct Breaker {
+    key: String,
+    dead_port: u16,
+    on: Arc<AtomicBool>,
+}
+
+impl Intercept for Breaker {
+    fn name(&self) -> &'static str {
+        "Breaker"
+    }
+
+    fn modify_before_transmit(
+        &self,
+        context: &mut BeforeTransmitInterceptorContextMut<'_>,
+        _: &RuntimeComponents,
+        _: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
+        let request = context.request_mut();
+        if self.on.load(Ordering::SeqCst) && request.uri().contains(&self.key) {
+            let uri = format!("http://127.0.0.1:{}/", self.dead_port);
+            request.set_uri(uri)?;
+        }
+        Ok(())
+    }
+}
+
+struct World {
+    bucket: String,
+    s3: aws_sdk_s3::Client,
+    kms: aws_sdk_kms::Client,
+    key_arn: String,
+    broken: Arc<AtomicBool>,
+    handler: Handler,
+}
+
+async fn world(broken_key: &str) -> Option<World> {
+    let Ok(endpoint) = std::env::var("ATREST_TEST_ENDPOINT") else {
+        eprintln!("ATREST_TEST_ENDPOINT is not set: skipping (run `cargo xtask test`)");
+        return None;
+    };
+    let config = aws_config::defaults(BehaviorVersion::latest())
+        .region(Region::new("us-east-1"))
+        .endpoint_url(&endpoint)
+        .credentials_provider(aws_sdk_s3::config::Credentials::new(
+            "testing", "testing", None, None, "tests",
+        ))
+        .load()
+        .await;
+    // A port nothing listens on: bound, then released.
+    let dead_port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let broken = Arc::new(AtomicBool::new(false));
+    let s3 = aws_sdk_s3::Client::from_conf(
+        aws_sdk_s3::config::Builder::from(&config)
+            .force_path_style(true)
+            .interceptor(Breaker {
+                key: broken_key.to_owned(),
+                dead_port,
+                on: Arc::clone(&broken),
+            })
+            .build(),
+    );
+    let kms = aws_sdk_kms::Client::new(&config);
+    let key = kms.create_key().send().await.unwrap();
+    let key_arn = key.key_metadata().unwrap().arn().unwrap().to_owned();
+    let bucket = format!("atrest-lambda-{}", std::process::id());
+    s3.create_bucket().bucket(&bucket).send().await.unwrap();
+    let handler = Handler::new(
+        s3.clone(),
+        atrest_kms::Kms::new(kms.clone()),
+        Limits::default(),
+    );
+    Some(World {
+        bucket,
+        s3,
+        kms,
+        key_arn,
+        broken,
+        handler,
+    })
+}
+
+impl World {
+    async fn put(&self, key: &str, body: Vec<u8>) {
+        self.s3
+            .put_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .body(body.into())
+            .send()
+            .await
+            .unwrap();
+    }
+
+    async fn get(&self, key: &str) -> Vec<u8> {
+        let out = self
+            .s3
+            .get_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .send()
+            .await
+            .unwrap();
+        out.body.collect().await.unwrap().to_vec()
+    }
+
+    async fn etag(&self, key: &str) -> String {
+        let out = self
+            .s3
+            .head_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .send()
+            .await
+            .unwrap();
+        out.e_tag().unwrap().to_owned()
+    }
+
+    /// One invocation, through JSON both ways as Lambda carries it.
+    async fn invoke(
+        &self,
+        id: &str,
+        arguments: &serde_json::Value,
+        tasks: &[Task],
+    ) -> Vec<TaskResult> {
+        self.invoke_schema("2.0", id, arguments, tasks).await
+    }
+
+    async fn invoke_schema(
+        &self,
+        schema: &str,
+        id: &str,
+        arguments: &serde_json::Value,
+        tasks: &[Task],
+    ) -> Vec<TaskResult> {
+        let event = json!({
+            "invocationSchemaVersion": schema,
+            "invocationId": format!("inv-{id}"),
+            "job": {"id": "job-1", "userArguments": arguments},
+            "tasks": tasks.iter().map(|t| json!({
+                "taskId": t.id,
+                "s3Bucket": self.bucket,
+                "s3Key": encode(&t.key),
+                "s3VersionId": null,
+            })).collect::<Vec<_>>(),
+        });
+        let event: BatchEvent = serde_json::from_value(event).unwrap();
+        let response = self.handler.handle(event).await;
+        let response: BatchResponse =
+            serde_json::from_str(&serde_json::to_string(&response).unwrap()).unwrap();
+        assert_eq!(response.invocation_id, format!("inv-{id}"));
+        assert_eq!(response.invocation_schema_version, "2.0");
+        assert_eq!(response.results.len(), tasks.len());
+        for (task, result) in tasks.iter().zip(&response.results) {
+            assert_eq!(result.task_id, task.id);
+        }
+        response.results
+    }
+
+    /// Batch's part: the tasks in invocations of `PER_INVOCATION`, eight
+    /// invocations at a time.
+    async fn job(
+        &self,
+        arguments: &serde_json::Value,
+        tasks: &[Task],
+    ) -> HashMap<String, TaskResult> {
+        futures::stream::iter(tasks.chunks(PER_INVOCATION).enumerate())
+            .map(|(i, chunk)| async move { self.invoke(&i.to_string(), arguments, chunk).await })
+            .buffer_unordered(8)
+            .flat_map(futures::stream::iter)
+            .map(|r| (r.task_id.clone(), r))
+            .collect()
+            .await
+    }
+}
+
+#[derive(Clone)]
+struct Task {
+    id: String,
+    key: String,
+}
+
+/// A key as Batch sends it: URL-encoded (a space as `%20`).
+fn encode(key: &str) -> String {
+    percent_encoding::utf8_percent_encode(key, percent_encoding::NON_ALPHANUMERIC).to_string()
+}
+
+fn key_of(i: usize) -> String {
+    match i % 100 {
+        // Keys that only survive a correct decoding.
+        7 => format!("data/with space/obj+{i:04}é"),
+        _ => format!("data/obj-{i:04}"),
+    }
+}
+
+fn plaintext(i: usize) -> Vec<u8> {
+    format!("object {i}\n").repeat(1 + i % 50).into_bytes()
+}
+
+fn is_v2(object: &[u8]) -> bool {
+    use atrest_format::inspect::{inspect, Inspected};
+    matches!(inspect(object, object.len() as u64), Ok(Inspected::Complete(info)) if info.version() == 2)
+}
+
+fn block_on<F: std::future::Future>(f: F) -> F::Output {
+    tokio::runtime::Runtime::new().unwrap().block_on(f)
+}
+
+#[test]
+fn a_1000_object_encrypt_job_with_a_retried_and_a_permanent_failure() {
+    block_on(async {
+        let Some(w) = world(&key_of(BROKEN)).await else {
+            return;
+        };
+        futures::stream::iter(0..OBJECTS)
+            .map(|i| {
+                let w = &w;
+                async move { w.put(&key_of(i), plaintext(i)).await }
+            })
+            .buffer_unordered(32)
+            .collect::<Vec<()>>()
+            .await;
+        let mut tasks: Vec<Task> = (0..OBJECTS)
+            .map(|i| Task {
+                id: format!("t{i}"),
+                key: key_of(i),
+            })
+            .collect();
+        tasks.push(Task {
+            id: "t-missing".into(),
+            key: "data/never-written".into(),
+        });
+        let arguments = json!({
+            "operation": "encrypt",
+            "kmsKey": w.key_arn,
+            "context": r#"{"job":"batch-test"}"#,
+        });
+
+        w.broken.store(true, Ordering::SeqCst);
+        let mut results = w.job(&arguments, &tasks).await;
+        w.broken.store(false, Ordering::SeqCst);
+
+        assert_eq!(results.len(), tasks.len());
+        let broken = &results[&format!("t{BROKEN}")];
+        assert_eq!(
+            broken.result_code,
+            ResultCode::TemporaryFailure,
+            "{broken:?}"
+        );
+        let missing = &results["t-missing"];
+        assert_eq!(
+            missing.result_code,
+            ResultCode::PermanentFailure,
+            "{missing:?}"
+        );
+        assert!(
+            missing.result_string.contains("does not exist"),
+            "{missing:?}"
+        );
+
+        // Batch retries the temporary failure.
+        let retry = w.invoke("retry", &arguments, &tasks[BROKEN..=BROKEN]).await;
+        assert_eq!(retry[0].result_code, ResultCode::Succeeded, "{retry:?}");
+        results.insert(retry[0].task_id.clone(), retry[0].clone());
+
+        for (i, task) in tasks[..OBJECTS].iter().enumerate() {
+            let r = &results[&task.id];
+            assert_eq!(r.result_code, ResultCode::Succeeded, "{r:?}");
+            assert_eq!(
+                r.result_string,
+                format!("encrypted ({} bytes)", plaintext(i).len())
+            );
+        }
+
+        // A task run again (a lost invocation) finds its object done and
+        // leaves it as it is.
+        let before = w.etag(&key_of(3)).await;
+        let again = w
+            .invoke("again", &arguments, &tasks[..PER_INVOCATION])
+            .await;
+        for r in &again {
+            assert_eq!(r.result_code, ResultCode::Succeeded);
+            assert_eq!(r.result_string, "already encrypted");
+        }
+        assert_eq!(w.etag(&key_of(3)).await, before);
+
+        // Object by object: an atrest v2 object with the plaintext in it.
+        let keys = Arc::new(atrest_kms::CachedKeys::uncached(atrest_kms::Kms::new(
+            w.kms.clone(),
+        )));
+        let transfer = Transfer::new(w.s3.clone(), keys);
+        let context = [("job".to_owned(), "batch-test".to_owned())];
+        futures::stream::iter(0..OBJECTS)
+            .map(|i| {
+                let (w, transfer, context) = (&w, &transfer, &context);
+                async move {
+                    let uri = S3Uri::parse(&format!("s3://{}/x", w.bucket))
+                        .unwrap()
+                        .with_key(key_of(i));
+                    let stored = w.get(&key_of(i)).await;
+                    assert!(is_v2(&stored), "{}", key_of(i));
+                    let mut out = Vec::new();
+                    transfer
+                        .download(&uri)
+                        .expect_context(context)
+                        .into_writer(&mut out)
+                        .await?;
+                    assert_eq!(out, plaintext(i), "{}", key_of(i));
+                    Ok::<_, atrest_transfer::Error>(())
+                }
+            })
+            .buffer_unordered(16)
+            .try_collect::<Vec<()>>()
+            .await
+            .unwrap();
+    });
+}
+
+#[test]
+fn encrypt_to_a_destination_rewrap_and_refusals() {
+    block_on(async {
+        let Some(w) = world("no-such-key-is-broken").await else {
+            return;
+        };
+        for i in 0..5 {
+            w.put(&format!("src/f{i}"), plaintext(i)).await;
+        }
+        let tasks: Vec<Task> = (0..5)
+            .map(|i| Task {
+                id: format!("d{i}"),
+                key: format!("src/f{i}"),
+            })
+            .collect();
+        let to_destination = json!({
+            "operation": "encrypt",
+            "kmsKey": w.key_arn,
+            "destination": format!("s3://{}/enc/", w.bucket),
+        });
+        for r in w.invoke("dest", &to_destination, &tasks).await {
+            assert_eq!(r.result_code, ResultCode::Succeeded, "{r:?}");
+            assert!(r.result_string.starts_with("encrypted to s3://"), "{r:?}");
+        }
+        for r in w.invoke("dest-again", &to_destination, &tasks).await {
+            assert_eq!(r.result_string, "already encrypted", "{r:?}");
+        }
+        // The sources are as they were.
+        assert_eq!(w.get("src/f2").await, plaintext(2));
+        assert!(is_v2(&w.get("enc/src/f2").await));
+
+        // Rewrap the encrypted copies to a second key, twice.
+        let second = w.kms.create_key().send().await.unwrap();
+        let second_arn = second.key_metadata().unwrap().arn().unwrap().to_owned();
+        let encrypted: Vec<Task> = (0..5)
+            .map(|i| Task {
+                id: format!("r{i}"),
+                key: format!("enc/src/f{i}"),
+            })
+            .collect();
+        let rewrap = json!({"operation": "rewrap", "toKey": second_arn});
+        for r in w.invoke("rewrap", &rewrap, &encrypted).await {
+            assert_eq!(r.result_code, ResultCode::Succeeded, "{r:?}");
+            assert_eq!(r.result_string, format!("rewrapped to {second_arn}"));
+        }
+        for r in w.invoke("rewrap-again", &rewrap, &encrypted).await {
+            assert_eq!(r.result_string, format!("already under {second_arn}"));
+        }
+        // A plaintext object is not an atrest object: permanent.
+        let plain = w.invoke("rewrap-plain", &rewrap, &tasks[..1]).await;
+        assert_eq!(plain[0].result_code, ResultCode::PermanentFailure);
+        assert!(
+            plain[0].result_string.contains("not an atrest object"),
+            "{plain:?}"
+        );
+
+        // Bad arguments and another schema fail every task permanently,
+        // saying why.
+        let bad = w
+            .invoke("bad", &json!({"operation": "encrypt"}), &tasks[..2])
+            .await;
+        for r in &bad {
+            assert_eq!(r.result_code, ResultCode::PermanentFailure);
+            assert!(r.result_string.contains("`kmsKey`"), "{r:?}");
+        }
+        let old = w
+            .invoke_schema("1.0", "old", &to_destination, &tasks[..1])
+            .await;
+        assert_eq!(old[0].result_code, ResultCode::PermanentFailure);
+        assert!(old[0].result_string.contains("needs 2.0"), "{old:?}");
+    });
+}
