@@ -32,6 +32,38 @@ impl Silent {
     }
 }
 
+/// A listener that never accepts, its queue filled by connections of its
+/// own, so that a new connection's handshake never completes: a host that
+/// does not answer at all (connect timeout), unlike [`Silent`] (which
+/// accepts, then never replies: read timeout).
+pub struct Unreachable {
+    pub url: String,
+    _listener: TcpListener,
+    _queued: Vec<TcpStream>,
+}
+
+impl Unreachable {
+    pub fn start() -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let mut queued = Vec::new();
+        // The kernel completes handshakes until the accept queue is full;
+        // the first connection that times out proves it is.
+        loop {
+            match TcpStream::connect_timeout(&addr, Duration::from_millis(300)) {
+                Ok(stream) => queued.push(stream),
+                Err(_) => break,
+            }
+            assert!(queued.len() < 10_000, "the accept queue never filled");
+        }
+        Unreachable {
+            url: format!("http://{addr}"),
+            _listener: listener,
+            _queued: queued,
+        }
+    }
+}
+
 /// Answers every request with one canned response and records the access
 /// key id of each request's `Authorization` header (SigV4 `Credential=`).
 pub struct Recorder {

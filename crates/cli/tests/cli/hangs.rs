@@ -6,7 +6,7 @@
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::fake::{finishes_within, signal, Silent};
+use crate::fake::{finishes_within, signal, Silent, Unreachable};
 use crate::harness::*;
 
 /// A command whose every request goes to `silent`.
@@ -51,6 +51,36 @@ fn a_silent_endpoint_times_out_with_one_line() {
     assert!(!env.path("out").exists());
     let leftovers: Vec<String> = env.files().into_iter().filter(|f| f != "in").collect();
     assert!(leftovers.is_empty(), "left behind: {leftovers:?}");
+}
+
+/// A host that never completes the TCP handshake: --cli-connect-timeout
+/// ends each attempt, and the command fails with one line, not a hang.
+#[test]
+fn an_endpoint_that_never_accepts_times_out_connecting() {
+    let Some(env) = env() else { return };
+    let unreachable = Unreachable::start();
+    for args in [&["inspect", "s3://b/k"][..], &["decrypt", "s3://b/k", "out"]] {
+        let start = Instant::now();
+        let child = env
+            .atrest()
+            .env("AWS_ENDPOINT_URL", &unreachable.url)
+            .args(args)
+            .args(["--cli-connect-timeout", "1"])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        // 3 attempts of 1 s and the backoff between them; the default
+        // read timeout (60 s) must not be what ends it.
+        let out = finishes_within(child, Duration::from_secs(30), &args.join(" "));
+        assert_status(&out, 1, args);
+        let err = stderr(&out);
+        assert!(err.contains("S3"), "{args:?}: {err}");
+        assert!(err.contains("connect"), "{args:?}: {err}");
+        assert_eq!(err.trim_end().lines().count(), 1, "{args:?}: {err}");
+        assert!(start.elapsed() < Duration::from_secs(30));
+    }
+    assert!(!env.path("out").exists());
 }
 
 #[test]
