@@ -46,21 +46,33 @@ pub enum NotAtrest {
 /// a broken pipe stays one.
 pub fn from_transfer(e: atrest_transfer::Error) -> anyhow::Error {
     use atrest_transfer::Error;
+    if let Error::WrongKeyring { recorded, .. } = &e {
+        let hint = match recorded {
+            atrest_format::keyring::Keyring::KeyFile => "pass --key-file PATH",
+            _ => "leave out --key-file",
+        };
+        return Failure::new(Exit::Usage, format!("{e}: {hint}")).into();
+    }
     match e {
         Error::NotAtrest(header) => NotAtrest::BadHeader(header).into(),
         Error::TooShort(len) => NotAtrest::TooShort(len).into(),
         e @ (Error::ContextMismatch { .. } | Error::NoContext { .. }) => {
             Failure::new(Exit::Untrusted, e.to_string()).into()
         }
-        e @ (Error::RangeNeedsV2 { .. } | Error::RangeOutside { .. } | Error::Header(_)) => {
-            Failure::new(Exit::Usage, e.to_string()).into()
-        }
+        e @ (Error::RangeNeedsV2 { .. }
+        | Error::RangeOutside { .. }
+        | Error::Header(_)
+        | Error::Unsupported(_)) => Failure::new(Exit::Usage, e.to_string()).into(),
         Error::Decrypt(e) => e.into(),
         Error::S3(e) => e.into(),
         Error::Io(e) => e.into(),
+        // Keep the key source's own error, which picks the exit code.
         Error::Key(e) => match e.into_inner().downcast::<KmsError>() {
             Ok(kms) => (*kms).into(),
-            Err(other) => anyhow::anyhow!("{other}"),
+            Err(other) => match other.downcast::<UnwrapError>() {
+                Ok(wrong_key_file) => (*wrong_key_file).into(),
+                Err(other) => anyhow::anyhow!("{other}"),
+            },
         },
         e => e.into(),
     }

@@ -15,7 +15,62 @@ use atrest_format::Header;
 
 use crate::cli::Format;
 use crate::failure::{Exit, Failure};
-use atrest_kms::CachedKeys as Keys;
+use atrest_kms::CachedKeys as Kms;
+use atrest_transfer::KeySource;
+
+/// The data keys of one S3 command: the key source for atrest objects
+/// (KMS, or the key file of `--key-file`), and KMS itself, which S3
+/// Encryption Client objects always need.
+#[derive(Clone, Debug)]
+pub struct Keys {
+    pub kms: Arc<Kms>,
+    pub source: Arc<dyn KeySource>,
+}
+
+impl Keys {
+    /// KMS for everything.
+    pub fn kms(kms: Arc<Kms>) -> Self {
+        Keys {
+            source: kms.clone(),
+            kms,
+        }
+    }
+
+    /// `key_file` (see [`load_key_file`]) for atrest objects if given,
+    /// else KMS.
+    pub fn with(kms: Arc<Kms>, key_file: Option<Arc<dyn KeySource>>) -> Self {
+        match key_file {
+            None => Keys::kms(kms),
+            Some(source) => Keys { source, kms },
+        }
+    }
+
+    /// Whether atrest objects' keys come from a key file.
+    pub fn is_key_file(&self) -> bool {
+        self.source.keyring() == Recorded::KeyFile
+    }
+
+    /// A usage error unless KMS is the key source: S3 Encryption Client
+    /// objects have their data keys wrapped by KMS.
+    pub fn require_kms(&self, what: &str) -> Result<()> {
+        match self.is_key_file() {
+            false => Ok(()),
+            true => Err(Failure::new(
+                Exit::Usage,
+                format!("{what} are wrapped by KMS: leave out --key-file"),
+            )
+            .into()),
+        }
+    }
+}
+
+/// The key source of `--key-file PATH`, if given.
+pub fn load_key_file(path: Option<&Path>) -> Result<Option<Arc<dyn KeySource>>> {
+    Ok(match path {
+        Some(path) => Some(Arc::new(KeyFile::load(path)?.key)),
+        None => None,
+    })
+}
 
 /// A key file read from `--key-file`.
 pub struct KeyFile {
@@ -36,7 +91,7 @@ impl KeyFile {
 
 /// The keyring of one command.
 pub enum Keyring<'a> {
-    Kms(&'a Keys),
+    Kms(&'a Kms),
     KeyFile(&'a KeyFile),
 }
 

@@ -203,9 +203,7 @@ async fn run(cli: Cli) -> anyhow::Result<Option<String>> {
             transfer,
             bulk,
         } => {
-            if key_file.is_some() {
-                return Err(key_file_with_s3());
-            }
+            let key_file = keyring::load_key_file(key_file.as_deref())?;
             let uri = &match bulk.recursive {
                 true => uri.clone(),
                 false => destination::encrypt_target(file, uri)?,
@@ -226,6 +224,7 @@ async fn run(cli: Cli) -> anyhow::Result<Option<String>> {
             if bulk.recursive {
                 let bulk = commands::bulk::Bulk {
                     kms: &clients.kms,
+                    key_file,
                     s3: &clients.s3,
                     args: bulk,
                     show_progress,
@@ -235,7 +234,8 @@ async fn run(cli: Cli) -> anyhow::Result<Option<String>> {
                     .await
                     .map(|()| None);
             }
-            let keys = std::sync::Arc::new(atrest_kms::CachedKeys::uncached(clients.kms.clone()));
+            let kms = std::sync::Arc::new(atrest_kms::CachedKeys::uncached(clients.kms.clone()));
+            let keys = keyring::Keys::with(kms, key_file);
             // Not guarded here: encrypt guards its steps and aborts its
             // multipart upload itself.
             commands::encrypt::run(&keys, &clients.s3, args, &interrupt).await?;
@@ -251,9 +251,7 @@ async fn run(cli: Cli) -> anyhow::Result<Option<String>> {
             transfer,
             bulk,
         } => {
-            if key_file.is_some() {
-                return Err(key_file_with_s3());
-            }
+            let key_file = keyring::load_key_file(key_file.as_deref())?;
             let file = &match bulk.recursive {
                 true => file.clone(),
                 false => destination::decrypt_target(uri, file)?,
@@ -272,6 +270,7 @@ async fn run(cli: Cli) -> anyhow::Result<Option<String>> {
             if bulk.recursive {
                 let bulk = commands::bulk::Bulk {
                     kms: &clients.kms,
+                    key_file,
                     s3: &clients.s3,
                     args: bulk,
                     show_progress,
@@ -282,7 +281,8 @@ async fn run(cli: Cli) -> anyhow::Result<Option<String>> {
                     .await
                     .map(|()| None);
             }
-            let keys = std::sync::Arc::new(atrest_kms::CachedKeys::uncached(clients.kms.clone()));
+            let kms = std::sync::Arc::new(atrest_kms::CachedKeys::uncached(clients.kms.clone()));
+            let keys = keyring::Keys::with(kms, key_file);
             // Dropping the work on a signal removes the temporary output.
             interrupt
                 .guard(commands::decrypt::run(&keys, &clients.s3, args))
@@ -336,16 +336,6 @@ async fn run(cli: Cli) -> anyhow::Result<Option<String>> {
             unreachable!("handled before AWS configuration")
         }
     }
-}
-
-// TODO(issue 18): --key-file for S3 objects, through the transfer crate's
-// key source once it has landed.
-fn key_file_with_s3() -> anyhow::Error {
-    failure::Failure::new(
-        failure::Exit::Usage,
-        "--key-file works with local files only in this version",
-    )
-    .into()
 }
 
 fn init_logging(verbose: u8, quiet: bool) {

@@ -1,6 +1,7 @@
 //! What can go wrong in a transfer.
 
 use atrest_crypto::DecryptError;
+use atrest_format::keyring::Keyring;
 use atrest_format::HeaderError;
 use atrest_s3::{ByteRange, S3Error};
 
@@ -74,6 +75,23 @@ pub enum Error {
     /// Reading the input or writing the output failed.
     #[error(transparent)]
     Io(#[from] std::io::Error),
+    /// The object's data key is wrapped by another keyring than the
+    /// transfer's key source (a key-file object read with KMS, or the
+    /// reverse).
+    #[error("{uri}'s data key is wrapped {}, not {}", keyring_name(*recorded), keyring_name(*asked))]
+    WrongKeyring {
+        /// The object.
+        uri: String,
+        /// The keyring the object records.
+        recorded: Keyring,
+        /// The keyring of the transfer's key source, asked to unwrap it.
+        asked: Keyring,
+    },
+    /// The key source cannot make what was asked (a key file makes v2
+    /// objects with a fresh data key only: v1 and a shared data key have no
+    /// place to record the keyring).
+    #[error("{0}")]
+    Unsupported(&'static str),
     /// The upload was aborted through its handle.
     #[error("the upload was aborted")]
     Aborted,
@@ -85,6 +103,14 @@ impl From<S3Error> for Error {
             S3Error::Changed { uri, .. } => Error::ObjectChanged { uri },
             e => Error::S3(e),
         }
+    }
+}
+
+fn keyring_name(keyring: Keyring) -> &'static str {
+    match keyring {
+        Keyring::Kms => "by KMS",
+        Keyring::KeyFile => "under a key file",
+        _ => "by an unknown keyring",
     }
 }
 

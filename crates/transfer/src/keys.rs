@@ -1,11 +1,15 @@
 //! Where data keys come from: a [`KeySource`] generates a data key for a new
 //! object and unwraps the one stored in an object's header. KMS
-//! ([`atrest_kms::CachedKeys`], with or without reuse) is one; another kind
-//! (a local keyring, say) is a type implementing the trait.
+//! ([`atrest_kms::CachedKeys`], with or without reuse) is one; a raw
+//! AES-256 key file ([`KeyFileKey`]) is another; a type of your own is a
+//! third.
 
 use std::sync::Arc;
 
+use atrest_crypto::keyfile::KeyFileKey;
 use atrest_crypto::DataKey;
+use atrest_format::keyring::Keyring;
+use atrest_format::v2::EncryptionContext;
 use futures::future::BoxFuture;
 
 /// A data key for a new object.
@@ -69,6 +73,15 @@ impl std::error::Error for KeyError {
 /// a source that cannot bind one must refuse a non-empty context rather
 /// than ignore it.
 pub trait KeySource: Send + Sync + std::fmt::Debug {
+    /// The keyring this source is, as objects record it: uploads record it
+    /// in the object's encryption context (a v2 entry; KMS records
+    /// nothing, so KMS objects keep their bytes), and downloads of an
+    /// object that records another keyring fail up front with
+    /// [`Error::WrongKeyring`](crate::Error::WrongKeyring).
+    fn keyring(&self) -> Keyring {
+        Keyring::Kms
+    }
+
     /// A fresh data key under the key named `key_id` (for KMS: key id, ARN
     /// or alias).
     fn generate<'a>(
@@ -115,6 +128,47 @@ impl KeySource for atrest_kms::CachedKeys {
             Ok(UnwrappedDataKey {
                 key: got.key,
                 key_id: got.key_id,
+            })
+        })
+    }
+}
+
+/// A key file wraps each object's fresh data key with AES-256-GCM, the
+/// object's whole encryption context (keyring entry included) as AAD.
+/// `key_id` names nothing here (there is one key) and is ignored.
+impl KeySource for KeyFileKey {
+    fn keyring(&self) -> Keyring {
+        Keyring::KeyFile
+    }
+
+    fn generate<'a>(
+        &'a self,
+        _key_id: &'a str,
+        context: &'a [(String, String)],
+    ) -> BoxFuture<'a, Result<NewDataKey, KeyError>> {
+        Box::pin(async move {
+            let context = EncryptionContext::from_pairs(context).map_err(KeyError::new)?;
+            let key = DataKey::generate(&mut rand_core::OsRng);
+            let wrapped = self.wrap(&key, &context, &mut rand_core::OsRng);
+            Ok(NewDataKey {
+                key: Arc::new(key),
+                wrapped: wrapped.into(),
+                key_id: None,
+            })
+        })
+    }
+
+    fn unwrap<'a>(
+        &'a self,
+        wrapped: &'a [u8],
+        context: &'a [(String, String)],
+    ) -> BoxFuture<'a, Result<UnwrappedDataKey, KeyError>> {
+        Box::pin(async move {
+            let context = EncryptionContext::from_pairs(context).map_err(KeyError::new)?;
+            let key = KeyFileKey::unwrap(self, wrapped, &context).map_err(KeyError::new)?;
+            Ok(UnwrappedDataKey {
+                key: Arc::new(key),
+                key_id: None,
             })
         })
     }

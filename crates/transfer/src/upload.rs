@@ -4,6 +4,7 @@
 use std::sync::Arc;
 
 use atrest_crypto::{v1, v2, DataKey};
+use atrest_format::keyring::Keyring;
 use atrest_format::v2 as format_v2;
 use atrest_format::v2::EncryptionContext;
 use atrest_s3::{S3Uri, UploadOptions, Uploader};
@@ -268,8 +269,18 @@ impl Job {
             .map_err(|e| Error::Header(atrest_format::HeaderError::BadContext(e)))?;
         // At most one key-source call per object: a fresh key, or the
         // shared one unwrapped (none when a cached key is reused).
+        let keyring = self.keys.keyring();
+        if keyring != Keyring::Kms
+            && (self.format != Format::V2 || matches!(self.key, DataKeyFrom::Wrapped(_)))
+        {
+            return Err(Error::Unsupported(
+                "a key file makes v2 objects with a fresh data key only (no other kind has a place to record its keyring)",
+            ));
+        }
+        let bad_context = |e| Error::Header(atrest_format::HeaderError::BadContext(e));
         let (key, wrapped, key_id, context) = match &self.key {
             DataKeyFrom::Generate(key_id) => {
+                let context = context.with_keyring(keyring).map_err(bad_context)?;
                 let got = self.keys.generate(key_id, &context.kms_context()).await?;
                 (got.key, got.wrapped.to_vec(), got.key_id, context)
             }

@@ -64,6 +64,8 @@ impl Filter {
 /// What a `--recursive` run needs besides the single-object arguments.
 pub struct Bulk<'a> {
     pub kms: &'a Kms,
+    /// `--key-file`: the key source for atrest objects instead of KMS.
+    pub key_file: Option<std::sync::Arc<dyn atrest_transfer::KeySource>>,
     pub s3: &'a aws_sdk_s3::Client,
     pub args: &'a BulkArgs,
     /// Draw the overall bar.
@@ -120,7 +122,7 @@ struct Run<'a> {
     bulk: &'a Bulk<'a>,
     verbs: Verbs,
     overall: Overall,
-    keys: std::sync::Arc<Keys>,
+    keys: crate::keyring::Keys,
 }
 
 impl<'a> Run<'a> {
@@ -130,7 +132,10 @@ impl<'a> Run<'a> {
             bulk,
             verbs,
             overall: Overall::new(bulk.show_progress, verbs.doing, total, items.len()),
-            keys: std::sync::Arc::new(Keys::cached(bulk.kms.clone(), bulk.args.cache_limits())),
+            keys: crate::keyring::Keys::with(
+                std::sync::Arc::new(Keys::cached(bulk.kms.clone(), bulk.args.cache_limits())),
+                bulk.key_file.clone(),
+            ),
         }
     }
 
@@ -162,7 +167,7 @@ impl<'a> Run<'a> {
             .collect()
             .await;
         self.overall.bar.finish();
-        summarize(self.verbs.done, done, self.keys.calls(), self.bulk)
+        summarize(self.verbs.done, done, self.keys.kms.calls(), self.bulk)
     }
 }
 
@@ -188,7 +193,7 @@ pub async fn encrypt_dir(
         .into());
     }
     // A missing data.key is one error up front, not one per file.
-    if template.kms_key.is_none() {
+    if template.kms_key.is_none() && bulk.key_file.is_none() {
         super::encrypt::read_data_key(template.data_key)?;
     }
     let filter = Filter::new(&bulk.args.include, &bulk.args.exclude)?;

@@ -4,8 +4,8 @@
 use std::path::Path;
 use std::sync::Arc;
 
+use crate::keyring::Keys;
 use anyhow::{Context, Result};
-use atrest_kms::CachedKeys;
 use atrest_s3::{ByteRange, S3Uri};
 use atrest_transfer::{Error, Observer, OrderedSink, Sink, Transfer, Warning};
 use futures::future::BoxFuture;
@@ -30,7 +30,7 @@ pub struct Decrypt<'a> {
     pub progress: Show<'a>,
 }
 
-pub async fn run(keys: &Arc<CachedKeys>, s3: &aws_sdk_s3::Client, args: Decrypt<'_>) -> Result<()> {
+pub async fn run(keys: &Keys, s3: &aws_sdk_s3::Client, args: Decrypt<'_>) -> Result<()> {
     // Fail on an unwritable destination before any network traffic.
     let mut output = Output::create(args.file).await?;
     let progress = args.progress.pending("decrypting");
@@ -57,12 +57,13 @@ pub async fn run(keys: &Arc<CachedKeys>, s3: &aws_sdk_s3::Client, args: Decrypt<
                 part_size: args.part_size,
                 quiet: args.quiet,
             };
-            s3ec::decrypt(keys, s3, &s3ec_args, envelope, first, &mut output)
+            keys.require_kms("S3 Encryption Client objects")?;
+            s3ec::decrypt(&keys.kms, s3, &s3ec_args, envelope, first, &mut output)
                 .await
                 .with_context(|| format!("cannot decrypt {uri}"))?;
             return output.commit().await;
         }
-        let transfer = Transfer::new(s3.clone(), keys.clone());
+        let transfer = Transfer::new(s3.clone(), keys.source.clone());
         let observer = Arc::new(Shown {
             progress: progress.clone(),
             quiet: args.quiet,

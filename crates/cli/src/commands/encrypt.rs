@@ -6,13 +6,13 @@ use std::sync::Arc;
 
 use anyhow::Result;
 use atrest_format::v2::EncryptionContext;
-use atrest_kms::CachedKeys;
 use atrest_s3::S3Uri;
 use atrest_transfer::{DataKeyFrom, Error, Transfer};
 
 use crate::cli::{Format, TransferArgs};
 use crate::failure::{Exit, Failure};
 use crate::interrupt::Interrupt;
+use crate::keyring::Keys;
 use crate::progress::Show;
 
 pub struct Encrypt<'a> {
@@ -30,13 +30,21 @@ pub struct Encrypt<'a> {
 }
 
 pub async fn run(
-    keys: &Arc<CachedKeys>,
+    keys: &Keys,
     s3: &aws_sdk_s3::Client,
     args: Encrypt<'_>,
     interrupt: &Interrupt,
 ) -> Result<()> {
     if args.format == Format::S3ecV3 {
-        return crate::commands::s3ec::run_encrypt(keys, s3, &args, interrupt).await;
+        keys.require_kms("S3 Encryption Client objects")?;
+        return crate::commands::s3ec::run_encrypt(&keys.kms, s3, &args, interrupt).await;
+    }
+    if args.format == Format::V1 && keys.is_key_file() {
+        return Err(Failure::new(
+            Exit::Usage,
+            "--key-file needs --format v2 (no other format has a place to record its keyring)",
+        )
+        .into());
     }
     if args.format == Format::V1 && !args.context.is_empty() {
         return Err(Failure::new(
@@ -51,6 +59,8 @@ pub async fn run(
     // during the KMS call stops the upload task below.)
     let input = interrupt.guard(crate::files::open_input(args.file)).await?;
     let key = match args.kms_key {
+        // One key file: nothing to name.
+        None if keys.is_key_file() => DataKeyFrom::Generate(String::new()),
         Some(kms_key) => {
             if args.format == Format::V1 {
                 return Err(Failure::new(
@@ -78,7 +88,7 @@ pub async fn run(
             .map(|m| m.len()),
     };
     let progress = args.progress.bar("encrypting", total);
-    let transfer = Transfer::new(s3.clone(), keys.clone());
+    let transfer = Transfer::new(s3.clone(), keys.source.clone());
     let mut upload = transfer
         .upload(args.uri, key)
         .context(args.context)

@@ -59,7 +59,10 @@ fn a_silent_endpoint_times_out_with_one_line() {
 fn an_endpoint_that_never_accepts_times_out_connecting() {
     let Some(env) = env() else { return };
     let unreachable = Unreachable::start();
-    for args in [&["inspect", "s3://b/k"][..], &["decrypt", "s3://b/k", "out"]] {
+    for args in [
+        &["inspect", "s3://b/k"][..],
+        &["decrypt", "s3://b/k", "out"],
+    ] {
         let start = Instant::now();
         let child = env
             .atrest()

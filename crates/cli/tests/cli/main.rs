@@ -16,6 +16,7 @@ mod hangs;
 mod harness;
 mod inspect;
 mod interrupt;
+mod key_file_s3;
 mod load;
 mod ls;
 mod messages;

@@ -173,6 +173,13 @@ impl<'t> Download<'t> {
             pin: first.version.clone(),
             observer: Arc::clone(&self.observer),
         });
+        if header.keyring() != self.transfer.keys.keyring() {
+            return Err(Error::WrongKeyring {
+                uri: self.uri.to_string(),
+                recorded: header.keyring(),
+                asked: self.transfer.keys.keyring(),
+            });
+        }
         let (format, key_id, written) = match header {
             Header::V1(h) => {
                 if !self.expect_context.is_empty() {
