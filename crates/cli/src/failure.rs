@@ -56,9 +56,10 @@ pub fn from_transfer(e: atrest_transfer::Error) -> anyhow::Error {
     match e {
         Error::NotAtrest(header) => NotAtrest::BadHeader(header).into(),
         Error::TooShort(len) => NotAtrest::TooShort(len).into(),
-        e @ (Error::ContextMismatch { .. } | Error::NoContext { .. }) => {
-            Failure::new(Exit::Untrusted, e.to_string()).into()
-        }
+        e @ (Error::ContextMismatch { .. }
+        | Error::NoContext { .. }
+        | Error::S3ec(_)
+        | Error::S3ecContext(_)) => Failure::new(Exit::Untrusted, e.to_string()).into(),
         e @ (Error::RangeNeedsV2 { .. }
         | Error::RangeOutside { .. }
         | Error::Header(_)

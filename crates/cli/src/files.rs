@@ -409,3 +409,15 @@ impl Output {
         Ok(())
     }
 }
+
+/// The length of `path` if it is a regular file: only a regular file's
+/// length is known before reading it (not stdin's, a FIFO's or a device's).
+pub fn regular_file_len(path: &Path) -> Option<u64> {
+    if is_std_stream(path) {
+        return None;
+    }
+    std::fs::metadata(path)
+        .ok()
+        .filter(|m| m.is_file())
+        .map(|m| m.len())
+}

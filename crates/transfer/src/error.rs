@@ -87,11 +87,35 @@ pub enum Error {
         /// The keyring of the transfer's key source, asked to unwrap it.
         asked: Keyring,
     },
-    /// The key source cannot make what was asked (a key file makes v2
-    /// objects with a fresh data key only: v1 and a shared data key have no
-    /// place to record the keyring).
+    /// What was asked cannot be done with this object or key source (a
+    /// key file makes v2 objects with a fresh data key only; an S3
+    /// Encryption Client object wrapped with a client-side key; a range of
+    /// a CBC object; a V3 object over GCM's length limit).
     #[error("{0}")]
-    Unsupported(&'static str),
+    Unsupported(String),
+    /// The object's S3 Encryption Client metadata (or instruction file) is
+    /// invalid, or not what the policy admits (legacy CBC without
+    /// `allow_legacy`).
+    #[error("invalid S3 Encryption Client metadata: {0}")]
+    S3ec(#[source] atrest_format::s3ec::S3ecError),
+    /// An S3 Encryption Client object's stored context lacks a pair the
+    /// caller expects (or the caller named a reserved key).
+    #[error("{0}")]
+    S3ecContext(String),
+    /// The instruction file (`KEY.instruction`) an object's metadata points
+    /// to could not be read.
+    #[error("cannot read the instruction file {uri}")]
+    InstructionFile {
+        /// The instruction file.
+        uri: String,
+        /// Why.
+        #[source]
+        source: S3Error,
+    },
+    /// The input's length changed while it was read (it was declared with
+    /// [`Upload::input_len`](crate::Upload::input_len)).
+    #[error("the input changed length while it was read")]
+    InputChanged,
     /// The upload was aborted through its handle.
     #[error("the upload was aborted")]
     Aborted,

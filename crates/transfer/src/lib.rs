@@ -64,6 +64,7 @@ mod keys;
 pub mod list;
 mod observer;
 pub mod rewrap;
+pub mod s3ec;
 mod sink;
 mod upload;
 
@@ -72,8 +73,8 @@ use std::sync::Arc;
 use atrest_format::{v2, MAX_WRAPPED_KEY_LEN, PREFIX_LEN};
 pub use atrest_s3::{ByteRange, ObjectVersion, S3Uri};
 pub use download::{
-    check_expected_context, Download, Downloaded, DEFAULT_PART_SIZE, FILE_STREAMS, FIRST_FETCH,
-    ORDERED_STREAMS, ORDERED_WINDOW,
+    check_expected_context, Download, Downloaded, Kind, DEFAULT_PART_SIZE, FILE_STREAMS,
+    FIRST_FETCH, ORDERED_STREAMS, ORDERED_WINDOW,
 };
 pub use error::Error;
 pub use keys::{KeyError, KeySource, NewDataKey, UnwrappedDataKey};

@@ -41,4 +41,18 @@ pub enum Warning {
         /// The object.
         uri: String,
     },
+    /// The object is a legacy AES-CBC object of the S3 Encryption Client
+    /// (read only with `allow_legacy`): it is not authenticated.
+    #[error("{uri} is AES-CBC (legacy S3 Encryption Client): it is not authenticated, so tampering cannot be detected")]
+    LegacyCbc {
+        /// The object.
+        uri: String,
+    },
+    /// A range of an S3 Encryption Client object read with `allow_legacy`:
+    /// decrypted without its tag (AES-CTR).
+    #[error("a range of the S3 Encryption Client object {uri} is decrypted without its tag (AES-CTR, --allow-legacy): it is not authenticated")]
+    UnauthenticatedRange {
+        /// The object.
+        uri: String,
+    },
 }

@@ -38,6 +38,11 @@ pub enum Format {
     /// Authenticated, key-committing AES-256-GCM frames.
     #[default]
     V2,
+    /// The AWS S3 Encryption Client's V3 (AES-256-GCM over the whole
+    /// object, key commitment, metadata in the object): for readers that
+    /// use that client. Needs [`DataKeyFrom::Generate`] with a KMS key and
+    /// [`Upload::input_len`].
+    S3ecV3,
 }
 
 /// Which data key encrypts an upload.
@@ -265,6 +270,15 @@ impl Job {
         input: &mut Input,
         upload: &mut Uploader,
     ) -> Result<Option<Arc<str>>, Error> {
+        if self.format == Format::S3ecV3 {
+            let (DataKeyFrom::Generate(key_id), Some(len)) = (&self.key, self.len) else {
+                return Err(Error::Unsupported(
+                    "an S3 Encryption Client V3 object needs a fresh data key (a KMS key id) and an input of known length (GCM's 64 GiB limit is checked before anything is uploaded)".into(),
+                ));
+            };
+            let keys = self.keys.as_ref();
+            return crate::s3ec::encrypt_v3(keys, key_id, &self.context, input, len, upload).await;
+        }
         let context = EncryptionContext::new(self.context.iter().cloned())
             .map_err(|e| Error::Header(atrest_format::HeaderError::BadContext(e)))?;
         // At most one key-source call per object: a fresh key, or the
@@ -274,7 +288,7 @@ impl Job {
             && (self.format != Format::V2 || matches!(self.key, DataKeyFrom::Wrapped(_)))
         {
             return Err(Error::Unsupported(
-                "a key file makes v2 objects with a fresh data key only (no other kind has a place to record its keyring)",
+                "a key file makes v2 objects with a fresh data key only (no other kind has a place to record its keyring)".into(),
             ));
         }
         let bad_context = |e| Error::Header(atrest_format::HeaderError::BadContext(e));
@@ -293,6 +307,7 @@ impl Job {
             }
         };
         match self.format {
+            Format::S3ecV3 => unreachable!("written above"),
             Format::V1 => self.encrypt_v1(input, &key, wrapped, upload).await?,
             Format::V2 => {
                 let object = V2Object {

@@ -10,7 +10,6 @@ use atrest_s3::{ByteRange, S3Uri};
 use atrest_transfer::{Error, Observer, OrderedSink, Sink, Transfer, Warning};
 use futures::future::BoxFuture;
 
-use crate::commands::s3ec;
 use crate::failure::{Exit, Failure};
 use crate::files::Output;
 use crate::progress::{Progress, Show};
@@ -35,34 +34,6 @@ pub async fn run(keys: &Keys, s3: &aws_sdk_s3::Client, args: Decrypt<'_>) -> Res
     let mut output = Output::create(args.file).await?;
     let progress = args.progress.pending("decrypting");
     let result = async {
-        let uri = args.uri;
-        let range = ByteRange::new(0, atrest_transfer::FIRST_FETCH - 1);
-        let first = atrest_s3::get_range(s3, uri, range, None)
-            .await
-            .with_context(|| format!("cannot decrypt {uri}"))?;
-        // An S3 Encryption Client object: by its metadata, or by an
-        // instruction file when the body is no atrest object either.
-        let policy = atrest_format::s3ec::Policy {
-            allow_legacy: args.allow_legacy,
-        };
-        let probe = atrest_format::parse_header(&first.bytes).is_err();
-        let found = s3ec::detect(s3, uri, &first.metadata, probe, policy).await;
-        if let Some(envelope) = found.with_context(|| format!("cannot decrypt {uri}"))? {
-            let s3ec_args = s3ec::Decrypt {
-                uri,
-                expect_context: args.expect_context,
-                allow_legacy: args.allow_legacy,
-                range: args.range,
-                streams: args.concurrency.unwrap_or(atrest_transfer::FILE_STREAMS),
-                part_size: args.part_size,
-                quiet: args.quiet,
-            };
-            keys.require_kms("S3 Encryption Client objects")?;
-            s3ec::decrypt(&keys.kms, s3, &s3ec_args, envelope, first, &mut output)
-                .await
-                .with_context(|| format!("cannot decrypt {uri}"))?;
-            return output.commit().await;
-        }
         let transfer = Transfer::new(s3.clone(), keys.source.clone());
         let observer = Arc::new(Shown {
             progress: progress.clone(),
@@ -72,7 +43,7 @@ pub async fn run(keys: &Keys, s3: &aws_sdk_s3::Client, args: Decrypt<'_>) -> Res
             .download(args.uri)
             .expect_context(args.expect_context)
             .part_size(args.part_size)
-            .first_fetch(first)
+            .allow_legacy(args.allow_legacy)
             .observer(observer);
         if let Some(range) = args.range {
             download = download.range(range);

@@ -37,7 +37,20 @@ pub async fn run(
 ) -> Result<()> {
     if args.format == Format::S3ecV3 {
         keys.require_kms("S3 Encryption Client objects")?;
-        return crate::commands::s3ec::run_encrypt(&keys.kms, s3, &args, interrupt).await;
+        if args.kms_key.is_none() {
+            return Err(Failure::new(
+                Exit::Usage,
+                "--format s3ec-v3 needs --key KEY_ID: each S3 Encryption Client object carries its own data key, wrapped with its context",
+            )
+            .into());
+        }
+        if crate::files::regular_file_len(args.file).is_none() {
+            return Err(Failure::new(
+                Exit::Usage,
+                "--format s3ec-v3 needs a regular file: GCM's 64 GiB limit is checked against its length before anything is uploaded",
+            )
+            .into());
+        }
     }
     if args.format == Format::V1 && keys.is_key_file() {
         return Err(Failure::new(
@@ -53,8 +66,15 @@ pub async fn run(
         )
         .into());
     }
-    let context = EncryptionContext::new(args.context.iter().cloned())
-        .map_err(|e| Failure::new(Exit::Usage, format!("invalid --context: {e}")))?;
+    let context = || {
+        EncryptionContext::new(args.context.iter().cloned())
+            .map_err(|e| Failure::new(Exit::Usage, format!("invalid --context: {e}")))
+    };
+    // (S3 Encryption Client contexts follow that client's rules, checked
+    // by the engine.)
+    if args.format != Format::S3ecV3 {
+        context()?;
+    }
     // Opening (a FIFO) may wait forever: a signal stops it. (A signal
     // during the KMS call stops the upload task below.)
     let input = interrupt.guard(crate::files::open_input(args.file)).await?;
@@ -73,20 +93,13 @@ pub async fn run(
         }
         None => {
             let wrapped = read_data_key(args.data_key)?;
-            context
+            context()?
                 .with_shared_data_key()
                 .map_err(|e| Failure::new(Exit::Usage, format!("invalid --context: {e}")))?;
             DataKeyFrom::Wrapped(wrapped.into())
         }
     };
-    let total = match crate::files::is_std_stream(args.file) {
-        true => None,
-        // Only a regular file's length is known before reading it.
-        false => std::fs::metadata(args.file)
-            .ok()
-            .filter(|m| m.is_file())
-            .map(|m| m.len()),
-    };
+    let total = crate::files::regular_file_len(args.file);
     let progress = args.progress.bar("encrypting", total);
     let transfer = Transfer::new(s3.clone(), keys.source.clone());
     let mut upload = transfer
@@ -95,7 +108,7 @@ pub async fn run(
         .format(match args.format {
             Format::V1 => atrest_transfer::Format::V1,
             Format::V2 => atrest_transfer::Format::V2,
-            Format::S3ecV3 => unreachable!("handled by commands::s3ec::run_encrypt"),
+            Format::S3ecV3 => atrest_transfer::Format::S3ecV3,
         })
         .frame_exponent(args.frame_exponent)
         .part_size(args.transfer.part_size as usize * 1024 * 1024)

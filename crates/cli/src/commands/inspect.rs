@@ -63,7 +63,9 @@ pub async fn run(s3: Option<&aws_sdk_s3::Client>, target: &Target, as_json: bool
         let probe = inspect(&prefix, object_len).is_err();
         let describe_all = atrest_format::s3ec::Policy { allow_legacy: true };
         if let Some(envelope) =
-            crate::commands::s3ec::detect(s3, uri, &metadata, probe, describe_all).await?
+            atrest_transfer::s3ec::detect(s3, uri, &metadata, probe, describe_all)
+                .await
+                .map_err(crate::failure::from_transfer)?
         {
             print!(
                 "{}",

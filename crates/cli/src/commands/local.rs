@@ -103,7 +103,7 @@ pub async fn encrypt(keys: KeySource<'_>, args: LocalEncrypt<'_>) -> Result<()> 
             context,
         })
         .await?;
-    let total = regular_file_len(args.file);
+    let total = crate::files::regular_file_len(args.file);
     let progress = args.progress.bar("encrypting", total);
     let mut input = progress.reader(input);
     let result = async {
@@ -166,7 +166,7 @@ pub async fn decrypt(keys: KeySource<'_>, args: LocalDecrypt<'_>) -> Result<()> 
     let input = crate::files::open_input(args.input).await?;
     // Fail on an unwritable destination before anything else.
     let mut output = Output::create(args.out).await?;
-    let total = regular_file_len(args.input);
+    let total = crate::files::regular_file_len(args.input);
     let progress = args.progress.bar("decrypting", total);
     let mut input = BufReader::with_capacity(IO_BUFFER, progress.reader(input));
     let result = async {
@@ -229,16 +229,6 @@ pub async fn decrypt(keys: KeySource<'_>, args: LocalDecrypt<'_>) -> Result<()> 
     result?;
     progress.finish();
     Ok(())
-}
-
-fn regular_file_len(path: &Path) -> Option<u64> {
-    if crate::files::is_std_stream(path) {
-        return None;
-    }
-    std::fs::metadata(path)
-        .ok()
-        .filter(|m| m.is_file())
-        .map(|m| m.len())
 }
 
 /// One of the streaming state machines of `atrest-crypto`.

@@ -53,6 +53,7 @@ pub struct Download<'t> {
     concurrency: Option<usize>,
     part_size: usize,
     first: Option<Fetched>,
+    allow_legacy: bool,
     observer: Arc<dyn Observer>,
 }
 
@@ -67,12 +68,25 @@ impl std::fmt::Debug for Download<'_> {
     }
 }
 
+/// The kinds of object a download reads.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Kind {
+    /// atrest v1 (the original tool's AES-CBC).
+    V1,
+    /// atrest v2 (authenticated frames).
+    V2,
+    /// An object of the AWS S3 Encryption Client (V2 or V3 GCM, or legacy
+    /// CBC).
+    S3EncryptionClient,
+}
+
 /// What a finished download read.
 #[derive(Clone, Debug)]
 #[non_exhaustive]
 pub struct Downloaded {
-    /// The object's format version (1 or 2).
-    pub format: u8,
+    /// The object's format.
+    pub format: Kind,
     /// Plaintext bytes written to the sink.
     pub written: u64,
     /// Which key had wrapped the data key (for KMS: its ARN), if known.
@@ -91,6 +105,7 @@ impl<'t> Download<'t> {
             concurrency: None,
             part_size: DEFAULT_PART_SIZE,
             first: None,
+            allow_legacy: false,
             observer: Arc::new(crate::NoProgress),
         }
     }
@@ -130,6 +145,15 @@ impl<'t> Download<'t> {
         self
     }
 
+    /// Also read what is not authenticated, with a warning to the
+    /// observer: legacy AES-CBC objects of the S3 Encryption Client, and
+    /// ranges of its GCM objects decrypted without the tag (AES-CTR).
+    /// Without it, those fail.
+    pub fn allow_legacy(mut self, allow: bool) -> Self {
+        self.allow_legacy = allow;
+        self
+    }
+
     /// Told of the total and of every byte written.
     pub fn observer(mut self, observer: Arc<dyn Observer>) -> Self {
         self.observer = observer;
@@ -162,10 +186,6 @@ impl<'t> Download<'t> {
                 atrest_s3::get_range(&self.transfer.s3, &self.uri, range, None).await?
             }
         };
-        let header = match parse_header(&first.bytes).map_err(Error::NotAtrest)? {
-            Parsed::Complete(header) => header,
-            Parsed::Incomplete { .. } => return Err(Error::TooShort(first.object_len)),
-        };
         let job = Arc::new(Job {
             s3: self.transfer.s3.clone(),
             uri: self.uri.clone(),
@@ -173,6 +193,42 @@ impl<'t> Download<'t> {
             pin: first.version.clone(),
             observer: Arc::clone(&self.observer),
         });
+        // An S3 Encryption Client object: by its metadata, or by an
+        // instruction file when the body is no atrest object either.
+        let parsed = parse_header(&first.bytes);
+        let policy = atrest_format::s3ec::Policy {
+            allow_legacy: self.allow_legacy,
+        };
+        let found = crate::s3ec::detect(
+            &self.transfer.s3,
+            &self.uri,
+            &first.metadata,
+            parsed.is_err(),
+            policy,
+        )
+        .await?;
+        if let Some(envelope) = found {
+            let options = crate::s3ec::Options {
+                expect_context: &self.expect_context,
+                allow_legacy: self.allow_legacy,
+                range: self.range,
+                streams: self.concurrency.unwrap_or(FILE_STREAMS),
+                run_len: self.part_size as u64,
+            };
+            let keys = self.transfer.keys.as_ref();
+            let (written, key_id) =
+                crate::s3ec::download(&job, keys, envelope, first, options, sink).await?;
+            return Ok(Downloaded {
+                format: Kind::S3EncryptionClient,
+                written,
+                key_id,
+                version: job.pin.clone(),
+            });
+        }
+        let header = match parsed.map_err(Error::NotAtrest)? {
+            Parsed::Complete(header) => header,
+            Parsed::Incomplete { .. } => return Err(Error::TooShort(first.object_len)),
+        };
         if header.keyring() != self.transfer.keys.keyring() {
             return Err(Error::WrongKeyring {
                 uri: self.uri.to_string(),
@@ -201,7 +257,7 @@ impl<'t> Download<'t> {
                     run_len: self.part_size as u64,
                 };
                 let written = v1::download(&job, &h, &key.key, first, options, sink).await?;
-                (1, key.key_id, written)
+                (Kind::V1, key.key_id, written)
             }
             Header::V2(h) => {
                 check_expected_context(&h, &self.expect_context)?;
@@ -218,7 +274,7 @@ impl<'t> Download<'t> {
                     whole_range: self.range.is_none(),
                 };
                 let written = v2::download(&job, cipher, plan, first.bytes, options, sink).await?;
-                (2, key.key_id, written)
+                (Kind::V2, key.key_id, written)
             }
             _ => unreachable!("parse_header yields only known versions"),
         };
@@ -241,20 +297,20 @@ pub(crate) struct Job {
 }
 
 /// A sink as an ordered one: a file is written at increasing offsets.
-fn ordered(sink: Sink<'_>) -> OrderedTo<'_> {
+pub(crate) fn ordered(sink: Sink<'_>) -> OrderedTo<'_> {
     match sink {
         Sink::File(file) => OrderedTo::File(FileAt::new(file)),
         Sink::Ordered(sink) => OrderedTo::Sink(sink),
     }
 }
 
-enum OrderedTo<'a> {
+pub(crate) enum OrderedTo<'a> {
     File(FileAt),
     Sink(&'a mut dyn OrderedSink),
 }
 
 impl OrderedTo<'_> {
-    fn sink(&mut self) -> &mut dyn OrderedSink {
+    pub(crate) fn sink(&mut self) -> &mut dyn OrderedSink {
         match self {
             OrderedTo::File(file) => file,
             OrderedTo::Sink(sink) => *sink,
