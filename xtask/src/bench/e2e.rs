@@ -22,7 +22,10 @@ use anyhow::Result;
 use self::atrest::{atrest_decrypt, atrest_encrypt, help_formats, SINGLE_PUT};
 use self::files::{clear_dir, ensure_file};
 pub use self::measure::{Direction, Measurement};
-use self::peers::{aws_download, aws_upload, rclone_download, rclone_upload, RcloneEnv};
+use self::peers::{
+    aws_download, aws_upload, rclone_download, rclone_upload, s3ec_python_download,
+    s3ec_python_upload, PythonS3ec, RcloneEnv,
+};
 pub use self::plain::RANGED_STREAMS;
 use self::plain::{plain_downloads, plain_multipart_upload, plain_upload, PART_SIZE};
 use self::servers::Servers;
@@ -99,6 +102,13 @@ pub fn end_to_end(opts: &Options, bin: &Path, dir: &Path) -> Result<E2e> {
                 .to_owned(),
         );
     }
+    let python_s3ec = PythonS3ec::find();
+    if python_s3ec.is_none() {
+        notes.push(
+            "the S3 Encryption Client for Python is not in xtask's venv: no Python client rows (`cargo xtask test` installs it)."
+                .to_owned(),
+        );
+    }
     let rclone_env = match &rclone {
         Some(version) => Some(RcloneEnv::new(&servers.env, version)?),
         None => None,
@@ -129,6 +139,12 @@ pub fn end_to_end(opts: &Options, bin: &Path, dir: &Path) -> Result<E2e> {
         if let Some(r) = rclone_env {
             rows.push(rclone_upload(&ctx, r, &file, size, runs));
         }
+        // The Python client reads whole objects into memory: measured up
+        // to 1 GiB, for its time and peak RSS beside atrest's s3ec-v3 rows.
+        let python = python_s3ec.as_ref().filter(|_| full);
+        if let Some(py) = python {
+            rows.push(s3ec_python_upload(&ctx, py, &file, size, runs));
+        }
         rows.extend(plain_downloads(&ctx, size, runs, full));
         if aws {
             rows.push(aws_download(&ctx, size, runs));
@@ -138,6 +154,9 @@ pub fn end_to_end(opts: &Options, bin: &Path, dir: &Path) -> Result<E2e> {
         }
         if let Some(r) = rclone_env {
             rows.push(rclone_download(&ctx, r, &file, size, runs));
+        }
+        if let Some(py) = python {
+            rows.push(s3ec_python_download(&ctx, py, &file, size, runs));
         }
         sizes.push((size, rows));
         // The next size's objects need the disk space (4 GiB ones ~20 GiB).

@@ -14,15 +14,18 @@ import json
 import sys
 
 import boto3
+from botocore.config import Config
 from s3_encryption import S3EncryptionClient, S3EncryptionClientConfig
 from s3_encryption.materials.kms_keyring import KmsKeyring
 from s3_encryption.materials.materials import AlgorithmSuite, CommitmentPolicy
 
 key_id, bucket, jobs = sys.argv[1], sys.argv[2], json.loads(sys.argv[3])
 kms = boto3.client("kms")
+# Path-style requests: local endpoints (moto, s3s-fs) have no bucket DNS.
+path_style = Config(s3={"addressing_style": "path"})
 # Each encryption client hooks into a boto3 client of its own.
 v3 = S3EncryptionClient(
-    boto3.client("s3"),
+    boto3.client("s3", config=path_style),
     S3EncryptionClientConfig(
         keyring=KmsKeyring(kms, key_id),
         # Reads V2 and V3, writes V3 (the client's default suite).
@@ -30,7 +33,7 @@ v3 = S3EncryptionClient(
     ),
 )
 v2 = S3EncryptionClient(
-    boto3.client("s3"),
+    boto3.client("s3", config=path_style),
     S3EncryptionClientConfig(
         keyring=KmsKeyring(kms, key_id),
         encryption_algorithm=AlgorithmSuite.ALG_AES_256_GCM_IV12_TAG16_NO_KDF,

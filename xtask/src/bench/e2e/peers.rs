@@ -166,3 +166,84 @@ pub fn rclone_download(
         },
     )
 }
+
+/// The AWS S3 Encryption Client for Python (in xtask's venv, for the
+/// interop tests), driven by the tests' script: one V3 `upload_file` or
+/// `get_object` per run. Its reads hold the whole object in memory.
+pub struct PythonS3ec {
+    python: std::path::PathBuf,
+    script: std::path::PathBuf,
+}
+
+impl PythonS3ec {
+    /// The client, if the venv has it.
+    pub fn find() -> Option<Self> {
+        let python = crate::moto::python();
+        let has = Command::new(&python)
+            .args(["-c", "import s3_encryption"])
+            .output()
+            .is_ok_and(|o| o.status.success());
+        let script = crate::util::root().join("crates/cli/tests/cli/s3ec_client.py");
+        (has && script.is_file()).then_some(PythonS3ec { python, script })
+    }
+
+    fn job(&self, ctx: &Ctx, op: &str, key: &str, path: &Path) -> Command {
+        let job = serde_json::json!([{"op": op, "key": key, "path": path, "context": null}]);
+        let mut cmd = Command::new(&self.python);
+        cmd.arg(&self.script)
+            .arg(ctx.key_id)
+            .arg(BUCKET)
+            .arg(job.to_string());
+        cmd
+    }
+}
+
+/// The Python client's V3 upload of `file`.
+pub fn s3ec_python_upload(
+    ctx: &Ctx,
+    py: &PythonS3ec,
+    file: &Path,
+    size: u64,
+    runs: usize,
+) -> Measurement {
+    let key = format!("s3ec-python-{}", size_label(size));
+    let row = Row::upload(
+        "S3 Encryption Client for Python (V3 upload_file)",
+        Kind::Peer,
+        size,
+        runs,
+    );
+    ctx.measure(&row, || py.job(ctx, "put", &key, file), no_check)
+}
+
+/// The Python client's read of its own object into a file (on tmpfs when
+/// there is one), checked against the original once.
+pub fn s3ec_python_download(
+    ctx: &Ctx,
+    py: &PythonS3ec,
+    file: &Path,
+    size: u64,
+    runs: usize,
+) -> Measurement {
+    let label = size_label(size);
+    let key = format!("s3ec-python-{label}");
+    let out = tmpfs()
+        .unwrap_or(ctx.work)
+        .join(format!("s3ec-python-{label}.out"));
+    let row = Row::download(
+        "S3 Encryption Client for Python (V3 get_object)",
+        Kind::Peer,
+        size,
+        runs,
+    );
+    ctx.measure(
+        &row,
+        || py.job(ctx, "get", &key, &out),
+        |run| {
+            if run == 0 {
+                same_contents(file, &out)?;
+            }
+            std::fs::remove_file(&out).context("the Python client wrote no file")
+        },
+    )
+}
