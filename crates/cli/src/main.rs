@@ -357,19 +357,8 @@ fn init_logging(verbose: u8, quiet: bool) {
         .init();
 }
 
-/// Untrusted text (object keys, context values) with control characters
-/// escaped, so it cannot drive the terminal.
-pub fn escape(s: &str) -> String {
-    s.chars()
-        .flat_map(|c| {
-            if c.is_control() {
-                c.escape_default().collect::<Vec<_>>()
-            } else {
-                vec![c]
-            }
-        })
-        .collect()
-}
+/// Untrusted text with control characters escaped (the engine's rule).
+pub use atrest_transfer::escape;
 
 /// Whether `path` is `-` or names our own standard output (a link to
 /// /proc/self/fd/1, the terminal we write to, the pipe we write into).
