@@ -157,6 +157,24 @@ pub fn message(err: &anyhow::Error) -> String {
     line
 }
 
+/// An error and its causes on one line, joined as [`message`] joins them
+/// (for per-object results, which are not `anyhow` errors).
+pub fn one_line(err: &(dyn std::error::Error + 'static)) -> String {
+    let mut line = String::new();
+    let mut cause = Some(err);
+    while let Some(c) = cause {
+        let text = c.to_string();
+        if !text.is_empty() && !line.contains(&text) {
+            if !line.is_empty() {
+                line.push_str(": ");
+            }
+            line.push_str(&text);
+        }
+        cause = c.source();
+    }
+    line
+}
+
 /// No credentials, or credentials the service refused as such (not a
 /// permission the caller lacks).
 fn is_credentials_failure(cause: &(dyn std::error::Error + 'static)) -> bool {

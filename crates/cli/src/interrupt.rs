@@ -5,6 +5,7 @@
 
 use std::future::Future;
 
+use atrest_transfer::Stop;
 use tokio::signal::unix::{signal, SignalKind};
 use tokio::sync::watch;
 
@@ -54,6 +55,27 @@ impl Interrupt {
             if rx.changed().await.is_err() {
                 // The listener is gone: no signal will ever be reported.
                 std::future::pending::<()>().await;
+            }
+        }
+    }
+
+    /// Runs `work` with a [`Stop`] that a signal triggers, for work that
+    /// must not be dropped part-way (it has multipart uploads or temporary
+    /// objects to clean up): on a signal, waits for `work` to stop cleanly,
+    /// then reports the signal.
+    pub async fn stopping<T, F>(&self, work: impl FnOnce(Stop) -> F) -> anyhow::Result<T>
+    where
+        F: Future<Output = anyhow::Result<T>>,
+    {
+        let (handle, stop) = Stop::new();
+        let work = work(stop);
+        tokio::pin!(work);
+        tokio::select! {
+            result = &mut work => result,
+            got = self.wait() => {
+                handle.stop();
+                let _ = work.await;
+                Err(got.into())
             }
         }
     }

@@ -313,8 +313,58 @@ async fn run(cli: Cli) -> anyhow::Result<Option<String>> {
                 json: *json,
                 quiet: cli.quiet,
             };
-            let work = commands::rewrap::run(&clients.kms, &clients.s3, args);
+            // Not dropped on a signal: an open multipart upload is aborted.
+            let work = |stop| commands::rewrap::run(&clients.kms, &clients.s3, args, stop);
+            interrupt.stopping(work).await.map(|()| None)
+        }
+        Command::Verify {
+            uri,
+            recursive,
+            jobs,
+            transfer,
+            json,
+        } => {
+            let args = commands::verify::Args {
+                uri,
+                recursive: *recursive,
+                jobs: *jobs as usize,
+                concurrency: transfer.concurrency.map(|n| n as usize),
+                part_size: transfer.part_size as usize * 1024 * 1024,
+                json: *json,
+                quiet: cli.quiet,
+            };
+            let keys = std::sync::Arc::new(atrest_kms::CachedKeys::uncached(clients.kms.clone()));
+            let work = commands::verify::run(keys, &clients.s3, args);
             interrupt.guard(work).await.map(|()| None)
+        }
+        Command::Upgrade {
+            uri,
+            kms_key,
+            recursive,
+            dryrun,
+            jobs,
+            json,
+        } => {
+            let args = commands::upgrade::Args {
+                uri,
+                key: kms_key.as_deref(),
+                recursive: *recursive,
+                dry_run: *dryrun,
+                jobs: *jobs as usize,
+                json: *json,
+                quiet: cli.quiet,
+            };
+            // The download's unwrap answers the upload's (the same wrapped
+            // key), and --key makes one data key for many objects, as
+            // `encrypt --recursive` does.
+            let keys = std::sync::Arc::new(atrest_kms::CachedKeys::cached(
+                clients.kms.clone(),
+                cli::KEY_CACHE,
+            ));
+            // Not dropped on a signal: uploads are aborted, temporary
+            // objects deleted.
+            let work = |stop| commands::upgrade::run(keys, &clients.s3, args, stop);
+            interrupt.stopping(work).await.map(|()| None)
         }
         Command::Ls {
             uri,

@@ -207,6 +207,9 @@ pub struct Replacement {
     uri: S3Uri,
     upload_id: String,
     etag: String,
+    /// Where [`Replacement::copy`] copies from, and the ETag it must have.
+    source: S3Uri,
+    source_etag: String,
 }
 
 impl Replacement {
@@ -217,6 +220,19 @@ impl Replacement {
         uri: &S3Uri,
         properties: &Properties,
         etag: &str,
+    ) -> Result<Self, S3Error> {
+        Replacement::start_from(client, uri, properties, etag, (uri, etag)).await
+    }
+
+    /// As [`Replacement::start`], with parts copied from another object
+    /// (`source`: its URI and the ETag it must still have), e.g. a new
+    /// version staged and checked beside the one it replaces.
+    pub async fn start_from(
+        client: &Client,
+        uri: &S3Uri,
+        properties: &Properties,
+        etag: &str,
+        source: (&S3Uri, &str),
     ) -> Result<Self, S3Error> {
         let request = client
             .create_multipart_upload()
@@ -236,6 +252,8 @@ impl Replacement {
             uri: uri.clone(),
             upload_id: upload_id.to_owned(),
             etag: etag.to_owned(),
+            source: source.0.clone(),
+            source_etag: source.1.to_owned(),
         })
     }
 
@@ -259,7 +277,9 @@ impl Replacement {
     }
 
     /// UploadPartCopy: part `number` holds bytes `start..=end` of the
-    /// object being replaced, copied inside S3, only from the version read.
+    /// object being replaced (or of the source given to
+    /// [`Replacement::start_from`]), copied inside S3, only from the
+    /// version read.
     pub async fn copy(&self, number: i32, start: u64, end: u64) -> Result<CompletedPart, S3Error> {
         let out = self
             .client
@@ -268,9 +288,9 @@ impl Replacement {
             .key(self.uri.key())
             .upload_id(&self.upload_id)
             .part_number(number)
-            .copy_source(copy_source(&self.uri))
+            .copy_source(copy_source(&self.source))
             .copy_source_range(format!("bytes={start}-{end}"))
-            .copy_source_if_match(&self.etag)
+            .copy_source_if_match(&self.source_etag)
             .send()
             .await
             .map_err(|e| S3Error::from_sdk("UploadPartCopy", &self.uri, e))?;
@@ -324,6 +344,19 @@ impl Replacement {
             );
         }
     }
+}
+
+/// DeleteObject of `uri` (its latest version; a missing object is no
+/// error, as S3 answers).
+pub async fn delete(client: &Client, uri: &S3Uri) -> Result<(), S3Error> {
+    client
+        .delete_object()
+        .bucket(uri.bucket())
+        .key(uri.key())
+        .send()
+        .await
+        .map(drop)
+        .map_err(|e| S3Error::from_sdk("DeleteObject", uri, e))
 }
 
 /// `x-amz-copy-source`: `bucket/key`, the key URL-encoded but for `/`.

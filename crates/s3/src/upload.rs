@@ -201,6 +201,14 @@ impl Uploader {
         self.metadata = Some(metadata);
     }
 
+    /// Adds (or replaces) one user-metadata entry; before the first write,
+    /// as [`Uploader::set_metadata`].
+    pub fn insert_metadata(&mut self, name: impl Into<String>, value: impl Into<String>) {
+        self.metadata
+            .get_or_insert_with(Default::default)
+            .insert(name.into(), value.into());
+    }
+
     /// Calls `acked` with the length of every part when its UploadPart
     /// returned (of the object, when a single PutObject did): the bytes S3
     /// has acknowledged, for progress.

@@ -3,6 +3,7 @@
 use atrest_crypto::DecryptError;
 use atrest_format::keyring::Keyring;
 use atrest_format::HeaderError;
+use atrest_kms::KmsError;
 use atrest_s3::{ByteRange, S3Error};
 
 use crate::keys::KeyError;
@@ -147,5 +148,56 @@ fn context_mismatch(key: &str, expected: &str, found: Option<&str>) -> String {
             escape(found)
         ),
         None => format!("the encryption context lacks {key}={expected}"),
+    }
+}
+
+/// Whether an operation that failed may succeed if tried again: as S3
+/// Batch Operations' `TemporaryFailure` and `PermanentFailure`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Retry {
+    /// Throttling, a server or network failure, an object replaced
+    /// meanwhile: another attempt may succeed.
+    Temporary,
+    /// The object, the key or the permissions are what they are: trying
+    /// again gives the same answer.
+    Permanent,
+}
+
+impl Retry {
+    /// The retry class of an S3 failure.
+    pub fn of_s3(e: &S3Error) -> Retry {
+        match e {
+            S3Error::NoSuchBucket { .. }
+            | S3Error::NoSuchKey { .. }
+            | S3Error::AccessDenied { .. }
+            | S3Error::NoCredentials(_) => Retry::Permanent,
+            _ => Retry::Temporary,
+        }
+    }
+
+    /// The retry class of a key source's failure (KMS: by its error; any
+    /// other source's failures are taken as permanent).
+    pub fn of_key(e: &KeyError) -> Retry {
+        e.downcast_ref::<KmsError>()
+            .map_or(Retry::Permanent, Retry::of_kms)
+    }
+
+    /// The retry class of a KMS failure: throttling and service failures
+    /// (after the SDK's own retries) are temporary, refusals permanent.
+    pub fn of_kms(e: &KmsError) -> Retry {
+        match e {
+            KmsError::Other { .. } | KmsError::MalformedResponse => Retry::Temporary,
+            _ => Retry::Permanent,
+        }
+    }
+
+    /// The retry class of a transfer's failure.
+    pub fn of(e: &Error) -> Retry {
+        match e {
+            Error::S3(e) => Retry::of_s3(e),
+            Error::Key(e) => Retry::of_key(e),
+            Error::ObjectChanged { .. } | Error::Io(_) => Retry::Temporary,
+            _ => Retry::Permanent,
+        }
     }
 }

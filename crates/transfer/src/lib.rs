@@ -24,6 +24,9 @@
 //! - [`rewrap`]: move objects to another KMS key without re-uploading them
 //!   (only the header changes; the body is copied inside S3).
 //! - [`list`]: what each object under a prefix is, from its header alone.
+//! - [`verify`]: download, unwrap and authenticate objects, writing nothing.
+//! - [`upgrade`]: re-encrypt v1 objects as v2 in place, verified before
+//!   they replace the original.
 //!
 //! Options default to measured values (see the constants, and
 //! `docs/BENCHMARKS.md`). Progress goes to an [`Observer`]; failures are an
@@ -66,7 +69,10 @@ mod observer;
 pub mod rewrap;
 pub mod s3ec;
 mod sink;
+pub mod stop;
+pub mod upgrade;
 mod upload;
+pub mod verify;
 
 use std::sync::Arc;
 
@@ -76,10 +82,11 @@ pub use download::{
     check_expected_context, Download, Downloaded, Kind, DEFAULT_PART_SIZE, FILE_STREAMS,
     FIRST_FETCH, ORDERED_STREAMS, ORDERED_WINDOW,
 };
-pub use error::Error;
+pub use error::{Error, Retry};
 pub use keys::{KeyError, KeySource, NewDataKey, UnwrappedDataKey};
 pub use observer::{NoProgress, Observer, Warning};
 pub use sink::{write_all_at, OrderedSink, Sink, Writer};
+pub use stop::{Stop, StopHandle};
 pub use upload::{DataKeyFrom, Format, Input, Upload, UploadHandle, Uploaded, DEFAULT_CONCURRENCY};
 
 /// Bytes that always hold a whole header: the first ranged GET of an object.

@@ -50,7 +50,7 @@ pub struct Entry {
 }
 
 /// Whether the object's metadata marks an S3 Encryption Client object.
-fn is_s3_encryption_client(metadata: &HashMap<String, String>) -> bool {
+pub(crate) fn is_s3_encryption_client(metadata: &HashMap<String, String>) -> bool {
     let metadata = metadata
         .iter()
         .map(|(k, v)| (k.clone(), v.clone()))

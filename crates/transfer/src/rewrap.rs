@@ -42,10 +42,17 @@ use atrest_s3::{ByteRange, ObjectVersion, Properties, Replacement, S3Error, S3Ur
 use bytes::{Bytes, BytesMut};
 use futures::{StreamExt, TryStreamExt};
 
-use crate::{HEADER_FETCH, KMS_KEY_METADATA};
+use crate::{Retry, Stop, HEADER_FETCH, KMS_KEY_METADATA};
 
 /// S3's largest part number.
 const MAX_PARTS: u64 = 10_000;
+
+/// Default bytes per `UploadPartCopy`: a copy moves no bytes through the
+/// client, so larger parts only mean fewer requests.
+pub(crate) const COPY_PART_SIZE: u64 = 64 * 1024 * 1024;
+
+/// Default part copies in flight at once, per object.
+pub(crate) const COPY_CONCURRENCY: usize = 8;
 
 /// S3's largest part (UploadPartCopy included).
 const MAX_PART_SIZE: u64 = 5 * 1024 * 1024 * 1024;
@@ -66,20 +73,27 @@ pub struct RewrapOptions {
     pub copy_part_size: u64,
     /// Part copies in flight at once, per object.
     pub concurrency: usize,
+    /// Stops the rewraps (see [`crate::stop`]): an open multipart upload
+    /// is aborted and the object stays as it was ([`RewrapError::Stopped`]).
+    pub stop: Stop,
 }
 
 impl RewrapOptions {
-    /// Defaults: write, no context check, 64 MiB copies, 8 at a time (a
-    /// copy moves no bytes through the client, so larger parts only mean
-    /// fewer requests).
+    /// Defaults: write, no context check, 64 MiB copies, 8 at a time.
     pub fn new(to_key: impl Into<String>) -> Self {
         RewrapOptions {
             to_key: to_key.into(),
             dry_run: false,
             context: None,
-            copy_part_size: 64 * 1024 * 1024,
-            concurrency: 8,
+            copy_part_size: COPY_PART_SIZE,
+            concurrency: COPY_CONCURRENCY,
+            stop: Stop::never(),
         }
+    }
+
+    /// These options watching `stop`.
+    pub fn stop(self, stop: Stop) -> Self {
+        RewrapOptions { stop, ..self }
     }
 
     /// These options with `dry_run` set.
@@ -194,6 +208,24 @@ pub enum RewrapError {
     /// written by someone else meanwhile.
     #[error(transparent)]
     S3(#[from] S3Error),
+    /// Stopped through [`RewrapOptions::stop`] before it was done.
+    #[error("the rewrap of {uri} was stopped")]
+    Stopped {
+        /// The object.
+        uri: String,
+    },
+}
+
+impl RewrapError {
+    /// Whether rewrapping again may succeed.
+    pub fn retry(&self) -> Retry {
+        match self {
+            RewrapError::Kms { source, .. } => Retry::of_kms(source),
+            RewrapError::S3(e) => Retry::of_s3(e),
+            RewrapError::Stopped { .. } => Retry::Temporary,
+            _ => Retry::Permanent,
+        }
+    }
 }
 
 /// Rewraps objects under one target key, counting what it costs.
@@ -246,6 +278,31 @@ impl Rewrap {
 
     /// Rewraps one object. On any error the object is as it was.
     pub async fn object(&self, uri: &S3Uri) -> Result<Rewrapped, RewrapError> {
+        let stopped = || RewrapError::Stopped {
+            uri: uri.to_string(),
+        };
+        // Reads and KMS calls may be dropped at any point; the write, once
+        // a multipart upload is open, watches the stop itself.
+        let planned = tokio::select! {
+            planned = self.plan(uri) => planned?,
+            () = self.options.stop.stopped() => return Err(stopped()),
+        };
+        let (mut done, job) = match planned {
+            (done, None) => return Ok(done),
+            (done, Some(job)) => (done, job),
+        };
+        let cost = match done.multipart {
+            false => self.put_whole(&job).await?,
+            true => self.replace_in_parts(&job).await?,
+        };
+        self.count(&mut done.traffic, cost);
+        done.action = Action::Rewrapped;
+        Ok(done)
+    }
+
+    /// Everything before the write: what the object is, its new header,
+    /// and (unless there is nothing to write) the write to make.
+    async fn plan(&self, uri: &S3Uri) -> Result<(Rewrapped, Option<Job>), RewrapError> {
         let mut traffic = Traffic::default();
         let head = atrest_s3::head(&self.s3, uri).await?;
         let not_atrest = |reason: String| RewrapError::NotAtrest {
@@ -333,7 +390,7 @@ impl Rewrap {
             traffic,
         };
         if re.is_same_key() {
-            return Ok(done);
+            return Ok((done, None));
         }
         let header = info
             .header
@@ -348,7 +405,7 @@ impl Rewrap {
         done.object_len = new_header.len() as u64 + body_len;
         if self.options.dry_run {
             done.action = Action::WouldRewrap;
-            return Ok(done);
+            return Ok((done, None));
         }
 
         let mut properties = head.properties.clone();
@@ -360,21 +417,15 @@ impl Rewrap {
             .metadata
             .insert(KMS_KEY_METADATA.to_owned(), re.key_id.clone());
         let job = Job {
-            uri,
-            etag: &head.etag,
+            uri: uri.clone(),
+            etag: head.etag,
             len: head.len,
             header_len,
             prefix,
             new_header,
-            properties: &properties,
+            properties,
         };
-        let cost = match done.multipart {
-            false => self.put_whole(&job).await?,
-            true => self.replace_in_parts(&job).await?,
-        };
-        self.count(&mut done.traffic, cost);
-        done.action = Action::Rewrapped;
-        Ok(done)
+        Ok((done, Some(job)))
     }
 
     /// Refuses a context other than the object's, when one was asked for.
@@ -412,7 +463,7 @@ impl Rewrap {
 
     /// The body bytes `from..to` (object offsets), reusing what the first
     /// GET already brought.
-    async fn body_bytes(&self, job: &Job<'_>, to: u64) -> Result<(Bytes, Traffic), S3Error> {
+    async fn body_bytes(&self, job: &Job, to: u64) -> Result<(Bytes, Traffic), S3Error> {
         let from = job.header_len;
         let have = job.prefix.len() as u64;
         if to <= have {
@@ -423,9 +474,9 @@ impl Rewrap {
         }
         let rest = atrest_s3::get_range(
             &self.s3,
-            job.uri,
+            &job.uri,
             ByteRange::new(have.max(from), to - 1),
-            Some(&ObjectVersion::with_etag(job.etag)),
+            Some(&ObjectVersion::with_etag(&job.etag)),
         )
         .await?
         .bytes;
@@ -448,26 +499,33 @@ impl Rewrap {
     }
 
     /// One conditional PutObject of the new header and the whole body.
-    async fn put_whole(&self, job: &Job<'_>) -> Result<Traffic, S3Error> {
+    async fn put_whole(&self, job: &Job) -> Result<Traffic, S3Error> {
         let (body, mut traffic) = self.body_bytes(job, job.len).await?;
         let mut object = BytesMut::with_capacity(job.new_header.len() + body.len());
         object.extend_from_slice(&job.new_header);
         object.extend_from_slice(&body);
         traffic.uploaded = object.len() as u64;
-        atrest_s3::put_replacing(&self.s3, job.uri, object.freeze(), job.properties, job.etag)
-            .await?;
+        atrest_s3::put_replacing(
+            &self.s3,
+            &job.uri,
+            object.freeze(),
+            &job.properties,
+            &job.etag,
+        )
+        .await?;
         Ok(traffic)
     }
 
-    /// The multipart rewrite: part 1 sent, the rest copied inside S3.
-    async fn replace_in_parts(&self, job: &Job<'_>) -> Result<Traffic, S3Error> {
+    /// The multipart rewrite: part 1 sent, the rest copied inside S3. A
+    /// failure or a stop aborts the upload, so no parts remain.
+    async fn replace_in_parts(&self, job: &Job) -> Result<Traffic, RewrapError> {
         let first_end = job.header_len + MIN_PART_SIZE as u64;
         let (first_body, mut traffic) = self.body_bytes(job, first_end).await?;
         let mut first = BytesMut::with_capacity(job.new_header.len() + first_body.len());
         first.extend_from_slice(&job.new_header);
         first.extend_from_slice(&first_body);
         let ranges = copy_ranges(first_end, job.len, self.options.copy_part_size);
-        let up = Replacement::start(&self.s3, job.uri, job.properties, job.etag).await?;
+        let up = Replacement::start(&self.s3, &job.uri, &job.properties, &job.etag).await?;
         let work = async {
             traffic.uploaded = first.len() as u64;
             let part1 = up.upload(1, first.freeze()).await?;
@@ -481,32 +539,35 @@ impl Rewrap {
             traffic.copied = job.len - first_end;
             Ok(traffic)
         };
-        match work.await {
-            Ok(traffic) => Ok(traffic),
-            Err(e) => {
-                up.abort().await;
-                Err(e)
-            }
+        let result = tokio::select! {
+            result = work => result.map_err(RewrapError::S3),
+            () = self.options.stop.stopped() => Err(RewrapError::Stopped {
+                uri: job.uri.to_string(),
+            }),
+        };
+        if result.is_err() {
+            up.abort().await;
         }
+        result
     }
 }
 
 /// One object's rewrite: where it is, what was read, what to write.
-struct Job<'a> {
-    uri: &'a S3Uri,
-    etag: &'a str,
+struct Job {
+    uri: S3Uri,
+    etag: String,
     len: u64,
     header_len: u64,
     /// The object's first bytes, from the first GET.
     prefix: Bytes,
     new_header: Vec<u8>,
-    properties: &'a Properties,
+    properties: Properties,
 }
 
 /// Inclusive byte ranges covering `start..end`, of `part` bytes (at least
 /// S3's smallest part, and large enough to stay within 10,000 parts with
 /// the first one) but the last.
-fn copy_ranges(start: u64, end: u64, part: u64) -> Vec<(u64, u64)> {
+pub(crate) fn copy_ranges(start: u64, end: u64, part: u64) -> Vec<(u64, u64)> {
     let len = end.saturating_sub(start);
     let part = part
         .max(MIN_PART_SIZE as u64)

@@ -15,6 +15,10 @@ pub enum Sink<'a> {
     File(std::fs::File),
     /// Plaintext in order.
     Ordered(&'a mut dyn OrderedSink),
+    /// Nowhere: every byte is decrypted (and, for v2, authenticated) by
+    /// parallel streams as into a file, then dropped. What verifying an
+    /// object needs.
+    Discard,
 }
 
 impl std::fmt::Debug for Sink<'_> {
@@ -22,6 +26,7 @@ impl std::fmt::Debug for Sink<'_> {
         match self {
             Sink::File(file) => f.debug_tuple("File").field(file).finish(),
             Sink::Ordered(_) => f.write_str("Ordered"),
+            Sink::Discard => f.write_str("Discard"),
         }
     }
 }
@@ -61,6 +66,20 @@ impl<W: AsyncWrite + Unpin + Send> OrderedSink for Writer<W> {
 
     fn finish(&mut self) -> BoxFuture<'_, std::io::Result<()>> {
         Box::pin(self.0.flush())
+    }
+}
+
+/// Drops what it is given (the ordered side of [`Sink::Discard`]).
+#[derive(Debug)]
+pub(crate) struct Discard;
+
+impl OrderedSink for Discard {
+    fn write(
+        &mut self,
+        buf: Vec<u8>,
+        _range: Range<usize>,
+    ) -> BoxFuture<'_, std::io::Result<Vec<u8>>> {
+        Box::pin(async move { Ok(buf) })
     }
 }
 

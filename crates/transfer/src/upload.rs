@@ -306,6 +306,11 @@ impl Job {
                 (got.key, wrapped.to_vec(), got.key_id, context)
             }
         };
+        // Which KMS key (and so which region) the object needs, for people
+        // and error messages; no reader trusts it.
+        if let Some(arn) = &key_id {
+            upload.insert_metadata(crate::KMS_KEY_METADATA, arn.as_ref());
+        }
         match self.format {
             Format::S3ecV3 => unreachable!("written above"),
             Format::V1 => self.encrypt_v1(input, &key, wrapped, upload).await?,

@@ -19,7 +19,7 @@ use std::process::Command;
 
 use anyhow::Result;
 
-use self::atrest::{atrest_decrypt, atrest_encrypt, help_formats, SINGLE_PUT};
+use self::atrest::{atrest_decrypt, atrest_encrypt, atrest_verify, help_formats, SINGLE_PUT};
 use self::files::{clear_dir, ensure_file};
 pub use self::measure::{Direction, Measurement};
 use self::peers::{
@@ -71,6 +71,9 @@ pub fn end_to_end(opts: &Options, bin: &Path, dir: &Path) -> Result<E2e> {
         Command::new(bin).args(["encrypt-with-kms", "--help"]),
     )?;
     let formats = help_formats(&help);
+    let has_verify = output("atrest --help", Command::new(bin).arg("--help"))?
+        .lines()
+        .any(|l| l.trim_start().starts_with("verify "));
     let has_key_flag = help.lines().any(|l| l.trim_start().starts_with("--key "));
     eprintln!("formats listed by `atrest encrypt-with-kms --help`: {formats:?}");
     let aws_cli = tool_version("aws", &["--version"]);
@@ -151,6 +154,9 @@ pub fn end_to_end(opts: &Options, bin: &Path, dir: &Path) -> Result<E2e> {
         }
         for f in &formats {
             rows.extend(atrest_decrypt(&ctx, &file, size, f, runs));
+            if has_verify && f != "s3ec-v3" {
+                rows.push(atrest_verify(&ctx, size, f, runs));
+            }
         }
         if let Some(r) = rclone_env {
             rows.push(rclone_download(&ctx, r, &file, size, runs));

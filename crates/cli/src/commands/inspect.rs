@@ -96,10 +96,16 @@ pub async fn run(s3: Option<&aws_sdk_s3::Client>, target: &Target, as_json: bool
         }
         Err(e) => return Err(not_atrest(e.to_string())),
     };
+    // Informational: KMS alone decides which key unwraps.
+    let recorded = metadata
+        .get(atrest_transfer::KMS_KEY_METADATA)
+        .map(String::as_str);
     if as_json {
-        println!("{}", serde_json::to_string_pretty(&to_json(&name, &info))?);
+        let mut doc = to_json(&name, &info);
+        doc["kms_key_arn"] = json!(recorded);
+        println!("{}", serde_json::to_string_pretty(&doc)?);
     } else {
-        print!("{}", to_text(&name, &info));
+        print!("{}", to_text(&name, &info, recorded));
     }
     Ok(())
 }
@@ -140,7 +146,7 @@ fn data_key_kind(info: &Inspection) -> &'static str {
     }
 }
 
-fn to_text(name: &str, info: &Inspection) -> String {
+fn to_text(name: &str, info: &Inspection, recorded_key: Option<&str>) -> String {
     let mut out = String::new();
     let mut line = |k: &str, v: String| out.push_str(&format!("{k:<18}{v}\n"));
     line("object", name.to_owned());
@@ -166,6 +172,12 @@ fn to_text(name: &str, info: &Inspection) -> String {
     );
     line("wrapped key", format!("{} bytes", info.wrapped_key_len()));
     line("data key", data_key_kind(info).to_owned());
+    if let Some(arn) = recorded_key {
+        line(
+            "KMS key",
+            format!("{} (recorded in the metadata)", escape(arn)),
+        );
+    }
     if let Some(ctx) = info.context() {
         out.push_str("context\n");
         for (k, v) in ctx.iter() {

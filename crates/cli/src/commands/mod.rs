@@ -8,3 +8,44 @@ pub mod local;
 pub mod ls;
 pub mod rewrap;
 pub mod s3ec;
+pub mod upgrade;
+pub mod verify;
+
+/// Every object under `uri` taken as a directory (`dir` is `dir/`, as
+/// `aws s3 cp --recursive` takes it), folder markers left out: what the
+/// whole-object commands (`rewrap`, `verify`, `upgrade`) walk with
+/// `--recursive`.
+pub async fn objects_under(
+    s3: &aws_sdk_s3::Client,
+    uri: &atrest_s3::S3Uri,
+) -> Result<Vec<atrest_s3::S3Uri>, atrest_s3::S3Error> {
+    let prefix = match uri.key() {
+        key if key.is_empty() || key.ends_with('/') => key.to_owned(),
+        key => format!("{key}/"),
+    };
+    let listing = atrest_s3::list(s3, &uri.with_key(prefix)).await?;
+    Ok(listing
+        .into_iter()
+        // Folder markers made by consoles hold no data.
+        .filter(|o| !o.key.ends_with('/'))
+        .map(|o| uri.with_key(o.key))
+        .collect())
+}
+
+/// A failed object in a command's `--json` report: its error on one line,
+/// and whether trying again may help.
+pub fn failed_json(
+    uri: &atrest_s3::S3Uri,
+    error: &(dyn std::error::Error + 'static),
+    retry: atrest_transfer::Retry,
+) -> serde_json::Value {
+    serde_json::json!({
+        "object": uri.to_string(),
+        "status": "failed",
+        "error": crate::failure::one_line(error),
+        "retry": match retry {
+            atrest_transfer::Retry::Temporary => "temporary",
+            atrest_transfer::Retry::Permanent => "permanent",
+        },
+    })
+}

@@ -24,8 +24,14 @@ pub struct Args<'a> {
     pub quiet: bool,
 }
 
-pub async fn run(kms: &Kms, s3: &aws_sdk_s3::Client, args: Args<'_>) -> Result<()> {
+pub async fn run(
+    kms: &Kms,
+    s3: &aws_sdk_s3::Client,
+    args: Args<'_>,
+    stop: atrest_transfer::Stop,
+) -> Result<()> {
     let options = RewrapOptions::new(args.to_key)
+        .stop(stop.clone())
         .dry_run(args.dry_run)
         .context((!args.context.is_empty()).then(|| args.context.to_vec()));
     let rewrap = Rewrap::new(s3.clone(), kms.clone(), options);
@@ -36,23 +42,20 @@ pub async fn run(kms: &Kms, s3: &aws_sdk_s3::Client, args: Args<'_>) -> Result<(
         }
         return result.map(drop).map_err(into_anyhow);
     }
-    let prefix = match args.uri.key() {
-        key if key.is_empty() || key.ends_with('/') => key.to_owned(),
-        key => format!("{key}/"),
-    };
-    let listing = atrest_s3::list(s3, &args.uri.with_key(prefix)).await?;
+    let objects = super::objects_under(s3, args.uri).await?;
     let rewrap = &rewrap;
-    let mut results: Vec<(S3Uri, Result<Rewrapped, RewrapError>)> = futures::stream::iter(listing)
-        // Folder markers made by consoles hold no data.
-        .filter(|o| std::future::ready(!o.key.ends_with('/')))
-        .map(|o| async move {
-            let uri = args.uri.with_key(o.key);
+    let mut results: Vec<(S3Uri, Result<Rewrapped, RewrapError>)> = futures::stream::iter(objects)
+        .map(|uri| async move {
             let result = rewrap.object(&uri).await;
             (uri, result)
         })
         .buffer_unordered(args.jobs)
         .collect()
         .await;
+    if stop.is_stopped() {
+        // Interrupted: the signal is what is reported.
+        return Ok(());
+    }
     results.sort_by(|a, b| a.0.key().cmp(b.0.key()));
     report(&args, &results, rewrap);
     let failed = results.iter().filter(|(_, r)| r.is_err()).count();
@@ -112,11 +115,7 @@ fn report(args: &Args<'_>, results: &[(S3Uri, Result<Rewrapped, RewrapError>)], 
                     "bytes_copied_server_side": d.traffic.copied,
                     "kms_calls": d.traffic.kms_calls,
                 }),
-                Err(e) => json!({
-                    "object": uri.to_string(),
-                    "status": "failed",
-                    "error": message(e),
-                }),
+                Err(e) => super::failed_json(uri, e, e.retry()),
             })
             .collect();
         let summary = json!({
@@ -159,7 +158,7 @@ fn report(args: &Args<'_>, results: &[(S3Uri, Result<Rewrapped, RewrapError>)], 
                     ),
                 }
             }
-            Err(e) => println!("failed {name}: {}", escape(&message(e))),
+            Err(e) => println!("failed {name}: {}", escape(&crate::failure::one_line(e))),
         }
     }
     if !args.quiet && args.recursive {
@@ -176,18 +175,6 @@ fn report(args: &Args<'_>, results: &[(S3Uri, Result<Rewrapped, RewrapError>)], 
             totals.kms_calls,
         );
     }
-}
-
-/// The error's whole cause chain on one line.
-fn message(e: &RewrapError) -> String {
-    let mut text = e.to_string();
-    let mut cause = std::error::Error::source(e);
-    while let Some(c) = cause {
-        text.push_str(": ");
-        text.push_str(&c.to_string());
-        cause = c.source();
-    }
-    text
 }
 
 /// `rewrap-data-key`: ReEncrypt of the data.key blob (no context, as

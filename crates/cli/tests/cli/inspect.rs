@@ -108,3 +108,65 @@ fn inspect_says_what_it_can_about_other_objects() {
     let out = env.run(&["inspect", &env.uri("missing")]);
     assert_status(&out, 3, &["inspect missing"]);
 }
+
+/// Issue 14.4: every upload records the ARN of the KMS key that wrapped its
+/// data key (informational metadata); `inspect` shows it and a KMS refusal
+/// names it.
+#[test]
+fn uploads_record_the_kms_key_arn_and_refusals_name_it() {
+    use crate::faults::{Fault, Op, Proxy};
+    let Some(env) = env() else { return };
+    env.create_data_key();
+    let arn_of = |key: &str| {
+        let head = block_on(env.s3.head_object().bucket(&env.bucket).key(key).send()).unwrap();
+        head.metadata()
+            .and_then(|m| m.get("atrest-kms-key-arn").cloned())
+    };
+    // Single PUT and multipart; data.key (v1, v2) and a fresh key (v2).
+    for (len, size) in [(1000, "small"), (12 << 20, "large")] {
+        std::fs::write(env.path("in"), sample(len, 7)).unwrap();
+        let v1 = format!("v1-{size}");
+        let shared = format!("shared-{size}");
+        let own = format!("own-{size}");
+        env.ok(&["encrypt", "in", &env.uri(&v1), "--format", "v1"]);
+        env.ok(&["encrypt", "in", &env.uri(&shared)]);
+        env.ok(&["encrypt", "in", &env.uri(&own), "--key", &env.key_id]);
+        for key in [&v1, &shared, &own] {
+            assert_eq!(arn_of(key).as_deref(), Some(env.key_arn.as_str()), "{key}");
+        }
+    }
+    std::fs::create_dir(env.path("tree")).unwrap();
+    std::fs::write(env.path("tree/a"), b"a").unwrap();
+    env.ok(&["encrypt", "tree", &env.uri("tree/"), "--recursive"]);
+    assert_eq!(arn_of("tree/a").as_deref(), Some(env.key_arn.as_str()));
+
+    let text = String::from_utf8(env.ok(&["inspect", &env.uri("own-small")]).stdout).unwrap();
+    assert!(
+        text.contains(&format!(
+            "KMS key           {} (recorded in the metadata)",
+            env.key_arn
+        )),
+        "{text}"
+    );
+    let doc = json(&env.ok(&["inspect", &env.uri("v1-small"), "--json"]));
+    assert_eq!(doc["kms_key_arn"], env.key_arn.as_str());
+
+    let proxy = Proxy::start(&env.endpoint);
+    proxy.add(Op::Kms, Fault::KmsAccessDenied, 1);
+    let out = env
+        .atrest()
+        .env("AWS_ENDPOINT_URL", proxy.url())
+        .args(["decrypt", &env.uri("own-large"), "out"])
+        .output()
+        .unwrap();
+    assert_status(&out, 3, &["decrypt, KMS denied"]);
+    let err = stderr(&out);
+    assert!(err.contains("KMS refused to unwrap"), "{err}");
+    assert!(
+        err.contains(&format!(
+            "which its metadata says is wrapped under {}",
+            env.key_arn
+        )),
+        "{err}"
+    );
+}

@@ -29,4 +29,6 @@ mod secrets;
 mod seed_objects;
 mod single_put;
 mod special;
+mod upgrade;
 mod v2;
+mod verify;

@@ -9,24 +9,24 @@ use crate::harness::*;
 
 const MIB: usize = 1024 * 1024;
 
-fn json(out: &std::process::Output) -> serde_json::Value {
+pub(crate) fn json(out: &std::process::Output) -> serde_json::Value {
     serde_json::from_slice(&out.stdout)
         .unwrap_or_else(|e| panic!("not JSON ({e}): {}", String::from_utf8_lossy(&out.stdout)))
 }
 
-fn stdout(out: &std::process::Output) -> String {
+pub(crate) fn stdout(out: &std::process::Output) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
 /// A second KMS key on the endpoint: (key id, ARN).
-fn second_key(env: &Env) -> (String, String) {
+pub(crate) fn second_key(env: &Env) -> (String, String) {
     let key = block_on(env.kms.create_key().send()).unwrap();
     let meta = key.key_metadata().unwrap();
     (meta.key_id().to_owned(), meta.arn().unwrap().to_owned())
 }
 
 /// The object's parsed header and its length.
-fn header(object: &[u8]) -> Header {
+pub(crate) fn header(object: &[u8]) -> Header {
     match parse_header(object).unwrap() {
         Parsed::Complete(h) => h,
         other => panic!("no complete header: {other:?}"),
@@ -36,7 +36,7 @@ fn header(object: &[u8]) -> Header {
 /// The KeyId KMS answers when it unwraps the object's wrapped key: the key
 /// that really wraps it (moto does not enforce disabled keys, so this is
 /// how a test tells).
-fn unwrapping_key(env: &Env, object: &[u8]) -> String {
+pub(crate) fn unwrapping_key(env: &Env, object: &[u8]) -> String {
     let h = header(object);
     let context = match &h {
         Header::V2(v2) => v2.context().kms_context(),
@@ -56,17 +56,17 @@ fn unwrapping_key(env: &Env, object: &[u8]) -> String {
         .to_owned()
 }
 
-fn body(object: &[u8]) -> &[u8] {
+pub(crate) fn body(object: &[u8]) -> &[u8] {
     &object[header(object).encoded_len()..]
 }
 
-fn metadata(env: &Env, key: &str) -> std::collections::HashMap<String, String> {
+pub(crate) fn metadata(env: &Env, key: &str) -> std::collections::HashMap<String, String> {
     let head = block_on(env.s3.head_object().bucket(&env.bucket).key(key).send()).unwrap();
     head.metadata().cloned().unwrap_or_default()
 }
 
 /// Encrypts `data` to `key` in each of the three kinds of object.
-fn three_kinds(env: &Env, data: &[u8], suffix: &str) -> [String; 3] {
+pub(crate) fn three_kinds(env: &Env, data: &[u8], suffix: &str) -> [String; 3] {
     std::fs::write(env.path("in"), data).unwrap();
     let names = [
         format!("v1{suffix}"),
@@ -489,4 +489,51 @@ fn measure_rewrap_traffic() {
         d_took + e_took
     );
     block_on(env.s3.delete_object().bucket(&env.bucket).key("big").send()).unwrap();
+}
+
+/// SIGINT while a multipart rewrap is under way: the multipart upload is
+/// aborted (no parts remain) and the object is as it was.
+#[test]
+fn sigint_during_a_multipart_rewrap_aborts_its_upload() {
+    let Some(env) = env() else { return };
+    let (new_id, _) = second_key(&env);
+    std::fs::write(env.path("in"), sample(30 * MIB, 8)).unwrap();
+    env.ok(&["encrypt", "in", &env.uri("big"), "--key", &env.key_id]);
+    let before = env.get_raw("big");
+    let proxy = Proxy::start(&env.endpoint);
+    // Hold the first part (the multipart upload is open by then) until the
+    // signal has been sent.
+    let (opened, is_open) = std::sync::mpsc::channel();
+    proxy.before(Op::UploadPart, move || {
+        opened.send(()).unwrap();
+        std::thread::sleep(std::time::Duration::from_secs(3));
+    });
+    let child = env
+        .atrest()
+        .env("AWS_ENDPOINT_URL", proxy.url())
+        .args(["rewrap", &env.uri("big"), "--to-key", &new_id])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    is_open
+        .recv_timeout(std::time::Duration::from_secs(60))
+        .expect("the rewrap reaches its first part");
+    let open = block_on(env.s3.list_multipart_uploads().bucket(&env.bucket).send()).unwrap();
+    assert_eq!(open.uploads().len(), 1, "the multipart upload is open");
+    let status = std::process::Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let out = child.wait_with_output().unwrap();
+    assert_status(&out, 130, &["rewrap interrupted"]);
+    assert!(
+        stderr(&out).contains("interrupted by SIGINT"),
+        "{}",
+        stderr(&out)
+    );
+    let open = block_on(env.s3.list_multipart_uploads().bucket(&env.bucket).send()).unwrap();
+    assert!(open.uploads().is_empty(), "multipart upload left behind");
+    assert!(env.get_raw("big") == before, "the object changed");
 }

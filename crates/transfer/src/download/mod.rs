@@ -12,7 +12,7 @@ use atrest_format::{parse_header, Header, Parsed};
 use atrest_s3::{ByteRange, Fetched, ObjectVersion, S3Uri};
 
 use crate::observer::{Observer, Warning};
-use crate::sink::{FileAt, OrderedSink, Sink};
+use crate::sink::{Discard, FileAt, OrderedSink, Sink};
 use crate::{Error, Transfer};
 
 pub use ordered::ORDERED_WINDOW;
@@ -301,12 +301,14 @@ pub(crate) fn ordered(sink: Sink<'_>) -> OrderedTo<'_> {
     match sink {
         Sink::File(file) => OrderedTo::File(FileAt::new(file)),
         Sink::Ordered(sink) => OrderedTo::Sink(sink),
+        Sink::Discard => OrderedTo::Discard(Discard),
     }
 }
 
 pub(crate) enum OrderedTo<'a> {
     File(FileAt),
     Sink(&'a mut dyn OrderedSink),
+    Discard(Discard),
 }
 
 impl OrderedTo<'_> {
@@ -314,6 +316,7 @@ impl OrderedTo<'_> {
         match self {
             OrderedTo::File(file) => file,
             OrderedTo::Sink(sink) => *sink,
+            OrderedTo::Discard(discard) => discard,
         }
     }
 }

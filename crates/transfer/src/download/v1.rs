@@ -36,16 +36,31 @@ pub(crate) async fn download(
     let body_len = first.object_len.saturating_sub(start);
     // Padding hides v1's exact length: within 16 bytes of this.
     job.observer.total(body_len);
-    if first.object_len > first.bytes.len() as u64 {
-        if let Sink::File(file) = sink {
-            let body = Body {
-                start,
-                len: body_len,
-                iv: header.cbc_iv(),
-            };
-            return positional(job, key, body, options, file).await;
-        }
-    }
+    // Into a file, or nowhere, the body is decrypted by parallel runs.
+    let parallel = first.object_len > first.bytes.len() as u64;
+    let file = match sink {
+        Sink::File(file) if parallel => Some(file),
+        Sink::Discard if parallel => None,
+        sink => return in_order(job, header, key, first, sink).await,
+    };
+    let body = Body {
+        start,
+        len: body_len,
+        iv: header.cbc_iv(),
+    };
+    positional(job, key, body, options, file).await
+}
+
+/// One stream, in order (a writer, or an object the first GET brought
+/// whole).
+async fn in_order(
+    job: &Arc<Job>,
+    header: &atrest_format::v1::Header,
+    key: &Arc<DataKey>,
+    first: Fetched,
+    sink: Sink<'_>,
+) -> Result<u64, Error> {
+    let start = header.encoded_len() as u64;
     let mut to = super::ordered(sink);
     let mut run = InOrder {
         decryptor: Some(v1::Decryptor::new(key, &header.stored_iv())),
@@ -132,7 +147,7 @@ async fn positional(
     key: &Arc<DataKey>,
     body: Body,
     options: Options,
-    file: std::fs::File,
+    file: Option<std::fs::File>,
 ) -> Result<u64, Error> {
     if !atrest_format::v1::is_valid_ciphertext_len(body.len) {
         return Err(DecryptError.into());
@@ -140,7 +155,7 @@ async fn positional(
     let streams = options.streams.max(1) as u64;
     let blocks = body.len / BLOCK as u64;
     let run_blocks = (options.run_len / BLOCK as u64).max(blocks.div_ceil(streams * 4));
-    let (body, file) = (Arc::new(body), Arc::new(file));
+    let (body, file) = (Arc::new(body), file.map(Arc::new));
     let written = Arc::new(std::sync::atomic::AtomicU64::new(0));
     let (job, key, total) = (Arc::clone(job), Arc::clone(key), Arc::clone(&written));
     stream::in_runs(0..blocks, run_blocks, streams, move |first, end| {
@@ -148,7 +163,7 @@ async fn positional(
             job: Arc::clone(&job),
             key: Arc::clone(&key),
             body: Arc::clone(&body),
-            file: Arc::clone(&file),
+            file: file.clone(),
             written: Arc::clone(&total),
             offset: first * BLOCK as u64,
             to: end * BLOCK as u64,
@@ -171,7 +186,8 @@ struct Blocks {
     job: Arc<Job>,
     key: Arc<DataKey>,
     body: Arc<Body>,
-    file: Arc<std::fs::File>,
+    /// `None`: decrypted and dropped ([`Sink::Discard`]).
+    file: Option<Arc<std::fs::File>>,
     written: Arc<std::sync::atomic::AtomicU64>,
     offset: u64,
     to: u64,
@@ -202,17 +218,21 @@ impl Blocks {
         let next_prev: [u8; BLOCK] = batch[whole - BLOCK..].try_into().expect("a block");
         let at = self.offset;
         let is_last = at + whole as u64 == self.body.len;
-        let (key, file, prev) = (Arc::clone(&self.key), Arc::clone(&self.file), a.prev);
+        let (key, file, prev) = (Arc::clone(&self.key), self.file.clone(), a.prev);
         let written = tokio::task::spawn_blocking(move || -> Result<u64, Error> {
             v1::decrypt_chunk_in_place(&key, &prev, &mut batch);
+            let write = |buf: &[u8], at: u64| match &file {
+                Some(file) => crate::sink::write_all_at(file, buf, at),
+                None => Ok(()),
+            };
             if !is_last {
-                crate::sink::write_all_at(&file, &batch, at)?;
+                write(&batch, at)?;
                 return Ok(whole as u64);
             }
             let (blocks, last) = batch.split_at(whole - BLOCK);
             let tail = v1::unpad(last)?;
-            crate::sink::write_all_at(&file, blocks, at)?;
-            crate::sink::write_all_at(&file, tail, at + blocks.len() as u64)?;
+            write(blocks, at)?;
+            write(tail, at + blocks.len() as u64)?;
             Ok((blocks.len() + tail.len()) as u64)
         })
         .await

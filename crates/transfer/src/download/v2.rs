@@ -105,13 +105,16 @@ pub(crate) async fn download(
     let written = plan.len;
     let whole = first_fetch.len() as u64 == plan.object_len;
     match sink {
-        Sink::File(file) if options.whole_range && !whole => {
+        Sink::File(_) | Sink::Discard if options.whole_range && !whole => {
             let streams = options.concurrency.unwrap_or(FILE_STREAMS).max(1) as u64;
             let frames = plan.last_frame - plan.first_frame + 1;
             // Long runs (at least a part; several per stream, so that the
             // streams end together).
             let run_frames = plan.frames_per_part.max(frames.div_ceil(streams * 4));
-            let to = Destination::File(Arc::new(file));
+            let to = match sink {
+                Sink::File(file) => Destination::File(Arc::new(file)),
+                _ => Destination::Discard,
+            };
             streams_of_runs(job, cipher, Arc::new(plan), streams, run_frames, to).await?;
         }
         sink => {
@@ -185,6 +188,8 @@ enum Destination {
     File(Arc<std::fs::File>),
     /// The ordered writer.
     Ordered(Window),
+    /// Nowhere: the batch is counted and its buffer refilled.
+    Discard,
 }
 
 /// `streams` ranged GETs at once, each over a run of `run_frames` frames
@@ -347,6 +352,11 @@ impl Batches {
                 window.send(Batch { offset, buf, len }).await?;
                 *next = next_frame;
                 window.pool.take()
+            }
+            Destination::Discard => {
+                self.observer.done(len as u64);
+                *next = next_frame;
+                buf
             }
         };
         self.plain = batch_buffer(spare, self.frame_size as usize);

@@ -146,6 +146,28 @@ pub fn atrest_decrypt(
     rows
 }
 
+/// `atrest verify` of the object `atrest_encrypt` wrote: download, unwrap
+/// and decrypt (v2: authenticate) with nothing written, beside the plain
+/// downloads (its target: at least 0.9 × the fastest).
+pub fn atrest_verify(ctx: &Ctx, size: u64, format: &str, runs: usize) -> Measurement {
+    let uri = format!("s3://{BUCKET}/atrest-{format}-{}", size_label(size));
+    let row = Row::download(
+        format!("atrest verify ({format}), nothing written"),
+        Kind::Atrest(format),
+        size,
+        runs,
+    );
+    ctx.measure(
+        &row,
+        || {
+            let mut c = ctx.atrest();
+            c.arg("verify").arg(&uri);
+            c
+        },
+        no_check,
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
