@@ -247,9 +247,10 @@ pub enum Command {
     ///
     /// v2: every frame is authenticated, so a verified object is exactly
     /// what was encrypted. v1 has no authentication: only its padding can
-    /// be checked, and the report says so. An object that is not atrest's
-    /// (S3 Encryption Client objects included) fails. One line per object
-    /// on stdout; exit 0 if every object verified, 4 if any did not.
+    /// be checked, and the report says so. S3 Encryption Client objects:
+    /// their GCM tag (legacy CBC ones fail). Anything else fails. One line
+    /// per object on stdout; exit 0 if every object verified, 4 if any did
+    /// not.
     Verify {
         /// s3://BUCKET/KEY, or a prefix with --recursive.
         #[arg(value_parser = parse_s3_uri)]

@@ -68,13 +68,21 @@ pub fn from_transfer(e: atrest_transfer::Error) -> anyhow::Error {
         Error::S3(e) => e.into(),
         Error::Io(e) => e.into(),
         // Keep the key source's own error, which picks the exit code.
-        Error::Key(e) => match e.into_inner().downcast::<KmsError>() {
-            Ok(kms) => (*kms).into(),
-            Err(other) => match other.downcast::<UnwrapError>() {
-                Ok(wrong_key_file) => (*wrong_key_file).into(),
-                Err(other) => anyhow::anyhow!("{other}"),
-            },
-        },
+        // The KMS key the object's metadata names, when it would not unwrap.
+        Error::Key(e) => {
+            let recorded = e.recorded_key().map(atrest_transfer::recorded_key_note);
+            let err = match e.into_inner().downcast::<KmsError>() {
+                Ok(kms) => (*kms).into(),
+                Err(other) => match other.downcast::<UnwrapError>() {
+                    Ok(wrong_key_file) => (*wrong_key_file).into(),
+                    Err(other) => anyhow::anyhow!("{other}"),
+                },
+            };
+            match recorded {
+                Some(note) => err.context(format!("cannot unwrap the data key ({note})")),
+                None => err,
+            }
+        }
         e => e.into(),
     }
 }

@@ -164,14 +164,11 @@ pub enum Retry {
 }
 
 impl Retry {
-    /// The retry class of an S3 failure.
+    /// The retry class of an S3 failure ([`S3Error::is_transient`]).
     pub fn of_s3(e: &S3Error) -> Retry {
-        match e {
-            S3Error::NoSuchBucket { .. }
-            | S3Error::NoSuchKey { .. }
-            | S3Error::AccessDenied { .. }
-            | S3Error::NoCredentials(_) => Retry::Permanent,
-            _ => Retry::Temporary,
+        match e.is_transient() {
+            true => Retry::Temporary,
+            false => Retry::Permanent,
         }
     }
 
@@ -182,12 +179,11 @@ impl Retry {
             .map_or(Retry::Permanent, Retry::of_kms)
     }
 
-    /// The retry class of a KMS failure: throttling and service failures
-    /// (after the SDK's own retries) are temporary, refusals permanent.
+    /// The retry class of a KMS failure ([`KmsError::is_transient`]).
     pub fn of_kms(e: &KmsError) -> Retry {
-        match e {
-            KmsError::Other { .. } | KmsError::MalformedResponse => Retry::Temporary,
-            _ => Retry::Permanent,
+        match e.is_transient() {
+            true => Retry::Temporary,
+            false => Retry::Permanent,
         }
     }
 
@@ -196,7 +192,14 @@ impl Retry {
         match e {
             Error::S3(e) => Retry::of_s3(e),
             Error::Key(e) => Retry::of_key(e),
-            Error::ObjectChanged { .. } | Error::Io(_) => Retry::Temporary,
+            Error::InstructionFile { source, .. } => Retry::of_s3(source),
+            Error::ObjectChanged { .. } => Retry::Temporary,
+            // A read that broke carries its S3 failure; other I/O (a full
+            // disk) is not fixed by trying again.
+            Error::Io(io) => io
+                .get_ref()
+                .and_then(|inner| inner.downcast_ref::<S3Error>())
+                .map_or(Retry::Permanent, Retry::of_s3),
             _ => Retry::Permanent,
         }
     }

@@ -35,36 +35,69 @@ pub struct UnwrappedDataKey {
 
 /// Why a key source failed: its own error, kept whole so that callers can
 /// look at it ([`KeyError::downcast_ref`], e.g. to an
-/// [`atrest_kms::KmsError`]).
+/// [`atrest_kms::KmsError`]), and, when a download could not unwrap an
+/// object's data key, the KMS key ARN the object's metadata records
+/// ([`KeyError::recorded_key`]; informational, it says which key, and so
+/// which region, the object needs).
 #[derive(Debug)]
-pub struct KeyError(Box<dyn std::error::Error + Send + Sync>);
+pub struct KeyError {
+    error: Box<dyn std::error::Error + Send + Sync>,
+    recorded_key: Option<String>,
+}
 
 impl KeyError {
     /// Wraps a key source's error.
     pub fn new(error: impl std::error::Error + Send + Sync + 'static) -> Self {
-        KeyError(Box::new(error))
+        KeyError {
+            error: Box::new(error),
+            recorded_key: None,
+        }
     }
 
     /// The key source's error.
     pub fn into_inner(self) -> Box<dyn std::error::Error + Send + Sync> {
-        self.0
+        self.error
     }
 
     /// The key source's error, if it is an `E`.
     pub fn downcast_ref<E: std::error::Error + 'static>(&self) -> Option<&E> {
-        self.0.downcast_ref()
+        self.error.downcast_ref()
     }
+
+    /// The KMS key ARN recorded in the object's metadata
+    /// ([`KMS_KEY_METADATA`](crate::KMS_KEY_METADATA)), if the error is a
+    /// download's and the object has one.
+    pub fn recorded_key(&self) -> Option<&str> {
+        self.recorded_key.as_deref()
+    }
+
+    /// This error about an object whose metadata records `arn`.
+    pub(crate) fn with_recorded_key(self, arn: Option<&String>) -> Self {
+        KeyError {
+            recorded_key: arn.cloned(),
+            ..self
+        }
+    }
+}
+
+/// What to say of an object whose data key would not unwrap, when its
+/// metadata names the KMS key: the one phrasing for every command.
+pub fn recorded_key_note(arn: &str) -> String {
+    format!(
+        "its metadata says the data key is wrapped under {}",
+        crate::escape(arn)
+    )
 }
 
 impl std::fmt::Display for KeyError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        self.0.fmt(f)
+        self.error.fmt(f)
     }
 }
 
 impl std::error::Error for KeyError {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        self.0.source()
+        self.error.source()
     }
 }
 

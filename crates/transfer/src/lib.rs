@@ -83,7 +83,7 @@ pub use download::{
     FIRST_FETCH, ORDERED_STREAMS, ORDERED_WINDOW,
 };
 pub use error::{Error, Retry};
-pub use keys::{KeyError, KeySource, NewDataKey, UnwrappedDataKey};
+pub use keys::{recorded_key_note, KeyError, KeySource, NewDataKey, UnwrappedDataKey};
 pub use observer::{NoProgress, Observer, Warning};
 pub use sink::{write_all_at, OrderedSink, Sink, Writer};
 pub use stop::{Stop, StopHandle};

@@ -166,8 +166,10 @@ pub(crate) async fn download(
         return Ok((written, key_id));
     }
     let (file, ordered) = match sink {
-        Sink::File(file) if range.is_none() => (file, None),
-        sink => (staging_file()?, Some(sink)),
+        Sink::File(file) if range.is_none() => (Some(file), None),
+        // Decrypted and checked, written nowhere.
+        Sink::Discard if range.is_none() => (None, None),
+        sink => (Some(staging_file()?), Some(sink)),
     };
     let (start, len) = match range {
         None => (0, plain_len),
@@ -177,7 +179,7 @@ pub(crate) async fn download(
     let body = Arc::new(Body {
         uri: job.uri.clone(),
         cipher,
-        file: Arc::new(file),
+        file: file.map(Arc::new),
         plain_len,
         object_len: first.object_len,
         pin: first.version.clone(),
@@ -194,7 +196,8 @@ pub(crate) async fn download(
     }
     body.verify()?;
     if let Some(sink) = ordered {
-        copy_out(&body.file, start, len, sink, job.observer.as_ref()).await?;
+        let staged = body.file.as_ref().expect("staged");
+        copy_out(staged, start, len, sink, job.observer.as_ref()).await?;
     }
     Ok((len, key_id))
 }
@@ -228,7 +231,8 @@ fn staging_file() -> Result<std::fs::File, Error> {
 struct Body {
     uri: S3Uri,
     cipher: Arc<ContentCipher>,
-    file: Arc<std::fs::File>,
+    /// `None`: nowhere ([`Sink::Discard`]).
+    file: Option<Arc<std::fs::File>>,
     plain_len: u64,
     object_len: u64,
     /// The version every GET reads.
@@ -255,7 +259,9 @@ impl Body {
         if ct_end > at {
             let ct = &mut bytes[..(ct_end - at) as usize];
             let hash = self.cipher.open_run(at, ct);
-            write_all_at(&self.file, ct, at)?;
+            if let Some(file) = &self.file {
+                write_all_at(file, ct, at)?;
+            }
             self.runs
                 .lock()
                 .expect("runs lock")

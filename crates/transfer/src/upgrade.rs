@@ -513,8 +513,8 @@ impl Upgrade {
 fn unwrapping(job: &Job) -> String {
     match &job.recorded_key {
         Some(arn) => format!(
-            "cannot unwrap the data key (its metadata says it is wrapped under {})",
-            crate::escape(arn)
+            "cannot unwrap the data key ({})",
+            crate::recorded_key_note(arn)
         ),
         None => "cannot unwrap the data key".into(),
     }

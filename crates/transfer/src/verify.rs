@@ -7,7 +7,9 @@
 //! length, order and final frame included). v1 has no authentication: only
 //! its CBC padding can be checked, which catches truncation and most damage
 //! to the last blocks but nothing else, and the result says so
-//! ([`Verified::authenticated`] is `false`).
+//! ([`Verified::authenticated`] is `false`). Objects of the AWS S3
+//! Encryption Client are verified too (their GCM tag, and V3's key
+//! commitment); its unauthenticated legacy CBC objects fail.
 //!
 //! Nothing is written, to S3 or locally. One call per object, so that a
 //! caller (the `atrest verify` command, a Lambda behind S3 Batch
@@ -21,8 +23,8 @@
 //! let verify = Verify::new(transfer, VerifyOptions::default());
 //! let uri = atrest_s3::S3Uri::parse("s3://bucket/big.bin").unwrap();
 //! match verify.object(&uri).await {
-//!     Ok(v) if v.authenticated => println!("v{}: {} bytes authenticated", v.format, v.plaintext_len),
-//!     Ok(v) => println!("v{}: padding valid (v1 cannot be authenticated)", v.format),
+//!     Ok(v) if v.authenticated => println!("{:?}: {} bytes authenticated", v.format, v.plaintext_len),
+//!     Ok(v) => println!("{:?}: padding valid (v1 cannot be authenticated)", v.format),
 //!     Err(e) => eprintln!("{e} ({:?})", e.retry()),
 //! }
 //! # }
@@ -33,7 +35,7 @@ use std::sync::Arc;
 use atrest_format::{parse_header, Header, Parsed};
 use atrest_s3::{ByteRange, ObjectVersion, S3Error, S3Uri};
 
-use crate::{Error, KeyError, Observer, Retry, Sink, Transfer, FIRST_FETCH, KMS_KEY_METADATA};
+use crate::{Error, KeyError, Kind, Observer, Retry, Sink, Transfer, FIRST_FETCH};
 
 /// How [`Verify`] downloads.
 #[derive(Clone, Debug)]
@@ -75,12 +77,14 @@ impl VerifyOptions {
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct Verified {
-    /// The format version (1 or 2).
-    pub format: u8,
-    /// `true` for v2: every frame authenticated. `false` for v1: the data
-    /// key unwrapped and the padding is valid, which is all v1 allows.
+    /// The object's format.
+    pub format: Kind,
+    /// `true` for v2 (every frame authenticated) and S3 Encryption Client
+    /// objects (the GCM tag). `false` for v1: the data key unwrapped and
+    /// the padding is valid, which is all v1 allows.
     pub authenticated: bool,
-    /// Whether the data key is the shared `data.key` (v1 always).
+    /// Whether the data key is the shared `data.key` (v1 always; S3
+    /// Encryption Client objects never).
     pub shared_data_key: bool,
     /// The object's length.
     pub object_len: u64,
@@ -104,33 +108,35 @@ pub enum VerifyError {
         /// Why.
         reason: String,
     },
-    /// An Amazon S3 Encryption Client object: not an atrest one, so this
-    /// module does not verify it (`atrest decrypt` reads it).
-    #[error("{uri} is an Amazon S3 Encryption Client object, not an atrest one")]
-    S3EncryptionClient {
-        /// The object.
-        uri: String,
-    },
     /// Decryption or authentication failed: the object is corrupted,
     /// truncated or extended, or (v1) its padding is invalid.
     #[error("{uri} is corrupted: {}", corrupted(*.format))]
     Corrupted {
         /// The object.
         uri: String,
-        /// Its format version.
-        format: u8,
+        /// Its format.
+        format: Kind,
     },
-    /// The key source (KMS) refused or failed to unwrap the data key.
-    #[error("cannot unwrap the data key of {uri}{}", recorded(.recorded_key.as_deref()))]
+    /// The key source (KMS) refused or failed to unwrap the data key
+    /// ([`KeyError::recorded_key`] names the KMS key the object's
+    /// metadata records).
+    #[error("cannot unwrap the data key of {uri}{}", recorded(.source))]
     Key {
         /// The object.
         uri: String,
-        /// The KMS key ARN atrest recorded in the object's metadata
-        /// (informational: it says which key, and region, is needed).
-        recorded_key: Option<String>,
         /// What the key source said.
         #[source]
         source: KeyError,
+    },
+    /// The object cannot be verified as it is: an S3 Encryption Client
+    /// object with invalid metadata, in legacy (unauthenticated) CBC, or
+    /// wrapped with a client-side key.
+    #[error("{uri} cannot be verified: {source}")]
+    Unsupported {
+        /// The object.
+        uri: String,
+        /// Why.
+        source: Error,
     },
     /// The object was replaced while it was read: verify it again.
     #[error("{uri} changed while it was verified")]
@@ -146,23 +152,20 @@ pub enum VerifyError {
     Other(Error),
 }
 
-fn corrupted(format: u8) -> &'static str {
+fn corrupted(format: Kind) -> &'static str {
     match format {
-        1 => "its CBC padding is invalid (v1 has no authentication: this is the only check it allows)",
-        _ => "a frame failed authentication, or frames are missing",
+        Kind::V1 => "its CBC padding is invalid (v1 has no authentication: this is the only check it allows)",
+        Kind::V2 => "a frame failed authentication, or frames are missing",
+        _ => "its authentication tag does not match",
     }
 }
 
-/// `" (its metadata says it is wrapped under ARN)"`, when the object's
-/// metadata names a KMS key.
-fn recorded(arn: Option<&str>) -> String {
-    match arn {
-        Some(arn) => format!(
-            " (its metadata says it is wrapped under {})",
-            crate::escape(arn)
-        ),
-        None => String::new(),
-    }
+/// `" (its metadata says ...)"`, when the object's metadata names the KMS
+/// key.
+fn recorded(e: &KeyError) -> String {
+    e.recorded_key()
+        .map(|arn| format!(" ({})", crate::recorded_key_note(arn)))
+        .unwrap_or_default()
 }
 
 impl VerifyError {
@@ -170,8 +173,8 @@ impl VerifyError {
     pub fn retry(&self) -> Retry {
         match self {
             VerifyError::NotAtrest { .. }
-            | VerifyError::S3EncryptionClient { .. }
-            | VerifyError::Corrupted { .. } => Retry::Permanent,
+            | VerifyError::Corrupted { .. }
+            | VerifyError::Unsupported { .. } => Retry::Permanent,
             VerifyError::Key { source, .. } => Retry::of_key(source),
             VerifyError::Changed { .. } => Retry::Temporary,
             VerifyError::S3(e) => Retry::of_s3(e),
@@ -230,26 +233,18 @@ impl Verify {
         )
         .await
         .map_err(|e| s3_error(uri, e))?;
-        if crate::list::is_s3_encryption_client(&first.metadata) {
-            return Err(VerifyError::S3EncryptionClient {
-                uri: uri.to_string(),
-            });
-        }
         if first.object_len == 0 {
             return Err(not_atrest("it is empty".into()));
         }
+        let s3ec = crate::list::is_s3_encryption_client(&first.metadata);
         let (format, shared) = match parse_header(&first.bytes) {
-            Ok(Parsed::Complete(Header::V2(h))) => (2, h.context().is_shared_data_key()),
-            Ok(Parsed::Complete(_)) => (1, true),
-            Ok(Parsed::Incomplete { .. }) => {
-                return Err(not_atrest(format!(
-                    "only {} bytes, too short for a header",
-                    first.object_len
-                )))
-            }
-            Err(e) => return Err(not_atrest(e.to_string())),
+            _ if s3ec => (Kind::S3EncryptionClient, false),
+            Ok(Parsed::Complete(Header::V2(h))) => (Kind::V2, h.context().is_shared_data_key()),
+            Ok(Parsed::Complete(_)) => (Kind::V1, true),
+            // Neither atrest's nor, by its metadata, the S3 Encryption
+            // Client's: the download still looks for an instruction file.
+            _ => (Kind::S3EncryptionClient, false),
         };
-        let recorded_key = first.metadata.get(KMS_KEY_METADATA).cloned();
         let object_len = first.object_len;
         let mut download = self
             .transfer
@@ -272,7 +267,6 @@ impl Verify {
                 },
                 Error::Key(source) => VerifyError::Key {
                     uri: uri.to_string(),
-                    recorded_key,
                     source,
                 },
                 Error::ObjectChanged { uri } => VerifyError::Changed { uri },
@@ -281,11 +275,18 @@ impl Verify {
                     not_atrest(format!("only {len} bytes, too short for a header"))
                 }
                 Error::S3(e) => s3_error(uri, e),
+                e @ (Error::Unsupported(_)
+                | Error::S3ec(_)
+                | Error::S3ecContext(_)
+                | Error::WrongKeyring { .. }) => VerifyError::Unsupported {
+                    uri: uri.to_string(),
+                    source: e,
+                },
                 e => VerifyError::Other(e),
             })?;
         Ok(Verified {
             format: done.format,
-            authenticated: done.format >= 2,
+            authenticated: done.format != Kind::V1,
             shared_data_key: shared,
             object_len,
             plaintext_len: done.written,

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use anyhow::Result;
 use atrest_s3::S3Uri;
 use atrest_transfer::verify::{Verified, Verify, VerifyError, VerifyOptions};
-use atrest_transfer::Transfer;
+use atrest_transfer::{Kind, Transfer};
 use futures::StreamExt;
 use serde_json::json;
 
@@ -75,9 +75,18 @@ fn outcome(results: &Results) -> Result<()> {
 
 fn kind(v: &Verified) -> &'static str {
     match (v.format, v.shared_data_key) {
-        (1, _) => "v1",
-        (_, true) => "v2, shared data key",
-        _ => "v2, per-object key",
+        (Kind::V1, _) => "v1",
+        (Kind::V2, true) => "v2, shared data key",
+        (Kind::V2, false) => "v2, per-object key",
+        _ => "S3 Encryption Client",
+    }
+}
+
+fn format_name(format: Kind) -> &'static str {
+    match format {
+        Kind::V1 => "v1",
+        Kind::V2 => "v2",
+        _ => "s3ec",
     }
 }
 
@@ -102,7 +111,7 @@ fn report(args: &Args<'_>, results: &Results) {
                 Ok(v) => json!({
                     "object": uri.to_string(),
                     "status": "verified",
-                    "format": format!("v{}", v.format),
+                    "format": format_name(v.format),
                     "authenticated": v.authenticated,
                     "shared_data_key": v.shared_data_key,
                     "object_len": v.object_len,
@@ -126,9 +135,13 @@ fn report(args: &Args<'_>, results: &Results) {
         let name = escape(&uri.to_string());
         match r {
             Ok(v) if v.authenticated => println!(
-                "verified {name} ({}): {} bytes of plaintext, every frame authenticated",
+                "verified {name} ({}): {} bytes of plaintext, {}",
                 kind(v),
-                v.plaintext_len
+                v.plaintext_len,
+                match v.format {
+                    Kind::V2 => "every frame authenticated",
+                    _ => "its authentication tag matched",
+                }
             ),
             Ok(v) => println!(
                 "verified {name} ({}): {} bytes of plaintext, padding valid; v1 is not authenticated, so this cannot really verify it (upgrade it to v2)",

@@ -164,7 +164,7 @@ fn uploads_record_the_kms_key_arn_and_refusals_name_it() {
     assert!(err.contains("KMS refused to unwrap"), "{err}");
     assert!(
         err.contains(&format!(
-            "which its metadata says is wrapped under {}",
+            "its metadata says the data key is wrapped under {}",
             env.key_arn
         )),
         "{err}"

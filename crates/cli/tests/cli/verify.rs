@@ -49,13 +49,25 @@ fn verify_checks_every_kind_of_object_small_and_multipart() {
             all.push(dest);
         }
     }
+    // An S3 Encryption Client (V3) object: its GCM tag is checked.
+    let data = sample(3 * MIB + 1, 11);
+    std::fs::write(env.path("in"), &data).unwrap();
+    let s3ec = ["encrypt", "in", &env.uri("dir/s3ec"), "--format", "s3ec-v3"];
+    env.ok(&[&s3ec[..], &["--key", &env.key_id]].concat());
+    let report = json(&env.ok(&["verify", &env.uri("dir/s3ec"), "--json"]));
+    assert_eq!(report["objects"][0]["format"], "s3ec", "{report}");
+    assert_eq!(report["objects"][0]["authenticated"], true);
+    assert_eq!(report["objects"][0]["plaintext_len"], data.len());
+    all.push("dir/s3ec".into());
+
     let before = bucket_state(&env);
     let out = env.ok(&["verify", &env.uri("dir"), "--recursive"]);
     let text = stdout(&out);
-    assert_eq!(text.lines().count(), 6, "{text}");
-    assert_eq!(text.matches("verified ").count(), 6, "{text}");
+    assert_eq!(text.lines().count(), all.len(), "{text}");
+    assert_eq!(text.matches("verified ").count(), 7, "{text}");
+    assert!(text.contains("its authentication tag matched"), "{text}");
     assert!(
-        stderr(&out).contains("verified 6 (2 of them v1, unauthenticated), failed 0"),
+        stderr(&out).contains("verified 7 (2 of them v1, unauthenticated), failed 0"),
         "{}",
         stderr(&out)
     );
@@ -121,7 +133,7 @@ fn damaged_and_foreign_objects_fail_and_the_rest_still_verify() {
         ),
         ("dir/v1-bad-padding", "its CBC padding is invalid"),
         ("dir/readme.txt", "is not an atrest object"),
-        ("dir/s3ec", "Amazon S3 Encryption Client object"),
+        ("dir/s3ec", "invalid S3 Encryption Client metadata"),
     ] {
         let l = line(bad);
         assert!(l.starts_with("failed ") && l.contains(why), "{bad}: {l}");
@@ -175,7 +187,10 @@ fn kms_refusals_and_objects_changed_meanwhile_fail_that_object() {
     let error = report["objects"][0]["error"].as_str().unwrap().to_owned();
     assert!(error.contains("cannot unwrap the data key of"), "{error}");
     assert!(error.contains("KMS refused to unwrap"), "{error}");
-    let named = format!("its metadata says it is wrapped under {}", env.key_arn);
+    let named = format!(
+        "its metadata says the data key is wrapped under {}",
+        env.key_arn
+    );
     assert!(error.contains(&named), "{error}");
     assert_eq!(report["objects"][0]["retry"], "permanent");
 

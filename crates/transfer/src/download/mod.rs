@@ -13,7 +13,7 @@ use atrest_s3::{ByteRange, Fetched, ObjectVersion, S3Uri};
 
 use crate::observer::{Observer, Warning};
 use crate::sink::{Discard, FileAt, OrderedSink, Sink};
-use crate::{Error, Transfer};
+use crate::{Error, KeyError, Transfer};
 
 pub use ordered::ORDERED_WINDOW;
 
@@ -236,6 +236,9 @@ impl<'t> Download<'t> {
                 asked: self.transfer.keys.keyring(),
             });
         }
+        // Which key to ask for, if KMS will not unwrap.
+        let recorded = first.metadata.get(crate::KMS_KEY_METADATA).cloned();
+        let recorded = |e: KeyError| Error::Key(e.with_recorded_key(recorded.as_ref()));
         let (format, key_id, written) = match header {
             Header::V1(h) => {
                 if !self.expect_context.is_empty() {
@@ -251,7 +254,12 @@ impl<'t> Download<'t> {
                 self.observer.warning(&Warning::Unauthenticated {
                     uri: self.uri.to_string(),
                 });
-                let key = self.transfer.keys.unwrap(h.wrapped_key(), &[]).await?;
+                let key = self
+                    .transfer
+                    .keys
+                    .unwrap(h.wrapped_key(), &[])
+                    .await
+                    .map_err(recorded)?;
                 let options = v1::Options {
                     streams: self.concurrency.unwrap_or(FILE_STREAMS),
                     run_len: self.part_size as u64,
@@ -265,7 +273,8 @@ impl<'t> Download<'t> {
                     .transfer
                     .keys
                     .unwrap(h.wrapped_key(), &h.context().kms_context())
-                    .await?;
+                    .await
+                    .map_err(recorded)?;
                 let cipher = Arc::new(atrest_crypto::v2::FrameCipher::new(&key.key, &h)?);
                 let plan = v2::Plan::new(&h, first.object_len, self.range, self.part_size)?;
                 self.observer.total(plan.len);
