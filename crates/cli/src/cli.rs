@@ -17,6 +17,31 @@ Exit status:
      or key file
   130, 143  interrupted by SIGINT or SIGTERM";
 
+/// The heading of the options every command takes.
+const GLOBAL: &str = "Global options";
+
+const CP_EXAMPLES: &str = "\
+Examples:
+  atrest cp report.pdf s3://bucket/reports/ --key alias/reports
+  atrest cp s3://bucket/reports/report.pdf .
+  atrest cp -r photos s3://bucket/photos --jobs 8";
+
+const SYNC_EXAMPLES: &str = "\
+Examples:
+  atrest sync photos s3://bucket/photos --key alias/photos
+  atrest sync s3://bucket/photos photos --delete
+  atrest sync . s3://bucket/site --exclude '*.tmp' --dryrun";
+
+const ENCRYPT_EXAMPLES: &str = "\
+Examples:
+  atrest encrypt report.pdf s3://bucket/reports/report.pdf
+  tar c dir | atrest encrypt - s3://bucket/dir.tar --key alias/backup";
+
+const DECRYPT_EXAMPLES: &str = "\
+Examples:
+  atrest decrypt s3://bucket/reports/report.pdf report.pdf
+  atrest decrypt s3://bucket/dir.tar - | tar x";
+
 /// Client-side envelope encryption for Amazon S3 with AWS KMS keys.
 #[derive(Debug, Parser)]
 #[command(name = "atrest", bin_name = "atrest", version, after_help = EXIT_CODES)]
@@ -25,16 +50,16 @@ pub struct Cli {
     pub aws: AwsArgs,
 
     /// More log output on stderr (-v debug, -vv trace); RUST_LOG overrides.
-    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    #[arg(short, long, global = true, action = clap::ArgAction::Count, help_heading = GLOBAL)]
     pub verbose: u8,
 
     /// Print only errors.
-    #[arg(short, long, global = true)]
+    #[arg(short, long, global = true, help_heading = GLOBAL)]
     pub quiet: bool,
 
     /// No progress bar (it is drawn on stderr only when stderr is a
     /// terminal, and never with --quiet).
-    #[arg(long, global = true)]
+    #[arg(long, global = true, help_heading = GLOBAL)]
     pub no_progress: bool,
 
     #[command(subcommand)]
@@ -44,6 +69,7 @@ pub struct Cli {
 /// AWS settings; unset ones come from the standard AWS configuration chain
 /// (environment, shared config and credentials files, instance role).
 #[derive(Debug, Args)]
+#[command(next_help_heading = GLOBAL)]
 pub struct AwsArgs {
     /// Named profile from the AWS config files; its credentials win over
     /// exported AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY (the variable
@@ -88,60 +114,64 @@ pub enum Command {
         data_key: PathBuf,
     },
 
+    /// Copy a local file to S3, encrypting it, or an S3 object to a local
+    /// file, decrypting it, as `aws s3 cp` does.
+    ///
+    /// Exactly one side is s3://: the direction follows from which. `-` is
+    /// stdin (SRC) or stdout (DST). An S3 destination ending in `/`
+    /// receives the file's name; a local directory receives the key's base
+    /// name. With --recursive, SRC is a directory and DST a prefix, or the
+    /// other way round. The same as `atrest encrypt` and `atrest decrypt`,
+    /// whose flags it takes (the upload flags apply to uploads only, the
+    /// download flags to downloads only).
+    #[command(after_help = CP_EXAMPLES)]
+    Cp {
+        /// A local file (`-` for stdin) or s3://BUCKET/KEY.
+        #[arg(value_name = "SRC", value_parser = parse_side)]
+        src: crate::commands::inspect::Target,
+
+        /// s3://BUCKET/KEY or a local file (`-` for stdout).
+        #[arg(value_name = "DST", value_parser = parse_side)]
+        dst: crate::commands::inspect::Target,
+
+        #[command(flatten)]
+        key_file: KeyFileArg,
+
+        #[command(flatten)]
+        encrypt: EncryptArgs,
+
+        #[command(flatten)]
+        decrypt: DecryptArgs,
+
+        #[command(flatten)]
+        transfer: TransferArgs,
+
+        #[command(flatten)]
+        bulk: BulkArgs,
+    },
+
     /// Encrypt FILE (or `-` for stdin) and upload it to S3URI, or write it
-    /// to a local file OUT.
+    /// to a local file OUT. `encrypt-with-kms` is the original Node tool's
+    /// name for it.
     ///
     /// A local OUT (anything not starting with s3://; `-` for stdout) is
     /// written through a temporary file beside it, renamed into place when
     /// complete. With --key-file and a local OUT no AWS configuration is
     /// read at all.
-    #[command(visible_alias = "encrypt")]
+    #[command(name = "encrypt", visible_alias = "encrypt-with-kms", after_help = ENCRYPT_EXAMPLES)]
     EncryptWithKms {
         /// File to encrypt, or `-` for standard input.
         file: PathBuf,
 
         /// Destination: s3://BUCKET/KEY, or a local file (`-` for stdout).
-        #[arg(value_name = "S3URI|OUT", value_parser = parse_target)]
+        #[arg(value_name = "S3URI|OUT", value_parser = parse_side)]
         uri: crate::commands::inspect::Target,
 
-        /// Wrap the data key under this key file (made by `atrest keygen`)
-        /// instead of KMS: a fresh data key per object, no AWS needed for
-        /// the key. v2 only.
-        #[arg(long, value_name = "PATH", conflicts_with = "kms_key")]
-        key_file: Option<PathBuf>,
+        #[command(flatten)]
+        key_file: KeyFileArg,
 
-        /// Wrapped data key made by `create-data-key` (shared by every
-        /// object encrypted with it; ignored with --key).
-        #[arg(long, value_name = "PATH", default_value = "data.key")]
-        data_key: PathBuf,
-
-        /// Use a fresh data key for this object, generated under this KMS key
-        /// (key id, key ARN, alias/NAME or alias ARN) with the encryption
-        /// context, instead of data.key. v2 only.
-        #[arg(long = "key", value_name = "KEY_ID")]
-        kms_key: Option<String>,
-
-        /// Encryption context pair stored in the object and bound to the
-        /// data key by KMS (with --key); repeatable. v2 only.
-        #[arg(long = "context", value_name = "KEY=VALUE", value_parser = parse_pair)]
-        context: Vec<(String, String)>,
-
-        /// Object format to write: v2 (authenticated) or v1 (the original
-        /// Node tool's, unauthenticated; only for readers that need it).
-        #[arg(long, value_enum, default_value_t = Format::V2)]
-        format: Format,
-
-        /// v2 plaintext frame size: a power of two from 4K to 16M.
-        #[arg(long, value_name = "SIZE", default_value = "64K", value_parser = parse_frame_size)]
-        frame_size: u8,
-
-        /// Objects smaller than this many MiB go up in one streaming PUT
-        /// rather than in parts (default: the part size, so only small files
-        /// do). Faster on servers whose multipart completion copies the parts;
-        /// on S3 itself parallel parts are faster. A streaming PUT is not
-        /// retried. Stdin always uses parts (its size is unknown).
-        #[arg(long, value_name = "MiB", value_parser = clap::value_parser!(u32).range(5..=5120))]
-        multipart_threshold: Option<u32>,
+        #[command(flatten)]
+        encrypt: EncryptArgs,
 
         #[command(flatten)]
         transfer: TransferArgs,
@@ -151,7 +181,8 @@ pub enum Command {
     },
 
     /// Download S3URI (or read a local file IN), decrypt it, and write FILE
-    /// (or `-` for stdout).
+    /// (or `-` for stdout). `decrypt-with-kms` is the original Node tool's
+    /// name for it.
     ///
     /// A regular FILE is written through a temporary file beside it and
     /// renamed into place only when the whole object has decrypted; on
@@ -159,43 +190,67 @@ pub enum Command {
     /// written in place, as stdout is; a directory receives the key's base
     /// name. With --key-file and a local IN no AWS configuration is read
     /// at all.
-    #[command(visible_alias = "decrypt")]
+    #[command(name = "decrypt", visible_alias = "decrypt-with-kms", after_help = DECRYPT_EXAMPLES)]
     DecryptWithKms {
         /// Source: s3://BUCKET/KEY, or a local file holding an object (`-`
         /// for stdin).
-        #[arg(value_name = "S3URI|IN", value_parser = parse_target)]
+        #[arg(value_name = "S3URI|IN", value_parser = parse_side)]
         uri: crate::commands::inspect::Target,
-
-        /// The key file the object's data key is wrapped under (made by
-        /// `atrest keygen`); needed exactly for objects written with
-        /// --key-file.
-        #[arg(long, value_name = "PATH")]
-        key_file: Option<PathBuf>,
 
         /// Output file, or `-` for standard output.
         file: PathBuf,
 
-        /// Require this encryption context pair in the object (v2);
-        /// repeatable. Fails if absent or different.
-        #[arg(long, value_name = "KEY=VALUE", value_parser = parse_pair)]
-        expect_context: Vec<(String, String)>,
+        #[command(flatten)]
+        key_file: KeyFileArg,
 
-        /// Decrypt only plaintext bytes START-END (inclusive, as HTTP Range)
-        /// or START- (to the end); fetches only the frames needed. v2 only.
-        #[arg(long, value_name = "START-END", value_parser = parse_range, conflicts_with = "recursive")]
-        range: Option<ByteRange>,
-
-        /// Also decrypt the AWS S3 Encryption Client's unauthenticated legacy
-        /// modes: AES-CBC objects, and --range of an AES-GCM object through
-        /// AES-CTR without its tag. Tampering then goes undetected.
-        #[arg(long)]
-        allow_legacy: bool,
+        #[command(flatten)]
+        decrypt: DecryptArgs,
 
         #[command(flatten)]
         transfer: TransferArgs,
 
         #[command(flatten)]
         bulk: BulkArgs,
+    },
+
+    /// Make a prefix match a directory, or a directory match a prefix,
+    /// transferring only what is new or changed, as `aws s3 sync` does.
+    ///
+    /// A file is transferred when the destination lacks it, when the sizes
+    /// differ (on the S3 side the plaintext size, from the listed size and
+    /// the objects' layout), or when the source is newer (uploads: the file
+    /// changed after the object was written). Uploads record the file's
+    /// modification time in the object's metadata; downloads give the file
+    /// that time. A local file newer than the object is kept and reported,
+    /// not overwritten: --exact-timestamps replaces it. Listings decide; a
+    /// re-run over an unchanged tree transfers nothing.
+    #[command(after_help = SYNC_EXAMPLES)]
+    Sync {
+        /// A local directory, or s3://BUCKET[/PREFIX].
+        #[arg(value_name = "SRC", value_parser = parse_side)]
+        src: crate::commands::inspect::Target,
+
+        /// s3://BUCKET[/PREFIX], or a local directory.
+        #[arg(value_name = "DST", value_parser = parse_side)]
+        dst: crate::commands::inspect::Target,
+
+        #[command(flatten)]
+        sync: SyncArgs,
+
+        #[command(flatten)]
+        key_file: KeyFileArg,
+
+        #[command(flatten)]
+        encrypt: EncryptArgs,
+
+        #[command(flatten)]
+        decrypt: DecryptArgs,
+
+        #[command(flatten)]
+        transfer: TransferArgs,
+
+        #[command(flatten)]
+        many: ManyArgs,
     },
 
     /// Move objects to another KMS key without re-uploading them: only the
@@ -319,8 +374,8 @@ pub enum Command {
     /// The key part of S3URI is a prefix, as for `aws s3 ls`; without
     /// --recursive, keys with a further `/` show as `PRE name/`.
     Ls {
-        /// s3://BUCKET/PREFIX.
-        #[arg(value_parser = parse_s3_uri)]
+        /// s3://BUCKET/PREFIX, or s3://BUCKET for the whole bucket.
+        #[arg(value_name = "S3URI", value_parser = parse_s3_prefix)]
         uri: S3Uri,
 
         /// Every object under the prefix, at any depth.
@@ -392,6 +447,12 @@ pub fn parse_target(s: &str) -> Result<crate::commands::inspect::Target, String>
     crate::commands::inspect::Target::parse(s)
 }
 
+/// A transfer's side: a local path, `s3://BUCKET/KEY`, or a prefix (the
+/// whole bucket too: `s3://BUCKET`).
+pub fn parse_side(s: &str) -> Result<crate::commands::inspect::Target, String> {
+    crate::commands::inspect::Target::parse_prefix(s)
+}
+
 /// A plaintext byte range: `START-END` inclusive, or `START-`.
 pub use atrest_s3::ByteRange;
 
@@ -458,11 +519,13 @@ pub enum Format {
 }
 
 #[derive(Debug, Args)]
+#[command(next_help_heading = "Transfer")]
 pub struct TransferArgs {
-    /// Part size in MiB: multipart upload parts (objects smaller than one
-    /// part use a single PUT) and ranged GETs when downloading.
-    #[arg(long, value_name = "MiB", default_value_t = 8, value_parser = clap::value_parser!(u32).range(5..=5120))]
-    pub part_size: u32,
+    /// Part size (a bare number is MiB; or 8M, 8MiB, 1G): multipart upload
+    /// parts (objects smaller than one part use a single PUT) and ranged
+    /// GETs when downloading. From 5M to 5G.
+    #[arg(long, value_name = "SIZE", default_value = "8M", value_parser = parse_part_size)]
+    pub part_size: u64,
 
     /// Parts transferred concurrently [default: 4 uploading; downloading,
     /// 8 ranged GET streams into a file, 12 to stdout or with --range].
@@ -475,51 +538,194 @@ pub const KEY_CACHE: atrest_kms::CacheLimits = atrest_kms::CacheLimits {
     max_objects: 1000,
     max_age: std::time::Duration::from_secs(300),
 };
+/// `--key-file`, for both directions.
+#[derive(Debug, Args)]
+pub struct KeyFileArg {
+    /// The key file (made by `atrest keygen`) that wraps data keys instead
+    /// of KMS: encrypting, a fresh data key per object, no AWS needed for
+    /// the key (v2 only); decrypting, needed exactly for objects written
+    /// with --key-file.
+    #[arg(id = "key_file", long = "key-file", value_name = "PATH")]
+    pub path: Option<PathBuf>,
+}
+
+/// How uploads encrypt, and the properties of the objects they write:
+/// the flags `encrypt`, `cp` and `sync` share.
+#[derive(Debug, Args)]
+#[command(next_help_heading = "Encryption (uploads)")]
+pub struct EncryptArgs {
+    /// Wrapped data key made by `create-data-key` (shared by every
+    /// object encrypted with it; ignored with --key).
+    #[arg(long, value_name = "PATH", default_value = "data.key")]
+    pub data_key: PathBuf,
+
+    /// Use a fresh data key for each object, generated under this KMS key
+    /// (key id, key ARN, alias/NAME or alias ARN) with the encryption
+    /// context, instead of data.key. v2 only.
+    #[arg(
+        long = "key",
+        visible_alias = "kms-key-id",
+        value_name = "KEY_ID",
+        env = "ATREST_KMS_KEY",
+        hide_env_values = true
+    )]
+    pub kms_key: Option<String>,
+
+    /// Encryption context pair stored in the object and bound to the
+    /// data key by KMS (with --key); repeatable. v2 only.
+    #[arg(long = "context", value_name = "KEY=VALUE", value_parser = parse_pair)]
+    pub context: Vec<(String, String)>,
+
+    /// Object format to write: v2 (authenticated) or v1 (the original
+    /// Node tool's, unauthenticated; only for readers that need it).
+    #[arg(long, value_enum, default_value_t = Format::V2)]
+    pub format: Format,
+
+    /// v2 plaintext frame size: a power of two from 4K to 16M.
+    #[arg(long, value_name = "SIZE", default_value = "64K", value_parser = parse_frame_size)]
+    pub frame_size: u8,
+
+    /// Objects smaller than this (a bare number is MiB; or 64M, 1G) go up
+    /// in one streaming PUT rather than in parts (default: the part size,
+    /// so only small files do). Faster on servers whose multipart
+    /// completion copies the parts; on S3 itself parallel parts are
+    /// faster. A streaming PUT is not retried. Stdin always uses parts (its
+    /// size is unknown).
+    #[arg(long, value_name = "SIZE", value_parser = parse_part_size)]
+    pub multipart_threshold: Option<u64>,
+
+    #[command(flatten)]
+    pub properties: PropertiesArgs,
+}
+
+/// The S3 object properties of uploads, with the AWS CLI's names.
+#[derive(Debug, Args)]
+#[command(next_help_heading = "Object properties (uploads)")]
+pub struct PropertiesArgs {
+    /// Content-Type [default: guessed from the file's extension, as the
+    /// AWS CLI does; none for stdin].
+    #[arg(long, value_name = "TYPE")]
+    pub content_type: Option<String>,
+
+    /// Content-Disposition, e.g. `attachment; filename="a.pdf"`.
+    #[arg(long, value_name = "VALUE")]
+    pub content_disposition: Option<String>,
+
+    /// Content-Encoding (of the plaintext, e.g. gzip: S3 stores the
+    /// encrypted bytes, so only clients that decrypt can honour it).
+    #[arg(long, value_name = "VALUE")]
+    pub content_encoding: Option<String>,
+
+    /// Content-Language.
+    #[arg(long, value_name = "VALUE")]
+    pub content_language: Option<String>,
+
+    /// Cache-Control.
+    #[arg(long, value_name = "VALUE")]
+    pub cache_control: Option<String>,
+
+    /// User metadata entries (x-amz-meta-KEY), KEY=VALUE or
+    /// K1=V1,K2=V2; repeatable. With atrest's own entries they must fit
+    /// S3's 2 KB limit.
+    #[arg(long, value_name = "KEY=VALUE", value_parser = parse_pairs)]
+    pub metadata: Vec<Pairs>,
+
+    /// Storage class: STANDARD, STANDARD_IA, ONEZONE_IA,
+    /// INTELLIGENT_TIERING, GLACIER, DEEP_ARCHIVE, GLACIER_IR, ...
+    #[arg(long, value_name = "CLASS", value_parser = parse_storage_class)]
+    pub storage_class: Option<aws_sdk_s3::types::StorageClass>,
+
+    /// Object tags, URL-encoded as S3 takes them: `k1=v1&k2=v2`.
+    #[arg(long, value_name = "TAGS", value_parser = parse_tagging)]
+    pub tagging: Option<Pairs>,
+
+    /// Server-side encryption on top of atrest's: AES256 (SSE-S3) or
+    /// aws:kms (SSE-KMS), as bucket policies often require.
+    #[arg(long, value_name = "ALGORITHM", value_parser = parse_sse)]
+    pub sse: Option<aws_sdk_s3::types::ServerSideEncryption>,
+
+    /// With --sse aws:kms: the KMS key S3 encrypts with (default: the
+    /// bucket's or S3's own).
+    #[arg(long, value_name = "KEY_ID")]
+    pub sse_kms_key_id: Option<String>,
+
+    /// Canned ACL: private, bucket-owner-full-control, bucket-owner-read,
+    /// public-read, ...
+    #[arg(long, value_name = "ACL", value_parser = parse_acl)]
+    pub acl: Option<aws_sdk_s3::types::ObjectCannedAcl>,
+}
+
+/// What downloads check: the flags `decrypt`, `cp` and `sync` share.
+#[derive(Debug, Args)]
+#[command(next_help_heading = "Decryption (downloads)")]
+pub struct DecryptArgs {
+    /// Require this encryption context pair in the object (v2);
+    /// repeatable. Fails if absent or different.
+    #[arg(long, value_name = "KEY=VALUE", value_parser = parse_pair)]
+    pub expect_context: Vec<(String, String)>,
+
+    /// Decrypt only plaintext bytes START-END (inclusive, as HTTP Range)
+    /// or START- (to the end); fetches only the frames needed. v2 only;
+    /// not with --recursive or sync.
+    #[arg(long, value_name = "START-END", value_parser = parse_range)]
+    pub range: Option<ByteRange>,
+
+    /// Also decrypt the AWS S3 Encryption Client's unauthenticated legacy
+    /// modes: AES-CBC objects, and --range of an AES-GCM object through
+    /// AES-CTR without its tag. Tampering then goes undetected.
+    #[arg(long)]
+    pub allow_legacy: bool,
+}
 
 /// Many files: a directory and a key prefix.
 #[derive(Debug, Args)]
+#[command(next_help_heading = "Many files")]
 pub struct BulkArgs {
-    /// Every file under the directory FILE to S3URI as a prefix (encrypt),
-    /// or every object under the prefix S3URI into the directory FILE
-    /// (decrypt), keeping relative paths.
+    /// Every file under the directory SRC to the prefix DST (uploads), or
+    /// every object under the prefix SRC into the directory DST
+    /// (downloads), keeping relative paths; `s3://BUCKET` is the whole
+    /// bucket.
     #[arg(short, long)]
     pub recursive: bool,
 
-    /// Files transferred at once with --recursive.
+    #[command(flatten)]
+    pub many: ManyArgs,
+}
+
+/// What runs over many files take (`--recursive` and `sync`).
+#[derive(Debug, Args)]
+#[command(next_help_heading = "Many files")]
+pub struct ManyArgs {
+    /// Files transferred at once.
     #[arg(long, value_name = "N", default_value_t = 4, value_parser = clap::value_parser!(u32).range(1..=256))]
     pub jobs: u32,
 
-    /// With --recursive, take only relative paths matching this glob
-    /// (`*` also matches `/`); repeatable.
-    #[arg(long, value_name = "GLOB", requires = "recursive")]
+    /// Take only relative paths matching this glob (`*` also matches
+    /// `/`); repeatable.
+    #[arg(long, value_name = "GLOB")]
     pub include: Vec<String>,
 
-    /// With --recursive, skip relative paths matching this glob; repeatable;
-    /// wins over --include.
-    #[arg(long, value_name = "GLOB", requires = "recursive")]
+    /// Skip relative paths matching this glob; repeatable; wins over
+    /// --include.
+    #[arg(long, value_name = "GLOB")]
     pub exclude: Vec<String>,
 
-    /// With --recursive, print the summary as JSON on stdout.
-    #[arg(long, requires = "recursive")]
+    /// Print the summary as JSON on stdout.
+    #[arg(long)]
     pub json: bool,
 
-    /// With --recursive, reuse one data key (generated with --key, or
-    /// unwrapped by KMS) for at most N objects; 1 turns reuse off. Each
-    /// object still derives its own encryption key (v2).
-    #[arg(long, value_name = "N", default_value_t = KEY_CACHE.max_objects, value_parser = clap::value_parser!(u64).range(1..), requires = "recursive")]
+    /// Reuse one data key (generated with --key, or unwrapped by KMS) for
+    /// at most N objects; 1 turns reuse off. Each object still derives its
+    /// own encryption key (v2).
+    #[arg(long, value_name = "N", default_value_t = KEY_CACHE.max_objects, value_parser = clap::value_parser!(u64).range(1..))]
     pub key_cache_max_objects: u64,
 
-    /// With --recursive, reuse one data key for at most this many seconds.
-    #[arg(
-        long,
-        value_name = "SECONDS",
-        default_value_t = KEY_CACHE.max_age.as_secs(),
-        requires = "recursive"
-    )]
+    /// Reuse one data key for at most this many seconds.
+    #[arg(long, value_name = "SECONDS", default_value_t = KEY_CACHE.max_age.as_secs())]
     pub key_cache_max_age: u64,
 }
 
-impl BulkArgs {
+impl ManyArgs {
     pub fn cache_limits(&self) -> atrest_kms::CacheLimits {
         atrest_kms::CacheLimits {
             max_objects: self.key_cache_max_objects,
@@ -528,6 +734,128 @@ impl BulkArgs {
     }
 }
 
+/// What `sync` decides with.
+#[derive(Debug, Args)]
+#[command(next_help_heading = "Sync")]
+pub struct SyncArgs {
+    /// Also delete what the destination has and the source lacks (files,
+    /// or objects), within the filters.
+    #[arg(long)]
+    pub delete: bool,
+
+    /// Print what would be transferred or deleted, and do nothing.
+    #[arg(long)]
+    pub dryrun: bool,
+
+    /// Compare sizes only, not modification times.
+    #[arg(long, conflicts_with = "exact_timestamps")]
+    pub size_only: bool,
+
+    /// Transfer same-sized files whose times differ at all (downloads:
+    /// also replace local files newer than the object).
+    #[arg(long)]
+    pub exact_timestamps: bool,
+
+    /// Never replace anything the destination has.
+    #[arg(long)]
+    pub no_overwrite: bool,
+}
+
+/// Parses a size: a bare number in MiB (the flags' historical unit), or a
+/// number with a unit (K, M, G, with or without `iB`; B for bytes).
+fn parse_size_mib(s: &str) -> Result<u64, String> {
+    let bad = || format!("`{s}`: expected a size like 8M, 8MiB or 1G");
+    let (digits, unit) = match s.char_indices().find(|(_, c)| !c.is_ascii_digit()) {
+        Some((i, _)) => s.split_at(i),
+        None => (s, "M"),
+    };
+    let scale: u64 = match unit.trim_end_matches("iB").trim_end_matches('B') {
+        "" => 1,
+        "K" | "k" => 1 << 10,
+        "M" | "m" => 1 << 20,
+        "G" | "g" => 1 << 30,
+        _ => return Err(bad()),
+    };
+    if unit == "iB" {
+        return Err(bad());
+    }
+    digits
+        .parse::<u64>()
+        .ok()
+        .and_then(|n| n.checked_mul(scale))
+        .ok_or_else(bad)
+}
+
+/// A part size or threshold: 5 MiB to 5 GiB, as S3 allows for parts.
+fn parse_part_size(s: &str) -> Result<u64, String> {
+    let size = parse_size_mib(s)?;
+    if !(5 << 20..=5 << 30).contains(&size) {
+        return Err(format!("`{s}`: must be from 5M to 5G"));
+    }
+    Ok(size)
+}
+
+/// Key-value pairs given in one flag.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Pairs(pub Vec<(String, String)>);
+
+/// `K=V` or `K1=V1,K2=V2` (the AWS CLI's shorthand for a map).
+fn parse_pairs(s: &str) -> Result<Pairs, String> {
+    s.split(',')
+        .map(parse_pair)
+        .collect::<Result<_, _>>()
+        .map(Pairs)
+}
+
+fn parse_tagging(s: &str) -> Result<Pairs, String> {
+    let decode = |part: &str| {
+        percent_encoding::percent_decode_str(&part.replace('+', " "))
+            .decode_utf8()
+            .map(|p| p.into_owned())
+            .map_err(|_| format!("`{s}`: not URL-encoded UTF-8"))
+    };
+    s.split('&')
+        .filter(|p| !p.is_empty())
+        .map(|pair| {
+            let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+            if k.is_empty() {
+                return Err(format!("`{s}` is not KEY=VALUE&KEY=VALUE"));
+            }
+            Ok((decode(k)?, decode(v)?))
+        })
+        .collect::<Result<_, _>>()
+        .map(Pairs)
+}
+
+/// One of `values` (the SDK's list of what S3 knows), by its exact name.
+fn known<T: From<&'static str>>(s: &str, what: &str, values: &[&'static str]) -> Result<T, String> {
+    match values.iter().find(|v| **v == s) {
+        Some(v) => Ok(T::from(v)),
+        None => Err(format!(
+            "`{s}` is not a {what}: expected one of {}",
+            values.join(", ")
+        )),
+    }
+}
+
+fn parse_storage_class(s: &str) -> Result<aws_sdk_s3::types::StorageClass, String> {
+    use aws_sdk_s3::types::StorageClass;
+    known(s, "storage class", StorageClass::values())
+}
+
+fn parse_sse(s: &str) -> Result<aws_sdk_s3::types::ServerSideEncryption, String> {
+    known(s, "server-side encryption", &["AES256", "aws:kms"])
+}
+
+fn parse_acl(s: &str) -> Result<aws_sdk_s3::types::ObjectCannedAcl, String> {
+    use aws_sdk_s3::types::ObjectCannedAcl;
+    known(s, "canned ACL", ObjectCannedAcl::values())
+}
+
 fn parse_s3_uri(s: &str) -> Result<S3Uri, String> {
     S3Uri::parse(s).map_err(|e| e.to_string())
+}
+
+fn parse_s3_prefix(s: &str) -> Result<S3Uri, String> {
+    S3Uri::parse_prefix(s).map_err(|e| e.to_string())
 }

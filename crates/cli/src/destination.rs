@@ -13,7 +13,8 @@ use crate::failure::{Exit, Failure};
 /// The object key `encrypt FILE URI` writes: `URI`'s key, or, when it ends
 /// in `/`, that prefix followed by FILE's name.
 pub fn encrypt_target(file: &Path, uri: &S3Uri) -> Result<S3Uri> {
-    if !uri.key().ends_with('/') {
+    // `s3://bucket` is the bucket's top: the file keeps its name there.
+    if !uri.key().ends_with('/') && !uri.key().is_empty() {
         return Ok(uri.clone());
     }
     if crate::files::is_std_stream(file) {
@@ -41,6 +42,13 @@ pub fn encrypt_target(file: &Path, uri: &S3Uri) -> Result<S3Uri> {
 /// The file `decrypt URI FILE` writes: FILE, or, when FILE is an existing
 /// directory or ends in `/`, the key's base name inside it.
 pub fn decrypt_target(uri: &S3Uri, file: &Path) -> Result<PathBuf> {
+    if uri.key().is_empty() {
+        return Err(Failure::new(
+            Exit::Usage,
+            format!("{uri} names no object key: give s3://BUCKET/KEY (or --recursive for the whole bucket)"),
+        )
+        .into());
+    }
     let ends_in_slash = file.as_os_str().as_encoded_bytes().last() == Some(&b'/');
     if crate::files::is_std_stream(file) || !(ends_in_slash || file.is_dir()) {
         return Ok(file.to_owned());

@@ -63,7 +63,8 @@ pub fn from_transfer(e: atrest_transfer::Error) -> anyhow::Error {
         e @ (Error::RangeNeedsV2 { .. }
         | Error::RangeOutside { .. }
         | Error::Header(_)
-        | Error::Unsupported(_)) => Failure::new(Exit::Usage, e.to_string()).into(),
+        | Error::Unsupported(_)
+        | Error::MetadataTooLarge { .. }) => Failure::new(Exit::Usage, e.to_string()).into(),
         Error::Decrypt(e) => e.into(),
         Error::S3(e) => e.into(),
         Error::Io(e) => e.into(),

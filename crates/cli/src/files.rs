@@ -271,6 +271,8 @@ pub struct Output {
     writer: Option<Box<dyn Write + Send>>,
     pending: BytesMut,
     file: Option<(NamedTempFile, Replace)>,
+    /// The modification time a file gets on commit.
+    modified: Option<std::time::SystemTime>,
 }
 
 /// A range of a buffer, written without copying it out.
@@ -311,6 +313,7 @@ impl Output {
                     writer: Some(Box::new(temp.as_file().try_clone()?)),
                     pending: BytesMut::new(),
                     file: Some((temp, replace)),
+                    modified: None,
                 });
             }
         };
@@ -318,7 +321,15 @@ impl Output {
             writer: Some(writer),
             pending: BytesMut::new(),
             file: None,
+            modified: None,
         })
+    }
+
+    /// Gives a file this modification time when it is committed (as the
+    /// AWS CLI gives a download its object's time); stdout and devices keep
+    /// theirs.
+    pub fn set_modified(&mut self, time: Option<std::time::SystemTime>) {
+        self.modified = time;
     }
 
     /// For a file with nothing written yet: a handle for writing at any
@@ -401,9 +412,15 @@ impl Output {
         self.flush_pending().await?;
         if let Some((temp, replace)) = self.file.take() {
             let file = temp.as_file().try_clone()?;
-            tokio::task::spawn_blocking(move || file.sync_all())
-                .await?
-                .with_context(|| format!("cannot write {}", replace.path.display()))?;
+            let modified = self.modified;
+            tokio::task::spawn_blocking(move || {
+                if let Some(time) = modified {
+                    file.set_modified(time)?;
+                }
+                file.sync_all()
+            })
+            .await?
+            .with_context(|| format!("cannot write {}", replace.path.display()))?;
             replace.commit(temp, new_file_mode())?;
         }
         Ok(())

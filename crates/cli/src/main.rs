@@ -9,18 +9,26 @@ mod files;
 mod interrupt;
 mod keyring;
 mod progress;
+mod properties;
 
 use std::process::ExitCode;
 
-use clap::CommandFactory;
-use clap::Parser;
+use clap::{CommandFactory, FromArgMatches};
 use cli::{Cli, Command};
 
 fn main() -> ExitCode {
     fixed_mmap_threshold();
-    let cli = match Cli::try_parse() {
+    let matches = match Cli::command().try_get_matches() {
+        Ok(matches) => matches,
+        Err(e) => return usage_error(e),
+    };
+    let cli = match Cli::from_arg_matches(&matches) {
         Ok(cli) => cli,
         Err(e) => return usage_error(e),
+    };
+    let cli = match commands::cp::normalize(cli, &matches) {
+        Ok(cli) => cli,
+        Err(err) => return failed(&err),
     };
     // Neither needs AWS configuration nor a runtime.
     match cli.command {
@@ -63,13 +71,15 @@ fn main() -> ExitCode {
             eprintln!("atrest: {got}");
             ExitCode::from(128 + got.number as u8)
         }
-        Err(err) => {
-            // One line, and nothing in it (object keys, server messages)
-            // can drive the terminal.
-            eprintln!("atrest: error: {}", escape(&failure::message(&err)));
-            ExitCode::from(failure::exit_code(&err) as u8)
-        }
+        Err(err) => failed(&err),
     }
+}
+
+/// One line, and nothing in it (object keys, server messages) can drive
+/// the terminal; the exit status by the error's kind.
+fn failed(err: &anyhow::Error) -> ExitCode {
+    eprintln!("atrest: error: {}", escape(&failure::message(err)));
+    ExitCode::from(failure::exit_code(err) as u8)
 }
 
 /// A command-line error as every other error: `atrest: error: ...` on one
@@ -194,39 +204,28 @@ async fn run(cli: Cli) -> anyhow::Result<Option<String>> {
             file,
             uri: commands::inspect::Target::S3(uri),
             key_file,
-            data_key,
-            kms_key,
-            context,
-            format,
-            frame_size,
-            multipart_threshold,
+            encrypt,
             transfer,
             bulk,
         } => {
-            let key_file = keyring::load_key_file(key_file.as_deref())?;
+            let key_file = keyring::load_key_file(key_file.path.as_deref())?;
             let uri = &match bulk.recursive {
                 true => uri.clone(),
                 false => destination::encrypt_target(file, uri)?,
             };
-            let args = commands::encrypt::Encrypt {
+            let args = commands::encrypt::Encrypt::new(
                 file,
                 uri,
-                data_key,
-                kms_key: kms_key.as_deref(),
-                context,
-                format: *format,
-                frame_exponent: *frame_size,
-                multipart_threshold: u64::from(multipart_threshold.unwrap_or(transfer.part_size))
-                    << 20,
+                encrypt,
                 transfer,
-                progress: progress::Show::Own(show_progress),
-            };
+                progress::Show::Own(show_progress),
+            );
             if bulk.recursive {
                 let bulk = commands::bulk::Bulk {
                     kms: &clients.kms,
                     key_file,
                     s3: &clients.s3,
-                    args: bulk,
+                    args: &bulk.many,
                     show_progress,
                     quiet: cli.quiet,
                 };
@@ -245,13 +244,11 @@ async fn run(cli: Cli) -> anyhow::Result<Option<String>> {
             uri: commands::inspect::Target::S3(uri),
             key_file,
             file,
-            expect_context,
-            range,
-            allow_legacy,
+            decrypt,
             transfer,
             bulk,
         } => {
-            let key_file = keyring::load_key_file(key_file.as_deref())?;
+            let key_file = keyring::load_key_file(key_file.path.as_deref())?;
             let file = &match bulk.recursive {
                 true => file.clone(),
                 false => destination::decrypt_target(uri, file)?,
@@ -259,11 +256,11 @@ async fn run(cli: Cli) -> anyhow::Result<Option<String>> {
             let args = commands::decrypt::Decrypt {
                 uri,
                 file,
-                expect_context,
-                range: *range,
-                allow_legacy: *allow_legacy,
+                expect_context: &decrypt.expect_context,
+                range: decrypt.range,
+                allow_legacy: decrypt.allow_legacy,
                 concurrency: transfer.concurrency.map(|n| n as usize),
-                part_size: transfer.part_size as usize * 1024 * 1024,
+                part_size: transfer.part_size as usize,
                 quiet: cli.quiet,
                 progress: progress::Show::Own(show_progress),
             };
@@ -272,7 +269,7 @@ async fn run(cli: Cli) -> anyhow::Result<Option<String>> {
                     kms: &clients.kms,
                     key_file,
                     s3: &clients.s3,
-                    args: bulk,
+                    args: &bulk.many,
                     show_progress,
                     quiet: cli.quiet,
                 };
@@ -289,6 +286,34 @@ async fn run(cli: Cli) -> anyhow::Result<Option<String>> {
                 .await?;
             // Standard output carries the plaintext: nothing else goes there.
             Ok((!is_stdout(file)).then(|| format!("download: {uri} to {}", file.display())))
+        }
+        Command::Sync {
+            src,
+            dst,
+            sync,
+            key_file,
+            encrypt,
+            decrypt,
+            transfer,
+            many,
+        } => {
+            let key_file = keyring::load_key_file(key_file.path.as_deref())?;
+            let args = commands::sync::Sync {
+                kms: &clients.kms,
+                key_file,
+                s3: &clients.s3,
+                src,
+                dst,
+                sync,
+                encrypt,
+                decrypt,
+                transfer,
+                many,
+                show_progress,
+                quiet: cli.quiet,
+            };
+            // Transfers abort their own uploads on a signal (as encrypt's).
+            commands::sync::run(args, &interrupt).await.map(|()| None)
         }
         Command::Inspect { target, json } => {
             let work = commands::inspect::run(Some(&clients.s3), target, *json);
@@ -381,6 +406,7 @@ async fn run(cli: Cli) -> anyhow::Result<Option<String>> {
         Command::Completions { .. }
         | Command::Man
         | Command::Keygen { .. }
+        | Command::Cp { .. }
         | Command::EncryptWithKms { .. }
         | Command::DecryptWithKms { .. } => {
             unreachable!("handled before AWS configuration")

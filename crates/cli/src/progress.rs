@@ -127,6 +127,14 @@ impl Progress {
         }
     }
 
+    /// Prints `line` on stdout, the bar (on stderr) kept out of its way.
+    pub fn println(&self, line: &str) {
+        match &self.bar {
+            Some(bar) => bar.suspend(|| println!("{line}")),
+            None => println!("{line}"),
+        }
+    }
+
     /// `n` more bytes done.
     pub fn inc(&self, n: u64) {
         if let Some(bar) = &self.bar {

@@ -309,12 +309,14 @@ pub async fn object_len(client: &Client, uri: &S3Uri) -> Result<u64, S3Error> {
 }
 
 /// An object found by [`list`].
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct Listed {
     /// The object's key.
     pub key: String,
     /// Its size in bytes.
     pub size: u64,
+    /// When it was written (S3 keeps whole seconds).
+    pub last_modified: Option<aws_sdk_s3::primitives::DateTime>,
 }
 
 /// Every object whose key starts with `prefix`, following
@@ -353,11 +355,25 @@ pub async fn list(client: &Client, prefix: &S3Uri) -> Result<Vec<Listed>, S3Erro
                         .size()
                         .and_then(|n| u64::try_from(n).ok())
                         .unwrap_or(0),
+                    last_modified: object.last_modified().copied(),
                 });
             }
         }
     }
     Ok(found)
+}
+
+/// DeleteObject: removes the object at `uri` (S3 answers success for a
+/// key that does not exist).
+pub async fn delete(client: &Client, uri: &S3Uri) -> Result<(), S3Error> {
+    client
+        .delete_object()
+        .bucket(uri.bucket())
+        .key(uri.key())
+        .send()
+        .await
+        .map(drop)
+        .map_err(|e| S3Error::from_sdk("DeleteObject", uri, e))
 }
 
 /// Decodes a key listed with `EncodingType=url`: S3 form-encodes it (a

@@ -8,7 +8,7 @@ use std::collections::HashMap;
 
 use aws_sdk_s3::primitives::{ByteStream, DateTime, DateTimeFormat};
 use aws_sdk_s3::types::{
-    CompletedMultipartUpload, CompletedPart, ServerSideEncryption, StorageClass,
+    CompletedMultipartUpload, CompletedPart, ObjectCannedAcl, ServerSideEncryption, StorageClass,
 };
 use aws_sdk_s3::Client;
 use bytes::Bytes;
@@ -47,6 +47,9 @@ pub struct Properties {
     pub sse_kms_key_id: Option<String>,
     /// Object tags (from [`get_tags`]; [`head`] leaves them empty).
     pub tags: Vec<(String, String)>,
+    /// A canned ACL to create the object with. [`head`] leaves it empty
+    /// (S3 reports ACLs separately), so a rewrite does not carry it.
+    pub acl: Option<ObjectCannedAcl>,
 }
 
 /// What [`head`] learns about an object.
@@ -97,6 +100,7 @@ pub async fn head(client: &Client, uri: &S3Uri) -> Result<ObjectHead, S3Error> {
         server_side_encryption: out.server_side_encryption().cloned(),
         sse_kms_key_id: out.ssekms_key_id().map(str::to_owned),
         tags: Vec::new(),
+        acl: None,
     };
     Ok(ObjectHead {
         len: out
@@ -134,7 +138,7 @@ pub async fn get_tags(
 
 /// The `x-amz-tagging` header value: URL-encoded `k=v&k=v`, or `None` for
 /// no tags (an empty tag set is never sent).
-fn tagging(tags: &[(String, String)]) -> Option<String> {
+pub(crate) fn tagging(tags: &[(String, String)]) -> Option<String> {
     (!tags.is_empty()).then(|| {
         tags.iter()
             .map(|(k, v)| format!("{}={}", url_encode(k), url_encode(v)))
@@ -158,7 +162,7 @@ fn url_encode(s: &str) -> String {
 /// have the same setters, but no common trait).
 macro_rules! with_properties {
     ($builder:expr, $props:expr) => {{
-        let props: &Properties = $props;
+        let props: &$crate::Properties = $props;
         $builder
             .set_metadata((!props.metadata.is_empty()).then(|| props.metadata.clone()))
             .set_content_type(props.content_type.clone())
@@ -170,9 +174,11 @@ macro_rules! with_properties {
             .set_storage_class(props.storage_class.clone())
             .set_server_side_encryption(props.server_side_encryption.clone())
             .set_ssekms_key_id(props.sse_kms_key_id.clone())
-            .set_tagging(tagging(&props.tags))
+            .set_tagging(crate::object::tagging(&props.tags))
+            .set_acl(props.acl.clone())
     }};
 }
+pub(crate) use with_properties;
 
 /// PutObject of `body` with `properties`, replacing the object only while
 /// its ETag is still `if_match` (S3 answers 412 otherwise:

@@ -108,8 +108,8 @@ pub struct Uploader {
     in_flight: JoinSet<Result<CompletedPart, S3Error>>,
     done: Vec<CompletedPart>,
     streaming: Option<StreamingPut>,
-    /// User metadata (`x-amz-meta-*`) the object is created with.
-    metadata: Option<std::collections::HashMap<String, String>>,
+    /// What the object is created with: user metadata, headers, tags.
+    properties: crate::Properties,
     acked: Acked,
 }
 
@@ -189,7 +189,7 @@ impl Uploader {
             in_flight: JoinSet::new(),
             done: Vec::new(),
             streaming: None,
-            metadata: None,
+            properties: crate::Properties::default(),
             acked: Acked::default(),
         }
     }
@@ -198,7 +198,21 @@ impl Uploader {
     /// the object with, such as the S3 Encryption Client's entries. Call it
     /// before anything is written.
     pub fn set_metadata(&mut self, metadata: std::collections::HashMap<String, String>) {
-        self.metadata = Some(metadata);
+        self.properties.metadata = metadata;
+    }
+
+    /// Adds user metadata entries (such as the S3 Encryption Client's) to
+    /// those the object is created with. Call it before anything is
+    /// written.
+    pub fn add_metadata(&mut self, entries: impl IntoIterator<Item = (String, String)>) {
+        self.properties.metadata.extend(entries);
+    }
+
+    /// The properties (user metadata, standard headers, storage class,
+    /// server-side encryption, tags, ACL) to create the object with. Call
+    /// it before anything is written.
+    pub fn set_properties(&mut self, properties: crate::Properties) {
+        self.properties = properties;
     }
 
     /// Adds (or replaces) one user-metadata entry; before the first write,
@@ -234,15 +248,12 @@ impl Uploader {
         };
         let body = aws_smithy_types::body::SdkBody::from_body_1_x(body);
         let (client, uri) = (self.client.clone(), self.uri.clone());
-        let metadata = self.metadata.clone();
+        let properties = self.properties.clone();
         let request = tokio::spawn(async move {
             tracing::debug!(uri = %uri, bytes = len, "streaming PutObject");
-            client
-                .put_object()
-                .bucket(uri.bucket())
-                .key(uri.key())
+            let request = client.put_object().bucket(uri.bucket()).key(uri.key());
+            crate::object::with_properties!(request, &properties)
                 .content_length(i64::try_from(len).unwrap_or(i64::MAX))
-                .set_metadata(metadata)
                 .body(ByteStream::new(body))
                 .customize()
                 .disable_payload_signing()
@@ -409,11 +420,12 @@ impl Uploader {
             let body = self.take_buffer();
             let timeout = body_timeout(&self.client, body.len() as u64);
             let len = body.len() as u64;
-            self.client
+            let request = self
+                .client
                 .put_object()
                 .bucket(self.uri.bucket())
-                .key(self.uri.key())
-                .set_metadata(self.metadata.clone())
+                .key(self.uri.key());
+            crate::object::with_properties!(request, &self.properties)
                 .body(ByteStream::from(body))
                 .customize()
                 .disable_payload_signing()
@@ -515,12 +527,12 @@ impl Uploader {
     }
 
     async fn start(&mut self) -> Result<String, S3Error> {
-        let out = self
+        let request = self
             .client
             .create_multipart_upload()
             .bucket(self.uri.bucket())
-            .key(self.uri.key())
-            .set_metadata(self.metadata.clone())
+            .key(self.uri.key());
+        let out = crate::object::with_properties!(request, &self.properties)
             .send()
             .await
             .map_err(|e| S3Error::from_sdk("CreateMultipartUpload", &self.uri, e))?;

@@ -64,6 +64,31 @@ impl S3Uri {
         })
     }
 
+    /// Parses `s3://bucket/prefix`, where the prefix may be empty:
+    /// `s3://bucket` and `s3://bucket/` name the whole bucket (for
+    /// listings and transfers of many objects).
+    ///
+    /// ```
+    /// use atrest_s3::S3Uri;
+    ///
+    /// assert_eq!(S3Uri::parse_prefix("s3://my-bucket").unwrap().key(), "");
+    /// assert_eq!(S3Uri::parse_prefix("s3://my-bucket/").unwrap().key(), "");
+    /// assert_eq!(S3Uri::parse_prefix("s3://my-bucket/dir/").unwrap().key(), "dir/");
+    /// ```
+    pub fn parse_prefix(s: &str) -> Result<Self, S3UriError> {
+        match Self::parse(s) {
+            Err(S3UriError::NoKey(_)) => {
+                let rest = &s["s3://".len()..];
+                let bucket = rest.strip_suffix('/').unwrap_or(rest);
+                Ok(S3Uri {
+                    bucket: bucket.to_owned(),
+                    key: String::new(),
+                })
+            }
+            other => other,
+        }
+    }
+
     /// The bucket name.
     pub fn bucket(&self) -> &str {
         &self.bucket
@@ -100,6 +125,18 @@ mod tests {
         let legacy = S3Uri::parse("s3://bucket//dir/file").unwrap();
         assert_eq!(legacy.key(), "/dir/file");
         assert_eq!(legacy.to_string(), "s3://bucket//dir/file");
+    }
+
+    #[test]
+    fn prefixes_may_be_a_whole_bucket() {
+        for s in ["s3://bucket", "s3://bucket/"] {
+            let u = S3Uri::parse_prefix(s).unwrap();
+            assert_eq!((u.bucket(), u.key()), ("bucket", ""), "{s}");
+            assert_eq!(u.to_string(), "s3://bucket/");
+        }
+        assert_eq!(S3Uri::parse_prefix("s3://b/p").unwrap().key(), "p");
+        assert!(S3Uri::parse_prefix("s3://").is_err());
+        assert!(S3Uri::parse_prefix("s3://b?x").is_err());
     }
 
     #[test]

@@ -120,6 +120,15 @@ pub enum Error {
     /// The upload was aborted through its handle.
     #[error("the upload was aborted")]
     Aborted,
+    /// The user metadata asked for leaves no room for atrest's own entries
+    /// within S3's 2 KB limit.
+    #[error("the user metadata takes {used} bytes (keys and values), more than the {room} S3's 2 KB limit leaves beside atrest's own entries")]
+    MetadataTooLarge {
+        /// Bytes the user's entries take.
+        used: usize,
+        /// Bytes they may take.
+        room: usize,
+    },
 }
 
 impl From<S3Error> for Error {

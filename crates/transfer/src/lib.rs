@@ -65,19 +65,21 @@ mod download;
 mod error;
 mod keys;
 pub mod list;
+pub mod metadata;
 mod observer;
 pub mod rewrap;
 pub mod s3ec;
 mod sink;
 pub mod stop;
 pub mod upgrade;
+pub mod sync;
 mod upload;
 pub mod verify;
 
 use std::sync::Arc;
 
 use atrest_format::{v2, MAX_WRAPPED_KEY_LEN, PREFIX_LEN};
-pub use atrest_s3::{ByteRange, ObjectVersion, S3Uri};
+pub use atrest_s3::{ByteRange, ObjectVersion, Properties, S3Uri};
 pub use download::{
     check_expected_context, Download, Downloaded, Kind, DEFAULT_PART_SIZE, FILE_STREAMS,
     FIRST_FETCH, ORDERED_STREAMS, ORDERED_WINDOW,

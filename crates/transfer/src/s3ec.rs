@@ -500,7 +500,8 @@ pub(crate) async fn encrypt_v3(
     let envelope = Envelope::v3_kms(generated.wrapped.to_vec(), message_id, commitment, user)
         .map_err(bad_context)?;
     let metadata = envelope.encode(format::Placement::Object).object;
-    upload.set_metadata(metadata.into_iter().collect());
+    // Beside the caller's entries.
+    upload.add_metadata(metadata);
     upload.expect_len(format::gcm_body_len(len));
     let mut enc = Encryptor::new(cipher, len).map_err(|e| Error::Unsupported(e.to_string()))?;
     let mut chunk = vec![0u8; READ_CHUNK];

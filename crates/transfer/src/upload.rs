@@ -2,12 +2,14 @@
 //! blocking pool, and sent as multipart parts while the next batch is read.
 
 use std::sync::Arc;
+use std::time::SystemTime;
 
 use atrest_crypto::{v1, v2, DataKey};
 use atrest_format::keyring::Keyring;
 use atrest_format::v2 as format_v2;
 use atrest_format::v2::EncryptionContext;
-use atrest_s3::{S3Uri, UploadOptions, Uploader};
+
+use atrest_s3::{Properties, S3Uri, UploadOptions, Uploader};
 use bytes::Bytes;
 use tokio::io::{AsyncRead, AsyncReadExt};
 use tokio::task::JoinHandle;
@@ -68,6 +70,8 @@ pub struct Upload<'t> {
     options: UploadOptions,
     len: Option<u64>,
     observer: Arc<dyn Observer>,
+    properties: Properties,
+    modified: Option<SystemTime>,
 }
 
 impl std::fmt::Debug for Upload<'_> {
@@ -78,6 +82,8 @@ impl std::fmt::Debug for Upload<'_> {
             .field("frame_exponent", &self.frame_exponent)
             .field("options", &self.options)
             .field("len", &self.len)
+            .field("properties", &self.properties)
+            .field("modified", &self.modified)
             .finish_non_exhaustive()
     }
 }
@@ -105,7 +111,27 @@ impl<'t> Upload<'t> {
             },
             len: None,
             observer: Arc::new(crate::NoProgress),
+            properties: Properties::default(),
+            modified: None,
         }
+    }
+
+    /// The object's properties: user metadata, standard headers
+    /// (Content-Type, ...), storage class, server-side encryption (on top
+    /// of atrest's), tags and canned ACL. The user metadata must leave room
+    /// for atrest's own entries ([`crate::metadata::check_user_metadata`]),
+    /// or the upload fails before sending anything.
+    pub fn properties(mut self, properties: Properties) -> Self {
+        self.properties = properties;
+        self
+    }
+
+    /// The source's modification time, recorded in the object's metadata
+    /// ([`crate::metadata::MTIME_METADATA`]) for `sync` and for downloads
+    /// to restore.
+    pub fn modified(mut self, time: SystemTime) -> Self {
+        self.modified = Some(time);
+        self
     }
 
     /// Encryption context pairs, stored in the object and (with
@@ -177,6 +203,8 @@ impl<'t> Upload<'t> {
             options: self.options,
             len: self.len,
             observer: self.observer,
+            properties: self.properties,
+            modified: self.modified,
         };
         let task = tokio::spawn(job.run(Box::new(input), cancelled));
         UploadHandle {
@@ -230,6 +258,8 @@ struct Job {
     options: UploadOptions,
     len: Option<u64>,
     observer: Arc<dyn Observer>,
+    properties: Properties,
+    modified: Option<SystemTime>,
 }
 
 impl Job {
@@ -244,7 +274,16 @@ impl Job {
             // frame (at most 1/256 at the smallest frames), plus the header.
             options = options.fitting(len + len / 256 + atrest_format::MAX_HEADER_LEN as u64);
         }
+        crate::metadata::check_user_metadata(&self.properties.metadata)?;
+        let mut properties = self.properties.clone();
+        if let Some(time) = self.modified {
+            properties.metadata.insert(
+                crate::metadata::MTIME_METADATA.to_owned(),
+                crate::metadata::encode_mtime(time),
+            );
+        }
         let mut upload = Uploader::new(self.s3.clone(), self.uri.clone(), options);
+        upload.set_properties(properties);
         let observer = Arc::clone(&self.observer);
         upload.on_acknowledged(Arc::new(move |bytes| observer.done(bytes)));
         let work = async {

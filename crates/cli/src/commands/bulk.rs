@@ -13,7 +13,7 @@ use atrest_kms::Kms;
 use futures::StreamExt;
 use globset::{Glob, GlobSet, GlobSetBuilder};
 
-use crate::cli::BulkArgs;
+use crate::cli::ManyArgs;
 use crate::commands::decrypt::Decrypt;
 use crate::commands::encrypt::Encrypt;
 use crate::failure::{Exit, Failure};
@@ -67,7 +67,7 @@ pub struct Bulk<'a> {
     /// `--key-file`: the key source for atrest objects instead of KMS.
     pub key_file: Option<std::sync::Arc<dyn atrest_transfer::KeySource>>,
     pub s3: &'a aws_sdk_s3::Client,
-    pub args: &'a BulkArgs,
+    pub args: &'a ManyArgs,
     /// Draw the overall bar.
     pub show_progress: bool,
     /// `-q`: print only errors (no summary), as `aws s3 cp --quiet`.
@@ -77,10 +77,13 @@ pub struct Bulk<'a> {
 /// One item of a run: its name in messages, its size for the bar, and what
 /// to transfer, or why it cannot be (it then fails alone, counted with the
 /// others).
-struct Item<T> {
-    name: String,
-    size: u64,
-    work: Result<T>,
+pub(crate) struct Item<T> {
+    pub name: String,
+    pub size: u64,
+    pub work: Result<T>,
+    /// Printed on stdout when it is done (unless `--quiet` or `--json`),
+    /// as `aws s3 sync` prints `upload: a to s3://b/a`.
+    pub line: Option<String>,
 }
 
 impl<T> Item<T> {
@@ -89,6 +92,7 @@ impl<T> Item<T> {
             name,
             size: 0,
             work: Err(error),
+            line: None,
         }
     }
 }
@@ -157,6 +161,11 @@ impl<'a> Run<'a> {
                     Ok(work) => each(work).await,
                     Err(e) => Err(e),
                 };
+                if let (Ok(_), Some(line)) = (&result, &item.line) {
+                    if !self.bulk.quiet && !self.bulk.args.json {
+                        self.overall.bar.println(&crate::escape(line));
+                    }
+                }
                 self.overall.one_done();
                 Done {
                     name: item.name,
@@ -172,9 +181,11 @@ impl<'a> Run<'a> {
 }
 
 /// A file to encrypt, and its key below the prefix.
-struct Source {
-    path: PathBuf,
-    rel: String,
+pub(crate) struct Source {
+    pub path: PathBuf,
+    pub rel: String,
+    /// Its modification time, if the system tells it.
+    pub modified: Option<std::time::SystemTime>,
 }
 
 /// Encrypts every regular file under `template.file` to the prefix +
@@ -206,10 +217,20 @@ pub async fn encrypt_dir(
             );
         }
     }
-    let mut items = found.items;
+    upload(bulk, &template, &prefix, found.items, interrupt).await
+}
+
+/// Encrypts each file of `items` to `prefix` + its relative path.
+pub(crate) async fn upload(
+    bulk: &Bulk<'_>,
+    template: &Encrypt<'_>,
+    prefix: &str,
+    mut items: Vec<Item<Source>>,
+    interrupt: &Interrupt,
+) -> Result<()> {
     one_key_each(&mut items, |s| &s.rel);
     let run = Run::new(bulk, ENCRYPTING, &items);
-    let (run, template, prefix) = (&run, &template, &prefix);
+    let run = &run;
     run.all(items, |source| async move {
         let uri = template.uri.with_key(format!("{prefix}{}", source.rel));
         let args = Encrypt {
@@ -270,17 +291,36 @@ pub async fn decrypt_prefix(bulk: &Bulk<'_>, template: Decrypt<'_>) -> Result<()
     let items: Vec<Item<String>> = listing
         .into_iter()
         .filter_map(|o| {
-            let rel = o.key.strip_prefix(&prefix)?.to_owned();
-            // Folder markers made by consoles hold no data.
-            (!rel.is_empty() && !rel.ends_with('/') && filter.takes(&rel)).then(|| Item {
+            let rel = relative(&prefix, &o.key, &filter)?;
+            Some(Item {
                 name: crate::escape(&rel),
                 size: o.size,
                 work: Ok(rel),
+                line: None,
             })
         })
         .collect();
+    download(bulk, &template, &prefix, items).await
+}
+
+/// The part of a listed `key` after `prefix`, if the filter takes it:
+/// folder markers made by consoles (keys ending in `/`) hold no data.
+pub(crate) fn relative(prefix: &str, key: &str, filter: &Filter) -> Option<String> {
+    let rel = key.strip_prefix(prefix)?;
+    (!rel.is_empty() && !rel.ends_with('/') && filter.takes(rel)).then(|| rel.to_owned())
+}
+
+/// Decrypts each object `prefix` + relative key of `items` into the
+/// directory `template.file` + that relative key.
+pub(crate) async fn download(
+    bulk: &Bulk<'_>,
+    template: &Decrypt<'_>,
+    prefix: &str,
+    items: Vec<Item<String>>,
+) -> Result<()> {
+    let dir = template.file;
     let run = Run::new(bulk, DECRYPTING, &items);
-    let (run, template, prefix) = (&run, &template, &prefix);
+    let run = &run;
     run.all(items, |rel| async move {
         // Keys are untrusted: none may reach outside the directory.
         let dest = safe_join(dir, &rel)?;
@@ -308,8 +348,9 @@ pub async fn decrypt_prefix(bulk: &Bulk<'_>, template: Decrypt<'_>) -> Result<()
 }
 
 /// The key prefix objects go under: the URI's key, ending with `/`.
-fn as_prefix(key: &str) -> String {
-    if key.ends_with('/') {
+pub(crate) fn as_prefix(key: &str) -> String {
+    // An empty key is the whole bucket.
+    if key.ends_with('/') || key.is_empty() {
         key.to_owned()
     } else {
         format!("{key}/")
@@ -318,9 +359,9 @@ fn as_prefix(key: &str) -> String {
 
 /// What a walk found: the files to encrypt (or why one cannot be), and the
 /// temporary files of interrupted decryptions it left out.
-struct Found {
-    items: Vec<Item<Source>>,
-    partials: Vec<String>,
+pub(crate) struct Found {
+    pub items: Vec<Item<Source>>,
+    pub partials: Vec<String>,
 }
 
 /// Every entry under `root` the filter takes, with its path relative to
@@ -329,7 +370,7 @@ struct Found {
 /// as does a subdirectory that cannot be listed, a link to a directory (not
 /// followed) or a name that is not UTF-8 (it cannot become a key without
 /// loss). Directories the excludes cover are not read.
-fn walk(root: &Path, filter: &Filter) -> Result<Found> {
+pub(crate) fn walk(root: &Path, filter: &Filter) -> Result<Found> {
     let mut found = Found {
         items: Vec::new(),
         partials: Vec::new(),
@@ -423,7 +464,9 @@ fn source(root: &Path, rel: &Path) -> Item<Source> {
         work: Ok(Source {
             path,
             rel: parts.join("/"),
+            modified: meta.modified().ok(),
         }),
+        line: None,
     }
 }
 
@@ -489,7 +532,7 @@ fn one_key_each<T>(items: &mut [Item<T>], key: impl Fn(&T) -> &str) {
 
 /// `dir` joined with the relative key `rel`, refusing keys that would leave
 /// `dir` (`..`, absolute, empty parts).
-fn safe_join(dir: &Path, rel: &str) -> Result<PathBuf> {
+pub(crate) fn safe_join(dir: &Path, rel: &str) -> Result<PathBuf> {
     let unsafe_key = || {
         Failure::new(
             Exit::Untrusted,
@@ -606,6 +649,7 @@ mod tests {
             name: name.to_owned(),
             size: 1,
             work: Ok(key.to_owned()),
+            line: None,
         };
         let mut items = vec![item("a", "k1"), item("b", "k2"), item("c", "k1")];
         one_key_each(&mut items, |k| k);

@@ -55,8 +55,12 @@ pub async fn run(keys: &Keys, s3: &aws_sdk_s3::Client, args: Decrypt<'_>) -> Res
             Some(file) => download.into_file(file).await,
             None => download.into_sink(Sink::Ordered(&mut output)).await,
         };
-        done.map_err(|e| failure(e, &args))
+        let done = done
+            .map_err(|e| failure(e, &args))
             .with_context(|| format!("cannot decrypt {}", args.uri))?;
+        // The file gets the source's time, as the AWS CLI gives a download
+        // its object's.
+        output.set_modified(done.source_modified);
         output.commit().await
     }
     .await;

@@ -9,7 +9,7 @@ use atrest_format::v2::EncryptionContext;
 use atrest_s3::S3Uri;
 use atrest_transfer::{DataKeyFrom, Error, Transfer};
 
-use crate::cli::{Format, TransferArgs};
+use crate::cli::{EncryptArgs, Format, PropertiesArgs, TransferArgs};
 use crate::failure::{Exit, Failure};
 use crate::interrupt::Interrupt;
 use crate::keyring::Keys;
@@ -25,8 +25,34 @@ pub struct Encrypt<'a> {
     pub frame_exponent: u8,
     /// Objects smaller than this (bytes) of a known size go up in one PUT.
     pub multipart_threshold: u64,
+    pub properties: &'a PropertiesArgs,
     pub transfer: &'a TransferArgs,
     pub progress: Show<'a>,
+}
+
+impl<'a> Encrypt<'a> {
+    /// The upload of `file` to `uri` with the command's flags.
+    pub fn new(
+        file: &'a Path,
+        uri: &'a S3Uri,
+        args: &'a EncryptArgs,
+        transfer: &'a TransferArgs,
+        progress: Show<'a>,
+    ) -> Self {
+        Encrypt {
+            file,
+            uri,
+            data_key: &args.data_key,
+            kms_key: args.kms_key.as_deref(),
+            context: &args.context,
+            format: args.format,
+            frame_exponent: args.frame_size,
+            multipart_threshold: args.multipart_threshold.unwrap_or(transfer.part_size),
+            properties: &args.properties,
+            transfer,
+            progress,
+        }
+    }
 }
 
 pub async fn run(
@@ -35,6 +61,7 @@ pub async fn run(
     args: Encrypt<'_>,
     interrupt: &Interrupt,
 ) -> Result<()> {
+    args.properties.check()?;
     if args.format == Format::S3ecV3 {
         keys.require_kms("S3 Encryption Client objects")?;
         if args.kms_key.is_none() {
@@ -99,7 +126,11 @@ pub async fn run(
             DataKeyFrom::Wrapped(wrapped.into())
         }
     };
+    // Only a regular file's length (and time) is known before reading it.
     let total = crate::files::regular_file_len(args.file);
+    let modified = total
+        .and_then(|_| std::fs::metadata(args.file).ok())
+        .and_then(|m| m.modified().ok());
     let progress = args.progress.bar("encrypting", total);
     let transfer = Transfer::new(s3.clone(), keys.source.clone());
     let mut upload = transfer
@@ -111,10 +142,14 @@ pub async fn run(
             Format::S3ecV3 => atrest_transfer::Format::S3ecV3,
         })
         .frame_exponent(args.frame_exponent)
-        .part_size(args.transfer.part_size as usize * 1024 * 1024)
+        .part_size(args.transfer.part_size as usize)
         .multipart_threshold(args.multipart_threshold)
+        .properties(args.properties.for_file(args.file))
         // The bar counts what S3 acknowledged.
         .observer(Arc::new(progress.clone()));
+    if let Some(modified) = modified {
+        upload = upload.modified(modified);
+    }
     if let Some(parts) = args.transfer.concurrency {
         upload = upload.concurrency(parts as usize);
     }

@@ -23,6 +23,19 @@ pub enum Target {
 
 impl Target {
     pub fn parse(s: &str) -> Result<Self, String> {
+        Self::parse_with(s, S3Uri::parse)
+    }
+
+    /// As [`Target::parse`], but `s3://BUCKET` and `s3://BUCKET/` are
+    /// accepted too (the whole bucket, as a prefix).
+    pub fn parse_prefix(s: &str) -> Result<Self, String> {
+        Self::parse_with(s, S3Uri::parse_prefix)
+    }
+
+    fn parse_with(
+        s: &str,
+        parse: fn(&str) -> Result<S3Uri, atrest_s3::S3UriError>,
+    ) -> Result<Self, String> {
         // Another scheme (`http://...`) is a mistaken URI, not a file name.
         let scheme = s.split_once("://").map(|(scheme, _)| scheme);
         let is_uri = scheme.is_some_and(|sc| {
@@ -32,7 +45,7 @@ impl Target {
                     .all(|c| c.is_ascii_alphanumeric() || "+-.".contains(c))
         });
         if is_uri {
-            S3Uri::parse(s).map(Target::S3).map_err(|e| e.to_string())
+            parse(s).map(Target::S3).map_err(|e| e.to_string())
         } else {
             Ok(Target::File(s.into()))
         }

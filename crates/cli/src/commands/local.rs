@@ -306,29 +306,32 @@ pub fn from_command(
             file,
             uri: Target::File(out),
             key_file,
-            data_key,
-            kms_key,
-            context,
-            format,
-            frame_size,
+            encrypt: args,
             bulk,
             ..
         } => Some(Box::pin(async move {
             if bulk.recursive {
                 return Err(recursive_needs_s3());
             }
+            if args.properties.any() {
+                return Err(Failure::new(
+                    Exit::Usage,
+                    "object properties (--content-type, --metadata, --sse, ...) apply to S3 uploads only",
+                )
+                .into());
+            }
             let keys = KeySource {
-                key_file: key_file.as_deref(),
+                key_file: key_file.path.as_deref(),
                 aws: &cli.aws,
             };
             let args = LocalEncrypt {
                 file,
                 out,
-                data_key,
-                kms_key: kms_key.as_deref(),
-                context,
-                format: *format,
-                frame_exponent: *frame_size,
+                data_key: &args.data_key,
+                kms_key: args.kms_key.as_deref(),
+                context: &args.context,
+                format: args.format,
+                frame_exponent: args.frame_size,
                 progress,
             };
             encrypt(keys, args).await
@@ -337,25 +340,24 @@ pub fn from_command(
             uri: Target::File(input),
             key_file,
             file,
-            expect_context,
-            range,
+            decrypt: args,
             bulk,
             ..
         } => Some(Box::pin(async move {
             if bulk.recursive {
                 return Err(recursive_needs_s3());
             }
-            if range.is_some() {
+            if args.range.is_some() {
                 return Err(Failure::new(Exit::Usage, "--range needs an s3:// source").into());
             }
             let keys = KeySource {
-                key_file: key_file.as_deref(),
+                key_file: key_file.path.as_deref(),
                 aws: &cli.aws,
             };
             let args = LocalDecrypt {
                 input,
                 out: file,
-                expect_context,
+                expect_context: &args.expect_context,
                 quiet: cli.quiet,
                 progress,
             };

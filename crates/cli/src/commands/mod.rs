@@ -1,4 +1,5 @@
 pub mod bulk;
+pub mod cp;
 pub mod create_data_key;
 pub mod decrypt;
 pub mod encrypt;
@@ -49,3 +50,4 @@ pub fn failed_json(
         },
     })
 }
+pub mod sync;

@@ -326,8 +326,11 @@ fn classify(head: &Head) -> Op {
     let method = parts.next().unwrap_or("");
     let target = parts.next().unwrap_or("");
     let (path, query) = target.split_once('?').unwrap_or((target, ""));
-    // Path-style: /bucket/key...
-    let has_key = path.trim_start_matches('/').contains('/');
+    // Path-style: /bucket/key... (a listing is `/bucket/?list-type=2`).
+    let has_key = path
+        .trim_start_matches('/')
+        .split_once('/')
+        .is_some_and(|(_, key)| !key.is_empty());
     let has = |param: &str| query.split('&').any(|p| p.split('=').next() == Some(param));
     match method {
         "PUT" if has_key && has("uploadId") => Op::UploadPart,

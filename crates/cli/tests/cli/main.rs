@@ -7,6 +7,7 @@
 
 mod bulk;
 mod completions;
+mod cp;
 mod credentials;
 mod destinations;
 mod errors;
@@ -30,5 +31,6 @@ mod seed_objects;
 mod single_put;
 mod special;
 mod upgrade;
+mod sync;
 mod v2;
 mod verify;

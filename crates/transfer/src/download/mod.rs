@@ -93,6 +93,10 @@ pub struct Downloaded {
     pub key_id: Option<Arc<str>>,
     /// The version of the object read (every GET was pinned to it).
     pub version: ObjectVersion,
+    /// The source's modification time its upload recorded
+    /// ([`crate::metadata::MTIME_METADATA`]), else when the object was
+    /// written: the time to give a file it is downloaded into.
+    pub source_modified: Option<std::time::SystemTime>,
 }
 
 impl<'t> Download<'t> {
@@ -186,6 +190,11 @@ impl<'t> Download<'t> {
                 atrest_s3::get_range(&self.transfer.s3, &self.uri, range, None).await?
             }
         };
+        let source_modified = crate::metadata::recorded_mtime(&first.metadata).or_else(|| {
+            first
+                .last_modified
+                .and_then(|t| std::time::SystemTime::try_from(t).ok())
+        });
         let job = Arc::new(Job {
             s3: self.transfer.s3.clone(),
             uri: self.uri.clone(),
@@ -223,6 +232,7 @@ impl<'t> Download<'t> {
                 written,
                 key_id,
                 version: job.pin.clone(),
+                source_modified,
             });
         }
         let header = match parsed.map_err(Error::NotAtrest)? {
@@ -292,6 +302,7 @@ impl<'t> Download<'t> {
             written,
             key_id,
             version: job.pin.clone(),
+            source_modified,
         })
     }
 }

@@ -1,0 +1,140 @@
+//! `atrest cp SRC DST`: `encrypt` or `decrypt`, by which side is s3://, as
+//! `aws s3 cp` decides; and the checks on the command line that clap's
+//! declarations cannot say (flags of one direction given to the other,
+//! flags of many files given for one).
+//!
+//! `cp` is turned into the `encrypt` or `decrypt` command it means before
+//! anything runs, so both run exactly the same code.
+
+use clap::parser::ValueSource;
+use clap::{ArgMatches, Args};
+
+use crate::cli::{Cli, Command, DecryptArgs, EncryptArgs, ManyArgs};
+use crate::commands::inspect::Target;
+use crate::failure::{Exit, Failure};
+
+/// The command as it will run: `cp` becomes `encrypt` or `decrypt`; flags
+/// that do not apply are refused.
+pub fn normalize(mut cli: Cli, matches: &ArgMatches) -> anyhow::Result<Cli> {
+    let Some((_, sub)) = matches.subcommand() else {
+        return Ok(cli);
+    };
+    cli.command = match cli.command {
+        Command::Cp {
+            src,
+            dst,
+            key_file,
+            encrypt,
+            decrypt,
+            transfer,
+            bulk,
+        } => match (src, dst) {
+            (Target::File(file), uri @ Target::S3(_)) => {
+                refuse::<DecryptArgs>(sub, "downloads (SRC s3://...)")?;
+                Command::EncryptWithKms {
+                    file,
+                    uri,
+                    key_file,
+                    encrypt,
+                    transfer,
+                    bulk,
+                }
+            }
+            (uri @ Target::S3(_), Target::File(file)) => {
+                refuse::<EncryptArgs>(sub, "uploads (DST s3://...)")?;
+                Command::DecryptWithKms {
+                    uri,
+                    file,
+                    key_file,
+                    decrypt,
+                    transfer,
+                    bulk,
+                }
+            }
+            (Target::S3(_), Target::S3(_)) => {
+                return Err(usage(
+                    "cp between two s3:// locations is not supported: one side must be a local file (or `-`)",
+                ))
+            }
+            (Target::File(_), Target::File(_)) => {
+                return Err(usage(
+                    "cp needs one s3:// side (SRC to upload, DST to download); for local files use `atrest encrypt IN OUT` or `atrest decrypt IN OUT`",
+                ))
+            }
+        },
+        other => other,
+    };
+    match &mut cli.command {
+        Command::EncryptWithKms {
+            bulk,
+            encrypt,
+            key_file,
+            ..
+        } => {
+            if !bulk.recursive {
+                refuse::<ManyArgs>(sub, "--recursive only")?;
+            }
+            if key_file.path.is_some() {
+                key_file_or_key(sub, encrypt)?;
+            }
+        }
+        Command::DecryptWithKms { bulk, decrypt, .. } => {
+            if !bulk.recursive {
+                refuse::<ManyArgs>(sub, "--recursive only")?;
+            } else if decrypt.range.is_some() {
+                return Err(usage("--range takes one object: not with --recursive"));
+            }
+        }
+        Command::Sync {
+            decrypt,
+            encrypt,
+            key_file,
+            ..
+        } => {
+            if decrypt.range.is_some() {
+                return Err(usage("--range takes one object: not with sync"));
+            }
+            if key_file.path.is_some() {
+                key_file_or_key(sub, encrypt)?;
+            }
+        }
+        _ => {}
+    }
+    Ok(cli)
+}
+
+/// `--key-file` and `--key` exclude each other; a key from ATREST_KMS_KEY
+/// gives way to `--key-file`.
+fn key_file_or_key(sub: &ArgMatches, encrypt: &mut EncryptArgs) -> anyhow::Result<()> {
+    match sub.value_source("kms_key") {
+        Some(ValueSource::CommandLine) => Err(usage(
+            "--key-file and --key exclude each other: a data key is wrapped under one or the other",
+        )),
+        _ => {
+            encrypt.kms_key = None;
+            Ok(())
+        }
+    }
+}
+
+/// Fails if any flag that `T` defines was given on the command line: they
+/// apply to `what` only.
+fn refuse<T: Args>(sub: &ArgMatches, what: &str) -> anyhow::Result<()> {
+    let defined = T::augment_args(clap::Command::new("flags"));
+    let given: Vec<String> = defined
+        .get_arguments()
+        .filter(|a| sub.value_source(a.get_id().as_str()) == Some(ValueSource::CommandLine))
+        .map(|a| format!("--{}", a.get_long().unwrap_or(a.get_id().as_str())))
+        .collect();
+    match given.is_empty() {
+        true => Ok(()),
+        false => {
+            let verb = if given.len() == 1 { "applies" } else { "apply" };
+            Err(usage(&format!("{} {verb} to {what}", given.join(", "))))
+        }
+    }
+}
+
+fn usage(message: &str) -> anyhow::Error {
+    Failure::new(Exit::Usage, message).into()
+}

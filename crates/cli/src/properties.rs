@@ -1,0 +1,69 @@
+//! The object properties of an upload from the command's flags.
+
+use std::path::Path;
+
+use atrest_s3::Properties;
+
+use crate::cli::PropertiesArgs;
+use crate::failure::{Exit, Failure};
+
+impl PropertiesArgs {
+    /// Whether any property was asked for.
+    pub fn any(&self) -> bool {
+        let p = self;
+        p.content_type.is_some()
+            || p.content_disposition.is_some()
+            || p.content_encoding.is_some()
+            || p.content_language.is_some()
+            || p.cache_control.is_some()
+            || !p.metadata.is_empty()
+            || p.storage_class.is_some()
+            || p.tagging.is_some()
+            || p.sse.is_some()
+            || p.sse_kms_key_id.is_some()
+            || p.acl.is_some()
+    }
+
+    /// Checks what holds for every object: SSE flags that go together, and
+    /// user metadata within S3's limit beside atrest's own entries. Run
+    /// before anything is sent.
+    pub fn check(&self) -> anyhow::Result<()> {
+        use aws_sdk_s3::types::ServerSideEncryption;
+        if self.sse_kms_key_id.is_some() && self.sse != Some(ServerSideEncryption::AwsKms) {
+            return Err(Failure::new(Exit::Usage, "--sse-kms-key-id needs --sse aws:kms").into());
+        }
+        atrest_transfer::metadata::check_user_metadata(&self.user_metadata())
+            .map_err(|e| Failure::new(Exit::Usage, format!("--metadata: {e}")).into())
+    }
+
+    fn user_metadata(&self) -> std::collections::HashMap<String, String> {
+        self.metadata
+            .iter()
+            .flat_map(|p| p.0.iter().cloned())
+            .collect()
+    }
+
+    /// The properties of the object made from `file`: as given, with the
+    /// Content-Type guessed from the file's extension when absent (as the
+    /// AWS CLI guesses it; none for stdin or an unknown extension).
+    pub fn for_file(&self, file: &Path) -> Properties {
+        let mut p = Properties::default();
+        p.metadata = self.user_metadata();
+        p.content_type = self.content_type.clone().or_else(|| {
+            if crate::files::is_std_stream(file) {
+                return None;
+            }
+            mime_guess::from_path(file).first_raw().map(str::to_owned)
+        });
+        p.content_disposition = self.content_disposition.clone();
+        p.content_encoding = self.content_encoding.clone();
+        p.content_language = self.content_language.clone();
+        p.cache_control = self.cache_control.clone();
+        p.storage_class = self.storage_class.clone();
+        p.tags = self.tagging.clone().map(|t| t.0).unwrap_or_default();
+        p.server_side_encryption = self.sse.clone();
+        p.sse_kms_key_id = self.sse_kms_key_id.clone();
+        p.acl = self.acl.clone();
+        p
+    }
+}

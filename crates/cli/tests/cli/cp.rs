@@ -1,0 +1,272 @@
+//! `atrest cp SRC DST`, as `aws s3 cp`: the direction by which side is
+//! s3://, and the object properties of uploads with the AWS CLI's names.
+
+use std::io::Write;
+use std::process::Stdio;
+
+use crate::bulk::{keys, write};
+use crate::harness::*;
+
+#[test]
+fn cp_uploads_or_downloads_by_which_side_is_s3() {
+    let Some(env) = env() else { return };
+    let data = sample(70_000, 1);
+    std::fs::write(env.path("a.bin"), &data).unwrap();
+    // Upload to a prefix: the key gets the file's name.
+    let out = env.ok(&["cp", "a.bin", &env.uri("dir/"), "--key", &env.key_id]);
+    let line = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        line.contains(&format!("upload: a.bin to {}", env.uri("dir/a.bin"))),
+        "{line}"
+    );
+    // Download into a directory: the file gets the key's base name.
+    std::fs::create_dir(env.path("back")).unwrap();
+    let out = env.ok(&["cp", &env.uri("dir/a.bin"), "back"]);
+    assert!(String::from_utf8_lossy(&out.stdout).contains("download: "));
+    assert_eq!(std::fs::read(env.path("back/a.bin")).unwrap(), data);
+
+    // `-`: stdin up, stdout down.
+    let mut child = env
+        .atrest()
+        .args(["cp", "-", &env.uri("piped"), "--key", &env.key_id])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b"from stdin")
+        .unwrap();
+    assert_status(&child.wait_with_output().unwrap(), 0, &["cp - s3://"]);
+    let out = env.ok(&["cp", &env.uri("piped"), "-"]);
+    assert_eq!(out.stdout, b"from stdin");
+
+    // --recursive, both ways.
+    write(&env.path("tree"), "x/y.txt", b"y");
+    write(&env.path("tree"), "z.txt", b"z");
+    env.ok(&["cp", "-r", "tree", &env.uri("t"), "--key", &env.key_id]);
+    assert_eq!(keys(&env, "t/"), ["t/x/y.txt", "t/z.txt"]);
+    env.ok(&["cp", "--recursive", &env.uri("t"), "tree2"]);
+    assert_eq!(std::fs::read(env.path("tree2/x/y.txt")).unwrap(), b"y");
+
+    // The original tool's names still work, in its argument order.
+    env.ok(&[
+        "encrypt-with-kms",
+        "a.bin",
+        &env.uri("old"),
+        "--key",
+        &env.key_id,
+    ]);
+    env.ok(&["decrypt-with-kms", &env.uri("old"), "old.bin"]);
+    assert_eq!(std::fs::read(env.path("old.bin")).unwrap(), data);
+}
+
+#[test]
+fn cp_refuses_what_does_not_apply_with_one_clear_line() {
+    let Some(env) = env() else { return };
+    std::fs::write(env.path("a"), b"a").unwrap();
+    let cases: [(&[&str], &str); 6] = [
+        (&["cp", "a", "b"], "cp needs one s3:// side"),
+        (
+            &["cp", "s3://b/x", "s3://b/y"],
+            "between two s3:// locations",
+        ),
+        (
+            &["cp", "a", "s3://b/k", "--expect-context", "k=v"],
+            "--expect-context applies to downloads",
+        ),
+        (
+            &["cp", "s3://b/k", "out", "--content-type", "text/plain"],
+            "--content-type applies to uploads",
+        ),
+        (
+            &["cp", "a", "s3://b/k", "--include", "*.txt"],
+            "--include applies to --recursive only",
+        ),
+        (
+            &["cp", "-r", "s3://b/k", "out", "--range", "0-1"],
+            "--range takes one object",
+        ),
+    ];
+    for (args, needle) in cases {
+        let out = env.run(args);
+        assert_status(&out, 2, args);
+        let err = stderr(&out);
+        assert!(
+            err.starts_with("atrest: error: ") && err.contains(needle),
+            "{args:?}: {err}"
+        );
+    }
+    assert_eq!(env.files(), ["a"]);
+}
+
+/// What a plain HeadObject says about `key`.
+fn head(env: &Env, key: &str) -> aws_sdk_s3::operation::head_object::HeadObjectOutput {
+    block_on(env.s3.head_object().bucket(&env.bucket).key(key).send()).unwrap()
+}
+
+fn tags(env: &Env, key: &str) -> Vec<(String, String)> {
+    let out = block_on(
+        env.s3
+            .get_object_tagging()
+            .bucket(&env.bucket)
+            .key(key)
+            .send(),
+    )
+    .unwrap();
+    let mut tags: Vec<_> = out
+        .tag_set()
+        .iter()
+        .map(|t| (t.key().to_owned(), t.value().to_owned()))
+        .collect();
+    tags.sort();
+    tags
+}
+
+#[test]
+fn uploads_carry_the_aws_cli_object_properties() {
+    let Some(env) = env() else { return };
+    std::fs::write(env.path("report.pdf"), sample(1000, 2)).unwrap();
+    // Over one 5 MiB part: the properties go on CreateMultipartUpload.
+    std::fs::write(env.path("big.csv"), sample(6 << 20, 3)).unwrap();
+    let props = [
+        "--content-disposition",
+        "attachment; filename=\"r.pdf\"",
+        "--content-encoding",
+        "identity",
+        "--content-language",
+        "fr",
+        "--cache-control",
+        "max-age=60",
+        "--metadata",
+        "team=finance,year=2026",
+        "--metadata",
+        "owner=ana",
+        "--storage-class",
+        "STANDARD_IA",
+        "--tagging",
+        "k=v&sp=a%20b",
+        "--sse",
+        "AES256",
+        "--acl",
+        "bucket-owner-full-control",
+    ];
+    for (file, key, part_size) in [("report.pdf", "r.pdf", "8M"), ("big.csv", "b.csv", "5M")] {
+        let uri = env.uri(key);
+        let mut args = vec![
+            "cp",
+            file,
+            &uri,
+            "--key",
+            &env.key_id,
+            "--part-size",
+            part_size,
+        ];
+        args.extend_from_slice(&props);
+        env.ok(&args);
+        let got = head(&env, key);
+        // Guessed from the extension, as the AWS CLI does.
+        let want_type = if file.ends_with(".pdf") {
+            "application/pdf"
+        } else {
+            "text/csv"
+        };
+        assert_eq!(got.content_type(), Some(want_type), "{file}");
+        assert_eq!(
+            got.content_disposition(),
+            Some("attachment; filename=\"r.pdf\"")
+        );
+        assert_eq!(got.content_encoding(), Some("identity"));
+        assert_eq!(got.content_language(), Some("fr"));
+        assert_eq!(got.cache_control(), Some("max-age=60"));
+        assert_eq!(got.storage_class().map(|c| c.as_str()), Some("STANDARD_IA"));
+        assert_eq!(
+            got.server_side_encryption().map(|s| s.as_str()),
+            Some("AES256")
+        );
+        let meta = got.metadata().unwrap();
+        assert_eq!(meta.get("team").map(String::as_str), Some("finance"));
+        assert_eq!(meta.get("year").map(String::as_str), Some("2026"));
+        assert_eq!(meta.get("owner").map(String::as_str), Some("ana"));
+        // The source's modification time, for sync.
+        assert!(meta.contains_key("atrest-mtime"), "{meta:?}");
+        assert_eq!(
+            tags(&env, key),
+            [("k".into(), "v".into()), ("sp".into(), "a b".into())]
+        );
+        let acl = block_on(env.s3.get_object_acl().bucket(&env.bucket).key(key).send()).unwrap();
+        assert!(!acl.grants().is_empty(), "{file}: no grants");
+        // And it still decrypts.
+        env.ok(&["cp", &uri, &format!("{key}.back")]);
+        assert_eq!(
+            std::fs::read(env.path(&format!("{key}.back"))).unwrap(),
+            std::fs::read(env.path(file)).unwrap()
+        );
+    }
+
+    // SSE-KMS with its key; an explicit --content-type wins over the guess.
+    let uri = env.uri("kms.pdf");
+    env.ok(&[
+        "encrypt",
+        "report.pdf",
+        &uri,
+        "--key",
+        &env.key_id,
+        "--content-type",
+        "application/x-custom",
+        "--sse",
+        "aws:kms",
+        "--sse-kms-key-id",
+        &env.key_arn,
+    ]);
+    let got = head(&env, "kms.pdf");
+    assert_eq!(got.content_type(), Some("application/x-custom"));
+    assert_eq!(
+        got.server_side_encryption().map(|s| s.as_str()),
+        Some("aws:kms")
+    );
+    assert_eq!(got.ssekms_key_id(), Some(env.key_arn.as_str()));
+}
+
+#[test]
+fn metadata_beyond_the_2kb_budget_fails_before_anything_is_sent() {
+    let Some(env) = env() else { return };
+    std::fs::write(env.path("a.txt"), b"a").unwrap();
+    let big = format!("big={}", "x".repeat(1900));
+    let uri = env.uri("a.txt");
+    let args = [
+        "cp",
+        "a.txt",
+        &uri,
+        "--key",
+        &env.key_id,
+        "--metadata",
+        &big,
+    ];
+    let out = env.run(&args);
+    assert_status(&out, 2, &args);
+    let err = stderr(&out);
+    assert!(err.contains("2 KB limit"), "{err}");
+    assert!(keys(&env, "").is_empty());
+    // The usual bad inputs: one line each, exit 2.
+    for bad in [
+        &["--storage-class", "CHEAP"][..],
+        &["--sse", "rot13"],
+        &["--acl", "everyone"],
+        &["--sse-kms-key-id", "k"],
+        &["--metadata", "novalue"],
+    ] {
+        let mut args = vec!["cp", "a.txt", &uri, "--key", &env.key_id];
+        args.extend_from_slice(bad);
+        let out = env.run(&args);
+        assert_status(&out, 2, &args);
+        assert!(
+            stderr(&out).starts_with("atrest: error: "),
+            "{}",
+            stderr(&out)
+        );
+    }
+    assert!(keys(&env, "").is_empty());
+}

@@ -1,0 +1,243 @@
+//! `atrest sync SRC DST`, as `aws s3 sync`: only what is new or changed
+//! goes, decided from listings alone (a counting proxy checks that a re-run
+//! over an unchanged tree sends and fetches no bodies).
+
+use std::path::Path;
+use std::time::{Duration, SystemTime};
+
+use crate::bulk::{keys, write};
+use crate::faults::{Op, Proxy};
+use crate::harness::*;
+
+fn set_mtime(path: &Path, time: SystemTime) {
+    std::fs::File::options()
+        .write(true)
+        .open(path)
+        .unwrap()
+        .set_modified(time)
+        .unwrap();
+}
+
+fn mtime(path: &Path) -> SystemTime {
+    std::fs::metadata(path).unwrap().modified().unwrap()
+}
+
+/// Runs atrest through `proxy`, insisting on success.
+fn via(env: &Env, proxy: &Proxy, args: &[&str]) -> std::process::Output {
+    let out = env
+        .atrest()
+        .env("AWS_ENDPOINT_URL", proxy.url())
+        .args(args)
+        .output()
+        .unwrap();
+    assert_status(&out, 0, args);
+    out
+}
+
+/// Bodies that went up or came down through the proxy: PUTs, parts, GETs.
+fn bodies(proxy: &Proxy) -> (usize, usize) {
+    (
+        proxy.seen(Op::PutObject) + proxy.seen(Op::UploadPart),
+        proxy.seen(Op::GetObject) + proxy.seen(Op::GetLaterRange),
+    )
+}
+
+fn stdout(out: &std::process::Output) -> String {
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+#[test]
+fn sync_up_sends_only_what_changed_and_a_rerun_sends_no_bodies() {
+    let Some(env) = env() else { return };
+    let src = env.path("src");
+    let old = SystemTime::now() - Duration::from_secs(3600);
+    for (rel, len) in [
+        ("a.txt", 10),
+        ("empty", 0),
+        ("sub/b.bin", 70_000),
+        ("sub/c", 5),
+    ] {
+        write(&src, rel, &sample(len, len as u64));
+        set_mtime(&src.join(rel), old);
+    }
+    let to = env.uri("p");
+    let out = env.ok(&["sync", "src", &to, "--key", &env.key_id]);
+    assert_eq!(
+        stdout(&out).matches("upload: ").count(),
+        4,
+        "{}",
+        stdout(&out)
+    );
+    assert_eq!(
+        keys(&env, "p/"),
+        ["p/a.txt", "p/empty", "p/sub/b.bin", "p/sub/c"]
+    );
+
+    // Unchanged: only listings (and at most one header read, which
+    // teaches the layout every other object shares).
+    let proxy = Proxy::start(&env.endpoint);
+    let out = via(&env, &proxy, &["sync", "src", &to, "--key", &env.key_id]);
+    assert_eq!(stdout(&out), "");
+    assert!(stderr(&out).contains("4 up to date"), "{}", stderr(&out));
+    let (up, down) = bodies(&proxy);
+    assert_eq!(up, 0, "bodies sent on an unchanged re-run");
+    assert!(down <= 1, "{down} GETs on an unchanged re-run");
+    assert_eq!(proxy.seen(Op::Kms), 0);
+
+    // A grown file, and one of the same size touched later: both go.
+    write(&src, "a.txt", &sample(11, 1));
+    set_mtime(&src.join("a.txt"), old);
+    write(&src, "sub/c", b"CCCCC");
+    // (Times compare to the second, as S3 keeps them: later than the
+    // upload, whatever the speed of the test.)
+    let later = SystemTime::now() + Duration::from_secs(60);
+    set_mtime(&src.join("sub/c"), later);
+    let out = env.ok(&["sync", "src", &to, "--key", &env.key_id]);
+    let lines = stdout(&out);
+    assert!(lines.contains("upload: src/a.txt to "), "{lines}");
+    assert!(lines.contains("upload: src/sub/c to "), "{lines}");
+    assert_eq!(lines.lines().count(), 2, "{lines}");
+    env.ok(&["cp", &env.uri("p/a.txt"), "a.back"]);
+    assert_eq!(std::fs::read(env.path("a.back")).unwrap(), sample(11, 1));
+
+    // --size-only: a touched file of the same size stays.
+    set_mtime(
+        &src.join("sub/b.bin"),
+        SystemTime::now() + Duration::from_secs(60),
+    );
+    let out = env.ok(&["sync", "src", &to, "--size-only", "--key", &env.key_id]);
+    assert_eq!(stdout(&out), "");
+
+    // --delete, dry first: nothing changes, the plan is printed.
+    std::fs::remove_file(src.join("empty")).unwrap();
+    // (The KMS key from ATREST_KMS_KEY, as --key would give it.)
+    let args = ["sync", "src", &to, "--delete", "--dryrun", "--size-only"];
+    let out = env
+        .atrest()
+        .env("ATREST_KMS_KEY", &env.key_id)
+        .args(args)
+        .output()
+        .unwrap();
+    assert_status(&out, 0, &args);
+    assert_eq!(
+        stdout(&out),
+        format!("(dryrun) delete: {}\n", env.uri("p/empty"))
+    );
+    assert_eq!(keys(&env, "p/").len(), 4);
+    let out = env.ok(&[
+        "sync",
+        "src",
+        &to,
+        "--delete",
+        "--size-only",
+        "--key",
+        &env.key_id,
+    ]);
+    assert!(stdout(&out).contains("delete: "), "{}", stdout(&out));
+    assert_eq!(keys(&env, "p/"), ["p/a.txt", "p/sub/b.bin", "p/sub/c"]);
+}
+
+#[test]
+fn sync_down_restores_times_and_keeps_newer_local_files() {
+    let Some(env) = env() else { return };
+    let src = env.path("src");
+    let then = SystemTime::UNIX_EPOCH + Duration::new(1_700_000_000, 250_000_000);
+    for (rel, len) in [("a.txt", 10), ("d/b.bin", 70_000)] {
+        write(&src, rel, &sample(len, 7));
+        set_mtime(&src.join(rel), then);
+    }
+    env.ok(&["sync", "src", &env.uri("p/"), "--key", &env.key_id]);
+    let out = env.ok(&["sync", &env.uri("p"), "dst"]);
+    assert_eq!(stdout(&out).matches("download: ").count(), 2);
+    for rel in ["a.txt", "d/b.bin"] {
+        let got = env.path("dst").join(rel);
+        assert_eq!(
+            std::fs::read(&got).unwrap(),
+            std::fs::read(src.join(rel)).unwrap()
+        );
+        // The source file's time, recorded by the upload.
+        assert_eq!(mtime(&got), then, "{rel}");
+    }
+
+    // Unchanged: listings only, no bodies.
+    let proxy = Proxy::start(&env.endpoint);
+    let out = via(&env, &proxy, &["sync", &env.uri("p"), "dst"]);
+    assert_eq!(stdout(&out), "");
+    let (up, down) = bodies(&proxy);
+    assert_eq!(up, 0, "bodies sent on an unchanged re-run");
+    assert!(down <= 1, "{down} GETs on an unchanged re-run");
+
+    // A local edit since: kept, with a warning saying how to replace it.
+    write(&env.path("dst"), "a.txt", b"edited locally");
+    let later = SystemTime::now() + Duration::from_secs(60);
+    set_mtime(&env.path("dst/a.txt"), later);
+    let out = env.ok(&["sync", &env.uri("p"), "dst"]);
+    assert!(stderr(&out).contains("kept "), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("--exact-timestamps"),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(
+        std::fs::read(env.path("dst/a.txt")).unwrap(),
+        b"edited locally"
+    );
+    let out = env.ok(&["sync", &env.uri("p"), "dst", "--exact-timestamps"]);
+    assert_eq!(
+        stdout(&out).matches("download: ").count(),
+        1,
+        "{}",
+        stdout(&out)
+    );
+    assert_eq!(std::fs::read(env.path("dst/a.txt")).unwrap(), sample(10, 7));
+    // Exact times now match: nothing more to do, even with the flag.
+    let out = env.ok(&["sync", &env.uri("p"), "dst", "--exact-timestamps"]);
+    assert_eq!(stdout(&out), "");
+
+    // --delete removes local files the prefix lacks; --no-overwrite
+    // leaves existing files alone.
+    write(&env.path("dst"), "extra", b"x");
+    std::fs::write(env.path("dst/d/b.bin"), b"different").unwrap();
+    set_mtime(&env.path("dst/d/b.bin"), then);
+    let out = env.ok(&["sync", &env.uri("p"), "dst", "--delete", "--no-overwrite"]);
+    assert!(!env.path("dst/extra").exists(), "{}", stdout(&out));
+    assert_eq!(
+        std::fs::read(env.path("dst/d/b.bin")).unwrap(),
+        b"different"
+    );
+    env.ok(&["sync", &env.uri("p"), "dst"]);
+    assert_eq!(
+        std::fs::read(env.path("dst/d/b.bin")).unwrap(),
+        sample(70_000, 7)
+    );
+}
+
+#[test]
+fn whole_buckets_are_prefixes_for_sync_cp_and_ls() {
+    let Some(env) = env() else { return };
+    write(&env.path("src"), "top.txt", b"top");
+    write(&env.path("src"), "in/side.txt", b"side");
+    let bucket = format!("s3://{}", env.bucket);
+    env.ok(&["sync", "src", &bucket, "--key", &env.key_id]);
+    assert_eq!(keys(&env, ""), ["in/side.txt", "top.txt"]);
+    let out = env.ok(&["ls", &format!("{bucket}/")]);
+    let listing = stdout(&out);
+    assert!(
+        listing.contains("PRE in/") && listing.contains("top.txt"),
+        "{listing}"
+    );
+    env.ok(&["cp", "-r", &bucket, "all"]);
+    assert_eq!(std::fs::read(env.path("all/in/side.txt")).unwrap(), b"side");
+    // A single file to a bucket keeps its name, as aws s3 cp does.
+    std::fs::write(env.path("one.txt"), b"1").unwrap();
+    env.ok(&["cp", "one.txt", &bucket, "--key", &env.key_id]);
+    assert!(keys(&env, "").contains(&"one.txt".to_owned()));
+    // But a download needs an object.
+    let out = env.run(&["cp", &bucket, "x"]);
+    assert_status(&out, 2, &["cp s3://bucket x"]);
+    assert!(
+        stderr(&out).contains("names no object key"),
+        "{}",
+        stderr(&out)
+    );
+}

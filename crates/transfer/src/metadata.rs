@@ -1,0 +1,91 @@
+//! The user metadata (`x-amz-meta-*`) of the objects atrest writes: the
+//! entries atrest records itself, and S3's limit on the whole.
+
+use std::collections::HashMap;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use crate::{Error, KMS_KEY_METADATA};
+
+/// The user-metadata entry where an upload records its source file's
+/// modification time (seconds since the Unix epoch, with nanoseconds:
+/// `1733080000.123456789`), for `sync` and for downloads to restore.
+pub const MTIME_METADATA: &str = "atrest-mtime";
+
+/// S3's limit on an object's user metadata: the UTF-8 bytes of every key
+/// and value together (2 KB).
+pub const METADATA_LIMIT: usize = 2048;
+
+/// Room kept for atrest's own entries within [`METADATA_LIMIT`]: the
+/// modification time, and the KMS key ARN (ARNs of KMS keys are well
+/// under 128 bytes).
+pub const RESERVED_METADATA: usize = MTIME_METADATA.len() + 32 + KMS_KEY_METADATA.len() + 128;
+
+/// Checks that `user` metadata leaves room for atrest's own entries within
+/// S3's limit ([`Error::MetadataTooLarge`] otherwise), so that an upload
+/// fails before it sends anything rather than when S3 refuses it.
+pub fn check_user_metadata(user: &HashMap<String, String>) -> Result<(), Error> {
+    let used: usize = user
+        .iter()
+        .filter(|(k, _)| k.as_str() != MTIME_METADATA && k.as_str() != KMS_KEY_METADATA)
+        .map(|(k, v)| k.len() + v.len())
+        .sum();
+    let room = METADATA_LIMIT - RESERVED_METADATA;
+    match used <= room {
+        true => Ok(()),
+        false => Err(Error::MetadataTooLarge { used, room }),
+    }
+}
+
+/// `time` as [`MTIME_METADATA`] records it.
+pub fn encode_mtime(time: SystemTime) -> String {
+    let since = time.duration_since(UNIX_EPOCH).unwrap_or_default();
+    format!("{}.{:09}", since.as_secs(), since.subsec_nanos())
+}
+
+/// The source modification time an upload recorded in `metadata`, if any
+/// (and well formed).
+pub fn recorded_mtime(metadata: &HashMap<String, String>) -> Option<SystemTime> {
+    let value = metadata.get(MTIME_METADATA)?;
+    let (secs, nanos) = value.split_once('.').unwrap_or((value, "0"));
+    let secs: u64 = secs.parse().ok()?;
+    let nanos: u32 = match nanos.len() {
+        1..=9 => nanos.parse::<u32>().ok()? * 10u32.pow(9 - nanos.len() as u32),
+        _ => return None,
+    };
+    UNIX_EPOCH.checked_add(Duration::new(secs, nanos))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn mtimes_round_trip_to_the_nanosecond() {
+        let t = UNIX_EPOCH + Duration::new(1_733_080_000, 123_456_789);
+        let encoded = encode_mtime(t);
+        assert_eq!(encoded, "1733080000.123456789");
+        let metadata = HashMap::from([(MTIME_METADATA.to_owned(), encoded)]);
+        assert_eq!(recorded_mtime(&metadata), Some(t));
+        let short = HashMap::from([(MTIME_METADATA.to_owned(), "5.5".to_owned())]);
+        assert_eq!(
+            recorded_mtime(&short),
+            Some(UNIX_EPOCH + Duration::from_millis(5500))
+        );
+        for bad in ["x", "1.", "1.1234567890", "-1.0"] {
+            let m = HashMap::from([(MTIME_METADATA.to_owned(), bad.to_owned())]);
+            assert_eq!(recorded_mtime(&m), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn the_budget_counts_keys_and_values_and_keeps_room_for_atrest() {
+        let room = METADATA_LIMIT - RESERVED_METADATA;
+        let fits = HashMap::from([("k".to_owned(), "v".repeat(room - 1))]);
+        assert!(check_user_metadata(&fits).is_ok());
+        let over = HashMap::from([("k".to_owned(), "v".repeat(room))]);
+        assert!(matches!(
+            check_user_metadata(&over),
+            Err(Error::MetadataTooLarge { used, .. }) if used == room + 1
+        ));
+    }
+}

@@ -1,0 +1,386 @@
+//! What `sync` transfers: the decision `aws s3 sync` makes from sizes and
+//! modification times, with the S3 side's *plaintext* size, learned from
+//! listings alone wherever possible.
+//!
+//! A listing gives each object's length and LastModified, not its header.
+//! An object's plaintext size follows from its length once its *layout* is
+//! known (header length and, for v2, frame size; exact for v2, within a
+//! 16-byte block for v1). The objects of one tree written by one command
+//! share a layout (same key, context, frame size), so [`Sizes`] reads the
+//! header of an object only when no layout it has learned so far explains
+//! that object's length for the local file's size: a re-run over an
+//! unchanged tree reads one header, or none when every size already
+//! differs or matches a layout.
+//!
+//! ```
+//! use std::time::{Duration, UNIX_EPOCH};
+//! use atrest_transfer::sync::{decide, Action, Direction, Pair, Rules, SizeCheck};
+//!
+//! let pair = Pair {
+//!     local_modified: UNIX_EPOCH + Duration::from_secs(100),
+//!     remote_modified: UNIX_EPOCH + Duration::from_secs(200),
+//!     size: SizeCheck::Same,
+//! };
+//! // Uploaded after the file last changed, same size: nothing to do.
+//! assert_eq!(decide(Direction::Upload, Rules::default(), &pair), Action::Skip);
+//! ```
+
+use std::sync::Mutex;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use atrest_format::inspect::{inspect, Inspected, Inspection, PlaintextLen};
+use atrest_s3::{ByteRange, S3Error, S3Uri};
+
+use crate::HEADER_FETCH;
+
+/// Which way a sync goes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Direction {
+    /// Local files to objects.
+    Upload,
+    /// Objects to local files.
+    Download,
+}
+
+/// The flags that change the decision (`aws s3 sync`'s names).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Rules {
+    /// `--size-only`: compare sizes only.
+    pub size_only: bool,
+    /// `--exact-timestamps`: downloads transfer same-sized objects unless
+    /// the times match exactly, and replace local files newer than the
+    /// object.
+    pub exact_timestamps: bool,
+}
+
+impl Rules {
+    /// `size_only` and `exact_timestamps` as given.
+    pub fn new(size_only: bool, exact_timestamps: bool) -> Self {
+        Rules {
+            size_only,
+            exact_timestamps,
+        }
+    }
+}
+
+/// Whether a file and an object have the same (plaintext) size.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SizeCheck {
+    /// The same size (v1: within the object's padding).
+    Same,
+    /// Different sizes.
+    Differ,
+    /// Not known (the object is not an atrest one): times decide.
+    Unknown,
+}
+
+/// A file and the object of the same name.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Pair {
+    /// The local file's modification time.
+    pub local_modified: SystemTime,
+    /// When the object was written (LastModified) or, for the exact
+    /// comparison of `--exact-timestamps`, the source time it recorded.
+    pub remote_modified: SystemTime,
+    /// How their sizes compare.
+    pub size: SizeCheck,
+}
+
+/// What to do with a pair.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Action {
+    /// Nothing: the destination is up to date.
+    Skip,
+    /// Transfer it.
+    Transfer,
+    /// Download direction: the local file is newer than the object, so it
+    /// is kept (it may hold changes made since the last sync); only
+    /// `--exact-timestamps` replaces it.
+    KeepNewer,
+    /// Download direction with `--exact-timestamps`, same size: the
+    /// source's exact time is needed ([`source_modified`]); decide again
+    /// with it in [`Pair::remote_modified`] and [`decide_exact`].
+    NeedExactTime,
+}
+
+/// Whole seconds since the epoch: S3's LastModified has no finer
+/// resolution, so times compare at that grain.
+fn secs(t: SystemTime) -> u64 {
+    t.duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
+/// The decision `aws s3 sync` makes for a file and an object that both
+/// exist: transfer if the sizes differ, or if the source is newer (uploads:
+/// the file changed after the object was written). Downloads do not
+/// overwrite a local file newer than the object (see
+/// [`Action::KeepNewer`]).
+pub fn decide(direction: Direction, rules: Rules, pair: &Pair) -> Action {
+    let local_newer = secs(pair.local_modified) > secs(pair.remote_modified);
+    let differ = pair.size == SizeCheck::Differ;
+    match direction {
+        Direction::Upload => match (differ, rules.size_only) {
+            (true, _) => Action::Transfer,
+            (false, true) => Action::Skip,
+            (false, false) if local_newer => Action::Transfer,
+            (false, false) => Action::Skip,
+        },
+        Direction::Download => {
+            if rules.exact_timestamps {
+                return match differ {
+                    true => Action::Transfer,
+                    false if rules.size_only => Action::Skip,
+                    false => Action::NeedExactTime,
+                };
+            }
+            match (differ, local_newer) {
+                (_, true) if !rules.size_only || differ => Action::KeepNewer,
+                (true, _) => Action::Transfer,
+                _ => Action::Skip,
+            }
+        }
+    }
+}
+
+/// The decision once [`Action::NeedExactTime`] has the source's exact
+/// time: transfer unless the times match (to the second).
+pub fn decide_exact(pair: &Pair) -> Action {
+    match secs(pair.local_modified) == secs(pair.remote_modified) {
+        true => Action::Skip,
+        false => Action::Transfer,
+    }
+}
+
+/// The source time of the object at `uri` (one HeadObject): the one its
+/// upload recorded ([`crate::metadata::MTIME_METADATA`]), or when it was
+/// written. The time a download gives its file.
+pub async fn source_modified(
+    s3: &aws_sdk_s3::Client,
+    uri: &S3Uri,
+) -> Result<Option<SystemTime>, S3Error> {
+    let head = atrest_s3::head(s3, uri).await?;
+    Ok(
+        crate::metadata::recorded_mtime(&head.properties.metadata).or_else(|| {
+            head.last_modified
+                .and_then(|t| SystemTime::try_from(t).ok())
+        }),
+    )
+}
+
+/// How an object is laid out: what turns its length into its plaintext
+/// length.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Layout {
+    V1 { header_len: u64 },
+    V2 { header_len: u64, frame_size: u64 },
+}
+
+impl Layout {
+    fn of(info: &Inspection) -> Option<Layout> {
+        let header_len = info.header_len();
+        match (info.version(), info.frame_size()) {
+            (1, _) => Some(Layout::V1 { header_len }),
+            (2, Some(frame_size)) => Some(Layout::V2 {
+                header_len,
+                frame_size,
+            }),
+            _ => None,
+        }
+    }
+
+    /// Whether an object of `object_len` bytes laid out so can hold
+    /// `plaintext_len` bytes.
+    fn holds(&self, object_len: u64, plaintext_len: u64) -> bool {
+        match *self {
+            Layout::V1 { header_len } => {
+                object_len.checked_sub(header_len)
+                    == Some(atrest_format::v1::ciphertext_len(plaintext_len))
+            }
+            Layout::V2 {
+                header_len,
+                frame_size,
+            } => {
+                let body = atrest_format::v2::body_len(plaintext_len, frame_size);
+                body.and_then(|b| b.checked_add(header_len)) == Some(object_len)
+            }
+        }
+    }
+}
+
+/// Compares local sizes with the plaintext sizes of listed objects,
+/// reading an object's header only when no layout learned so far explains
+/// its length (see the module's documentation). Shared by the tasks of one
+/// sync.
+#[derive(Debug)]
+pub struct Sizes {
+    s3: aws_sdk_s3::Client,
+    layouts: Mutex<Vec<Layout>>,
+    header_reads: std::sync::atomic::AtomicU64,
+}
+
+/// Bytes read first for a header: enough for the usual ones (a KMS-wrapped
+/// key and a short context); a longer header is read on in a second GET.
+const SMALL_HEADER: u64 = 1024;
+
+impl Sizes {
+    /// Sizes of objects read through `s3`.
+    pub fn new(s3: aws_sdk_s3::Client) -> Self {
+        Sizes {
+            s3,
+            layouts: Mutex::new(Vec::new()),
+            header_reads: Default::default(),
+        }
+    }
+
+    /// How many headers have been read so far.
+    pub fn header_reads(&self) -> u64 {
+        self.header_reads.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// Whether a layout learned so far makes `object_len` hold exactly
+    /// `plaintext_len` bytes: no request.
+    pub fn known_same(&self, object_len: u64, plaintext_len: u64) -> bool {
+        let layouts = self.layouts.lock().expect("not poisoned");
+        layouts.iter().any(|l| l.holds(object_len, plaintext_len))
+    }
+
+    /// How the object at `uri` (`object_len` bytes) compares with a local
+    /// file of `plaintext_len` bytes: from a learned layout if one fits,
+    /// else from the object's header (then learned).
+    pub async fn compare(
+        &self,
+        uri: &S3Uri,
+        object_len: u64,
+        plaintext_len: u64,
+    ) -> Result<SizeCheck, S3Error> {
+        if self.known_same(object_len, plaintext_len) {
+            return Ok(SizeCheck::Same);
+        }
+        let Some(info) = self.read_header(uri, object_len).await? else {
+            return Ok(SizeCheck::Unknown);
+        };
+        if let Some(layout) = Layout::of(&info) {
+            let mut layouts = self.layouts.lock().expect("not poisoned");
+            if !layouts.contains(&layout) {
+                layouts.push(layout);
+            }
+        }
+        Ok(match info.plaintext_len {
+            PlaintextLen::Exact(n) if n == plaintext_len => SizeCheck::Same,
+            PlaintextLen::Between { min, max } if (min..=max).contains(&plaintext_len) => {
+                SizeCheck::Same
+            }
+            PlaintextLen::InvalidBody => SizeCheck::Unknown,
+            _ => SizeCheck::Differ,
+        })
+    }
+
+    /// The header of the object, from its first bytes (a second GET only
+    /// for a long header); `None` if it is not an atrest object.
+    async fn read_header(
+        &self,
+        uri: &S3Uri,
+        object_len: u64,
+    ) -> Result<Option<Inspection>, S3Error> {
+        if object_len == 0 {
+            return Ok(None);
+        }
+        let mut want = object_len.min(SMALL_HEADER);
+        loop {
+            self.header_reads
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            let got =
+                atrest_s3::get_range(&self.s3, uri, ByteRange::new(0, want - 1), None).await?;
+            match inspect(&got.bytes, got.object_len) {
+                Ok(Inspected::Complete(info)) => return Ok(Some(info)),
+                Ok(Inspected::Incomplete { needed }) if want < HEADER_FETCH => {
+                    want = (want + needed as u64).min(HEADER_FETCH).min(got.object_len);
+                }
+                _ => return Ok(None),
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    fn at(s: u64) -> SystemTime {
+        UNIX_EPOCH + Duration::from_secs(s)
+    }
+
+    fn pair(local: u64, remote: u64, size: SizeCheck) -> Pair {
+        Pair {
+            local_modified: at(local),
+            remote_modified: at(remote),
+            size,
+        }
+    }
+
+    #[test]
+    fn uploads_go_when_the_size_differs_or_the_file_is_newer() {
+        use Action::*;
+        use SizeCheck::*;
+        let up = |p: Pair, r: Rules| decide(Direction::Upload, r, &p);
+        let plain = Rules::default();
+        assert_eq!(up(pair(100, 200, Same), plain), Skip);
+        assert_eq!(up(pair(100, 100, Same), plain), Skip);
+        assert_eq!(up(pair(201, 200, Same), plain), Transfer);
+        assert_eq!(up(pair(100, 200, Differ), plain), Transfer);
+        assert_eq!(up(pair(100, 200, Unknown), plain), Skip);
+        let size_only = Rules::new(true, false);
+        assert_eq!(up(pair(300, 200, Same), size_only), Skip);
+        assert_eq!(up(pair(100, 200, Differ), size_only), Transfer);
+        // Sub-second differences do not count: S3 keeps whole seconds.
+        let p = Pair {
+            local_modified: at(200) + Duration::from_millis(700),
+            ..pair(0, 200, Same)
+        };
+        assert_eq!(up(p, plain), Skip);
+    }
+
+    #[test]
+    fn downloads_keep_newer_local_files_unless_exact_timestamps() {
+        use Action::*;
+        use SizeCheck::*;
+        let down = |p: Pair, r: Rules| decide(Direction::Download, r, &p);
+        let plain = Rules::default();
+        // As aws s3 sync: an older local file of the same size is current
+        // (downloads give files the source's time, before LastModified).
+        assert_eq!(down(pair(100, 200, Same), plain), Skip);
+        assert_eq!(down(pair(100, 200, Differ), plain), Transfer);
+        // A local file changed since: kept, whatever the sizes.
+        assert_eq!(down(pair(300, 200, Same), plain), KeepNewer);
+        assert_eq!(down(pair(300, 200, Differ), plain), KeepNewer);
+        let size_only = Rules::new(true, false);
+        assert_eq!(down(pair(300, 200, Same), size_only), Skip);
+        assert_eq!(down(pair(300, 200, Differ), size_only), KeepNewer);
+        let exact = Rules::new(false, true);
+        assert_eq!(down(pair(300, 200, Differ), exact), Transfer);
+        assert_eq!(down(pair(300, 200, Same), exact), NeedExactTime);
+        assert_eq!(decide_exact(&pair(200, 200, Same)), Skip);
+        assert_eq!(decide_exact(&pair(300, 200, Same)), Transfer);
+        assert_eq!(decide_exact(&pair(100, 200, Same)), Transfer);
+    }
+
+    #[test]
+    fn layouts_give_exact_v2_and_padded_v1_sizes() {
+        let v2 = Layout::V2 {
+            header_len: 300,
+            frame_size: 4096,
+        };
+        assert!(v2.holds(300 + 16, 0));
+        assert!(v2.holds(300 + 4096 + 16, 4096));
+        assert!(v2.holds(300 + 4097 + 32, 4097));
+        assert!(!v2.holds(300 + 4097 + 32, 4096));
+        assert!(!v2.holds(10, 0));
+        let v1 = Layout::V1 { header_len: 200 };
+        assert!(v1.holds(200 + 16, 0));
+        assert!(v1.holds(200 + 16, 15));
+        assert!(!v1.holds(200 + 16, 16));
+    }
+}
