@@ -3,6 +3,7 @@
 use std::path::PathBuf;
 
 use atrest_s3::S3Uri;
+use atrest_transfer::manifest::{ManifestSource, Shard};
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 const EXIT_CODES: &str = "\
@@ -295,6 +296,9 @@ pub enum Command {
         /// Print the report as JSON on stdout.
         #[arg(long)]
         json: bool,
+
+        #[command(flatten)]
+        select: SelectArgs,
     },
 
     /// Check that objects decrypt, writing nothing: download each one (by
@@ -385,6 +389,9 @@ pub enum Command {
         /// Print JSON for scripts.
         #[arg(long)]
         json: bool,
+
+        #[command(flatten)]
+        select: SelectArgs,
     },
 
     /// Re-wrap the shared data key file (data.key) under another KMS key,
@@ -723,6 +730,35 @@ pub struct ManyArgs {
     /// Reuse one data key for at most this many seconds.
     #[arg(long, value_name = "SECONDS", default_value_t = KEY_CACHE.max_age.as_secs())]
     pub key_cache_max_age: u64,
+
+    #[command(flatten)]
+    pub select: SelectArgs,
+}
+
+/// Which objects a `--recursive` run takes: those of a manifest, and one
+/// shard of N (the work is `atrest_transfer::manifest`).
+#[derive(Debug, Args)]
+pub struct SelectArgs {
+    /// With --recursive, the objects of this manifest instead of a listing
+    /// of the prefix: an S3 Batch Operations CSV (bucket,key[,versionId],
+    /// keys URL-encoded) or an S3 Inventory report's manifest.json (CSV or
+    /// CSV.gz files). Only rows under S3URI are taken. A local file or
+    /// s3://BUCKET/KEY.
+    #[arg(long, value_name = "FILE|S3URI", value_parser = ManifestSource::parse, requires = "recursive")]
+    pub manifest: Option<ManifestSource>,
+
+    /// With --recursive, only the objects of shard I of N (0 <= I < N), by
+    /// a stable hash of bucket and key: N workers given 0/N to N-1/N cover
+    /// every object exactly once.
+    #[arg(long, value_name = "I/N", requires = "recursive")]
+    pub shard: Option<Shard>,
+}
+
+impl SelectArgs {
+    /// The shard to take (all objects without --shard).
+    pub fn shard(&self) -> Shard {
+        self.shard.unwrap_or(Shard::ALL)
+    }
 }
 
 impl ManyArgs {

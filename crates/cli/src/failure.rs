@@ -88,6 +88,19 @@ pub fn from_transfer(e: atrest_transfer::Error) -> anyhow::Error {
     }
 }
 
+/// A manifest that cannot be read as one of ours: S3 and I/O failures keep
+/// their exit codes; a malformed manifest is a usage error.
+pub fn from_manifest(e: atrest_transfer::manifest::ManifestError) -> anyhow::Error {
+    use atrest_transfer::manifest::ManifestError;
+    match e {
+        ManifestError::S3(e) => e.into(),
+        ManifestError::Io { path, source } => {
+            anyhow::Error::new(source).context(format!("cannot read the manifest {path}"))
+        }
+        e => Failure::new(Exit::Usage, e.to_string()).into(),
+    }
+}
+
 /// Picks the exit code for an error by the most specific cause it carries.
 pub fn exit_code(err: &anyhow::Error) -> Exit {
     for cause in err.chain() {

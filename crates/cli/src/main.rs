@@ -327,6 +327,7 @@ async fn run(cli: Cli) -> anyhow::Result<Option<String>> {
             jobs,
             context,
             json,
+            select,
         } => {
             let args = commands::rewrap::Args {
                 uri,
@@ -337,6 +338,7 @@ async fn run(cli: Cli) -> anyhow::Result<Option<String>> {
                 context,
                 json: *json,
                 quiet: cli.quiet,
+                select,
             };
             // Not dropped on a signal: an open multipart upload is aborted.
             let work = |stop| commands::rewrap::run(&clients.kms, &clients.s3, args, stop);
@@ -395,8 +397,9 @@ async fn run(cli: Cli) -> anyhow::Result<Option<String>> {
             uri,
             recursive,
             json,
+            select,
         } => {
-            let work = commands::ls::run(&clients.s3, uri, *recursive, *json);
+            let work = commands::ls::run(&clients.s3, uri, *recursive, *json, select, cli.quiet);
             interrupt.guard(work).await.map(|()| None)
         }
         Command::RewrapDataKey { to_key, data_key } => {

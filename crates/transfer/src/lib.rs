@@ -27,6 +27,8 @@
 //! - [`verify`]: download, unwrap and authenticate objects, writing nothing.
 //! - [`upgrade`]: re-encrypt v1 objects as v2 in place, verified before
 //!   they replace the original.
+//! - [`manifest`]: the objects of a bulk run, listed or from an S3 Batch
+//!   Operations or S3 Inventory manifest, split into shards for N workers.
 //!
 //! Options default to measured values (see the constants, and
 //! `docs/BENCHMARKS.md`). Progress goes to an [`Observer`]; failures are an
@@ -66,6 +68,7 @@ mod error;
 mod keys;
 pub mod list;
 pub mod metadata;
+pub mod manifest;
 mod observer;
 pub mod rewrap;
 pub mod s3ec;

@@ -81,6 +81,18 @@ pub async fn list(
     concurrency: usize,
 ) -> Result<Listing, S3Error> {
     let listed = atrest_s3::list(s3, prefix).await?;
+    list_these(s3, prefix, listed, recursive, concurrency).await
+}
+
+/// [`list`] of objects found otherwise (a manifest's, a shard's: see
+/// [`crate::manifest::select`]): keys in `prefix`'s bucket, under its key.
+pub async fn list_these(
+    s3: &aws_sdk_s3::Client,
+    prefix: &S3Uri,
+    listed: Vec<atrest_s3::Listed>,
+    recursive: bool,
+    concurrency: usize,
+) -> Result<Listing, S3Error> {
     let mut prefixes = std::collections::BTreeSet::new();
     let mut objects = Vec::new();
     for o in listed {

@@ -217,7 +217,21 @@ pub async fn encrypt_dir(
             );
         }
     }
-    upload(bulk, &template, &prefix, found.items, interrupt).await
+    let mut items = found.items;
+    if bulk.args.select.manifest.is_some() {
+        return Err(Failure::new(
+            Exit::Usage,
+            "--manifest lists S3 objects: it works with decrypt -r, rewrap -r and ls -r (encrypt -r takes a directory; --shard splits it)",
+        )
+        .into());
+    }
+    let shard = bulk.args.select.shard();
+    let bucket = template.uri.bucket();
+    items.retain(|item| {
+        let rel = item.work.as_ref().map_or(&item.name, |s| &s.rel);
+        shard.contains(bucket, &format!("{prefix}{rel}"))
+    });
+    upload(bulk, &template, &prefix, items, interrupt).await
 }
 
 /// Encrypts each file of `items` to `prefix` + its relative path.
@@ -285,7 +299,13 @@ pub async fn decrypt_prefix(bulk: &Bulk<'_>, template: Decrypt<'_>) -> Result<()
     }
     let filter = Filter::new(&bulk.args.include, &bulk.args.exclude)?;
     let prefix = as_prefix(template.uri.key());
-    let listing = atrest_s3::list(bulk.s3, &template.uri.with_key(prefix.clone())).await?;
+    let listing = select(
+        bulk.s3,
+        &template.uri.with_key(prefix.clone()),
+        &bulk.args.select,
+        bulk.quiet,
+    )
+    .await?;
     // Object sizes slightly exceed the plaintext: the bar ends at what was
     // written.
     let items: Vec<Item<String>> = listing
@@ -345,6 +365,38 @@ pub(crate) async fn download(
         Ok(std::fs::metadata(&dest)?.len())
     })
     .await
+}
+
+/// The objects under `prefix` of a `--recursive` run, listed or from
+/// `--manifest`, those of `--shard` only (folder markers left out); what
+/// was left to other shards or lay outside the prefix is said on stderr.
+pub async fn select(
+    s3: &aws_sdk_s3::Client,
+    prefix: &atrest_s3::S3Uri,
+    args: &crate::cli::SelectArgs,
+    quiet: bool,
+) -> Result<Vec<atrest_s3::Listed>> {
+    let selection =
+        atrest_transfer::manifest::select(s3, prefix, args.manifest.as_ref(), args.shard())
+            .await
+            .map_err(crate::failure::from_manifest)?;
+    if !quiet {
+        if let Some(shard) = args.shard {
+            eprintln!(
+                "shard {shard}: {} objects ({} in other shards)",
+                selection.objects.len(),
+                selection.other_shards
+            );
+        }
+        if selection.outside_prefix > 0 {
+            eprintln!(
+                "warning: skipped {} manifest rows outside {}",
+                selection.outside_prefix,
+                crate::escape(&prefix.to_string())
+            );
+        }
+    }
+    Ok(selection.objects)
 }
 
 /// The key prefix objects go under: the URI's key, ending with `/`.

@@ -19,8 +19,12 @@ pub async fn run(
     uri: &S3Uri,
     recursive: bool,
     as_json: bool,
+    select: &crate::cli::SelectArgs,
+    quiet: bool,
 ) -> Result<()> {
-    let listing = atrest_transfer::list::list(s3, uri, recursive, CONCURRENCY).await?;
+    let objects = super::bulk::select(s3, uri, select, quiet).await?;
+    let listing =
+        atrest_transfer::list::list_these(s3, uri, objects, recursive, CONCURRENCY).await?;
     if as_json {
         let objects: Vec<_> = listing.entries.iter().map(to_json).collect();
         let doc = json!({ "objects": objects, "prefixes": listing.prefixes });

@@ -28,6 +28,7 @@ mod round_trip;
 mod s3ec;
 mod secrets;
 mod seed_objects;
+mod shard;
 mod single_put;
 mod special;
 mod upgrade;

@@ -1,0 +1,243 @@
+//! `--manifest` and `--shard`: N worker processes over one manifest cover
+//! every object exactly once, and a killed worker's shard, run again,
+//! finishes without redoing what was done.
+//!
+//! "Exactly once" is checked object by object with a versioned bucket:
+//! every rewrite makes a version, so each object must end with exactly two
+//! (the original and one rewrap) and its current one under the target key.
+
+use std::process::{Child, Stdio};
+use std::time::{Duration, Instant};
+
+use atrest_transfer::manifest::Shard;
+use futures::StreamExt;
+
+use crate::harness::*;
+
+const OBJECTS: usize = 10_000;
+const WORKERS: u64 = 4;
+
+fn key(i: usize) -> String {
+    match i % 1000 {
+        // Keys that only survive URL-decoding the manifest.
+        17 => format!("m/with space/obj+{i:05}"),
+        _ => format!("m/obj-{i:05}"),
+    }
+}
+
+fn encode(key: &str) -> String {
+    percent_encoding::utf8_percent_encode(key, percent_encoding::NON_ALPHANUMERIC).to_string()
+}
+
+fn json(stdout: &[u8]) -> serde_json::Value {
+    serde_json::from_slice(stdout)
+        .unwrap_or_else(|e| panic!("not JSON ({e}): {}", String::from_utf8_lossy(stdout)))
+}
+
+fn worker(env: &Env, manifest: &str, shard: u64, to_key: &str) -> Child {
+    env.atrest()
+        .args([
+            "rewrap",
+            "-r",
+            &env.uri("m/"),
+            "--to-key",
+            to_key,
+            "--manifest",
+            manifest,
+            "--shard",
+            &format!("{shard}/{WORKERS}"),
+            "--jobs",
+            "8",
+            "--json",
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap()
+}
+
+/// The object's current `atrest-kms-key-arn` metadata.
+async fn key_arn(env: &Env, key: &str) -> Option<String> {
+    let head = env
+        .s3
+        .head_object()
+        .bucket(&env.bucket)
+        .key(key)
+        .send()
+        .await
+        .unwrap();
+    head.metadata()
+        .and_then(|m| m.get(atrest_transfer::KMS_KEY_METADATA))
+        .cloned()
+}
+
+#[test]
+fn four_workers_over_a_10000_object_manifest_one_killed_and_run_again() {
+    let Some(env) = env() else { return };
+    block_on(
+        env.s3
+            .put_bucket_versioning()
+            .bucket(&env.bucket)
+            .versioning_configuration(
+                aws_sdk_s3::types::VersioningConfiguration::builder()
+                    .status(aws_sdk_s3::types::BucketVersioningStatus::Enabled)
+                    .build(),
+            )
+            .send(),
+    )
+    .unwrap();
+    // One small atrest object, stored under 10,000 keys (the header does
+    // not name its key, so each copy is a valid object).
+    std::fs::write(env.path("seed.txt"), b"sharded\n").unwrap();
+    env.ok(&[
+        "encrypt",
+        "--key",
+        &env.key_id,
+        "seed.txt",
+        &env.uri("seed"),
+    ]);
+    let object = env.get_raw("seed");
+    block_on(
+        futures::stream::iter(0..OBJECTS)
+            .map(|i| {
+                let (env, object) = (&env, object.clone());
+                async move {
+                    env.s3
+                        .put_object()
+                        .bucket(&env.bucket)
+                        .key(key(i))
+                        .body(object.into())
+                        .send()
+                        .await
+                        .unwrap();
+                }
+            })
+            .buffer_unordered(32)
+            .collect::<Vec<()>>(),
+    );
+    // A Batch Operations CSV manifest, locally and in S3; one row twice and
+    // one of another bucket, which no worker takes.
+    let mut csv: String = (0..OBJECTS)
+        .map(|i| format!("{},{}\n", env.bucket, encode(&key(i))))
+        .collect();
+    csv.push_str(&format!("{},{}\n", env.bucket, encode(&key(5))));
+    csv.push_str("another-bucket,m%2Fobj-00001\n");
+    std::fs::write(env.path("manifest.csv"), &csv).unwrap();
+    env.put_raw("manifests/all.csv", csv.into_bytes());
+    let (_, to_arn) = {
+        let k = block_on(env.kms.create_key().send()).unwrap();
+        let m = k.key_metadata().unwrap();
+        (m.key_id().to_owned(), m.arn().unwrap().to_owned())
+    };
+
+    // Worker 0's shard, in the order it works (sorted by key).
+    let mut shard0: Vec<String> = (0..OBJECTS)
+        .map(key)
+        .filter(|k| Shard::new(0, WORKERS).unwrap().contains(&env.bucket, k))
+        .collect();
+    shard0.sort();
+
+    let s3_manifest = env.uri("manifests/all.csv");
+    let mut workers: Vec<Child> = (0..WORKERS)
+        .map(|i| {
+            let manifest = match i {
+                3 => s3_manifest.as_str(),
+                _ => "manifest.csv",
+            };
+            worker(&env, manifest, i, &to_arn)
+        })
+        .collect();
+    // Kill worker 0 once it is under way: its 100th object is done.
+    let started = Instant::now();
+    let marker = &shard0[100];
+    while block_on(key_arn(&env, marker)).as_deref() != Some(to_arn.as_str()) {
+        assert!(
+            started.elapsed() < Duration::from_secs(300),
+            "worker 0 never got going"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    workers[0].kill().unwrap();
+    let killed = workers.remove(0).wait_with_output().unwrap();
+    assert!(!killed.status.success());
+
+    let mut rewrapped = 0;
+    for (i, w) in workers.into_iter().enumerate() {
+        let out = w.wait_with_output().unwrap();
+        assert!(out.status.success(), "worker {}: {}", i + 1, stderr(&out));
+        let report = json(&out.stdout);
+        assert_eq!(report["failed"], 0, "{report}");
+        assert_eq!(
+            report["skipped"],
+            0,
+            "worker {} redid nothing: {report}",
+            i + 1
+        );
+        rewrapped += report["rewrapped"].as_u64().unwrap();
+    }
+    // Worker 0 again: it finishes its shard and skips what it had done.
+    let again = env.run(&[
+        "rewrap",
+        "-r",
+        &env.uri("m/"),
+        "--to-key",
+        &to_arn,
+        "--manifest",
+        "manifest.csv",
+        "--shard",
+        "0/4",
+        "--json",
+    ]);
+    assert_status(&again, 0, &["rewrap (worker 0 again)"]);
+    let report = json(&again.stdout);
+    let skipped = report["skipped"].as_u64().unwrap();
+    let finished = report["rewrapped"].as_u64().unwrap();
+    assert!(skipped > 100, "the killed run had done >100: {report}");
+    assert!(finished > 0, "the killed run was killed mid-way: {report}");
+    assert_eq!(skipped + finished, shard0.len() as u64);
+    assert_eq!(rewrapped + skipped + finished, OBJECTS as u64);
+
+    // Object by object: two versions each (one rewrite), the current one
+    // under the target key.
+    let mut versions = std::collections::HashMap::<String, usize>::new();
+    // ListObjectVersions has no paginator: follow its markers.
+    let (mut key_marker, mut version_marker) = (None, None);
+    loop {
+        let page = block_on(
+            env.s3
+                .list_object_versions()
+                .bucket(&env.bucket)
+                .prefix("m/")
+                .set_key_marker(key_marker.take())
+                .set_version_id_marker(version_marker.take())
+                .send(),
+        )
+        .unwrap();
+        for v in page.versions() {
+            *versions.entry(v.key().unwrap().to_owned()).or_default() += 1;
+        }
+        if page.is_truncated() != Some(true) {
+            break;
+        }
+        key_marker = page.next_key_marker().map(str::to_owned);
+        version_marker = page.next_version_id_marker().map(str::to_owned);
+    }
+    assert_eq!(versions.len(), OBJECTS);
+    for i in 0..OBJECTS {
+        assert_eq!(versions[&key(i)], 2, "{}", key(i));
+    }
+    block_on(
+        futures::stream::iter(0..OBJECTS)
+            .map(|i| {
+                let (env, to_arn) = (&env, &to_arn);
+                async move {
+                    assert_eq!(
+                        key_arn(env, &key(i)).await.as_deref(),
+                        Some(to_arn.as_str())
+                    );
+                }
+            })
+            .buffer_unordered(32)
+            .collect::<Vec<()>>(),
+    );
+}

@@ -1,0 +1,547 @@
+//! Which objects a bulk run works on: listed under a prefix or read from a
+//! manifest, then only those of one shard, so that N workers (a Kubernetes
+//! Indexed Job, an AWS Batch array job) cover a bucket exactly once.
+//!
+//! Manifests ([`ManifestSource`]):
+//!
+//! - an S3 Batch Operations CSV: `bucket,key[,versionId]` per line, keys
+//!   URL-encoded;
+//! - an S3 Inventory report, through its `manifest.json`: the CSV or
+//!   CSV.gz files it lists (in its `destinationBucket`), read by its
+//!   `fileSchema`. Delete markers and versions that are not the latest are
+//!   left out: the bulk commands work on current objects.
+//!
+//! A [`Shard`] `I/N` takes the objects whose stable hash of bucket and key
+//! ([`Shard::of`]) is `I` modulo `N`: every object belongs to exactly one
+//! shard whatever the order or the source of the list, so a shard run again
+//! (after its worker was killed) covers the same objects.
+//!
+//! ```
+//! use atrest_transfer::manifest::{parse_batch_csv, Shard};
+//!
+//! let objects = parse_batch_csv("bucket,a%20b.txt\nbucket,c.txt,v1\n".as_bytes()).unwrap();
+//! assert_eq!(objects[0].key, "a b.txt");
+//! assert_eq!(objects[1].version_id.as_deref(), Some("v1"));
+//! let shard: Shard = "1/4".parse().unwrap();
+//! let mine = objects.iter().filter(|o| shard.contains(&o.bucket, &o.key)).count();
+//! assert!(mine <= 2);
+//! ```
+
+use std::io::Read;
+use std::path::PathBuf;
+
+use atrest_s3::{ByteRange, Listed, S3Error, S3Uri};
+use sha2::{Digest, Sha256};
+
+/// One object a manifest names.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ObjectRef {
+    /// The bucket.
+    pub bucket: String,
+    /// The key, decoded.
+    pub key: String,
+    /// The version, if the manifest names one.
+    pub version_id: Option<String>,
+    /// The size, if the manifest says (an inventory with `Size`).
+    pub size: Option<u64>,
+}
+
+/// Where a manifest is: a local file or an S3 object.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ManifestSource {
+    /// A local file.
+    File(PathBuf),
+    /// An S3 object.
+    S3(S3Uri),
+}
+
+impl ManifestSource {
+    /// `s3://BUCKET/KEY` or a local path.
+    pub fn parse(s: &str) -> Result<Self, String> {
+        match s.starts_with("s3://") {
+            true => S3Uri::parse(s)
+                .map(ManifestSource::S3)
+                .map_err(|e| e.to_string()),
+            false => Ok(ManifestSource::File(s.into())),
+        }
+    }
+}
+
+impl std::fmt::Display for ManifestSource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ManifestSource::File(path) => write!(f, "{}", path.display()),
+            ManifestSource::S3(uri) => write!(f, "{uri}"),
+        }
+    }
+}
+
+/// One of `count` shards, numbered from 0 (as Kubernetes'
+/// `JOB_COMPLETION_INDEX` and AWS Batch's `AWS_BATCH_JOB_ARRAY_INDEX`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Shard {
+    index: u64,
+    count: u64,
+}
+
+impl Shard {
+    /// Everything: shard `0/1`.
+    pub const ALL: Shard = Shard { index: 0, count: 1 };
+
+    /// Shard `index` of `count`; `None` unless `index < count`.
+    pub fn new(index: u64, count: u64) -> Option<Self> {
+        (index < count).then_some(Shard { index, count })
+    }
+
+    /// The shard of `count` that an object belongs to: the first 8 bytes of
+    /// SHA-256(`bucket` `/` `key`), big-endian, modulo `count`. Fixed by
+    /// this definition (not by a hasher that may change between Rust
+    /// releases), so other programs can compute it too.
+    pub fn of(bucket: &str, key: &str, count: u64) -> u64 {
+        let digest = Sha256::new()
+            .chain_update(bucket.as_bytes())
+            .chain_update(b"/")
+            .chain_update(key.as_bytes())
+            .finalize();
+        let first = u64::from_be_bytes(digest[..8].try_into().expect("8 bytes"));
+        first % count.max(1)
+    }
+
+    /// Whether the object belongs to this shard.
+    pub fn contains(&self, bucket: &str, key: &str) -> bool {
+        self.count == 1 || Shard::of(bucket, key, self.count) == self.index
+    }
+}
+
+impl std::str::FromStr for Shard {
+    type Err = String;
+
+    /// `I/N`, `0 <= I < N`.
+    fn from_str(s: &str) -> Result<Self, String> {
+        let bad = || format!("`{s}` is not a shard: expected I/N with 0 <= I < N (e.g. 0/4)");
+        let (i, n) = s.split_once('/').ok_or_else(bad)?;
+        let (i, n) = (i.parse().map_err(|_| bad())?, n.parse().map_err(|_| bad())?);
+        Shard::new(i, n).ok_or_else(bad)
+    }
+}
+
+impl std::fmt::Display for Shard {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}/{}", self.index, self.count)
+    }
+}
+
+/// A manifest could not be read.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ManifestError {
+    /// Reading the local file failed.
+    #[error("cannot read the manifest {path}")]
+    Io {
+        /// The file.
+        path: String,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+    /// Fetching it (or an inventory file) from S3 failed.
+    #[error(transparent)]
+    S3(#[from] S3Error),
+    /// A line is not what the format says.
+    #[error("{source_name}, line {line}: {reason}")]
+    Bad {
+        /// The manifest or inventory file.
+        source_name: String,
+        /// The line (from 1).
+        line: u64,
+        /// What is wrong.
+        reason: String,
+    },
+    /// The inventory's `manifest.json` cannot be used.
+    #[error("{source_name} is not a usable S3 Inventory manifest.json: {reason}")]
+    Inventory {
+        /// The manifest.
+        source_name: String,
+        /// What is wrong.
+        reason: String,
+    },
+}
+
+/// The rows of a Batch Operations CSV manifest: `bucket,key[,versionId]`,
+/// keys URL-encoded. Blank lines are skipped.
+pub fn parse_batch_csv(input: impl Read) -> Result<Vec<ObjectRef>, ManifestError> {
+    parse_rows(input, "the manifest", &Columns::BATCH, |_| true)
+}
+
+/// The rows of one S3 Inventory CSV file (gunzipped), read by the
+/// manifest's `fileSchema` (`Bucket, Key, VersionId, IsLatest, ...`).
+/// Delete markers and versions that are not the latest are left out.
+pub fn parse_inventory_csv(
+    input: impl Read,
+    file_schema: &str,
+    source_name: &str,
+) -> Result<Vec<ObjectRef>, ManifestError> {
+    let names: Vec<String> = file_schema
+        .split(',')
+        .map(|c| c.trim().to_ascii_lowercase())
+        .collect();
+    let find = |name: &str| names.iter().position(|n| n == name);
+    let bad = |reason: &str| ManifestError::Inventory {
+        source_name: source_name.to_owned(),
+        reason: reason.to_owned(),
+    };
+    let columns = Columns {
+        bucket: find("bucket").ok_or_else(|| bad("its fileSchema has no Bucket"))?,
+        key: find("key").ok_or_else(|| bad("its fileSchema has no Key"))?,
+        version_id: find("versionid"),
+        size: find("size"),
+        is_latest: find("islatest"),
+        is_delete_marker: find("isdeletemarker"),
+    };
+    parse_rows(input, source_name, &columns, |_| true)
+}
+
+/// Which CSV column holds what.
+struct Columns {
+    bucket: usize,
+    key: usize,
+    version_id: Option<usize>,
+    size: Option<usize>,
+    is_latest: Option<usize>,
+    is_delete_marker: Option<usize>,
+}
+
+impl Columns {
+    /// A Batch Operations CSV manifest's.
+    const BATCH: Columns = Columns {
+        bucket: 0,
+        key: 1,
+        version_id: Some(2),
+        size: None,
+        is_latest: None,
+        is_delete_marker: None,
+    };
+}
+
+fn parse_rows(
+    input: impl Read,
+    source_name: &str,
+    columns: &Columns,
+    keep: impl Fn(&ObjectRef) -> bool,
+) -> Result<Vec<ObjectRef>, ManifestError> {
+    let mut reader = csv::ReaderBuilder::new()
+        .has_headers(false)
+        .flexible(true)
+        .from_reader(input);
+    let mut found = Vec::new();
+    let mut record = csv::StringRecord::new();
+    loop {
+        let line = reader.position().line();
+        let bad = |reason: String| ManifestError::Bad {
+            source_name: source_name.to_owned(),
+            line,
+            reason,
+        };
+        match reader.read_record(&mut record) {
+            Ok(false) => break,
+            Ok(true) => {}
+            Err(e) => return Err(bad(e.to_string())),
+        }
+        if record.iter().all(str::is_empty) {
+            continue;
+        }
+        let field = |i: Option<usize>| i.and_then(|i| record.get(i)).filter(|v| !v.is_empty());
+        let flag = |i: Option<usize>| field(i).map(|v| v.eq_ignore_ascii_case("true"));
+        if flag(columns.is_delete_marker) == Some(true) || flag(columns.is_latest) == Some(false) {
+            continue;
+        }
+        let bucket = field(Some(columns.bucket)).ok_or_else(|| bad("no bucket".into()))?;
+        let key = field(Some(columns.key)).ok_or_else(|| bad("no key".into()))?;
+        let key = atrest_s3::url_decode(key)
+            .ok_or_else(|| bad(format!("the key `{key}` is not URL-encoded UTF-8")))?;
+        let size = match field(columns.size) {
+            Some(s) => Some(
+                s.parse()
+                    .map_err(|_| bad(format!("the size `{s}` is not a number")))?,
+            ),
+            None => None,
+        };
+        let object = ObjectRef {
+            bucket: bucket.to_owned(),
+            key,
+            version_id: field(columns.version_id).map(str::to_owned),
+            size,
+        };
+        if keep(&object) {
+            found.push(object);
+        }
+    }
+    Ok(found)
+}
+
+/// Reads a manifest: an S3 Inventory `manifest.json` (recognised by its
+/// name or by starting with `{`), whose files are fetched from its
+/// destination bucket one at a time; otherwise a Batch Operations CSV.
+/// Only the objects `keep` takes are held, so a worker holds its shard.
+pub async fn load(
+    s3: &aws_sdk_s3::Client,
+    source: &ManifestSource,
+    keep: impl Fn(&ObjectRef) -> bool,
+) -> Result<Vec<ObjectRef>, ManifestError> {
+    let name = source.to_string();
+    let bytes = fetch(s3, source).await?;
+    let first = bytes.iter().find(|b| !b.is_ascii_whitespace());
+    if !(name.ends_with("manifest.json") || first == Some(&b'{')) {
+        return parse_rows(&bytes[..], &name, &Columns::BATCH, keep);
+    }
+    let inventory = Inventory::parse(&bytes, &name)?;
+    let mut found = Vec::new();
+    for file in &inventory.files {
+        let uri = S3Uri::parse(&format!("s3://{}/x", inventory.bucket))
+            .map_err(|e| ManifestError::Inventory {
+                source_name: name.clone(),
+                reason: e.to_string(),
+            })?
+            .with_key(file.clone());
+        let data = fetch(s3, &ManifestSource::S3(uri.clone())).await?;
+        let file_name = uri.to_string();
+        let rows = match file.ends_with(".gz") {
+            true => parse_inventory_csv(
+                flate2::read::MultiGzDecoder::new(&data[..]),
+                &inventory.file_schema,
+                &file_name,
+            )?,
+            false => parse_inventory_csv(&data[..], &inventory.file_schema, &file_name)?,
+        };
+        found.extend(rows.into_iter().filter(|o| keep(o)));
+    }
+    Ok(found)
+}
+
+/// The parts of an inventory `manifest.json` that locate its rows.
+#[derive(Debug)]
+struct Inventory {
+    bucket: String,
+    file_schema: String,
+    files: Vec<String>,
+}
+
+impl Inventory {
+    fn parse(json: &[u8], name: &str) -> Result<Self, ManifestError> {
+        let bad = |reason: String| ManifestError::Inventory {
+            source_name: name.to_owned(),
+            reason,
+        };
+        let doc: serde_json::Value =
+            serde_json::from_slice(json).map_err(|e| bad(e.to_string()))?;
+        let text = |field: &str| {
+            doc.get(field)
+                .and_then(|v| v.as_str())
+                .map(str::to_owned)
+                .ok_or_else(|| bad(format!("no `{field}`")))
+        };
+        let format = text("fileFormat")?;
+        if !format.eq_ignore_ascii_case("CSV") {
+            return Err(bad(format!(
+                "its fileFormat is {format}: only CSV inventories can be read"
+            )));
+        }
+        let destination = text("destinationBucket")?;
+        // `arn:aws:s3:::bucket`, or a plain name.
+        let bucket = destination
+            .rsplit(':')
+            .next()
+            .unwrap_or(&destination)
+            .to_owned();
+        let files = doc
+            .get("files")
+            .and_then(|f| f.as_array())
+            .ok_or_else(|| bad("no `files`".into()))?
+            .iter()
+            .map(|f| {
+                f.get("key")
+                    .and_then(|k| k.as_str())
+                    .map(str::to_owned)
+                    .ok_or_else(|| bad("a file without `key`".into()))
+            })
+            .collect::<Result<_, _>>()?;
+        Ok(Inventory {
+            bucket,
+            file_schema: text("fileSchema")?,
+            files,
+        })
+    }
+}
+
+async fn fetch(s3: &aws_sdk_s3::Client, source: &ManifestSource) -> Result<Vec<u8>, ManifestError> {
+    match source {
+        ManifestSource::File(path) => std::fs::read(path).map_err(|source| ManifestError::Io {
+            path: path.display().to_string(),
+            source,
+        }),
+        ManifestSource::S3(uri) => {
+            let mut download = atrest_s3::get(s3, uri, ByteRange::from(0), None).await?;
+            let mut bytes = Vec::new();
+            while let Some(chunk) = download.next_chunk().await {
+                bytes.extend_from_slice(&chunk?);
+            }
+            Ok(bytes)
+        }
+    }
+}
+
+/// What a bulk run works on, and what it left to others.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Selection {
+    /// The objects, in the bucket of the prefix, sorted by key (sizes from
+    /// the listing; from a manifest, its `Size` or 0).
+    pub objects: Vec<Listed>,
+    /// Objects (or manifest rows) of other shards.
+    pub other_shards: u64,
+    /// Manifest rows outside the prefix (another bucket or key prefix).
+    pub outside_prefix: u64,
+}
+
+/// The objects under `prefix` (its key used as is: end it with `/` for a
+/// "directory"), listed or, with a manifest, those of the manifest under
+/// it; folder markers left out; then only `shard`'s. Duplicate manifest
+/// rows (several versions of a key) count once.
+pub async fn select(
+    s3: &aws_sdk_s3::Client,
+    prefix: &S3Uri,
+    manifest: Option<&ManifestSource>,
+    shard: Shard,
+) -> Result<Selection, ManifestError> {
+    let mut selection = Selection::default();
+    let under =
+        |bucket: &str, key: &str| bucket == prefix.bucket() && key.starts_with(prefix.key());
+    let listed: Vec<Listed> = match manifest {
+        None => atrest_s3::list(s3, prefix).await?,
+        Some(source) => {
+            let rows = load(s3, source, |o| shard.contains(&o.bucket, &o.key)).await?;
+            let (inside, outside): (Vec<_>, Vec<_>) =
+                rows.into_iter().partition(|o| under(&o.bucket, &o.key));
+            selection.outside_prefix = outside.len() as u64;
+            inside
+                .into_iter()
+                .map(|o| Listed {
+                    key: o.key,
+                    size: o.size.unwrap_or(0),
+                })
+                .collect()
+        }
+    };
+    for object in listed {
+        if object.key.ends_with('/') {
+            continue;
+        }
+        match shard.contains(prefix.bucket(), &object.key) {
+            true => selection.objects.push(object),
+            false => selection.other_shards += 1,
+        }
+    }
+    selection.objects.sort_by(|a, b| a.key.cmp(&b.key));
+    selection.objects.dedup_by(|a, b| a.key == b.key);
+    Ok(selection)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn batch_csv_rows_decode_keys_and_keep_versions() {
+        let rows = parse_batch_csv(
+            "b1,dir/a%20b%2Bc.txt\n\nb2,%E2%82%AC.txt,3HL4kqtJlcpXroDTDmJ%2BrmSpXd3dIbrHY\n\"b3\",\"q.txt\"\n"
+                .as_bytes(),
+        )
+        .unwrap();
+        assert_eq!(rows.len(), 3);
+        assert_eq!(
+            (rows[0].bucket.as_str(), rows[0].key.as_str()),
+            ("b1", "dir/a b+c.txt")
+        );
+        assert_eq!(rows[1].key, "€.txt");
+        assert_eq!(
+            rows[1].version_id.as_deref(),
+            Some("3HL4kqtJlcpXroDTDmJ%2BrmSpXd3dIbrHY")
+        );
+        assert_eq!(rows[2].key, "q.txt");
+        let err = parse_batch_csv("b1,ok\nb1\n".as_bytes()).unwrap_err();
+        assert_eq!(err.to_string(), "the manifest, line 2: no key");
+    }
+
+    #[test]
+    fn inventory_rows_follow_the_file_schema_and_skip_old_versions_and_delete_markers() {
+        let schema = "Bucket, Key, VersionId, IsLatest, IsDeleteMarker, Size, LastModifiedDate";
+        let csv = concat!(
+            "\"b\",\"a%20file\",\"v2\",\"true\",\"false\",\"10\",\"2026-01-01T00:00:00.000Z\"\n",
+            "\"b\",\"a%20file\",\"v1\",\"false\",\"false\",\"9\",\"2025-01-01T00:00:00.000Z\"\n",
+            "\"b\",\"gone\",\"v3\",\"true\",\"true\",\"\",\"2026-01-01T00:00:00.000Z\"\n",
+        );
+        let rows = parse_inventory_csv(csv.as_bytes(), schema, "inv").unwrap();
+        assert_eq!(
+            rows,
+            [ObjectRef {
+                bucket: "b".into(),
+                key: "a file".into(),
+                version_id: Some("v2".into()),
+                size: Some(10),
+            }]
+        );
+        // Column order is the schema's.
+        let rows =
+            parse_inventory_csv("\"k%2F1\",\"b\"\n".as_bytes(), "Key, Bucket", "inv").unwrap();
+        assert_eq!(
+            (rows[0].bucket.as_str(), rows[0].key.as_str()),
+            ("b", "k/1")
+        );
+        assert!(parse_inventory_csv("x".as_bytes(), "Bucket, Size", "inv").is_err());
+    }
+
+    #[test]
+    fn inventory_manifest_json_names_its_files_and_schema() {
+        let json = br#"{"sourceBucket":"src","destinationBucket":"arn:aws:s3:::inv-dest",
+            "version":"2016-11-30","creationTimestamp":"1514944800000","fileFormat":"CSV",
+            "fileSchema":"Bucket, Key, Size",
+            "files":[{"key":"src/config/data/a.csv.gz","size":2147,"MD5checksum":"x"}]}"#;
+        let inv = Inventory::parse(json, "manifest.json").unwrap();
+        assert_eq!(inv.bucket, "inv-dest");
+        assert_eq!(inv.files, ["src/config/data/a.csv.gz"]);
+        assert_eq!(inv.file_schema, "Bucket, Key, Size");
+        let orc = br#"{"destinationBucket":"d","fileFormat":"ORC","fileSchema":"s","files":[]}"#;
+        let err = Inventory::parse(orc, "m").unwrap_err().to_string();
+        assert!(err.contains("only CSV"), "{err}");
+    }
+
+    #[test]
+    fn every_object_is_in_exactly_one_shard_and_shards_are_balanced() {
+        let n = 4;
+        let mut sizes = [0u32; 4];
+        for i in 0..4000 {
+            let key = format!("dir/obj-{i}");
+            let owners: Vec<u64> = (0..n)
+                .filter(|&s| Shard::new(s, n).unwrap().contains("bucket", &key))
+                .collect();
+            assert_eq!(owners.len(), 1, "{key}");
+            sizes[owners[0] as usize] += 1;
+        }
+        assert!(sizes.iter().all(|&s| (850..1150).contains(&s)), "{sizes:?}");
+        // Fixed by definition: SHA-256("b/k") starts with these bytes.
+        assert_eq!(Shard::of("b", "k", u64::MAX), {
+            let d = Sha256::digest(b"b/k");
+            u64::from_be_bytes(d[..8].try_into().unwrap()) % u64::MAX
+        });
+        assert!(Shard::ALL.contains("any", "thing"));
+    }
+
+    #[test]
+    fn shards_parse_as_i_of_n() {
+        assert_eq!("2/4".parse::<Shard>().unwrap(), Shard::new(2, 4).unwrap());
+        assert_eq!("2/4".parse::<Shard>().unwrap().to_string(), "2/4");
+        for bad in ["4/4", "1", "-1/4", "a/b", "0/0"] {
+            assert!(bad.parse::<Shard>().is_err(), "{bad}");
+        }
+    }
+}
