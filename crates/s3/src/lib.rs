@@ -363,19 +363,6 @@ pub async fn list(client: &Client, prefix: &S3Uri) -> Result<Vec<Listed>, S3Erro
     Ok(found)
 }
 
-/// DeleteObject: removes the object at `uri` (S3 answers success for a
-/// key that does not exist).
-pub async fn delete(client: &Client, uri: &S3Uri) -> Result<(), S3Error> {
-    client
-        .delete_object()
-        .bucket(uri.bucket())
-        .key(uri.key())
-        .send()
-        .await
-        .map(drop)
-        .map_err(|e| S3Error::from_sdk("DeleteObject", uri, e))
-}
-
 /// Decodes a key listed with `EncodingType=url`: S3 form-encodes it (a
 /// space as `+`, a `+` as `%2B`), so `+` is a space, as botocore's
 /// `unquote_plus`. `None` if the bytes are not UTF-8. The same decoding

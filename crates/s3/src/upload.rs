@@ -218,9 +218,7 @@ impl Uploader {
     /// Adds (or replaces) one user-metadata entry; before the first write,
     /// as [`Uploader::set_metadata`].
     pub fn insert_metadata(&mut self, name: impl Into<String>, value: impl Into<String>) {
-        self.metadata
-            .get_or_insert_with(Default::default)
-            .insert(name.into(), value.into());
+        self.properties.metadata.insert(name.into(), value.into());
     }
 
     /// Calls `acked` with the length of every part when its UploadPart

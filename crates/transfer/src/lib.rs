@@ -67,15 +67,15 @@ mod download;
 mod error;
 mod keys;
 pub mod list;
-pub mod metadata;
 pub mod manifest;
+pub mod metadata;
 mod observer;
 pub mod rewrap;
 pub mod s3ec;
 mod sink;
 pub mod stop;
-pub mod upgrade;
 pub mod sync;
+pub mod upgrade;
 mod upload;
 pub mod verify;
 

@@ -391,7 +391,7 @@ async fn fetch(s3: &aws_sdk_s3::Client, source: &ManifestSource) -> Result<Vec<u
 }
 
 /// What a bulk run works on, and what it left to others.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq)]
 #[non_exhaustive]
 pub struct Selection {
     /// The objects, in the bucket of the prefix, sorted by key (sizes from
@@ -428,6 +428,7 @@ pub async fn select(
                 .map(|o| Listed {
                     key: o.key,
                     size: o.size.unwrap_or(0),
+                    last_modified: None,
                 })
                 .collect()
         }

@@ -31,7 +31,7 @@ mod seed_objects;
 mod shard;
 mod single_put;
 mod special;
-mod upgrade;
 mod sync;
+mod upgrade;
 mod v2;
 mod verify;
