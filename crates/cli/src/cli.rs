@@ -36,12 +36,122 @@ Examples:
 const ENCRYPT_EXAMPLES: &str = "\
 Examples:
   atrest encrypt report.pdf s3://bucket/reports/report.pdf
+  atrest encrypt -r photos s3://bucket/photos --key alias/photos --jobs 8
   tar c dir | atrest encrypt - s3://bucket/dir.tar --key alias/backup";
 
 const DECRYPT_EXAMPLES: &str = "\
 Examples:
   atrest decrypt s3://bucket/reports/report.pdf report.pdf
+  atrest decrypt -r s3://bucket/photos photos --expect-context team=photos
   atrest decrypt s3://bucket/dir.tar - | tar x";
+
+const REWRAP_EXAMPLES: &str = "\
+Examples:
+  atrest rewrap s3://bucket/reports/q3.pdf --to-key alias/reports-2027
+  atrest rewrap -r s3://bucket/reports/ --to-key alias/reports-2027 --dryrun
+  atrest rewrap -r s3://bucket --to-key alias/new --json > rewrap-report.json";
+
+const VERIFY_EXAMPLES: &str = "\
+Examples:
+  atrest verify s3://bucket/backups/2026-11-30.tar
+  atrest verify -r s3://bucket/backups/ --jobs 8
+  atrest verify -r s3://bucket --manifest manifest.csv --shard 0/4 --json";
+
+const UPGRADE_EXAMPLES: &str = "\
+Examples:
+  atrest upgrade -r s3://bucket/legacy/ --dryrun
+  atrest upgrade -r s3://bucket/legacy/
+  atrest upgrade s3://bucket/legacy/old.bin --key alias/per-object";
+
+const LS_EXAMPLES: &str = "\
+Examples:
+  atrest ls s3://bucket/reports/
+  atrest ls -r s3://bucket --json > inventory.json";
+
+const INSPECT_EXAMPLES: &str = "\
+Examples:
+  atrest inspect s3://bucket/reports/report.pdf
+  atrest inspect report.pdf.atrest --json";
+
+const DATA_KEY_EXAMPLES: &str = "\
+Examples:
+  atrest create-data-key alias/reports
+  atrest rewrap-data-key --to-key alias/reports-2027";
+
+const KEYGEN_EXAMPLES: &str = "\
+Examples:
+  atrest keygen ~/.config/atrest/backup.key
+  atrest encrypt --key-file ~/.config/atrest/backup.key db.dump db.dump.atrest";
+
+const COMPLETIONS_EXAMPLES: &str = "\
+Examples:
+  atrest completions bash > /etc/bash_completion.d/atrest
+  atrest completions zsh > \"${fpath[1]}/_atrest\"";
+
+/// The command line as `--help`, completions and the man page show it.
+///
+/// clap's derive attaches one help text to a flag that several commands
+/// share; here each direction gets its own (`decrypt --help` says nothing
+/// of uploads), and the commands that use no AWS at all (`completions`,
+/// `keygen`) or draw no progress bar do not list those global options.
+pub fn command() -> clap::Command {
+    use clap::CommandFactory;
+    let upload_only = |c: clap::Command| {
+        c.mut_arg("part_size", |a| {
+            a.help("Multipart upload part size (a bare number is MiB; or 8M, 8MiB, 1G): objects smaller than one part go up in a single PUT. From 5M to 5G")
+        })
+        .mut_arg("concurrency", |a| a.help("Parts uploaded concurrently [default: 4]"))
+        .mut_arg("key_file", |a| {
+            a.help("Wrap each object's fresh data key with this key file (made by `atrest keygen`) instead of KMS: no AWS is needed for the key. v2 only")
+        })
+        .mut_arg("recursive", |a| {
+            a.help("Every file under the directory FILE to the prefix S3URI, keeping relative paths; `s3://BUCKET` is the whole bucket")
+        })
+    };
+    let download_only = |c: clap::Command| {
+        c.mut_arg("part_size", |a| {
+            a.help("Size of each ranged GET (a bare number is MiB; or 8M, 8MiB, 1G). From 5M to 5G")
+        })
+        .mut_arg("concurrency", |a| {
+            a.help("Ranged GET streams at once [default: 8 into a file; 12 to stdout or with --range]")
+        })
+        .mut_arg("key_file", |a| {
+            a.help("The key file (made by `atrest keygen`) for objects encrypted with --key-file; KMS unwraps the others")
+        })
+        .mut_arg("recursive", |a| {
+            a.help("Every object under the prefix S3URI into the directory FILE, keeping relative paths; `s3://BUCKET` is the whole bucket")
+        })
+    };
+    let cmd = Cli::command()
+        .mut_subcommand("encrypt", upload_only)
+        .mut_subcommand("decrypt", download_only);
+    let globals: Vec<clap::Arg> = cmd
+        .get_arguments()
+        .filter(|a| a.is_global_set())
+        .cloned()
+        .collect();
+    // A global option a command should not list: a hidden argument of the
+    // command's own with its id, which clap then does not propagate there.
+    let hide = |names: &'static [&'static str]| {
+        let globals = globals.clone();
+        move |mut c: clap::Command| {
+            for arg in globals
+                .iter()
+                .filter(|a| names.is_empty() || names.contains(&a.get_id().as_str()))
+            {
+                c = c.arg(arg.clone().global(false).hide(true));
+            }
+            c
+        }
+    };
+    let no_progress = &["no_progress"];
+    cmd.mut_subcommand("completions", hide(&[]))
+        .mut_subcommand("keygen", hide(&[]))
+        .mut_subcommand("inspect", hide(no_progress))
+        .mut_subcommand("ls", hide(no_progress))
+        .mut_subcommand("create-data-key", hide(no_progress))
+        .mut_subcommand("rewrap-data-key", hide(no_progress))
+}
 
 /// Client-side envelope encryption for Amazon S3 with AWS KMS keys.
 #[derive(Debug, Parser)]
@@ -92,9 +202,9 @@ pub struct AwsArgs {
     #[arg(long, global = true, value_name = "SECONDS", default_value_t = 10)]
     pub cli_connect_timeout: u64,
 
-    /// Seconds to wait for the answer to a request to S3 or KMS (for an
-    /// upload, once its body is sent); 0 waits forever. A failed attempt is
-    /// retried (3 attempts in all).
+    /// Seconds to wait for S3 or KMS to begin answering a request, once
+    /// the request is sent; 0 waits forever. A failed attempt is retried (3
+    /// attempts in all).
     #[arg(long, global = true, value_name = "SECONDS", default_value_t = 60)]
     pub cli_read_timeout: u64,
 }
@@ -106,6 +216,7 @@ pub enum Command {
     /// The plaintext key never leaves KMS. An existing data.key is replaced:
     /// it is not needed to decrypt objects already written (each object
     /// carries its own wrapped key).
+    #[command(after_help = DATA_KEY_EXAMPLES)]
     CreateDataKey {
         /// KMS key id, key ARN, alias name (alias/NAME) or alias ARN.
         key_id: String,
@@ -265,6 +376,7 @@ pub enum Command {
     /// meanwhile fails and stays as it is. Metadata, standard headers,
     /// storage class and tags are kept; ACLs and object lock settings are
     /// not. An object already under the target key is skipped.
+    #[command(after_help = REWRAP_EXAMPLES)]
     Rewrap {
         /// s3://BUCKET/KEY, or a prefix with --recursive.
         #[arg(value_parser = parse_s3_uri)]
@@ -310,6 +422,7 @@ pub enum Command {
     /// their GCM tag (legacy CBC ones fail). Anything else fails. One line
     /// per object on stdout; exit 0 if every object verified, 4 if any did
     /// not.
+    #[command(after_help = VERIFY_EXAMPLES)]
     Verify {
         /// s3://BUCKET/KEY, or a prefix with --recursive.
         #[arg(value_parser = parse_s3_uri)]
@@ -329,6 +442,9 @@ pub enum Command {
         /// Print the report as JSON on stdout.
         #[arg(long)]
         json: bool,
+
+        #[command(flatten)]
+        select: SelectArgs,
     },
 
     /// Re-encrypt v1 objects as v2, in place: each is decrypted as it
@@ -342,6 +458,7 @@ pub enum Command {
     /// standard headers, storage class and tags are kept, as by rewrap.
     /// v2 objects are skipped. On a versioned bucket the v1 version
     /// remains.
+    #[command(after_help = UPGRADE_EXAMPLES)]
     Upgrade {
         /// s3://BUCKET/KEY, or a prefix with --recursive.
         #[arg(value_parser = parse_s3_uri)]
@@ -368,6 +485,9 @@ pub enum Command {
         /// Print the report as JSON on stdout.
         #[arg(long)]
         json: bool,
+
+        #[command(flatten)]
+        select: SelectArgs,
     },
 
     /// List the objects under a prefix with what their headers say, without
@@ -377,6 +497,7 @@ pub enum Command {
     ///
     /// The key part of S3URI is a prefix, as for `aws s3 ls`; without
     /// --recursive, keys with a further `/` show as `PRE name/`.
+    #[command(after_help = LS_EXAMPLES)]
     Ls {
         /// s3://BUCKET/PREFIX, or s3://BUCKET for the whole bucket.
         #[arg(value_name = "S3URI", value_parser = parse_s3_prefix)]
@@ -399,6 +520,7 @@ pub enum Command {
     ///
     /// Objects already encrypted with it keep their own copy of the old
     /// wrapped key: move them with `atrest rewrap`.
+    #[command(after_help = DATA_KEY_EXAMPLES)]
     RewrapDataKey {
         /// The target KMS key: key id, key ARN, alias/NAME or alias ARN.
         #[arg(long, value_name = "KMS_KEY")]
@@ -415,6 +537,7 @@ pub enum Command {
     /// existing file. Without the key file, objects encrypted with it cannot
     /// be decrypted: keep a copy somewhere safe. A key file that its group
     /// or others may access is refused, as ssh refuses such private keys.
+    #[command(after_help = KEYGEN_EXAMPLES)]
     Keygen {
         /// Where to write the key file.
         path: PathBuf,
@@ -426,6 +549,7 @@ pub enum Command {
     /// zsh: into a directory on $fpath as `_atrest`; fish:
     /// `~/.config/fish/completions/atrest.fish`; PowerShell: add the output
     /// to $PROFILE.
+    #[command(after_help = COMPLETIONS_EXAMPLES)]
     Completions {
         /// The shell to complete for.
         #[arg(value_enum)]
@@ -438,6 +562,7 @@ pub enum Command {
 
     /// Show what an object's header says (format, sizes, encryption
     /// context) without KMS, reading only its first bytes.
+    #[command(after_help = INSPECT_EXAMPLES)]
     Inspect {
         /// s3://BUCKET/KEY, or a local file holding an object.
         #[arg(value_name = "S3URI|PATH", value_parser = parse_target)]
@@ -523,6 +648,17 @@ pub enum Format {
     /// metadata in the object), readable by its Java, Python, Go clients.
     #[value(name = "s3ec-v3")]
     S3ecV3,
+}
+
+impl Format {
+    /// Its name on the command line and in reports.
+    pub fn name(self) -> &'static str {
+        match self {
+            Format::V1 => "v1",
+            Format::V2 => "v2",
+            Format::S3ecV3 => "s3ec-v3",
+        }
+    }
 }
 
 #[derive(Debug, Args)]
@@ -697,6 +833,9 @@ pub struct BulkArgs {
 
     #[command(flatten)]
     pub many: ManyArgs,
+
+    #[command(flatten)]
+    pub select: SelectArgs,
 }
 
 /// What runs over many files take (`--recursive` and `sync`).
@@ -717,7 +856,9 @@ pub struct ManyArgs {
     #[arg(long, value_name = "GLOB")]
     pub exclude: Vec<String>,
 
-    /// Print the summary as JSON on stdout.
+    /// Report as JSON Lines on stdout: one object a line per file (with
+    /// --recursive or sync; for one object, its line with the format and
+    /// KMS calls), then with many files a summary line.
     #[arg(long)]
     pub json: bool,
 
@@ -730,9 +871,6 @@ pub struct ManyArgs {
     /// Reuse one data key for at most this many seconds.
     #[arg(long, value_name = "SECONDS", default_value_t = KEY_CACHE.max_age.as_secs())]
     pub key_cache_max_age: u64,
-
-    #[command(flatten)]
-    pub select: SelectArgs,
 }
 
 /// Which objects a `--recursive` run takes: those of a manifest, and one
@@ -755,6 +893,12 @@ pub struct SelectArgs {
 }
 
 impl SelectArgs {
+    /// Every object, listed: what `sync` takes.
+    pub const ALL: SelectArgs = SelectArgs {
+        manifest: None,
+        shard: None,
+    };
+
     /// The shard to take (all objects without --shard).
     pub fn shard(&self) -> Shard {
         self.shard.unwrap_or(Shard::ALL)

@@ -13,12 +13,12 @@ mod properties;
 
 use std::process::ExitCode;
 
-use clap::{CommandFactory, FromArgMatches};
+use clap::FromArgMatches;
 use cli::{Cli, Command};
 
 fn main() -> ExitCode {
     fixed_mmap_threshold();
-    let matches = match Cli::command().try_get_matches() {
+    let matches = match cli::command().try_get_matches() {
         Ok(matches) => matches,
         Err(e) => return usage_error(e),
     };
@@ -39,7 +39,7 @@ fn main() -> ExitCode {
             })
         }
         Command::Man => {
-            return print_generated(|out| clap_mangen::Man::new(Cli::command()).render(out))
+            return print_generated(|out| clap_mangen::Man::new(cli::command()).render(out))
         }
         _ => {}
     }
@@ -141,7 +141,7 @@ fn fixed_mmap_threshold() {
 /// The command line as completions show it: clap_complete would list hidden
 /// subcommands (`man`), so they are left out of a copy.
 fn completion_command() -> clap::Command {
-    let full = Cli::command();
+    let full = cli::command();
     let mut cmd = clap::Command::new("atrest")
         .version(env!("CARGO_PKG_VERSION"))
         .about(full.get_about().cloned().unwrap_or_default())
@@ -226,6 +226,7 @@ async fn run(cli: Cli) -> anyhow::Result<Option<String>> {
                     key_file,
                     s3: &clients.s3,
                     args: &bulk.many,
+                    select: &bulk.select,
                     show_progress,
                     quiet: cli.quiet,
                 };
@@ -235,10 +236,21 @@ async fn run(cli: Cli) -> anyhow::Result<Option<String>> {
             }
             let kms = std::sync::Arc::new(atrest_kms::CachedKeys::uncached(clients.kms.clone()));
             let keys = keyring::Keys::with(kms, key_file);
+            let format = args.format;
             // Not guarded here: encrypt guards its steps and aborts its
             // multipart upload itself.
-            commands::encrypt::run(&keys, &clients.s3, args, &interrupt).await?;
-            Ok(Some(format!("upload: {} to {uri}", file.display())))
+            let done = commands::encrypt::run(&keys, &clients.s3, args, &interrupt).await?;
+            let line = commands::bulk::Transferred::upload(file, uri);
+            if bulk.many.json {
+                let mut json = commands::bulk::object_json("", Some(&line), Ok(done.plaintext_len));
+                json["object_bytes"] = done.object_len.into();
+                json["format"] = format.name().into();
+                json["kms_key"] = done.key_id.as_deref().into();
+                json["kms_calls"] = keys.kms.calls().into();
+                println!("{json}");
+                return Ok(None);
+            }
+            Ok(Some(line.to_string()))
         }
         Command::DecryptWithKms {
             uri: commands::inspect::Target::S3(uri),
@@ -270,6 +282,7 @@ async fn run(cli: Cli) -> anyhow::Result<Option<String>> {
                     key_file,
                     s3: &clients.s3,
                     args: &bulk.many,
+                    select: &bulk.select,
                     show_progress,
                     quiet: cli.quiet,
                 };
@@ -280,12 +293,28 @@ async fn run(cli: Cli) -> anyhow::Result<Option<String>> {
             }
             let kms = std::sync::Arc::new(atrest_kms::CachedKeys::uncached(clients.kms.clone()));
             let keys = keyring::Keys::with(kms, key_file);
+            if bulk.many.json && is_stdout(file) {
+                return Err(failure::Failure::new(
+                    failure::Exit::Usage,
+                    "--json prints on stdout, which would carry the plaintext: give an output FILE",
+                )
+                .into());
+            }
             // Dropping the work on a signal removes the temporary output.
-            interrupt
+            let done = interrupt
                 .guard(commands::decrypt::run(&keys, &clients.s3, args))
                 .await?;
+            let line = commands::bulk::Transferred::download(uri, file);
+            if bulk.many.json {
+                let mut json = commands::bulk::object_json("", Some(&line), Ok(done.written));
+                json["format"] = done.format.name().into();
+                json["kms_key"] = done.key_id.as_deref().into();
+                json["kms_calls"] = keys.kms.calls().into();
+                println!("{json}");
+                return Ok(None);
+            }
             // Standard output carries the plaintext: nothing else goes there.
-            Ok((!is_stdout(file)).then(|| format!("download: {uri} to {}", file.display())))
+            Ok((!is_stdout(file)).then(|| line.to_string()))
         }
         Command::Sync {
             src,
@@ -350,6 +379,7 @@ async fn run(cli: Cli) -> anyhow::Result<Option<String>> {
             jobs,
             transfer,
             json,
+            select,
         } => {
             let args = commands::verify::Args {
                 uri,
@@ -359,6 +389,7 @@ async fn run(cli: Cli) -> anyhow::Result<Option<String>> {
                 part_size: transfer.part_size as usize * 1024 * 1024,
                 json: *json,
                 quiet: cli.quiet,
+                select,
             };
             let keys = std::sync::Arc::new(atrest_kms::CachedKeys::uncached(clients.kms.clone()));
             let work = commands::verify::run(keys, &clients.s3, args);
@@ -371,6 +402,7 @@ async fn run(cli: Cli) -> anyhow::Result<Option<String>> {
             dryrun,
             jobs,
             json,
+            select,
         } => {
             let args = commands::upgrade::Args {
                 uri,
@@ -380,6 +412,7 @@ async fn run(cli: Cli) -> anyhow::Result<Option<String>> {
                 jobs: *jobs as usize,
                 json: *json,
                 quiet: cli.quiet,
+                select,
             };
             // The download's unwrap answers the upload's (the same wrapped
             // key), and --key makes one data key for many objects, as

@@ -3,6 +3,9 @@
 use atrest_kms::KmsError;
 use atrest_s3::S3Error;
 use atrest_transfer::rewrap::RewrapError;
+use atrest_transfer::upgrade::UpgradeError;
+use atrest_transfer::verify::VerifyError;
+use atrest_transfer::Retry;
 
 use crate::event::ResultCode;
 
@@ -22,6 +25,12 @@ pub enum TaskError {
     /// A rewrap failed.
     #[error(transparent)]
     Rewrap(#[from] RewrapError),
+    /// An object did not verify.
+    #[error(transparent)]
+    Verify(#[from] VerifyError),
+    /// An upgrade failed (the original is unchanged).
+    #[error(transparent)]
+    Upgrade(#[from] UpgradeError),
     /// The object or the job's arguments rule the task out as they are
     /// (not an atrest object, too large for this function, bad arguments,
     /// an operation this build lacks).
@@ -46,6 +55,8 @@ pub fn classify(error: &TaskError) -> ResultCode {
             RewrapError::Kms { source, .. } => source.is_transient(),
             _ => false,
         },
+        TaskError::Verify(e) => e.retry() == Retry::Temporary,
+        TaskError::Upgrade(e) => e.retry() == Retry::Temporary,
         TaskError::Refused(_) => false,
     };
     match transient {

@@ -50,6 +50,8 @@ use atrest_kms::{CacheLimits, CachedKeys, Kms};
 use atrest_s3::{ByteRange, ObjectVersion, S3Error, S3Uri};
 use atrest_transfer::list::Kind;
 use atrest_transfer::rewrap::{Action, Rewrap as Rewrapper, RewrapOptions};
+use atrest_transfer::upgrade::{Upgrade as Upgrader, UpgradeAction, UpgradeOptions};
+use atrest_transfer::verify::{Verify as Verifier, VerifyOptions};
 use atrest_transfer::{DataKeyFrom, Transfer};
 use futures::StreamExt;
 
@@ -180,8 +182,8 @@ impl Handler {
         match operation {
             Operation::Encrypt(args) => self.encrypt(args, &uri, version).await,
             Operation::Rewrap(args) => self.rewrap(args, &uri).await,
-            Operation::Verify(_) => Err(not_in_this_build("verify")),
-            Operation::Upgrade(_) => Err(not_in_this_build("upgrade")),
+            Operation::Verify(_) => self.verify(&uri).await,
+            Operation::Upgrade(args) => self.upgrade(args, &uri).await,
         }
     }
 
@@ -240,10 +242,7 @@ impl Handler {
         let body = atrest_s3::get(&self.s3, source, ByteRange::from(0), Some(&pin)).await?;
         let len = body.content_length.unwrap_or(0);
         if len > self.limits.max_object_bytes {
-            return Err(TaskError::Refused(format!(
-                "{len} bytes: over this function's {} (ATREST_MAX_OBJECT_BYTES); encrypt it with the atrest CLI",
-                self.limits.max_object_bytes
-            )));
+            return Err(too_large(len, self.limits.max_object_bytes));
         }
         self.transfer
             .upload(&target, DataKeyFrom::Generate(args.kms_key.clone()))
@@ -268,10 +267,53 @@ impl Handler {
             _ => format!("rewrapped to {}", done.to_key),
         })
     }
+
+    /// Refuses an object whose body could not pass through the function
+    /// within Lambda's 15 minutes.
+    async fn within_limit(&self, uri: &S3Uri) -> Result<(), TaskError> {
+        let head = atrest_s3::head(&self.s3, uri).await?;
+        match head.len > self.limits.max_object_bytes {
+            true => Err(too_large(head.len, self.limits.max_object_bytes)),
+            false => Ok(()),
+        }
+    }
+
+    /// `verify`: the current version downloaded and authenticated, nothing
+    /// written.
+    async fn verify(&self, uri: &S3Uri) -> Done {
+        self.within_limit(uri).await?;
+        let verify = Verifier::new(self.transfer.clone(), VerifyOptions::default());
+        let done = verify.object(uri).await?;
+        Ok(match done.authenticated {
+            true => format!("verified ({} bytes authenticated)", done.plaintext_len),
+            false => format!(
+                "v1 padding valid ({} bytes; v1 cannot be authenticated)",
+                done.plaintext_len
+            ),
+        })
+    }
+
+    /// `upgrade`: a v1 object re-encrypted as v2 in place (verified before
+    /// it replaces the original); a v2 object is done already.
+    async fn upgrade(&self, args: &Upgrade, uri: &S3Uri) -> Done {
+        self.within_limit(uri).await?;
+        let options = UpgradeOptions::default().key(args.kms_key.clone());
+        let upgrade = Upgrader::new(self.transfer.clone(), options);
+        let done = upgrade.object(uri).await?;
+        Ok(match done.action {
+            UpgradeAction::Upgraded => format!(
+                "upgraded to v2 ({} bytes)",
+                done.plaintext_len.unwrap_or_default()
+            ),
+            _ => "already v2".to_owned(),
+        })
+    }
 }
 
-fn not_in_this_build(operation: &str) -> TaskError {
-    TaskError::Refused(format!("{operation} is not supported in this build"))
+fn too_large(len: u64, limit: u64) -> TaskError {
+    TaskError::Refused(format!(
+        "{len} bytes: over this function's {limit} (ATREST_MAX_OBJECT_BYTES); use the atrest CLI for it"
+    ))
 }
 
 /// A streaming download as the reader an upload consumes; a failed read

@@ -43,20 +43,18 @@ pub struct Rewrap {
     pub context: Option<Vec<(String, String)>>,
 }
 
-/// `verify`'s arguments.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Verify {
-    /// `context` (optional): the context each object must have.
-    pub context: Option<Vec<(String, String)>>,
-}
+/// `verify`'s arguments: none (each object is checked against the
+/// context it records).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Verify {}
 
 /// `upgrade`'s arguments.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Upgrade {
-    /// `kmsKey` (optional): the KMS key for the new data keys.
+    /// `kmsKey` (optional): a KMS key for a fresh data key per object;
+    /// without it each object keeps its own (shared) data key.
     pub kms_key: Option<String>,
-    /// `context` (optional): the encryption context of the v2 objects.
-    pub context: Vec<(String, String)>,
 }
 
 impl Operation {
@@ -69,8 +67,8 @@ impl Operation {
         let allowed: &[&str] = match name.as_str() {
             "encrypt" => &["kmsKey", "destination", "context"],
             "rewrap" => &["toKey", "context"],
-            "verify" => &["context"],
-            "upgrade" => &["kmsKey", "context"],
+            "verify" => &[],
+            "upgrade" => &["kmsKey"],
             other => {
                 return Err(format!(
                     "unknown operation `{other}`: expected encrypt, rewrap, verify or upgrade"
@@ -106,10 +104,9 @@ impl Operation {
                 to_key: required("toKey")?,
                 context,
             }),
-            "verify" => Operation::Verify(Verify { context }),
+            "verify" => Operation::Verify(Verify {}),
             _ => Operation::Upgrade(Upgrade {
                 kms_key: args.get("kmsKey").cloned(),
-                context: context.unwrap_or_default(),
             }),
         })
     }
@@ -200,14 +197,11 @@ mod tests {
     fn verify_and_upgrade_parse() {
         assert_eq!(
             Operation::from_arguments(&args(&[("operation", "verify")])).unwrap(),
-            Operation::Verify(Verify { context: None })
+            Operation::Verify(Verify {})
         );
         assert!(matches!(
             Operation::from_arguments(&args(&[("operation", "upgrade"), ("kmsKey", "k")])),
-            Ok(Operation::Upgrade(Upgrade {
-                kms_key: Some(_),
-                ..
-            }))
+            Ok(Operation::Upgrade(Upgrade { kms_key: Some(_) }))
         ));
     }
 }

@@ -423,3 +423,103 @@ fn encrypt_to_a_destination_rewrap_and_refusals() {
         assert!(old[0].result_string.contains("needs 2.0"), "{old:?}");
     });
 }
+
+#[test]
+fn verify_and_upgrade_jobs() {
+    block_on(async {
+        let Some(w) = world("no-such-key-is-broken").await else {
+            return;
+        };
+        // v1 objects under a shared data key, as `encrypt --format v1`
+        // writes them; one of them damaged after its header.
+        let kms = atrest_kms::Kms::new(w.kms.clone());
+        let data_key: Arc<[u8]> = kms
+            .generate_wrapped_data_key(&w.key_arn)
+            .await
+            .unwrap()
+            .into();
+        let keys = Arc::new(atrest_kms::CachedKeys::uncached(kms));
+        let transfer = Transfer::new(w.s3.clone(), keys);
+        let uri = |key: &str| {
+            S3Uri::parse(&format!("s3://{}/x", w.bucket))
+                .unwrap()
+                .with_key(key)
+        };
+        let tasks: Vec<Task> = (0..6)
+            .map(|i| Task {
+                id: format!("u{i}"),
+                key: format!("old/f{i}"),
+            })
+            .collect();
+        for (i, task) in tasks.iter().enumerate() {
+            let body = plaintext(i);
+            transfer
+                .upload(
+                    &uri(&task.key),
+                    atrest_transfer::DataKeyFrom::Wrapped(data_key.clone()),
+                )
+                .format(atrest_transfer::Format::V1)
+                .input_len(body.len() as u64)
+                .start(std::io::Cursor::new(body))
+                .join()
+                .await
+                .unwrap();
+        }
+        let mut damaged = w.get("old/f5").await;
+        let last = damaged.len() - 1;
+        damaged[last] ^= 1;
+        w.put("old/f5", damaged).await;
+
+        let verify = json!({"operation": "verify"});
+        let results = w.invoke("verify-v1", &verify, &tasks).await;
+        for r in &results[..5] {
+            assert_eq!(r.result_code, ResultCode::Succeeded, "{r:?}");
+            assert!(
+                r.result_string.contains("v1 cannot be authenticated"),
+                "{r:?}"
+            );
+        }
+        assert_eq!(results[5].result_code, ResultCode::PermanentFailure);
+        assert!(
+            results[5].result_string.contains("corrupted"),
+            "{results:?}"
+        );
+
+        // Upgrade the sound ones; run again (a retried task): already v2.
+        let upgrade = json!({"operation": "upgrade"});
+        for r in w.invoke("upgrade", &upgrade, &tasks[..5]).await {
+            assert_eq!(r.result_code, ResultCode::Succeeded, "{r:?}");
+            assert!(r.result_string.starts_with("upgraded to v2"), "{r:?}");
+        }
+        let before = w.etag("old/f2").await;
+        for r in w.invoke("upgrade-again", &upgrade, &tasks[..5]).await {
+            assert_eq!(r.result_string, "already v2", "{r:?}");
+        }
+        assert_eq!(w.etag("old/f2").await, before);
+        // The damaged one is refused and left as it was.
+        let damaged_etag = w.etag("old/f5").await;
+        let refused = w.invoke("upgrade-bad", &upgrade, &tasks[5..]).await;
+        assert_eq!(refused[0].result_code, ResultCode::PermanentFailure);
+        assert_eq!(w.etag("old/f5").await, damaged_etag);
+
+        // Now v2, each object verifies authenticated, with its plaintext.
+        for r in w.invoke("verify-v2", &verify, &tasks[..5]).await {
+            assert_eq!(r.result_code, ResultCode::Succeeded, "{r:?}");
+            assert!(r.result_string.starts_with("verified ("), "{r:?}");
+        }
+        for (i, task) in tasks[..5].iter().enumerate() {
+            assert!(is_v2(&w.get(&task.key).await), "{}", task.key);
+            let mut out = Vec::new();
+            transfer
+                .download(&uri(&task.key))
+                .into_writer(&mut out)
+                .await
+                .unwrap();
+            assert_eq!(out, plaintext(i));
+        }
+        // Arguments an operation does not take are refused.
+        let bad = json!({"operation": "verify", "context": "{}"});
+        let r = w.invoke("verify-bad", &bad, &tasks[..1]).await;
+        assert_eq!(r[0].result_code, ResultCode::PermanentFailure);
+    });
+}

@@ -1,6 +1,7 @@
 //! Uploads: plaintext read into part-sized batches, sealed in place on the
 //! blocking pool, and sent as multipart parts while the next batch is read.
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::SystemTime;
 
@@ -94,6 +95,10 @@ impl std::fmt::Debug for Upload<'_> {
 pub struct Uploaded {
     /// Which key wrapped the data key (for KMS: its ARN), if known.
     pub key_id: Option<Arc<str>>,
+    /// Plaintext bytes read from the input.
+    pub plaintext_len: u64,
+    /// Bytes of the stored object (what S3 acknowledged).
+    pub object_len: u64,
 }
 
 impl<'t> Upload<'t> {
@@ -265,7 +270,7 @@ struct Job {
 impl Job {
     async fn run(
         self,
-        mut input: Input,
+        input: Input,
         cancelled: tokio::sync::oneshot::Receiver<()>,
     ) -> Result<Uploaded, Error> {
         let mut options = self.options;
@@ -285,11 +290,25 @@ impl Job {
         let mut upload = Uploader::new(self.s3.clone(), self.uri.clone(), options);
         upload.set_properties(properties);
         let observer = Arc::clone(&self.observer);
-        upload.on_acknowledged(Arc::new(move |bytes| observer.done(bytes)));
+        let stored = Arc::new(AtomicU64::new(0));
+        let acked = Arc::clone(&stored);
+        upload.on_acknowledged(Arc::new(move |bytes| {
+            acked.fetch_add(bytes, Ordering::Relaxed);
+            observer.done(bytes)
+        }));
+        let read = Arc::new(AtomicU64::new(0));
+        let counted = Arc::clone(&read);
+        let mut input: Input = Box::new(tokio_util::io::InspectReader::new(input, move |bytes| {
+            counted.fetch_add(bytes.len() as u64, Ordering::Relaxed);
+        }));
         let work = async {
             let key_id = self.encrypt(&mut input, &mut upload).await?;
             upload.finish().await?;
-            Ok(Uploaded { key_id })
+            Ok(Uploaded {
+                key_id,
+                plaintext_len: read.load(Ordering::Relaxed),
+                object_len: stored.load(Ordering::Relaxed),
+            })
         };
         // On abort the work stops wherever it is, and the upload is aborted.
         let result = tokio::select! {

@@ -68,6 +68,8 @@ pub struct Bulk<'a> {
     pub key_file: Option<std::sync::Arc<dyn atrest_transfer::KeySource>>,
     pub s3: &'a aws_sdk_s3::Client,
     pub args: &'a ManyArgs,
+    /// `--manifest` and `--shard`.
+    pub select: &'a crate::cli::SelectArgs,
     /// Draw the overall bar.
     pub show_progress: bool,
     /// `-q`: print only errors (no summary), as `aws s3 cp --quiet`.
@@ -81,9 +83,74 @@ pub(crate) struct Item<T> {
     pub name: String,
     pub size: u64,
     pub work: Result<T>,
-    /// Printed on stdout when it is done (unless `--quiet` or `--json`),
-    /// as `aws s3 sync` prints `upload: a to s3://b/a`.
-    pub line: Option<String>,
+    /// What it moves where: printed on stdout when it is done (unless
+    /// `--quiet`), as `aws s3 cp` prints `upload: a to s3://b/a`, or one
+    /// JSON line with `--json`.
+    pub line: Option<Transferred>,
+}
+
+/// One object's transfer, as its report line says it.
+#[derive(Clone, Debug)]
+pub(crate) struct Transferred {
+    /// `upload` or `download`.
+    pub action: &'static str,
+    pub from: String,
+    pub to: String,
+}
+
+impl Transferred {
+    pub fn upload(file: &Path, to: &atrest_s3::S3Uri) -> Self {
+        Transferred {
+            action: "upload",
+            from: file.display().to_string(),
+            to: to.to_string(),
+        }
+    }
+
+    pub fn download(from: &atrest_s3::S3Uri, file: &Path) -> Self {
+        Transferred {
+            action: "download",
+            from: from.to_string(),
+            to: file.display().to_string(),
+        }
+    }
+}
+
+impl std::fmt::Display for Transferred {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {} to {}", self.action, self.from, self.to)
+    }
+}
+
+/// An object's `--json` line (JSON Lines: one object a line, the run's
+/// summary last): `{"type":"object","action":"upload","source":...,
+/// "destination":...,"status":"done","bytes":N}`, or with
+/// `"status":"failed","error":...`.
+pub(crate) fn object_json(
+    name: &str,
+    line: Option<&Transferred>,
+    result: Result<u64, &anyhow::Error>,
+) -> serde_json::Value {
+    let mut value = serde_json::json!({"type": "object"});
+    match line {
+        Some(t) => {
+            value["action"] = t.action.into();
+            value["source"] = t.from.clone().into();
+            value["destination"] = t.to.clone().into();
+        }
+        None => value["source"] = name.into(),
+    }
+    match result {
+        Ok(bytes) => {
+            value["status"] = "done".into();
+            value["bytes"] = bytes.into();
+        }
+        Err(e) => {
+            value["status"] = "failed".into();
+            value["error"] = format!("{e:#}").into();
+        }
+    }
+    value
 }
 
 impl<T> Item<T> {
@@ -161,10 +228,13 @@ impl<'a> Run<'a> {
                     Ok(work) => each(work).await,
                     Err(e) => Err(e),
                 };
-                if let (Ok(_), Some(line)) = (&result, &item.line) {
-                    if !self.bulk.quiet && !self.bulk.args.json {
-                        self.overall.bar.println(&crate::escape(line));
-                    }
+                let interrupted = result.as_ref().is_err_and(|e| e.is::<Interrupted>());
+                if self.bulk.args.json && !interrupted {
+                    let line =
+                        object_json(&item.name, item.line.as_ref(), result.as_ref().copied());
+                    self.overall.bar.println(&line.to_string());
+                } else if let (Ok(_), Some(line), false) = (&result, &item.line, self.bulk.quiet) {
+                    self.overall.bar.println(&crate::escape(&line.to_string()));
                 }
                 self.overall.one_done();
                 Done {
@@ -218,14 +288,14 @@ pub async fn encrypt_dir(
         }
     }
     let mut items = found.items;
-    if bulk.args.select.manifest.is_some() {
+    if bulk.select.manifest.is_some() {
         return Err(Failure::new(
             Exit::Usage,
             "--manifest lists S3 objects: it works with decrypt -r, rewrap -r and ls -r (encrypt -r takes a directory; --shard splits it)",
         )
         .into());
     }
-    let shard = bulk.args.select.shard();
+    let shard = bulk.select.shard();
     let bucket = template.uri.bucket();
     items.retain(|item| {
         let rel = item.work.as_ref().map_or(&item.name, |s| &s.rel);
@@ -243,6 +313,12 @@ pub(crate) async fn upload(
     interrupt: &Interrupt,
 ) -> Result<()> {
     one_key_each(&mut items, |s| &s.rel);
+    for item in &mut items {
+        if let (Ok(source), None) = (&item.work, &item.line) {
+            let to = template.uri.with_key(format!("{prefix}{}", source.rel));
+            item.line = Some(Transferred::upload(&source.path, &to));
+        }
+    }
     let run = Run::new(bulk, ENCRYPTING, &items);
     let run = &run;
     run.all(items, |source| async move {
@@ -302,7 +378,7 @@ pub async fn decrypt_prefix(bulk: &Bulk<'_>, template: Decrypt<'_>) -> Result<()
     let listing = select(
         bulk.s3,
         &template.uri.with_key(prefix.clone()),
-        &bulk.args.select,
+        bulk.select,
         bulk.quiet,
     )
     .await?;
@@ -336,9 +412,15 @@ pub(crate) async fn download(
     bulk: &Bulk<'_>,
     template: &Decrypt<'_>,
     prefix: &str,
-    items: Vec<Item<String>>,
+    mut items: Vec<Item<String>>,
 ) -> Result<()> {
     let dir = template.file;
+    for item in &mut items {
+        if let (Ok(rel), None) = (&item.work, &item.line) {
+            let from = template.uri.with_key(format!("{prefix}{rel}"));
+            item.line = Some(Transferred::download(&from, &dir.join(rel)));
+        }
+    }
     let run = Run::new(bulk, DECRYPTING, &items);
     let run = &run;
     run.all(items, |rel| async move {
@@ -631,6 +713,7 @@ fn summarize(verb: &str, mut done: Vec<Done>, kms_calls: u64, bulk: &Bulk<'_>) -
     }
     if bulk.args.json {
         let summary = serde_json::json!({
+            "type": "summary",
             "files": files,
             "bytes": bytes,
             "kms_calls": kms_calls,

@@ -123,6 +123,8 @@ fn refuse<T: Args>(sub: &ArgMatches, what: &str) -> anyhow::Result<()> {
     let defined = T::augment_args(clap::Command::new("flags"));
     let given: Vec<String> = defined
         .get_arguments()
+        // --json also reports one object.
+        .filter(|a| a.get_id() != "json")
         .filter(|a| sub.value_source(a.get_id().as_str()) == Some(ValueSource::CommandLine))
         .map(|a| format!("--{}", a.get_long().unwrap_or(a.get_id().as_str())))
         .collect();

@@ -29,7 +29,11 @@ pub struct Decrypt<'a> {
     pub progress: Show<'a>,
 }
 
-pub async fn run(keys: &Keys, s3: &aws_sdk_s3::Client, args: Decrypt<'_>) -> Result<()> {
+pub async fn run(
+    keys: &Keys,
+    s3: &aws_sdk_s3::Client,
+    args: Decrypt<'_>,
+) -> Result<atrest_transfer::Downloaded> {
     // Fail on an unwritable destination before any network traffic.
     let mut output = Output::create(args.file).await?;
     let progress = args.progress.pending("decrypting");
@@ -61,16 +65,17 @@ pub async fn run(keys: &Keys, s3: &aws_sdk_s3::Client, args: Decrypt<'_>) -> Res
         // The file gets the source's time, as the AWS CLI gives a download
         // its object's.
         output.set_modified(done.source_modified);
-        output.commit().await
+        output.commit().await?;
+        Ok::<_, anyhow::Error>(done)
     }
     .await;
     if result.is_err() {
         progress.clear();
     }
-    result?;
+    let done = result?;
     progress.finish();
     tracing::info!(uri = %args.uri, "decrypted");
-    Ok(())
+    Ok(done)
 }
 
 /// The engine's error in the command's terms.

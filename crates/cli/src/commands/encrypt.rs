@@ -60,7 +60,7 @@ pub async fn run(
     s3: &aws_sdk_s3::Client,
     args: Encrypt<'_>,
     interrupt: &Interrupt,
-) -> Result<()> {
+) -> Result<atrest_transfer::Uploaded> {
     args.properties.check()?;
     if args.format == Format::S3ecV3 {
         keys.require_kms("S3 Encryption Client objects")?;
@@ -163,20 +163,23 @@ pub async fn run(
         _ = interrupt.wait() => None,
     };
     let result = match result {
-        Some(result) => result.map(drop).map_err(|e| failure(e, &args)),
+        Some(result) => result.map_err(|e| failure(e, &args)),
         None => {
             let got = interrupt.wait().await;
             handle.abort().await;
             Err(got.into())
         }
     };
-    if let Err(e) = result {
-        progress.clear();
-        return Err(e);
-    }
+    let uploaded = match result {
+        Ok(uploaded) => uploaded,
+        Err(e) => {
+            progress.clear();
+            return Err(e);
+        }
+    };
     progress.finish();
     tracing::info!(uri = %args.uri, "uploaded");
-    Ok(())
+    Ok(uploaded)
 }
 
 /// The engine's error in the command's terms.

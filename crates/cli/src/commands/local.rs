@@ -313,6 +313,9 @@ pub fn from_command(
             if bulk.recursive {
                 return Err(recursive_needs_s3());
             }
+            if bulk.many.json {
+                return Err(json_needs_s3());
+            }
             if args.properties.any() {
                 return Err(Failure::new(
                     Exit::Usage,
@@ -347,6 +350,9 @@ pub fn from_command(
             if bulk.recursive {
                 return Err(recursive_needs_s3());
             }
+            if bulk.many.json {
+                return Err(json_needs_s3());
+            }
             if args.range.is_some() {
                 return Err(Failure::new(Exit::Usage, "--range needs an s3:// source").into());
             }
@@ -365,6 +371,14 @@ pub fn from_command(
         })),
         _ => None,
     }
+}
+
+fn json_needs_s3() -> anyhow::Error {
+    Failure::new(
+        Exit::Usage,
+        "--json reports S3 transfers; between local files there is nothing to report but the exit status",
+    )
+    .into()
 }
 
 fn recursive_needs_s3() -> anyhow::Error {

@@ -9,28 +9,23 @@ pub mod local;
 pub mod ls;
 pub mod rewrap;
 pub mod s3ec;
+pub mod sync;
 pub mod upgrade;
 pub mod verify;
 
 /// Every object under `uri` taken as a directory (`dir` is `dir/`, as
-/// `aws s3 cp --recursive` takes it), folder markers left out: what the
-/// whole-object commands (`rewrap`, `verify`, `upgrade`) walk with
-/// `--recursive`.
+/// `aws s3 cp --recursive` takes it), listed or from `--manifest`, only
+/// `--shard`'s, folder markers left out: what the whole-object commands
+/// (`rewrap`, `verify`, `upgrade`) walk with `--recursive`.
 pub async fn objects_under(
     s3: &aws_sdk_s3::Client,
     uri: &atrest_s3::S3Uri,
-) -> Result<Vec<atrest_s3::S3Uri>, atrest_s3::S3Error> {
-    let prefix = match uri.key() {
-        key if key.is_empty() || key.ends_with('/') => key.to_owned(),
-        key => format!("{key}/"),
-    };
-    let listing = atrest_s3::list(s3, &uri.with_key(prefix)).await?;
-    Ok(listing
-        .into_iter()
-        // Folder markers made by consoles hold no data.
-        .filter(|o| !o.key.ends_with('/'))
-        .map(|o| uri.with_key(o.key))
-        .collect())
+    select: &crate::cli::SelectArgs,
+    quiet: bool,
+) -> anyhow::Result<Vec<atrest_s3::S3Uri>> {
+    let prefix = uri.with_key(bulk::as_prefix(uri.key()));
+    let listing = bulk::select(s3, &prefix, select, quiet).await?;
+    Ok(listing.into_iter().map(|o| uri.with_key(o.key)).collect())
 }
 
 /// A failed object in a command's `--json` report: its error on one line,
@@ -50,4 +45,3 @@ pub fn failed_json(
         },
     })
 }
-pub mod sync;

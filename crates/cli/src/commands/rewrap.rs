@@ -43,16 +43,10 @@ pub async fn run(
         }
         return result.map(drop).map_err(into_anyhow);
     }
-    let prefix = match args.uri.key() {
-        key if key.is_empty() || key.ends_with('/') => key.to_owned(),
-        key => format!("{key}/"),
-    };
-    let listing =
-        super::bulk::select(s3, &args.uri.with_key(prefix), args.select, args.quiet).await?;
+    let objects = super::objects_under(s3, args.uri, args.select, args.quiet).await?;
     let rewrap = &rewrap;
-    let mut results: Vec<(S3Uri, Result<Rewrapped, RewrapError>)> = futures::stream::iter(listing)
-        .map(|o| async move {
-            let uri = args.uri.with_key(o.key);
+    let mut results: Vec<(S3Uri, Result<Rewrapped, RewrapError>)> = futures::stream::iter(objects)
+        .map(|uri| async move {
             let result = rewrap.object(&uri).await;
             (uri, result)
         })

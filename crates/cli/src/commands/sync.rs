@@ -49,6 +49,7 @@ impl Sync<'_> {
             key_file: self.key_file.clone(),
             s3: self.s3,
             args: self.many,
+            select: &crate::cli::SelectArgs::ALL,
             show_progress: self.show_progress,
             quiet: self.quiet,
         }
@@ -207,7 +208,7 @@ async fn upload(args: &Sync<'_>, dir: &Path, uri: &S3Uri, interrupt: &Interrupt)
     for item in &mut todo {
         if let Ok(source) = &item.work {
             let to = uri.with_key(format!("{prefix}{}", source.rel));
-            item.line = Some(format!("upload: {} to {to}", source.path.display()));
+            item.line = Some(bulk::Transferred::upload(&source.path, &to));
         }
     }
     if args.sync.dryrun {
@@ -358,7 +359,7 @@ async fn download(args: &Sync<'_>, uri: &S3Uri, dir: &Path) -> Result<()> {
         .into_iter()
         .map(|rel| {
             let from = uri.with_key(format!("{prefix}{rel}"));
-            let line = format!("download: {from} to {}", dir.join(&rel).display());
+            let line = bulk::Transferred::download(&from, &dir.join(&rel));
             Item {
                 name: crate::escape(&rel),
                 size: remote[&rel].size,
@@ -369,10 +370,9 @@ async fn download(args: &Sync<'_>, uri: &S3Uri, dir: &Path) -> Result<()> {
         .collect();
     if args.sync.dryrun {
         for item in &items {
-            args.say(&format!(
-                "(dryrun) {}",
-                item.line.as_deref().unwrap_or_default()
-            ));
+            if let Some(line) = &item.line {
+                args.say(&format!("(dryrun) {line}"));
+            }
         }
         for path in &gone {
             args.say(&format!("(dryrun) delete: {}", path.display()));

@@ -21,6 +21,7 @@ pub struct Args<'a> {
     pub jobs: usize,
     pub json: bool,
     pub quiet: bool,
+    pub select: &'a crate::cli::SelectArgs,
 }
 
 type Results = Vec<(S3Uri, Result<Upgraded, UpgradeError>)>;
@@ -38,7 +39,7 @@ pub async fn run(
     let upgrade = Upgrade::new(Transfer::new(s3.clone(), keys), options);
     let objects = match args.recursive {
         false => vec![args.uri.clone()],
-        true => super::objects_under(s3, args.uri).await?,
+        true => super::objects_under(s3, args.uri, args.select, args.quiet).await?,
     };
     let upgrade = &upgrade;
     let mut results: Results = futures::stream::iter(objects)

@@ -21,6 +21,7 @@ pub struct Args<'a> {
     pub part_size: usize,
     pub json: bool,
     pub quiet: bool,
+    pub select: &'a crate::cli::SelectArgs,
 }
 
 type Results = Vec<(S3Uri, Result<Verified, VerifyError>)>;
@@ -46,7 +47,7 @@ pub async fn run(
             }
         }
     }
-    let objects = super::objects_under(s3, args.uri).await?;
+    let objects = super::objects_under(s3, args.uri, args.select, args.quiet).await?;
     let verify = &verify;
     let mut results: Results = futures::stream::iter(objects)
         .map(|uri| async move {
@@ -82,14 +83,6 @@ fn kind(v: &Verified) -> &'static str {
     }
 }
 
-fn format_name(format: Kind) -> &'static str {
-    match format {
-        Kind::V1 => "v1",
-        Kind::V2 => "v2",
-        _ => "s3ec",
-    }
-}
-
 /// One line per object (stdout) and a summary (stderr), or one JSON
 /// document on stdout.
 fn report(args: &Args<'_>, results: &Results) {
@@ -111,7 +104,7 @@ fn report(args: &Args<'_>, results: &Results) {
                 Ok(v) => json!({
                     "object": uri.to_string(),
                     "status": "verified",
-                    "format": format_name(v.format),
+                    "format": v.format.name(),
                     "authenticated": v.authenticated,
                     "shared_data_key": v.shared_data_key,
                     "object_len": v.object_len,

@@ -63,7 +63,7 @@ fn nested_directories_round_trip_with_filters_and_json_summary() {
         "*.log",
         "--json",
     ]);
-    let summary: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let summary = json_summary(&out.stdout);
     let bytes: usize = files.iter().map(|(_, d)| d.len()).sum();
     assert_eq!(summary["files"], 4, "{summary}");
     assert_eq!(summary["bytes"], bytes, "{summary}");
@@ -183,7 +183,7 @@ fn more_than_one_page_of_objects() {
 
 /// The summary's KMS call count, from `--json`.
 fn kms_calls(out: &std::process::Output) -> u64 {
-    let summary: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let summary = json_summary(&out.stdout);
     summary["kms_calls"].as_u64().unwrap()
 }
 

@@ -27,7 +27,9 @@ fn usage_errors_exit_2() {
     let out = env.run(&["encrypt", "in", "http://bucket/key"]);
     assert_status(&out, 2, &["bad scheme"]);
     assert!(stderr(&out).contains("not an S3 URI"));
-    let out = env.run(&["encrypt", "in", "s3://bucket"]);
+    // (An upload to `s3://bucket` goes into the bucket, as `aws s3 cp`;
+    // a download needs a key.)
+    let out = env.run(&["decrypt", "s3://bucket", "out"]);
     assert_status(&out, 2, &["no key"]);
     assert!(stderr(&out).contains("names no object key"));
     let out = env.run(&["decrypt", "s3:///key", "out"]);

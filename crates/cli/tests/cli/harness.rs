@@ -215,3 +215,14 @@ pub fn base64(data: &[u8], alphabet: &[u8; 64]) -> String {
 /// The standard base64 alphabet.
 pub const BASE64_STD: &[u8; 64] =
     b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+
+/// The summary of a many-object `--json` run: its last JSON line (the
+/// lines before it report one object each).
+pub fn json_summary(stdout: &[u8]) -> serde_json::Value {
+    let text = String::from_utf8_lossy(stdout);
+    let last = text.lines().last().unwrap_or_default();
+    let summary: serde_json::Value = serde_json::from_str(last)
+        .unwrap_or_else(|e| panic!("not a JSON line ({e}): {text}"));
+    assert_eq!(summary["type"], "summary", "{text}");
+    summary
+}

@@ -23,6 +23,7 @@ mod ls;
 mod messages;
 mod offline;
 mod progress;
+mod report;
 mod rewrap;
 mod round_trip;
 mod s3ec;

@@ -87,7 +87,7 @@ fn usage_errors_look_like_every_other_error() {
     let cases: [&[&str]; 4] = [
         &["decrypt", &env.uri("k"), "out", "--bogus"],
         &["frobnicate"],
-        &["encrypt", "in", "s3://bucket"],
+        &["encrypt", "in", "http://bucket/key"],
         &["decrypt", &env.uri("k")],
     ];
     for args in cases {

@@ -112,9 +112,10 @@ fn put_with_metadata(env: &Env, key: &str, body: Vec<u8>, metadata: HashMap<Stri
 fn move_to_instruction_file(env: &Env, key: &str) {
     let metadata = head_metadata(env, key);
     let body = env.get_raw(key);
-    let (stay, moved): (HashMap<_, _>, HashMap<_, _>) = metadata
-        .into_iter()
-        .partition(|(k, _)| ["x-amz-c", "x-amz-d", "x-amz-i"].contains(&k.as_str()));
+    let (stay, moved): (HashMap<_, _>, HashMap<_, _>) = metadata.into_iter().partition(|(k, _)| {
+        // The client's own entries move; others (atrest-mtime) stay.
+        ["x-amz-c", "x-amz-d", "x-amz-i"].contains(&k.as_str()) || !k.starts_with("x-amz-")
+    });
     let file = serde_json::to_vec(&moved).unwrap();
     let marker = [("x-amz-crypto-instr-file".to_owned(), String::new())].into();
     put_with_metadata(env, &format!("{key}.instruction"), file, marker);
@@ -243,9 +244,19 @@ fn the_python_client_decrypts_what_atrest_writes() {
         let metadata = head_metadata(&env, &name);
         let mut names: Vec<&str> = metadata.keys().map(String::as_str).collect();
         names.sort();
+        // The client's entries, and the source file's time (for sync): no
+        // other, and nothing derived from the plaintext.
         assert_eq!(
             names,
-            ["x-amz-3", "x-amz-c", "x-amz-d", "x-amz-i", "x-amz-t", "x-amz-w"]
+            [
+                "atrest-mtime",
+                "x-amz-3",
+                "x-amz-c",
+                "x-amz-d",
+                "x-amz-i",
+                "x-amz-t",
+                "x-amz-w"
+            ]
         );
         if c.instruction_file {
             move_to_instruction_file(&env, &name);

@@ -241,3 +241,107 @@ fn four_workers_over_a_10000_object_manifest_one_killed_and_run_again() {
             .collect::<Vec<()>>(),
     );
 }
+
+/// The keys `--shard I/N` keeps, by the library's hash.
+fn in_shard(env: &Env, keys: &[String], i: u64, n: u64) -> Vec<String> {
+    let shard: Shard = format!("{i}/{n}").parse().unwrap();
+    let mut keys: Vec<String> = keys
+        .iter()
+        .filter(|k| shard.contains(&env.bucket, k))
+        .cloned()
+        .collect();
+    keys.sort();
+    keys
+}
+
+fn reported(report: &serde_json::Value, status: &str) -> Vec<String> {
+    let mut keys: Vec<String> = report["objects"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|o| o["status"] == status)
+        // s3://bucket/key -> key
+        .map(|o| {
+            o["object"]
+                .as_str()
+                .unwrap()
+                .splitn(4, '/')
+                .nth(3)
+                .unwrap()
+                .to_owned()
+        })
+        .collect();
+    keys.sort();
+    keys
+}
+
+#[test]
+fn verify_and_upgrade_take_a_manifest_and_a_shard() {
+    let Some(env) = env() else { return };
+    env.create_data_key();
+    std::fs::write(env.path("seed.txt"), b"a v1 object\n").unwrap();
+    env.ok(&["encrypt", "seed.txt", &env.uri("seed"), "--format", "v1"]);
+    let object = env.get_raw("seed");
+    let all: Vec<String> = (0..40).map(|i| format!("u/obj-{i:02}")).collect();
+    for key in &all {
+        block_on(
+            env.s3
+                .put_object()
+                .bucket(&env.bucket)
+                .key(key)
+                .body(object.clone().into())
+                .send(),
+        )
+        .unwrap();
+    }
+    // The manifest names 30 of the 40.
+    let listed = &all[..30];
+    let csv: String = listed
+        .iter()
+        .map(|k| format!("{},{}\n", env.bucket, encode(k)))
+        .collect();
+    std::fs::write(env.path("manifest.csv"), csv).unwrap();
+
+    let verify = |shard: &str| {
+        json(
+            &env.ok(&[
+                "verify",
+                "-r",
+                &env.uri("u/"),
+                "--manifest",
+                "manifest.csv",
+                "--shard",
+                shard,
+                "--json",
+            ])
+            .stdout,
+        )
+    };
+    let first = verify("0/2");
+    assert_eq!(reported(&first, "verified"), in_shard(&env, listed, 0, 2));
+    let second = verify("1/2");
+    assert_eq!(reported(&second, "verified"), in_shard(&env, listed, 1, 2));
+
+    let upgraded = json(
+        &env.ok(&[
+            "upgrade",
+            "-r",
+            &env.uri("u/"),
+            "--manifest",
+            "manifest.csv",
+            "--shard",
+            "1/2",
+            "--json",
+        ])
+        .stdout,
+    );
+    let shard1 = in_shard(&env, listed, 1, 2);
+    assert!(!shard1.is_empty());
+    assert_eq!(reported(&upgraded, "upgraded"), shard1);
+    // Exactly those are v2 now; the rest (shard 0, and the 10 the manifest
+    // leaves out) are still v1.
+    for key in &all {
+        let version = crate::rewrap::header(&env.get_raw(key)).version();
+        assert_eq!(version == 2, shard1.contains(key), "{key}");
+    }
+}

@@ -81,6 +81,17 @@ pub enum Kind {
     S3EncryptionClient,
 }
 
+impl Kind {
+    /// Its short name in reports: `v1`, `v2` or `s3ec`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Kind::V1 => "v1",
+            Kind::V2 => "v2",
+            Kind::S3EncryptionClient => "s3ec",
+        }
+    }
+}
+
 /// What a finished download read.
 #[derive(Clone, Debug)]
 #[non_exhaustive]

@@ -1,0 +1,236 @@
+//! What a run reports: one `upload: a to s3://b/a` line per object, as the
+//! AWS CLI prints; with `--json`, one JSON object a line (JSON Lines) per
+//! object and, for many objects, a summary line last. And the help: each
+//! command its own options and examples, no text of the other direction,
+//! no global option that means nothing there.
+
+use std::collections::BTreeSet;
+
+use crate::harness::*;
+
+fn json_lines(stdout: &[u8]) -> Vec<serde_json::Value> {
+    String::from_utf8(stdout.to_vec())
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not a JSON line ({e}): {l}")))
+        .collect()
+}
+
+fn object_len(env: &Env, key: &str) -> u64 {
+    let head = block_on(env.s3.head_object().bucket(&env.bucket).key(key).send()).unwrap();
+    head.content_length().unwrap() as u64
+}
+
+#[test]
+fn one_object_reports_as_one_json_line() {
+    let Some(env) = env() else { return };
+    let data = sample(3 * 1024 * 1024 + 5, 7);
+    std::fs::write(env.path("in.bin"), &data).unwrap();
+    let out = env.ok(&[
+        "encrypt",
+        "in.bin",
+        &env.uri("dir/"),
+        "--key",
+        &env.key_id,
+        "--json",
+    ]);
+    let up = json_lines(&out.stdout);
+    assert_eq!(up.len(), 1, "{up:?}");
+    let up = &up[0];
+    assert_eq!(up["type"], "object");
+    assert_eq!(up["action"], "upload");
+    assert_eq!(up["status"], "done");
+    assert_eq!(up["source"], "in.bin");
+    assert_eq!(up["destination"], env.uri("dir/in.bin"));
+    assert_eq!(up["bytes"], data.len() as u64);
+    assert_eq!(up["object_bytes"], object_len(&env, "dir/in.bin"));
+    assert_eq!(up["format"], "v2");
+    assert_eq!(up["kms_key"], env.key_arn.as_str());
+    assert_eq!(up["kms_calls"], 1, "one GenerateDataKey");
+
+    let out = env.ok(&["cp", &env.uri("dir/in.bin"), "out.bin", "--json"]);
+    let down = json_lines(&out.stdout);
+    assert_eq!(down.len(), 1, "{down:?}");
+    let down = &down[0];
+    assert_eq!(down["action"], "download");
+    assert_eq!(down["source"], env.uri("dir/in.bin"));
+    assert_eq!(down["destination"], "out.bin");
+    assert_eq!(down["bytes"], data.len() as u64);
+    assert_eq!(down["format"], "v2");
+    assert_eq!(down["kms_calls"], 1, "one Decrypt");
+    assert_eq!(std::fs::read(env.path("out.bin")).unwrap(), data);
+
+    // stdout carries the plaintext: no room for a report.
+    let out = env.run(&["decrypt", &env.uri("dir/in.bin"), "-", "--json"]);
+    assert_status(&out, 2, &["--json to stdout"]);
+    assert!(out.stdout.is_empty());
+    assert!(stderr(&out).contains("--json"), "{}", stderr(&out));
+    // Between local files there is nothing to report.
+    let out = env.run(&["decrypt", "out.bin", "again.bin", "--json"]);
+    assert_status(&out, 2, &["--json locally"]);
+}
+
+#[test]
+fn many_objects_report_a_line_each_and_a_summary_line_last() {
+    let Some(env) = env() else { return };
+    env.create_data_key();
+    let tree = env.path("tree");
+    // (Named relative to the working directory, as given.)
+    std::fs::create_dir_all(tree.join("sub")).unwrap();
+    for (name, len) in [("a.txt", 10), ("sub/b.txt", 20), ("sub/c.txt", 0)] {
+        std::fs::write(tree.join(name), sample(len, len as u64)).unwrap();
+    }
+    // A FIFO fails alone (it is never opened).
+    let fifo = tree.join("pipe");
+    assert!(std::process::Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .unwrap()
+        .success());
+
+    // Text: the AWS CLI's line per object.
+    let out = env.run(&["cp", "-r", "tree", &env.uri("p/")]);
+    assert_status(&out, 1, &["cp -r with a FIFO"]);
+    let text: BTreeSet<String> = String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .map(str::to_owned)
+        .collect();
+    let want: BTreeSet<String> = ["a.txt", "sub/b.txt", "sub/c.txt"]
+        .iter()
+        .map(|n| format!("upload: tree/{n} to {}", env.uri(&format!("p/{n}"))))
+        .collect();
+    assert_eq!(text, want);
+
+    // JSON Lines: one per object, failures too, then the summary.
+    let out = env.run(&["cp", "-r", "tree", &env.uri("q/"), "--json"]);
+    assert_status(&out, 1, &["cp -r --json with a FIFO"]);
+    let mut lines = json_lines(&out.stdout);
+    let summary = lines.pop().unwrap();
+    assert_eq!(summary["type"], "summary", "{summary}");
+    assert_eq!(summary["files"], 3);
+    assert_eq!(summary["bytes"], 30);
+    assert_eq!(summary["failed"].as_array().unwrap().len(), 1);
+    assert_eq!(lines.len(), 4, "{lines:?}");
+    let done: BTreeSet<(String, u64)> = lines
+        .iter()
+        .filter(|l| l["status"] == "done")
+        .map(|l| {
+            assert_eq!(l["type"], "object");
+            assert_eq!(l["action"], "upload");
+            (
+                l["destination"].as_str().unwrap().to_owned(),
+                l["bytes"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    let want: BTreeSet<(String, u64)> = [("a.txt", 10), ("sub/b.txt", 20), ("sub/c.txt", 0)]
+        .iter()
+        .map(|(n, len)| (env.uri(&format!("q/{n}")), *len))
+        .collect();
+    assert_eq!(done, want);
+    let failed: Vec<_> = lines.iter().filter(|l| l["status"] == "failed").collect();
+    assert_eq!(failed.len(), 1);
+    assert!(
+        failed[0]["error"].as_str().unwrap().contains("FIFO"),
+        "{}",
+        failed[0]
+    );
+
+    // Downloads report the same way.
+    let out = env.ok(&["cp", "-r", &env.uri("q/"), "down", "--json"]);
+    let mut lines = json_lines(&out.stdout);
+    assert_eq!(lines.pop().unwrap()["type"], "summary");
+    assert_eq!(lines.len(), 3);
+    for l in &lines {
+        assert_eq!(l["action"], "download");
+        assert_eq!(l["status"], "done");
+        let to = l["destination"].as_str().unwrap();
+        assert!(std::path::Path::new(to).starts_with("down"), "{to}");
+    }
+}
+
+fn help(args: &[&str]) -> String {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_atrest"))
+        .args(args)
+        .arg("--help")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{args:?} --help");
+    String::from_utf8(out.stdout).unwrap()
+}
+
+#[test]
+fn each_command_has_its_own_help() {
+    let decrypt = help(&["decrypt"]).to_lowercase();
+    assert!(!decrypt.contains("upload"), "decrypt --help:\n{decrypt}");
+    let encrypt = help(&["encrypt"]).to_lowercase();
+    assert!(!encrypt.contains("download"), "encrypt --help:\n{encrypt}");
+    assert!(
+        encrypt.contains("--kms-key-id"),
+        "--key answers to the AWS name"
+    );
+    // Options of the command first, the global ones under their heading.
+    let own = encrypt.find("--key ").unwrap();
+    let global = encrypt.find("global options:").unwrap();
+    assert!(own < global && encrypt[global..].contains("--profile"));
+    // Commands that touch no AWS list no AWS options; nothing without a
+    // progress bar lists --no-progress.
+    for command in ["completions", "keygen"] {
+        let text = help(&[command]);
+        for flag in ["--profile", "--region", "--endpoint-url", "--no-progress"] {
+            assert!(
+                !text.contains(flag),
+                "{command} --help lists {flag}:\n{text}"
+            );
+        }
+    }
+    for command in ["inspect", "ls"] {
+        let text = help(&[command]);
+        assert!(!text.contains("--no-progress"), "{command}:\n{text}");
+        assert!(text.contains("--profile"), "{command} reads S3");
+    }
+    // The usage line names S3URI; every command shows examples.
+    assert!(help(&["decrypt"]).contains("<S3URI|IN>"));
+    for command in [
+        "cp",
+        "sync",
+        "encrypt",
+        "decrypt",
+        "inspect",
+        "ls",
+        "verify",
+        "upgrade",
+        "rewrap",
+        "rewrap-data-key",
+        "create-data-key",
+        "keygen",
+        "completions",
+    ] {
+        let text = help(&[command]);
+        let examples = text.split("Examples:").nth(1).unwrap_or_default();
+        let n = examples
+            .lines()
+            .filter(|l| l.trim_start().starts_with("atrest "))
+            .count();
+        assert!(n >= 2, "{command} --help has {n} examples:\n{text}");
+    }
+    // The exit statuses include the signals'.
+    assert!(help(&[]).contains("130, 143"));
+}
+
+#[test]
+fn hidden_global_options_still_parse_where_they_mean_nothing() {
+    // `atrest --profile x completions bash` keeps working.
+    for args in [
+        &["--profile", "p", "completions", "bash"][..],
+        &["completions", "bash", "--no-progress"][..],
+    ] {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_atrest"))
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{args:?}: {}", stderr(&out));
+        assert!(String::from_utf8(out.stdout).unwrap().contains("atrest"));
+    }
+}
