@@ -221,8 +221,8 @@ pub const BASE64_STD: &[u8; 64] =
 pub fn json_summary(stdout: &[u8]) -> serde_json::Value {
     let text = String::from_utf8_lossy(stdout);
     let last = text.lines().last().unwrap_or_default();
-    let summary: serde_json::Value = serde_json::from_str(last)
-        .unwrap_or_else(|e| panic!("not a JSON line ({e}): {text}"));
+    let summary: serde_json::Value =
+        serde_json::from_str(last).unwrap_or_else(|e| panic!("not a JSON line ({e}): {text}"));
     assert_eq!(summary["type"], "summary", "{text}");
     summary
 }
