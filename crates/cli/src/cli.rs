@@ -107,6 +107,9 @@ pub fn command() -> clap::Command {
         .mut_arg("recursive", |a| {
             a.help("Every file under the directory FILE to the prefix S3URI, keeping relative paths; `s3://BUCKET` is the whole bucket")
         })
+        .mut_arg("dryrun", |a| {
+            a.help("Print what would be uploaded (`(dryrun) upload: a to s3://b/a`) and upload nothing: no KMS request, nothing written")
+        })
     };
     let download_only = |c: clap::Command| {
         c.mut_arg("part_size", |a| {
@@ -120,6 +123,9 @@ pub fn command() -> clap::Command {
         })
         .mut_arg("recursive", |a| {
             a.help("Every object under the prefix S3URI into the directory FILE, keeping relative paths; `s3://BUCKET` is the whole bucket")
+        })
+        .mut_arg("dryrun", |a| {
+            a.help("Print what would be downloaded (`(dryrun) download: s3://b/a to a`) and download nothing: no KMS request, nothing written")
         })
     };
     let cmd = Cli::command()
@@ -830,6 +836,11 @@ pub struct BulkArgs {
     /// bucket.
     #[arg(short, long)]
     pub recursive: bool,
+
+    /// Print what would be transferred (`(dryrun) upload: a to s3://b/a`)
+    /// and transfer nothing: no KMS request, nothing written.
+    #[arg(long, help_heading = Option::<&str>::None)]
+    pub dryrun: bool,
 
     #[command(flatten)]
     pub many: ManyArgs,

@@ -227,12 +227,23 @@ async fn run(cli: Cli) -> anyhow::Result<Option<String>> {
                     s3: &clients.s3,
                     args: &bulk.many,
                     select: &bulk.select,
+                    dry_run: bulk.dryrun,
                     show_progress,
                     quiet: cli.quiet,
                 };
                 return commands::bulk::encrypt_dir(&bulk, args, &interrupt)
                     .await
                     .map(|()| None);
+            }
+            if bulk.dryrun {
+                // As `aws s3 cp --dryrun`: the source must exist.
+                if !files::is_std_stream(file) {
+                    std::fs::metadata(file).map_err(|e| {
+                        anyhow::Error::from(e).context(format!("cannot open {}", file.display()))
+                    })?;
+                }
+                let line = commands::bulk::Transferred::upload(file, uri);
+                return Ok(Some(format!("(dryrun) {line}")));
             }
             let kms = std::sync::Arc::new(atrest_kms::CachedKeys::uncached(clients.kms.clone()));
             let keys = keyring::Keys::with(kms, key_file);
@@ -283,6 +294,7 @@ async fn run(cli: Cli) -> anyhow::Result<Option<String>> {
                     s3: &clients.s3,
                     args: &bulk.many,
                     select: &bulk.select,
+                    dry_run: bulk.dryrun,
                     show_progress,
                     quiet: cli.quiet,
                 };
@@ -293,6 +305,13 @@ async fn run(cli: Cli) -> anyhow::Result<Option<String>> {
             }
             let kms = std::sync::Arc::new(atrest_kms::CachedKeys::uncached(clients.kms.clone()));
             let keys = keyring::Keys::with(kms, key_file);
+            if bulk.dryrun {
+                // As `aws s3 cp --dryrun`: the object must exist (a HEAD).
+                let head = async { Ok(atrest_s3::head(&clients.s3, uri).await?) };
+                interrupt.guard(head).await?;
+                let line = commands::bulk::Transferred::download(uri, file);
+                return Ok(Some(format!("(dryrun) {line}")));
+            }
             if bulk.many.json && is_stdout(file) {
                 return Err(failure::Failure::new(
                     failure::Exit::Usage,

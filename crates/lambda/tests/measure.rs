@@ -1,6 +1,6 @@
 //! Per-object figures for docs/SCALE.md's cost model: S3 requests by
 //! operation, KMS calls, bytes through the function, and the handler's
-//! time per object, for `encrypt` and `rewrap` tasks against the local
+//! time per object, for `encrypt`, `rewrap` and `verify` tasks against the local
 //! endpoint. Not a test of behaviour (batch.rs is): run it by hand,
 //!
 //!     cargo xtask test --no-lint -- -p atrest-lambda --test measure -- --ignored --nocapture
@@ -101,6 +101,7 @@ fn per_object_figures() {
             for (op, args) in [
                 ("encrypt", json!({"operation": "encrypt", "kmsKey": a})),
                 ("rewrap", json!({"operation": "rewrap", "toKey": b})),
+                ("verify", json!({"operation": "verify"})),
             ] {
                 s3_counter.0.lock().unwrap().clear();
                 kms_counter.0.lock().unwrap().clear();

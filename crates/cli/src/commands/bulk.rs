@@ -70,6 +70,8 @@ pub struct Bulk<'a> {
     pub args: &'a ManyArgs,
     /// `--manifest` and `--shard`.
     pub select: &'a crate::cli::SelectArgs,
+    /// `--dryrun`: say what would be transferred, and transfer nothing.
+    pub dry_run: bool,
     /// Draw the overall bar.
     pub show_progress: bool,
     /// `-q`: print only errors (no summary), as `aws s3 cp --quiet`.
@@ -175,15 +177,18 @@ struct Done {
 struct Verbs {
     doing: &'static str,
     done: &'static str,
+    would: &'static str,
 }
 
 const ENCRYPTING: Verbs = Verbs {
     doing: "encrypting",
     done: "encrypted",
+    would: "would encrypt",
 };
 const DECRYPTING: Verbs = Verbs {
     doing: "decrypting",
     done: "decrypted",
+    would: "would decrypt",
 };
 
 /// A run of many items, `--jobs` at a time, with one overall bar, one key
@@ -224,17 +229,26 @@ impl<'a> Run<'a> {
         let each = &each;
         let done: Vec<Done> = futures::stream::iter(items)
             .map(|item| async move {
+                let dry_run = self.bulk.dry_run;
                 let result = match item.work {
+                    Ok(_) if dry_run => Ok(item.size),
                     Ok(work) => each(work).await,
                     Err(e) => Err(e),
                 };
                 let interrupted = result.as_ref().is_err_and(|e| e.is::<Interrupted>());
                 if self.bulk.args.json && !interrupted {
-                    let line =
+                    let mut line =
                         object_json(&item.name, item.line.as_ref(), result.as_ref().copied());
+                    if dry_run && result.is_ok() {
+                        line["status"] = "dryrun".into();
+                    }
                     self.overall.bar.println(&line.to_string());
                 } else if let (Ok(_), Some(line), false) = (&result, &item.line, self.bulk.quiet) {
-                    self.overall.bar.println(&crate::escape(&line.to_string()));
+                    let line = match dry_run {
+                        true => format!("(dryrun) {line}"),
+                        false => line.to_string(),
+                    };
+                    self.overall.bar.println(&crate::escape(&line));
                 }
                 self.overall.one_done();
                 Done {
@@ -246,7 +260,11 @@ impl<'a> Run<'a> {
             .collect()
             .await;
         self.overall.bar.finish();
-        summarize(self.verbs.done, done, self.keys.kms.calls(), self.bulk)
+        let verb = match self.bulk.dry_run {
+            true => self.verbs.would,
+            false => self.verbs.done,
+        };
+        summarize(verb, done, self.keys.kms.calls(), self.bulk)
     }
 }
 

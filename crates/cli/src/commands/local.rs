@@ -316,6 +316,9 @@ pub fn from_command(
             if bulk.many.json {
                 return Err(json_needs_s3());
             }
+            if bulk.dryrun {
+                return dry_run("encrypt", file, out, cli.quiet);
+            }
             if args.properties.any() {
                 return Err(Failure::new(
                     Exit::Usage,
@@ -353,6 +356,9 @@ pub fn from_command(
             if bulk.many.json {
                 return Err(json_needs_s3());
             }
+            if bulk.dryrun {
+                return dry_run("decrypt", input, file, cli.quiet);
+            }
             if args.range.is_some() {
                 return Err(Failure::new(Exit::Usage, "--range needs an s3:// source").into());
             }
@@ -371,6 +377,25 @@ pub fn from_command(
         })),
         _ => None,
     }
+}
+
+/// `--dryrun` between local files: the input must exist; nothing is read
+/// or written.
+fn dry_run(verb: &str, input: &std::path::Path, out: &std::path::Path, quiet: bool) -> Result<()> {
+    if !crate::files::is_std_stream(input) {
+        std::fs::metadata(input).with_context(|| format!("cannot open {}", input.display()))?;
+    }
+    if !quiet {
+        println!(
+            "{}",
+            crate::escape(&format!(
+                "(dryrun) {verb}: {} to {}",
+                input.display(),
+                out.display()
+            ))
+        );
+    }
+    Ok(())
 }
 
 fn json_needs_s3() -> anyhow::Error {

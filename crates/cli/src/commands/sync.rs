@@ -50,6 +50,8 @@ impl Sync<'_> {
             s3: self.s3,
             args: self.many,
             select: &crate::cli::SelectArgs::ALL,
+            // sync says its own dry runs, before any transfer.
+            dry_run: false,
             show_progress: self.show_progress,
             quiet: self.quiet,
         }

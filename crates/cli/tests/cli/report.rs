@@ -234,3 +234,84 @@ fn hidden_global_options_still_parse_where_they_mean_nothing() {
         assert!(String::from_utf8(out.stdout).unwrap().contains("atrest"));
     }
 }
+
+#[test]
+fn dry_runs_say_what_they_would_do_and_touch_nothing() {
+    let Some(env) = env() else { return };
+    env.create_data_key();
+    std::fs::create_dir_all(env.path("tree/sub")).unwrap();
+    std::fs::write(env.path("tree/a.txt"), b"a").unwrap();
+    std::fs::write(env.path("tree/sub/b.txt"), b"bb").unwrap();
+    env.ok(&["cp", "tree/a.txt", &env.uri("have/a.txt")]);
+    let before = crate::bulk::keys(&env, "");
+    // KMS unreachable: a dry run asks it nothing.
+    let dry = |args: &[&str]| {
+        env.atrest()
+            .env("AWS_ENDPOINT_URL_KMS", "http://127.0.0.1:9")
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    let stdout = |out: &std::process::Output| String::from_utf8(out.stdout.clone()).unwrap();
+
+    let out = dry(&["cp", "tree/a.txt", &env.uri("new/"), "--dryrun"]);
+    assert_status(&out, 0, &["cp --dryrun up"]);
+    assert_eq!(
+        stdout(&out),
+        format!("(dryrun) upload: tree/a.txt to {}\n", env.uri("new/a.txt"))
+    );
+    let out = dry(&["cp", "-r", "tree", &env.uri("new"), "--dryrun"]);
+    assert_status(&out, 0, &["cp -r --dryrun up"]);
+    let mut lines: Vec<String> = stdout(&out).lines().map(str::to_owned).collect();
+    lines.sort();
+    assert_eq!(
+        lines,
+        [
+            format!("(dryrun) upload: tree/a.txt to {}", env.uri("new/a.txt")),
+            format!(
+                "(dryrun) upload: tree/sub/b.txt to {}",
+                env.uri("new/sub/b.txt")
+            ),
+        ]
+    );
+    assert!(
+        stderr(&out).contains("would encrypt 2 files"),
+        "{}",
+        stderr(&out)
+    );
+    let out = dry(&["cp", &env.uri("have/a.txt"), "got.txt", "--dryrun"]);
+    assert_status(&out, 0, &["cp --dryrun down"]);
+    assert_eq!(
+        stdout(&out),
+        format!("(dryrun) download: {} to got.txt\n", env.uri("have/a.txt"))
+    );
+    let out = dry(&[
+        "decrypt",
+        "-r",
+        &env.uri("have"),
+        "down",
+        "--dryrun",
+        "--json",
+    ]);
+    assert_status(&out, 0, &["decrypt -r --dryrun --json"]);
+    let lines = json_lines(&out.stdout);
+    assert_eq!(lines[0]["status"], "dryrun");
+    assert_eq!(lines[0]["action"], "download");
+    assert_eq!(lines[1]["type"], "summary");
+
+    // Nothing was written anywhere.
+    assert_eq!(crate::bulk::keys(&env, ""), before);
+    for path in ["got.txt", "down"] {
+        assert!(!env.path(path).exists(), "{path}");
+    }
+    // What would fail still fails: a missing source, a missing object.
+    let out = dry(&["cp", "nope.txt", &env.uri("x"), "--dryrun"]);
+    assert_status(&out, 3, &["cp --dryrun of a missing file"]);
+    let out = dry(&["cp", &env.uri("nope"), "x", "--dryrun"]);
+    assert_status(&out, 3, &["cp --dryrun of a missing object"]);
+    // Local files too.
+    let out = dry(&["encrypt", "tree/a.txt", "a.atrest", "--dryrun"]);
+    assert_status(&out, 0, &["local --dryrun"]);
+    assert_eq!(stdout(&out), "(dryrun) encrypt: tree/a.txt to a.atrest\n");
+    assert!(!env.path("a.atrest").exists());
+}
