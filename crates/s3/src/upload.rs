@@ -104,6 +104,10 @@ pub struct Uploader {
     options: UploadOptions,
     buffer: BytesMut,
     upload_id: Option<String>,
+    /// A CreateMultipartUpload under way, kept here (a task, not a future
+    /// of the caller's) so that an upload cancelled while it is in flight
+    /// still learns the id, to abort it: else its parts would remain.
+    starting: Option<tokio::task::JoinHandle<Result<String, S3Error>>>,
     next_part: i32,
     in_flight: JoinSet<Result<CompletedPart, S3Error>>,
     done: Vec<CompletedPart>,
@@ -185,6 +189,7 @@ impl Uploader {
             buffer: BytesMut::with_capacity(options.part_size),
             options,
             upload_id: None,
+            starting: None,
             next_part: 1,
             in_flight: JoinSet::new(),
             done: Vec::new(),
@@ -530,18 +535,32 @@ impl Uploader {
             .create_multipart_upload()
             .bucket(self.uri.bucket())
             .key(self.uri.key());
-        let out = crate::object::with_properties!(request, &self.properties)
-            .send()
-            .await
-            .map_err(|e| S3Error::from_sdk("CreateMultipartUpload", &self.uri, e))?;
-        let id = out.upload_id().ok_or_else(|| S3Error::Request {
-            op: "CreateMultipartUpload",
-            uri: self.uri.to_string(),
-            source: "no upload id in the response".into(),
+        let send = crate::object::with_properties!(request, &self.properties).send();
+        let uri = self.uri.clone();
+        let starting = self.starting.insert(tokio::spawn(async move {
+            let out = send
+                .await
+                .map_err(|e| S3Error::from_sdk("CreateMultipartUpload", &uri, e))?;
+            out.upload_id()
+                .map(str::to_owned)
+                .ok_or_else(|| S3Error::Request {
+                    op: "CreateMultipartUpload",
+                    uri: uri.to_string(),
+                    source: "no upload id in the response".into(),
+                })
+        }));
+        let joined = starting.await;
+        self.starting = None;
+        let id = joined.unwrap_or_else(|e| {
+            Err(S3Error::Request {
+                op: "CreateMultipartUpload",
+                uri: self.uri.to_string(),
+                source: Box::new(e),
+            })
         })?;
         tracing::debug!(uri = %self.uri, "started multipart upload");
-        self.upload_id = Some(id.to_owned());
-        Ok(id.to_owned())
+        self.upload_id = Some(id.clone());
+        Ok(id)
     }
 
     async fn abort_started(&mut self) {
@@ -556,6 +575,13 @@ impl Uploader {
         }
         self.in_flight.abort_all();
         while self.in_flight.join_next().await.is_some() {}
+        // Cancelled while creating it: wait for the id, then abort it.
+        if let Some(Ok(Ok(id))) = match self.starting.take() {
+            Some(starting) => Some(starting.await),
+            None => None,
+        } {
+            self.upload_id = Some(id);
+        }
         let Some(upload_id) = self.upload_id.take() else {
             return;
         };

@@ -37,6 +37,8 @@ pub(crate) enum Op {
     GetObject,
     /// S3 GetObject of a range starting after byte 0 (atrest's streams).
     GetLaterRange,
+    /// S3 CreateMultipartUpload (a POST with `uploads`).
+    CreateMultipartUpload,
     /// Any other S3 request (multipart bookkeeping, HEAD, listings).
     OtherS3,
 }
@@ -61,7 +63,13 @@ pub(crate) enum Fault {
     /// Forward, then turn the JSON response body into an array (`{` to
     /// `[`), so it no longer parses; everything else in it stays.
     MalformedJson,
+    /// Forward (the server acts on the request), then hold the reply for
+    /// [`HOLD`] before sending it.
+    HoldResponse,
 }
+
+/// How long [`Fault::HoldResponse`] holds a reply.
+pub(crate) const HOLD: std::time::Duration = std::time::Duration::from_secs(2);
 
 #[derive(Debug)]
 struct Rule {
@@ -333,6 +341,7 @@ fn classify(head: &Head) -> Op {
         .is_some_and(|(_, key)| !key.is_empty());
     let has = |param: &str| query.split('&').any(|p| p.split('=').next() == Some(param));
     match method {
+        "POST" if has_key && has("uploads") => Op::CreateMultipartUpload,
         "PUT" if has_key && has("uploadId") => Op::UploadPart,
         "PUT" if has_key => Op::PutObject,
         "GET" if has_key && !has("uploadId") => match head.get("range") {
@@ -489,6 +498,9 @@ fn serve(client: TcpStream, upstream: &str, state: &Mutex<State>) -> std::io::Re
             ],
         )
     };
+    if fault == Some(Fault::HoldResponse) {
+        std::thread::sleep(HOLD);
+    }
     client.write_all(&reply_head)?;
     state.lock().unwrap().received += reply_head.len() + resp_body.len();
     let mut resp_body = resp_body;
@@ -630,6 +642,42 @@ impl Faulty {
 }
 
 const MULTIPART: usize = 5 * 1024 * 1024 + 1;
+
+/// An upload stopped while its CreateMultipartUpload is answered (S3 made
+/// the upload, the reply is on its way) still aborts that upload: the
+/// request runs to its end in a task of its own, so its id is learnt.
+/// Before, the request's future was dropped and the upload stayed behind,
+/// parts and all, until a lifecycle rule removed it.
+#[test]
+fn an_upload_stopped_while_s3_creates_it_leaves_no_multipart_upload() {
+    let Some(t) = Faulty::new() else { return };
+    t.env.create_data_key();
+    std::fs::write(t.env.path("big"), sample(12 * 1024 * 1024, 4)).unwrap();
+    t.proxy
+        .add(Op::CreateMultipartUpload, Fault::HoldResponse, 1);
+    let child = t
+        .env
+        .atrest()
+        .env("AWS_ENDPOINT_URL", t.proxy.url())
+        .args(["encrypt", "big", &t.env.uri("big"), "--part-size", "5M"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let started = std::time::Instant::now();
+    while t.proxy.seen(Op::CreateMultipartUpload) == 0 {
+        assert!(started.elapsed().as_secs() < 30, "no CreateMultipartUpload");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    // The reply is held: stop the upload now.
+    std::thread::sleep(std::time::Duration::from_millis(200));
+    crate::interrupt::signal(child.id(), "INT");
+    let out = child.wait_with_output().unwrap();
+    assert_status(&out, 130, &["encrypt, SIGINT during CreateMultipartUpload"]);
+    // (If atrest had not waited for the id, the upload would be listed.)
+    t.assert_no_multipart_uploads();
+    assert!(!t.object_exists("big"));
+}
 
 /// Issue 19.1: an object replaced by another (under the same data.key)
 /// while it downloads never gives a mix of the two. Every GET after the
