@@ -842,6 +842,11 @@ pub struct BulkArgs {
     #[arg(long, help_heading = Option::<&str>::None)]
     pub dryrun: bool,
 
+    /// Skip a destination that exists (an object, or a local file), as
+    /// `aws s3 cp --no-overwrite`.
+    #[arg(long, help_heading = Option::<&str>::None)]
+    pub no_overwrite: bool,
+
     #[command(flatten)]
     pub many: ManyArgs,
 

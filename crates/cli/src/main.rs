@@ -228,12 +228,25 @@ async fn run(cli: Cli) -> anyhow::Result<Option<String>> {
                     args: &bulk.many,
                     select: &bulk.select,
                     dry_run: bulk.dryrun,
+                    no_overwrite: bulk.no_overwrite,
                     show_progress,
                     quiet: cli.quiet,
                 };
                 return commands::bulk::encrypt_dir(&bulk, args, &interrupt)
                     .await
                     .map(|()| None);
+            }
+            if bulk.no_overwrite {
+                let head = async {
+                    match atrest_s3::head(&clients.s3, uri).await {
+                        Ok(_) => Ok(true),
+                        Err(atrest_s3::S3Error::NoSuchKey { .. }) => Ok(false),
+                        Err(e) => Err(e.into()),
+                    }
+                };
+                if interrupt.guard(head).await? {
+                    return Ok(skipped(uri, cli.quiet));
+                }
             }
             if bulk.dryrun {
                 // As `aws s3 cp --dryrun`: the source must exist.
@@ -295,6 +308,7 @@ async fn run(cli: Cli) -> anyhow::Result<Option<String>> {
                     args: &bulk.many,
                     select: &bulk.select,
                     dry_run: bulk.dryrun,
+                    no_overwrite: bulk.no_overwrite,
                     show_progress,
                     quiet: cli.quiet,
                 };
@@ -305,6 +319,9 @@ async fn run(cli: Cli) -> anyhow::Result<Option<String>> {
             }
             let kms = std::sync::Arc::new(atrest_kms::CachedKeys::uncached(clients.kms.clone()));
             let keys = keyring::Keys::with(kms, key_file);
+            if bulk.no_overwrite && !is_stdout(file) && std::fs::symlink_metadata(file).is_ok() {
+                return Ok(skipped(file.display(), cli.quiet));
+            }
             if bulk.dryrun {
                 // As `aws s3 cp --dryrun`: the object must exist (a HEAD).
                 let head = async { Ok(atrest_s3::head(&clients.s3, uri).await?) };
@@ -486,6 +503,18 @@ fn init_logging(verbose: u8, quiet: bool) {
         .with_writer(std::io::stderr)
         .with_ansi(std::io::stderr().is_terminal())
         .init();
+}
+
+/// `--no-overwrite` found the destination: nothing is done, and stderr
+/// says so.
+fn skipped(destination: impl std::fmt::Display, quiet: bool) -> Option<String> {
+    if !quiet {
+        eprintln!(
+            "skipped: {} exists (--no-overwrite)",
+            escape(&destination.to_string())
+        );
+    }
+    None
 }
 
 /// Untrusted text with control characters escaped (the engine's rule).

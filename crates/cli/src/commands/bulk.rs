@@ -72,6 +72,8 @@ pub struct Bulk<'a> {
     pub select: &'a crate::cli::SelectArgs,
     /// `--dryrun`: say what would be transferred, and transfer nothing.
     pub dry_run: bool,
+    /// `--no-overwrite`: leave out destinations that exist.
+    pub no_overwrite: bool,
     /// Draw the overall bar.
     pub show_progress: bool,
     /// `-q`: print only errors (no summary), as `aws s3 cp --quiet`.
@@ -331,6 +333,21 @@ pub(crate) async fn upload(
     interrupt: &Interrupt,
 ) -> Result<()> {
     one_key_each(&mut items, |s| &s.rel);
+    if bulk.no_overwrite {
+        // One listing, not a HEAD per file.
+        let under = template.uri.with_key(prefix.to_owned());
+        let existing: std::collections::HashSet<String> = atrest_s3::list(bulk.s3, &under)
+            .await?
+            .into_iter()
+            .map(|o| o.key)
+            .collect();
+        let exists = |item: &Item<Source>| {
+            item.work
+                .as_ref()
+                .is_ok_and(|s| existing.contains(&format!("{prefix}{}", s.rel)))
+        };
+        skip_existing(bulk, &mut items, exists);
+    }
     for item in &mut items {
         if let (Ok(source), None) = (&item.work, &item.line) {
             let to = template.uri.with_key(format!("{prefix}{}", source.rel));
@@ -354,6 +371,17 @@ pub(crate) async fn upload(
         Ok(len)
     })
     .await
+}
+
+/// `--no-overwrite`: leaves out the items whose destination exists, and
+/// says how many.
+fn skip_existing<T>(bulk: &Bulk<'_>, items: &mut Vec<Item<T>>, exists: impl Fn(&Item<T>) -> bool) {
+    let before = items.len();
+    items.retain(|item| !exists(item));
+    let skipped = before - items.len();
+    if skipped > 0 && !bulk.quiet && !bulk.args.json {
+        eprintln!("skipped {skipped} that exist at the destination (--no-overwrite)");
+    }
 }
 
 /// The overall progress bar of a run, and its count of finished files.
@@ -433,6 +461,14 @@ pub(crate) async fn download(
     mut items: Vec<Item<String>>,
 ) -> Result<()> {
     let dir = template.file;
+    if bulk.no_overwrite {
+        let exists = |item: &Item<String>| {
+            item.work
+                .as_ref()
+                .is_ok_and(|rel| std::fs::symlink_metadata(dir.join(rel)).is_ok())
+        };
+        skip_existing(bulk, &mut items, exists);
+    }
     for item in &mut items {
         if let (Ok(rel), None) = (&item.work, &item.line) {
             let from = template.uri.with_key(format!("{prefix}{rel}"));

@@ -316,6 +316,9 @@ pub fn from_command(
             if bulk.many.json {
                 return Err(json_needs_s3());
             }
+            if bulk.no_overwrite && std::fs::symlink_metadata(out).is_ok() {
+                return Ok(skipped(out, cli.quiet));
+            }
             if bulk.dryrun {
                 return dry_run("encrypt", file, out, cli.quiet);
             }
@@ -355,6 +358,9 @@ pub fn from_command(
             }
             if bulk.many.json {
                 return Err(json_needs_s3());
+            }
+            if bulk.no_overwrite && std::fs::symlink_metadata(file).is_ok() {
+                return Ok(skipped(file, cli.quiet));
             }
             if bulk.dryrun {
                 return dry_run("decrypt", input, file, cli.quiet);
@@ -396,6 +402,16 @@ fn dry_run(verb: &str, input: &std::path::Path, out: &std::path::Path, quiet: bo
         );
     }
     Ok(())
+}
+
+/// `--no-overwrite` found the output: nothing is done.
+fn skipped(out: &std::path::Path, quiet: bool) {
+    if !quiet {
+        eprintln!(
+            "skipped: {} exists (--no-overwrite)",
+            crate::escape(&out.display().to_string())
+        );
+    }
 }
 
 fn json_needs_s3() -> anyhow::Error {

@@ -52,6 +52,8 @@ impl Sync<'_> {
             select: &crate::cli::SelectArgs::ALL,
             // sync says its own dry runs, before any transfer.
             dry_run: false,
+            // sync decides what to transfer itself.
+            no_overwrite: false,
             show_progress: self.show_progress,
             quiet: self.quiet,
         }

@@ -270,3 +270,56 @@ fn metadata_beyond_the_2kb_budget_fails_before_anything_is_sent() {
     }
     assert!(keys(&env, "").is_empty());
 }
+
+#[test]
+fn no_overwrite_skips_destinations_that_exist() {
+    let Some(env) = env() else { return };
+    env.create_data_key();
+    std::fs::create_dir_all(env.path("tree")).unwrap();
+    for name in ["old.txt", "new.txt"] {
+        std::fs::write(env.path(&format!("tree/{name}")), name).unwrap();
+    }
+    env.ok(&["cp", "tree/old.txt", &env.uri("p/old.txt")]);
+    let stored = env.get_raw("p/old.txt");
+    std::fs::write(env.path("tree/old.txt"), b"changed").unwrap();
+
+    // One object: it exists, so nothing is uploaded.
+    let out = env.ok(&[
+        "cp",
+        "tree/old.txt",
+        &env.uri("p/old.txt"),
+        "--no-overwrite",
+    ]);
+    assert!(
+        stderr(&out).contains("exists (--no-overwrite)"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(env.get_raw("p/old.txt") == stored);
+    // A tree: only what is missing goes up.
+    let out = env.ok(&["cp", "-r", "tree", &env.uri("p"), "--no-overwrite"]);
+    assert!(
+        stderr(&out).contains("skipped 1 that exist"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(env.get_raw("p/old.txt") == stored);
+    assert_eq!(crate::bulk::keys(&env, "p/"), ["p/new.txt", "p/old.txt"]);
+
+    // Downloads: an existing local file is left as it is.
+    std::fs::create_dir_all(env.path("down")).unwrap();
+    std::fs::write(env.path("down/old.txt"), b"mine").unwrap();
+    env.ok(&[
+        "cp",
+        &env.uri("p/old.txt"),
+        "down/old.txt",
+        "--no-overwrite",
+    ]);
+    assert_eq!(std::fs::read(env.path("down/old.txt")).unwrap(), b"mine");
+    env.ok(&["cp", "-r", &env.uri("p"), "down", "--no-overwrite"]);
+    assert_eq!(std::fs::read(env.path("down/old.txt")).unwrap(), b"mine");
+    assert_eq!(std::fs::read(env.path("down/new.txt")).unwrap(), b"new.txt");
+    // Without the flag, cp replaces as `aws s3 cp` does.
+    env.ok(&["cp", &env.uri("p/old.txt"), "down/old.txt"]);
+    assert_eq!(std::fs::read(env.path("down/old.txt")).unwrap(), b"old.txt");
+}
