@@ -317,7 +317,8 @@ pub fn from_command(
                 return Err(json_needs_s3());
             }
             if bulk.no_overwrite && std::fs::symlink_metadata(out).is_ok() {
-                return Ok(skipped(out, cli.quiet));
+                skipped(out, cli.quiet);
+                return Ok(());
             }
             if bulk.dryrun {
                 return dry_run("encrypt", file, out, cli.quiet);
@@ -360,7 +361,8 @@ pub fn from_command(
                 return Err(json_needs_s3());
             }
             if bulk.no_overwrite && std::fs::symlink_metadata(file).is_ok() {
-                return Ok(skipped(file, cli.quiet));
+                skipped(file, cli.quiet);
+                return Ok(());
             }
             if bulk.dryrun {
                 return dry_run("decrypt", input, file, cli.quiet);
