@@ -422,7 +422,7 @@ async fn run(cli: Cli) -> anyhow::Result<Option<String>> {
                 recursive: *recursive,
                 jobs: *jobs as usize,
                 concurrency: transfer.concurrency.map(|n| n as usize),
-                part_size: transfer.part_size as usize * 1024 * 1024,
+                part_size: transfer.part_size as usize,
                 json: *json,
                 quiet: cli.quiet,
                 select,

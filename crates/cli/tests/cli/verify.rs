@@ -218,3 +218,23 @@ fn kms_refusals_and_objects_changed_meanwhile_fail_that_object() {
     // Verified again, it is fine.
     assert_eq!(json(&verify("big"))["verified"], 1);
 }
+
+/// A large object is read as a download is, by parallel ranged GETs of
+/// `--part-size` (a size in bytes: the flag takes units), not as one
+/// stream.
+#[test]
+fn a_large_object_is_verified_by_parallel_ranged_gets() {
+    let Some(env) = env() else { return };
+    std::fs::write(env.path("in"), sample(40 * MIB, 3)).unwrap();
+    env.ok(&["encrypt", "in", &env.uri("big"), "--key", &env.key_id]);
+    let proxy = Proxy::start(&env.endpoint);
+    let out = env
+        .atrest()
+        .env("AWS_ENDPOINT_URL", proxy.url())
+        .args(["verify", &env.uri("big"), "--part-size", "8M"])
+        .output()
+        .unwrap();
+    assert_status(&out, 0, &["verify big"]);
+    let ranged = proxy.seen(Op::GetLaterRange);
+    assert!(ranged >= 4, "{ranged} ranged GETs after the first for 40 MiB");
+}
