@@ -236,5 +236,8 @@ fn a_large_object_is_verified_by_parallel_ranged_gets() {
         .unwrap();
     assert_status(&out, 0, &["verify big"]);
     let ranged = proxy.seen(Op::GetLaterRange);
-    assert!(ranged >= 4, "{ranged} ranged GETs after the first for 40 MiB");
+    assert!(
+        ranged >= 4,
+        "{ranged} ranged GETs after the first for 40 MiB"
+    );
 }
