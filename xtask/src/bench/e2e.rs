@@ -51,7 +51,8 @@ pub struct E2e {
 }
 
 pub fn end_to_end(opts: &Options, bin: &Path, dir: &Path) -> Result<E2e> {
-    let servers = Servers::start(dir)?;
+    let largest = opts.sizes.iter().copied().max().unwrap_or(0);
+    let servers = Servers::start(dir, largest)?;
 
     step("KMS key and data.key");
     let key_id = servers.create_key()?;
