@@ -395,15 +395,10 @@ async fn run(cli: Cli) -> anyhow::Result<Option<String>> {
             select,
         } => {
             let args = commands::rewrap::Args {
-                uri,
+                objects: objects(uri, *recursive, *jobs, *json, cli.quiet, select),
                 to_key,
-                recursive: *recursive,
                 dry_run: *dryrun,
-                jobs: *jobs as usize,
                 context,
-                json: *json,
-                quiet: cli.quiet,
-                select,
             };
             // Not dropped on a signal: an open multipart upload is aborted.
             let work = |stop| commands::rewrap::run(&clients.kms, &clients.s3, args, stop);
@@ -418,14 +413,9 @@ async fn run(cli: Cli) -> anyhow::Result<Option<String>> {
             select,
         } => {
             let args = commands::verify::Args {
-                uri,
-                recursive: *recursive,
-                jobs: *jobs as usize,
+                objects: objects(uri, *recursive, *jobs, *json, cli.quiet, select),
                 concurrency: transfer.concurrency.map(|n| n as usize),
                 part_size: transfer.part_size as usize,
-                json: *json,
-                quiet: cli.quiet,
-                select,
             };
             let keys = std::sync::Arc::new(atrest_kms::CachedKeys::uncached(clients.kms.clone()));
             let work = commands::verify::run(keys, &clients.s3, args);
@@ -441,14 +431,9 @@ async fn run(cli: Cli) -> anyhow::Result<Option<String>> {
             select,
         } => {
             let args = commands::upgrade::Args {
-                uri,
+                objects: objects(uri, *recursive, *jobs, *json, cli.quiet, select),
                 key: kms_key.as_deref(),
-                recursive: *recursive,
                 dry_run: *dryrun,
-                jobs: *jobs as usize,
-                json: *json,
-                quiet: cli.quiet,
-                select,
             };
             // The download's unwrap answers the upload's (the same wrapped
             // key), and --key makes one data key for many objects, as
@@ -483,6 +468,25 @@ async fn run(cli: Cli) -> anyhow::Result<Option<String>> {
         | Command::DecryptWithKms { .. } => {
             unreachable!("handled before AWS configuration")
         }
+    }
+}
+
+/// The shared flags of `rewrap`, `verify` and `upgrade`.
+fn objects<'a>(
+    uri: &'a atrest_s3::S3Uri,
+    recursive: bool,
+    jobs: u32,
+    json: bool,
+    quiet: bool,
+    select: &'a cli::SelectArgs,
+) -> commands::Objects<'a> {
+    commands::Objects {
+        uri,
+        recursive,
+        jobs: jobs as usize,
+        json,
+        quiet,
+        select,
     }
 }
 

@@ -13,16 +13,24 @@ pub mod sync;
 pub mod upgrade;
 pub mod verify;
 
+use anyhow::Result;
+use atrest_s3::S3Uri;
+use atrest_transfer::Retry;
+use futures::StreamExt;
+
+use crate::cli::SelectArgs;
+use crate::escape;
+use crate::failure::{one_line, Exit, Failure};
+
 /// Every object under `uri` taken as a directory (`dir` is `dir/`, as
 /// `aws s3 cp --recursive` takes it), listed or from `--manifest`, only
-/// `--shard`'s, folder markers left out: what the whole-object commands
-/// (`rewrap`, `verify`, `upgrade`) walk with `--recursive`.
+/// `--shard`'s, folder markers left out.
 pub async fn objects_under(
     s3: &aws_sdk_s3::Client,
-    uri: &atrest_s3::S3Uri,
-    select: &crate::cli::SelectArgs,
+    uri: &S3Uri,
+    select: &SelectArgs,
     quiet: bool,
-) -> anyhow::Result<Vec<atrest_s3::S3Uri>> {
+) -> Result<Vec<S3Uri>> {
     let prefix = uri.with_key(bulk::as_prefix(uri.key()));
     let listing = bulk::select(s3, &prefix, select, quiet).await?;
     Ok(listing.into_iter().map(|o| uri.with_key(o.key)).collect())
@@ -31,17 +39,131 @@ pub async fn objects_under(
 /// A failed object in a command's `--json` report: its error on one line,
 /// and whether trying again may help.
 pub fn failed_json(
-    uri: &atrest_s3::S3Uri,
+    uri: &S3Uri,
     error: &(dyn std::error::Error + 'static),
-    retry: atrest_transfer::Retry,
+    retry: Retry,
 ) -> serde_json::Value {
     serde_json::json!({
         "object": uri.to_string(),
         "status": "failed",
-        "error": crate::failure::one_line(error),
+        "error": one_line(error),
         "retry": match retry {
-            atrest_transfer::Retry::Temporary => "temporary",
-            atrest_transfer::Retry::Permanent => "permanent",
+            Retry::Temporary => "temporary",
+            Retry::Permanent => "permanent",
         },
     })
+}
+
+/// What the whole-object commands (`rewrap`, `verify`, `upgrade`) share:
+/// one object or (`-r`) every one under a prefix, `jobs` at a time, a
+/// line per object or one JSON document.
+pub struct Objects<'a> {
+    pub uri: &'a S3Uri,
+    pub recursive: bool,
+    pub jobs: usize,
+    pub json: bool,
+    pub quiet: bool,
+    pub select: &'a SelectArgs,
+}
+
+/// Each object with what became of it, in key order.
+pub type Results<T, E> = Vec<(S3Uri, Result<T, E>)>;
+
+/// How a command reports the objects that succeeded.
+pub struct Report<'r, T> {
+    /// An object's JSON fields (`object`, its URI, is added).
+    pub json: &'r dyn Fn(&T) -> serde_json::Value,
+    /// An object's line; `name` is its URI, escaped.
+    pub line: &'r dyn Fn(&str, &T) -> String,
+    /// The JSON document's fields beside `objects` (counts, totals).
+    pub totals: serde_json::Value,
+    /// The line on stderr after `-r` (not with --quiet).
+    pub summary: String,
+}
+
+impl Objects<'_> {
+    /// S3URI alone, or with `-r` every object under it.
+    pub async fn list(&self, s3: &aws_sdk_s3::Client) -> Result<Vec<S3Uri>> {
+        match self.recursive {
+            false => Ok(vec![self.uri.clone()]),
+            true => objects_under(s3, self.uri, self.select, self.quiet).await,
+        }
+    }
+
+    /// `each` over `objects`, `jobs` at a time.
+    pub async fn run_each<T, E, F>(
+        &self,
+        objects: Vec<S3Uri>,
+        each: impl Fn(S3Uri) -> F,
+    ) -> Results<T, E>
+    where
+        F: std::future::Future<Output = (S3Uri, Result<T, E>)>,
+    {
+        let mut results: Results<T, E> = futures::stream::iter(objects)
+            .map(each)
+            .buffer_unordered(self.jobs)
+            .collect()
+            .await;
+        results.sort_by(|a, b| a.0.key().cmp(b.0.key()));
+        results
+    }
+
+    /// One line per object on stdout (a failure as `failed URI: why`) and
+    /// the summary on stderr, or one JSON document on stdout.
+    pub fn report<T, E: std::error::Error + 'static>(
+        &self,
+        results: &Results<T, E>,
+        retry: impl Fn(&E) -> Retry,
+        report: Report<'_, T>,
+    ) {
+        if self.json {
+            let objects: Vec<_> = results
+                .iter()
+                .map(|(uri, r)| match r {
+                    Ok(done) => {
+                        let mut object = (report.json)(done);
+                        object["object"] = uri.to_string().into();
+                        object
+                    }
+                    Err(e) => failed_json(uri, e, retry(e)),
+                })
+                .collect();
+            let mut document = report.totals;
+            document["objects"] = objects.into();
+            println!("{document}");
+            return;
+        }
+        for (uri, r) in results {
+            let name = escape(&uri.to_string());
+            match r {
+                Ok(done) => println!("{}", (report.line)(&name, done)),
+                Err(e) => println!("failed {name}: {}", escape(&one_line(e))),
+            }
+        }
+        if !self.quiet && self.recursive {
+            eprintln!("{}", report.summary);
+        }
+    }
+}
+
+/// How many objects succeeded and `which` says so of.
+pub fn count<T, E>(results: &Results<T, E>, which: impl Fn(&T) -> bool) -> usize {
+    results
+        .iter()
+        .filter(|(_, r)| r.as_ref().is_ok_and(&which))
+        .count()
+}
+
+/// How many objects failed.
+pub fn failures<T, E>(results: &Results<T, E>) -> usize {
+    results.iter().filter(|(_, r)| r.is_err()).count()
+}
+
+/// `Ok` if no object failed, else exit `exit` saying how many objects of
+/// all `what` (`"failed"`, `"did not verify"`).
+pub fn outcome<T, E>(results: &Results<T, E>, exit: Exit, what: &str) -> Result<()> {
+    match failures(results) {
+        0 => Ok(()),
+        n => Err(Failure::new(exit, format!("{n} of {} objects {what}", results.len())).into()),
+    }
 }
