@@ -213,7 +213,7 @@ async fn run(cli: Cli) -> anyhow::Result<Option<String>> {
                 true => uri.clone(),
                 false => destination::encrypt_target(file, uri)?,
             };
-            let args = commands::encrypt::Encrypt::new(
+            let mut args = commands::encrypt::Encrypt::new(
                 file,
                 uri,
                 encrypt,
@@ -258,12 +258,19 @@ async fn run(cli: Cli) -> anyhow::Result<Option<String>> {
                 let line = commands::bulk::Transferred::upload(file, uri);
                 return Ok(Some(format!("(dryrun) {line}")));
             }
+            args.create_only = bulk.no_overwrite;
             let kms = std::sync::Arc::new(atrest_kms::CachedKeys::uncached(clients.kms.clone()));
             let keys = keyring::Keys::with(kms, key_file);
             let format = args.format;
             // Not guarded here: encrypt guards its steps and aborts its
             // multipart upload itself.
-            let done = commands::encrypt::run(&keys, &clients.s3, args, &interrupt).await?;
+            let done = match commands::encrypt::run(&keys, &clients.s3, args, &interrupt).await {
+                // Created by another writer after the check above.
+                Err(e) if e.is::<commands::encrypt::Exists>() => {
+                    return Ok(skipped(uri, cli.quiet))
+                }
+                done => done?,
+            };
             let line = commands::bulk::Transferred::upload(file, uri);
             if bulk.many.json {
                 let mut json = commands::bulk::object_json("", Some(&line), Ok(done.plaintext_len));

@@ -40,6 +40,13 @@ pub enum S3Error {
         /// The object's URI.
         uri: String,
     },
+    /// A create-only upload ([`crate::Uploader::create_only`]) found an
+    /// object at its key (HTTP 412): nothing was written.
+    #[error("{uri} exists: not overwritten")]
+    Exists {
+        /// The object's URI.
+        uri: String,
+    },
     /// No usable AWS credentials: none found, or their provider failed
     /// (why, in one line).
     #[error("no usable AWS credentials: {0}")]

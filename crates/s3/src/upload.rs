@@ -115,6 +115,8 @@ pub struct Uploader {
     /// What the object is created with: user metadata, headers, tags.
     properties: crate::Properties,
     acked: Acked,
+    /// `If-None-Match: *` ([`Uploader::create_only`]).
+    if_none_match: Option<String>,
 }
 
 /// Told of every byte S3 acknowledged.
@@ -196,7 +198,17 @@ impl Uploader {
             streaming: None,
             properties: crate::Properties::default(),
             acked: Acked::default(),
+            if_none_match: None,
         }
+    }
+
+    /// Creates the object only if no object has its key: the PutObject or
+    /// the CompleteMultipartUpload carries `If-None-Match: *`, so a writer
+    /// that got there first, even after a check, is never overwritten;
+    /// [`finish`](Self::finish) then fails with [`S3Error::Exists`]. Call it
+    /// before anything is written.
+    pub fn create_only(&mut self) {
+        self.if_none_match = Some("*".to_owned());
     }
 
     /// User metadata (`x-amz-meta-*`, names without the prefix) to create
@@ -252,10 +264,12 @@ impl Uploader {
         let body = aws_smithy_types::body::SdkBody::from_body_1_x(body);
         let (client, uri) = (self.client.clone(), self.uri.clone());
         let properties = self.properties.clone();
+        let if_none_match = self.if_none_match.clone();
         let request = tokio::spawn(async move {
             tracing::debug!(uri = %uri, bytes = len, "streaming PutObject");
             let request = client.put_object().bucket(uri.bucket()).key(uri.key());
             crate::object::with_properties!(request, &properties)
+                .set_if_none_match(if_none_match)
                 .content_length(i64::try_from(len).unwrap_or(i64::MAX))
                 .body(ByteStream::new(body))
                 .customize()
@@ -403,7 +417,13 @@ impl Uploader {
             Ok(()) => Ok(()),
             Err(e) => {
                 self.abort_started().await;
-                Err(e)
+                Err(match e {
+                    // Create-only: the precondition that failed is "no object".
+                    S3Error::Changed { uri, .. } if self.if_none_match.is_some() => {
+                        S3Error::Exists { uri }
+                    }
+                    e => e,
+                })
             }
         }
     }
@@ -429,6 +449,7 @@ impl Uploader {
                 .bucket(self.uri.bucket())
                 .key(self.uri.key());
             crate::object::with_properties!(request, &self.properties)
+                .set_if_none_match(self.if_none_match.clone())
                 .body(ByteStream::from(body))
                 .customize()
                 .disable_payload_signing()
@@ -456,6 +477,7 @@ impl Uploader {
             .key(self.uri.key())
             .upload_id(upload_id)
             .multipart_upload(parts)
+            .set_if_none_match(self.if_none_match.clone())
             .send()
             .await
             .map_err(|e| S3Error::from_sdk("CompleteMultipartUpload", &self.uri, e))?;

@@ -73,6 +73,7 @@ pub struct Upload<'t> {
     observer: Arc<dyn Observer>,
     properties: Properties,
     modified: Option<SystemTime>,
+    create_only: bool,
 }
 
 impl std::fmt::Debug for Upload<'_> {
@@ -85,6 +86,7 @@ impl std::fmt::Debug for Upload<'_> {
             .field("len", &self.len)
             .field("properties", &self.properties)
             .field("modified", &self.modified)
+            .field("create_only", &self.create_only)
             .finish_non_exhaustive()
     }
 }
@@ -118,7 +120,16 @@ impl<'t> Upload<'t> {
             observer: Arc::new(crate::NoProgress),
             properties: Properties::default(),
             modified: None,
+            create_only: false,
         }
+    }
+
+    /// Writes the object only if none has its key (`If-None-Match: *`): a
+    /// writer that got there first is never overwritten, and the upload
+    /// fails with [`atrest_s3::S3Error::Exists`] (in [`Error::S3`]).
+    pub fn create_only(mut self, create_only: bool) -> Self {
+        self.create_only = create_only;
+        self
     }
 
     /// The object's properties: user metadata, standard headers
@@ -210,6 +221,7 @@ impl<'t> Upload<'t> {
             observer: self.observer,
             properties: self.properties,
             modified: self.modified,
+            create_only: self.create_only,
         };
         let task = tokio::spawn(job.run(Box::new(input), cancelled));
         UploadHandle {
@@ -265,6 +277,7 @@ struct Job {
     observer: Arc<dyn Observer>,
     properties: Properties,
     modified: Option<SystemTime>,
+    create_only: bool,
 }
 
 impl Job {
@@ -289,6 +302,9 @@ impl Job {
         }
         let mut upload = Uploader::new(self.s3.clone(), self.uri.clone(), options);
         upload.set_properties(properties);
+        if self.create_only {
+            upload.create_only();
+        }
         let observer = Arc::clone(&self.observer);
         let stored = Arc::new(AtomicU64::new(0));
         let acked = Arc::clone(&stored);

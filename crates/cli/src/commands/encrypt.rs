@@ -28,7 +28,15 @@ pub struct Encrypt<'a> {
     pub properties: &'a PropertiesArgs,
     pub transfer: &'a TransferArgs,
     pub progress: Show<'a>,
+    /// `--no-overwrite`: write only if no object has the key, so that a
+    /// writer that got there after the check is not overwritten either.
+    pub create_only: bool,
 }
+
+/// A create-only upload found an object at its key: nothing was written.
+#[derive(Debug, thiserror::Error)]
+#[error("the object exists")]
+pub struct Exists;
 
 impl<'a> Encrypt<'a> {
     /// The upload of `file` to `uri` with the command's flags.
@@ -51,6 +59,7 @@ impl<'a> Encrypt<'a> {
             properties: &args.properties,
             transfer,
             progress,
+            create_only: false,
         }
     }
 }
@@ -145,6 +154,7 @@ pub async fn run(
         .part_size(args.transfer.part_size as usize)
         .multipart_threshold(args.multipart_threshold)
         .properties(args.properties.for_file(args.file))
+        .create_only(args.create_only)
         // The bar counts what S3 acknowledged.
         .observer(Arc::new(progress.clone()));
     if let Some(modified) = modified {
@@ -185,6 +195,7 @@ pub async fn run(
 /// The engine's error in the command's terms.
 fn failure(e: Error, args: &Encrypt<'_>) -> anyhow::Error {
     match (e, args.kms_key) {
+        (Error::S3(atrest_s3::S3Error::Exists { .. }), _) => Exists.into(),
         (Error::Header(e), None) if args.format == Format::V1 => Failure::new(
             Exit::Usage,
             format!("{} is not a data key: {e}", args.data_key.display()),

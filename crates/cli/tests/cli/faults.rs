@@ -1053,3 +1053,34 @@ fn malformed_kms_responses_never_print_the_key() {
     assert!(!t.object_exists("obj2"));
     assert_eq!(t.env.files(), ["data.key", "in"]);
 }
+
+/// `--no-overwrite` checks that the object is absent, and its PutObject
+/// carries `If-None-Match: *` (honoured by moto): an object another writer
+/// creates between the check and the write is not overwritten, and atrest
+/// says it skipped the file (exit 0), as if the check had seen it.
+#[test]
+fn no_overwrite_never_replaces_an_object_created_after_its_check() {
+    let Some(t) = Faulty::new() else { return };
+    t.env.create_data_key();
+    std::fs::write(t.env.path("ours"), b"ours").unwrap();
+    let (s3, bucket) = (t.env.s3.clone(), t.env.bucket.clone());
+    t.proxy.before(Op::PutObject, move || {
+        block_on(
+            s3.put_object()
+                .bucket(&bucket)
+                .key("raced")
+                .body(b"theirs".to_vec().into())
+                .send(),
+        )
+        .unwrap();
+    });
+    let uri = t.env.uri("raced");
+    let out = t.ok(&["encrypt", "--no-overwrite", "ours", &uri]);
+    assert!(
+        stderr(&out).contains("exists (--no-overwrite)"),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(t.env.get_raw("raced"), b"theirs");
+    assert_eq!(t.proxy.seen(Op::PutObject), 1);
+}
