@@ -221,17 +221,8 @@ async fn run(cli: Cli) -> anyhow::Result<Option<String>> {
                 progress::Show::Own(show_progress),
             );
             if bulk.recursive {
-                let bulk = commands::bulk::Bulk {
-                    kms: &clients.kms,
-                    key_file,
-                    s3: &clients.s3,
-                    args: &bulk.many,
-                    select: &bulk.select,
-                    dry_run: bulk.dryrun,
-                    no_overwrite: bulk.no_overwrite,
-                    show_progress,
-                    quiet: cli.quiet,
-                };
+                let bulk =
+                    commands::bulk::Bulk::new(&clients, key_file, bulk, show_progress, cli.quiet);
                 return commands::bulk::encrypt_dir(&bulk, args, &interrupt)
                     .await
                     .map(|()| None);
@@ -308,17 +299,8 @@ async fn run(cli: Cli) -> anyhow::Result<Option<String>> {
                 progress: progress::Show::Own(show_progress),
             };
             if bulk.recursive {
-                let bulk = commands::bulk::Bulk {
-                    kms: &clients.kms,
-                    key_file,
-                    s3: &clients.s3,
-                    args: &bulk.many,
-                    select: &bulk.select,
-                    dry_run: bulk.dryrun,
-                    no_overwrite: bulk.no_overwrite,
-                    show_progress,
-                    quiet: cli.quiet,
-                };
+                let bulk =
+                    commands::bulk::Bulk::new(&clients, key_file, bulk, show_progress, cli.quiet);
                 return interrupt
                     .guard(commands::bulk::decrypt_prefix(&bulk, args))
                     .await

@@ -293,21 +293,6 @@ pub async fn get_range(
     })
 }
 
-/// The size of the object at `uri`, in bytes.
-pub async fn object_len(client: &Client, uri: &S3Uri) -> Result<u64, S3Error> {
-    let out = client
-        .head_object()
-        .bucket(uri.bucket())
-        .key(uri.key())
-        .send()
-        .await
-        .map_err(|e| S3Error::from_sdk("HeadObject", uri, e))?;
-    Ok(out
-        .content_length()
-        .and_then(|n| u64::try_from(n).ok())
-        .unwrap_or(0))
-}
-
 /// An object found by [`list`].
 #[derive(Clone, Debug, PartialEq)]
 pub struct Listed {

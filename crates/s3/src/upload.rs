@@ -495,6 +495,9 @@ impl Uploader {
 
     /// Queues one part, first waiting for a slot when `concurrency` parts are
     /// already in flight.
+    // PutObject (in `complete`) and UploadPart share the unsigned-payload,
+    // body-timeout shape, but are separate SDK builders with different
+    // answers: each is written out.
     async fn send_part(&mut self, body: Bytes) -> Result<(), S3Error> {
         let upload_id = match &self.upload_id {
             Some(id) => id.clone(),

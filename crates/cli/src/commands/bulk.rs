@@ -80,6 +80,29 @@ pub struct Bulk<'a> {
     pub quiet: bool,
 }
 
+impl<'a> Bulk<'a> {
+    /// A `--recursive` run of `encrypt`/`decrypt` (or `cp`) with its flags.
+    pub fn new(
+        clients: &'a crate::aws::Clients,
+        key_file: Option<std::sync::Arc<dyn atrest_transfer::KeySource>>,
+        args: &'a crate::cli::BulkArgs,
+        show_progress: bool,
+        quiet: bool,
+    ) -> Self {
+        Bulk {
+            kms: &clients.kms,
+            key_file,
+            s3: &clients.s3,
+            args: &args.many,
+            select: &args.select,
+            dry_run: args.dryrun,
+            no_overwrite: args.no_overwrite,
+            show_progress,
+            quiet,
+        }
+    }
+}
+
 /// One item of a run: its name in messages, its size for the bar, and what
 /// to transfer, or why it cannot be (it then fails alone, counted with the
 /// others).

@@ -66,30 +66,28 @@ impl KeySource<'_> {
 pub struct LocalEncrypt<'a> {
     pub file: &'a Path,
     pub out: &'a Path,
-    pub data_key: &'a Path,
-    pub kms_key: Option<&'a str>,
-    pub context: &'a [(String, String)],
-    pub format: Format,
-    pub frame_exponent: u8,
+    /// The same flags as an upload's.
+    pub encrypt: &'a crate::cli::EncryptArgs,
     pub progress: Show<'a>,
 }
 
 pub async fn encrypt(keys: KeySource<'_>, args: LocalEncrypt<'_>) -> Result<()> {
-    if args.format == Format::V1 && !args.context.is_empty() {
+    let flags = args.encrypt;
+    if flags.format == Format::V1 && !flags.context.is_empty() {
         return Err(Failure::new(
             Exit::Usage,
             "--context needs --format v2 (v1 has no encryption context)",
         )
         .into());
     }
-    if args.format == Format::S3ecV3 {
+    if flags.format == Format::S3ecV3 {
         return Err(Failure::new(
             Exit::Usage,
             "--format s3ec-v3 writes S3 objects (its metadata lives in S3): give an s3:// destination",
         )
         .into());
     }
-    let context = EncryptionContext::new(args.context.iter().cloned())
+    let context = EncryptionContext::new(flags.context.iter().cloned())
         .map_err(|e| Failure::new(Exit::Usage, format!("invalid --context: {e}")))?;
     let input = crate::files::open_input(args.file).await?;
     let mut output = Output::create(args.out).await?;
@@ -97,9 +95,9 @@ pub async fn encrypt(keys: KeySource<'_>, args: LocalEncrypt<'_>) -> Result<()> 
     let object = loaded
         .keyring()
         .new_object_key(NewKey {
-            format: args.format,
-            kms_key: args.kms_key,
-            data_key: args.data_key,
+            format: flags.format,
+            kms_key: flags.kms_key.as_deref(),
+            data_key: &flags.data_key,
             context,
         })
         .await?;
@@ -107,14 +105,14 @@ pub async fn encrypt(keys: KeySource<'_>, args: LocalEncrypt<'_>) -> Result<()> 
     let progress = args.progress.bar("encrypting", total);
     let mut input = progress.reader(input);
     let result = async {
-        let (step, prefix) = match args.format {
+        let (step, prefix) = match flags.format {
             Format::V1 => {
                 let stored_iv = v1::random_stored_iv(&mut rand_core::OsRng);
                 let header =
                     atrest_format::v1::Header::new(object.wrapped, stored_iv).map_err(|e| {
                         Failure::new(
                             Exit::Usage,
-                            format!("{} is not a data key: {e}", args.data_key.display()),
+                            format!("{} is not a data key: {e}", flags.data_key.display()),
                         )
                     })?;
                 let mut prefix = Vec::new();
@@ -128,7 +126,7 @@ pub async fn encrypt(keys: KeySource<'_>, args: LocalEncrypt<'_>) -> Result<()> 
                 let encryptor = v2::Encryptor::new(
                     &object.key,
                     object.wrapped,
-                    args.frame_exponent,
+                    flags.frame_size,
                     object.context,
                     &mut rand_core::OsRng,
                 )
@@ -310,18 +308,8 @@ pub fn from_command(
             bulk,
             ..
         } => Some(Box::pin(async move {
-            if bulk.recursive {
-                return Err(recursive_needs_s3());
-            }
-            if bulk.many.json {
-                return Err(json_needs_s3());
-            }
-            if bulk.no_overwrite && std::fs::symlink_metadata(out).is_ok() {
-                skipped(out, cli.quiet);
-                return Ok(());
-            }
-            if bulk.dryrun {
-                return dry_run("encrypt", file, out, cli.quiet);
+            if let Some(done) = settled(bulk, "encrypt", file, out, cli.quiet) {
+                return done;
             }
             if args.properties.any() {
                 return Err(Failure::new(
@@ -337,11 +325,7 @@ pub fn from_command(
             let args = LocalEncrypt {
                 file,
                 out,
-                data_key: &args.data_key,
-                kms_key: args.kms_key.as_deref(),
-                context: &args.context,
-                format: args.format,
-                frame_exponent: args.frame_size,
+                encrypt: args,
                 progress,
             };
             encrypt(keys, args).await
@@ -354,18 +338,8 @@ pub fn from_command(
             bulk,
             ..
         } => Some(Box::pin(async move {
-            if bulk.recursive {
-                return Err(recursive_needs_s3());
-            }
-            if bulk.many.json {
-                return Err(json_needs_s3());
-            }
-            if bulk.no_overwrite && std::fs::symlink_metadata(file).is_ok() {
-                skipped(file, cli.quiet);
-                return Ok(());
-            }
-            if bulk.dryrun {
-                return dry_run("decrypt", input, file, cli.quiet);
+            if let Some(done) = settled(bulk, "decrypt", input, file, cli.quiet) {
+                return done;
             }
             if args.range.is_some() {
                 return Err(Failure::new(Exit::Usage, "--range needs an s3:// source").into());
@@ -389,6 +363,31 @@ pub fn from_command(
 
 /// `--dryrun` between local files: the input must exist; nothing is read
 /// or written.
+/// What `-r`, `--json`, `--no-overwrite` and `--dryrun` make of a local
+/// run before any key is loaded: `Some` ends the command there.
+fn settled(
+    bulk: &crate::cli::BulkArgs,
+    verb: &str,
+    input: &std::path::Path,
+    out: &std::path::Path,
+    quiet: bool,
+) -> Option<Result<()>> {
+    if bulk.recursive {
+        return Some(Err(recursive_needs_s3()));
+    }
+    if bulk.many.json {
+        return Some(Err(json_needs_s3()));
+    }
+    if bulk.no_overwrite && std::fs::symlink_metadata(out).is_ok() {
+        skipped(out, quiet);
+        return Some(Ok(()));
+    }
+    if bulk.dryrun {
+        return Some(dry_run(verb, input, out, quiet));
+    }
+    None
+}
+
 fn dry_run(verb: &str, input: &std::path::Path, out: &std::path::Path, quiet: bool) -> Result<()> {
     if !crate::files::is_std_stream(input) {
         std::fs::metadata(input).with_context(|| format!("cannot open {}", input.display()))?;

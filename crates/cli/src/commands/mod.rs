@@ -108,6 +108,15 @@ impl Objects<'_> {
         results
     }
 
+    /// The error of the one object named without `-r`, if it failed: the
+    /// command returns it as it is, with its own exit code and no report.
+    pub fn lone_failure<T, E>(&self, results: &mut Results<T, E>) -> Option<E> {
+        match results.first() {
+            Some((_, Err(_))) if !self.recursive => results.pop()?.1.err(),
+            _ => None,
+        }
+    }
+
     /// One line per object on stdout (a failure as `failed URI: why`) and
     /// the summary on stderr, or one JSON document on stdout.
     pub fn report<T, E: std::error::Error + 'static>(

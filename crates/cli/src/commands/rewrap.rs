@@ -42,11 +42,8 @@ pub async fn run(
         // Interrupted: the signal is what is reported.
         return Ok(());
     }
-    if !objects.recursive {
-        if let Some((_, Err(_))) = results.first() {
-            let (_, result) = results.pop().expect("one");
-            return result.map(drop).map_err(into_anyhow);
-        }
+    if let Some(e) = objects.lone_failure(&mut results) {
+        return Err(into_anyhow(e));
     }
     report(&args, &results, rewrap);
     super::outcome(&results, Exit::Runtime, "failed")
