@@ -261,7 +261,10 @@ impl Step {
 }
 
 /// Streams `input` through `step` into `output`, [`IO_BUFFER`] bytes at a
-/// time, after `prefix` (a v1 header). A decryptor releases only what it has
+/// time, after `prefix` (a v1 header). (Not `atrest_crypto::async_io`'s
+/// loops: they write to an `AsyncWrite`, which [`Output`], with its
+/// temporary file and FIFOs written in place, is not; and a read error
+/// here names the file.) A decryptor releases only what it has
 /// authenticated (v2), and the output is committed by the caller only after
 /// `finish`, so a failure leaves no partial file.
 async fn pump(
