@@ -25,6 +25,7 @@
 //! assert_eq!(decide(Direction::Upload, Rules::default(), &pair), Action::Skip);
 //! ```
 
+use std::collections::BTreeMap;
 use std::sync::Mutex;
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -167,6 +168,128 @@ pub async fn source_modified(
                 .and_then(|t| SystemTime::try_from(t).ok())
         }),
     )
+}
+
+/// A file or a listed object, by what the decision reads of it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Entry {
+    /// A file's size, or an object's length as listed (its ciphertext).
+    pub size: u64,
+    /// A file's modification time, or an object's LastModified.
+    pub modified: SystemTime,
+}
+
+/// What changes a sync's plan besides [`Rules`] (`aws s3 sync`'s flags).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Options {
+    /// `--size-only` and `--exact-timestamps`.
+    pub rules: Rules,
+    /// `--no-overwrite`: a destination that exists is left alone.
+    pub no_overwrite: bool,
+    /// `--delete`: destinations with no source are deleted.
+    pub delete: bool,
+}
+
+impl Options {
+    /// The rules and flags as given.
+    pub fn new(rules: Rules, no_overwrite: bool, delete: bool) -> Self {
+        Options {
+            rules,
+            no_overwrite,
+            delete,
+        }
+    }
+}
+
+/// What one sync does, by relative name (a path in `/` form, or a key's
+/// part after the prefix), each list in name order.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Plan {
+    /// To transfer: new on the source side, or changed.
+    pub transfer: Vec<String>,
+    /// How many destinations are up to date (or left by `no_overwrite`).
+    pub current: usize,
+    /// Downloads: local files newer than their object, kept
+    /// ([`Action::KeepNewer`]).
+    pub kept: Vec<String>,
+    /// With [`Options::delete`]: destinations that have no source.
+    pub delete: Vec<String>,
+}
+
+impl Plan {
+    /// The part of the plan that needs no request: names on one side only,
+    /// and `no_overwrite`. Returns the names on both sides, still to be
+    /// compared.
+    fn split(
+        direction: Direction,
+        options: Options,
+        local: &BTreeMap<String, Entry>,
+        remote: &BTreeMap<String, Entry>,
+    ) -> (Plan, Vec<String>) {
+        let (source, destination) = match direction {
+            Direction::Upload => (local, remote),
+            Direction::Download => (remote, local),
+        };
+        let mut plan = Plan::default();
+        let mut both = Vec::new();
+        for name in source.keys() {
+            match destination.contains_key(name) {
+                false => plan.transfer.push(name.clone()),
+                true if options.no_overwrite => plan.current += 1,
+                true => both.push(name.clone()),
+            }
+        }
+        if options.delete {
+            plan.delete = destination
+                .keys()
+                .filter(|name| !source.contains_key(*name))
+                .cloned()
+                .collect();
+        }
+        (plan, both)
+    }
+}
+
+/// What a sync between the files `local` and the objects `remote` (listed
+/// under `uri`'s bucket and `prefix`, by the same relative names) does in
+/// `direction`, as `aws s3 sync` decides. Requests only what the listings
+/// cannot tell: an object's header where no learned layout explains its
+/// size ([`Sizes`]), one at a time so that each read teaches the rest, and
+/// for `--exact-timestamps` downloads the source time of a same-sized
+/// object ([`source_modified`]).
+pub async fn plan(
+    sizes: &Sizes,
+    direction: Direction,
+    options: Options,
+    (uri, prefix): (&S3Uri, &str),
+    local: &BTreeMap<String, Entry>,
+    remote: &BTreeMap<String, Entry>,
+) -> Result<Plan, S3Error> {
+    let (mut plan, both) = Plan::split(direction, options, local, remote);
+    for name in both {
+        let (file, object) = (&local[&name], &remote[&name]);
+        let at = uri.with_key(format!("{prefix}{name}"));
+        let mut pair = Pair {
+            local_modified: file.modified,
+            remote_modified: object.modified,
+            size: sizes.compare(&at, object.size, file.size).await?,
+        };
+        let mut action = decide(direction, options.rules, &pair);
+        if action == Action::NeedExactTime {
+            let source = source_modified(&sizes.s3, &at).await?;
+            pair.remote_modified = source.unwrap_or(pair.remote_modified);
+            action = decide_exact(&pair);
+        }
+        match action {
+            Action::Transfer => plan.transfer.push(name),
+            Action::KeepNewer => plan.kept.push(name),
+            Action::Skip | Action::NeedExactTime => plan.current += 1,
+        }
+    }
+    plan.transfer.sort();
+    Ok(plan)
 }
 
 /// How an object is laid out: what turns its length into its plaintext
@@ -365,6 +488,42 @@ mod tests {
         assert_eq!(decide_exact(&pair(200, 200, Same)), Skip);
         assert_eq!(decide_exact(&pair(300, 200, Same)), Transfer);
         assert_eq!(decide_exact(&pair(100, 200, Same)), Transfer);
+    }
+
+    fn entries(names: &[&str]) -> BTreeMap<String, Entry> {
+        names
+            .iter()
+            .map(|n| {
+                let entry = Entry {
+                    size: 1,
+                    modified: at(0),
+                };
+                (n.to_string(), entry)
+            })
+            .collect()
+    }
+
+    #[test]
+    fn plans_transfer_names_only_the_source_has_and_delete_only_with_the_flag() {
+        let local = entries(&["a", "both", "c"]);
+        let remote = entries(&["both", "gone"]);
+        let plain = Options::default();
+        let (plan, both) = Plan::split(Direction::Upload, plain, &local, &remote);
+        assert_eq!(plan.transfer, ["a", "c"]);
+        assert_eq!(both, ["both"]);
+        assert!(plan.delete.is_empty());
+        let delete = Options::new(Rules::default(), false, true);
+        let (plan, _) = Plan::split(Direction::Upload, delete, &local, &remote);
+        assert_eq!(plan.delete, ["gone"]);
+        // The other way round, the sides swap.
+        let (plan, both) = Plan::split(Direction::Download, delete, &local, &remote);
+        assert_eq!(plan.transfer, ["gone"]);
+        assert_eq!(plan.delete, ["a", "c"]);
+        assert_eq!(both, ["both"]);
+        // --no-overwrite: what exists is current, never compared.
+        let keep = Options::new(Rules::default(), true, false);
+        let (plan, both) = Plan::split(Direction::Download, keep, &local, &remote);
+        assert_eq!((plan.current, both.len()), (1, 0));
     }
 
     #[test]

@@ -11,9 +11,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use anyhow::{Context, Result};
 use atrest_s3::S3Uri;
-use atrest_transfer::sync::{
-    decide, decide_exact, Action, Direction, Pair, Rules, SizeCheck, Sizes,
-};
+use atrest_transfer::sync::{self, Direction, Entry, Options, Plan, Rules, Sizes};
 use futures::StreamExt;
 
 use crate::cli::{DecryptArgs, EncryptArgs, ManyArgs, SyncArgs, TransferArgs};
@@ -59,8 +57,20 @@ impl Sync<'_> {
         }
     }
 
-    fn rules(&self) -> Rules {
-        Rules::new(self.sync.size_only, self.sync.exact_timestamps)
+    /// What to transfer and delete (see [`atrest_transfer::sync::plan`]).
+    async fn plan(
+        &self,
+        direction: Direction,
+        uri: &S3Uri,
+        prefix: &str,
+        local: &BTreeMap<String, Entry>,
+        remote: &BTreeMap<String, Entry>,
+    ) -> Result<Plan> {
+        let rules = Rules::new(self.sync.size_only, self.sync.exact_timestamps);
+        let options = Options::new(rules, self.sync.no_overwrite, self.sync.delete);
+        let sizes = Sizes::new(self.s3.clone());
+        let objects = (uri, prefix);
+        Ok(sync::plan(&sizes, direction, options, objects, local, remote).await?)
     }
 
     /// Prints an action line (`upload: a to s3://b/a`), unless `--quiet`
@@ -85,27 +95,13 @@ pub async fn run(args: Sync<'_>, interrupt: &Interrupt) -> Result<()> {
     }
 }
 
-/// What the comparisons found.
-#[derive(Default)]
-struct Tally {
-    current: usize,
-    kept: usize,
-    deleted: usize,
-}
-
-/// A listed object below the prefix.
-struct Remote {
-    size: u64,
-    modified: SystemTime,
-}
-
 /// The objects under `prefix` the filter takes, by relative key.
 async fn remote_index(
     s3: &aws_sdk_s3::Client,
     uri: &S3Uri,
     prefix: &str,
     filter: &Filter,
-) -> Result<BTreeMap<String, Remote>> {
+) -> Result<BTreeMap<String, Entry>> {
     let listing = atrest_s3::list(s3, &uri.with_key(prefix)).await?;
     Ok(listing
         .into_iter()
@@ -117,7 +113,7 @@ async fn remote_index(
                 .unwrap_or(UNIX_EPOCH);
             Some((
                 rel,
-                Remote {
+                Entry {
                     size: o.size,
                     modified,
                 },
@@ -126,27 +122,17 @@ async fn remote_index(
         .collect())
 }
 
-/// How each (file, object) pair of `pairs` compares in size: first from
-/// the layouts already learned (no request), then, for the rest, one at a
-/// time, so that each header read teaches the others.
-async fn sizes(
-    sizes: &Sizes,
-    uri: &S3Uri,
-    prefix: &str,
-    pairs: &[(String, u64, u64)],
-) -> Result<Vec<SizeCheck>> {
-    let mut out = Vec::with_capacity(pairs.len());
-    for (rel, object_len, local_len) in pairs {
-        let check = sizes
-            .compare(
-                &uri.with_key(format!("{prefix}{rel}")),
-                *object_len,
-                *local_len,
-            )
-            .await?;
-        out.push(check);
-    }
-    Ok(out)
+/// A walked file as the plan reads it.
+fn entry(item: &Item<Source>) -> Option<(String, Entry)> {
+    let source = item.work.as_ref().ok()?;
+    let modified = source.modified.unwrap_or(UNIX_EPOCH);
+    Some((
+        source.rel.clone(),
+        Entry {
+            size: item.size,
+            modified,
+        },
+    ))
 }
 
 async fn upload(args: &Sync<'_>, dir: &Path, uri: &S3Uri, interrupt: &Interrupt) -> Result<()> {
@@ -165,50 +151,20 @@ async fn upload(args: &Sync<'_>, dir: &Path, uri: &S3Uri, interrupt: &Interrupt)
     let prefix = bulk::as_prefix(uri.key());
     let found = bulk::walk(dir, &filter)?;
     let remote = remote_index(args.s3, uri, &prefix, &filter).await?;
-    let mut tally = Tally::default();
-    let mut todo: Vec<Item<Source>> = Vec::new();
-    let mut both: Vec<(Item<Source>, SystemTime)> = Vec::new();
-    let mut local = BTreeSet::new();
-    for item in found.items {
-        let Ok(source) = &item.work else {
-            todo.push(item);
-            continue;
-        };
-        local.insert(source.rel.clone());
-        match remote.get(&source.rel) {
-            None => todo.push(item),
-            Some(_) if args.sync.no_overwrite => tally.current += 1,
-            Some(o) => both.push((item, o.modified)),
-        }
-    }
-    let pairs: Vec<(String, u64, u64)> = both
-        .iter()
-        .map(|(item, _)| {
-            let rel = &item.work.as_ref().expect("checked").rel;
-            (rel.clone(), remote[rel].size, item.size)
+    let local: BTreeMap<String, Entry> = found.items.iter().filter_map(entry).collect();
+    let plan = args
+        .plan(Direction::Upload, uri, &prefix, &local, &remote)
+        .await?;
+    let transfer: BTreeSet<&str> = plan.transfer.iter().map(String::as_str).collect();
+    // Files that cannot be read stay in, to fail alone and be counted.
+    let mut todo: Vec<Item<Source>> = found
+        .items
+        .into_iter()
+        .filter(|item| match &item.work {
+            Ok(source) => transfer.contains(source.rel.as_str()),
+            Err(_) => true,
         })
         .collect();
-    let checked = sizes(&Sizes::new(args.s3.clone()), uri, &prefix, &pairs).await?;
-    for ((item, remote_modified), size) in both.into_iter().zip(checked) {
-        let source = item.work.as_ref().expect("checked");
-        let pair = Pair {
-            local_modified: source.modified.unwrap_or(UNIX_EPOCH),
-            remote_modified,
-            size,
-        };
-        match decide(Direction::Upload, args.rules(), &pair) {
-            Action::Transfer => todo.push(item),
-            _ => tally.current += 1,
-        }
-    }
-    let gone: Vec<String> = match args.sync.delete {
-        true => remote
-            .keys()
-            .filter(|k| !local.contains(*k))
-            .cloned()
-            .collect(),
-        false => Vec::new(),
-    };
     for item in &mut todo {
         if let Ok(source) = &item.work {
             let to = uri.with_key(format!("{prefix}{}", source.rel));
@@ -221,7 +177,7 @@ async fn upload(args: &Sync<'_>, dir: &Path, uri: &S3Uri, interrupt: &Interrupt)
                 args.say(&format!("(dryrun) {line}"));
             }
         }
-        for rel in &gone {
+        for rel in &plan.delete {
             args.say(&format!(
                 "(dryrun) delete: {}",
                 uri.with_key(format!("{prefix}{rel}"))
@@ -238,8 +194,8 @@ async fn upload(args: &Sync<'_>, dir: &Path, uri: &S3Uri, interrupt: &Interrupt)
     );
     let bulk = args.bulk();
     let transferred = bulk::upload(&bulk, &template, &prefix, todo, interrupt).await;
-    tally.deleted = delete_objects(args, uri, &prefix, &gone).await?;
-    report(args, &tally);
+    let deleted = delete_objects(args, uri, &prefix, &plan.delete).await?;
+    report(args, &plan, deleted);
     transferred
 }
 
@@ -278,11 +234,13 @@ fn deleted(results: Vec<Result<()>>) -> Result<usize> {
 }
 
 /// The comparisons' counts, after the run's summary.
-fn report(args: &Sync<'_>, tally: &Tally) {
+fn report(args: &Sync<'_>, plan: &Plan, deleted: usize) {
     if !args.quiet && !args.many.json {
         eprintln!(
             "{} up to date, {} kept (newer than the source), {} deleted",
-            tally.current, tally.kept, tally.deleted
+            plan.current,
+            plan.kept.len(),
+            deleted
         );
     }
 }
@@ -299,75 +257,39 @@ async fn download(args: &Sync<'_>, uri: &S3Uri, dir: &Path) -> Result<()> {
     let prefix = bulk::as_prefix(uri.key());
     let remote = remote_index(args.s3, uri, &prefix, &filter).await?;
     // What the directory holds (nothing yet if it does not exist).
-    let mut local: BTreeMap<String, (u64, SystemTime, std::path::PathBuf)> = BTreeMap::new();
+    let mut local = BTreeMap::new();
+    let mut paths = BTreeMap::new();
     if dir.is_dir() {
         for item in bulk::walk(dir, &filter)?.items {
-            if let Ok(source) = item.work {
-                let modified = source.modified.unwrap_or(UNIX_EPOCH);
-                local.insert(source.rel, (item.size, modified, source.path));
+            if let (Some((rel, entry)), Ok(source)) = (entry(&item), item.work) {
+                local.insert(rel.clone(), entry);
+                paths.insert(rel, source.path);
             }
         }
     }
-    let mut tally = Tally::default();
-    let mut todo: Vec<String> = Vec::new();
-    let mut both: Vec<String> = Vec::new();
-    for rel in remote.keys() {
-        match local.get(rel) {
-            None => todo.push(rel.clone()),
-            Some(_) if args.sync.no_overwrite => tally.current += 1,
-            Some(_) => both.push(rel.clone()),
+    let plan = args
+        .plan(Direction::Download, uri, &prefix, &local, &remote)
+        .await?;
+    if !args.quiet {
+        for rel in &plan.kept {
+            eprintln!(
+                "warning: kept {}: it is newer than {} (changed since the last sync?); --exact-timestamps replaces it",
+                crate::escape(&paths[rel].display().to_string()),
+                crate::escape(&uri.with_key(format!("{prefix}{rel}")).to_string()),
+            );
         }
     }
-    let pairs: Vec<(String, u64, u64)> = both
+    let gone: Vec<&std::path::PathBuf> = plan.delete.iter().map(|rel| &paths[rel]).collect();
+    let items: Vec<Item<String>> = plan
+        .transfer
         .iter()
-        .map(|rel| (rel.clone(), remote[rel].size, local[rel].0))
-        .collect();
-    let checked = sizes(&Sizes::new(args.s3.clone()), uri, &prefix, &pairs).await?;
-    for (rel, size) in both.into_iter().zip(checked) {
-        let mut pair = Pair {
-            local_modified: local[&rel].1,
-            remote_modified: remote[&rel].modified,
-            size,
-        };
-        let mut action = decide(Direction::Download, args.rules(), &pair);
-        if action == Action::NeedExactTime {
-            let object = uri.with_key(format!("{prefix}{rel}"));
-            let source = atrest_transfer::sync::source_modified(args.s3, &object).await?;
-            pair.remote_modified = source.unwrap_or(pair.remote_modified);
-            action = decide_exact(&pair);
-        }
-        match action {
-            Action::Transfer => todo.push(rel),
-            Action::KeepNewer => {
-                tally.kept += 1;
-                if !args.quiet {
-                    eprintln!(
-                        "warning: kept {}: it is newer than {} (changed since the last sync?); --exact-timestamps replaces it",
-                        crate::escape(&local[&rel].2.display().to_string()),
-                        crate::escape(&uri.with_key(format!("{prefix}{rel}")).to_string()),
-                    );
-                }
-            }
-            _ => tally.current += 1,
-        }
-    }
-    let gone: Vec<std::path::PathBuf> = match args.sync.delete {
-        true => local
-            .iter()
-            .filter(|(rel, _)| !remote.contains_key(*rel))
-            .map(|(_, (_, _, path))| path.clone())
-            .collect(),
-        false => Vec::new(),
-    };
-    let items: Vec<Item<String>> = todo
-        .into_iter()
         .map(|rel| {
             let from = uri.with_key(format!("{prefix}{rel}"));
-            let line = bulk::Transferred::download(&from, &dir.join(&rel));
+            let line = bulk::Transferred::download(&from, &dir.join(rel));
             Item {
-                name: crate::escape(&rel),
-                size: remote[&rel].size,
-                work: Ok(rel),
+                name: crate::escape(rel),
+                size: remote[rel].size,
+                work: Ok(rel.clone()),
                 line: Some(line),
             }
         })
@@ -406,7 +328,7 @@ async fn download(args: &Sync<'_>, uri: &S3Uri, dir: &Path) -> Result<()> {
             Ok(())
         })
         .collect();
-    tally.deleted = deleted(results)?;
-    report(args, &tally);
+    let deleted = deleted(results)?;
+    report(args, &plan, deleted);
     transferred
 }
