@@ -811,7 +811,8 @@ fn summarize(verb: &str, mut done: Vec<Done>, kms_calls: u64, bulk: &Bulk<'_>) -
         };
         if !bulk.quiet {
             eprintln!(
-                "{verb} {files} files ({bytes} bytes), {} failed; {kms_calls} KMS calls{per_file}",
+                "{verb} {} ({bytes} bytes), {} failed; {kms_calls} KMS calls{per_file}",
+                files_word(files as usize),
                 failed.len()
             );
         }
@@ -821,9 +822,17 @@ fn summarize(verb: &str, mut done: Vec<Done>, kms_calls: u64, bulk: &Bulk<'_>) -
     } else {
         Err(Failure::new(
             Exit::Runtime,
-            format!("{} of {} files failed", failed.len(), done.len()),
+            format!("{} of {} failed", failed.len(), files_word(done.len())),
         )
         .into())
+    }
+}
+
+/// "1 file", "2 files".
+fn files_word(n: usize) -> String {
+    match n {
+        1 => "1 file".to_string(),
+        n => format!("{n} files"),
     }
 }
 

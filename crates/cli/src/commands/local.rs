@@ -364,8 +364,6 @@ pub fn from_command(
     }
 }
 
-/// `--dryrun` between local files: the input must exist; nothing is read
-/// or written.
 /// What `-r`, `--json`, `--no-overwrite` and `--dryrun` make of a local
 /// run before any key is loaded: `Some` ends the command there.
 fn settled(
@@ -391,6 +389,8 @@ fn settled(
     None
 }
 
+/// `--dryrun` between local files: the input must exist; nothing is read
+/// or written.
 fn dry_run(verb: &str, input: &std::path::Path, out: &std::path::Path, quiet: bool) -> Result<()> {
     if !crate::files::is_std_stream(input) {
         std::fs::metadata(input).with_context(|| format!("cannot open {}", input.display()))?;

@@ -272,7 +272,7 @@ fn names_that_are_not_utf8_fail_alone_and_lose_nothing() {
         );
     }
     assert!(
-        err.contains("encrypted 1 files (4 bytes), 2 failed"),
+        err.contains("encrypted 1 file (4 bytes), 2 failed"),
         "{err}"
     );
     assert!(err.contains("2 of 3 files failed"), "{err}");
@@ -312,7 +312,7 @@ fn special_files_in_the_tree_are_skipped_without_opening_them() {
             "{err}"
         );
     }
-    assert!(err.contains("encrypted 1 files (7 bytes)"), "{err}");
+    assert!(err.contains("encrypted 1 file (7 bytes)"), "{err}");
     assert_eq!(keys(&env, "p/"), ["p/a.txt"]);
 
     // Decrypting: a FIFO where an object would go fails alone, unopened
@@ -481,7 +481,7 @@ fn temporary_files_of_interrupted_decryptions_are_never_uploaded() {
         "{err}"
     );
     assert!(
-        err.contains("encrypted 1 files (4 bytes), 0 failed"),
+        err.contains("encrypted 1 file (4 bytes), 0 failed"),
         "{err}"
     );
     assert_eq!(keys(&env, "p/"), ["p/a.txt"]);
