@@ -273,6 +273,8 @@ pub struct Output {
     file: Option<(NamedTempFile, Replace)>,
     /// The modification time a file gets on commit.
     modified: Option<std::time::SystemTime>,
+    /// What a failed write names: the destination, or stdout.
+    name: String,
 }
 
 /// A range of a buffer, written without copying it out.
@@ -300,6 +302,10 @@ impl Output {
     /// a link to one) is replaced on [`Output::commit`]; an existing device,
     /// FIFO or socket is written in place, as stdout is.
     pub async fn create(dest: &Path) -> Result<Self> {
+        let name = match is_std_stream(dest) {
+            true => "stdout".to_string(),
+            false => dest.display().to_string(),
+        };
         let writer: Box<dyn Write + Send> = match Target::of(dest)? {
             Target::Stdout => Box::new(std::io::stdout()),
             Target::InPlace(path) => {
@@ -314,6 +320,7 @@ impl Output {
                     pending: BytesMut::new(),
                     file: Some((temp, replace)),
                     modified: None,
+                    name,
                 });
             }
         };
@@ -322,6 +329,7 @@ impl Output {
             pending: BytesMut::new(),
             file: None,
             modified: None,
+            name,
         })
     }
 
@@ -403,7 +411,12 @@ impl Output {
         .await
         .map_err(std::io::Error::other)?;
         self.writer = Some(writer);
-        result.map(|()| data)
+        // The kind stays (a closed pipe is still one), the text names the
+        // destination.
+        let name = &self.name;
+        result
+            .map(|()| data)
+            .map_err(|e| std::io::Error::new(e.kind(), format!("cannot write {name}: {e}")))
     }
 
     /// Writes what is pending and, for a file, syncs it and renames it into

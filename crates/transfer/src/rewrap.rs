@@ -307,18 +307,15 @@ impl Rewrap {
         let head = atrest_s3::head(&self.s3, uri).await?;
         let not_atrest = |reason: String| RewrapError::NotAtrest {
             uri: uri.to_string(),
-            reason: match head
-                .properties
-                .metadata
-                .keys()
-                .any(|k| k.starts_with("x-amz-key"))
-            {
-                true => format!(
-                    "{reason} (its metadata says it is an Amazon S3 Encryption Client object)"
-                ),
-                false => reason,
-            },
+            reason,
         };
+        // Its wrapped key is in its metadata (or an instruction file), not
+        // in a header this rewrites.
+        if crate::list::is_s3_encryption_client(&head.properties.metadata) {
+            return Err(not_atrest(
+                "it is an Amazon S3 Encryption Client object".into(),
+            ));
+        }
         if head.len == 0 {
             return Err(not_atrest("it is empty".into()));
         }

@@ -101,6 +101,11 @@ fn failure(e: Error, args: &Decrypt<'_>) -> anyhow::Error {
             };
             Failure::new(Exit::Runtime, format!("{e}; {left}")).into()
         }
+        // The engine's writes into the file do not know its name (those
+        // through `Output` and the staging file's say theirs).
+        Error::Io(io) if !io.to_string().starts_with("cannot ") => {
+            anyhow::Error::new(io).context(format!("cannot write {}", args.file.display()))
+        }
         e => crate::failure::from_transfer(e),
     }
 }

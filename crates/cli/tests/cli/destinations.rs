@@ -197,3 +197,34 @@ fn a_missing_directory_fails_first_and_messages_name_the_destination() {
     }
     assert!(!env.path("newdir").exists());
 }
+
+/// A write that fails names what could not be written, for a device (here
+/// one that is always full) and for stdout, and exits 1.
+#[test]
+fn a_full_destination_is_named_in_the_error() {
+    let Some(env) = with_object() else { return };
+    let uri = env.uri("k");
+    let out = env.run(&["decrypt", &uri, "/dev/full"]);
+    assert_status(&out, 1, &["decrypt into /dev/full"]);
+    assert!(
+        stderr(&out).contains("cannot write /dev/full: No space left on device"),
+        "{}",
+        stderr(&out)
+    );
+    let full = std::fs::OpenOptions::new()
+        .write(true)
+        .open("/dev/full")
+        .unwrap();
+    let out = env
+        .atrest()
+        .args(["decrypt", &uri, "-"])
+        .stdout(full)
+        .output()
+        .unwrap();
+    assert_status(&out, 1, &["decrypt to a full stdout"]);
+    assert!(
+        stderr(&out).contains("cannot write stdout: No space left on device"),
+        "{}",
+        stderr(&out)
+    );
+}
