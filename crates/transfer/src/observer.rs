@@ -36,7 +36,7 @@ impl Observer for NoProgress {}
 #[non_exhaustive]
 pub enum Warning {
     /// The object is v1: its plaintext cannot be checked for tampering.
-    #[error("{uri} is a v1 object: it is not authenticated, so tampering cannot be detected (re-encrypt it to v2)")]
+    #[error("{uri} is a v1 object: it is not authenticated, so tampering cannot be detected")]
     Unauthenticated {
         /// The object.
         uri: String,

@@ -811,9 +811,10 @@ fn summarize(verb: &str, mut done: Vec<Done>, kms_calls: u64, bulk: &Bulk<'_>) -
         };
         if !bulk.quiet {
             eprintln!(
-                "{verb} {} ({bytes} bytes), {} failed; {kms_calls} KMS calls{per_file}",
+                "{verb} {} ({bytes} bytes), {} failed; {kms_calls} KMS call{}{per_file}",
                 files_word(files as usize),
-                failed.len()
+                failed.len(),
+                if kms_calls == 1 { "" } else { "s" }
             );
         }
     }

@@ -126,9 +126,17 @@ impl Observer for Shown {
     }
 
     fn warning(&self, warning: &Warning) {
-        if !self.quiet {
-            eprintln!("warning: {warning}");
+        if self.quiet {
+            return;
         }
+        let line = match warning {
+            Warning::Unauthenticated { .. } => {
+                format!("{warning} (`atrest upgrade` re-encrypts it as v2)")
+            }
+            _ => warning.to_string(),
+        };
+        // Object keys are untrusted text.
+        eprintln!("warning: {}", crate::escape(&line));
     }
 }
 

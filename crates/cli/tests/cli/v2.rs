@@ -152,7 +152,8 @@ fn v1_objects_warn_unless_quiet() {
     let uri = encrypt(&env, "old", b"legacy", &["--format", "v1"]);
     let out = env.ok(&["decrypt", &uri, "a"]);
     assert!(
-        stderr(&out).contains("is a v1 object: it is not authenticated"),
+        stderr(&out).contains("is a v1 object: it is not authenticated")
+            && stderr(&out).contains("`atrest upgrade` re-encrypts it as v2"),
         "{}",
         stderr(&out)
     );
