@@ -169,6 +169,16 @@ impl Progress {
         }
     }
 
+    /// Ends the bar as `result` ended the work: finished on success,
+    /// cleared on failure (the error then stands alone).
+    pub fn end<T>(&self, result: anyhow::Result<T>) -> anyhow::Result<T> {
+        match &result {
+            Ok(_) => self.finish(),
+            Err(_) => self.clear(),
+        }
+        result
+    }
+
     /// Removes the bar (on failure, so the error line stands alone).
     pub fn clear(&self) {
         if self.part {

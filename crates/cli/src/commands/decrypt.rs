@@ -69,11 +69,7 @@ pub async fn run(
         Ok::<_, anyhow::Error>(done)
     }
     .await;
-    if result.is_err() {
-        progress.clear();
-    }
-    let done = result?;
-    progress.finish();
+    let done = progress.end(result)?;
     tracing::info!(uri = %args.uri, "decrypted");
     Ok(done)
 }

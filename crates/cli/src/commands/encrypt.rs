@@ -180,14 +180,7 @@ pub async fn run(
             Err(got.into())
         }
     };
-    let uploaded = match result {
-        Ok(uploaded) => uploaded,
-        Err(e) => {
-            progress.clear();
-            return Err(e);
-        }
-    };
-    progress.finish();
+    let uploaded = progress.end(result)?;
     tracing::info!(uri = %args.uri, "uploaded");
     Ok(uploaded)
 }

@@ -140,12 +140,7 @@ pub async fn encrypt(keys: KeySource<'_>, args: LocalEncrypt<'_>) -> Result<()> 
         output.commit().await
     }
     .await;
-    if result.is_err() {
-        progress.clear();
-    }
-    result?;
-    progress.finish();
-    Ok(())
+    progress.end(result)
 }
 
 pub struct LocalDecrypt<'a> {
@@ -221,12 +216,7 @@ pub async fn decrypt(keys: KeySource<'_>, args: LocalDecrypt<'_>) -> Result<()> 
         output.commit().await
     }
     .await;
-    if result.is_err() {
-        progress.clear();
-    }
-    result?;
-    progress.finish();
-    Ok(())
+    progress.end(result)
 }
 
 /// One of the streaming state machines of `atrest-crypto`.

@@ -91,16 +91,17 @@ impl Objects<'_> {
     }
 
     /// `each` over `objects`, `jobs` at a time.
-    pub async fn run_each<T, E, F>(
+    pub async fn run_each<T, E>(
         &self,
         objects: Vec<S3Uri>,
-        each: impl Fn(S3Uri) -> F,
-    ) -> Results<T, E>
-    where
-        F: std::future::Future<Output = (S3Uri, Result<T, E>)>,
-    {
+        each: impl AsyncFn(&S3Uri) -> Result<T, E>,
+    ) -> Results<T, E> {
+        let each = &each;
         let mut results: Results<T, E> = futures::stream::iter(objects)
-            .map(each)
+            .map(|uri| async move {
+                let result = each(&uri).await;
+                (uri, result)
+            })
             .buffer_unordered(self.jobs)
             .collect()
             .await;

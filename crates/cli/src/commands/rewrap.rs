@@ -31,11 +31,9 @@ pub async fn run(
         .context((!args.context.is_empty()).then(|| args.context.to_vec()));
     let rewrap = Rewrap::new(s3.clone(), kms.clone(), options);
     let objects = &args.objects;
-    let rewrap = &rewrap;
     let mut results = objects
-        .run_each(objects.list(s3).await?, |uri| async move {
-            let result = rewrap.object(&uri).await;
-            (uri, result)
+        .run_each(objects.list(s3).await?, async |uri| {
+            rewrap.object(uri).await
         })
         .await;
     if stop.is_stopped() {
@@ -45,7 +43,7 @@ pub async fn run(
     if let Some(e) = objects.lone_failure(&mut results) {
         return Err(into_anyhow(e));
     }
-    report(&args, &results, rewrap);
+    report(&args, &results, &rewrap);
     super::outcome(&results, Exit::Runtime, "failed")
 }
 

@@ -30,11 +30,9 @@ pub async fn run(
         .stop(stop.clone());
     let upgrade = Upgrade::new(Transfer::new(s3.clone(), keys), options);
     let objects = &args.objects;
-    let upgrade = &upgrade;
     let mut results = objects
-        .run_each(objects.list(s3).await?, |uri| async move {
-            let result = upgrade.object(&uri).await;
-            (uri, result)
+        .run_each(objects.list(s3).await?, async |uri| {
+            upgrade.object(uri).await
         })
         .await;
     if stop.is_stopped() {

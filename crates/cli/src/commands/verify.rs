@@ -27,11 +27,9 @@ pub async fn run(
         .part_size(args.part_size);
     let verify = Verify::new(Transfer::new(s3.clone(), keys), options);
     let objects = &args.objects;
-    let verify = &verify;
     let results = objects
-        .run_each(objects.list(s3).await?, |uri| async move {
-            let result = verify.object(&uri).await;
-            (uri, result)
+        .run_each(objects.list(s3).await?, async |uri| {
+            verify.object(uri).await
         })
         .await;
     if !objects.recursive {
