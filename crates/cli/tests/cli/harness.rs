@@ -130,6 +130,14 @@ impl Env {
         .unwrap();
     }
 
+    /// Copies the object `from` to `to` inside S3, metadata and all (an
+    /// S3 Encryption Client object's envelope is its metadata).
+    pub fn copy(&self, from: &str, to: &str) {
+        let copy = self.s3.copy_object().bucket(&self.bucket).key(to);
+        let source = format!("{}/{from}", self.bucket);
+        block_on(copy.copy_source(source).send()).unwrap();
+    }
+
     pub fn get_raw(&self, key: &str) -> Vec<u8> {
         block_on(async {
             let out = self
