@@ -91,6 +91,8 @@ pub mod entry {
     pub const UNENCRYPTED_LEN: &str = "x-amz-unencrypted-content-length";
 }
 
+/// The metadata entry that marks an instruction file.
+pub use entry::INSTRUCTION_FILE;
 use entry::*;
 
 /// Entries of V1 and V2.

@@ -217,6 +217,11 @@ impl Handler {
                         "an S3 Encryption Client object: not plaintext".into(),
                     ))
                 }
+                Kind::InstructionFile if in_place => {
+                    return Err(TaskError::Refused(
+                        "an S3 Encryption Client instruction file: its object's envelope, not plaintext".into(),
+                    ))
+                }
                 // Plaintext in place; or an older object at the
                 // destination, replaced as `aws s3 cp` replaces it.
                 _ => {}

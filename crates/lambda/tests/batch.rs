@@ -407,6 +407,23 @@ fn encrypt_to_a_destination_rewrap_and_refusals() {
             "{plain:?}"
         );
 
+        // An S3 Encryption Client instruction file is its object's
+        // envelope: never encrypted in place.
+        let envelope = br#"{"x-amz-3":"AAAA","x-amz-w":"12"}"#.to_vec();
+        w.put("src/f0.instruction", envelope.clone()).await;
+        let in_place = json!({"operation": "encrypt", "kmsKey": w.key_arn});
+        let task = Task {
+            id: "i0".into(),
+            key: "src/f0.instruction".into(),
+        };
+        let refused = w.invoke("instruction", &in_place, &[task]).await;
+        assert_eq!(refused[0].result_code, ResultCode::PermanentFailure);
+        assert!(
+            refused[0].result_string.contains("instruction file"),
+            "{refused:?}"
+        );
+        assert_eq!(w.get("src/f0.instruction").await, envelope);
+
         // Bad arguments and another schema fail every task permanently,
         // saying why.
         let bad = w

@@ -19,6 +19,8 @@ use atrest_s3::{ByteRange, S3Error, S3Uri};
 use aws_sdk_s3::primitives::DateTime;
 use futures::{StreamExt, TryStreamExt};
 
+use atrest_format::s3ec::{INSTRUCTION_FILE, INSTRUCTION_SUFFIX};
+
 use crate::{HEADER_FETCH, KMS_KEY_METADATA};
 
 /// What an object is.
@@ -28,6 +30,10 @@ pub enum Kind {
     Atrest(Box<Inspection>),
     /// An Amazon S3 Encryption Client object (its key is in the metadata).
     S3EncryptionClient,
+    /// An S3 Encryption Client instruction file (`KEY.instruction`, marked
+    /// so in its metadata): the envelope of the object `KEY`, not an object
+    /// of its own.
+    InstructionFile,
     /// Anything else, and why it is not an atrest object.
     Other(String),
 }
@@ -47,6 +53,36 @@ pub struct Entry {
     /// The KMS key ARN atrest recorded in its metadata (informational:
     /// KMS alone decides which key unwraps).
     pub kms_key_arn: Option<String>,
+}
+
+/// The key an object is sharded and grouped by: an instruction file's
+/// (`KEY.instruction`) is its object's, so that the two always land in
+/// one shard.
+pub fn group_key(key: &str) -> &str {
+    key.strip_suffix(INSTRUCTION_SUFFIX).unwrap_or(key)
+}
+
+/// Takes out of `objects` each `KEY.instruction` whose `KEY` is listed
+/// too, and returns them: an S3 Encryption Client instruction file is read
+/// with its object (see [`crate::Download`]) and is not an object to
+/// decrypt, verify or copy of its own.
+pub fn without_instruction_files(objects: &mut Vec<atrest_s3::Listed>) -> Vec<atrest_s3::Listed> {
+    let keys: std::collections::HashSet<String> = objects.iter().map(|o| o.key.clone()).collect();
+    let of_listed = |o: &atrest_s3::Listed| {
+        o.key
+            .strip_suffix(INSTRUCTION_SUFFIX)
+            .is_some_and(|object| keys.contains(object))
+    };
+    let (instruction_files, rest) = std::mem::take(objects).into_iter().partition(of_listed);
+    *objects = rest;
+    instruction_files
+}
+
+/// Whether an object is an instruction file: marked so (the Java client
+/// marks its own), or named `KEY.instruction` and JSON (others do not).
+fn is_instruction_file(key: &str, metadata: &HashMap<String, String>, first: &[u8]) -> bool {
+    metadata.contains_key(INSTRUCTION_FILE)
+        || (key.ends_with(INSTRUCTION_SUFFIX) && first.first() == Some(&b'{'))
 }
 
 /// Whether the object's metadata marks an S3 Encryption Client object.
@@ -135,10 +171,48 @@ pub async fn describe(s3: &aws_sdk_s3::Client, uri: &S3Uri, len: u64) -> Result<
     entry.last_modified = got.last_modified;
     entry.kms_key_arn = got.metadata.get(KMS_KEY_METADATA).cloned();
     entry.kind = match inspect(&got.bytes, got.object_len) {
+        _ if is_instruction_file(uri.key(), &got.metadata, &got.bytes) => Kind::InstructionFile,
         _ if is_s3_encryption_client(&got.metadata) => Kind::S3EncryptionClient,
         Ok(Inspected::Complete(info)) => Kind::Atrest(Box::new(info)),
         Ok(Inspected::Incomplete { .. }) => Kind::Other("its header is cut short".into()),
         Err(e) => Kind::Other(e.to_string()),
     };
     Ok(entry)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn listed(keys: &[&str]) -> Vec<atrest_s3::Listed> {
+        keys.iter()
+            .map(|k| atrest_s3::Listed {
+                key: k.to_string(),
+                size: 1,
+                last_modified: None,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn instruction_files_go_with_their_object_only_when_it_is_listed() {
+        let mut objects = listed(&[
+            "a",
+            "a.instruction",
+            "b.instruction",
+            "c",
+            "c.instruction.instruction",
+        ]);
+        let left_out = without_instruction_files(&mut objects);
+        assert_eq!(left_out, listed(&["a.instruction"]));
+        let keys: Vec<&str> = objects.iter().map(|o| o.key.as_str()).collect();
+        // b's object is not listed (another prefix, or gone): b.instruction
+        // stays, to be reported; c.instruction is not listed either.
+        assert_eq!(
+            keys,
+            ["a", "b.instruction", "c", "c.instruction.instruction"]
+        );
+        assert_eq!(group_key("dir/a.instruction"), "dir/a");
+        assert_eq!(group_key("dir/a"), "dir/a");
+    }
 }

@@ -401,12 +401,17 @@ pub struct Selection {
     pub other_shards: u64,
     /// Manifest rows outside the prefix (another bucket or key prefix).
     pub outside_prefix: u64,
+    /// The S3 Encryption Client instruction files of selected objects, left
+    /// out of `objects`: each goes with its object
+    /// ([`crate::list::without_instruction_files`]).
+    pub instruction_files: Vec<Listed>,
 }
 
 /// The objects under `prefix` (its key used as is: end it with `/` for a
 /// "directory"), listed or, with a manifest, those of the manifest under
-/// it; folder markers left out; then only `shard`'s. Duplicate manifest
-/// rows (several versions of a key) count once.
+/// it; folder markers left out; then only `shard`'s (an instruction file
+/// goes to its object's shard, and is left out with it selected).
+/// Duplicate manifest rows (several versions of a key) count once.
 pub async fn select(
     s3: &aws_sdk_s3::Client,
     prefix: &S3Uri,
@@ -419,7 +424,10 @@ pub async fn select(
     let listed: Vec<Listed> = match manifest {
         None => atrest_s3::list(s3, prefix).await?,
         Some(source) => {
-            let rows = load(s3, source, |o| shard.contains(&o.bucket, &o.key)).await?;
+            let rows = load(s3, source, |o| {
+                shard.contains(&o.bucket, crate::list::group_key(&o.key))
+            })
+            .await?;
             let (inside, outside): (Vec<_>, Vec<_>) =
                 rows.into_iter().partition(|o| under(&o.bucket, &o.key));
             selection.outside_prefix = outside.len() as u64;
@@ -437,13 +445,14 @@ pub async fn select(
         if object.key.ends_with('/') {
             continue;
         }
-        match shard.contains(prefix.bucket(), &object.key) {
+        match shard.contains(prefix.bucket(), crate::list::group_key(&object.key)) {
             true => selection.objects.push(object),
             false => selection.other_shards += 1,
         }
     }
     selection.objects.sort_by(|a, b| a.key.cmp(&b.key));
     selection.objects.dedup_by(|a, b| a.key == b.key);
+    selection.instruction_files = crate::list::without_instruction_files(&mut selection.objects);
     Ok(selection)
 }
 

@@ -454,6 +454,7 @@ pub async fn decrypt_prefix(bulk: &Bulk<'_>, template: Decrypt<'_>) -> Result<()
     // Object sizes slightly exceed the plaintext: the bar ends at what was
     // written.
     let items: Vec<Item<String>> = listing
+        .objects
         .into_iter()
         .filter_map(|o| {
             let rel = relative(&prefix, &o.key, &filter)?;
@@ -527,14 +528,16 @@ pub(crate) async fn download(
 }
 
 /// The objects under `prefix` of a `--recursive` run, listed or from
-/// `--manifest`, those of `--shard` only (folder markers left out); what
-/// was left to other shards or lay outside the prefix is said on stderr.
+/// `--manifest`, those of `--shard` only (folder markers left out), and
+/// the S3 Encryption Client instruction files of those (each goes with its
+/// object); what was left to other shards or lay outside the prefix is
+/// said on stderr.
 pub async fn select(
     s3: &aws_sdk_s3::Client,
     prefix: &atrest_s3::S3Uri,
     args: &crate::cli::SelectArgs,
     quiet: bool,
-) -> Result<Vec<atrest_s3::Listed>> {
+) -> Result<atrest_transfer::manifest::Selection> {
     let selection =
         atrest_transfer::manifest::select(s3, prefix, args.manifest.as_ref(), args.shard())
             .await
@@ -542,8 +545,8 @@ pub async fn select(
     if !quiet {
         if let Some(shard) = args.shard {
             eprintln!(
-                "shard {shard}: {} objects ({} in other shards)",
-                selection.objects.len(),
+                "shard {shard}: {} ({} in other shards)",
+                super::count_of(selection.objects.len(), "object"),
                 selection.other_shards
             );
         }
@@ -555,7 +558,7 @@ pub async fn select(
             );
         }
     }
-    Ok(selection.objects)
+    Ok(selection)
 }
 
 /// The key prefix objects go under: the URI's key, ending with `/`.
@@ -812,7 +815,7 @@ fn summarize(verb: &str, mut done: Vec<Done>, kms_calls: u64, bulk: &Bulk<'_>) -
         if !bulk.quiet {
             eprintln!(
                 "{verb} {} ({bytes} bytes), {} failed; {kms_calls} KMS call{}{per_file}",
-                files_word(files as usize),
+                super::count_of(files as usize, "file"),
                 failed.len(),
                 if kms_calls == 1 { "" } else { "s" }
             );
@@ -823,17 +826,13 @@ fn summarize(verb: &str, mut done: Vec<Done>, kms_calls: u64, bulk: &Bulk<'_>) -
     } else {
         Err(Failure::new(
             Exit::Runtime,
-            format!("{} of {} failed", failed.len(), files_word(done.len())),
+            format!(
+                "{} of {} failed",
+                failed.len(),
+                super::count_of(done.len(), "file")
+            ),
         )
         .into())
-    }
-}
-
-/// "1 file", "2 files".
-fn files_word(n: usize) -> String {
-    match n {
-        1 => "1 file".to_string(),
-        n => format!("{n} files"),
     }
 }
 

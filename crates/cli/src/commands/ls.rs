@@ -5,7 +5,7 @@ use anyhow::Result;
 use atrest_format::inspect::PlaintextLen;
 use atrest_format::Header;
 use atrest_s3::S3Uri;
-use atrest_transfer::list::{Entry, Kind};
+use atrest_transfer::list::{group_key, Entry, Kind};
 use aws_sdk_s3::primitives::DateTimeFormat;
 use serde_json::json;
 
@@ -22,7 +22,10 @@ pub async fn run(
     select: &crate::cli::SelectArgs,
     quiet: bool,
 ) -> Result<()> {
-    let objects = super::bulk::select(s3, uri, select, quiet).await?;
+    // Instruction files are listed too, each named as its object's.
+    let selected = super::bulk::select(s3, uri, select, quiet).await?;
+    let mut objects = selected.objects;
+    objects.extend(selected.instruction_files);
     let listing =
         atrest_transfer::list::list_these(s3, uri, objects, recursive, CONCURRENCY).await?;
     if as_json {
@@ -98,7 +101,9 @@ fn to_text(entry: &Entry) -> String {
             "-".into(),
             "-".into(),
         ),
-        Kind::Other(_) => ("-".into(), "-".into(), "-".into(), "-".into(), "-".into()),
+        Kind::Other(_) | Kind::InstructionFile => {
+            ("-".into(), "-".into(), "-".into(), "-".into(), "-".into())
+        }
     };
     let mut line = format!(
         "{:<20}  {:<4} {:>12} {:>8}  {:<10}  {}  {name}",
@@ -109,8 +114,13 @@ fn to_text(entry: &Entry) -> String {
         key,
         context
     );
-    if let Kind::Other(why) = &entry.kind {
-        line.push_str(&format!("  (not an atrest object: {})", escape(why)));
+    match &entry.kind {
+        Kind::Other(why) => line.push_str(&format!("  (not an atrest object: {})", escape(why))),
+        Kind::InstructionFile => line.push_str(&format!(
+            "  (S3 Encryption Client instruction file of {})",
+            escape(group_key(&entry.key))
+        )),
+        _ => {}
     }
     line
 }
@@ -141,6 +151,10 @@ fn to_json(entry: &Entry) -> serde_json::Value {
             v["context"] = json!(context);
         }
         Kind::S3EncryptionClient => v["format"] = json!("s3ec"),
+        Kind::InstructionFile => {
+            v["format"] = json!("s3ec instruction file");
+            v["object"] = json!(group_key(&entry.key));
+        }
         Kind::Other(why) => {
             v["format"] = json!("not atrest");
             v["reason"] = json!(why);

@@ -33,7 +33,11 @@ pub async fn objects_under(
 ) -> Result<Vec<S3Uri>> {
     let prefix = uri.with_key(bulk::as_prefix(uri.key()));
     let listing = bulk::select(s3, &prefix, select, quiet).await?;
-    Ok(listing.into_iter().map(|o| uri.with_key(o.key)).collect())
+    Ok(listing
+        .objects
+        .into_iter()
+        .map(|o| uri.with_key(o.key))
+        .collect())
 }
 
 /// A failed object in a command's `--json` report: its error on one line,
@@ -156,6 +160,14 @@ impl Objects<'_> {
     }
 }
 
+/// `n` and `word` ("1 file", "2 files").
+pub fn count_of(n: usize, word: &str) -> String {
+    match n {
+        1 => format!("1 {word}"),
+        n => format!("{n} {word}s"),
+    }
+}
+
 /// How many objects succeeded and `which` says so of.
 pub fn count<T, E>(results: &Results<T, E>, which: impl Fn(&T) -> bool) -> usize {
     results
@@ -174,6 +186,9 @@ pub fn failures<T, E>(results: &Results<T, E>) -> usize {
 pub fn outcome<T, E>(results: &Results<T, E>, exit: Exit, what: &str) -> Result<()> {
     match failures(results) {
         0 => Ok(()),
-        n => Err(Failure::new(exit, format!("{n} of {} objects {what}", results.len())).into()),
+        n => {
+            let all = count_of(results.len(), "object");
+            Err(Failure::new(exit, format!("{n} of {all} {what}")).into())
+        }
     }
 }

@@ -95,15 +95,27 @@ pub async fn run(args: Sync<'_>, interrupt: &Interrupt) -> Result<()> {
     }
 }
 
-/// The objects under `prefix` the filter takes, by relative key.
+/// What the listing under the prefix holds.
+struct Remote {
+    /// The objects the filter takes, by relative key.
+    objects: BTreeMap<String, Entry>,
+    /// The relative keys of the S3 Encryption Client instruction files of
+    /// listed objects: not objects to sync, but deleted with theirs.
+    instruction_files: BTreeSet<String>,
+}
+
 async fn remote_index(
     s3: &aws_sdk_s3::Client,
     uri: &S3Uri,
     prefix: &str,
     filter: &Filter,
-) -> Result<BTreeMap<String, Entry>> {
-    let listing = atrest_s3::list(s3, &uri.with_key(prefix)).await?;
-    Ok(listing
+) -> Result<Remote> {
+    let mut listing = atrest_s3::list(s3, &uri.with_key(prefix)).await?;
+    let instruction_files = atrest_transfer::list::without_instruction_files(&mut listing)
+        .into_iter()
+        .filter_map(|o| o.key.strip_prefix(prefix).map(str::to_owned))
+        .collect();
+    let objects = listing
         .into_iter()
         .filter_map(|o| {
             let rel = bulk::relative(prefix, &o.key, filter)?;
@@ -119,7 +131,11 @@ async fn remote_index(
                 },
             ))
         })
-        .collect())
+        .collect();
+    Ok(Remote {
+        objects,
+        instruction_files,
+    })
 }
 
 /// A walked file as the plan reads it.
@@ -152,9 +168,17 @@ async fn upload(args: &Sync<'_>, dir: &Path, uri: &S3Uri, interrupt: &Interrupt)
     let found = bulk::walk(dir, &filter)?;
     let remote = remote_index(args.s3, uri, &prefix, &filter).await?;
     let local: BTreeMap<String, Entry> = found.items.iter().filter_map(entry).collect();
-    let plan = args
-        .plan(Direction::Upload, uri, &prefix, &local, &remote)
+    let mut plan = args
+        .plan(Direction::Upload, uri, &prefix, &local, &remote.objects)
         .await?;
+    // An object's instruction file goes with it.
+    let instruction_files: Vec<String> = plan
+        .delete
+        .iter()
+        .map(|rel| format!("{rel}{}", atrest_format::s3ec::INSTRUCTION_SUFFIX))
+        .filter(|rel| remote.instruction_files.contains(rel))
+        .collect();
+    plan.delete.extend(instruction_files);
     let transfer: BTreeSet<&str> = plan.transfer.iter().map(String::as_str).collect();
     // Files that cannot be read stay in, to fail alone and be counted.
     let mut todo: Vec<Item<Source>> = found
@@ -267,6 +291,7 @@ async fn download(args: &Sync<'_>, uri: &S3Uri, dir: &Path) -> Result<()> {
             }
         }
     }
+    let remote = remote.objects;
     let plan = args
         .plan(Direction::Download, uri, &prefix, &local, &remote)
         .await?;

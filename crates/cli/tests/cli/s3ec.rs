@@ -608,3 +608,86 @@ fn legacy_cbc_objects_need_allow_legacy_and_fail_uniformly() {
     }
     assert_eq!(messages[0], messages[1]);
 }
+
+/// The names in the local directory `dir`, sorted.
+fn names_in(dir: &std::path::Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    names.sort();
+    names
+}
+
+/// Before, every `-r` command and `sync` took `KEY.instruction` for an
+/// object of its own and failed it ("not an atrest object"), and `sync
+/// --delete` could delete an object's envelope and leave its body.
+#[test]
+fn instruction_files_go_with_their_objects_in_prefix_commands() {
+    let Some(env) = env() else { return };
+    let data = sample(300_000, 77);
+    std::fs::write(env.path("plain"), &data).unwrap();
+    let args = ["encrypt", "plain", &env.uri("dir/a"), "--format", "s3ec-v3"];
+    env.ok(&[&args[..], &["--key", &env.key_id]].concat());
+    move_to_instruction_file(&env, "dir/a");
+    env.ok(&["encrypt", "plain", &env.uri("dir/b"), "--key", &env.key_id]);
+    let prefix = env.uri("dir/");
+
+    let out = env.ok(&["ls", &prefix, "--json"]);
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let formats: Vec<(&str, &str)> = doc["objects"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| (o["key"].as_str().unwrap(), o["format"].as_str().unwrap()))
+        .collect();
+    assert_eq!(
+        formats,
+        [
+            ("dir/a", "s3ec"),
+            ("dir/a.instruction", "s3ec instruction file"),
+            ("dir/b", "v2")
+        ]
+    );
+    assert_eq!(doc["objects"][1]["object"], "dir/a");
+
+    env.ok(&["cp", "-r", &prefix, "copied"]);
+    assert_eq!(names_in(&env.path("copied")), ["a", "b"]);
+    assert!(std::fs::read(env.path("copied/a")).unwrap() == data);
+
+    let out = env.ok(&["verify", "-r", &prefix]);
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout)
+            .matches("verified ")
+            .count(),
+        2
+    );
+    // Two shards between them verify both objects, and nothing fails.
+    let mut verified = 0;
+    for shard in ["0/2", "1/2"] {
+        let out = env.ok(&["verify", "-r", &prefix, "--shard", shard]);
+        verified += String::from_utf8_lossy(&out.stdout)
+            .matches("verified ")
+            .count();
+    }
+    assert_eq!(verified, 2);
+
+    env.ok(&["sync", &prefix, "synced"]);
+    assert_eq!(names_in(&env.path("synced")), ["a", "b"]);
+    // A re-run finds both current (the instruction file is not missing).
+    let out = env.ok(&["sync", &prefix, "synced"]);
+    assert!(stderr(&out).contains("2 up to date"), "{}", stderr(&out));
+    // a's file gone: --delete deletes the object and its instruction file.
+    std::fs::remove_file(env.path("synced/a")).unwrap();
+    let args = ["sync", "synced", &prefix, "--delete", "--key", &env.key_id];
+    let out = env.ok(&args);
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        said.contains("delete: ") && said.contains("dir/a.instruction"),
+        "{said}"
+    );
+    let out = env.ok(&["ls", &prefix, "--json"]);
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(doc["objects"].as_array().unwrap().len(), 1, "{doc}");
+    assert_eq!(doc["objects"][0]["key"], "dir/b");
+}
