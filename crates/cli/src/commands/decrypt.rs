@@ -6,7 +6,9 @@ use std::sync::Arc;
 
 use crate::keyring::Keys;
 use anyhow::{Context, Result};
+use atrest_format::s3ec::INSTRUCTION_SUFFIX;
 use atrest_s3::{ByteRange, S3Uri};
+use atrest_transfer::list::group_key;
 use atrest_transfer::{Error, Observer, OrderedSink, Sink, Transfer, Warning};
 use futures::future::BoxFuture;
 
@@ -96,6 +98,14 @@ fn failure(e: Error, args: &Decrypt<'_>) -> anyhow::Error {
                 true => "the output is incomplete",
             };
             Failure::new(Exit::Runtime, format!("{e}; {left}")).into()
+        }
+        Error::NotAtrest(_) if args.uri.key().ends_with(INSTRUCTION_SUFFIX) => {
+            let object = args.uri.with_key(group_key(args.uri.key()));
+            Failure::new(
+                Exit::Untrusted,
+                format!("not an atrest object: by its name, the S3 Encryption Client instruction file of {object}, which decrypting {object} reads"),
+            )
+            .into()
         }
         // The engine's writes into the file do not know its name (those
         // through `Output` and the staging file's say theirs).

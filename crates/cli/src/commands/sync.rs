@@ -165,8 +165,24 @@ async fn upload(args: &Sync<'_>, dir: &Path, uri: &S3Uri, interrupt: &Interrupt)
     args.encrypt.properties.check()?;
     let filter = Filter::new(&args.many.include, &args.many.exclude)?;
     let prefix = bulk::as_prefix(uri.key());
-    let found = bulk::walk(dir, &filter)?;
+    let mut found = bulk::walk(dir, &filter)?;
     let remote = remote_index(args.s3, uri, &prefix, &filter).await?;
+    // Uploaded over an instruction file, a file would leave its object
+    // undecryptable.
+    found.items.retain(|item| match &item.work {
+        Ok(source) if remote.instruction_files.contains(&source.rel) => {
+            if !args.quiet {
+                let object = atrest_transfer::list::group_key(&source.rel);
+                eprintln!(
+                    "warning: skipped {}: it would replace the S3 Encryption Client instruction file of {}",
+                    crate::escape(&source.path.display().to_string()),
+                    crate::escape(&uri.with_key(format!("{prefix}{object}")).to_string()),
+                );
+            }
+            false
+        }
+        _ => true,
+    });
     let local: BTreeMap<String, Entry> = found.items.iter().filter_map(entry).collect();
     let mut plan = args
         .plan(Direction::Upload, uri, &prefix, &local, &remote.objects)

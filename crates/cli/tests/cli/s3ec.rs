@@ -650,6 +650,12 @@ fn instruction_files_go_with_their_objects_in_prefix_commands() {
         ]
     );
     assert_eq!(doc["objects"][1]["object"], "dir/a");
+    // Asked for by name, it says which object to decrypt instead.
+    let out = env.run(&["decrypt", &env.uri("dir/a.instruction"), "x"]);
+    assert_status(&out, 4, &["decrypt of an instruction file"]);
+    let said = format!("instruction file of {}", env.uri("dir/a"));
+    assert!(stderr(&out).contains(&said), "{}", stderr(&out));
+    assert!(!env.path("x").exists());
 
     env.ok(&["cp", "-r", &prefix, "copied"]);
     assert_eq!(names_in(&env.path("copied")), ["a", "b"]);
@@ -677,6 +683,16 @@ fn instruction_files_go_with_their_objects_in_prefix_commands() {
     // A re-run finds both current (the instruction file is not missing).
     let out = env.ok(&["sync", &prefix, "synced"]);
     assert!(stderr(&out).contains("2 up to date"), "{}", stderr(&out));
+    // A local file of the instruction file's name is not uploaded over it.
+    std::fs::write(env.path("synced/a.instruction"), b"{}").unwrap();
+    let out = env.ok(&["sync", "synced", &prefix, "--key", &env.key_id]);
+    assert!(
+        stderr(&out).contains("warning: skipped synced/a.instruction: it would replace"),
+        "{}",
+        stderr(&out)
+    );
+    env.ok(&["decrypt", &env.uri("dir/a"), "again"]);
+    std::fs::remove_file(env.path("synced/a.instruction")).unwrap();
     // a's file gone: --delete deletes the object and its instruction file.
     std::fs::remove_file(env.path("synced/a")).unwrap();
     let args = ["sync", "synced", &prefix, "--delete", "--key", &env.key_id];
