@@ -862,15 +862,22 @@ pub struct ManyArgs {
     #[arg(long, value_name = "N", default_value_t = 4, value_parser = clap::value_parser!(u32).range(1..=256))]
     pub jobs: u32,
 
-    /// Take only relative paths matching this glob (`*` also matches
-    /// `/`); repeatable.
+    /// Take again relative paths matching this glob that an earlier
+    /// --exclude left out (`*` also matches `/`); repeatable. Of the
+    /// filters matching a path, the last given decides, as in the AWS CLI:
+    /// `--exclude '*' --include '*.jpg'` takes only .jpg files.
     #[arg(long, value_name = "GLOB")]
     pub include: Vec<String>,
 
-    /// Skip relative paths matching this glob; repeatable; wins over
-    /// --include.
+    /// Leave out relative paths matching this glob (`*` also matches
+    /// `/`); repeatable; a later --include takes matches back.
     #[arg(long, value_name = "GLOB")]
     pub exclude: Vec<String>,
+
+    /// --include and --exclude in the order given (see
+    /// [`ManyArgs::order_filters`]).
+    #[arg(skip)]
+    pub filters: Vec<FilterRule>,
 
     /// Report as JSON Lines on stdout: one object a line per file (with
     /// --recursive or sync; for one object, its line with the format and
@@ -921,7 +928,48 @@ impl SelectArgs {
     }
 }
 
+impl Command {
+    /// The flags of many files, for the commands that take them.
+    pub fn many_mut(&mut self) -> Option<&mut ManyArgs> {
+        match self {
+            Command::Cp { bulk, .. }
+            | Command::EncryptWithKms { bulk, .. }
+            | Command::DecryptWithKms { bulk, .. } => Some(&mut bulk.many),
+            Command::Sync { many, .. } => Some(many),
+            _ => None,
+        }
+    }
+}
+
+/// One `--include` or `--exclude`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum FilterRule {
+    Include(String),
+    Exclude(String),
+}
+
 impl ManyArgs {
+    /// Fills [`ManyArgs::filters`] from the subcommand's `matches`: clap
+    /// keeps --include and --exclude apart, and their order decides.
+    pub fn order_filters(&mut self, matches: &clap::ArgMatches) {
+        let given = |id: &str| -> Vec<(usize, String)> {
+            let values = matches.get_many::<String>(id).into_iter().flatten();
+            let indices = matches.indices_of(id).into_iter().flatten();
+            indices.zip(values.cloned()).collect()
+        };
+        let mut rules: Vec<(usize, FilterRule)> = given("include")
+            .into_iter()
+            .map(|(at, p)| (at, FilterRule::Include(p)))
+            .chain(
+                given("exclude")
+                    .into_iter()
+                    .map(|(at, p)| (at, FilterRule::Exclude(p))),
+            )
+            .collect();
+        rules.sort_by_key(|(at, _)| *at);
+        self.filters = rules.into_iter().map(|(_, rule)| rule).collect();
+    }
+
     pub fn cache_limits(&self) -> atrest_kms::CacheLimits {
         atrest_kms::CacheLimits {
             max_objects: self.key_cache_max_objects,

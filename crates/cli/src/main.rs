@@ -26,10 +26,13 @@ fn main() -> ExitCode {
         Ok(cli) => cli,
         Err(e) => return usage_error(e),
     };
-    let cli = match commands::cp::normalize(cli, &matches) {
+    let mut cli = match commands::cp::normalize(cli, &matches) {
         Ok(cli) => cli,
         Err(err) => return failed(&err),
     };
+    if let (Some(many), Some((_, sub))) = (cli.command.many_mut(), matches.subcommand()) {
+        many.order_filters(sub);
+    }
     // Neither needs AWS configuration nor a runtime.
     match cli.command {
         Command::Completions { shell } => {

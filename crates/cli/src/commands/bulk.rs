@@ -11,9 +11,9 @@ use std::path::{Component, Path, PathBuf};
 use anyhow::{Context, Result};
 use atrest_kms::Kms;
 use futures::StreamExt;
-use globset::{Glob, GlobSet, GlobSetBuilder};
+use globset::{Glob, GlobMatcher};
 
-use crate::cli::ManyArgs;
+use crate::cli::{FilterRule, ManyArgs};
 use crate::commands::decrypt::Decrypt;
 use crate::commands::encrypt::Encrypt;
 use crate::failure::{Exit, Failure};
@@ -21,43 +21,58 @@ use crate::interrupt::{Interrupt, Interrupted};
 use crate::progress::{Progress, Show};
 use atrest_kms::CachedKeys as Keys;
 
-/// Which relative paths (or keys below the prefix) to take.
+/// Which relative paths (or keys below the prefix) to take: `--exclude`
+/// and `--include` as the AWS CLI applies them. Everything is taken unless
+/// a filter says otherwise, and of the filters that match a path the last
+/// one given decides (so `--exclude '*' --include '*.jpg'` takes only the
+/// `.jpg` files, and `--include` alone changes nothing).
 #[derive(Debug)]
 pub struct Filter {
-    include: Option<GlobSet>,
-    exclude: GlobSet,
+    /// Each pattern and whether it takes (`--include`) what it matches.
+    rules: Vec<(GlobMatcher, bool)>,
 }
 
 impl Filter {
-    pub fn new(include: &[String], exclude: &[String]) -> Result<Self> {
-        let build = |patterns: &[String]| -> Result<GlobSet> {
-            let mut set = GlobSetBuilder::new();
-            for p in patterns {
-                set.add(Glob::new(p).map_err(|e| {
-                    Failure::new(Exit::Usage, format!("invalid pattern `{p}`: {e}"))
-                })?);
-            }
-            Ok(set.build()?)
-        };
-        Ok(Filter {
-            include: (!include.is_empty()).then(|| build(include)).transpose()?,
-            exclude: build(exclude)?,
-        })
+    pub fn new(rules: &[FilterRule]) -> Result<Self> {
+        let rules = rules
+            .iter()
+            .map(|rule| {
+                let (pattern, include) = match rule {
+                    FilterRule::Include(p) => (p, true),
+                    FilterRule::Exclude(p) => (p, false),
+                };
+                let glob = Glob::new(pattern).map_err(|e| {
+                    Failure::new(Exit::Usage, format!("invalid pattern `{pattern}`: {e}"))
+                })?;
+                Ok((glob.compile_matcher(), include))
+            })
+            .collect::<Result<_>>()?;
+        Ok(Filter { rules })
     }
 
     /// Whether the directory `relative` is left unread: an --exclude
     /// pattern matches `relative/` (as `DIR/**` and `DIR/*` do), so it
-    /// excludes everything below it.
+    /// excludes everything below it, and no --include after it could take
+    /// something back.
     pub fn skips_dir(&self, relative: &str) -> bool {
-        self.exclude.is_match(format!("{relative}/"))
+        let dir = format!("{relative}/");
+        let after_includes = match self.rules.iter().rposition(|(_, include)| *include) {
+            Some(last) => last + 1,
+            None => 0,
+        };
+        self.rules[after_includes..]
+            .iter()
+            .any(|(glob, include)| !include && glob.is_match(&dir))
     }
 
-    /// With --include, a path must match one; any --exclude match drops it.
+    /// Whether the path is taken: by the last filter that matches it, or
+    /// by default.
     pub fn takes(&self, relative: &str) -> bool {
-        self.include
-            .as_ref()
-            .is_none_or(|set| set.is_match(relative))
-            && !self.exclude.is_match(relative)
+        self.rules
+            .iter()
+            .rev()
+            .find(|(glob, _)| glob.is_match(relative))
+            .is_none_or(|(_, include)| *include)
     }
 }
 
@@ -320,7 +335,7 @@ pub async fn encrypt_dir(
     if template.kms_key.is_none() && bulk.key_file.is_none() {
         super::encrypt::read_data_key(template.data_key)?;
     }
-    let filter = Filter::new(&bulk.args.include, &bulk.args.exclude)?;
+    let filter = Filter::new(&bulk.args.filters)?;
     let prefix = as_prefix(template.uri.key());
     let found = walk(dir, &filter)?;
     if !bulk.quiet {
@@ -442,7 +457,7 @@ pub async fn decrypt_prefix(bulk: &Bulk<'_>, template: Decrypt<'_>) -> Result<()
         )
         .into());
     }
-    let filter = Filter::new(&bulk.args.include, &bulk.args.exclude)?;
+    let filter = Filter::new(&bulk.args.filters)?;
     let prefix = as_prefix(template.uri.key());
     let listing = select(
         bulk.s3,
@@ -854,14 +869,45 @@ mod tests {
 
     #[test]
     fn only_directories_an_exclude_covers_whole_are_left_unread() {
-        let f = Filter::new(&[], &["noperm/**".into(), "*.log".into(), "tmp/*".into()]).unwrap();
+        let f = Filter::new(&excludes(&["noperm/**", "*.log", "tmp/*"])).unwrap();
         assert!(f.skips_dir("noperm"));
         assert!(f.skips_dir("tmp"));
         // `x.log/` holds files `*.log` does not match.
         assert!(!f.skips_dir("x.log"));
         assert!(!f.skips_dir("sub"));
-        let some = Filter::new(&[], &["noperm/*.txt".into()]).unwrap();
+        let some = Filter::new(&excludes(&["noperm/*.txt"])).unwrap();
         assert!(!some.skips_dir("noperm"));
+        // An include after the exclude may take files back: read it.
+        let mut back = excludes(&["noperm/**"]);
+        back.push(FilterRule::Include("noperm/keep".into()));
+        assert!(!Filter::new(&back).unwrap().skips_dir("noperm"));
+        back.push(FilterRule::Exclude("*".into()));
+        assert!(Filter::new(&back).unwrap().skips_dir("noperm"));
+    }
+
+    fn excludes(patterns: &[&str]) -> Vec<FilterRule> {
+        patterns
+            .iter()
+            .map(|p| FilterRule::Exclude(p.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn the_last_matching_filter_decides_as_in_the_aws_cli() {
+        use FilterRule::{Exclude, Include};
+        let filter = |rules: &[FilterRule]| Filter::new(rules).unwrap();
+        let jpgs = filter(&[Exclude("*".into()), Include("*.jpg".into())]);
+        assert!(jpgs.takes("a.jpg") && jpgs.takes("sub/c.jpg"));
+        assert!(!jpgs.takes("b.txt"));
+        // The other way round the exclude comes last and wins.
+        let none = filter(&[Include("*.jpg".into()), Exclude("*".into())]);
+        assert!(!none.takes("a.jpg"));
+        // --include alone re-includes what is included anyway.
+        let alone = filter(&[Include("*.jpg".into())]);
+        assert!(alone.takes("b.txt"));
+        let nothing = filter(&[]);
+        assert!(nothing.takes("anything/at/all"));
+        assert!(!nothing.skips_dir("dir"));
     }
 
     #[test]
@@ -889,13 +935,8 @@ mod tests {
     }
 
     #[test]
-    fn exclude_wins_over_include() {
-        let all = Filter::new(&[], &[]).unwrap();
-        assert!(all.takes("any/thing"));
-        let f = Filter::new(&["sub/**".into()], &["*.log".into()]).unwrap();
-        assert!(f.takes("sub/a/b.txt"));
-        assert!(!f.takes("top.txt"));
-        assert!(!f.takes("sub/x.log"));
-        assert!(Filter::new(&["a[".into()], &[]).is_err());
+    fn an_invalid_pattern_is_refused() {
+        assert!(Filter::new(&[FilterRule::Include("a[".into())]).is_err());
+        assert!(Filter::new(&excludes(&["sub/**", "*.log"])).is_ok());
     }
 }

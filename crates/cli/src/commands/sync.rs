@@ -163,7 +163,7 @@ async fn upload(args: &Sync<'_>, dir: &Path, uri: &S3Uri, interrupt: &Interrupt)
         super::encrypt::read_data_key(&args.encrypt.data_key)?;
     }
     args.encrypt.properties.check()?;
-    let filter = Filter::new(&args.many.include, &args.many.exclude)?;
+    let filter = Filter::new(&args.many.filters)?;
     let prefix = bulk::as_prefix(uri.key());
     let mut found = bulk::walk(dir, &filter)?;
     let remote = remote_index(args.s3, uri, &prefix, &filter).await?;
@@ -293,7 +293,7 @@ async fn download(args: &Sync<'_>, uri: &S3Uri, dir: &Path) -> Result<()> {
         )
         .into());
     }
-    let filter = Filter::new(&args.many.include, &args.many.exclude)?;
+    let filter = Filter::new(&args.many.filters)?;
     let prefix = bulk::as_prefix(uri.key());
     let remote = remote_index(args.s3, uri, &prefix, &filter).await?;
     // What the directory holds (nothing yet if it does not exist).

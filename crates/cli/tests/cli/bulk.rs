@@ -91,17 +91,39 @@ fn nested_directories_round_trip_with_filters_and_json_summary() {
     }
     assert!(!env.path("back/sub/skip.log").exists());
 
-    // --include keeps only matches.
+    // As in the AWS CLI the last matching filter decides: everything
+    // excluded, then sub/ taken back.
     env.ok(&[
         "decrypt",
         &env.uri("tree"),
         "only",
         "-r",
+        "--exclude",
+        "*",
         "--include",
         "sub/**",
     ]);
     assert!(env.path("only/sub/b.bin").exists());
     assert!(!env.path("only/a.txt").exists());
+    // The other way round nothing is taken; --include alone takes all.
+    let args = [
+        "decrypt",
+        &env.uri("tree"),
+        "none",
+        "-r",
+        "--include",
+        "sub/**",
+    ];
+    env.ok(&[&args[..], &["--exclude", "*"]].concat());
+    assert!(
+        !env.path("none").exists()
+            || std::fs::read_dir(env.path("none"))
+                .unwrap()
+                .next()
+                .is_none()
+    );
+    env.ok(&args.map(|a| if a == "none" { "all" } else { a }));
+    assert!(env.path("all/a.txt").exists() && env.path("all/sub/b.bin").exists());
 }
 
 #[test]
