@@ -67,13 +67,26 @@ pub fn group_key(key: &str) -> &str {
 /// with its object (see [`crate::Download`]) and is not an object to
 /// decrypt, verify or copy of its own.
 pub fn without_instruction_files(objects: &mut Vec<atrest_s3::Listed>) -> Vec<atrest_s3::Listed> {
-    let keys: std::collections::HashSet<String> = objects.iter().map(|o| o.key.clone()).collect();
-    let of_listed = |o: &atrest_s3::Listed| {
-        o.key
-            .strip_suffix(INSTRUCTION_SUFFIX)
-            .is_some_and(|object| keys.contains(object))
+    // Most listings have none: no set of every key for them.
+    if !objects.iter().any(|o| o.key.ends_with(INSTRUCTION_SUFFIX)) {
+        return Vec::new();
+    }
+    let of_listed: Vec<bool> = {
+        let keys: std::collections::HashSet<&str> =
+            objects.iter().map(|o| o.key.as_str()).collect();
+        objects
+            .iter()
+            .map(|o| {
+                o.key
+                    .strip_suffix(INSTRUCTION_SUFFIX)
+                    .is_some_and(|object| keys.contains(object))
+            })
+            .collect()
     };
-    let (instruction_files, rest) = std::mem::take(objects).into_iter().partition(of_listed);
+    let mut of_listed = of_listed.into_iter();
+    let (instruction_files, rest) = std::mem::take(objects)
+        .into_iter()
+        .partition(|_| of_listed.next().expect("one flag per object"));
     *objects = rest;
     instruction_files
 }

@@ -829,10 +829,10 @@ fn summarize(verb: &str, mut done: Vec<Done>, kms_calls: u64, bulk: &Bulk<'_>) -
         };
         if !bulk.quiet {
             eprintln!(
-                "{verb} {} ({bytes} bytes), {} failed; {kms_calls} KMS call{}{per_file}",
+                "{verb} {} ({bytes} bytes), {} failed; {}{per_file}",
                 super::count_of(files as usize, "file"),
                 failed.len(),
-                if kms_calls == 1 { "" } else { "s" }
+                super::count_of(kms_calls as usize, "KMS call"),
             );
         }
     }

@@ -58,7 +58,12 @@ pub async fn run(
             download = download.concurrency(streams);
         }
         let done = match output.positional()? {
-            Some(file) => download.into_file(file).await,
+            // The engine's writes at offsets do not know the file's name
+            // (`Output`'s own writes say it).
+            Some(file) => download
+                .into_file(file)
+                .await
+                .map_err(|e| naming_writes(e, args.file)),
             None => download.into_sink(Sink::Ordered(&mut output)).await,
         };
         let done = done
@@ -74,6 +79,18 @@ pub async fn run(
     let done = progress.end(result)?;
     tracing::info!(uri = %args.uri, "decrypted");
     Ok(done)
+}
+
+/// An I/O error of a download into `file`, saying that it was writing
+/// `file`.
+fn naming_writes(e: Error, file: &Path) -> Error {
+    match e {
+        Error::Io(io) => Error::Io(std::io::Error::new(
+            io.kind(),
+            format!("cannot write {}: {io}", file.display()),
+        )),
+        e => e,
+    }
 }
 
 /// The engine's error in the command's terms.
@@ -106,11 +123,6 @@ fn failure(e: Error, args: &Decrypt<'_>) -> anyhow::Error {
                 format!("not an atrest object: by its name, the S3 Encryption Client instruction file of {object}, which decrypting {object} reads"),
             )
             .into()
-        }
-        // The engine's writes into the file do not know its name (those
-        // through `Output` and the staging file's say theirs).
-        Error::Io(io) if !io.to_string().starts_with("cannot ") => {
-            anyhow::Error::new(io).context(format!("cannot write {}", args.file.display()))
         }
         e => crate::failure::from_transfer(e),
     }
