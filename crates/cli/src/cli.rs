@@ -877,7 +877,7 @@ pub struct ManyArgs {
     /// --include and --exclude in the order given (see
     /// [`ManyArgs::order_filters`]).
     #[arg(skip)]
-    pub filters: Vec<FilterRule>,
+    pub filters: Vec<atrest_fs::tree::Rule>,
 
     /// Report as JSON Lines on stdout: one object a line per file (with
     /// --recursive or sync; for one object, its line with the format and
@@ -941,13 +941,6 @@ impl Command {
     }
 }
 
-/// One `--include` or `--exclude`.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum FilterRule {
-    Include(String),
-    Exclude(String),
-}
-
 impl ManyArgs {
     /// Fills [`ManyArgs::filters`] from the subcommand's `matches`: clap
     /// keeps --include and --exclude apart, and their order decides.
@@ -957,13 +950,13 @@ impl ManyArgs {
             let indices = matches.indices_of(id).into_iter().flatten();
             indices.zip(values.cloned()).collect()
         };
-        let mut rules: Vec<(usize, FilterRule)> = given("include")
+        let mut rules: Vec<(usize, atrest_fs::tree::Rule)> = given("include")
             .into_iter()
-            .map(|(at, p)| (at, FilterRule::Include(p)))
+            .map(|(at, p)| (at, atrest_fs::tree::Rule::Include(p)))
             .chain(
                 given("exclude")
                     .into_iter()
-                    .map(|(at, p)| (at, FilterRule::Exclude(p))),
+                    .map(|(at, p)| (at, atrest_fs::tree::Rule::Exclude(p))),
             )
             .collect();
         rules.sort_by_key(|(at, _)| *at);

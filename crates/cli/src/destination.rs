@@ -17,7 +17,7 @@ pub fn encrypt_target(file: &Path, uri: &S3Uri) -> Result<S3Uri> {
     if !uri.key().ends_with('/') && !uri.key().is_empty() {
         return Ok(uri.clone());
     }
-    if crate::files::is_std_stream(file) {
+    if atrest_fs::output::is_std_stream(file) {
         return Err(Failure::new(
             Exit::Usage,
             format!("{uri} ends with `/` and stdin has no name: give the object's full key"),
@@ -32,7 +32,7 @@ pub fn encrypt_target(file: &Path, uri: &S3Uri) -> Result<S3Uri> {
             Exit::Usage,
             format!(
                 "the file name {} is not valid UTF-8, so it cannot become an S3 key without loss: give the object's full key",
-                crate::files::display_os(name)
+                atrest_fs::output::display_os(name)
             ),
         )
     })?;
@@ -50,7 +50,7 @@ pub fn decrypt_target(uri: &S3Uri, file: &Path) -> Result<PathBuf> {
         .into());
     }
     let ends_in_slash = file.as_os_str().as_encoded_bytes().last() == Some(&b'/');
-    if crate::files::is_std_stream(file) || !(ends_in_slash || file.is_dir()) {
+    if atrest_fs::output::is_std_stream(file) || !(ends_in_slash || file.is_dir()) {
         return Ok(file.to_owned());
     }
     // The key is untrusted: its base name must be one plain name.

@@ -107,6 +107,16 @@ pub fn exit_code(err: &anyhow::Error) -> Exit {
         if let Some(f) = cause.downcast_ref::<Failure>() {
             return f.exit;
         }
+        if let Some(e) = cause.downcast_ref::<atrest_fs::Error>() {
+            use atrest_fs::Error as Fs;
+            match e {
+                e if e.is_usage() => return Exit::Usage,
+                Fs::DanglingLink(_) | Fs::NoDirectory { .. } => return Exit::NotFoundOrDenied,
+                Fs::UnsafeKey(_) => return Exit::Untrusted,
+                // The I/O error beneath decides.
+                _ => {}
+            }
+        }
         if cause.is::<DecryptError>() || cause.is::<NotAtrest>() || cause.is::<UnwrapError>() {
             return Exit::Untrusted;
         }

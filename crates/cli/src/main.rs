@@ -5,7 +5,6 @@ mod cli;
 mod commands;
 mod destination;
 mod failure;
-mod files;
 mod interrupt;
 mod keyring;
 mod progress;
@@ -244,7 +243,7 @@ async fn run(cli: Cli) -> anyhow::Result<Option<String>> {
             }
             if bulk.dryrun {
                 // As `aws s3 cp --dryrun`: the source must exist.
-                if !files::is_std_stream(file) {
+                if !atrest_fs::output::is_std_stream(file) {
                     std::fs::metadata(file).map_err(|e| {
                         anyhow::Error::from(e).context(format!("cannot open {}", file.display()))
                     })?;
@@ -519,7 +518,7 @@ pub use atrest_transfer::escape;
 /// Whether `path` is `-` or names our own standard output (a link to
 /// /proc/self/fd/1, the terminal we write to, the pipe we write into).
 fn is_stdout(path: &std::path::Path) -> bool {
-    if files::is_std_stream(path) {
+    if atrest_fs::output::is_std_stream(path) {
         return true;
     }
     #[cfg(unix)]

@@ -50,7 +50,7 @@ impl PropertiesArgs {
         let mut p = Properties::default();
         p.metadata = self.user_metadata();
         p.content_type = self.content_type.clone().or_else(|| {
-            if crate::files::is_std_stream(file) {
+            if atrest_fs::output::is_std_stream(file) {
                 return None;
             }
             mime_guess::from_path(file).first_raw().map(str::to_owned)

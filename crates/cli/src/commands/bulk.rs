@@ -6,75 +6,20 @@
 //! is (a FIFO, a name that is not UTF-8, an unreadable subdirectory) fails
 //! alone, named, without being opened.
 
-use std::path::{Component, Path, PathBuf};
+use std::path::Path;
 
 use anyhow::{Context, Result};
+use atrest_fs::tree::{self, as_prefix, relative_key, Filter, Source, Walk};
 use atrest_kms::Kms;
 use futures::StreamExt;
-use globset::{Glob, GlobMatcher};
 
-use crate::cli::{FilterRule, ManyArgs};
+use crate::cli::ManyArgs;
 use crate::commands::decrypt::Decrypt;
 use crate::commands::encrypt::Encrypt;
 use crate::failure::{Exit, Failure};
 use crate::interrupt::{Interrupt, Interrupted};
 use crate::progress::{Progress, Show};
 use atrest_kms::CachedKeys as Keys;
-
-/// Which relative paths (or keys below the prefix) to take: `--exclude`
-/// and `--include` as the AWS CLI applies them. Everything is taken unless
-/// a filter says otherwise, and of the filters that match a path the last
-/// one given decides (so `--exclude '*' --include '*.jpg'` takes only the
-/// `.jpg` files, and `--include` alone changes nothing).
-#[derive(Debug)]
-pub struct Filter {
-    /// Each pattern and whether it takes (`--include`) what it matches.
-    rules: Vec<(GlobMatcher, bool)>,
-}
-
-impl Filter {
-    pub fn new(rules: &[FilterRule]) -> Result<Self> {
-        let rules = rules
-            .iter()
-            .map(|rule| {
-                let (pattern, include) = match rule {
-                    FilterRule::Include(p) => (p, true),
-                    FilterRule::Exclude(p) => (p, false),
-                };
-                let glob = Glob::new(pattern).map_err(|e| {
-                    Failure::new(Exit::Usage, format!("invalid pattern `{pattern}`: {e}"))
-                })?;
-                Ok((glob.compile_matcher(), include))
-            })
-            .collect::<Result<_>>()?;
-        Ok(Filter { rules })
-    }
-
-    /// Whether the directory `relative` is left unread: an --exclude
-    /// pattern matches `relative/` (as `DIR/**` and `DIR/*` do), so it
-    /// excludes everything below it, and no --include after it could take
-    /// something back.
-    pub fn skips_dir(&self, relative: &str) -> bool {
-        let dir = format!("{relative}/");
-        let after_includes = match self.rules.iter().rposition(|(_, include)| *include) {
-            Some(last) => last + 1,
-            None => 0,
-        };
-        self.rules[after_includes..]
-            .iter()
-            .any(|(glob, include)| !include && glob.is_match(&dir))
-    }
-
-    /// Whether the path is taken: by the last filter that matches it, or
-    /// by default.
-    pub fn takes(&self, relative: &str) -> bool {
-        self.rules
-            .iter()
-            .rev()
-            .find(|(glob, _)| glob.is_match(relative))
-            .is_none_or(|(_, include)| *include)
-    }
-}
 
 /// What a `--recursive` run needs besides the single-object arguments.
 pub struct Bulk<'a> {
@@ -195,17 +140,6 @@ pub(crate) fn object_json(
     value
 }
 
-impl<T> Item<T> {
-    fn failed(name: String, error: anyhow::Error) -> Self {
-        Item {
-            name,
-            size: 0,
-            work: Err(error),
-            line: None,
-        }
-    }
-}
-
 /// One item's result.
 struct Done {
     name: String,
@@ -308,14 +242,6 @@ impl<'a> Run<'a> {
     }
 }
 
-/// A file to encrypt, and its key below the prefix.
-pub(crate) struct Source {
-    pub path: PathBuf,
-    pub rel: String,
-    /// Its modification time, if the system tells it.
-    pub modified: Option<std::time::SystemTime>,
-}
-
 /// Encrypts every regular file under `template.file` to the prefix +
 /// its relative path.
 pub async fn encrypt_dir(
@@ -324,7 +250,7 @@ pub async fn encrypt_dir(
     interrupt: &Interrupt,
 ) -> Result<()> {
     let dir = template.file;
-    if crate::files::is_std_stream(dir) || !dir.is_dir() {
+    if atrest_fs::output::is_std_stream(dir) || !dir.is_dir() {
         return Err(Failure::new(
             Exit::Usage,
             format!("--recursive needs a directory, not {}", dir.display()),
@@ -337,7 +263,7 @@ pub async fn encrypt_dir(
     }
     let filter = Filter::new(&bulk.args.filters)?;
     let prefix = as_prefix(template.uri.key());
-    let found = walk(dir, &filter)?;
+    let found = tree::walk(dir, &filter)?;
     if !bulk.quiet {
         for name in &found.partials {
             eprintln!(
@@ -345,7 +271,7 @@ pub async fn encrypt_dir(
             );
         }
     }
-    let mut items = found.items;
+    let mut items = walked(found);
     if bulk.select.manifest.is_some() {
         return Err(Failure::new(
             Exit::Usage,
@@ -370,7 +296,6 @@ pub(crate) async fn upload(
     mut items: Vec<Item<Source>>,
     interrupt: &Interrupt,
 ) -> Result<()> {
-    one_key_each(&mut items, |s| &s.rel);
     if bulk.no_overwrite {
         // One listing, not a HEAD per file.
         let under = template.uri.with_key(prefix.to_owned());
@@ -450,7 +375,7 @@ impl Overall {
 /// directory) + the key's part after the prefix.
 pub async fn decrypt_prefix(bulk: &Bulk<'_>, template: Decrypt<'_>) -> Result<()> {
     let dir = template.file;
-    if crate::files::is_std_stream(dir) || (dir.exists() && !dir.is_dir()) {
+    if atrest_fs::output::is_std_stream(dir) || (dir.exists() && !dir.is_dir()) {
         return Err(Failure::new(
             Exit::Usage,
             format!("--recursive needs a directory, not {}", dir.display()),
@@ -472,7 +397,7 @@ pub async fn decrypt_prefix(bulk: &Bulk<'_>, template: Decrypt<'_>) -> Result<()
         .objects
         .into_iter()
         .filter_map(|o| {
-            let rel = relative(&prefix, &o.key, &filter)?;
+            let rel = relative_key(&prefix, &o.key, &filter)?;
             Some(Item {
                 name: crate::escape(&rel),
                 size: o.size,
@@ -484,11 +409,16 @@ pub async fn decrypt_prefix(bulk: &Bulk<'_>, template: Decrypt<'_>) -> Result<()
     download(bulk, &template, &prefix, items).await
 }
 
-/// The part of a listed `key` after `prefix`, if the filter takes it:
-/// folder markers made by consoles (keys ending in `/`) hold no data.
-pub(crate) fn relative(prefix: &str, key: &str, filter: &Filter) -> Option<String> {
-    let rel = key.strip_prefix(prefix)?;
-    (!rel.is_empty() && !rel.ends_with('/') && filter.takes(rel)).then(|| rel.to_owned())
+/// A walk's files as the items of a run (those that cannot be transferred
+/// fail alone, counted).
+pub(crate) fn walked(found: Walk) -> Vec<Item<Source>> {
+    let item = |file: tree::Walked| Item {
+        name: file.name,
+        size: file.size,
+        work: file.source.map_err(Into::into),
+        line: None,
+    };
+    found.files.into_iter().map(item).collect()
 }
 
 /// Decrypts each object `prefix` + relative key of `items` into the
@@ -518,11 +448,11 @@ pub(crate) async fn download(
     let run = &run;
     run.all(items, |rel| async move {
         // Keys are untrusted: none may reach outside the directory.
-        let dest = safe_join(dir, &rel)?;
+        let dest = tree::join_key(dir, &rel)?;
         // A device or FIFO in the tree is not written (nor waited on).
         if let Ok(m) = std::fs::metadata(&dest) {
             if !m.is_file() {
-                return Err(not_regular(&m).into());
+                return Err(atrest_fs::Error::not_regular(&m).into());
             }
         }
         if let Some(parent) = dest.parent() {
@@ -574,212 +504,6 @@ pub async fn select(
         }
     }
     Ok(selection)
-}
-
-/// The key prefix objects go under: the URI's key, ending with `/`.
-pub(crate) fn as_prefix(key: &str) -> String {
-    // An empty key is the whole bucket.
-    if key.ends_with('/') || key.is_empty() {
-        key.to_owned()
-    } else {
-        format!("{key}/")
-    }
-}
-
-/// What a walk found: the files to encrypt (or why one cannot be), and the
-/// temporary files of interrupted decryptions it left out.
-pub(crate) struct Found {
-    pub items: Vec<Item<Source>>,
-    pub partials: Vec<String>,
-}
-
-/// Every entry under `root` the filter takes, with its path relative to
-/// `root` in `/` form. Only regular files (and links to them) are
-/// transferred; a FIFO, socket or device fails alone without being opened,
-/// as does a subdirectory that cannot be listed, a link to a directory (not
-/// followed) or a name that is not UTF-8 (it cannot become a key without
-/// loss). Directories the excludes cover are not read.
-pub(crate) fn walk(root: &Path, filter: &Filter) -> Result<Found> {
-    let mut found = Found {
-        items: Vec::new(),
-        partials: Vec::new(),
-    };
-    let mut dirs = vec![PathBuf::new()];
-    while let Some(rel_dir) = dirs.pop() {
-        let unlisted = |e: std::io::Error| {
-            anyhow::Error::new(e).context(format!("cannot list {}", root.join(&rel_dir).display()))
-        };
-        let entries = match std::fs::read_dir(root.join(&rel_dir)) {
-            Ok(entries) => entries,
-            // The directory the user named: nothing to do at all.
-            Err(e) if rel_dir.as_os_str().is_empty() => return Err(unlisted(e)),
-            Err(e) => {
-                found
-                    .items
-                    .push(Item::failed(format!("{}/", shown(&rel_dir)), unlisted(e)));
-                continue;
-            }
-        };
-        for entry in entries {
-            let entry = match entry {
-                Ok(entry) => entry,
-                Err(e) => {
-                    found
-                        .items
-                        .push(Item::failed(format!("{}/", shown(&rel_dir)), unlisted(e)));
-                    break;
-                }
-            };
-            let rel = rel_dir.join(entry.file_name());
-            let lossy = slashed(&rel, |c| c.to_string_lossy().into_owned());
-            if entry.file_type().is_ok_and(|t| t.is_dir()) {
-                if !filter.skips_dir(&lossy) {
-                    dirs.push(rel);
-                }
-                continue;
-            }
-            if !filter.takes(&lossy) {
-                continue;
-            }
-            if crate::files::is_partial(&entry.file_name()) {
-                found.partials.push(shown(&rel));
-                continue;
-            }
-            found.items.push(source(root, &rel));
-        }
-    }
-    found.items.sort_by(|a, b| a.name.cmp(&b.name));
-    Ok(found)
-}
-
-/// The file at `root/rel` as an item: a regular file (or a link to one)
-/// whose path is UTF-8, or the reason it is not transferred.
-fn source(root: &Path, rel: &Path) -> Item<Source> {
-    let name = shown(rel);
-    let path = root.join(rel);
-    let meta = match std::fs::metadata(&path) {
-        Ok(m) => m,
-        Err(e) => {
-            let e = anyhow::Error::new(e).context(format!("cannot open {}", path.display()));
-            return Item::failed(name, e);
-        }
-    };
-    if meta.is_dir() {
-        let e = Failure::new(
-            Exit::Usage,
-            "a symbolic link to a directory, which --recursive does not follow",
-        );
-        return Item::failed(name, e.into());
-    }
-    if !meta.is_file() {
-        return Item::failed(name, not_regular(&meta).into());
-    }
-    let mut parts = Vec::new();
-    for c in rel.components() {
-        match c.as_os_str().to_str() {
-            Some(part) => parts.push(part),
-            None => {
-                let e = Failure::new(
-                    Exit::Usage,
-                    "the name is not valid UTF-8, so it cannot become an S3 key without loss: rename it",
-                );
-                return Item::failed(name, e.into());
-            }
-        }
-    }
-    Item {
-        name,
-        size: meta.len(),
-        work: Ok(Source {
-            path,
-            rel: parts.join("/"),
-            modified: meta.modified().ok(),
-        }),
-        line: None,
-    }
-}
-
-/// Why a file that is not a regular one is skipped.
-fn not_regular(meta: &std::fs::Metadata) -> Failure {
-    use std::os::unix::fs::FileTypeExt;
-    let t = meta.file_type();
-    let kind = if t.is_fifo() {
-        "a FIFO"
-    } else if t.is_socket() {
-        "a socket"
-    } else if t.is_char_device() {
-        "a character device"
-    } else if t.is_block_device() {
-        "a block device"
-    } else {
-        "a special file"
-    };
-    Failure::new(
-        Exit::Usage,
-        format!("not a regular file ({kind}): skipped without opening it"),
-    )
-}
-
-/// `rel`'s components, each made text by `part`, joined with `/`.
-fn slashed(rel: &Path, part: impl Fn(&std::ffi::OsStr) -> String) -> String {
-    let parts: Vec<String> = rel.components().map(|c| part(c.as_os_str())).collect();
-    parts.join("/")
-}
-
-/// `rel` as messages show it: exactly, bytes that are not UTF-8 as `\xNN`.
-fn shown(rel: &Path) -> String {
-    slashed(rel, crate::files::display_os)
-}
-
-/// Two files must never write one key: any that would, fail, each naming
-/// the others. (Keys are the exact UTF-8 paths, so on Unix this holds by
-/// construction; the check keeps it true whatever the mapping becomes.)
-fn one_key_each<T>(items: &mut [Item<T>], key: impl Fn(&T) -> &str) {
-    let mut by_key: std::collections::HashMap<String, Vec<usize>> = Default::default();
-    for (i, item) in items.iter().enumerate() {
-        if let Ok(work) = &item.work {
-            by_key.entry(key(work).to_owned()).or_default().push(i);
-        }
-    }
-    for (key, same) in by_key.into_iter().filter(|(_, same)| same.len() > 1) {
-        let names: Vec<String> = same.iter().map(|&i| items[i].name.clone()).collect();
-        for &i in &same {
-            items[i].work = Err(Failure::new(
-                Exit::Usage,
-                format!(
-                    "{} and {} other file(s) map to the same key `{}` ({}): none of them is uploaded",
-                    items[i].name,
-                    names.len() - 1,
-                    crate::escape(&key),
-                    names.join(", ")
-                ),
-            )
-            .into());
-        }
-    }
-}
-
-/// `dir` joined with the relative key `rel`, refusing keys that would leave
-/// `dir` (`..`, absolute, empty parts).
-pub(crate) fn safe_join(dir: &Path, rel: &str) -> Result<PathBuf> {
-    let unsafe_key = || {
-        Failure::new(
-            Exit::Untrusted,
-            format!(
-                "the key part `{}` is not a safe relative path",
-                crate::escape(rel)
-            ),
-        )
-    };
-    let mut dest = dir.to_path_buf();
-    for part in rel.split('/') {
-        let mut components = Path::new(part).components();
-        match (components.next(), components.next()) {
-            (Some(Component::Normal(name)), None) if name == part => dest.push(name),
-            _ => return Err(unsafe_key().into()),
-        }
-    }
-    Ok(dest)
 }
 
 /// Prints the failures and the summary (stderr, or JSON on stdout; with
@@ -848,95 +572,5 @@ fn summarize(verb: &str, mut done: Vec<Done>, kms_calls: u64, bulk: &Bulk<'_>) -
             ),
         )
         .into())
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn keys_cannot_leave_the_directory() {
-        let dir = Path::new("out");
-        assert_eq!(
-            safe_join(dir, "a/b c/d.txt").unwrap(),
-            Path::new("out/a/b c/d.txt")
-        );
-        for bad in ["../x", "a/../../x", "/etc/passwd", "a//b", ".", "a/./b", ""] {
-            assert!(safe_join(dir, bad).is_err(), "{bad:?}");
-        }
-    }
-
-    #[test]
-    fn only_directories_an_exclude_covers_whole_are_left_unread() {
-        let f = Filter::new(&excludes(&["noperm/**", "*.log", "tmp/*"])).unwrap();
-        assert!(f.skips_dir("noperm"));
-        assert!(f.skips_dir("tmp"));
-        // `x.log/` holds files `*.log` does not match.
-        assert!(!f.skips_dir("x.log"));
-        assert!(!f.skips_dir("sub"));
-        let some = Filter::new(&excludes(&["noperm/*.txt"])).unwrap();
-        assert!(!some.skips_dir("noperm"));
-        // An include after the exclude may take files back: read it.
-        let mut back = excludes(&["noperm/**"]);
-        back.push(FilterRule::Include("noperm/keep".into()));
-        assert!(!Filter::new(&back).unwrap().skips_dir("noperm"));
-        back.push(FilterRule::Exclude("*".into()));
-        assert!(Filter::new(&back).unwrap().skips_dir("noperm"));
-    }
-
-    fn excludes(patterns: &[&str]) -> Vec<FilterRule> {
-        patterns
-            .iter()
-            .map(|p| FilterRule::Exclude(p.to_string()))
-            .collect()
-    }
-
-    #[test]
-    fn the_last_matching_filter_decides_as_in_the_aws_cli() {
-        use FilterRule::{Exclude, Include};
-        let filter = |rules: &[FilterRule]| Filter::new(rules).unwrap();
-        let jpgs = filter(&[Exclude("*".into()), Include("*.jpg".into())]);
-        assert!(jpgs.takes("a.jpg") && jpgs.takes("sub/c.jpg"));
-        assert!(!jpgs.takes("b.txt"));
-        // The other way round the exclude comes last and wins.
-        let none = filter(&[Include("*.jpg".into()), Exclude("*".into())]);
-        assert!(!none.takes("a.jpg"));
-        // --include alone re-includes what is included anyway.
-        let alone = filter(&[Include("*.jpg".into())]);
-        assert!(alone.takes("b.txt"));
-        let nothing = filter(&[]);
-        assert!(nothing.takes("anything/at/all"));
-        assert!(!nothing.skips_dir("dir"));
-    }
-
-    #[test]
-    fn files_mapping_to_one_key_all_fail_naming_each_other() {
-        let item = |name: &str, key: &str| Item {
-            name: name.to_owned(),
-            size: 1,
-            work: Ok(key.to_owned()),
-            line: None,
-        };
-        let mut items = vec![item("a", "k1"), item("b", "k2"), item("c", "k1")];
-        one_key_each(&mut items, |k| k);
-        assert!(items[1].work.is_ok());
-        for i in [0, 2] {
-            let e = format!("{:#}", items[i].work.as_ref().unwrap_err());
-            assert!(e.contains("`k1` (a, c)"), "{e}");
-        }
-    }
-
-    #[test]
-    fn names_show_their_exact_bytes() {
-        use std::os::unix::ffi::OsStrExt;
-        let rel = Path::new(std::ffi::OsStr::from_bytes(b"nu/\xff\x1b.bin"));
-        assert_eq!(shown(rel), r"nu/\xff\u{1b}.bin");
-    }
-
-    #[test]
-    fn an_invalid_pattern_is_refused() {
-        assert!(Filter::new(&[FilterRule::Include("a[".into())]).is_err());
-        assert!(Filter::new(&excludes(&["sub/**", "*.log"])).is_ok());
     }
 }

@@ -9,12 +9,11 @@ use anyhow::{Context, Result};
 use atrest_format::s3ec::INSTRUCTION_SUFFIX;
 use atrest_s3::{ByteRange, S3Uri};
 use atrest_transfer::list::group_key;
-use atrest_transfer::{Error, Observer, OrderedSink, Sink, Transfer, Warning};
-use futures::future::BoxFuture;
+use atrest_transfer::{Error, Observer, Sink, Transfer, Warning};
 
 use crate::failure::{Exit, Failure};
-use crate::files::Output;
 use crate::progress::{Progress, Show};
+use atrest_fs::output::Output;
 
 pub struct Decrypt<'a> {
     pub uri: &'a S3Uri,
@@ -110,7 +109,7 @@ fn failure(e: Error, args: &Decrypt<'_>) -> anyhow::Error {
         )
         .into(),
         Error::ObjectChanged { .. } => {
-            let left = match crate::files::is_std_stream(args.file) {
+            let left = match atrest_fs::output::is_std_stream(args.file) {
                 false => "nothing was written",
                 true => "the output is incomplete",
             };
@@ -155,16 +154,5 @@ impl Observer for Shown {
         };
         // Object keys are untrusted text.
         eprintln!("warning: {}", crate::escape(&line));
-    }
-}
-
-/// Stdout (or a file that cannot be written at offsets), in order.
-impl OrderedSink for Output {
-    fn write(
-        &mut self,
-        buf: Vec<u8>,
-        range: std::ops::Range<usize>,
-    ) -> BoxFuture<'_, std::io::Result<Vec<u8>>> {
-        Box::pin(self.write_buf(buf, range))
     }
 }

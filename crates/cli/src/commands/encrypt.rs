@@ -80,7 +80,7 @@ pub async fn run(
             )
             .into());
         }
-        if crate::files::regular_file_len(args.file).is_none() {
+        if atrest_fs::output::regular_file_len(args.file).is_none() {
             return Err(Failure::new(
                 Exit::Usage,
                 "--format s3ec-v3 needs a regular file: GCM's 64 GiB limit is checked against its length before anything is uploaded",
@@ -113,7 +113,8 @@ pub async fn run(
     }
     // Opening (a FIFO) may wait forever: a signal stops it. (A signal
     // during the KMS call stops the upload task below.)
-    let input = interrupt.guard(crate::files::open_input(args.file)).await?;
+    let open = async { Ok(atrest_fs::output::open_input(args.file).await?) };
+    let input = interrupt.guard(open).await?;
     let key = match args.kms_key {
         // One key file: nothing to name.
         None if keys.is_key_file() => DataKeyFrom::Generate(String::new()),
@@ -136,7 +137,7 @@ pub async fn run(
         }
     };
     // Only a regular file's length (and time) is known before reading it.
-    let total = crate::files::regular_file_len(args.file);
+    let total = atrest_fs::output::regular_file_len(args.file);
     let modified = total
         .and_then(|_| std::fs::metadata(args.file).ok())
         .and_then(|m| m.modified().ok());

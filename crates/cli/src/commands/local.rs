@@ -19,9 +19,9 @@ use tokio::io::{AsyncRead, AsyncReadExt, BufReader};
 
 use crate::cli::{AwsArgs, Format};
 use crate::failure::{Exit, Failure, NotAtrest};
-use crate::files::Output;
 use crate::keyring::{KeyFile, Keyring, NewKey};
 use crate::progress::Show;
+use atrest_fs::output::Output;
 use atrest_kms::CachedKeys as Keys;
 
 /// Bytes read per step (and so the most plaintext or ciphertext held at
@@ -89,7 +89,7 @@ pub async fn encrypt(keys: KeySource<'_>, args: LocalEncrypt<'_>) -> Result<()> 
     }
     let context = EncryptionContext::new(flags.context.iter().cloned())
         .map_err(|e| Failure::new(Exit::Usage, format!("invalid --context: {e}")))?;
-    let input = crate::files::open_input(args.file).await?;
+    let input = atrest_fs::output::open_input(args.file).await?;
     let mut output = Output::create(args.out).await?;
     let loaded = keys.load().await?;
     let object = loaded
@@ -101,7 +101,7 @@ pub async fn encrypt(keys: KeySource<'_>, args: LocalEncrypt<'_>) -> Result<()> 
             context,
         })
         .await?;
-    let total = crate::files::regular_file_len(args.file);
+    let total = atrest_fs::output::regular_file_len(args.file);
     let progress = args.progress.bar("encrypting", total);
     let mut input = progress.reader(input);
     let result = async {
@@ -137,7 +137,7 @@ pub async fn encrypt(keys: KeySource<'_>, args: LocalEncrypt<'_>) -> Result<()> 
         };
         drop(object.key);
         pump(&mut input, args.file, step, prefix, &mut output).await?;
-        output.commit().await
+        Ok(output.commit().await?)
     }
     .await;
     progress.end(result)
@@ -156,10 +156,10 @@ pub async fn decrypt(keys: KeySource<'_>, args: LocalDecrypt<'_>) -> Result<()> 
     // A bad key file fails before anything is read; KMS (and the AWS
     // configuration it needs) only if the object turns out to need it.
     let key_file = keys.key_file.map(KeyFile::load).transpose()?;
-    let input = crate::files::open_input(args.input).await?;
+    let input = atrest_fs::output::open_input(args.input).await?;
     // Fail on an unwritable destination before anything else.
     let mut output = Output::create(args.out).await?;
-    let total = crate::files::regular_file_len(args.input);
+    let total = atrest_fs::output::regular_file_len(args.input);
     let progress = args.progress.bar("decrypting", total);
     let mut input = BufReader::with_capacity(IO_BUFFER, progress.reader(input));
     let result = async {
@@ -213,7 +213,7 @@ pub async fn decrypt(keys: KeySource<'_>, args: LocalDecrypt<'_>) -> Result<()> 
         pump(&mut input, args.input, step, Vec::new(), &mut output)
             .await
             .with_context(|| format!("cannot decrypt {name}"))?;
-        output.commit().await
+        Ok(output.commit().await?)
     }
     .await;
     progress.end(result)
@@ -382,7 +382,7 @@ fn settled(
 /// `--dryrun` between local files: the input must exist; nothing is read
 /// or written.
 fn dry_run(verb: &str, input: &std::path::Path, out: &std::path::Path, quiet: bool) -> Result<()> {
-    if !crate::files::is_std_stream(input) {
+    if !atrest_fs::output::is_std_stream(input) {
         std::fs::metadata(input).with_context(|| format!("cannot open {}", input.display()))?;
     }
     if !quiet {

@@ -31,7 +31,7 @@ pub async fn objects_under(
     select: &SelectArgs,
     quiet: bool,
 ) -> Result<Vec<S3Uri>> {
-    let prefix = uri.with_key(bulk::as_prefix(uri.key()));
+    let prefix = uri.with_key(atrest_fs::tree::as_prefix(uri.key()));
     let listing = bulk::select(s3, &prefix, select, quiet).await?;
     Ok(listing
         .objects

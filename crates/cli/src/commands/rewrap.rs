@@ -151,7 +151,7 @@ pub async fn data_key(kms: &Kms, to_key: &str, path: &Path, quiet: bool) -> Resu
         }
         return Ok(());
     }
-    crate::files::write_atomically(path, &re.wrapped)?;
+    atrest_fs::output::write_atomically(path, &re.wrapped)?;
     if !quiet {
         eprintln!(
             "re-wrapped {}: {} -> {}",

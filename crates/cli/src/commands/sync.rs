@@ -15,13 +15,14 @@ use atrest_transfer::sync::{self, Direction, Entry, Options, Plan, Rules, Sizes}
 use futures::StreamExt;
 
 use crate::cli::{DecryptArgs, EncryptArgs, ManyArgs, SyncArgs, TransferArgs};
-use crate::commands::bulk::{self, Bulk, Filter, Item, Source};
+use crate::commands::bulk::{self, Bulk, Item};
 use crate::commands::decrypt::Decrypt;
 use crate::commands::encrypt::Encrypt;
 use crate::commands::inspect::Target;
 use crate::failure::{Exit, Failure};
 use crate::interrupt::Interrupt;
 use crate::progress::Show;
+use atrest_fs::tree::{self, as_prefix, relative_key, Filter, Source};
 
 /// Everything one sync needs.
 pub struct Sync<'a> {
@@ -118,7 +119,7 @@ async fn remote_index(
     let objects = listing
         .into_iter()
         .filter_map(|o| {
-            let rel = bulk::relative(prefix, &o.key, filter)?;
+            let rel = relative_key(prefix, &o.key, filter)?;
             let modified = o
                 .last_modified
                 .and_then(|t| SystemTime::try_from(t).ok())
@@ -152,7 +153,7 @@ fn entry(item: &Item<Source>) -> Option<(String, Entry)> {
 }
 
 async fn upload(args: &Sync<'_>, dir: &Path, uri: &S3Uri, interrupt: &Interrupt) -> Result<()> {
-    if crate::files::is_std_stream(dir) || !dir.is_dir() {
+    if atrest_fs::output::is_std_stream(dir) || !dir.is_dir() {
         return Err(Failure::new(
             Exit::Usage,
             format!("sync needs a directory, not {}", dir.display()),
@@ -164,12 +165,12 @@ async fn upload(args: &Sync<'_>, dir: &Path, uri: &S3Uri, interrupt: &Interrupt)
     }
     args.encrypt.properties.check()?;
     let filter = Filter::new(&args.many.filters)?;
-    let prefix = bulk::as_prefix(uri.key());
-    let mut found = bulk::walk(dir, &filter)?;
+    let prefix = as_prefix(uri.key());
+    let mut found = bulk::walked(tree::walk(dir, &filter)?);
     let remote = remote_index(args.s3, uri, &prefix, &filter).await?;
     // Uploaded over an instruction file, a file would leave its object
     // undecryptable.
-    found.items.retain(|item| match &item.work {
+    found.retain(|item| match &item.work {
         Ok(source) if remote.instruction_files.contains(&source.rel) => {
             if !args.quiet {
                 let object = atrest_transfer::list::group_key(&source.rel);
@@ -183,7 +184,7 @@ async fn upload(args: &Sync<'_>, dir: &Path, uri: &S3Uri, interrupt: &Interrupt)
         }
         _ => true,
     });
-    let local: BTreeMap<String, Entry> = found.items.iter().filter_map(entry).collect();
+    let local: BTreeMap<String, Entry> = found.iter().filter_map(entry).collect();
     let mut plan = args
         .plan(Direction::Upload, uri, &prefix, &local, &remote.objects)
         .await?;
@@ -198,7 +199,6 @@ async fn upload(args: &Sync<'_>, dir: &Path, uri: &S3Uri, interrupt: &Interrupt)
     let transfer: BTreeSet<&str> = plan.transfer.iter().map(String::as_str).collect();
     // Files that cannot be read stay in, to fail alone and be counted.
     let mut todo: Vec<Item<Source>> = found
-        .items
         .into_iter()
         .filter(|item| match &item.work {
             Ok(source) => transfer.contains(source.rel.as_str()),
@@ -286,7 +286,7 @@ fn report(args: &Sync<'_>, plan: &Plan, deleted: usize) {
 }
 
 async fn download(args: &Sync<'_>, uri: &S3Uri, dir: &Path) -> Result<()> {
-    if crate::files::is_std_stream(dir) || (dir.exists() && !dir.is_dir()) {
+    if atrest_fs::output::is_std_stream(dir) || (dir.exists() && !dir.is_dir()) {
         return Err(Failure::new(
             Exit::Usage,
             format!("sync needs a directory, not {}", dir.display()),
@@ -294,13 +294,13 @@ async fn download(args: &Sync<'_>, uri: &S3Uri, dir: &Path) -> Result<()> {
         .into());
     }
     let filter = Filter::new(&args.many.filters)?;
-    let prefix = bulk::as_prefix(uri.key());
+    let prefix = as_prefix(uri.key());
     let remote = remote_index(args.s3, uri, &prefix, &filter).await?;
     // What the directory holds (nothing yet if it does not exist).
     let mut local = BTreeMap::new();
     let mut paths = BTreeMap::new();
     if dir.is_dir() {
-        for item in bulk::walk(dir, &filter)?.items {
+        for item in bulk::walked(tree::walk(dir, &filter)?) {
             if let (Some((rel, entry)), Ok(source)) = (entry(&item), item.work) {
                 local.insert(rel.clone(), entry);
                 paths.insert(rel, source.path);

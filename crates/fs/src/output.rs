@@ -4,13 +4,16 @@
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use anyhow::{Context, Result};
 use bytes::{Bytes, BytesMut};
+use futures::future::BoxFuture;
 use tempfile::NamedTempFile;
 use tokio::io::AsyncRead;
 
-use crate::failure::{Exit, Failure};
+use crate::Error;
 
+type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Whether `path` is `-`: standard input or output.
 pub fn is_std_stream(path: &Path) -> bool {
     path.as_os_str() == "-"
 }
@@ -22,13 +25,13 @@ pub async fn open_input(path: &Path) -> Result<Box<dyn AsyncRead + Unpin + Send>
     }
     let file = tokio::fs::File::open(path)
         .await
-        .with_context(|| format!("cannot open {}", path.display()))?;
-    if file.metadata().await?.is_dir() {
-        return Err(Failure::new(
-            Exit::Usage,
-            format!("{} is a directory, not a file", path.display()),
-        )
-        .into());
+        .map_err(|e| Error::io(format!("cannot open {}", path.display()), e))?;
+    let meta = file
+        .metadata()
+        .await
+        .map_err(|e| Error::io(format!("cannot open {}", path.display()), e))?;
+    if meta.is_dir() {
+        return Err(Error::InputIsDirectory(path.to_owned()));
     }
     Ok(Box::new(file))
 }
@@ -62,15 +65,11 @@ impl Target {
             return Ok(Target::Stdout);
         }
         match std::fs::metadata(dest) {
-            Ok(m) if m.is_dir() => Err(Failure::new(
-                Exit::Usage,
-                format!("{} is a directory; give a file name", dest.display()),
-            )
-            .into()),
+            Ok(m) if m.is_dir() => Err(Error::OutputIsDirectory(dest.to_owned())),
             Ok(m) if m.is_file() => {
                 let path = match std::fs::symlink_metadata(dest) {
                     Ok(link) if link.file_type().is_symlink() => std::fs::canonicalize(dest)
-                        .with_context(|| format!("cannot resolve {}", dest.display()))?,
+                        .map_err(|e| Error::io(format!("cannot resolve {}", dest.display()), e))?,
                     _ => dest.to_owned(),
                 };
                 Ok(Target::Replace(Replace {
@@ -86,35 +85,22 @@ impl Target {
                 ) =>
             {
                 if std::fs::symlink_metadata(dest).is_ok() {
-                    return Err(Failure::new(
-                        Exit::NotFoundOrDenied,
-                        format!(
-                            "{} is a symbolic link to a missing file: not writing through it",
-                            dest.display()
-                        ),
-                    )
-                    .into());
+                    return Err(Error::DanglingLink(dest.to_owned()));
                 }
                 let dir = parent_dir(dest);
                 if !dir.is_dir() {
-                    let why = match dir.exists() {
-                        true => "is not a directory",
-                        false => "does not exist",
-                    };
-                    return Err(Failure::new(
-                        Exit::NotFoundOrDenied,
-                        format!("cannot write {}: {} {why}", dest.display(), dir.display()),
-                    )
-                    .into());
+                    return Err(Error::NoDirectory {
+                        dest: dest.to_owned(),
+                        dir: dir.to_owned(),
+                        exists: dir.exists(),
+                    });
                 }
                 Ok(Target::Replace(Replace {
                     path: dest.to_owned(),
                     existing: None,
                 }))
             }
-            Err(e) => {
-                Err(anyhow::Error::new(e).context(format!("cannot write {}", dest.display())))
-            }
+            Err(e) => Err(Error::io(format!("cannot write {}", dest.display()), e)),
         }
     }
 }
@@ -143,12 +129,12 @@ impl Replace {
                 std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
                 options.open(path)
             })
-            .with_context(|| format!("cannot create a file in {}", dir.display()))
+            .map_err(|e| Error::io(format!("cannot create a file in {}", dir.display()), e))
     }
 
     /// Gives `temp` its final mode (and owner) and renames it into place.
     fn commit(&self, temp: NamedTempFile, new_mode: u32) -> Result<()> {
-        let fail = || format!("cannot write {}", self.path.display());
+        let fail = |e| Error::io(format!("cannot write {}", self.path.display()), e);
         #[cfg(unix)]
         {
             use std::os::unix::fs::{MetadataExt, PermissionsExt};
@@ -162,13 +148,11 @@ impl Replace {
             };
             temp.as_file()
                 .set_permissions(std::fs::Permissions::from_mode(mode))
-                .with_context(fail)?;
+                .map_err(fail)?;
         }
         #[cfg(not(unix))]
         let _ = new_mode;
-        temp.persist(&self.path)
-            .map_err(|e| e.error)
-            .with_context(fail)?;
+        temp.persist(&self.path).map_err(|e| fail(e.error))?;
         Ok(())
     }
 }
@@ -211,15 +195,19 @@ fn open_in_place(path: &Path) -> Result<Box<dyn Write + Send>> {
     {
         use std::os::unix::fs::FileTypeExt;
         if std::fs::metadata(path).is_ok_and(|m| m.file_type().is_socket()) {
-            let socket = std::os::unix::net::UnixStream::connect(path)
-                .with_context(|| format!("cannot connect to the socket {}", path.display()))?;
+            let socket = std::os::unix::net::UnixStream::connect(path).map_err(|e| {
+                Error::io(
+                    format!("cannot connect to the socket {}", path.display()),
+                    e,
+                )
+            })?;
             return Ok(Box::new(socket));
         }
     }
     let file = std::fs::OpenOptions::new()
         .write(true)
         .open(path)
-        .with_context(|| format!("cannot open {}", path.display()))?;
+        .map_err(|e| Error::io(format!("cannot open {}", path.display()), e))?;
     Ok(Box::new(file))
 }
 
@@ -229,20 +217,22 @@ fn open_in_place(path: &Path) -> Result<Box<dyn Write + Send>> {
 pub fn write_atomically(dest: &Path, bytes: &[u8]) -> Result<bool> {
     let replace = match Target::of(dest)? {
         Target::Stdout => {
-            std::io::stdout().write_all(bytes)?;
+            std::io::stdout()
+                .write_all(bytes)
+                .map_err(|e| Error::io("cannot write stdout", e))?;
             return Ok(false);
         }
         Target::InPlace(path) => {
             open_in_place(&path)?
                 .write_all(bytes)
-                .with_context(|| format!("cannot write {}", path.display()))?;
+                .map_err(|e| Error::io(format!("cannot write {}", path.display()), e))?;
             return Ok(true);
         }
         Target::Replace(replace) => replace,
     };
     let temp = replace.temp()?;
     let write = |mut file: &std::fs::File| file.write_all(bytes).and_then(|()| file.sync_all());
-    write(temp.as_file()).with_context(|| format!("cannot write {}", dest.display()))?;
+    write(temp.as_file()).map_err(|e| Error::io(format!("cannot write {}", dest.display()), e))?;
     replace.commit(temp, 0o600)?;
     Ok(replace.existing.is_some())
 }
@@ -252,7 +242,7 @@ pub fn write_atomically(dest: &Path, bytes: &[u8]) -> Result<bool> {
 pub fn display_os(name: &std::ffi::OsStr) -> String {
     let mut out = String::new();
     for chunk in name.as_encoded_bytes().utf8_chunks() {
-        out.push_str(&crate::escape(chunk.valid()));
+        out.push_str(&atrest_transfer::escape(chunk.valid()));
         for b in chunk.invalid() {
             out.push_str(&format!("\\x{b:02x}"));
         }
@@ -311,12 +301,15 @@ impl Output {
             Target::InPlace(path) => {
                 // Off the runtime: opening a FIFO waits for a reader, and a
                 // signal must still stop the command meanwhile.
-                tokio::task::spawn_blocking(move || open_in_place(&path)).await??
+                tokio::task::spawn_blocking(move || open_in_place(&path))
+                    .await
+                    .map_err(|e| Error::Write(std::io::Error::other(e)))??
             }
             Target::Replace(replace) => {
                 let temp = replace.temp()?;
+                let writer = temp.as_file().try_clone().map_err(Error::Write)?;
                 return Ok(Output {
-                    writer: Some(Box::new(temp.as_file().try_clone()?)),
+                    writer: Some(Box::new(writer)),
                     pending: BytesMut::new(),
                     file: Some((temp, replace)),
                     modified: None,
@@ -344,7 +337,9 @@ impl Output {
     /// offset (on Unix), so that parts can be written out of order.
     pub fn positional(&self) -> Result<Option<std::fs::File>> {
         match &self.file {
-            Some((temp, _)) if self.pending.is_empty() => Ok(Some(temp.as_file().try_clone()?)),
+            Some((temp, _)) if self.pending.is_empty() => {
+                Ok(Some(temp.as_file().try_clone().map_err(Error::Write)?))
+            }
             _ => Ok(None),
         }
     }
@@ -422,9 +417,10 @@ impl Output {
     /// Writes what is pending and, for a file, syncs it and renames it into
     /// place (a replaced file keeps its mode; a new one gets the umask's).
     pub async fn commit(mut self) -> Result<()> {
-        self.flush_pending().await?;
+        self.flush_pending().await.map_err(Error::Write)?;
         if let Some((temp, replace)) = self.file.take() {
-            let file = temp.as_file().try_clone()?;
+            let fail = |e| Error::io(format!("cannot write {}", replace.path.display()), e);
+            let file = temp.as_file().try_clone().map_err(fail)?;
             let modified = self.modified;
             tokio::task::spawn_blocking(move || {
                 if let Some(time) = modified {
@@ -432,8 +428,9 @@ impl Output {
                 }
                 file.sync_all()
             })
-            .await?
-            .with_context(|| format!("cannot write {}", replace.path.display()))?;
+            .await
+            .map_err(|e| fail(std::io::Error::other(e)))?
+            .map_err(fail)?;
             replace.commit(temp, new_file_mode())?;
         }
         Ok(())
@@ -450,4 +447,26 @@ pub fn regular_file_len(path: &Path) -> Option<u64> {
         .ok()
         .filter(|m| m.is_file())
         .map(|m| m.len())
+}
+
+/// A download written in order (to stdout, a device, or a file that is not
+/// written at offsets).
+impl atrest_transfer::OrderedSink for Output {
+    fn write(
+        &mut self,
+        buf: Vec<u8>,
+        range: std::ops::Range<usize>,
+    ) -> BoxFuture<'_, std::io::Result<Vec<u8>>> {
+        Box::pin(self.write_buf(buf, range))
+    }
+}
+
+impl std::fmt::Debug for Output {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Output")
+            .field("name", &self.name)
+            .field("pending", &self.pending.len())
+            .field("file", &self.file.as_ref().map(|(_, r)| &r.path))
+            .finish_non_exhaustive()
+    }
 }

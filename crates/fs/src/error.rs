@@ -1,0 +1,122 @@
+//! What can go wrong with local files.
+
+use std::path::PathBuf;
+
+use atrest_transfer::escape;
+
+/// A local file could not be read or written, or a file or key cannot be
+/// transferred as it is.
+///
+/// Each message is one line that names the file; the I/O error beneath,
+/// if any, is the [`source`](std::error::Error::source) (its kind tells
+/// not-found and permission apart).
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// An I/O step failed; `doing` says which, on which file
+    /// (`cannot open data.csv`).
+    #[error("{doing}")]
+    Io {
+        /// What was being done, to which file.
+        doing: String,
+        /// Why it failed.
+        #[source]
+        source: std::io::Error,
+    },
+    /// Writing the data failed; the error names the destination.
+    #[error("{0}")]
+    Write(#[source] std::io::Error),
+    /// An input that is a directory.
+    #[error("{} is a directory, not a file", .0.display())]
+    InputIsDirectory(PathBuf),
+    /// A destination that is a directory.
+    #[error("{} is a directory; give a file name", .0.display())]
+    OutputIsDirectory(PathBuf),
+    /// A destination that is a symbolic link to nothing: writing through it
+    /// would create a file wherever it points.
+    #[error("{} is a symbolic link to a missing file: not writing through it", .0.display())]
+    DanglingLink(PathBuf),
+    /// A destination whose directory does not exist or is not one.
+    #[error("cannot write {}: {} {}", .dest.display(), .dir.display(), match .exists { true => "is not a directory", false => "does not exist" })]
+    NoDirectory {
+        /// The destination.
+        dest: PathBuf,
+        /// Its directory.
+        dir: PathBuf,
+        /// Whether `dir` exists (as something else).
+        exists: bool,
+    },
+    /// A symbolic link to a directory in a tree: not followed (it could
+    /// loop, or lead out of the tree).
+    #[error("a symbolic link to a directory, which --recursive does not follow")]
+    DirectoryLink,
+    /// A name that is not UTF-8 cannot become an S3 key without loss.
+    #[error("the name is not valid UTF-8, so it cannot become an S3 key without loss: rename it")]
+    NotUtf8,
+    /// A FIFO, socket or device in a tree: not opened (a FIFO would block).
+    #[error("not a regular file ({0}): skipped without opening it")]
+    NotRegular(&'static str),
+    /// Files that would write one key: none of them is transferred.
+    #[error("{name} and {} other file(s) map to the same key `{}` ({}): none of them is uploaded", .all.len() - 1, escape(.key), .all.join(", "))]
+    SameKey {
+        /// This file.
+        name: String,
+        /// The key.
+        key: String,
+        /// Every file that maps to it, this one included.
+        all: Vec<String>,
+    },
+    /// A key whose part below the prefix is not a clean relative path
+    /// (`..`, `.`, empty parts, absolute): it would leave the directory.
+    #[error("the key part `{}` is not a safe relative path", escape(.0))]
+    UnsafeKey(String),
+    /// A filter pattern that is not a glob.
+    #[error("invalid pattern `{pattern}`: {reason}")]
+    BadPattern {
+        /// The pattern.
+        pattern: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+}
+
+impl Error {
+    pub(crate) fn io(doing: impl Into<String>, source: std::io::Error) -> Self {
+        Error::Io {
+            doing: doing.into(),
+            source,
+        }
+    }
+
+    /// Why a file that is not a regular one is not transferred.
+    pub fn not_regular(meta: &std::fs::Metadata) -> Self {
+        use std::os::unix::fs::FileTypeExt;
+        let t = meta.file_type();
+        Error::NotRegular(if t.is_fifo() {
+            "a FIFO"
+        } else if t.is_socket() {
+            "a socket"
+        } else if t.is_char_device() {
+            "a character device"
+        } else if t.is_block_device() {
+            "a block device"
+        } else {
+            "a special file"
+        })
+    }
+
+    /// Whether the error is the caller's to fix (a path or pattern that
+    /// cannot be used as given), not the system's.
+    pub fn is_usage(&self) -> bool {
+        matches!(
+            self,
+            Error::InputIsDirectory(_)
+                | Error::OutputIsDirectory(_)
+                | Error::DirectoryLink
+                | Error::NotUtf8
+                | Error::NotRegular(_)
+                | Error::SameKey { .. }
+                | Error::BadPattern { .. }
+        )
+    }
+}

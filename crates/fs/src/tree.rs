@@ -1,0 +1,398 @@
+//! A directory tree and the S3 keys below a prefix, mapped onto each other
+//! as `aws s3 cp --recursive` maps them: a file's key is the prefix and its
+//! path relative to the directory, in `/` form.
+
+use std::path::{Component, Path, PathBuf};
+
+use globset::{Glob, GlobMatcher};
+
+use crate::output::{display_os, is_partial};
+use crate::Error;
+
+/// One `--include` or `--exclude` pattern (a glob over relative paths in
+/// `/` form, where `*` also matches `/`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Rule {
+    /// Take what the pattern matches.
+    Include(String),
+    /// Leave out what the pattern matches.
+    Exclude(String),
+}
+
+/// Which relative paths (or keys below the prefix) to take: `--exclude`
+/// and `--include` as the AWS CLI applies them. Everything is taken unless
+/// a filter says otherwise, and of the filters that match a path the last
+/// one given decides (so `--exclude '*' --include '*.jpg'` takes only the
+/// `.jpg` files, and `--include` alone changes nothing).
+#[derive(Debug)]
+pub struct Filter {
+    /// Each pattern and whether it takes (`--include`) what it matches.
+    rules: Vec<(GlobMatcher, bool)>,
+}
+
+impl Filter {
+    /// The filter of `rules`, in the order given.
+    pub fn new(rules: &[Rule]) -> Result<Self, Error> {
+        let rules = rules
+            .iter()
+            .map(|rule| {
+                let (pattern, include) = match rule {
+                    Rule::Include(p) => (p, true),
+                    Rule::Exclude(p) => (p, false),
+                };
+                let glob = Glob::new(pattern).map_err(|e| Error::BadPattern {
+                    pattern: pattern.clone(),
+                    reason: e.to_string(),
+                })?;
+                Ok((glob.compile_matcher(), include))
+            })
+            .collect::<Result<_, Error>>()?;
+        Ok(Filter { rules })
+    }
+
+    /// Whether the directory `relative` is left unread: an --exclude
+    /// pattern matches `relative/` (as `DIR/**` and `DIR/*` do), so it
+    /// excludes everything below it, and no --include after it could take
+    /// something back.
+    pub fn skips_dir(&self, relative: &str) -> bool {
+        let dir = format!("{relative}/");
+        let after_includes = match self.rules.iter().rposition(|(_, include)| *include) {
+            Some(last) => last + 1,
+            None => 0,
+        };
+        self.rules[after_includes..]
+            .iter()
+            .any(|(glob, include)| !include && glob.is_match(&dir))
+    }
+
+    /// Whether the path is taken: by the last filter that matches it, or
+    /// by default.
+    pub fn takes(&self, relative: &str) -> bool {
+        self.rules
+            .iter()
+            .rev()
+            .find(|(glob, _)| glob.is_match(relative))
+            .is_none_or(|(_, include)| *include)
+    }
+}
+
+/// What a walk found.
+#[derive(Debug)]
+pub struct Walk {
+    /// Every file the filter takes, by name: those that can be transferred
+    /// and those that cannot (each with why).
+    pub files: Vec<Walked>,
+    /// The temporary files of interrupted downloads
+    /// ([`is_partial`](crate::output::is_partial)), left out: plaintext that
+    /// must never be uploaded.
+    pub partials: Vec<String>,
+}
+
+/// One entry of a walk.
+#[derive(Debug)]
+pub struct Walked {
+    /// Its path relative to the root as messages show it (bytes that are
+    /// not UTF-8 as `\xNN`); a directory that could not be listed ends in
+    /// `/`.
+    pub name: String,
+    /// Its length (0 if it cannot be transferred).
+    pub size: u64,
+    /// The file, or why it is not transferred.
+    pub source: Result<Source, Error>,
+}
+
+/// A regular file (or a link to one) to transfer.
+#[derive(Clone, Debug)]
+pub struct Source {
+    /// Where it is.
+    pub path: PathBuf,
+    /// Its path relative to the root in `/` form: its key below the
+    /// prefix.
+    pub rel: String,
+    /// Its modification time, if the system tells it.
+    pub modified: Option<std::time::SystemTime>,
+}
+
+/// Every entry under `root` the filter takes, sorted by name. Only regular
+/// files (and links to them) are transferred; a FIFO, socket or device
+/// fails alone without being opened, as does a subdirectory that cannot be
+/// listed, a link to a directory (not followed), a name that is not UTF-8
+/// (it cannot become a key without loss) and files that would map to one
+/// key. Directories the excludes cover are not read. Fails as a whole only
+/// if `root` itself cannot be listed.
+pub fn walk(root: &Path, filter: &Filter) -> Result<Walk, Error> {
+    let mut found = Walk {
+        files: Vec::new(),
+        partials: Vec::new(),
+    };
+    let mut dirs = vec![PathBuf::new()];
+    while let Some(rel_dir) = dirs.pop() {
+        let unlisted = |e| Error::io(format!("cannot list {}", root.join(&rel_dir).display()), e);
+        let failed = |e| Walked {
+            name: format!("{}/", shown(&rel_dir)),
+            size: 0,
+            source: Err(unlisted(e)),
+        };
+        let entries = match std::fs::read_dir(root.join(&rel_dir)) {
+            Ok(entries) => entries,
+            // The directory the caller named: nothing to do at all.
+            Err(e) if rel_dir.as_os_str().is_empty() => return Err(unlisted(e)),
+            Err(e) => {
+                found.files.push(failed(e));
+                continue;
+            }
+        };
+        for entry in entries {
+            let entry = match entry {
+                Ok(entry) => entry,
+                Err(e) => {
+                    found.files.push(failed(e));
+                    break;
+                }
+            };
+            let rel = rel_dir.join(entry.file_name());
+            let lossy = slashed(&rel, |c| c.to_string_lossy().into_owned());
+            if entry.file_type().is_ok_and(|t| t.is_dir()) {
+                if !filter.skips_dir(&lossy) {
+                    dirs.push(rel);
+                }
+                continue;
+            }
+            if !filter.takes(&lossy) {
+                continue;
+            }
+            if is_partial(&entry.file_name()) {
+                found.partials.push(shown(&rel));
+                continue;
+            }
+            found.files.push(source(root, &rel));
+        }
+    }
+    found.files.sort_by(|a, b| a.name.cmp(&b.name));
+    one_key_each(&mut found.files);
+    Ok(found)
+}
+
+/// The file at `root/rel` as an entry: a regular file (or a link to one)
+/// whose path is UTF-8, or the reason it is not transferred.
+fn source(root: &Path, rel: &Path) -> Walked {
+    let name = shown(rel);
+    let path = root.join(rel);
+    let failed = |name, e| Walked {
+        name,
+        size: 0,
+        source: Err(e),
+    };
+    let meta = match std::fs::metadata(&path) {
+        Ok(m) => m,
+        Err(e) => {
+            return failed(
+                name,
+                Error::io(format!("cannot open {}", path.display()), e),
+            )
+        }
+    };
+    if meta.is_dir() {
+        return failed(name, Error::DirectoryLink);
+    }
+    if !meta.is_file() {
+        return failed(name, Error::not_regular(&meta));
+    }
+    let mut parts = Vec::new();
+    for c in rel.components() {
+        match c.as_os_str().to_str() {
+            Some(part) => parts.push(part),
+            None => return failed(name, Error::NotUtf8),
+        }
+    }
+    Walked {
+        name,
+        size: meta.len(),
+        source: Ok(Source {
+            path,
+            rel: parts.join("/"),
+            modified: meta.modified().ok(),
+        }),
+    }
+}
+
+/// `rel`'s components, each made text by `part`, joined with `/`.
+fn slashed(rel: &Path, part: impl Fn(&std::ffi::OsStr) -> String) -> String {
+    let parts: Vec<String> = rel.components().map(|c| part(c.as_os_str())).collect();
+    parts.join("/")
+}
+
+/// `rel` as messages show it: exactly, bytes that are not UTF-8 as `\xNN`.
+fn shown(rel: &Path) -> String {
+    slashed(rel, display_os)
+}
+
+/// Two files must never write one key: any that would, fail, each naming
+/// the others. (Keys are the exact UTF-8 paths, so on Unix this holds by
+/// construction; the check keeps it true whatever the mapping becomes.)
+fn one_key_each(files: &mut [Walked]) {
+    let mut by_key: std::collections::HashMap<String, Vec<usize>> = Default::default();
+    for (i, file) in files.iter().enumerate() {
+        if let Ok(source) = &file.source {
+            by_key.entry(source.rel.clone()).or_default().push(i);
+        }
+    }
+    for (key, same) in by_key.into_iter().filter(|(_, same)| same.len() > 1) {
+        let all: Vec<String> = same.iter().map(|&i| files[i].name.clone()).collect();
+        for &i in &same {
+            files[i].source = Err(Error::SameKey {
+                name: files[i].name.clone(),
+                key: key.clone(),
+                all: all.clone(),
+            });
+        }
+    }
+}
+
+/// `dir` joined with the relative key `rel`, refusing keys that would leave
+/// `dir` (`..`, absolute, empty parts).
+pub fn join_key(dir: &Path, rel: &str) -> Result<PathBuf, Error> {
+    let mut dest = dir.to_path_buf();
+    for part in rel.split('/') {
+        let mut components = Path::new(part).components();
+        match (components.next(), components.next()) {
+            (Some(Component::Normal(name)), None) if name == part => dest.push(name),
+            _ => return Err(Error::UnsafeKey(rel.to_owned())),
+        }
+    }
+    Ok(dest)
+}
+
+/// The key prefix objects go under: `key`, ending with `/` (an empty key
+/// is the whole bucket).
+pub fn as_prefix(key: &str) -> String {
+    if key.ends_with('/') || key.is_empty() {
+        key.to_owned()
+    } else {
+        format!("{key}/")
+    }
+}
+
+/// The part of a listed `key` after `prefix`, if the filter takes it:
+/// folder markers made by consoles (keys ending in `/`) hold no data.
+pub fn relative_key(prefix: &str, key: &str, filter: &Filter) -> Option<String> {
+    let rel = key.strip_prefix(prefix)?;
+    (!rel.is_empty() && !rel.ends_with('/') && filter.takes(rel)).then(|| rel.to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_cannot_leave_the_directory() {
+        let dir = Path::new("out");
+        assert_eq!(
+            join_key(dir, "a/b c/d.txt").unwrap(),
+            Path::new("out/a/b c/d.txt")
+        );
+        for bad in ["../x", "a/../../x", "/etc/passwd", "a//b", ".", "a/./b", ""] {
+            assert!(join_key(dir, bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn only_directories_an_exclude_covers_whole_are_left_unread() {
+        let f = Filter::new(&excludes(&["noperm/**", "*.log", "tmp/*"])).unwrap();
+        assert!(f.skips_dir("noperm"));
+        assert!(f.skips_dir("tmp"));
+        // `x.log/` holds files `*.log` does not match.
+        assert!(!f.skips_dir("x.log"));
+        assert!(!f.skips_dir("sub"));
+        let some = Filter::new(&excludes(&["noperm/*.txt"])).unwrap();
+        assert!(!some.skips_dir("noperm"));
+        // An include after the exclude may take files back: read it.
+        let mut back = excludes(&["noperm/**"]);
+        back.push(Rule::Include("noperm/keep".into()));
+        assert!(!Filter::new(&back).unwrap().skips_dir("noperm"));
+        back.push(Rule::Exclude("*".into()));
+        assert!(Filter::new(&back).unwrap().skips_dir("noperm"));
+    }
+
+    fn excludes(patterns: &[&str]) -> Vec<Rule> {
+        patterns
+            .iter()
+            .map(|p| Rule::Exclude(p.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn the_last_matching_filter_decides_as_in_the_aws_cli() {
+        use Rule::{Exclude, Include};
+        let filter = |rules: &[Rule]| Filter::new(rules).unwrap();
+        let jpgs = filter(&[Exclude("*".into()), Include("*.jpg".into())]);
+        assert!(jpgs.takes("a.jpg") && jpgs.takes("sub/c.jpg"));
+        assert!(!jpgs.takes("b.txt"));
+        // The other way round the exclude comes last and wins.
+        let none = filter(&[Include("*.jpg".into()), Exclude("*".into())]);
+        assert!(!none.takes("a.jpg"));
+        // --include alone re-includes what is included anyway.
+        let alone = filter(&[Include("*.jpg".into())]);
+        assert!(alone.takes("b.txt"));
+        let nothing = filter(&[]);
+        assert!(nothing.takes("anything/at/all"));
+        assert!(!nothing.skips_dir("dir"));
+    }
+
+    #[test]
+    fn files_mapping_to_one_key_all_fail_naming_each_other() {
+        let file = |name: &str, key: &str| Walked {
+            name: name.to_owned(),
+            size: 1,
+            source: Ok(Source {
+                path: PathBuf::from(name),
+                rel: key.to_owned(),
+                modified: None,
+            }),
+        };
+        let mut files = vec![file("a", "k1"), file("b", "k2"), file("c", "k1")];
+        one_key_each(&mut files);
+        assert!(files[1].source.is_ok());
+        for i in [0, 2] {
+            let e = files[i].source.as_ref().unwrap_err().to_string();
+            assert!(e.contains("`k1` (a, c)"), "{e}");
+        }
+    }
+
+    #[test]
+    fn names_show_their_exact_bytes() {
+        use std::os::unix::ffi::OsStrExt;
+        let rel = Path::new(std::ffi::OsStr::from_bytes(b"nu/\xff\x1b.bin"));
+        assert_eq!(shown(rel), r"nu/\xff\u{1b}.bin");
+    }
+
+    #[test]
+    fn an_invalid_pattern_is_refused() {
+        assert!(Filter::new(&[Rule::Include("a[".into())]).is_err());
+        assert!(Filter::new(&excludes(&["sub/**", "*.log"])).is_ok());
+    }
+
+    #[test]
+    fn a_walk_names_what_it_cannot_transfer_and_leaves_partials_out() {
+        use std::os::unix::ffi::OsStrExt;
+        let root = tempfile::tempdir().unwrap();
+        let dir = root.path();
+        std::fs::create_dir_all(dir.join("sub/skip")).unwrap();
+        std::fs::write(dir.join("a.txt"), b"abc").unwrap();
+        std::fs::write(dir.join("sub/b.log"), b"").unwrap();
+        std::fs::write(dir.join("sub/skip/c"), b"").unwrap();
+        std::fs::write(dir.join(".atrest-x1y2z3.partial"), b"plain").unwrap();
+        std::fs::write(dir.join(std::ffi::OsStr::from_bytes(b"n\xff")), b"").unwrap();
+        std::os::unix::fs::symlink(dir.join("sub"), dir.join("link")).unwrap();
+        let filter = Filter::new(&excludes(&["sub/skip/**"])).unwrap();
+        let found = walk(dir, &filter).unwrap();
+        let names: Vec<_> = found.files.iter().map(|f| f.name.as_str()).collect();
+        assert_eq!(names, ["a.txt", "link", r"n\xff", "sub/b.log"]);
+        assert_eq!(found.partials, [".atrest-x1y2z3.partial"]);
+        let source = found.files[0].source.as_ref().unwrap();
+        assert_eq!((source.rel.as_str(), found.files[0].size), ("a.txt", 3));
+        assert!(matches!(found.files[1].source, Err(Error::DirectoryLink)));
+        assert!(matches!(found.files[2].source, Err(Error::NotUtf8)));
+        assert!(walk(&dir.join("missing"), &filter).is_err());
+    }
+}
