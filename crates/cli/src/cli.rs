@@ -665,6 +665,15 @@ impl Format {
             Format::S3ecV3 => "s3ec-v3",
         }
     }
+
+    /// The engine's name for it.
+    pub fn engine(self) -> atrest_transfer::Format {
+        match self {
+            Format::V1 => atrest_transfer::Format::V1,
+            Format::V2 => atrest_transfer::Format::V2,
+            Format::S3ecV3 => atrest_transfer::Format::S3ecV3,
+        }
+    }
 }
 
 #[derive(Debug, Args)]

@@ -3,17 +3,13 @@
 //! and for the data key of an object it reads, and the object's header says
 //! which keyring it needs ([`atrest_format::Header::keyring`]).
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 
 use anyhow::{Context, Result};
 use atrest_crypto::keyfile::KeyFileKey;
-use atrest_crypto::DataKey;
 use atrest_format::keyring::Keyring as Recorded;
-use atrest_format::v2::EncryptionContext;
-use atrest_format::Header;
 
-use crate::cli::Format;
 use crate::failure::{Exit, Failure};
 use atrest_kms::CachedKeys as Kms;
 use atrest_transfer::KeySource;
@@ -64,169 +60,12 @@ impl Keys {
     }
 }
 
-/// The key source of `--key-file PATH`, if given.
+/// The key source of `--key-file PATH`, if given: read and checked
+/// (length, and mode on Unix).
 pub fn load_key_file(path: Option<&Path>) -> Result<Option<Arc<dyn KeySource>>> {
-    Ok(match path {
-        Some(path) => Some(Arc::new(KeyFile::load(path)?.key)),
-        None => None,
-    })
-}
-
-/// A key file read from `--key-file`.
-pub struct KeyFile {
-    key: KeyFileKey,
-    path: PathBuf,
-}
-
-impl KeyFile {
-    /// Reads and checks the key file (length, and mode on Unix).
-    pub fn load(path: &Path) -> Result<Self> {
-        let key = KeyFileKey::load(path).with_context(|| format!("key file {}", path.display()))?;
-        Ok(KeyFile {
-            key,
-            path: path.to_owned(),
-        })
-    }
-}
-
-/// The keyring of one command.
-pub enum Keyring<'a> {
-    Kms(&'a Kms),
-    KeyFile(&'a KeyFile),
-}
-
-/// What a new object's data key is asked with.
-pub struct NewKey<'a> {
-    pub format: Format,
-    /// `--key`: a fresh data key under this KMS key.
-    pub kms_key: Option<&'a str>,
-    /// `--data-key`: the shared, KMS-wrapped data key otherwise.
-    pub data_key: &'a Path,
-    /// The user's pairs (and the format entry).
-    pub context: EncryptionContext,
-}
-
-/// A data key for a new object: the key, its wrapped form for the header,
-/// and the context the object records (with the keyring's reserved entries).
-pub struct ObjectKey {
-    pub key: Arc<DataKey>,
-    pub wrapped: Vec<u8>,
-    pub context: EncryptionContext,
-}
-
-impl Keyring<'_> {
-    /// The data key for a new object. At most one KMS call; none with a key
-    /// file (a fresh random data key, wrapped under the file's key).
-    pub async fn new_object_key(&self, req: NewKey<'_>) -> Result<ObjectKey> {
-        let bad_context = |e: atrest_format::v2::ContextError| {
-            Failure::new(Exit::Usage, format!("invalid --context: {e}"))
-        };
-        match self {
-            Keyring::KeyFile(file) => {
-                if req.format != Format::V2 {
-                    return Err(Failure::new(
-                        Exit::Usage,
-                        "--key-file needs --format v2 (no other format has a place to record its keyring)",
-                    )
-                    .into());
-                }
-                let context = req
-                    .context
-                    .with_keyring(Recorded::KeyFile)
-                    .map_err(bad_context)?;
-                let key = DataKey::generate(&mut rand_core::OsRng);
-                let wrapped = file.key.wrap(&key, &context, &mut rand_core::OsRng);
-                Ok(ObjectKey {
-                    key: Arc::new(key),
-                    wrapped,
-                    context,
-                })
-            }
-            Keyring::Kms(keys) => match req.kms_key {
-                Some(kms_key) => {
-                    if req.format == Format::V1 {
-                        return Err(Failure::new(
-                            Exit::Usage,
-                            "--key needs --format v2 (v1 objects use data.key)",
-                        )
-                        .into());
-                    }
-                    let generated = keys
-                        .generate(kms_key, &req.context.kms_context())
-                        .await
-                        .with_context(|| format!("cannot create a data key under `{kms_key}`"))?;
-                    Ok(ObjectKey {
-                        key: generated.key,
-                        wrapped: generated.wrapped.to_vec(),
-                        context: req.context,
-                    })
-                }
-                None => {
-                    let wrapped = read_data_key(req.data_key)?;
-                    let key = keys
-                        .unwrap(&wrapped, &[])
-                        .await
-                        .with_context(|| format!("cannot unwrap {}", req.data_key.display()))?
-                        .key;
-                    let context = req.context.with_shared_data_key().map_err(bad_context)?;
-                    Ok(ObjectKey {
-                        key,
-                        wrapped,
-                        context,
-                    })
-                }
-            },
-        }
-    }
-
-    /// Whether `header` names this keyring: asking the wrong one is a usage
-    /// error that says which to use.
-    pub fn check_recorded(&self, name: &str, header: &Header) -> Result<()> {
-        match (self, header.keyring()) {
-            (Keyring::KeyFile(_), Recorded::KeyFile) => Ok(()),
-            (Keyring::KeyFile(_), _) => Err(Failure::new(
-                Exit::Usage,
-                format!(
-                    "{name}'s data key is wrapped by KMS, not a key file: leave out --key-file"
-                ),
-            )
-            .into()),
-            (Keyring::Kms(_), Recorded::KeyFile) => Err(Failure::new(
-                Exit::Usage,
-                format!("{name}'s data key is wrapped under a key file: pass --key-file PATH"),
-            )
-            .into()),
-            (Keyring::Kms(_), _) => Ok(()),
-        }
-    }
-
-    /// The data key of the object `name` with `header`, from the keyring
-    /// the header names (see [`check_recorded`](Self::check_recorded)).
-    pub async fn object_key(&self, name: &str, header: &Header) -> Result<Arc<DataKey>> {
-        self.check_recorded(name, header)?;
-        match (self, header.keyring(), header) {
-            (Keyring::KeyFile(file), Recorded::KeyFile, Header::V2(h)) => {
-                let key = file
-                    .key
-                    .unwrap(h.wrapped_key(), h.context())
-                    .with_context(|| {
-                        format!(
-                            "cannot decrypt {name} with key file {}",
-                            file.path.display()
-                        )
-                    })?;
-                Ok(Arc::new(key))
-            }
-            (Keyring::KeyFile(_), _, _) | (Keyring::Kms(_), Recorded::KeyFile, _) => {
-                unreachable!("checked above")
-            }
-            (Keyring::Kms(keys), _, Header::V2(h)) => Ok(keys
-                .unwrap(h.wrapped_key(), &h.context().kms_context())
-                .await?
-                .key),
-            (Keyring::Kms(keys), _, h) => Ok(keys.unwrap(h.wrapped_key(), &[]).await?.key),
-        }
-    }
+    let Some(path) = path else { return Ok(None) };
+    let key = KeyFileKey::load(path).with_context(|| format!("key file {}", path.display()))?;
+    Ok(Some(Arc::new(key)))
 }
 
 /// The shared data key file (`--data-key`), with a hint when it is missing.

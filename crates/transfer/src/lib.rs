@@ -67,6 +67,7 @@ mod download;
 mod error;
 mod keys;
 pub mod list;
+pub mod local;
 pub mod manifest;
 pub mod metadata;
 mod observer;

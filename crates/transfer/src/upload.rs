@@ -16,7 +16,7 @@ use tokio::io::{AsyncRead, AsyncReadExt};
 use tokio::task::JoinHandle;
 
 use crate::buffers::{BufferPool, Pooled};
-use crate::{Error, Observer, Transfer};
+use crate::{Error, KeySource, Observer, Transfer};
 
 /// v1 plaintext read per step: large enough to amortise syscalls, small
 /// enough to keep memory flat.
@@ -353,33 +353,12 @@ impl Job {
             let keys = self.keys.as_ref();
             return crate::s3ec::encrypt_v3(keys, key_id, &self.context, input, len, upload).await;
         }
-        let context = EncryptionContext::new(self.context.iter().cloned())
-            .map_err(|e| Error::Header(atrest_format::HeaderError::BadContext(e)))?;
-        // At most one key-source call per object: a fresh key, or the
-        // shared one unwrapped (none when a cached key is reused).
-        let keyring = self.keys.keyring();
-        if keyring != Keyring::Kms
-            && (self.format != Format::V2 || matches!(self.key, DataKeyFrom::Wrapped(_)))
-        {
-            return Err(Error::Unsupported(
-                "a key file makes v2 objects with a fresh data key only (no other kind has a place to record its keyring)".into(),
-            ));
-        }
-        let bad_context = |e| Error::Header(atrest_format::HeaderError::BadContext(e));
-        let (key, wrapped, key_id, context) = match &self.key {
-            DataKeyFrom::Generate(key_id) => {
-                let context = context.with_keyring(keyring).map_err(bad_context)?;
-                let got = self.keys.generate(key_id, &context.kms_context()).await?;
-                (got.key, got.wrapped.to_vec(), got.key_id, context)
-            }
-            DataKeyFrom::Wrapped(wrapped) => {
-                let got = self.keys.unwrap(wrapped, &[]).await?;
-                let context = context
-                    .with_shared_data_key()
-                    .map_err(|e| Error::Header(atrest_format::HeaderError::BadContext(e)))?;
-                (got.key, wrapped.to_vec(), got.key_id, context)
-            }
-        };
+        let ObjectKey {
+            key,
+            wrapped,
+            key_id,
+            context,
+        } = object_key(self.keys.as_ref(), &self.key, self.format, &self.context).await?;
         // Which KMS key (and so which region) the object needs, for people
         // and error messages; no reader trusts it.
         if let Some(arn) = &key_id {
@@ -492,6 +471,56 @@ impl Job {
             }
         }
     }
+}
+
+/// The data key of a new atrest object, with what its header records.
+pub(crate) struct ObjectKey {
+    pub(crate) key: Arc<DataKey>,
+    pub(crate) wrapped: Vec<u8>,
+    pub(crate) key_id: Option<Arc<str>>,
+    /// The user's pairs with the keyring's reserved entries (v2).
+    pub(crate) context: EncryptionContext,
+}
+
+/// The data key of a new v1 or v2 object from `keys`: at most one
+/// key-source call (a fresh key, or the shared one unwrapped; none when a
+/// cached key is reused). Uploads and local files get theirs here.
+pub(crate) async fn object_key(
+    keys: &dyn KeySource,
+    from: &DataKeyFrom,
+    format: Format,
+    pairs: &[(String, String)],
+) -> Result<ObjectKey, Error> {
+    let bad_context = |e| Error::Header(atrest_format::HeaderError::BadContext(e));
+    let context = EncryptionContext::new(pairs.iter().cloned()).map_err(bad_context)?;
+    let keyring = keys.keyring();
+    if keyring != Keyring::Kms && (format != Format::V2 || matches!(from, DataKeyFrom::Wrapped(_)))
+    {
+        return Err(Error::Unsupported(
+            "a key file makes v2 objects with a fresh data key only (no other kind has a place to record its keyring)".into(),
+        ));
+    }
+    Ok(match from {
+        DataKeyFrom::Generate(key_id) => {
+            let context = context.with_keyring(keyring).map_err(bad_context)?;
+            let got = keys.generate(key_id, &context.kms_context()).await?;
+            ObjectKey {
+                key: got.key,
+                wrapped: got.wrapped.to_vec(),
+                key_id: got.key_id,
+                context,
+            }
+        }
+        DataKeyFrom::Wrapped(wrapped) => {
+            let got = keys.unwrap(wrapped, &[]).await?;
+            ObjectKey {
+                key: got.key,
+                wrapped: wrapped.to_vec(),
+                key_id: got.key_id,
+                context: context.with_shared_data_key().map_err(bad_context)?,
+            }
+        }
+    })
 }
 
 /// What a v2 object is made of besides its body.

@@ -12,7 +12,7 @@ use atrest_transfer::{DataKeyFrom, Error, Transfer};
 use crate::cli::{EncryptArgs, Format, PropertiesArgs, TransferArgs};
 use crate::failure::{Exit, Failure};
 use crate::interrupt::Interrupt;
-use crate::keyring::Keys;
+use crate::keyring::{read_data_key, Keys};
 use crate::progress::Show;
 
 pub struct Encrypt<'a> {
@@ -88,54 +88,16 @@ pub async fn run(
             .into());
         }
     }
-    if args.format == Format::V1 && keys.is_key_file() {
-        return Err(Failure::new(
-            Exit::Usage,
-            "--key-file needs --format v2 (no other format has a place to record its keyring)",
-        )
-        .into());
-    }
-    if args.format == Format::V1 && !args.context.is_empty() {
-        return Err(Failure::new(
-            Exit::Usage,
-            "--context needs --format v2 (v1 has no encryption context)",
-        )
-        .into());
-    }
-    let context = || {
-        EncryptionContext::new(args.context.iter().cloned())
-            .map_err(|e| Failure::new(Exit::Usage, format!("invalid --context: {e}")))
-    };
     // (S3 Encryption Client contexts follow that client's rules, checked
     // by the engine.)
     if args.format != Format::S3ecV3 {
-        context()?;
+        check_context(args.format, args.context)?;
     }
     // Opening (a FIFO) may wait forever: a signal stops it. (A signal
     // during the KMS call stops the upload task below.)
     let open = async { Ok(atrest_fs::output::open_input(args.file).await?) };
     let input = interrupt.guard(open).await?;
-    let key = match args.kms_key {
-        // One key file: nothing to name.
-        None if keys.is_key_file() => DataKeyFrom::Generate(String::new()),
-        Some(kms_key) => {
-            if args.format == Format::V1 {
-                return Err(Failure::new(
-                    Exit::Usage,
-                    "--key needs --format v2 (v1 objects use data.key)",
-                )
-                .into());
-            }
-            DataKeyFrom::Generate(kms_key.to_owned())
-        }
-        None => {
-            let wrapped = read_data_key(args.data_key)?;
-            context()?
-                .with_shared_data_key()
-                .map_err(|e| Failure::new(Exit::Usage, format!("invalid --context: {e}")))?;
-            DataKeyFrom::Wrapped(wrapped.into())
-        }
-    };
+    let key = key_for(&args.key_flags(), keys.is_key_file())?;
     // Only a regular file's length (and time) is known before reading it.
     let total = atrest_fs::output::regular_file_len(args.file);
     let modified = total
@@ -146,11 +108,7 @@ pub async fn run(
     let mut upload = transfer
         .upload(args.uri, key)
         .context(args.context)
-        .format(match args.format {
-            Format::V1 => atrest_transfer::Format::V1,
-            Format::V2 => atrest_transfer::Format::V2,
-            Format::S3ecV3 => atrest_transfer::Format::S3ecV3,
-        })
+        .format(args.format.engine())
         .frame_exponent(args.frame_exponent)
         .part_size(args.transfer.part_size as usize)
         .multipart_threshold(args.multipart_threshold)
@@ -174,7 +132,7 @@ pub async fn run(
         _ = interrupt.wait() => None,
     };
     let result = match result {
-        Some(result) => result.map_err(|e| failure(e, &args)),
+        Some(result) => result.map_err(|e| failure(e, &args.key_flags())),
         None => {
             let got = interrupt.wait().await;
             handle.abort().await;
@@ -186,36 +144,86 @@ pub async fn run(
     Ok(uploaded)
 }
 
-/// The engine's error in the command's terms.
-fn failure(e: Error, args: &Encrypt<'_>) -> anyhow::Error {
-    match (e, args.kms_key) {
-        (Error::S3(atrest_s3::S3Error::Exists { .. }), _) => Exists.into(),
-        (Error::Header(e), None) if args.format == Format::V1 => Failure::new(
+/// The flags that say which data key a new object gets.
+pub(crate) struct KeyFlags<'a> {
+    pub format: Format,
+    /// `--key`.
+    pub kms_key: Option<&'a str>,
+    /// `--data-key`.
+    pub data_key: &'a Path,
+    /// `--context`.
+    pub context: &'a [(String, String)],
+}
+
+impl Encrypt<'_> {
+    fn key_flags(&self) -> KeyFlags<'_> {
+        KeyFlags {
+            format: self.format,
+            kms_key: self.kms_key,
+            data_key: self.data_key,
+            context: self.context,
+        }
+    }
+}
+
+/// `--context` as the format takes it (v1 has none).
+pub(crate) fn check_context(format: Format, context: &[(String, String)]) -> Result<()> {
+    if format == Format::V1 && !context.is_empty() {
+        return Err(Failure::new(
             Exit::Usage,
-            format!("{} is not a data key: {e}", args.data_key.display()),
+            "--context needs --format v2 (v1 has no encryption context)",
+        )
+        .into());
+    }
+    EncryptionContext::new(context.iter().cloned())
+        .map_err(|e| Failure::new(Exit::Usage, format!("invalid --context: {e}")))?;
+    Ok(())
+}
+
+/// The data key a v1 or v2 object of these flags is made with (reading
+/// `--data-key` if it is the shared one), after the checks the engine
+/// would make later and less clearly.
+pub(crate) fn key_for(flags: &KeyFlags<'_>, key_file: bool) -> Result<DataKeyFrom> {
+    if flags.format == Format::V1 && key_file {
+        return Err(Failure::new(
+            Exit::Usage,
+            "--key-file needs --format v2 (no other format has a place to record its keyring)",
+        )
+        .into());
+    }
+    check_context(flags.format, flags.context)?;
+    match flags.kms_key {
+        // One key file: nothing to name.
+        None if key_file => Ok(DataKeyFrom::Generate(String::new())),
+        Some(_) if flags.format == Format::V1 => Err(Failure::new(
+            Exit::Usage,
+            "--key needs --format v2 (v1 objects use data.key)",
+        )
+        .into()),
+        Some(kms_key) => Ok(DataKeyFrom::Generate(kms_key.to_owned())),
+        None => {
+            let wrapped = read_data_key(flags.data_key)?;
+            EncryptionContext::new(flags.context.iter().cloned())
+                .and_then(|c| c.with_shared_data_key())
+                .map_err(|e| Failure::new(Exit::Usage, format!("invalid --context: {e}")))?;
+            Ok(DataKeyFrom::Wrapped(wrapped.into()))
+        }
+    }
+}
+
+/// The engine's error in the command's terms.
+pub(crate) fn failure(e: Error, flags: &KeyFlags<'_>) -> anyhow::Error {
+    match (e, flags.kms_key) {
+        (Error::S3(atrest_s3::S3Error::Exists { .. }), _) => Exists.into(),
+        (Error::Header(e), None) if flags.format == Format::V1 => Failure::new(
+            Exit::Usage,
+            format!("{} is not a data key: {e}", flags.data_key.display()),
         )
         .into(),
         (e @ Error::Key(_), Some(kms_key)) => crate::failure::from_transfer(e)
             .context(format!("cannot create a data key under `{kms_key}`")),
         (e @ Error::Key(_), None) => crate::failure::from_transfer(e)
-            .context(format!("cannot unwrap {}", args.data_key.display())),
+            .context(format!("cannot unwrap {}", flags.data_key.display())),
         (e, _) => crate::failure::from_transfer(e),
     }
-}
-
-pub(crate) fn read_data_key(path: &Path) -> Result<Vec<u8>> {
-    std::fs::read(path).map_err(|e| {
-        if e.kind() == std::io::ErrorKind::NotFound {
-            Failure::new(
-                Exit::NotFoundOrDenied,
-                format!(
-                    "no {}: run `atrest create-data-key KEY_ID` first, pass --data-key PATH, or use --key KEY_ID for a fresh data key per object",
-                    path.display()
-                ),
-            )
-            .into()
-        } else {
-            anyhow::Error::new(e).context(format!("cannot read {}", path.display()))
-        }
-    })
 }

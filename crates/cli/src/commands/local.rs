@@ -8,26 +8,18 @@
 //! only when a KMS key is really needed.
 
 use std::path::Path;
+use std::sync::Arc;
 
 use anyhow::{Context, Result};
-use atrest_crypto::{async_io, v1, v2, DecryptError, StreamError};
-use atrest_format::keyring::Keyring as Recorded;
-use atrest_format::v2::EncryptionContext;
+use atrest_format::keyring::Keyring;
 use atrest_format::Header;
-use bytes::Bytes;
-use tokio::io::{AsyncRead, AsyncReadExt, BufReader};
+use atrest_fs::Output;
+use atrest_transfer::{local, Error};
 
 use crate::cli::{AwsArgs, Format};
-use crate::failure::{Exit, Failure, NotAtrest};
-use crate::keyring::{KeyFile, Keyring, NewKey};
+use crate::commands::encrypt::{failure, key_for, KeyFlags};
+use crate::failure::{from_transfer, Exit, Failure};
 use crate::progress::Show;
-use atrest_fs::output::Output;
-use atrest_kms::CachedKeys as Keys;
-
-/// Bytes read per step (and so the most plaintext or ciphertext held at
-/// once): large enough that the blocking pool round trips of tokio's file
-/// I/O do not dominate.
-const IO_BUFFER: usize = 1 << 20;
 
 /// Where keys come from: the key file, or KMS through the AWS configuration
 /// (loaded only if asked).
@@ -36,30 +28,16 @@ pub struct KeySource<'a> {
     pub aws: &'a AwsArgs,
 }
 
-/// A command's keyring, holding what it borrows from.
-enum Loaded {
-    KeyFile(KeyFile),
-    Kms(Keys),
-}
-
-impl Loaded {
-    fn keyring(&self) -> Keyring<'_> {
-        match self {
-            Loaded::KeyFile(file) => Keyring::KeyFile(file),
-            Loaded::Kms(keys) => Keyring::Kms(keys),
-        }
-    }
-}
-
 impl KeySource<'_> {
-    async fn load(&self) -> Result<Loaded> {
-        match self.key_file {
-            Some(path) => Ok(Loaded::KeyFile(KeyFile::load(path)?)),
-            None => {
-                let clients = crate::aws::clients(self.aws).await?;
-                Ok(Loaded::Kms(Keys::uncached(clients.kms)))
-            }
-        }
+    /// The key file, if given.
+    fn key_file(&self) -> Result<Option<Arc<dyn atrest_transfer::KeySource>>> {
+        crate::keyring::load_key_file(self.key_file)
+    }
+
+    /// KMS, through the AWS configuration.
+    async fn kms(&self) -> Result<Arc<dyn atrest_transfer::KeySource>> {
+        let clients = crate::aws::clients(self.aws).await?;
+        Ok(Arc::new(atrest_kms::CachedKeys::uncached(clients.kms)))
     }
 }
 
@@ -73,13 +51,13 @@ pub struct LocalEncrypt<'a> {
 
 pub async fn encrypt(keys: KeySource<'_>, args: LocalEncrypt<'_>) -> Result<()> {
     let flags = args.encrypt;
-    if flags.format == Format::V1 && !flags.context.is_empty() {
-        return Err(Failure::new(
-            Exit::Usage,
-            "--context needs --format v2 (v1 has no encryption context)",
-        )
-        .into());
-    }
+    let key_flags = KeyFlags {
+        format: flags.format,
+        kms_key: flags.kms_key.as_deref(),
+        data_key: &flags.data_key,
+        context: &flags.context,
+    };
+    crate::commands::encrypt::check_context(flags.format, &flags.context)?;
     if flags.format == Format::S3ecV3 {
         return Err(Failure::new(
             Exit::Usage,
@@ -87,56 +65,27 @@ pub async fn encrypt(keys: KeySource<'_>, args: LocalEncrypt<'_>) -> Result<()> 
         )
         .into());
     }
-    let context = EncryptionContext::new(flags.context.iter().cloned())
-        .map_err(|e| Failure::new(Exit::Usage, format!("invalid --context: {e}")))?;
     let input = atrest_fs::output::open_input(args.file).await?;
     let mut output = Output::create(args.out).await?;
-    let loaded = keys.load().await?;
-    let object = loaded
-        .keyring()
-        .new_object_key(NewKey {
-            format: flags.format,
-            kms_key: flags.kms_key.as_deref(),
-            data_key: &flags.data_key,
-            context,
-        })
-        .await?;
+    let source = match keys.key_file()? {
+        Some(file) => file,
+        None => keys.kms().await?,
+    };
+    let key = key_for(&key_flags, source.keyring() == Keyring::KeyFile)?;
     let total = atrest_fs::output::regular_file_len(args.file);
     let progress = args.progress.bar("encrypting", total);
-    let mut input = progress.reader(input);
+    let input = progress.reader(input);
+    let name = args.file.display().to_string();
     let result = async {
-        let (step, prefix) = match flags.format {
-            Format::V1 => {
-                let stored_iv = v1::random_stored_iv(&mut rand_core::OsRng);
-                let header =
-                    atrest_format::v1::Header::new(object.wrapped, stored_iv).map_err(|e| {
-                        Failure::new(
-                            Exit::Usage,
-                            format!("{} is not a data key: {e}", flags.data_key.display()),
-                        )
-                    })?;
-                let mut prefix = Vec::new();
-                header.encode(&mut prefix);
-                (
-                    Step::V1Encrypt(v1::Encryptor::new(&object.key, &stored_iv)),
-                    prefix,
-                )
-            }
-            Format::V2 => {
-                let encryptor = v2::Encryptor::new(
-                    &object.key,
-                    object.wrapped,
-                    flags.frame_size,
-                    object.context,
-                    &mut rand_core::OsRng,
-                )
-                .map_err(|e| Failure::new(Exit::Usage, format!("cannot build the header: {e}")))?;
-                (Step::V2Encrypt(encryptor), Vec::new())
-            }
-            Format::S3ecV3 => unreachable!("refused above"),
+        let options = local::EncryptOptions {
+            key,
+            format: flags.format.engine(),
+            frame_exponent: flags.frame_size,
+            context: &flags.context,
         };
-        drop(object.key);
-        pump(&mut input, args.file, step, prefix, &mut output).await?;
+        local::encrypt(source.as_ref(), options, &name, input, &mut output)
+            .await
+            .map_err(|e| failure(e, &key_flags))?;
         Ok(output.commit().await?)
     }
     .await;
@@ -155,132 +104,48 @@ pub async fn decrypt(keys: KeySource<'_>, args: LocalDecrypt<'_>) -> Result<()> 
     let name = crate::escape(&args.input.display().to_string());
     // A bad key file fails before anything is read; KMS (and the AWS
     // configuration it needs) only if the object turns out to need it.
-    let key_file = keys.key_file.map(KeyFile::load).transpose()?;
+    let key_file = keys.key_file()?;
     let input = atrest_fs::output::open_input(args.input).await?;
     // Fail on an unwritable destination before anything else.
     let mut output = Output::create(args.out).await?;
     let total = atrest_fs::output::regular_file_len(args.input);
     let progress = args.progress.bar("decrypting", total);
-    let mut input = BufReader::with_capacity(IO_BUFFER, progress.reader(input));
+    let input = progress.reader(input);
     let result = async {
-        let header = match async_io::read_header(&mut input).await {
-            Ok(header) => header,
-            Err(StreamError::Header(e)) => return Err(NotAtrest::BadHeader(e).into()),
-            Err(StreamError::TruncatedHeader) => {
-                return Err(NotAtrest::TooShort(total.unwrap_or(0)).into())
-            }
-            Err(e) => return Err(anyhow::Error::new(e).context(format!("cannot read {name}"))),
-        };
+        let opened = local::open(&name, input).await.map_err(from_transfer)?;
         // The keyring the header names, before anything else about it.
-        let loaded = match (key_file, header.keyring()) {
-            (None, Recorded::KeyFile) => {
-                return Err(Failure::new(
-                    Exit::Usage,
-                    format!("{name}'s data key is wrapped under a key file: pass --key-file PATH"),
-                )
-                .into())
+        let source = match key_file {
+            Some(file) => file,
+            None => {
+                opened.check_keyring(Keyring::Kms).map_err(from_transfer)?;
+                keys.kms().await?
             }
-            (Some(file), _) => Loaded::KeyFile(file),
-            (None, _) => keys.load().await?,
         };
-        let keyring = loaded.keyring();
-        keyring.check_recorded(&name, &header)?;
-        match &header {
-            Header::V1(_) => {
-                if !args.expect_context.is_empty() {
-                    return Err(Failure::new(
-                        Exit::Untrusted,
-                        format!("{name} is a v1 object, which has no encryption context to check"),
-                    )
-                    .into());
-                }
-                if !args.quiet {
-                    eprintln!(
-                        "warning: {name} is a v1 object: it is not authenticated, so tampering cannot be detected (re-encrypt it to v2)"
-                    );
-                }
-            }
-            Header::V2(h) => atrest_transfer::check_expected_context(h, args.expect_context).map_err(crate::failure::from_transfer)?,
-            _ => unreachable!("parse_header yields only known versions"),
+        let v1 = matches!(opened.header(), Header::V1(_));
+        let keyring_ok = opened.check_keyring(source.keyring()).is_ok();
+        if v1 && keyring_ok && args.expect_context.is_empty() && !args.quiet {
+            eprintln!(
+                "warning: {name} is a v1 object: it is not authenticated, so tampering cannot be detected (re-encrypt it to v2)"
+            );
         }
-        let key = keyring.object_key(&name, &header).await?;
-        let step = match &header {
-            Header::V1(h) => Step::V1Decrypt(Box::new(v1::Decryptor::new(&key, &h.stored_iv()))),
-            Header::V2(h) => Step::V2Decrypt(v2::Decryptor::new(&key, h)?),
-            _ => unreachable!("parse_header yields only known versions"),
-        };
-        drop(key);
-        pump(&mut input, args.input, step, Vec::new(), &mut output)
-            .await
-            .with_context(|| format!("cannot decrypt {name}"))?;
+        let done = opened.decrypt(source.as_ref(), args.expect_context, &mut output);
+        done.await.map_err(|e| match e {
+            e @ Error::Key(_) => match keys.key_file {
+                Some(path) => from_transfer(e).context(format!(
+                    "cannot decrypt {name} with key file {}",
+                    path.display()
+                )),
+                None => from_transfer(e),
+            },
+            e @ (Error::Decrypt(_) | Error::Io(_)) => {
+                from_transfer(e).context(format!("cannot decrypt {name}"))
+            }
+            e => from_transfer(e),
+        })?;
         Ok(output.commit().await?)
     }
     .await;
     progress.end(result)
-}
-
-/// One of the streaming state machines of `atrest-crypto`.
-enum Step {
-    V1Encrypt(v1::Encryptor),
-    V2Encrypt(v2::Encryptor),
-    // Boxed: its CBC state is large beside the others'.
-    V1Decrypt(Box<v1::Decryptor>),
-    V2Decrypt(v2::Decryptor),
-}
-
-impl Step {
-    fn update(&mut self, input: &[u8], out: &mut Vec<u8>) -> Result<(), DecryptError> {
-        match self {
-            Step::V1Encrypt(e) => e.update(input, out),
-            Step::V2Encrypt(e) => e.update(input, out),
-            Step::V1Decrypt(d) => d.update(input, out),
-            Step::V2Decrypt(d) => d.update(input, out)?,
-        }
-        Ok(())
-    }
-
-    fn finish(self, out: &mut Vec<u8>) -> Result<(), DecryptError> {
-        match self {
-            Step::V1Encrypt(e) => e.finish(out),
-            Step::V2Encrypt(e) => e.finish(out),
-            Step::V1Decrypt(d) => d.finish(out)?,
-            Step::V2Decrypt(d) => d.finish(out)?,
-        }
-        Ok(())
-    }
-}
-
-/// Streams `input` through `step` into `output`, [`IO_BUFFER`] bytes at a
-/// time, after `prefix` (a v1 header). (Not `atrest_crypto::async_io`'s
-/// loops: they write to an `AsyncWrite`, which [`Output`], with its
-/// temporary file and FIFOs written in place, is not; and a read error
-/// here names the file.) A decryptor releases only what it has
-/// authenticated (v2), and the output is committed by the caller only after
-/// `finish`, so a failure leaves no partial file.
-async fn pump(
-    input: &mut (impl AsyncRead + Unpin),
-    name: &Path,
-    mut step: Step,
-    mut out: Vec<u8>,
-    output: &mut Output,
-) -> Result<()> {
-    let mut chunk = vec![0u8; IO_BUFFER];
-    loop {
-        let n = input
-            .read(&mut chunk)
-            .await
-            .with_context(|| format!("cannot read {}", name.display()))?;
-        if n == 0 {
-            break;
-        }
-        step.update(&chunk[..n], &mut out)?;
-        if !out.is_empty() {
-            output.write(Bytes::from(std::mem::take(&mut out))).await?;
-        }
-    }
-    step.finish(&mut out)?;
-    output.write(Bytes::from(out)).await?;
-    Ok(())
 }
 
 /// The local-only form of `encrypt` or `decrypt`, if neither side of the

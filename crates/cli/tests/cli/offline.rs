@@ -314,7 +314,7 @@ fn every_tampered_byte_of_a_key_file_object_is_rejected_without_output() {
             stderr(&out)
         );
         if code == Some(2) {
-            assert_one_error_line(&out, "wrapped by KMS, not a key file");
+            assert_one_error_line(&out, "wrapped by KMS, not under a key file");
         } else {
             assert_one_error_line(&out, "");
         }
