@@ -23,6 +23,9 @@
 //! # });
 //! ```
 
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
 use atrest_crypto::{async_io, v1, v2, DecryptError, StreamError};
 use atrest_format::keyring::Keyring;
 use atrest_format::Header;
@@ -128,27 +131,41 @@ pub async fn encrypt(
 
 /// An object whose header has been read: [`Opened::header`] says what it
 /// needs before any key is asked for.
-#[derive(Debug)]
 pub struct Opened<R> {
     name: String,
     header: Header,
-    input: BufReader<Counted<R>>,
+    input: BufReader<Counting<R>>,
+}
+
+/// A reader that counts what it read (how short a truncated header was).
+type Counting<R> = tokio_util::io::InspectReader<R, Count>;
+type Count = Box<dyn FnMut(&[u8]) + Send>;
+
+impl<R> std::fmt::Debug for Opened<R> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Opened")
+            .field("name", &self.name)
+            .field("header", &self.header)
+            .finish_non_exhaustive()
+    }
 }
 
 /// Reads the header of the object `input` (called `name` in errors):
 /// [`Error::NotAtrest`] or [`Error::TooShort`] if it is none.
 pub async fn open<R: AsyncRead + Unpin>(name: &str, input: R) -> Result<Opened<R>, Error> {
-    let mut input = BufReader::with_capacity(
-        IO_BUFFER,
-        Counted {
-            inner: input,
-            read: 0,
-        },
-    );
+    let read = Arc::new(AtomicU64::new(0));
+    let counted = Arc::clone(&read);
+    let count: Count = Box::new(move |bytes| {
+        counted.fetch_add(bytes.len() as u64, Ordering::Relaxed);
+    });
+    let input = tokio_util::io::InspectReader::new(input, count);
+    let mut input = BufReader::with_capacity(IO_BUFFER, input);
     let header = match async_io::read_header(&mut input).await {
         Ok(header) => header,
         Err(StreamError::Header(e)) => return Err(Error::NotAtrest(e)),
-        Err(StreamError::TruncatedHeader) => return Err(Error::TooShort(input.get_ref().read)),
+        Err(StreamError::TruncatedHeader) => {
+            return Err(Error::TooShort(read.load(Ordering::Relaxed)))
+        }
         Err(StreamError::Io(e)) => return Err(read_error(name, e)),
         Err(e) => return Err(Error::Io(std::io::Error::other(e))),
     };
@@ -216,26 +233,6 @@ impl<R: AsyncRead + Unpin> Opened<R> {
             plaintext_len,
             key_id,
         })
-    }
-}
-
-/// A reader that counts what it read (how short a truncated header was).
-#[derive(Debug)]
-struct Counted<R> {
-    inner: R,
-    read: u64,
-}
-
-impl<R: AsyncRead + Unpin> AsyncRead for Counted<R> {
-    fn poll_read(
-        mut self: std::pin::Pin<&mut Self>,
-        cx: &mut std::task::Context<'_>,
-        buf: &mut tokio::io::ReadBuf<'_>,
-    ) -> std::task::Poll<std::io::Result<()>> {
-        let before = buf.filled().len();
-        let polled = std::pin::Pin::new(&mut self.inner).poll_read(cx, buf);
-        self.read += (buf.filled().len() - before) as u64;
-        polled
     }
 }
 

@@ -13,7 +13,7 @@ use atrest_transfer::{Error, Observer, Sink, Transfer, Warning};
 
 use crate::failure::{Exit, Failure};
 use crate::progress::{Progress, Show};
-use atrest_fs::output::Output;
+use atrest_fs::Output;
 
 pub struct Decrypt<'a> {
     pub uri: &'a S3Uri,

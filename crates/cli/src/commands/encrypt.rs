@@ -88,11 +88,7 @@ pub async fn run(
             .into());
         }
     }
-    // (S3 Encryption Client contexts follow that client's rules, checked
-    // by the engine.)
-    if args.format != Format::S3ecV3 {
-        check_context(args.format, args.context)?;
-    }
+    check_key_flags(&args.key_flags(), keys.is_key_file())?;
     // Opening (a FIFO) may wait forever: a signal stops it. (A signal
     // during the KMS call stops the upload task below.)
     let open = async { Ok(atrest_fs::output::open_input(args.file).await?) };
@@ -166,49 +162,42 @@ impl Encrypt<'_> {
     }
 }
 
-/// `--context` as the format takes it (v1 has none).
-pub(crate) fn check_context(format: Format, context: &[(String, String)]) -> Result<()> {
-    if format == Format::V1 && !context.is_empty() {
-        return Err(Failure::new(
-            Exit::Usage,
-            "--context needs --format v2 (v1 has no encryption context)",
-        )
-        .into());
-    }
-    EncryptionContext::new(context.iter().cloned())
-        .map_err(|e| Failure::new(Exit::Usage, format!("invalid --context: {e}")))?;
-    Ok(())
+/// The key flags' checks that need no I/O, made before the input is
+/// opened (`key_file`: `--key-file` is given).
+pub(crate) fn check_key_flags(flags: &KeyFlags<'_>, key_file: bool) -> Result<()> {
+    let v1_needs_v2 = match (flags.format, key_file, flags.kms_key, flags.context) {
+        (Format::V1, true, _, _) => {
+            "--key-file needs --format v2 (no other format has a place to record its keyring)"
+        }
+        (Format::V1, _, _, [_, ..]) => "--context needs --format v2 (v1 has no encryption context)",
+        (Format::V1, _, Some(_), _) => "--key needs --format v2 (v1 objects use data.key)",
+        // S3 Encryption Client contexts follow that client's rules,
+        // checked by the engine.
+        (Format::S3ecV3, ..) => return Ok(()),
+        _ => {
+            EncryptionContext::new(flags.context.iter().cloned())
+                .map_err(|e| Failure::new(Exit::Usage, format!("invalid --context: {e}")))?;
+            return Ok(());
+        }
+    };
+    Err(Failure::new(Exit::Usage, v1_needs_v2).into())
 }
 
-/// The data key a v1 or v2 object of these flags is made with (reading
-/// `--data-key` if it is the shared one), after the checks the engine
-/// would make later and less clearly.
+/// The data key an object of these flags is made with (after
+/// [`check_key_flags`]), reading `--data-key` if it is the shared one.
 pub(crate) fn key_for(flags: &KeyFlags<'_>, key_file: bool) -> Result<DataKeyFrom> {
-    if flags.format == Format::V1 && key_file {
-        return Err(Failure::new(
-            Exit::Usage,
-            "--key-file needs --format v2 (no other format has a place to record its keyring)",
-        )
-        .into());
-    }
-    check_context(flags.format, flags.context)?;
-    match flags.kms_key {
+    Ok(match flags.kms_key {
         // One key file: nothing to name.
-        None if key_file => Ok(DataKeyFrom::Generate(String::new())),
-        Some(_) if flags.format == Format::V1 => Err(Failure::new(
-            Exit::Usage,
-            "--key needs --format v2 (v1 objects use data.key)",
-        )
-        .into()),
-        Some(kms_key) => Ok(DataKeyFrom::Generate(kms_key.to_owned())),
+        None if key_file => DataKeyFrom::Generate(String::new()),
+        Some(kms_key) => DataKeyFrom::Generate(kms_key.to_owned()),
         None => {
             let wrapped = read_data_key(flags.data_key)?;
             EncryptionContext::new(flags.context.iter().cloned())
                 .and_then(|c| c.with_shared_data_key())
                 .map_err(|e| Failure::new(Exit::Usage, format!("invalid --context: {e}")))?;
-            Ok(DataKeyFrom::Wrapped(wrapped.into()))
+            DataKeyFrom::Wrapped(wrapped.into())
         }
-    }
+    })
 }
 
 /// The engine's error in the command's terms.

@@ -17,7 +17,7 @@ use atrest_fs::Output;
 use atrest_transfer::{local, Error};
 
 use crate::cli::{AwsArgs, Format};
-use crate::commands::encrypt::{failure, key_for, KeyFlags};
+use crate::commands::encrypt::{check_key_flags, failure, key_for, KeyFlags};
 use crate::failure::{from_transfer, Exit, Failure};
 use crate::progress::Show;
 
@@ -57,7 +57,7 @@ pub async fn encrypt(keys: KeySource<'_>, args: LocalEncrypt<'_>) -> Result<()> 
         data_key: &flags.data_key,
         context: &flags.context,
     };
-    crate::commands::encrypt::check_context(flags.format, &flags.context)?;
+    check_key_flags(&key_flags, keys.key_file.is_some())?;
     if flags.format == Format::S3ecV3 {
         return Err(Failure::new(
             Exit::Usage,
@@ -121,9 +121,11 @@ pub async fn decrypt(keys: KeySource<'_>, args: LocalDecrypt<'_>) -> Result<()> 
                 keys.kms().await?
             }
         };
+        opened
+            .check_keyring(source.keyring())
+            .map_err(from_transfer)?;
         let v1 = matches!(opened.header(), Header::V1(_));
-        let keyring_ok = opened.check_keyring(source.keyring()).is_ok();
-        if v1 && keyring_ok && args.expect_context.is_empty() && !args.quiet {
+        if v1 && args.expect_context.is_empty() && !args.quiet {
             eprintln!(
                 "warning: {name} is a v1 object: it is not authenticated, so tampering cannot be detected (re-encrypt it to v2)"
             );
