@@ -245,12 +245,12 @@ pub enum Command {
     #[command(after_help = CP_EXAMPLES)]
     Cp {
         /// A local file (`-` for stdin) or s3://BUCKET/KEY.
-        #[arg(value_name = "SRC", value_parser = parse_side)]
-        src: crate::commands::inspect::Target,
+        #[arg(value_name = "SRC", value_parser = Target::parse_prefix)]
+        src: Target,
 
         /// s3://BUCKET/KEY or a local file (`-` for stdout).
-        #[arg(value_name = "DST", value_parser = parse_side)]
-        dst: crate::commands::inspect::Target,
+        #[arg(value_name = "DST", value_parser = Target::parse_prefix)]
+        dst: Target,
 
         #[command(flatten)]
         key_file: KeyFileArg,
@@ -282,8 +282,8 @@ pub enum Command {
         file: PathBuf,
 
         /// Destination: s3://BUCKET/KEY, or a local file (`-` for stdout).
-        #[arg(value_name = "S3URI|OUT", value_parser = parse_side)]
-        uri: crate::commands::inspect::Target,
+        #[arg(value_name = "S3URI|OUT", value_parser = Target::parse_prefix)]
+        uri: Target,
 
         #[command(flatten)]
         key_file: KeyFileArg,
@@ -312,8 +312,8 @@ pub enum Command {
     DecryptWithKms {
         /// Source: s3://BUCKET/KEY, or a local file holding an object (`-`
         /// for stdin).
-        #[arg(value_name = "S3URI|IN", value_parser = parse_side)]
-        uri: crate::commands::inspect::Target,
+        #[arg(value_name = "S3URI|IN", value_parser = Target::parse_prefix)]
+        uri: Target,
 
         /// Output file, or `-` for standard output.
         file: PathBuf,
@@ -345,12 +345,12 @@ pub enum Command {
     #[command(after_help = SYNC_EXAMPLES)]
     Sync {
         /// A local directory, or s3://BUCKET[/PREFIX].
-        #[arg(value_name = "SRC", value_parser = parse_side)]
-        src: crate::commands::inspect::Target,
+        #[arg(value_name = "SRC", value_parser = Target::parse_prefix)]
+        src: Target,
 
         /// s3://BUCKET[/PREFIX], or a local directory.
-        #[arg(value_name = "DST", value_parser = parse_side)]
-        dst: crate::commands::inspect::Target,
+        #[arg(value_name = "DST", value_parser = Target::parse_prefix)]
+        dst: Target,
 
         #[command(flatten)]
         sync: SyncArgs,
@@ -571,24 +571,13 @@ pub enum Command {
     #[command(after_help = INSPECT_EXAMPLES)]
     Inspect {
         /// s3://BUCKET/KEY, or a local file holding an object.
-        #[arg(value_name = "S3URI|PATH", value_parser = parse_target)]
-        target: crate::commands::inspect::Target,
+        #[arg(value_name = "S3URI|PATH", value_parser = Target::parse)]
+        target: Target,
 
         /// Print JSON for scripts.
         #[arg(long)]
         json: bool,
     },
-}
-
-/// What to inspect: `s3://BUCKET/KEY` or a local file.
-pub fn parse_target(s: &str) -> Result<crate::commands::inspect::Target, String> {
-    crate::commands::inspect::Target::parse(s)
-}
-
-/// A transfer's side: a local path, `s3://BUCKET/KEY`, or a prefix (the
-/// whole bucket too: `s3://BUCKET`).
-pub fn parse_side(s: &str) -> Result<crate::commands::inspect::Target, String> {
-    crate::commands::inspect::Target::parse_prefix(s)
 }
 
 /// A plaintext byte range: `START-END` inclusive, or `START-`.
@@ -1104,4 +1093,51 @@ fn parse_s3_uri(s: &str) -> Result<S3Uri, String> {
 
 fn parse_s3_prefix(s: &str) -> Result<S3Uri, String> {
     S3Uri::parse_prefix(s).map_err(|e| e.to_string())
+}
+
+/// One side of a command: an S3 object (or prefix), or a local path.
+#[derive(Clone, Debug)]
+pub enum Target {
+    S3(S3Uri),
+    File(std::path::PathBuf),
+}
+
+impl Target {
+    /// `s3://BUCKET/KEY` (any `SCHEME://` is taken as a URI), or a path.
+    pub fn parse(s: &str) -> Result<Self, String> {
+        Self::parse_with(s, S3Uri::parse)
+    }
+
+    /// As [`Target::parse`], but `s3://BUCKET` and `s3://BUCKET/` are
+    /// accepted too (the whole bucket, as a prefix).
+    pub fn parse_prefix(s: &str) -> Result<Self, String> {
+        Self::parse_with(s, S3Uri::parse_prefix)
+    }
+
+    fn parse_with(
+        s: &str,
+        parse: fn(&str) -> Result<S3Uri, atrest_s3::S3UriError>,
+    ) -> Result<Self, String> {
+        // Another scheme (`http://...`) is a mistaken URI, not a file name.
+        let scheme = s.split_once("://").map(|(scheme, _)| scheme);
+        let is_uri = scheme.is_some_and(|sc| {
+            sc.starts_with(|c: char| c.is_ascii_alphabetic())
+                && sc
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "+-.".contains(c))
+        });
+        if is_uri {
+            parse(s).map(Target::S3).map_err(|e| e.to_string())
+        } else {
+            Ok(Target::File(s.into()))
+        }
+    }
+
+    /// The target as messages name it (escaped).
+    pub fn name(&self) -> String {
+        match self {
+            Target::S3(uri) => crate::escape(&uri.to_string()),
+            Target::File(path) => crate::escape(&path.display().to_string()),
+        }
+    }
 }

@@ -184,7 +184,7 @@ async fn run(cli: Cli) -> anyhow::Result<Option<String>> {
         return commands::keygen::run(path, cli.quiet).map(|()| None);
     }
     if let Command::Inspect {
-        target: target @ commands::inspect::Target::File(_),
+        target: target @ cli::Target::File(_),
         json,
     } = &cli.command
     {
@@ -204,7 +204,7 @@ async fn run(cli: Cli) -> anyhow::Result<Option<String>> {
         }
         Command::EncryptWithKms {
             file,
-            uri: commands::inspect::Target::S3(uri),
+            uri: cli::Target::S3(uri),
             key_file,
             encrypt,
             transfer,
@@ -277,7 +277,7 @@ async fn run(cli: Cli) -> anyhow::Result<Option<String>> {
             Ok(Some(line.to_string()))
         }
         Command::DecryptWithKms {
-            uri: commands::inspect::Target::S3(uri),
+            uri: cli::Target::S3(uri),
             key_file,
             file,
             decrypt,

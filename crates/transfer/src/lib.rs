@@ -23,6 +23,7 @@
 //!
 //! - [`rewrap`]: move objects to another KMS key without re-uploading them
 //!   (only the header changes; the body is copied inside S3).
+//! - [`inspect`]: what one object is, from its first bytes alone.
 //! - [`list`]: what each object under a prefix is, from its header alone.
 //! - [`verify`]: download, unwrap and authenticate objects, writing nothing.
 //! - [`upgrade`]: re-encrypt v1 objects as v2 in place, verified before
@@ -65,6 +66,7 @@
 mod buffers;
 mod download;
 mod error;
+pub mod inspect;
 mod keys;
 pub mod list;
 pub mod local;

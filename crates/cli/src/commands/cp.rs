@@ -9,8 +9,8 @@
 use clap::parser::ValueSource;
 use clap::{ArgMatches, Args};
 
+use crate::cli::Target;
 use crate::cli::{Cli, Command, DecryptArgs, EncryptArgs, ManyArgs};
-use crate::commands::inspect::Target;
 use crate::failure::{Exit, Failure};
 
 /// The command as it will run: `cp` becomes `encrypt` or `decrypt`; flags

@@ -5,131 +5,71 @@ use std::io::Read;
 use std::path::Path;
 
 use anyhow::{Context, Result};
-use atrest_format::inspect::{inspect, Inspected, Inspection, PlaintextLen};
+use atrest_format::inspect::{Inspection, PlaintextLen};
 use atrest_format::keyring::Keyring;
 use atrest_format::{Header, MAX_HEADER_LEN};
-use atrest_s3::S3Uri;
+use atrest_transfer::inspect::Found;
 use serde_json::json;
 
+use crate::cli::Target;
 use crate::escape;
 use crate::failure::{Exit, Failure};
 
-/// An object to inspect: in S3 or a local file (e.g. downloaded as is).
-#[derive(Clone, Debug)]
-pub enum Target {
-    S3(S3Uri),
-    File(std::path::PathBuf),
-}
-
-impl Target {
-    pub fn parse(s: &str) -> Result<Self, String> {
-        Self::parse_with(s, S3Uri::parse)
-    }
-
-    /// As [`Target::parse`], but `s3://BUCKET` and `s3://BUCKET/` are
-    /// accepted too (the whole bucket, as a prefix).
-    pub fn parse_prefix(s: &str) -> Result<Self, String> {
-        Self::parse_with(s, S3Uri::parse_prefix)
-    }
-
-    fn parse_with(
-        s: &str,
-        parse: fn(&str) -> Result<S3Uri, atrest_s3::S3UriError>,
-    ) -> Result<Self, String> {
-        // Another scheme (`http://...`) is a mistaken URI, not a file name.
-        let scheme = s.split_once("://").map(|(scheme, _)| scheme);
-        let is_uri = scheme.is_some_and(|sc| {
-            sc.starts_with(|c: char| c.is_ascii_alphabetic())
-                && sc
-                    .chars()
-                    .all(|c| c.is_ascii_alphanumeric() || "+-.".contains(c))
-        });
-        if is_uri {
-            parse(s).map(Target::S3).map_err(|e| e.to_string())
-        } else {
-            Ok(Target::File(s.into()))
-        }
-    }
-
-    fn name(&self) -> String {
-        match self {
-            Target::S3(uri) => escape(&uri.to_string()),
-            Target::File(path) => escape(&path.display().to_string()),
-        }
-    }
-}
-
 pub async fn run(s3: Option<&aws_sdk_s3::Client>, target: &Target, as_json: bool) -> Result<()> {
-    // No header is longer than MAX_HEADER_LEN, so one read always suffices.
-    let (prefix, object_len, metadata) = match target {
+    let object = match target {
         Target::S3(uri) => {
             let s3 = s3.expect("S3 client for an S3 target");
-            let range = atrest_s3::ByteRange::new(0, MAX_HEADER_LEN as u64 - 1);
-            let got = atrest_s3::get_range(s3, uri, range, None).await?;
-            (got.bytes.to_vec(), got.object_len, got.metadata)
+            atrest_transfer::inspect::object(s3, uri)
+                .await
+                .map_err(crate::failure::from_transfer)?
         }
         Target::File(path) => read_prefix(path)?,
     };
     let name = target.name();
-    if let Target::S3(uri) = target {
-        let s3 = s3.expect("S3 client for an S3 target");
-        let probe = inspect(&prefix, object_len).is_err();
-        let describe_all = atrest_format::s3ec::Policy { allow_legacy: true };
-        if let Some(envelope) =
-            atrest_transfer::s3ec::detect(s3, uri, &metadata, probe, describe_all)
-                .await
-                .map_err(crate::failure::from_transfer)?
-        {
-            print!(
-                "{}",
-                crate::commands::s3ec::describe(&name, &envelope, object_len, as_json)
-            );
-            return Ok(());
+    let object_len = object.object_len;
+    match object.found {
+        Found::Atrest { info, kms_key_arn } if as_json => {
+            let mut doc = to_json(&name, &info);
+            doc["kms_key_arn"] = json!(kms_key_arn);
+            println!("{}", serde_json::to_string_pretty(&doc)?);
         }
-    }
-    let not_atrest = |why: String| -> anyhow::Error {
-        let hint = if metadata.keys().any(|k| k.starts_with("x-amz-key")) {
-            " (its metadata says it is an Amazon S3 Encryption Client object)"
-        } else {
-            ""
-        };
-        Failure::new(
-            Exit::Untrusted,
-            format!(
-                "{name} is not an atrest object: {why}{hint}; {object_len} bytes, starting {}",
-                first_bytes(&prefix)
-            ),
-        )
-        .into()
-    };
-    let info = match inspect(&prefix, object_len) {
-        Ok(Inspected::Complete(info)) => info,
-        Ok(Inspected::Incomplete { .. }) => {
-            return Err(not_atrest("its header is incomplete".into()))
+        Found::Atrest { info, kms_key_arn } => {
+            print!("{}", to_text(&name, &info, kms_key_arn.as_deref()))
         }
-        Err(e) => return Err(not_atrest(e.to_string())),
-    };
-    // Informational: KMS alone decides which key unwraps.
-    let recorded = metadata
-        .get(atrest_transfer::KMS_KEY_METADATA)
-        .map(String::as_str);
-    if as_json {
-        let mut doc = to_json(&name, &info);
-        doc["kms_key_arn"] = json!(recorded);
-        println!("{}", serde_json::to_string_pretty(&doc)?);
-    } else {
-        print!("{}", to_text(&name, &info, recorded));
+        Found::S3EncryptionClient(envelope) => print!(
+            "{}",
+            crate::commands::s3ec::describe(&name, &envelope, object_len, as_json)
+        ),
+        Found::Other(other) => {
+            let hint = match other.s3ec_metadata {
+                true => " (its metadata says it is an Amazon S3 Encryption Client object)",
+                false => "",
+            };
+            return Err(Failure::new(
+                Exit::Untrusted,
+                format!(
+                    "{name} is not an atrest object: {}{hint}; {object_len} bytes, starting {}",
+                    other.why,
+                    first_bytes(&other.first_bytes)
+                ),
+            )
+            .into());
+        }
     }
     Ok(())
 }
 
-fn read_prefix(path: &Path) -> Result<(Vec<u8>, u64, std::collections::HashMap<String, String>)> {
+fn read_prefix(path: &Path) -> Result<atrest_transfer::inspect::Object> {
     let file =
         std::fs::File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
     let len = file.metadata()?.len();
     let mut prefix = Vec::new();
     file.take(MAX_HEADER_LEN as u64).read_to_end(&mut prefix)?;
-    Ok((prefix, len, Default::default()))
+    Ok(atrest_transfer::inspect::bytes(
+        &prefix,
+        len,
+        &Default::default(),
+    ))
 }
 
 fn first_bytes(prefix: &[u8]) -> String {

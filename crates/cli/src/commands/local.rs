@@ -157,7 +157,7 @@ pub fn from_command(
     show_progress: bool,
 ) -> Option<std::pin::Pin<Box<dyn std::future::Future<Output = Result<()>> + Send + '_>>> {
     use crate::cli::Command;
-    use crate::commands::inspect::Target;
+    use crate::cli::Target;
     let progress = Show::Own(show_progress);
     match &cli.command {
         Command::EncryptWithKms {

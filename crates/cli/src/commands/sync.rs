@@ -14,11 +14,11 @@ use atrest_s3::S3Uri;
 use atrest_transfer::sync::{self, Direction, Entry, Options, Plan, Rules, Sizes};
 use futures::StreamExt;
 
+use crate::cli::Target;
 use crate::cli::{DecryptArgs, EncryptArgs, ManyArgs, SyncArgs, TransferArgs};
 use crate::commands::bulk::{self, Bulk, Item};
 use crate::commands::decrypt::Decrypt;
 use crate::commands::encrypt::Encrypt;
-use crate::commands::inspect::Target;
 use crate::failure::{Exit, Failure};
 use crate::interrupt::Interrupt;
 use crate::progress::Show;
