@@ -3,7 +3,6 @@
 mod aws;
 mod cli;
 mod commands;
-mod destination;
 mod failure;
 mod interrupt;
 mod keyring;
@@ -213,7 +212,7 @@ async fn run(cli: Cli) -> anyhow::Result<Option<String>> {
             let key_file = keyring::load_key_file(key_file.path.as_deref())?;
             let uri = &match bulk.recursive {
                 true => uri.clone(),
-                false => destination::encrypt_target(file, uri)?,
+                false => atrest_fs::destination::object_for(file, uri)?,
             };
             let mut args = commands::encrypt::Encrypt::new(
                 file,
@@ -287,7 +286,7 @@ async fn run(cli: Cli) -> anyhow::Result<Option<String>> {
             let key_file = keyring::load_key_file(key_file.path.as_deref())?;
             let file = &match bulk.recursive {
                 true => file.clone(),
-                false => destination::decrypt_target(uri, file)?,
+                false => atrest_fs::destination::file_for(uri, file)?,
             };
             let args = commands::decrypt::Decrypt {
                 uri,

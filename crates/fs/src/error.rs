@@ -70,6 +70,22 @@ pub enum Error {
     /// (`..`, `.`, empty parts, absolute): it would leave the directory.
     #[error("the key part `{}` is not a safe relative path", escape(.0))]
     UnsafeKey(String),
+    /// A file uploaded to a prefix (an S3 destination ending in `/`) that
+    /// has no name to give its key: stdin, `..`, or a name not UTF-8.
+    #[error("{0}: give the object's full key")]
+    NoName(String),
+    /// A download from `s3://BUCKET` alone.
+    #[error("{0} names no object key: give s3://BUCKET/KEY (or --recursive for the whole bucket)")]
+    NoObjectKey(String),
+    /// A download into a directory of an object whose key ends in no plain
+    /// name (`dir/`, `x/..`).
+    #[error("{} is a directory and the key `{}` has no usable base name: give a file name", .dir.display(), escape(.key))]
+    NoBaseName {
+        /// The directory.
+        dir: PathBuf,
+        /// The object's key.
+        key: String,
+    },
     /// A filter pattern that is not a glob.
     #[error("invalid pattern `{pattern}`: {reason}")]
     BadPattern {
@@ -117,6 +133,9 @@ impl Error {
                 | Error::NotRegular(_)
                 | Error::SameKey { .. }
                 | Error::BadPattern { .. }
+                | Error::NoName(_)
+                | Error::NoObjectKey(_)
+                | Error::NoBaseName { .. }
         )
     }
 }

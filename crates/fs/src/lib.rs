@@ -17,6 +17,8 @@
 //!   directory ([`tree::join_key`]). Whatever cannot be transferred as it
 //!   is (a FIFO, a name that is not UTF-8, a link to a directory) is named
 //!   with its reason, never opened.
+//! - [`destination`]: where one file or object lands when the destination
+//!   is a prefix or a directory, as `aws s3 cp` decides.
 //!
 //! ```no_run
 //! # async fn example() -> Result<(), Box<dyn std::error::Error>> {
@@ -38,6 +40,7 @@
 //! ```
 #![deny(missing_docs)]
 
+pub mod destination;
 mod error;
 pub mod output;
 pub mod tree;
