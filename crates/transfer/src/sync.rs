@@ -25,7 +25,7 @@
 //! assert_eq!(decide(Direction::Upload, Rules::default(), &pair), Action::Skip);
 //! ```
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Mutex;
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -292,6 +292,65 @@ pub async fn plan(
     Ok(plan)
 }
 
+/// The objects under a prefix that a sync compares files with.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Remote {
+    /// The objects taken, by relative name.
+    pub objects: BTreeMap<String, Entry>,
+    /// The relative names of the S3 Encryption Client instruction files of
+    /// listed objects: not objects to sync, but deleted with theirs (and
+    /// never to be replaced by an upload: that would leave their object
+    /// undecryptable).
+    pub instruction_files: BTreeSet<String>,
+}
+
+impl Remote {
+    /// Lists the objects under `prefix` in `uri`'s bucket; `relative` gives
+    /// an object's relative name from its key, or `None` to leave it out
+    /// (outside a filter).
+    pub async fn list(
+        s3: &aws_sdk_s3::Client,
+        uri: &S3Uri,
+        prefix: &str,
+        relative: impl Fn(&str) -> Option<String>,
+    ) -> Result<Remote, S3Error> {
+        let mut listing = atrest_s3::list(s3, &uri.with_key(prefix)).await?;
+        let instruction_files = crate::list::without_instruction_files(&mut listing)
+            .into_iter()
+            .filter_map(|o| o.key.strip_prefix(prefix).map(str::to_owned))
+            .collect();
+        let objects = listing
+            .into_iter()
+            .filter_map(|o| {
+                let modified = o.last_modified.and_then(|t| SystemTime::try_from(t).ok());
+                let entry = Entry {
+                    size: o.size,
+                    modified: modified.unwrap_or(UNIX_EPOCH),
+                };
+                Some((relative(&o.key)?, entry))
+            })
+            .collect();
+        Ok(Remote {
+            objects,
+            instruction_files,
+        })
+    }
+
+    /// `deleted` (relative names of objects) with the instruction files
+    /// of those objects added.
+    pub fn with_instruction_files(&self, mut deleted: Vec<String>) -> Vec<String> {
+        let suffix = atrest_format::s3ec::INSTRUCTION_SUFFIX;
+        let theirs: Vec<String> = deleted
+            .iter()
+            .map(|name| format!("{name}{suffix}"))
+            .filter(|name| self.instruction_files.contains(name))
+            .collect();
+        deleted.extend(theirs);
+        deleted
+    }
+}
+
 /// How an object is laid out: what turns its length into its plaintext
 /// length.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -434,6 +493,16 @@ mod tests {
 
     fn at(s: u64) -> SystemTime {
         UNIX_EPOCH + Duration::from_secs(s)
+    }
+
+    #[test]
+    fn a_deleted_object_takes_its_instruction_file_along() {
+        let remote = Remote {
+            objects: BTreeMap::new(),
+            instruction_files: ["a.instruction", "c.instruction"].map(str::to_owned).into(),
+        };
+        let deleted = remote.with_instruction_files(vec!["a".into(), "b".into()]);
+        assert_eq!(deleted, ["a", "b", "a.instruction"]);
     }
 
     fn pair(local: u64, remote: u64, size: SizeCheck) -> Pair {

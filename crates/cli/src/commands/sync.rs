@@ -7,11 +7,11 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::UNIX_EPOCH;
 
 use anyhow::{Context, Result};
 use atrest_s3::S3Uri;
-use atrest_transfer::sync::{self, Direction, Entry, Options, Plan, Rules, Sizes};
+use atrest_transfer::sync::{self, Direction, Entry, Options, Plan, Remote, Rules, Sizes};
 use futures::StreamExt;
 
 use crate::cli::Target;
@@ -96,47 +96,10 @@ pub async fn run(args: Sync<'_>, interrupt: &Interrupt) -> Result<()> {
     }
 }
 
-/// What the listing under the prefix holds.
-struct Remote {
-    /// The objects the filter takes, by relative key.
-    objects: BTreeMap<String, Entry>,
-    /// The relative keys of the S3 Encryption Client instruction files of
-    /// listed objects: not objects to sync, but deleted with theirs.
-    instruction_files: BTreeSet<String>,
-}
-
-async fn remote_index(
-    s3: &aws_sdk_s3::Client,
-    uri: &S3Uri,
-    prefix: &str,
-    filter: &Filter,
-) -> Result<Remote> {
-    let mut listing = atrest_s3::list(s3, &uri.with_key(prefix)).await?;
-    let instruction_files = atrest_transfer::list::without_instruction_files(&mut listing)
-        .into_iter()
-        .filter_map(|o| o.key.strip_prefix(prefix).map(str::to_owned))
-        .collect();
-    let objects = listing
-        .into_iter()
-        .filter_map(|o| {
-            let rel = relative_key(prefix, &o.key, filter)?;
-            let modified = o
-                .last_modified
-                .and_then(|t| SystemTime::try_from(t).ok())
-                .unwrap_or(UNIX_EPOCH);
-            Some((
-                rel,
-                Entry {
-                    size: o.size,
-                    modified,
-                },
-            ))
-        })
-        .collect();
-    Ok(Remote {
-        objects,
-        instruction_files,
-    })
+/// The objects under the prefix that the filter takes.
+async fn remote(args: &Sync<'_>, uri: &S3Uri, prefix: &str, filter: &Filter) -> Result<Remote> {
+    let relative = |key: &str| relative_key(prefix, key, filter);
+    Ok(Remote::list(args.s3, uri, prefix, relative).await?)
 }
 
 /// A walked file as the plan reads it.
@@ -167,7 +130,7 @@ async fn upload(args: &Sync<'_>, dir: &Path, uri: &S3Uri, interrupt: &Interrupt)
     let filter = Filter::new(&args.many.filters)?;
     let prefix = as_prefix(uri.key());
     let mut found = bulk::walked(tree::walk(dir, &filter)?);
-    let remote = remote_index(args.s3, uri, &prefix, &filter).await?;
+    let remote = remote(args, uri, &prefix, &filter).await?;
     // Uploaded over an instruction file, a file would leave its object
     // undecryptable.
     found.retain(|item| match &item.work {
@@ -188,14 +151,7 @@ async fn upload(args: &Sync<'_>, dir: &Path, uri: &S3Uri, interrupt: &Interrupt)
     let mut plan = args
         .plan(Direction::Upload, uri, &prefix, &local, &remote.objects)
         .await?;
-    // An object's instruction file goes with it.
-    let instruction_files: Vec<String> = plan
-        .delete
-        .iter()
-        .map(|rel| format!("{rel}{}", atrest_format::s3ec::INSTRUCTION_SUFFIX))
-        .filter(|rel| remote.instruction_files.contains(rel))
-        .collect();
-    plan.delete.extend(instruction_files);
+    plan.delete = remote.with_instruction_files(plan.delete);
     let transfer: BTreeSet<&str> = plan.transfer.iter().map(String::as_str).collect();
     // Files that cannot be read stay in, to fail alone and be counted.
     let mut todo: Vec<Item<Source>> = found
@@ -295,7 +251,7 @@ async fn download(args: &Sync<'_>, uri: &S3Uri, dir: &Path) -> Result<()> {
     }
     let filter = Filter::new(&args.many.filters)?;
     let prefix = as_prefix(uri.key());
-    let remote = remote_index(args.s3, uri, &prefix, &filter).await?;
+    let remote = remote(args, uri, &prefix, &filter).await?;
     // What the directory holds (nothing yet if it does not exist).
     let mut local = BTreeMap::new();
     let mut paths = BTreeMap::new();
