@@ -128,9 +128,17 @@ pub fn command() -> clap::Command {
             a.help("Print what would be downloaded (`(dryrun) download: s3://b/a to a`) and download nothing: no KMS request, nothing written")
         })
     };
-    let cmd = Cli::command()
+    let mut cmd = Cli::command()
         .mut_subcommand("encrypt", upload_only)
         .mut_subcommand("decrypt", download_only);
+    for (name, done) in [
+        ("rewrap", "rewrapped"),
+        ("verify", "verified"),
+        ("upgrade", "upgraded"),
+    ] {
+        let help = format!("Objects {done} at once with --recursive");
+        cmd = cmd.mut_subcommand(name, |c| c.mut_arg("jobs", |a| a.help(help)));
+    }
     let globals: Vec<clap::Arg> = cmd
         .get_arguments()
         .filter(|a| a.is_global_set())
@@ -384,26 +392,14 @@ pub enum Command {
     /// not. An object already under the target key is skipped.
     #[command(after_help = REWRAP_EXAMPLES)]
     Rewrap {
-        /// s3://BUCKET/KEY, or a prefix with --recursive.
-        #[arg(value_parser = parse_s3_uri)]
-        uri: S3Uri,
-
         /// The target KMS key: key id, key ARN, alias/NAME or alias ARN.
         #[arg(long, value_name = "KMS_KEY")]
         to_key: String,
-
-        /// Every object under the prefix S3URI.
-        #[arg(short, long)]
-        recursive: bool,
 
         /// Say what would be done (asking KMS, which stores nothing), but
         /// write nothing.
         #[arg(long)]
         dryrun: bool,
-
-        /// Objects rewrapped at once with --recursive.
-        #[arg(long, value_name = "N", default_value_t = 4, value_parser = clap::value_parser!(u32).range(1..=256))]
-        jobs: u32,
 
         /// Require this encryption context pair (repeatable; all pairs
         /// must match the object's exactly). A rewrap never changes the
@@ -411,12 +407,8 @@ pub enum Command {
         #[arg(long, value_name = "KEY=VALUE", value_parser = parse_pair)]
         context: Vec<(String, String)>,
 
-        /// Print the report as JSON on stdout.
-        #[arg(long)]
-        json: bool,
-
         #[command(flatten)]
-        select: SelectArgs,
+        objects: ObjectsArgs,
     },
 
     /// Check that objects decrypt, writing nothing: download each one (by
@@ -430,27 +422,11 @@ pub enum Command {
     /// not.
     #[command(after_help = VERIFY_EXAMPLES)]
     Verify {
-        /// s3://BUCKET/KEY, or a prefix with --recursive.
-        #[arg(value_parser = parse_s3_uri)]
-        uri: S3Uri,
-
-        /// Every object under the prefix S3URI.
-        #[arg(short, long)]
-        recursive: bool,
-
-        /// Objects verified at once with --recursive.
-        #[arg(long, value_name = "N", default_value_t = 4, value_parser = clap::value_parser!(u32).range(1..=256))]
-        jobs: u32,
+        #[command(flatten)]
+        objects: ObjectsArgs,
 
         #[command(flatten)]
         transfer: TransferArgs,
-
-        /// Print the report as JSON on stdout.
-        #[arg(long)]
-        json: bool,
-
-        #[command(flatten)]
-        select: SelectArgs,
     },
 
     /// Re-encrypt v1 objects as v2, in place: each is decrypted as it
@@ -466,34 +442,18 @@ pub enum Command {
     /// remains.
     #[command(after_help = UPGRADE_EXAMPLES)]
     Upgrade {
-        /// s3://BUCKET/KEY, or a prefix with --recursive.
-        #[arg(value_parser = parse_s3_uri)]
-        uri: S3Uri,
-
         /// A fresh data key per object under this KMS key (key id, key
         /// ARN, alias/NAME or alias ARN), instead of the object's own
         /// shared data key.
         #[arg(long = "key", value_name = "KMS_KEY")]
         kms_key: Option<String>,
 
-        /// Every object under the prefix S3URI.
-        #[arg(short, long)]
-        recursive: bool,
-
         /// Say what would be upgraded, but write nothing.
         #[arg(long)]
         dryrun: bool,
 
-        /// Objects upgraded at once with --recursive.
-        #[arg(long, value_name = "N", default_value_t = 4, value_parser = clap::value_parser!(u32).range(1..=256))]
-        jobs: u32,
-
-        /// Print the report as JSON on stdout.
-        #[arg(long)]
-        json: bool,
-
         #[command(flatten)]
-        select: SelectArgs,
+        objects: ObjectsArgs,
     },
 
     /// List the objects under a prefix with what their headers say, without
@@ -892,6 +852,30 @@ pub struct ManyArgs {
     /// Reuse one data key for at most this many seconds.
     #[arg(long, value_name = "SECONDS", default_value_t = KEY_CACHE.max_age.as_secs())]
     pub key_cache_max_age: u64,
+}
+
+/// The objects of `rewrap`, `verify` and `upgrade`: one, or every one
+/// under a prefix.
+#[derive(Debug, Args)]
+pub struct ObjectsArgs {
+    /// s3://BUCKET/KEY, or a prefix with --recursive.
+    #[arg(value_parser = parse_s3_uri)]
+    pub uri: S3Uri,
+
+    /// Every object under the prefix S3URI.
+    #[arg(short, long)]
+    pub recursive: bool,
+
+    /// Objects at once with --recursive (each command says which work).
+    #[arg(long, value_name = "N", default_value_t = 4, value_parser = clap::value_parser!(u32).range(1..=256))]
+    pub jobs: u32,
+
+    /// Print the report as JSON on stdout.
+    #[arg(long)]
+    pub json: bool,
+
+    #[command(flatten)]
+    pub select: SelectArgs,
 }
 
 /// Which objects a `--recursive` run takes: those of a manifest, and one

@@ -375,17 +375,13 @@ async fn run(cli: Cli) -> anyhow::Result<Option<String>> {
             interrupt.guard(work).await.map(|()| None)
         }
         Command::Rewrap {
-            uri,
+            objects,
             to_key,
-            recursive,
             dryrun,
-            jobs,
             context,
-            json,
-            select,
         } => {
             let args = commands::rewrap::Args {
-                objects: objects(uri, *recursive, *jobs, *json, cli.quiet, select),
+                objects: commands::Objects::new(objects, cli.quiet),
                 to_key,
                 dry_run: *dryrun,
                 context,
@@ -394,16 +390,9 @@ async fn run(cli: Cli) -> anyhow::Result<Option<String>> {
             let work = |stop| commands::rewrap::run(&clients.kms, &clients.s3, args, stop);
             interrupt.stopping(work).await.map(|()| None)
         }
-        Command::Verify {
-            uri,
-            recursive,
-            jobs,
-            transfer,
-            json,
-            select,
-        } => {
+        Command::Verify { objects, transfer } => {
             let args = commands::verify::Args {
-                objects: objects(uri, *recursive, *jobs, *json, cli.quiet, select),
+                objects: commands::Objects::new(objects, cli.quiet),
                 concurrency: transfer.concurrency.map(|n| n as usize),
                 part_size: transfer.part_size as usize,
             };
@@ -412,16 +401,12 @@ async fn run(cli: Cli) -> anyhow::Result<Option<String>> {
             interrupt.guard(work).await.map(|()| None)
         }
         Command::Upgrade {
-            uri,
+            objects,
             kms_key,
-            recursive,
             dryrun,
-            jobs,
-            json,
-            select,
         } => {
             let args = commands::upgrade::Args {
-                objects: objects(uri, *recursive, *jobs, *json, cli.quiet, select),
+                objects: commands::Objects::new(objects, cli.quiet),
                 key: kms_key.as_deref(),
                 dry_run: *dryrun,
             };
@@ -458,25 +443,6 @@ async fn run(cli: Cli) -> anyhow::Result<Option<String>> {
         | Command::DecryptWithKms { .. } => {
             unreachable!("handled before AWS configuration")
         }
-    }
-}
-
-/// The shared flags of `rewrap`, `verify` and `upgrade`.
-fn objects<'a>(
-    uri: &'a atrest_s3::S3Uri,
-    recursive: bool,
-    jobs: u32,
-    json: bool,
-    quiet: bool,
-    select: &'a cli::SelectArgs,
-) -> commands::Objects<'a> {
-    commands::Objects {
-        uri,
-        recursive,
-        jobs: jobs as usize,
-        json,
-        quiet,
-        select,
     }
 }
 

@@ -85,7 +85,19 @@ pub struct Report<'r, T> {
     pub summary: String,
 }
 
-impl Objects<'_> {
+impl<'a> Objects<'a> {
+    /// The objects the flags name; `quiet` is `-q`.
+    pub fn new(args: &'a crate::cli::ObjectsArgs, quiet: bool) -> Self {
+        Objects {
+            uri: &args.uri,
+            recursive: args.recursive,
+            jobs: args.jobs as usize,
+            json: args.json,
+            quiet,
+            select: &args.select,
+        }
+    }
+
     /// S3URI alone, or with `-r` every object under it.
     pub async fn list(&self, s3: &aws_sdk_s3::Client) -> Result<Vec<S3Uri>> {
         match self.recursive {
