@@ -69,8 +69,10 @@ pub fn load_key_file(path: Option<&Path>) -> Result<Option<Arc<dyn KeySource>>> 
 }
 
 /// The shared data key file (`--data-key`), with a hint when it is missing.
-pub fn read_data_key(path: &Path) -> Result<Vec<u8>> {
-    std::fs::read(path).map_err(|e| {
+/// Read on the blocking pool: a FIFO with no writer waits, and a signal
+/// must still stop the command.
+pub async fn read_data_key(path: &Path) -> Result<Vec<u8>> {
+    tokio::fs::read(path).await.map_err(|e| {
         if e.kind() == std::io::ErrorKind::NotFound {
             Failure::new(
                 Exit::NotFoundOrDenied,

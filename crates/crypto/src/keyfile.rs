@@ -73,6 +73,11 @@ impl KeyFileKey {
     /// Reads the key file at `path`: refused if group or others have any
     /// access to it (Unix), and unless it holds exactly 32 bytes.
     pub fn load(path: &Path) -> Result<Self, KeyFileError> {
+        // Not even opened unless a regular file: opening a FIFO waits for a
+        // writer, perhaps forever.
+        if !std::fs::metadata(path).map_err(KeyFileError::Io)?.is_file() {
+            return Err(KeyFileError::NotAFile);
+        }
         let file = std::fs::File::open(path).map_err(KeyFileError::Io)?;
         // The mode of the file opened, not of whatever the path names later.
         let meta = file.metadata().map_err(KeyFileError::Io)?;
@@ -397,5 +402,14 @@ mod tests {
             KeyFileKey::load(&dir.path().join("missing")),
             Err(KeyFileError::Io(e)) if e.kind() == io::ErrorKind::NotFound
         ));
+        // A FIFO is refused without being opened (which would wait for a
+        // writer that never comes, deaf to signals).
+        let fifo = dir.path().join("fifo");
+        let made = std::process::Command::new("mkfifo").arg(&fifo).status();
+        assert!(made.unwrap().success());
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || tx.send(KeyFileKey::load(&fifo).err()));
+        let got = rx.recv_timeout(std::time::Duration::from_secs(10));
+        assert!(matches!(got, Ok(Some(KeyFileError::NotAFile))), "{got:?}");
     }
 }

@@ -375,10 +375,16 @@ impl Inventory {
 
 async fn fetch(s3: &aws_sdk_s3::Client, source: &ManifestSource) -> Result<Vec<u8>, ManifestError> {
     match source {
-        ManifestSource::File(path) => std::fs::read(path).map_err(|source| ManifestError::Io {
-            path: path.display().to_string(),
-            source,
-        }),
+        // On the blocking pool: a FIFO waits for its writer, and the
+        // caller may give up on a signal meanwhile.
+        ManifestSource::File(path) => {
+            tokio::fs::read(path)
+                .await
+                .map_err(|source| ManifestError::Io {
+                    path: path.display().to_string(),
+                    source,
+                })
+        }
         ManifestSource::S3(uri) => {
             let mut download = atrest_s3::get(s3, uri, ByteRange::from(0), None).await?;
             let mut bytes = Vec::new();

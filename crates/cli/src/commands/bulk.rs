@@ -259,7 +259,9 @@ pub async fn encrypt_dir(
     }
     // A missing data.key is one error up front, not one per file.
     if template.kms_key.is_none() && bulk.key_file.is_none() {
-        crate::keyring::read_data_key(template.data_key)?;
+        interrupt
+            .guard(crate::keyring::read_data_key(template.data_key))
+            .await?;
     }
     let filter = Filter::new(&bulk.args.filters)?;
     let prefix = as_prefix(template.uri.key());

@@ -93,7 +93,10 @@ pub async fn run(
     // during the KMS call stops the upload task below.)
     let open = async { Ok(atrest_fs::output::open_input(args.file).await?) };
     let input = interrupt.guard(open).await?;
-    let key = key_for(&args.key_flags(), keys.is_key_file())?;
+    let key_flags = args.key_flags();
+    let key = interrupt
+        .guard(key_for(&key_flags, keys.is_key_file()))
+        .await?;
     // Only a regular file's length (and time) is known before reading it.
     let total = atrest_fs::output::regular_file_len(args.file);
     let modified = total
@@ -185,13 +188,13 @@ pub(crate) fn check_key_flags(flags: &KeyFlags<'_>, key_file: bool) -> Result<()
 
 /// The data key an object of these flags is made with (after
 /// [`check_key_flags`]), reading `--data-key` if it is the shared one.
-pub(crate) fn key_for(flags: &KeyFlags<'_>, key_file: bool) -> Result<DataKeyFrom> {
+pub(crate) async fn key_for(flags: &KeyFlags<'_>, key_file: bool) -> Result<DataKeyFrom> {
     Ok(match flags.kms_key {
         // One key file: nothing to name.
         None if key_file => DataKeyFrom::Generate(String::new()),
         Some(kms_key) => DataKeyFrom::Generate(kms_key.to_owned()),
         None => {
-            let wrapped = read_data_key(flags.data_key)?;
+            let wrapped = read_data_key(flags.data_key).await?;
             EncryptionContext::new(flags.context.iter().cloned())
                 .and_then(|c| c.with_shared_data_key())
                 .map_err(|e| Failure::new(Exit::Usage, format!("invalid --context: {e}")))?;

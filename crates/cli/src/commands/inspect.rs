@@ -1,7 +1,6 @@
 //! `atrest inspect`: what an object's header says, without KMS, from its
 //! first bytes only.
 
-use std::io::Read;
 use std::path::Path;
 
 use anyhow::{Context, Result};
@@ -23,7 +22,7 @@ pub async fn run(s3: Option<&aws_sdk_s3::Client>, target: &Target, as_json: bool
                 .await
                 .map_err(crate::failure::from_transfer)?
         }
-        Target::File(path) => read_prefix(path)?,
+        Target::File(path) => read_prefix(path).await?,
     };
     let name = target.name();
     let object_len = object.object_len;
@@ -59,12 +58,18 @@ pub async fn run(s3: Option<&aws_sdk_s3::Client>, target: &Target, as_json: bool
     Ok(())
 }
 
-fn read_prefix(path: &Path) -> Result<atrest_transfer::inspect::Object> {
-    let file =
-        std::fs::File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
-    let len = file.metadata()?.len();
+/// A local file's first bytes. Through tokio (the blocking pool): opening a
+/// FIFO waits for its writer, and a signal must still stop the command.
+async fn read_prefix(path: &Path) -> Result<atrest_transfer::inspect::Object> {
+    use tokio::io::AsyncReadExt;
+    let file = tokio::fs::File::open(path)
+        .await
+        .with_context(|| format!("cannot open {}", path.display()))?;
+    let len = file.metadata().await?.len();
     let mut prefix = Vec::new();
-    file.take(MAX_HEADER_LEN as u64).read_to_end(&mut prefix)?;
+    file.take(MAX_HEADER_LEN as u64)
+        .read_to_end(&mut prefix)
+        .await?;
     Ok(atrest_transfer::inspect::bytes(
         &prefix,
         len,

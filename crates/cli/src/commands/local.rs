@@ -71,7 +71,7 @@ pub async fn encrypt(keys: KeySource<'_>, args: LocalEncrypt<'_>) -> Result<()> 
         Some(file) => file,
         None => keys.kms().await?,
     };
-    let key = key_for(&key_flags, source.keyring() == Keyring::KeyFile)?;
+    let key = key_for(&key_flags, source.keyring() == Keyring::KeyFile).await?;
     let total = atrest_fs::output::regular_file_len(args.file);
     let progress = args.progress.bar("encrypting", total);
     let input = progress.reader(input);

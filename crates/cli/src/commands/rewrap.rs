@@ -137,7 +137,9 @@ fn report(args: &Args<'_>, results: &Results<Rewrapped, RewrapError>, rewrap: &R
 /// `rewrap-data-key`: ReEncrypt of the data.key blob (no context, as
 /// `create-data-key` made it), written back atomically with mode 0600.
 pub async fn data_key(kms: &Kms, to_key: &str, path: &Path, quiet: bool) -> Result<()> {
-    let wrapped = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let wrapped = tokio::fs::read(path)
+        .await
+        .with_context(|| format!("cannot read {}", path.display()))?;
     let re = atrest_transfer::rewrap::rewrap_data_key(kms, &wrapped, to_key)
         .await
         .with_context(|| format!("cannot re-wrap {} under `{to_key}`", path.display()))?;

@@ -124,7 +124,8 @@ async fn upload(args: &Sync<'_>, dir: &Path, uri: &S3Uri, interrupt: &Interrupt)
         .into());
     }
     if args.encrypt.kms_key.is_none() && args.key_file.is_none() {
-        crate::keyring::read_data_key(&args.encrypt.data_key)?;
+        let data_key = crate::keyring::read_data_key(&args.encrypt.data_key);
+        interrupt.guard(data_key).await?;
     }
     args.encrypt.properties.check()?;
     let filter = Filter::new(&args.many.filters)?;

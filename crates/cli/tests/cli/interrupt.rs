@@ -98,3 +98,59 @@ fn sigterm_during_download_leaves_the_destination_untouched() {
     assert_eq!(std::fs::read(env.path("dest")).unwrap(), b"precious");
     assert!(!partial(), "temporary file left: {:?}", env.files());
 }
+
+/// Waits up to 30 s for `child` to exit; kills it and fails if it does not.
+fn exits_soon(mut child: std::process::Child, what: &str) -> std::process::Output {
+    let start = Instant::now();
+    while child.try_wait().unwrap().is_none() {
+        if start.elapsed() > Duration::from_secs(30) {
+            let _ = child.kill();
+            panic!("{what}: still running 30 s after SIGTERM");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    child.wait_with_output().unwrap()
+}
+
+/// Before, a data.key, manifest, key file or inspected file that was a
+/// FIFO with no writer was opened on the command's own thread: the open
+/// waited forever and the signal handler never ran, so one SIGTERM (from
+/// `timeout`, systemd, Ctrl-C) did nothing. Now each wait is on the
+/// blocking pool and one signal stops the command (a key file that is not
+/// a regular file is refused at once, unopened).
+#[test]
+fn one_sigterm_stops_a_command_waiting_on_a_fifo() {
+    let Some(env) = env() else { return };
+    std::fs::write(env.path("plain"), b"some plaintext").unwrap();
+    let fifo = env.path("fifo");
+    crate::special::mkfifo(&fifo);
+    let f = fifo.to_str().unwrap();
+    let waits: [&[&str]; 5] = [
+        &["encrypt", "plain", &env.uri("p"), "--data-key", f],
+        &["encrypt", "plain", "local.atrest", "--data-key", f],
+        &["encrypt", "-r", ".", &env.uri("dir/"), "--data-key", f],
+        &["ls", "-r", &env.uri(""), "--manifest", f],
+        &["inspect", f],
+    ];
+    for args in waits {
+        let child = env
+            .atrest()
+            .args(args)
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        // Past start-up (the handler is installed), into the wait.
+        std::thread::sleep(Duration::from_secs(2));
+        signal(child.id(), "TERM");
+        let out = exits_soon(child, &args.join(" "));
+        assert_status(&out, 143, args);
+    }
+    let out = env.run(&["encrypt", "plain", "out", "--key-file", f]);
+    assert_status(&out, 2, &["key file FIFO"]);
+    assert!(
+        stderr(&out).contains("not a regular file"),
+        "{}",
+        stderr(&out)
+    );
+}
