@@ -68,6 +68,16 @@ pub fn load_key_file(path: Option<&Path>) -> Result<Option<Arc<dyn KeySource>>> 
     Ok(Some(Arc::new(key)))
 }
 
+/// Writes a wrapped data key to `path` as
+/// [`atrest_fs::output::write_atomically`] does (true: it replaced a
+/// file), on the blocking pool: a FIFO waits for its reader, and a signal
+/// must still stop the command.
+pub async fn write_data_key(path: &Path, wrapped: Vec<u8>) -> Result<bool> {
+    let path = path.to_owned();
+    let write = move || atrest_fs::output::write_atomically(&path, &wrapped);
+    Ok(tokio::task::spawn_blocking(write).await??)
+}
+
 /// The shared data key file (`--data-key`), with a hint when it is missing.
 /// Read on the blocking pool: a FIFO with no writer waits, and a signal
 /// must still stop the command.

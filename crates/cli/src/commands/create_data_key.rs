@@ -8,7 +8,7 @@ pub async fn run(kms: &Kms, key_id: &str, data_key: &Path, quiet: bool) -> Resul
         .generate_wrapped_data_key(key_id)
         .await
         .with_context(|| format!("cannot create a data key under `{key_id}`"))?;
-    let replaced = atrest_fs::output::write_atomically(data_key, &wrapped)?;
+    let replaced = crate::keyring::write_data_key(data_key, wrapped).await?;
     if !quiet {
         let verb = if replaced {
             "replaced the existing"

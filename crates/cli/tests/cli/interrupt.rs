@@ -113,7 +113,8 @@ fn exits_soon(mut child: std::process::Child, what: &str) -> std::process::Outpu
 }
 
 /// Before, a data.key, manifest, key file or inspected file that was a
-/// FIFO with no writer was opened on the command's own thread: the open
+/// FIFO with no writer (or a data.key to write with no reader) was opened
+/// on the command's own thread: the open
 /// waited forever and the signal handler never ran, so one SIGTERM (from
 /// `timeout`, systemd, Ctrl-C) did nothing. Now each wait is on the
 /// blocking pool and one signal stops the command (a key file that is not
@@ -125,12 +126,14 @@ fn one_sigterm_stops_a_command_waiting_on_a_fifo() {
     let fifo = env.path("fifo");
     crate::special::mkfifo(&fifo);
     let f = fifo.to_str().unwrap();
-    let waits: [&[&str]; 5] = [
+    let waits: [&[&str]; 6] = [
         &["encrypt", "plain", &env.uri("p"), "--data-key", f],
         &["encrypt", "plain", "local.atrest", "--data-key", f],
         &["encrypt", "-r", ".", &env.uri("dir/"), "--data-key", f],
         &["ls", "-r", &env.uri(""), "--manifest", f],
         &["inspect", f],
+        // The KMS call made, the write waits for a reader.
+        &["create-data-key", &env.key_id, "--data-key", f],
     ];
     for args in waits {
         let child = env
