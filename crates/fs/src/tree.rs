@@ -99,6 +99,11 @@ pub struct Walked {
     pub size: u64,
     /// The file, or why it is not transferred.
     pub source: Result<Source, Error>,
+    /// The key below the prefix it stands for, also when it cannot be
+    /// transferred, if its path is UTF-8 (a directory that could not be
+    /// listed, or a link to one: its prefix, ending in `/`): a sync must
+    /// not delete an object whose source exists but could not be read.
+    pub key: Option<String>,
 }
 
 /// A regular file (or a link to one) to transfer.
@@ -132,6 +137,7 @@ pub fn walk(root: &Path, filter: &Filter) -> Result<Walk, Error> {
             name: format!("{}/", shown(&rel_dir)),
             size: 0,
             source: Err(unlisted(e)),
+            key: utf8_key(&rel_dir).map(|dir| format!("{dir}/")),
         };
         let entries = match std::fs::read_dir(root.join(&rel_dir)) {
             Ok(entries) => entries,
@@ -178,10 +184,12 @@ pub fn walk(root: &Path, filter: &Filter) -> Result<Walk, Error> {
 fn source(root: &Path, rel: &Path) -> Walked {
     let name = shown(rel);
     let path = root.join(rel);
+    let key = utf8_key(rel);
     let failed = |name, e| Walked {
         name,
         size: 0,
         source: Err(e),
+        key: key.clone(),
     };
     let meta = match std::fs::metadata(&path) {
         Ok(m) => m,
@@ -193,27 +201,34 @@ fn source(root: &Path, rel: &Path) -> Walked {
         }
     };
     if meta.is_dir() {
-        return failed(name, Error::DirectoryLink);
+        // It stands for the directory's keys.
+        return Walked {
+            key: key.clone().map(|dir| format!("{dir}/")),
+            ..failed(name, Error::DirectoryLink)
+        };
     }
     if !meta.is_file() {
         return failed(name, Error::not_regular(&meta));
     }
-    let mut parts = Vec::new();
-    for c in rel.components() {
-        match c.as_os_str().to_str() {
-            Some(part) => parts.push(part),
-            None => return failed(name, Error::NotUtf8),
-        }
-    }
+    let Some(rel) = key.clone() else {
+        return failed(name, Error::NotUtf8);
+    };
     Walked {
         name,
         size: meta.len(),
         source: Ok(Source {
             path,
-            rel: parts.join("/"),
+            rel,
             modified: meta.modified().ok(),
         }),
+        key,
     }
+}
+
+/// `rel` in `/` form, if every part of it is UTF-8.
+fn utf8_key(rel: &Path) -> Option<String> {
+    let parts: Option<Vec<&str>> = rel.components().map(|c| c.as_os_str().to_str()).collect();
+    Some(parts?.join("/"))
 }
 
 /// `rel`'s components, each made text by `part`, joined with `/`.
@@ -349,6 +364,7 @@ mod tests {
                 rel: key.to_owned(),
                 modified: None,
             }),
+            key: Some(key.to_owned()),
         };
         let mut files = vec![file("a", "k1"), file("b", "k2"), file("c", "k1")];
         one_key_each(&mut files);
@@ -393,6 +409,12 @@ mod tests {
         assert_eq!((source.rel.as_str(), found.files[0].size), ("a.txt", 3));
         assert!(matches!(found.files[1].source, Err(Error::DirectoryLink)));
         assert!(matches!(found.files[2].source, Err(Error::NotUtf8)));
+        // What each stands for, failed or not (a name not UTF-8: nothing).
+        let keys: Vec<_> = found.files.iter().map(|f| f.key.as_deref()).collect();
+        assert_eq!(
+            keys,
+            [Some("a.txt"), Some("link/"), None, Some("sub/b.log")]
+        );
         assert!(walk(&dir.join("missing"), &filter).is_err());
     }
 }

@@ -219,6 +219,25 @@ pub struct Plan {
 }
 
 impl Plan {
+    /// Takes out of [`Plan::delete`] the destinations whose source exists
+    /// but could not be read (`unreadable`: relative names; one ending in
+    /// `/` is a directory, covering every name under it), and returns
+    /// them: a source that failed is not a source that is gone, and a
+    /// failed run must not lose what the destination had.
+    pub fn spare(&mut self, unreadable: &[String]) -> Vec<String> {
+        let covers = |name: &str| {
+            unreadable.iter().any(|u| match u.ends_with('/') {
+                true => name.starts_with(u.as_str()),
+                false => name == u,
+            })
+        };
+        let (spared, delete) = std::mem::take(&mut self.delete)
+            .into_iter()
+            .partition(|name| covers(name));
+        self.delete = delete;
+        spared
+    }
+
     /// The part of the plan that needs no request: names on one side only,
     /// and `no_overwrite`. Returns the names on both sides, still to be
     /// compared.
@@ -493,6 +512,19 @@ mod tests {
 
     fn at(s: u64) -> SystemTime {
         UNIX_EPOCH + Duration::from_secs(s)
+    }
+
+    #[test]
+    fn what_could_not_be_read_is_not_deleted() {
+        let mut plan = Plan {
+            delete: ["a", "ab", "dir/x", "dir/y/z", "dirt", "fifo"]
+                .map(str::to_owned)
+                .into(),
+            ..Plan::default()
+        };
+        let spared = plan.spare(&["a".into(), "dir/".into(), "fifo".into()]);
+        assert_eq!(spared, ["a", "dir/x", "dir/y/z", "fifo"]);
+        assert_eq!(plan.delete, ["ab", "dirt"]);
     }
 
     #[test]

@@ -130,7 +130,15 @@ async fn upload(args: &Sync<'_>, dir: &Path, uri: &S3Uri, interrupt: &Interrupt)
     args.encrypt.properties.check()?;
     let filter = Filter::new(&args.many.filters)?;
     let prefix = as_prefix(uri.key());
-    let mut found = bulk::walked(tree::walk(dir, &filter)?);
+    let walk = tree::walk(dir, &filter)?;
+    // Names that exist but could not be read: their objects stay.
+    let unreadable: Vec<String> = walk
+        .files
+        .iter()
+        .filter(|f| f.source.is_err())
+        .filter_map(|f| f.key.clone())
+        .collect();
+    let mut found = bulk::walked(walk);
     let remote = remote(args, uri, &prefix, &filter).await?;
     // Uploaded over an instruction file, a file would leave its object
     // undecryptable.
@@ -152,6 +160,14 @@ async fn upload(args: &Sync<'_>, dir: &Path, uri: &S3Uri, interrupt: &Interrupt)
     let mut plan = args
         .plan(Direction::Upload, uri, &prefix, &local, &remote.objects)
         .await?;
+    for rel in plan.spare(&unreadable) {
+        if !args.quiet {
+            eprintln!(
+                "warning: kept {}: its source could not be read (see below)",
+                crate::escape(&uri.with_key(format!("{prefix}{rel}")).to_string()),
+            );
+        }
+    }
     plan.delete = remote.with_instruction_files(plan.delete);
     let transfer: BTreeSet<&str> = plan.transfer.iter().map(String::as_str).collect();
     // Files that cannot be read stay in, to fail alone and be counted.

@@ -241,3 +241,40 @@ fn whole_buckets_are_prefixes_for_sync_cp_and_ls() {
         stderr(&out)
     );
 }
+
+/// `aws s3 sync --delete` deletes the object of a file it skips (a FIFO,
+/// a link to a directory): the run fails, and the object is gone. Here a
+/// source that exists but cannot be read keeps its object (said on
+/// stderr); only a source that is really gone deletes it.
+#[test]
+fn delete_spares_objects_whose_source_could_not_be_read() {
+    let Some(env) = env() else { return };
+    write(&env.path("src"), "a", b"a");
+    write(&env.path("src"), "fifo", b"was a file");
+    write(&env.path("src"), "dir/in", b"in");
+    env.ok(&["sync", "src", &env.uri("p"), "--key", &env.key_id]);
+    std::fs::remove_file(env.path("src/fifo")).unwrap();
+    crate::special::mkfifo(&env.path("src/fifo"));
+    std::fs::remove_dir_all(env.path("src/dir")).unwrap();
+    std::os::unix::fs::symlink(env.path("src"), env.path("src/dir")).unwrap();
+    std::fs::remove_file(env.path("src/a")).unwrap();
+    let args = [
+        "sync",
+        "src",
+        &env.uri("p"),
+        "--key",
+        &env.key_id,
+        "--delete",
+    ];
+    let out = env.run(&args);
+    assert_status(&out, 1, &["sync --delete with a FIFO"]);
+    let said = stderr(&out);
+    assert!(
+        said.contains("warning: kept s3://") && said.contains("p/fifo"),
+        "{said}"
+    );
+    // The FIFO's object stays, and those under dir/ (a link to a
+    // directory is not followed, but it is there); a's, whose file is
+    // gone, is deleted.
+    assert_eq!(keys(&env, "p/"), ["p/dir/in", "p/fifo"]);
+}
