@@ -248,7 +248,8 @@ async fn run(cli: Cli) -> anyhow::Result<Option<String>> {
                     })?;
                 }
                 let line = commands::bulk::Transferred::upload(file, uri);
-                return Ok(Some(format!("(dryrun) {line}")));
+                let size = atrest_fs::output::regular_file_len(file).unwrap_or(0);
+                return Ok(dry_run(line, size, bulk.many.json));
             }
             args.create_only = bulk.no_overwrite;
             let kms = std::sync::Arc::new(atrest_kms::CachedKeys::uncached(clients.kms.clone()));
@@ -315,9 +316,9 @@ async fn run(cli: Cli) -> anyhow::Result<Option<String>> {
             if bulk.dryrun {
                 // As `aws s3 cp --dryrun`: the object must exist (a HEAD).
                 let head = async { Ok(atrest_s3::head(&clients.s3, uri).await?) };
-                interrupt.guard(head).await?;
+                let size = interrupt.guard(head).await?.len;
                 let line = commands::bulk::Transferred::download(uri, file);
-                return Ok(Some(format!("(dryrun) {line}")));
+                return Ok(dry_run(line, size, bulk.many.json));
             }
             if bulk.many.json && is_stdout(file) {
                 return Err(failure::Failure::new(
@@ -463,6 +464,20 @@ fn init_logging(verbose: u8, quiet: bool) {
         .with_writer(std::io::stderr)
         .with_ansi(std::io::stderr().is_terminal())
         .init();
+}
+
+/// What `--dryrun` of one object prints: `(dryrun) upload: a to s3://b/a`,
+/// or with `--json` its JSON line (status `dryrun`, the bytes it would
+/// read), as `--recursive` prints each.
+fn dry_run(line: commands::bulk::Transferred, bytes: u64, json: bool) -> Option<String> {
+    if !json {
+        return Some(format!("(dryrun) {line}"));
+    }
+    let mut json = commands::bulk::object_json("", Some(&line), Ok(bytes));
+    json["status"] = "dryrun".into();
+    // Printed as it is: JSON escapes control characters itself.
+    println!("{json}");
+    None
 }
 
 /// `--no-overwrite` found the destination: nothing is done, and stderr

@@ -285,6 +285,33 @@ fn dry_runs_say_what_they_would_do_and_touch_nothing() {
         stdout(&out),
         format!("(dryrun) download: {} to got.txt\n", env.uri("have/a.txt"))
     );
+    // One object with --json: its JSON line, as -r prints each (before, a
+    // text line that a script could not parse).
+    let out = dry(&[
+        "cp",
+        &env.uri("have/a.txt"),
+        "got.txt",
+        "--dryrun",
+        "--json",
+    ]);
+    assert_status(&out, 0, &["cp --dryrun --json down"]);
+    let line = &json_lines(&out.stdout)[0];
+    assert_eq!(
+        (&line["status"], &line["action"]),
+        (&"dryrun".into(), &"download".into())
+    );
+    assert_eq!(line["destination"], "got.txt");
+    let out = dry(&["cp", "tree/a.txt", &env.uri("n"), "--dryrun", "--json"]);
+    assert_status(&out, 0, &["cp --dryrun --json up"]);
+    let line = &json_lines(&out.stdout)[0];
+    assert_eq!(
+        (&line["status"], &line["action"]),
+        (&"dryrun".into(), &"upload".into())
+    );
+    assert_eq!(
+        line["bytes"],
+        std::fs::metadata(env.path("tree/a.txt")).unwrap().len()
+    );
     let out = dry(&[
         "decrypt",
         "-r",
