@@ -108,7 +108,9 @@ impl Error {
     pub fn not_regular(meta: &std::fs::Metadata) -> Self {
         use std::os::unix::fs::FileTypeExt;
         let t = meta.file_type();
-        Error::NotRegular(if t.is_fifo() {
+        Error::NotRegular(if t.is_dir() {
+            "a directory"
+        } else if t.is_fifo() {
             "a FIFO"
         } else if t.is_socket() {
             "a socket"
@@ -137,5 +139,18 @@ impl Error {
                 | Error::NoObjectKey(_)
                 | Error::NoBaseName { .. }
         )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn what_is_not_a_regular_file_is_named() {
+        let named = |path: &str| Error::not_regular(&std::fs::metadata(path).unwrap()).to_string();
+        let dir = tempfile::tempdir().unwrap();
+        assert!(named(dir.path().to_str().unwrap()).contains("(a directory)"));
+        assert!(named("/dev/null").contains("(a character device)"));
     }
 }
