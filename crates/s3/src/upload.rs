@@ -620,6 +620,11 @@ impl Uploader {
             .await;
         match result {
             Ok(_) => tracing::debug!(uri = %self.uri, "aborted multipart upload"),
+            // Its completion was sent just before (the stop raced it): no
+            // parts remain, and the object is whole.
+            Err(e) if e.as_service_error().is_some_and(|e| e.is_no_such_upload()) => {
+                tracing::debug!(uri = %self.uri, "the multipart upload was already completed")
+            }
             Err(e) => tracing::warn!(
                 uri = %self.uri,
                 error = %atrest_sdk_error::describe("S3", &e),

@@ -679,6 +679,50 @@ fn an_upload_stopped_while_s3_creates_it_leaves_no_multipart_upload() {
     assert!(!t.object_exists("big"));
 }
 
+/// A stop that races the upload's completion (S3 has completed it, the
+/// reply is on its way) finds no multipart upload to abort: the object is
+/// whole, and atrest says nothing of parts that "may remain" (before, a
+/// warning said so, which was false).
+#[test]
+fn an_upload_stopped_while_s3_completes_it_leaves_a_whole_object_and_no_false_warning() {
+    let Some(t) = Faulty::new() else { return };
+    t.env.create_data_key();
+    let plain = sample(12 * 1024 * 1024, 5);
+    std::fs::write(t.env.path("big"), &plain).unwrap();
+    // CreateMultipartUpload and UploadPart have their own ops: the first
+    // other S3 request is CompleteMultipartUpload.
+    t.proxy.add(Op::OtherS3, Fault::HoldResponse, 1);
+    let child = t
+        .env
+        .atrest()
+        .env("AWS_ENDPOINT_URL", t.proxy.url())
+        .args(["encrypt", "big", &t.env.uri("big"), "--part-size", "5M"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let started = std::time::Instant::now();
+    while t.proxy.seen(Op::OtherS3) == 0 {
+        assert!(
+            started.elapsed().as_secs() < 30,
+            "no CompleteMultipartUpload"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    std::thread::sleep(std::time::Duration::from_millis(200));
+    crate::interrupt::signal(child.id(), "INT");
+    let out = child.wait_with_output().unwrap();
+    assert_status(
+        &out,
+        130,
+        &["encrypt, SIGINT during CompleteMultipartUpload"],
+    );
+    assert!(!stderr(&out).contains("may remain"), "{}", stderr(&out));
+    t.assert_no_multipart_uploads();
+    let back = t.env.ok(&["decrypt", &t.env.uri("big"), "-"]);
+    assert!(back.stdout == plain, "the completed object decrypts whole");
+}
+
 /// Issue 19.1: an object replaced by another (under the same data.key)
 /// while it downloads never gives a mix of the two. Every GET after the
 /// first pins the first one's ETag (If-Match, which moto honours), so the
