@@ -278,6 +278,24 @@ pub fn join_key(dir: &Path, rel: &str) -> Result<PathBuf, Error> {
     Ok(dest)
 }
 
+/// Where the object of relative key `rel` is downloaded in the tree `dir`
+/// ([`join_key`]), its directories made: refused if an existing entry
+/// there is not a regular file (a device or FIFO in a tree is neither
+/// written nor waited on).
+pub fn destination(dir: &Path, rel: &str) -> Result<PathBuf, Error> {
+    let dest = join_key(dir, rel)?;
+    if let Ok(meta) = std::fs::metadata(&dest) {
+        if !meta.is_file() {
+            return Err(Error::not_regular(&meta));
+        }
+    }
+    if let Some(parent) = dest.parent() {
+        std::fs::create_dir_all(parent)
+            .map_err(|e| Error::io(format!("cannot create {}", parent.display()), e))?;
+    }
+    Ok(dest)
+}
+
 /// The key prefix objects go under: `key`, ending with `/` (an empty key
 /// is the whole bucket).
 pub fn as_prefix(key: &str) -> String {
@@ -386,6 +404,27 @@ mod tests {
     fn an_invalid_pattern_is_refused() {
         assert!(Filter::new(&[Rule::Include("a[".into())]).is_err());
         assert!(Filter::new(&excludes(&["sub/**", "*.log"])).is_ok());
+    }
+
+    #[test]
+    fn a_download_destination_is_made_inside_the_tree_over_regular_files_only() {
+        let root = tempfile::tempdir().unwrap();
+        let dir = root.path();
+        assert_eq!(destination(dir, "a/b/c").unwrap(), dir.join("a/b/c"));
+        assert!(dir.join("a/b").is_dir(), "its directories are made");
+        std::fs::write(dir.join("a/b/c"), b"old").unwrap();
+        assert!(destination(dir, "a/b/c").is_ok(), "a file is replaced");
+        assert!(matches!(
+            destination(dir, "a/b"),
+            Err(Error::NotRegular("a directory"))
+        ));
+        assert!(matches!(
+            destination(dir, "a/../x"),
+            Err(Error::UnsafeKey(_))
+        ));
+        // A file where a directory must be: the I/O error, named.
+        let e = destination(dir, "a/b/c/d").unwrap_err().to_string();
+        assert!(e.contains("cannot create"), "{e}");
     }
 
     #[test]

@@ -450,17 +450,7 @@ pub(crate) async fn download(
     let run = &run;
     run.all(items, |rel| async move {
         // Keys are untrusted: none may reach outside the directory.
-        let dest = tree::join_key(dir, &rel)?;
-        // A device or FIFO in the tree is not written (nor waited on).
-        if let Ok(m) = std::fs::metadata(&dest) {
-            if !m.is_file() {
-                return Err(atrest_fs::Error::not_regular(&m).into());
-            }
-        }
-        if let Some(parent) = dest.parent() {
-            std::fs::create_dir_all(parent)
-                .with_context(|| format!("cannot create {}", parent.display()))?;
-        }
+        let dest = tree::destination(dir, &rel)?;
         let uri = template.uri.with_key(format!("{prefix}{rel}"));
         let args = Decrypt {
             uri: &uri,
