@@ -166,7 +166,11 @@ pub async fn list_these(
     })
 }
 
-/// One object, from its first bytes.
+/// One object, from its first bytes; `len` is its listed length, replaced
+/// by what the read finds. The read is made whatever `len` says: a
+/// manifest gives no length (0), and an object can change after a
+/// listing. An object that does not exist (any more) is described so,
+/// not an error of the whole listing.
 pub async fn describe(s3: &aws_sdk_s3::Client, uri: &S3Uri, len: u64) -> Result<Entry, S3Error> {
     let mut entry = Entry {
         key: uri.key().to_owned(),
@@ -175,15 +179,20 @@ pub async fn describe(s3: &aws_sdk_s3::Client, uri: &S3Uri, len: u64) -> Result<
         kind: Kind::Other("it is empty".into()),
         kms_key_arn: None,
     };
-    if len == 0 {
-        return Ok(entry);
-    }
-    let got =
-        atrest_s3::get_range(s3, uri, ByteRange::new(0, len.min(HEADER_FETCH) - 1), None).await?;
+    let range = ByteRange::new(0, HEADER_FETCH - 1);
+    let got = match atrest_s3::get_range(s3, uri, range, None).await {
+        Ok(got) => got,
+        Err(S3Error::NoSuchKey { .. }) => {
+            entry.kind = Kind::Other("it does not exist".into());
+            return Ok(entry);
+        }
+        Err(e) => return Err(e),
+    };
     entry.object_len = got.object_len;
     entry.last_modified = got.last_modified;
     entry.kms_key_arn = got.metadata.get(KMS_KEY_METADATA).cloned();
     entry.kind = match inspect(&got.bytes, got.object_len) {
+        _ if got.object_len == 0 => Kind::Other("it is empty".into()),
         _ if is_instruction_file(uri.key(), &got.metadata, &got.bytes) => Kind::InstructionFile,
         _ if is_s3_encryption_client(&got.metadata) => Kind::S3EncryptionClient,
         Ok(Inspected::Complete(info)) => Kind::Atrest(Box::new(info)),

@@ -152,3 +152,85 @@ fn ls_lists_a_thousand_objects_in_a_few_seconds() {
     eprintln!("ls of 1000 objects: {took:?}");
     assert!(took.as_secs() < 20, "ls of 1000 objects took {took:?}");
 }
+
+/// `atrest ls ... | head -1` closes the pipe before the listing is
+/// printed: before, println! panicked ("failed printing to stdout", exit
+/// 101 and a backtrace). Now the rest is dropped and the exit is 0, for a
+/// listing as for a report of transfers (which all still happen); a full
+/// disk is one error line and exit 1.
+#[test]
+fn a_closed_stdout_ends_the_report_quietly() {
+    let Some(env) = env() else { return };
+    env.create_data_key();
+    for i in 0..3 {
+        env.put_raw(&format!("dir/{i}"), vec![b'x'; 10]);
+    }
+    let closed = |args: &[&str]| {
+        let mut child = env
+            .atrest()
+            .args(args)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        // The reading end closed before anything is written.
+        drop(child.stdout.take());
+        child.wait_with_output().unwrap()
+    };
+    let prefix = env.uri("dir/");
+    for args in [&["ls", "-r", &prefix][..], &["ls", "-r", &prefix, "--json"]] {
+        let out = closed(args);
+        assert_status(&out, 0, args);
+        assert!(!stderr(&out).contains("panicked"), "{}", stderr(&out));
+    }
+    crate::bulk::write(&env.path("up"), "a", b"a");
+    let out = closed(&["cp", "-r", "up", &env.uri("up/")]);
+    assert_status(&out, 0, &["cp -r with stdout closed"]);
+    assert_eq!(crate::bulk::keys(&env, "up/"), ["up/a"]);
+    let full = std::fs::File::create("/dev/full").unwrap();
+    let out = env
+        .atrest()
+        .args(["ls", "-r", &prefix])
+        .stdout(full)
+        .output()
+        .unwrap();
+    assert_status(&out, 1, &["ls > /dev/full"]);
+    assert!(
+        stderr(&out).contains("cannot write to stdout"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+/// A Batch Operations manifest gives no sizes: before, `ls --manifest`
+/// took each object for empty ("not an atrest object: it is empty")
+/// without reading it. Now every object's header is read, and a key the
+/// manifest names that does not exist says so (the rest still listed).
+#[test]
+fn ls_of_a_manifest_reads_each_object_and_names_missing_ones() {
+    let Some(env) = env() else { return };
+    env.create_data_key();
+    std::fs::write(env.path("in"), b"twelve bytes").unwrap();
+    env.ok(&["encrypt", "in", &env.uri("m/a")]);
+    env.put_raw("m/empty", Vec::new());
+    let csv = format!("{0},m/a\n{0},m/empty\n{0},m/gone\n", env.bucket);
+    std::fs::write(env.path("manifest.csv"), csv).unwrap();
+    let args = [
+        "ls",
+        "-r",
+        &env.uri("m/"),
+        "--manifest",
+        "manifest.csv",
+        "--json",
+    ];
+    let doc = json(&env.ok(&args));
+    let objects = doc["objects"].as_array().unwrap();
+    let field = |i: usize, name: &str| objects[i][name].clone();
+    assert_eq!(
+        (field(0, "key"), field(0, "format")),
+        ("m/a".into(), "v2".into())
+    );
+    assert_eq!(field(0, "plaintext_len"), 12);
+    assert_eq!(field(1, "reason"), "it is empty");
+    assert_eq!(field(2, "reason"), "it does not exist");
+}
