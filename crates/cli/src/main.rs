@@ -8,6 +8,7 @@ mod interrupt;
 mod keyring;
 mod progress;
 mod properties;
+mod stdout;
 
 use std::process::ExitCode;
 
@@ -60,9 +61,13 @@ fn main() -> ExitCode {
     match result {
         Ok(done) => {
             if let (Some(line), false) = (done, quiet) {
-                println!("{}", escape(&line));
+                stdout::say!("{}", escape(&line));
             }
-            ExitCode::SUCCESS
+            match stdout::failed() {
+                // The report was lost (said on stderr).
+                true => ExitCode::from(failure::Exit::Runtime as u8),
+                false => ExitCode::SUCCESS,
+            }
         }
         Err(err) if is_broken_pipe(&err) => ExitCode::SUCCESS,
         Err(err) if err.is::<interrupt::Interrupted>() => {
@@ -271,7 +276,7 @@ async fn run(cli: Cli) -> anyhow::Result<Option<String>> {
                 json["format"] = format.name().into();
                 json["kms_key"] = done.key_id.as_deref().into();
                 json["kms_calls"] = keys.kms.calls().into();
-                println!("{json}");
+                crate::stdout::say!("{json}");
                 return Ok(None);
             }
             Ok(Some(line.to_string()))
@@ -337,7 +342,7 @@ async fn run(cli: Cli) -> anyhow::Result<Option<String>> {
                 json["format"] = done.format.name().into();
                 json["kms_key"] = done.key_id.as_deref().into();
                 json["kms_calls"] = keys.kms.calls().into();
-                println!("{json}");
+                crate::stdout::say!("{json}");
                 return Ok(None);
             }
             // Standard output carries the plaintext: nothing else goes there.
@@ -476,7 +481,7 @@ fn dry_run(line: commands::bulk::Transferred, bytes: u64, json: bool) -> Option<
     let mut json = commands::bulk::object_json("", Some(&line), Ok(bytes));
     json["status"] = "dryrun".into();
     // Printed as it is: JSON escapes control characters itself.
-    println!("{json}");
+    crate::stdout::say!("{json}");
     None
 }
 

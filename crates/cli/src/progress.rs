@@ -130,8 +130,8 @@ impl Progress {
     /// Prints `line` on stdout, the bar (on stderr) kept out of its way.
     pub fn println(&self, line: &str) {
         match &self.bar {
-            Some(bar) => bar.suspend(|| println!("{line}")),
-            None => println!("{line}"),
+            Some(bar) => bar.suspend(|| crate::stdout::say!("{line}")),
+            None => crate::stdout::say!("{line}"),
         }
     }
 

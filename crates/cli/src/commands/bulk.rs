@@ -533,7 +533,7 @@ fn summarize(verb: &str, mut done: Vec<Done>, kms_calls: u64, bulk: &Bulk<'_>) -
                 .map(|(name, error)| serde_json::json!({"path": name, "error": error}))
                 .collect::<Vec<_>>(),
         });
-        println!("{summary}");
+        crate::stdout::say!("{summary}");
     } else {
         for (name, error) in &failed {
             // Keys and server messages are untrusted text.

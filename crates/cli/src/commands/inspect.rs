@@ -30,12 +30,12 @@ pub async fn run(s3: Option<&aws_sdk_s3::Client>, target: &Target, as_json: bool
         Found::Atrest { info, kms_key_arn } if as_json => {
             let mut doc = to_json(&name, &info);
             doc["kms_key_arn"] = json!(kms_key_arn);
-            println!("{}", serde_json::to_string_pretty(&doc)?);
+            crate::stdout::say!("{}", serde_json::to_string_pretty(&doc)?);
         }
         Found::Atrest { info, kms_key_arn } => {
-            print!("{}", to_text(&name, &info, kms_key_arn.as_deref()))
+            crate::stdout::say_text!("{}", to_text(&name, &info, kms_key_arn.as_deref()))
         }
-        Found::S3EncryptionClient(envelope) => print!(
+        Found::S3EncryptionClient(envelope) => crate::stdout::say_text!(
             "{}",
             crate::commands::s3ec::describe(&name, &envelope, object_len, as_json)
         ),

@@ -253,7 +253,7 @@ fn dry_run(verb: &str, input: &std::path::Path, out: &std::path::Path, quiet: bo
         std::fs::metadata(input).with_context(|| format!("cannot open {}", input.display()))?;
     }
     if !quiet {
-        println!(
+        crate::stdout::say!(
             "{}",
             crate::escape(&format!(
                 "(dryrun) {verb}: {} to {}",

@@ -31,14 +31,14 @@ pub async fn run(
     if as_json {
         let objects: Vec<_> = listing.entries.iter().map(to_json).collect();
         let doc = json!({ "objects": objects, "prefixes": listing.prefixes });
-        println!("{doc}");
+        crate::stdout::say!("{doc}");
         return Ok(());
     }
     for prefix in &listing.prefixes {
-        println!("{:>20}  PRE {}", "", escape(prefix));
+        crate::stdout::say!("{:>20}  PRE {}", "", escape(prefix));
     }
     for entry in &listing.entries {
-        println!("{}", to_text(entry));
+        crate::stdout::say!("{}", to_text(entry));
     }
     Ok(())
 }

@@ -156,14 +156,14 @@ impl<'a> Objects<'a> {
                 .collect();
             let mut document = report.totals;
             document["objects"] = objects.into();
-            println!("{document}");
+            crate::stdout::say!("{document}");
             return;
         }
         for (uri, r) in results {
             let name = escape(&uri.to_string());
             match r {
-                Ok(done) => println!("{}", (report.line)(&name, done)),
-                Err(e) => println!("failed {name}: {}", escape(&one_line(e))),
+                Ok(done) => crate::stdout::say!("{}", (report.line)(&name, done)),
+                Err(e) => crate::stdout::say!("failed {name}: {}", escape(&one_line(e))),
             }
         }
         if !self.quiet && self.recursive {

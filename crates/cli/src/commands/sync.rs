@@ -78,7 +78,7 @@ impl Sync<'_> {
     /// or `--json`.
     fn say(&self, line: &str) {
         if !self.quiet && !self.many.json {
-            println!("{}", crate::escape(line));
+            crate::stdout::say!("{}", crate::escape(line));
         }
     }
 }

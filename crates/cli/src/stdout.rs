@@ -1,0 +1,60 @@
+//! What commands print on stdout (reports, listings), written so that a
+//! closed stdout is not a crash: `atrest ls -r s3://b | head` stops reading
+//! early, and `println!` would then panic. A closed pipe drops what is left
+//! to print, and the command goes on (a transfer and its clean-up are never
+//! cut short by its report); any other write error (a full disk) is said
+//! once on stderr and makes the exit status 1.
+
+use std::io::Write;
+use std::sync::atomic::{AtomicU8, Ordering};
+
+const OPEN: u8 = 0;
+const CLOSED: u8 = 1;
+const FAILED: u8 = 2;
+
+static STATE: AtomicU8 = AtomicU8::new(OPEN);
+
+/// Prints `text` and a newline.
+pub fn line(text: impl std::fmt::Display) {
+    write(format_args!("{text}\n"));
+}
+
+/// Prints `text` as it is.
+pub fn text(text: impl std::fmt::Display) {
+    write(format_args!("{text}"));
+}
+
+fn write(args: std::fmt::Arguments<'_>) {
+    if STATE.load(Ordering::Relaxed) != OPEN {
+        return;
+    }
+    let mut out = std::io::stdout().lock();
+    if let Err(e) = out.write_fmt(args).and_then(|()| out.flush()) {
+        if e.kind() == std::io::ErrorKind::BrokenPipe {
+            STATE.store(CLOSED, Ordering::Relaxed);
+        } else if STATE.swap(FAILED, Ordering::Relaxed) != FAILED {
+            eprintln!("atrest: error: cannot write to stdout: {e}");
+        }
+    }
+}
+
+/// Whether a write to stdout failed other than by a closed pipe.
+pub fn failed() -> bool {
+    STATE.load(Ordering::Relaxed) == FAILED
+}
+
+/// `println!` through [`line`].
+macro_rules! say {
+    ($($arg:tt)*) => {
+        $crate::stdout::line(format_args!($($arg)*))
+    };
+}
+
+/// `print!` through [`text`].
+macro_rules! say_text {
+    ($($arg:tt)*) => {
+        $crate::stdout::text(format_args!($($arg)*))
+    };
+}
+
+pub(crate) use {say, say_text};
