@@ -253,11 +253,11 @@ pub enum Command {
     #[command(after_help = CP_EXAMPLES)]
     Cp {
         /// A local file (`-` for stdin) or s3://BUCKET/KEY.
-        #[arg(value_name = "SRC", value_parser = Target::parse_prefix)]
+        #[arg(value_name = "SRC", value_parser = Side(Target::parse_prefix))]
         src: Target,
 
         /// s3://BUCKET/KEY or a local file (`-` for stdout).
-        #[arg(value_name = "DST", value_parser = Target::parse_prefix)]
+        #[arg(value_name = "DST", value_parser = Side(Target::parse_prefix))]
         dst: Target,
 
         #[command(flatten)]
@@ -290,7 +290,7 @@ pub enum Command {
         file: PathBuf,
 
         /// Destination: s3://BUCKET/KEY, or a local file (`-` for stdout).
-        #[arg(value_name = "S3URI|OUT", value_parser = Target::parse_prefix)]
+        #[arg(value_name = "S3URI|OUT", value_parser = Side(Target::parse_prefix))]
         uri: Target,
 
         #[command(flatten)]
@@ -320,7 +320,7 @@ pub enum Command {
     DecryptWithKms {
         /// Source: s3://BUCKET/KEY, or a local file holding an object (`-`
         /// for stdin).
-        #[arg(value_name = "S3URI|IN", value_parser = Target::parse_prefix)]
+        #[arg(value_name = "S3URI|IN", value_parser = Side(Target::parse_prefix))]
         uri: Target,
 
         /// Output file, or `-` for standard output.
@@ -353,11 +353,11 @@ pub enum Command {
     #[command(after_help = SYNC_EXAMPLES)]
     Sync {
         /// A local directory, or s3://BUCKET[/PREFIX].
-        #[arg(value_name = "SRC", value_parser = Target::parse_prefix)]
+        #[arg(value_name = "SRC", value_parser = Side(Target::parse_prefix))]
         src: Target,
 
         /// s3://BUCKET[/PREFIX], or a local directory.
-        #[arg(value_name = "DST", value_parser = Target::parse_prefix)]
+        #[arg(value_name = "DST", value_parser = Side(Target::parse_prefix))]
         dst: Target,
 
         #[command(flatten)]
@@ -531,7 +531,7 @@ pub enum Command {
     #[command(after_help = INSPECT_EXAMPLES)]
     Inspect {
         /// s3://BUCKET/KEY, or a local file holding an object.
-        #[arg(value_name = "S3URI|PATH", value_parser = Target::parse)]
+        #[arg(value_name = "S3URI|PATH", value_parser = Side(Target::parse))]
         target: Target,
 
         /// Print JSON for scripts.
@@ -1122,6 +1122,28 @@ impl Target {
         match self {
             Target::S3(uri) => crate::escape(&uri.to_string()),
             Target::File(path) => crate::escape(&path.display().to_string()),
+        }
+    }
+}
+
+/// A [`Target`] from the command line: as its `&str` parser says, and a
+/// path that is not UTF-8 (which no s3:// URI is) as a local file; clap's
+/// `&str` parsers would refuse such a path outright.
+#[derive(Clone, Copy)]
+pub struct Side(pub fn(&str) -> Result<Target, String>);
+
+impl clap::builder::TypedValueParser for Side {
+    type Value = Target;
+
+    fn parse_ref(
+        &self,
+        cmd: &clap::Command,
+        arg: Option<&clap::Arg>,
+        value: &std::ffi::OsStr,
+    ) -> Result<Target, clap::Error> {
+        match value.to_str() {
+            None => Ok(Target::File(value.into())),
+            Some(_) => self.0.parse_ref(cmd, arg, value),
         }
     }
 }

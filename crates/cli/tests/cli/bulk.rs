@@ -301,6 +301,56 @@ fn names_that_are_not_utf8_fail_alone_and_lose_nothing() {
     assert_eq!(keys(&env, "p/"), ["p/nu/ok.txt"]);
 }
 
+/// A single file whose name is not UTF-8 goes to a key given in full, and
+/// an object comes down to such a name, with `cp` (both sides parsed from
+/// the raw argument) as with `encrypt`/`decrypt`. Before, `cp` refused the
+/// argument itself ("invalid UTF-8 was detected"), as did `decrypt` for a
+/// local IN.
+#[test]
+fn one_file_with_a_name_that_is_not_utf8_goes_up_and_comes_down() {
+    let Some(env) = env() else { return };
+    let up = OsStr::from_bytes(b"n\xff.txt");
+    std::fs::write(env.path("x").with_file_name(up), b"raw name").unwrap();
+    let run = |args: &[&OsStr]| env.atrest().args(args).output().unwrap();
+    let os = OsStr::new;
+    let to = env.uri("raw/n.txt");
+    let out = run(&[os("cp"), up, os(&to), os("--key"), os(&env.key_id)]);
+    assert_status(&out, 0, &["cp of a non-UTF-8 name to a full key"]);
+    let down = OsStr::from_bytes(b"o\xfe.txt");
+    let out = run(&[os("cp"), os(&to), down]);
+    assert_status(&out, 0, &["cp to a non-UTF-8 name"]);
+    assert_eq!(
+        std::fs::read(env.path("x").with_file_name(down)).unwrap(),
+        b"raw name"
+    );
+    // To a prefix the name would become the key: refused, one line.
+    let out = run(&[
+        os("cp"),
+        up,
+        os(&env.uri("raw/")),
+        os("--key"),
+        os(&env.key_id),
+    ]);
+    assert_status(&out, 2, &["cp of a non-UTF-8 name to a prefix"]);
+    assert!(
+        stderr(&out).contains(r"n\xff.txt is not valid UTF-8"),
+        "{}",
+        stderr(&out)
+    );
+    // A local object with such a name decrypts (and inspects).
+    let enc = OsStr::from_bytes(b"e\xfd.atrest");
+    let out = run(&[os("encrypt"), up, enc, os("--key"), os(&env.key_id)]);
+    assert_status(&out, 0, &["local encrypt to a non-UTF-8 name"]);
+    let out = run(&[os("decrypt"), enc, os("-")]);
+    assert_status(&out, 0, &["local decrypt of a non-UTF-8 name"]);
+    assert_eq!(out.stdout, b"raw name");
+    assert_status(
+        &run(&[os("inspect"), enc]),
+        0,
+        &["inspect a non-UTF-8 name"],
+    );
+}
+
 /// Issue 19, item 4 (bulk part): FIFOs, sockets and devices in the tree
 /// fail alone without being opened. Before, the FIFO's open() waited for a
 /// writer forever, and the other files never went up.
