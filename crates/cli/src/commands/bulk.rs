@@ -89,7 +89,7 @@ impl Transferred {
     pub fn upload(file: &Path, to: &atrest_s3::S3Uri) -> Self {
         Transferred {
             action: "upload",
-            from: file.display().to_string(),
+            from: atrest_fs::output::display_os(file.as_os_str()),
             to: to.to_string(),
         }
     }
@@ -98,7 +98,7 @@ impl Transferred {
         Transferred {
             action: "download",
             from: from.to_string(),
-            to: file.display().to_string(),
+            to: atrest_fs::output::display_os(file.as_os_str()),
         }
     }
 }
