@@ -6,6 +6,15 @@ use anyhow::{Context, Result};
 use atrest_crypto::keyfile::KeyFileKey;
 
 pub fn run(path: &Path, quiet: bool) -> Result<()> {
+    // Everywhere else `-` is stdout: a file of that name would surprise,
+    // and a key on stdout would pass through pipes and terminals.
+    if atrest_fs::output::is_std_stream(path) {
+        return Err(crate::failure::Failure::new(
+            crate::failure::Exit::Usage,
+            "keygen writes a key file (mode 0600), not stdout: give a path (./- for a file named -)",
+        )
+        .into());
+    }
     KeyFileKey::create_new(path, &mut rand_core::OsRng)
         .with_context(|| format!("key file {}", path.display()))?;
     if !quiet {

@@ -90,6 +90,12 @@ fn keygen_writes_a_private_32_byte_key_once() {
     }
     assert_eq!(std::fs::read(t.path("a.key")).unwrap(), a);
     assert_eq!(std::fs::read(t.path("other")).unwrap(), b"precious");
+    // `-` is stdout everywhere else: refused, not a file named `-` (as
+    // before) and not a key on stdout.
+    let out = t.run(&["keygen", "-"]);
+    assert_status(&out, 2, &["keygen -"]);
+    assert_one_error_line(&out, "not stdout");
+    assert!(out.stdout.is_empty());
     // No temporary files are left behind.
     assert_eq!(t.files(), ["a.key", "b.key", "other"]);
 }
