@@ -643,18 +643,12 @@ impl Faulty {
 
 const MULTIPART: usize = 5 * 1024 * 1024 + 1;
 
-/// An upload stopped while its CreateMultipartUpload is answered (S3 made
-/// the upload, the reply is on its way) still aborts that upload: the
-/// request runs to its end in a task of its own, so its id is learnt.
-/// Before, the request's future was dropped and the upload stayed behind,
-/// parts and all, until a lifecycle rule removed it.
-#[test]
-fn an_upload_stopped_while_s3_creates_it_leaves_no_multipart_upload() {
-    let Some(t) = Faulty::new() else { return };
+/// Encrypts `plain` to `big` in 5 MiB parts with the first `op` request's
+/// reply held by the proxy, and sends SIGINT while it is held.
+fn encrypt_stopped_during(t: &Faulty, op: Op, plain: &[u8]) -> std::process::Output {
     t.env.create_data_key();
-    std::fs::write(t.env.path("big"), sample(12 * 1024 * 1024, 4)).unwrap();
-    t.proxy
-        .add(Op::CreateMultipartUpload, Fault::HoldResponse, 1);
+    std::fs::write(t.env.path("big"), plain).unwrap();
+    t.proxy.add(op, Fault::HoldResponse, 1);
     let child = t
         .env
         .atrest()
@@ -665,14 +659,26 @@ fn an_upload_stopped_while_s3_creates_it_leaves_no_multipart_upload() {
         .spawn()
         .unwrap();
     let started = std::time::Instant::now();
-    while t.proxy.seen(Op::CreateMultipartUpload) == 0 {
-        assert!(started.elapsed().as_secs() < 30, "no CreateMultipartUpload");
+    while t.proxy.seen(op) == 0 {
+        assert!(started.elapsed().as_secs() < 30, "no {op:?} request");
         std::thread::sleep(std::time::Duration::from_millis(20));
     }
     // The reply is held: stop the upload now.
     std::thread::sleep(std::time::Duration::from_millis(200));
     crate::interrupt::signal(child.id(), "INT");
-    let out = child.wait_with_output().unwrap();
+    child.wait_with_output().unwrap()
+}
+
+/// An upload stopped while its CreateMultipartUpload is answered (S3 made
+/// the upload, the reply is on its way) still aborts that upload: the
+/// request runs to its end in a task of its own, so its id is learnt.
+/// Before, the request's future was dropped and the upload stayed behind,
+/// parts and all, until a lifecycle rule removed it.
+#[test]
+fn an_upload_stopped_while_s3_creates_it_leaves_no_multipart_upload() {
+    let Some(t) = Faulty::new() else { return };
+    let plain = sample(12 * 1024 * 1024, 4);
+    let out = encrypt_stopped_during(&t, Op::CreateMultipartUpload, &plain);
     assert_status(&out, 130, &["encrypt, SIGINT during CreateMultipartUpload"]);
     // (If atrest had not waited for the id, the upload would be listed.)
     t.assert_no_multipart_uploads();
@@ -686,32 +692,10 @@ fn an_upload_stopped_while_s3_creates_it_leaves_no_multipart_upload() {
 #[test]
 fn an_upload_stopped_while_s3_completes_it_leaves_a_whole_object_and_no_false_warning() {
     let Some(t) = Faulty::new() else { return };
-    t.env.create_data_key();
     let plain = sample(12 * 1024 * 1024, 5);
-    std::fs::write(t.env.path("big"), &plain).unwrap();
     // CreateMultipartUpload and UploadPart have their own ops: the first
     // other S3 request is CompleteMultipartUpload.
-    t.proxy.add(Op::OtherS3, Fault::HoldResponse, 1);
-    let child = t
-        .env
-        .atrest()
-        .env("AWS_ENDPOINT_URL", t.proxy.url())
-        .args(["encrypt", "big", &t.env.uri("big"), "--part-size", "5M"])
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let started = std::time::Instant::now();
-    while t.proxy.seen(Op::OtherS3) == 0 {
-        assert!(
-            started.elapsed().as_secs() < 30,
-            "no CompleteMultipartUpload"
-        );
-        std::thread::sleep(std::time::Duration::from_millis(20));
-    }
-    std::thread::sleep(std::time::Duration::from_millis(200));
-    crate::interrupt::signal(child.id(), "INT");
-    let out = child.wait_with_output().unwrap();
+    let out = encrypt_stopped_during(&t, Op::OtherS3, &plain);
     assert_status(
         &out,
         130,
