@@ -201,8 +201,8 @@ impl Handler {
             Err(S3Error::NoSuchKey { .. }) if !in_place => None,
             Err(e) => return Err(e.into()),
         };
-        if let Some(head) = &existing {
-            let entry = atrest_transfer::list::describe(&self.s3, &target, head.len).await?;
+        if existing.is_some() {
+            let entry = atrest_transfer::list::describe(&self.s3, &target).await?;
             match entry.kind {
                 Kind::Atrest(info) if info.version() == 2 => {
                     return Ok("already encrypted".to_owned())

@@ -155,7 +155,7 @@ pub async fn list_these(
         }
     }
     let mut entries: Vec<Entry> = futures::stream::iter(objects)
-        .map(|o| async move { describe(s3, &prefix.with_key(o.key), o.size).await })
+        .map(|o| async move { describe(s3, &prefix.with_key(o.key)).await })
         .buffer_unordered(concurrency.max(1))
         .try_collect()
         .await?;
@@ -166,15 +166,14 @@ pub async fn list_these(
     })
 }
 
-/// One object, from its first bytes; `len` is its listed length, replaced
-/// by what the read finds. The read is made whatever `len` says: a
-/// manifest gives no length (0), and an object can change after a
-/// listing. An object that does not exist (any more) is described so,
-/// not an error of the whole listing.
-pub async fn describe(s3: &aws_sdk_s3::Client, uri: &S3Uri, len: u64) -> Result<Entry, S3Error> {
+/// One object, from its first bytes (its length too: a manifest gives
+/// none, and an object can change after a listing). An object that does
+/// not exist (any more) is described so, not an error of the whole
+/// listing.
+pub async fn describe(s3: &aws_sdk_s3::Client, uri: &S3Uri) -> Result<Entry, S3Error> {
     let mut entry = Entry {
         key: uri.key().to_owned(),
-        object_len: len,
+        object_len: 0,
         last_modified: None,
         kind: Kind::Other("it is empty".into()),
         kms_key_arn: None,

@@ -88,12 +88,12 @@ pub async fn run(
             .into());
         }
     }
-    check_key_flags(&args.key_flags(), keys.is_key_file())?;
+    let key_flags = args.key_flags();
+    check_key_flags(&key_flags, keys.is_key_file())?;
     // Opening (a FIFO) may wait forever: a signal stops it. (A signal
     // during the KMS call stops the upload task below.)
     let open = async { Ok(atrest_fs::output::open_input(args.file).await?) };
     let input = interrupt.guard(open).await?;
-    let key_flags = args.key_flags();
     let key = interrupt
         .guard(key_for(&key_flags, keys.is_key_file()))
         .await?;
@@ -131,7 +131,7 @@ pub async fn run(
         _ = interrupt.wait() => None,
     };
     let result = match result {
-        Some(result) => result.map_err(|e| failure(e, &args.key_flags())),
+        Some(result) => result.map_err(|e| failure(e, &key_flags)),
         None => {
             let got = interrupt.wait().await;
             handle.abort().await;

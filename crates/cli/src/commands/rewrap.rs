@@ -153,7 +153,7 @@ pub async fn data_key(kms: &Kms, to_key: &str, path: &Path, quiet: bool) -> Resu
         }
         return Ok(());
     }
-    crate::keyring::write_data_key(path, re.wrapped.clone()).await?;
+    crate::keyring::write_data_key(path, re.wrapped).await?;
     if !quiet {
         eprintln!(
             "re-wrapped {}: {} -> {}",
