@@ -312,13 +312,38 @@ impl Job {
             acked.fetch_add(bytes, Ordering::Relaxed);
             observer.done(bytes)
         }));
+        // A declared length is checked: a file that shrinks or grows while
+        // it is read (a log being written, a truncation) must not become a
+        // whole-looking object of other bytes. One byte past the length is
+        // enough to tell.
+        let input: Input = match self.len {
+            Some(len) => Box::new(input.take(len.saturating_add(1))),
+            None => input,
+        };
         let read = Arc::new(AtomicU64::new(0));
         let counted = Arc::clone(&read);
         let mut input: Input = Box::new(tokio_util::io::InspectReader::new(input, move |bytes| {
             counted.fetch_add(bytes.len() as u64, Ordering::Relaxed);
         }));
         let work = async {
-            let key_id = self.encrypt(&mut input, &mut upload).await?;
+            let key_id = match self.encrypt(&mut input, &mut upload).await {
+                // Read past it (a streaming PutObject refuses the extra
+                // bytes): that is why it failed.
+                Err(_)
+                    if self
+                        .len
+                        .is_some_and(|len| len < read.load(Ordering::Relaxed)) =>
+                {
+                    return Err(Error::InputChanged)
+                }
+                result => result?,
+            };
+            if self
+                .len
+                .is_some_and(|len| len != read.load(Ordering::Relaxed))
+            {
+                return Err(Error::InputChanged);
+            }
             upload.finish().await?;
             Ok(Uploaded {
                 key_id,

@@ -145,3 +145,58 @@ async fn progress_counts_parts_s3_acknowledged_not_bytes_read() {
     assert_eq!(done.iter().sum::<u64>(), object_len);
     assert_eq!(recorded.total.load(Ordering::SeqCst), object_len);
 }
+
+/// A declared length is a promise about the input: a file that shrinks or
+/// grows while it is read fails the upload (nothing is created, no parts
+/// remain) instead of becoming a whole-looking object of other bytes. Each
+/// format, in parts and in one streaming PutObject.
+#[tokio::test]
+async fn an_input_of_another_length_than_declared_fails_and_creates_nothing() {
+    use atrest_transfer::{Error, Format};
+    let Some(w) = world("changed").await else {
+        return;
+    };
+    let declared = 12 * MIB;
+    let cases = [
+        (Format::V2, declared - MIB, 0),
+        (Format::V2, declared + 1, 0),
+        (Format::V1, declared / 2, 0),
+        (Format::V1, declared + MIB, 0),
+        (Format::S3ecV3, declared - 1, 0),
+        (Format::V2, declared - 7, u64::MAX),
+        (Format::V2, declared + 7, u64::MAX),
+    ];
+    for (i, (format, actual, threshold)) in cases.into_iter().enumerate() {
+        let key = format!("changed-{i}");
+        let uri = S3Uri::parse(&format!("s3://{}/{key}", w.bucket)).unwrap();
+        let result = w
+            .transfer
+            .upload(&uri, DataKeyFrom::Generate(w.key_id.clone()))
+            .format(format)
+            .part_size(5 * MIB)
+            .multipart_threshold(threshold)
+            .input_len(declared as u64)
+            .start(std::io::Cursor::new(vec![3u8; actual]))
+            .join()
+            .await;
+        assert!(
+            matches!(result, Err(Error::InputChanged)),
+            "{format:?}, {actual} bytes for {declared}: {result:?}"
+        );
+        let head = w.s3.head_object().bucket(&w.bucket).key(&key).send().await;
+        assert!(head.is_err(), "{format:?}, {actual}: an object was created");
+    }
+    assert_eq!(w.multipart_uploads().await, 0, "parts left behind");
+    // The same length as declared goes up.
+    let uri = S3Uri::parse(&format!("s3://{}/same", w.bucket)).unwrap();
+    let done = w
+        .transfer
+        .upload(&uri, DataKeyFrom::Generate(w.key_id.clone()))
+        .part_size(5 * MIB)
+        .input_len(declared as u64)
+        .start(std::io::Cursor::new(vec![3u8; declared]))
+        .join()
+        .await
+        .unwrap();
+    assert_eq!(done.plaintext_len, declared as u64);
+}

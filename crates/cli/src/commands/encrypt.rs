@@ -3,6 +3,7 @@
 
 use std::path::Path;
 use std::sync::Arc;
+use std::time::SystemTime;
 
 use anyhow::Result;
 use atrest_format::v2::EncryptionContext;
@@ -131,6 +132,7 @@ pub async fn run(
         _ = interrupt.wait() => None,
     };
     let result = match result {
+        Some(Err(Error::InputChanged)) => Err(changed(args.file, args.uri, total, modified)),
         Some(result) => result.map_err(|e| failure(e, &key_flags)),
         None => {
             let got = interrupt.wait().await;
@@ -141,6 +143,31 @@ pub async fn run(
     let uploaded = progress.end(result)?;
     tracing::info!(uri = %args.uri, "uploaded");
     Ok(uploaded)
+}
+
+/// The upload read other than the `len` bytes `file` had when opened
+/// (nothing was uploaded): it changed while it was read, or its size is not
+/// its length (files of /proc and /sys say 0 or 4096 whatever they hold).
+fn changed(
+    file: &Path,
+    uri: &S3Uri,
+    len: Option<u64>,
+    modified: Option<SystemTime>,
+) -> anyhow::Error {
+    let name = file.display();
+    let now = std::fs::metadata(file).ok();
+    let message = match now {
+        Some(now) if Some(now.len()) == len && now.modified().ok() == modified => format!(
+            "cannot encrypt {name}: its size ({} bytes) is not its length (a /proc or /sys file?); give it on stdin: atrest cp - {uri} < {name}",
+            now.len()
+        ),
+        now => format!(
+            "cannot encrypt {name}: it changed while it was read ({} bytes when opened, {} now); nothing was uploaded",
+            len.unwrap_or(0),
+            now.map_or("none".to_owned(), |m| format!("{} bytes", m.len())),
+        ),
+    };
+    Failure::new(Exit::Runtime, message).into()
 }
 
 /// The flags that say which data key a new object gets.
@@ -217,5 +244,34 @@ pub(crate) fn failure(e: Error, flags: &KeyFlags<'_>) -> anyhow::Error {
         (e @ Error::Key(_), None) => crate::failure::from_transfer(e)
             .context(format!("cannot unwrap {}", flags.data_key.display())),
         (e, _) => crate::failure::from_transfer(e),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_file_that_changed_while_read_is_told_from_one_whose_size_lies() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("log");
+        std::fs::write(&file, b"12345").unwrap();
+        let uri = S3Uri::parse("s3://b/log").unwrap();
+        let meta = std::fs::metadata(&file).unwrap();
+        let (len, modified) = (Some(meta.len()), meta.modified().ok());
+        let lies = changed(&file, &uri, len, modified).to_string();
+        assert!(
+            lies.contains("its size (5 bytes) is not its length"),
+            "{lies}"
+        );
+        std::fs::write(&file, b"1234567").unwrap();
+        let grew = changed(&file, &uri, len, modified).to_string();
+        assert!(
+            grew.contains("it changed while it was read (5 bytes when opened, 7 bytes now)"),
+            "{grew}"
+        );
+        std::fs::remove_file(&file).unwrap();
+        let gone = changed(&file, &uri, len, modified).to_string();
+        assert!(gone.contains("(5 bytes when opened, none now)"), "{gone}");
     }
 }

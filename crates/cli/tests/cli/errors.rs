@@ -220,3 +220,30 @@ fn unreachable_endpoint_is_one_short_line() {
     assert!(err.len() < 200, "{} characters: {err}", err.len());
     assert!(!env.path("out").exists());
 }
+
+/// A file whose size is not its length (/proc says 0 bytes whatever it
+/// holds) cannot be uploaded as that size says: one line naming the way
+/// round (stdin), exit 1, no object; the way round works.
+#[test]
+fn a_file_whose_size_is_not_its_length_is_refused_with_the_way_round() {
+    let Some(env) = env() else { return };
+    let uri = env.uri("status");
+    fails(
+        &env,
+        &["encrypt", "/proc/self/status", &uri, "--key", &env.key_id],
+        1,
+        "its size (0 bytes) is not its length (a /proc or /sys file?); give it on stdin: atrest cp - ",
+    );
+    let out = env.run(&["inspect", &uri]);
+    assert_status(&out, 3, &["no object was created"]);
+    let stdin = std::fs::File::open("/proc/self/status").unwrap();
+    let out = env
+        .atrest()
+        .args(["cp", "-", &uri, "--key", &env.key_id])
+        .stdin(stdin)
+        .output()
+        .unwrap();
+    assert_status(&out, 0, &["cp - from /proc/self/status"]);
+    let out = env.ok(&["cp", &uri, "-"]);
+    assert!(String::from_utf8_lossy(&out.stdout).starts_with("Name:"));
+}
