@@ -7,6 +7,10 @@ use atrest_s3::Properties;
 use crate::cli::PropertiesArgs;
 use crate::failure::{Exit, Failure};
 
+fn usage(message: String) -> anyhow::Error {
+    Failure::new(Exit::Usage, message).into()
+}
+
 impl PropertiesArgs {
     /// Whether any property was asked for.
     pub fn any(&self) -> bool {
@@ -32,8 +36,36 @@ impl PropertiesArgs {
         if self.sse_kms_key_id.is_some() && self.sse != Some(ServerSideEncryption::AwsKms) {
             return Err(Failure::new(Exit::Usage, "--sse-kms-key-id needs --sse aws:kms").into());
         }
-        atrest_transfer::metadata::check_user_metadata(&self.user_metadata())
-            .map_err(|e| Failure::new(Exit::Usage, format!("--metadata: {e}")).into())
+        // Each travels as an HTTP header: caught here, a bad one is one
+        // usage error, not a failed request per file after a KMS call.
+        let headers = [
+            ("--content-type", &self.content_type),
+            ("--content-disposition", &self.content_disposition),
+            ("--content-encoding", &self.content_encoding),
+            ("--content-language", &self.content_language),
+            ("--cache-control", &self.cache_control),
+        ];
+        let values = headers
+            .into_iter()
+            .filter_map(|(flag, value)| Some((flag, value.as_deref()?)));
+        let user = self.user_metadata();
+        for (flag, value) in values.chain(user.values().map(|v| ("--metadata", v.as_str()))) {
+            if http::HeaderValue::from_bytes(value.as_bytes()).is_err() {
+                return Err(usage(format!(
+                    "{flag}: {value:?} cannot be sent as an HTTP header (no line breaks or control characters)"
+                )));
+            }
+        }
+        if let Some(key) = user
+            .keys()
+            .find(|k| http::HeaderName::from_bytes(format!("x-amz-meta-{k}").as_bytes()).is_err())
+        {
+            return Err(usage(format!(
+                "--metadata: {key:?} cannot be a metadata key (letters, digits and !#$%&'*+-.^_`|~ only)"
+            )));
+        }
+        atrest_transfer::metadata::check_user_metadata(&user)
+            .map_err(|e| usage(format!("--metadata: {e}")))
     }
 
     fn user_metadata(&self) -> std::collections::HashMap<String, String> {

@@ -257,7 +257,9 @@ pub async fn encrypt_dir(
         )
         .into());
     }
-    // A missing data.key is one error up front, not one per file.
+    // A bad flag or a missing data.key is one error up front, not one per
+    // file.
+    template.properties.check()?;
     if template.kms_key.is_none() && bulk.key_file.is_none() {
         interrupt
             .guard(crate::keyring::read_data_key(template.data_key))

@@ -257,16 +257,30 @@ fn metadata_beyond_the_2kb_budget_fails_before_anything_is_sent() {
         &["--acl", "everyone"],
         &["--sse-kms-key-id", "k"],
         &["--metadata", "novalue"],
+        // Values that cannot be HTTP headers: one usage error before any
+        // KMS call, not a failed request per file.
+        &["--metadata", "K Y=v"],
+        &["--metadata", "a:b=v"],
+        &["--metadata", "k=a\nb"],
+        &["--content-type", "text/plain\r\nX-Evil: 1"],
+        &["--cache-control", "a\u{1}"],
     ] {
-        let mut args = vec!["cp", "a.txt", &uri, "--key", &env.key_id];
-        args.extend_from_slice(bad);
-        let out = env.run(&args);
-        assert_status(&out, 2, &args);
-        assert!(
-            stderr(&out).starts_with("atrest: error: "),
-            "{}",
-            stderr(&out)
-        );
+        std::fs::create_dir_all(env.path("dir")).unwrap();
+        std::fs::write(env.path("dir/b.txt"), b"b").unwrap();
+        let prefix = env.uri("dir/");
+        let one = ["cp", "a.txt", &uri];
+        let tree = ["cp", "-r", "dir", &prefix];
+        let sync = ["sync", "dir", &prefix];
+        for command in [&one[..], &tree, &sync] {
+            let mut args = command.to_vec();
+            args.extend_from_slice(&["--key", &env.key_id]);
+            args.extend_from_slice(bad);
+            let out = env.run(&args);
+            assert_status(&out, 2, &args);
+            let err = stderr(&out);
+            assert!(err.starts_with("atrest: error: "), "{err}");
+            assert_eq!(err.matches("error").count(), 1, "one error: {err}");
+        }
     }
     assert!(keys(&env, "").is_empty());
 }
