@@ -462,7 +462,8 @@ pub enum Command {
     /// key, encryption context and last-modified time.
     ///
     /// The key part of S3URI is a prefix, as for `aws s3 ls`; without
-    /// --recursive, keys with a further `/` show as `PRE name/`.
+    /// --recursive, keys with a further `/` show as `PRE name/`. A prefix
+    /// with nothing under it fails (exit 1), as with `aws s3 ls`.
     #[command(after_help = LS_EXAMPLES)]
     Ls {
         /// s3://BUCKET/PREFIX, or s3://BUCKET for the whole bucket.

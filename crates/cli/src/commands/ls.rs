@@ -10,6 +10,7 @@ use aws_sdk_s3::primitives::DateTimeFormat;
 use serde_json::json;
 
 use crate::escape;
+use crate::failure::{Exit, Failure};
 
 /// Header reads in flight at once.
 const CONCURRENCY: usize = 32;
@@ -32,13 +33,21 @@ pub async fn run(
         let objects: Vec<_> = listing.entries.iter().map(to_json).collect();
         let doc = json!({ "objects": objects, "prefixes": listing.prefixes });
         crate::stdout::say!("{doc}");
-        return Ok(());
+    } else {
+        for prefix in &listing.prefixes {
+            crate::stdout::say!("{:>20}  PRE {}", "", escape(prefix));
+        }
+        for entry in &listing.entries {
+            crate::stdout::say!("{}", to_text(entry));
+        }
     }
-    for prefix in &listing.prefixes {
-        crate::stdout::say!("{:>20}  PRE {}", "", escape(prefix));
-    }
-    for entry in &listing.entries {
-        crate::stdout::say!("{}", to_text(entry));
+    // As `aws s3 ls`, so that `ls s3://b/p && ...` asks whether anything is
+    // there (an empty bucket is no failure); a shard or a manifest may
+    // rightly select nothing.
+    let selects = select.manifest.is_some() || select.shard.is_some();
+    let nothing = listing.entries.is_empty() && listing.prefixes.is_empty();
+    if nothing && !uri.key().is_empty() && !selects {
+        return Err(Failure::new(Exit::Runtime, format!("nothing under {uri}")).into());
     }
     Ok(())
 }

@@ -234,3 +234,38 @@ fn ls_of_a_manifest_reads_each_object_and_names_missing_ones() {
     assert_eq!(field(1, "reason"), "it is empty");
     assert_eq!(field(2, "reason"), "it does not exist");
 }
+
+/// As `aws s3 ls`: a prefix with nothing under it fails (exit 1, one line),
+/// so that `atrest ls s3://b/p && ...` asks whether anything is there; an
+/// empty bucket, an empty shard and a deeper prefix do not.
+#[test]
+fn a_prefix_with_nothing_under_it_fails_as_aws_s3_ls_does() {
+    let Some(env) = env() else { return };
+    let bucket = env.uri("");
+    env.ok(&["ls", &bucket]);
+    env.ok(&["ls", &bucket, "--recursive", "--json"]);
+    for args in [
+        &["ls", &env.uri("nothing/")][..],
+        &["ls", &env.uri("no"), "--json"],
+    ] {
+        let out = env.run(args);
+        assert_status(&out, 1, args);
+        assert_eq!(
+            stderr(&out).trim_end(),
+            format!("atrest: error: nothing under {}", args[1])
+        );
+    }
+    env.put_raw("d/e/f", b"x".to_vec());
+    let out = env.ok(&["ls", &env.uri("d")]);
+    assert!(String::from_utf8_lossy(&out.stdout).contains("PRE d/"));
+    env.ok(&["ls", &env.uri("d/e/f")]);
+    // Shards may rightly be empty: one object, eight shards.
+    let empty = (0..8)
+        .filter(|n| {
+            let shard = format!("{n}/8");
+            let out = env.ok(&["ls", "-r", &env.uri("d/"), "--shard", &shard, "-q"]);
+            out.stdout.is_empty()
+        })
+        .count();
+    assert_eq!(empty, 7);
+}
