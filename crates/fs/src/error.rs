@@ -36,15 +36,14 @@ pub enum Error {
     /// would create a file wherever it points.
     #[error("{} is a symbolic link to a missing file: not writing through it", .0.display())]
     DanglingLink(PathBuf),
-    /// A destination whose directory does not exist or is not one.
-    #[error("cannot write {}: {} {}", .dest.display(), .dir.display(), match .exists { true => "is not a directory", false => "does not exist" })]
+    /// A destination whose path runs through something that is not a
+    /// directory.
+    #[error("cannot write {}: {} is not a directory", .dest.display(), .dir.display())]
     NoDirectory {
         /// The destination.
         dest: PathBuf,
-        /// Its directory.
+        /// What is in the way.
         dir: PathBuf,
-        /// Whether `dir` exists (as something else).
-        exists: bool,
     },
     /// A symbolic link to a directory in a tree: not followed (it could
     /// loop, or lead out of the tree).

@@ -56,10 +56,63 @@ struct Replace {
     /// Mode and owner of the file replaced, kept as cp keeps them; `None`
     /// for a new file.
     existing: Option<std::fs::Metadata>,
+    /// The directories made for a new file.
+    made: Option<MadeDirs>,
+}
+
+/// Directories made for a download's file, removed again (those still
+/// empty) if it fails, so that a failed run leaves nothing behind.
+#[derive(Debug)]
+struct MadeDirs {
+    /// The file's directory.
+    deepest: PathBuf,
+    /// The outermost directory made.
+    top: PathBuf,
+}
+
+impl MadeDirs {
+    fn remove(&self) {
+        for dir in self.deepest.ancestors() {
+            if std::fs::remove_dir(dir).is_err() || dir == self.top {
+                return;
+            }
+        }
+    }
+}
+
+/// Makes the missing directories of `dest`, as `aws s3 cp` does; fails if
+/// the nearest one that exists is not a directory.
+fn make_parents(dest: &Path) -> Result<Option<MadeDirs>> {
+    let dir = parent_dir(dest);
+    if dir.is_dir() {
+        return Ok(None);
+    }
+    let exists = |a: &Path| a.as_os_str().is_empty() || std::fs::symlink_metadata(a).is_ok();
+    let top = dir.ancestors().take_while(|a| !exists(a)).last();
+    let nearest = dir.ancestors().find(|a| exists(a));
+    let (Some(top), Some(nearest)) = (top, nearest) else {
+        return Err(Error::NoDirectory {
+            dest: dest.to_owned(),
+            dir: dir.to_owned(),
+        });
+    };
+    if !nearest.as_os_str().is_empty() && !nearest.is_dir() {
+        return Err(Error::NoDirectory {
+            dest: dest.to_owned(),
+            dir: nearest.to_owned(),
+        });
+    }
+    std::fs::create_dir_all(dir)
+        .map_err(|e| Error::io(format!("cannot create {}", dir.display()), e))?;
+    Ok(Some(MadeDirs {
+        deepest: dir.to_owned(),
+        top: top.to_owned(),
+    }))
 }
 
 impl Target {
-    /// Looks at `dest` (following symbolic links) without changing it.
+    /// Looks at `dest` (following symbolic links); changes nothing but
+    /// the missing directories of a new file, which it makes.
     fn of(dest: &Path) -> Result<Target> {
         if is_std_stream(dest) {
             return Ok(Target::Stdout);
@@ -75,6 +128,7 @@ impl Target {
                 Ok(Target::Replace(Replace {
                     path,
                     existing: Some(m),
+                    made: None,
                 }))
             }
             Ok(_) => Ok(Target::InPlace(dest.to_owned())),
@@ -87,17 +141,11 @@ impl Target {
                 if std::fs::symlink_metadata(dest).is_ok() {
                     return Err(Error::DanglingLink(dest.to_owned()));
                 }
-                let dir = parent_dir(dest);
-                if !dir.is_dir() {
-                    return Err(Error::NoDirectory {
-                        dest: dest.to_owned(),
-                        dir: dir.to_owned(),
-                        exists: dir.exists(),
-                    });
-                }
+                let made = make_parents(dest)?;
                 Ok(Target::Replace(Replace {
                     path: dest.to_owned(),
                     existing: None,
+                    made,
                 }))
             }
             Err(e) => Err(Error::io(format!("cannot write {}", dest.display()), e)),
@@ -265,6 +313,18 @@ pub struct Output {
     modified: Option<std::time::SystemTime>,
     /// What a failed write names: the destination, or stdout.
     name: String,
+    /// Removed on drop unless committed.
+    made: Option<MadeDirs>,
+}
+
+impl Drop for Output {
+    fn drop(&mut self) {
+        // The temporary file first: then the directories can be empty.
+        self.file = None;
+        if let Some(made) = self.made.take() {
+            made.remove();
+        }
+    }
 }
 
 /// A range of a buffer, written without copying it out.
@@ -305,16 +365,21 @@ impl Output {
                     .await
                     .map_err(|e| Error::Write(std::io::Error::other(e)))??
             }
-            Target::Replace(replace) => {
-                let temp = replace.temp()?;
-                let writer = temp.as_file().try_clone().map_err(Error::Write)?;
-                return Ok(Output {
-                    writer: Some(Box::new(writer)),
+            Target::Replace(mut replace) => {
+                // Dropped on an error below, it removes the directories made.
+                let mut output = Output {
+                    writer: None,
                     pending: BytesMut::new(),
-                    file: Some((temp, replace)),
+                    file: None,
                     modified: None,
                     name,
-                });
+                    made: replace.made.take(),
+                };
+                let temp = replace.temp()?;
+                let writer = temp.as_file().try_clone().map_err(Error::Write)?;
+                output.writer = Some(Box::new(writer));
+                output.file = Some((temp, replace));
+                return Ok(output);
             }
         };
         Ok(Output {
@@ -323,6 +388,7 @@ impl Output {
             file: None,
             modified: None,
             name,
+            made: None,
         })
     }
 
@@ -432,6 +498,7 @@ impl Output {
             .map_err(|e| fail(std::io::Error::other(e)))?
             .map_err(fail)?;
             replace.commit(temp, new_file_mode())?;
+            self.made = None;
         }
         Ok(())
     }
@@ -468,5 +535,36 @@ impl std::fmt::Debug for Output {
             .field("pending", &self.pending.len())
             .field("file", &self.file.as_ref().map(|(_, r)| &r.path))
             .finish_non_exhaustive()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn missing_directories_are_made_and_only_those_removed_on_failure() {
+        let root = tempfile::tempdir().unwrap();
+        let dest = root.path().join("a/b/c/file");
+        // Dropped uncommitted: every directory made goes.
+        drop(Output::create(&dest).await.unwrap());
+        assert!(!root.path().join("a").exists());
+        // One that someone else filled meanwhile stays, with its parents.
+        let output = Output::create(&dest).await.unwrap();
+        std::fs::write(root.path().join("a/b/other"), b"theirs").unwrap();
+        drop(output);
+        assert!(!root.path().join("a/b/c").exists());
+        assert!(root.path().join("a/b/other").exists());
+        // Committed: kept, with the file.
+        let dest = root.path().join("x/y/file");
+        let mut output = Output::create(&dest).await.unwrap();
+        output.write(Bytes::from_static(b"data")).await.unwrap();
+        output.commit().await.unwrap();
+        assert_eq!(std::fs::read(&dest).unwrap(), b"data");
+        // Through a file: refused, nothing made.
+        let through = root.path().join("x/y/file/z/w");
+        let err = Output::create(&through).await.err().unwrap().to_string();
+        assert!(err.ends_with("x/y/file is not a directory"), "{err}");
+        assert!(!root.path().join("x/y/file/z").exists());
     }
 }

@@ -159,43 +159,56 @@ fn a_trailing_slash_or_a_directory_means_into_it() {
     );
     assert_eq!(std::fs::read_dir(env.path("out")).unwrap().count(), 1);
 
-    // A missing directory is not created.
-    let out = env.run(&["decrypt", &uri, "nodir/"]);
-    assert_status(&out, 3, &["decrypt into nodir/"]);
-    assert!(
-        stderr(&out).contains("nodir does not exist"),
-        "{}",
-        stderr(&out)
+    // A missing directory is made, as `aws s3 cp` makes it.
+    env.ok(&["decrypt", &uri, "nodir/"]);
+    assert_eq!(
+        std::fs::read(env.path("nodir/a.txt")).unwrap(),
+        b"into the prefix"
     );
-    assert!(!env.path("nodir").exists());
 }
 
-/// Item 10: a destination in a missing directory fails before any request
-/// (the object does not even exist here), and no message names the
+/// Missing directories are made, as `aws s3 cp` makes them, and removed
+/// again when the download fails (only those made, only if empty); a path
+/// through a file fails before any request, and no message names the
 /// temporary file (`.atrest-XXXX.partial`).
 #[test]
-fn a_missing_directory_fails_first_and_messages_name_the_destination() {
+fn missing_directories_are_made_and_removed_again_if_the_download_fails() {
     let Some(env) = env() else { return };
     std::fs::write(env.path("file.txt"), b"a file, not a directory").unwrap();
+    std::fs::create_dir(env.path("kept")).unwrap();
     let missing = env.uri("no-such-object");
     for (dest, why) in [
-        ("newdir/x", "newdir does not exist"),
-        ("file.txt/x", "file.txt is not a directory"),
+        ("newdir/sub/x", "does not exist"),
+        ("kept/new/x", "does not exist"),
+        (
+            "file.txt/x",
+            "cannot write file.txt/x: file.txt is not a directory",
+        ),
+        (
+            "file.txt/a/x",
+            "cannot write file.txt/a/x: file.txt is not a directory",
+        ),
     ] {
         let out = env.run(&["decrypt", &missing, dest]);
         assert_status(&out, 3, &["decrypt into", dest]);
         let err = stderr(&out);
-        assert!(
-            err.contains(&format!("cannot write {dest}: {why}")),
-            "{err}"
-        );
+        assert!(err.contains(why), "{err}");
         assert!(
             !err.contains(".atrest-") && !err.contains(".partial"),
             "{err}"
         );
         assert!(!err.to_lowercase().contains("no such key"), "{err}");
     }
-    assert!(!env.path("newdir").exists());
+    assert!(!env.path("newdir").exists(), "a made directory was left");
+    assert!(!env.path("kept/new").exists(), "a made directory was left");
+    assert!(env.path("kept").is_dir(), "a directory that was there went");
+    // Made and kept when the download succeeds, into a new directory too.
+    std::fs::write(env.path("plain"), b"plaintext").unwrap();
+    env.ok(&["encrypt", "plain", &env.uri("k"), "--key", &env.key_id]);
+    env.ok(&["decrypt", &env.uri("k"), "a/b/c"]);
+    assert_eq!(std::fs::read(env.path("a/b/c")).unwrap(), b"plaintext");
+    env.ok(&["decrypt", &env.uri("k"), "d/e/"]);
+    assert_eq!(std::fs::read(env.path("d/e/k")).unwrap(), b"plaintext");
 }
 
 /// A write that fails names what could not be written, for a device (here

@@ -181,13 +181,14 @@ fn corrupted_object_leaves_existing_output_untouched() {
 }
 
 #[test]
-fn output_into_a_missing_directory_fails_before_downloading() {
+fn output_through_a_file_fails_before_downloading() {
     let Some(env) = env() else { return };
+    std::fs::write(env.path("no"), b"a file").unwrap();
     fails(
         &env,
         &["decrypt", &env.uri("whatever"), "no/such/dir/out"],
         3,
-        "cannot write no/such/dir/out: no/such/dir does not exist",
+        "cannot write no/such/dir/out: no is not a directory",
     );
 }
 
