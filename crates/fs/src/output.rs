@@ -45,7 +45,7 @@ enum Target {
     /// stream, never replaced.
     InPlace(PathBuf),
     /// A regular file, new or replaced through a temporary file beside it.
-    Replace(Replace),
+    Replace(Box<Replace>),
 }
 
 /// A regular file to create or replace atomically.
@@ -125,11 +125,11 @@ impl Target {
                         .map_err(|e| Error::io(format!("cannot resolve {}", dest.display()), e))?,
                     _ => dest.to_owned(),
                 };
-                Ok(Target::Replace(Replace {
+                Ok(Target::Replace(Box::new(Replace {
                     path,
                     existing: Some(m),
                     made: None,
-                }))
+                })))
             }
             Ok(_) => Ok(Target::InPlace(dest.to_owned())),
             Err(e)
@@ -142,11 +142,11 @@ impl Target {
                     return Err(Error::DanglingLink(dest.to_owned()));
                 }
                 let made = make_parents(dest)?;
-                Ok(Target::Replace(Replace {
+                Ok(Target::Replace(Box::new(Replace {
                     path: dest.to_owned(),
                     existing: None,
                     made,
-                }))
+                })))
             }
             Err(e) => Err(Error::io(format!("cannot write {}", dest.display()), e)),
         }
@@ -378,7 +378,7 @@ impl Output {
                 let temp = replace.temp()?;
                 let writer = temp.as_file().try_clone().map_err(Error::Write)?;
                 output.writer = Some(Box::new(writer));
-                output.file = Some((temp, replace));
+                output.file = Some((temp, *replace));
                 return Ok(output);
             }
         };
