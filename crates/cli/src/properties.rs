@@ -34,7 +34,7 @@ impl PropertiesArgs {
     pub fn check(&self) -> anyhow::Result<()> {
         use aws_sdk_s3::types::ServerSideEncryption;
         if self.sse_kms_key_id.is_some() && self.sse != Some(ServerSideEncryption::AwsKms) {
-            return Err(Failure::new(Exit::Usage, "--sse-kms-key-id needs --sse aws:kms").into());
+            return Err(usage("--sse-kms-key-id needs --sse aws:kms".into()));
         }
         // Each travels as an HTTP header: caught here, a bad one is one
         // usage error, not a failed request per file after a KMS call.

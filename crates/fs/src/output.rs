@@ -88,20 +88,17 @@ fn make_parents(dest: &Path) -> Result<Option<MadeDirs>> {
         return Ok(None);
     }
     let exists = |a: &Path| a.as_os_str().is_empty() || std::fs::symlink_metadata(a).is_ok();
-    let top = dir.ancestors().take_while(|a| !exists(a)).last();
-    let nearest = dir.ancestors().find(|a| exists(a));
-    let (Some(top), Some(nearest)) = (top, nearest) else {
-        return Err(Error::NoDirectory {
-            dest: dest.to_owned(),
-            dir: dir.to_owned(),
-        });
-    };
-    if !nearest.as_os_str().is_empty() && !nearest.is_dir() {
+    let missing = dir.ancestors().take_while(|a| !exists(a)).count();
+    // The nearest that exists ("" is the current directory) must be a
+    // directory, and something must be missing below it.
+    let nearest = dir.ancestors().nth(missing).unwrap_or(Path::new(""));
+    let top = missing.checked_sub(1).and_then(|n| dir.ancestors().nth(n));
+    let Some(top) = top.filter(|_| nearest.as_os_str().is_empty() || nearest.is_dir()) else {
         return Err(Error::NoDirectory {
             dest: dest.to_owned(),
             dir: nearest.to_owned(),
         });
-    }
+    };
     std::fs::create_dir_all(dir)
         .map_err(|e| Error::io(format!("cannot create {}", dir.display()), e))?;
     Ok(Some(MadeDirs {
