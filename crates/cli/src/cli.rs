@@ -859,8 +859,9 @@ pub struct ManyArgs {
 /// under a prefix.
 #[derive(Debug, Args)]
 pub struct ObjectsArgs {
-    /// s3://BUCKET/KEY, or a prefix with --recursive.
-    #[arg(value_parser = parse_s3_uri)]
+    /// s3://BUCKET/KEY, or a prefix with --recursive (`s3://BUCKET` is
+    /// the whole bucket).
+    #[arg(value_parser = parse_s3_prefix)]
     pub uri: S3Uri,
 
     /// Every object under the prefix S3URI.
@@ -1070,10 +1071,6 @@ fn parse_sse(s: &str) -> Result<aws_sdk_s3::types::ServerSideEncryption, String>
 fn parse_acl(s: &str) -> Result<aws_sdk_s3::types::ObjectCannedAcl, String> {
     use aws_sdk_s3::types::ObjectCannedAcl;
     known(s, "canned ACL", ObjectCannedAcl::values())
-}
-
-fn parse_s3_uri(s: &str) -> Result<S3Uri, String> {
-    S3Uri::parse(s).map_err(|e| e.to_string())
 }
 
 fn parse_s3_prefix(s: &str) -> Result<S3Uri, String> {

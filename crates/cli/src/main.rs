@@ -387,7 +387,7 @@ async fn run(cli: Cli) -> anyhow::Result<Option<String>> {
             context,
         } => {
             let args = commands::rewrap::Args {
-                objects: commands::Objects::new(objects, cli.quiet),
+                objects: commands::Objects::new(objects, cli.quiet)?,
                 to_key,
                 dry_run: *dryrun,
                 context,
@@ -398,7 +398,7 @@ async fn run(cli: Cli) -> anyhow::Result<Option<String>> {
         }
         Command::Verify { objects, transfer } => {
             let args = commands::verify::Args {
-                objects: commands::Objects::new(objects, cli.quiet),
+                objects: commands::Objects::new(objects, cli.quiet)?,
                 concurrency: transfer.concurrency.map(|n| n as usize),
                 part_size: transfer.part_size as usize,
             };
@@ -412,7 +412,7 @@ async fn run(cli: Cli) -> anyhow::Result<Option<String>> {
             dryrun,
         } => {
             let args = commands::upgrade::Args {
-                objects: commands::Objects::new(objects, cli.quiet),
+                objects: commands::Objects::new(objects, cli.quiet)?,
                 key: kms_key.as_deref(),
                 dry_run: *dryrun,
             };

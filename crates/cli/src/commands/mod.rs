@@ -86,16 +86,22 @@ pub struct Report<'r, T> {
 }
 
 impl<'a> Objects<'a> {
-    /// The objects the flags name; `quiet` is `-q`.
-    pub fn new(args: &'a crate::cli::ObjectsArgs, quiet: bool) -> Self {
-        Objects {
+    /// The objects the flags name; `quiet` is `-q`. Without `-r` the URI
+    /// must name an object, not just a bucket.
+    pub fn new(args: &'a crate::cli::ObjectsArgs, quiet: bool) -> Result<Self> {
+        if !args.recursive && args.uri.key().is_empty() {
+            let why = atrest_s3::S3UriError::NoKey(args.uri.to_string());
+            let hint = "or --recursive for every object under it";
+            return Err(Failure::new(Exit::Usage, format!("{why}, {hint}")).into());
+        }
+        Ok(Objects {
             uri: &args.uri,
             recursive: args.recursive,
             jobs: args.jobs as usize,
             json: args.json,
             quiet,
             select: &args.select,
-        }
+        })
     }
 
     /// S3URI alone, or with `-r` every object under it.

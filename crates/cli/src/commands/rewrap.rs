@@ -8,7 +8,7 @@ use atrest_kms::Kms;
 use atrest_transfer::rewrap::{Action, Rewrap, RewrapError, RewrapOptions, Rewrapped};
 use serde_json::json;
 
-use super::{count, failures, Objects, Report, Results};
+use super::{count, count_of, failures, Objects, Report, Results};
 use crate::escape;
 use crate::failure::{Exit, Failure};
 
@@ -123,12 +123,12 @@ fn report(args: &Args<'_>, results: &Results<Rewrapped, RewrapError>, rewrap: &R
             "kms_calls": totals.kms_calls,
         }),
         summary: format!(
-            "{done}, skipped {}, failed {failed}; {} bytes uploaded, {} bytes copied inside S3, {} bytes downloaded; {} KMS calls",
+            "{done}, skipped {}, failed {failed}; {} bytes uploaded, {} bytes copied inside S3, {} bytes downloaded; {}",
             count(Action::Skipped),
             totals.uploaded,
             totals.copied,
             totals.downloaded,
-            totals.kms_calls,
+            count_of(totals.kms_calls as usize, "KMS call"),
         ),
     };
     args.objects.report(results, RewrapError::retry, report);

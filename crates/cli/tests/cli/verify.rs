@@ -241,3 +241,46 @@ fn a_large_object_is_verified_by_parallel_ranged_gets() {
         "{ranged} ranged GETs after the first for 40 MiB"
     );
 }
+
+#[test]
+fn a_whole_bucket_is_taken_with_recursive_and_refused_without() {
+    let Some(env) = env() else { return };
+    std::fs::write(env.path("in"), b"every object of the bucket").unwrap();
+    env.ok(&["encrypt", "in", &env.uri("a/b"), "--key", &env.key_id]);
+    let bucket = format!("s3://{}", env.bucket);
+    // As the help's examples give it, and with a trailing slash.
+    for uri in [bucket.clone(), format!("{bucket}/")] {
+        let text = stdout(&env.ok(&["verify", "-r", &uri]));
+        assert!(
+            text.starts_with(&format!("verified {bucket}/a/b ")),
+            "{text}"
+        );
+        let rewrap = ["rewrap", "-r", &uri, "--to-key", &env.key_id, "--dryrun"];
+        let out = env.ok(&rewrap);
+        let text = stdout(&out);
+        assert!(
+            text.starts_with(&format!("skipped {bucket}/a/b ")),
+            "{text}"
+        );
+        assert!(
+            stderr(&out).trim_end().ends_with("; 1 KMS call"),
+            "{}",
+            stderr(&out)
+        );
+        let text = stdout(&env.ok(&["upgrade", "-r", &uri, "--dryrun"]));
+        assert_eq!(text.trim_end(), format!("skipped {bucket}/a/b: already v2"));
+        // Without -r a bucket names no object: a usage error, one line.
+        for args in [
+            &["verify", &uri][..],
+            &["upgrade", &uri],
+            &["rewrap", &uri, "--to-key", &env.key_id],
+        ] {
+            let out = env.run(args);
+            assert_status(&out, 2, args);
+            let err = stderr(&out);
+            assert!(err.contains("names no object key"), "{err}");
+            assert!(err.contains("--recursive"), "{err}");
+            assert_eq!(err.trim_end().lines().count(), 1, "{err}");
+        }
+    }
+}
