@@ -258,9 +258,9 @@ pub async fn encrypt_dir(
         .into());
     }
     // A bad flag or a missing data.key is one error up front, not one per
-    // file.
+    // file; a dry run needs no key, as one file's does not.
     template.properties.check()?;
-    if template.kms_key.is_none() && bulk.key_file.is_none() {
+    if template.kms_key.is_none() && bulk.key_file.is_none() && !bulk.dry_run {
         interrupt
             .guard(crate::keyring::read_data_key(template.data_key))
             .await?;

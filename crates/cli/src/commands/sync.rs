@@ -123,7 +123,8 @@ async fn upload(args: &Sync<'_>, dir: &Path, uri: &S3Uri, interrupt: &Interrupt)
         )
         .into());
     }
-    if args.encrypt.kms_key.is_none() && args.key_file.is_none() {
+    // A dry run needs no key, as `cp --dryrun` does not.
+    if args.encrypt.kms_key.is_none() && args.key_file.is_none() && !args.sync.dryrun {
         let data_key = crate::keyring::read_data_key(&args.encrypt.data_key);
         interrupt.guard(data_key).await?;
     }

@@ -508,6 +508,19 @@ fn recursive_without_a_data_key_fails_once_up_front() {
     assert_eq!(err.matches("create-data-key").count(), 1, "{err}");
     assert!(!err.contains("failed:"), "{err}");
     assert!(keys(&env, "p/").is_empty());
+    // A dry run needs no key: it says what it would upload, as one file's
+    // dry run does, and sync's.
+    for args in [
+        &[&args[..], &["--dryrun"]].concat()[..],
+        &["cp", "src/f0", &env.uri("p/f0"), "--dryrun"],
+        &["sync", "src", &env.uri("p/"), "--dryrun"],
+    ] {
+        let out = env.ok(args);
+        let text = String::from_utf8_lossy(&out.stdout);
+        let want = format!("(dryrun) upload: src/f0 to {}\n", env.uri("p/f0"));
+        assert!(text.starts_with(&want), "{text}");
+    }
+    assert!(keys(&env, "p/").is_empty());
 }
 
 /// Issue 19, item 11 (bulk part): with -q only errors are printed, as
