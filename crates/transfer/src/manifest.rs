@@ -29,6 +29,7 @@
 
 use std::io::Read;
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use atrest_s3::{ByteRange, Listed, S3Error, S3Uri};
 use sha2::{Digest, Sha256};
@@ -430,15 +431,25 @@ pub async fn select(
     let listed: Vec<Listed> = match manifest {
         None => atrest_s3::list(s3, prefix).await?,
         Some(source) => {
+            // Rows are sorted out as they are read (a manifest may hold
+            // millions), and counted.
+            let outside = AtomicU64::new(0);
+            let other_shards = AtomicU64::new(0);
             let rows = load(s3, source, |o| {
-                shard.contains(&o.bucket, crate::list::group_key(&o.key))
+                let left_out = if !under(&o.bucket, &o.key) {
+                    &outside
+                } else if !shard.contains(&o.bucket, crate::list::group_key(&o.key)) {
+                    &other_shards
+                } else {
+                    return true;
+                };
+                left_out.fetch_add(1, Ordering::Relaxed);
+                false
             })
             .await?;
-            let (inside, outside): (Vec<_>, Vec<_>) =
-                rows.into_iter().partition(|o| under(&o.bucket, &o.key));
-            selection.outside_prefix = outside.len() as u64;
-            inside
-                .into_iter()
+            selection.outside_prefix = outside.into_inner();
+            selection.other_shards = other_shards.into_inner();
+            rows.into_iter()
                 .map(|o| Listed {
                     key: o.key,
                     size: o.size.unwrap_or(0),

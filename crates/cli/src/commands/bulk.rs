@@ -491,8 +491,8 @@ pub async fn select(
         }
         if selection.outside_prefix > 0 {
             eprintln!(
-                "warning: skipped {} manifest rows outside {}",
-                selection.outside_prefix,
+                "warning: skipped {} outside {}",
+                super::count_of(selection.outside_prefix as usize, "manifest row"),
                 crate::escape(&prefix.to_string())
             );
         }

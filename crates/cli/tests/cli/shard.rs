@@ -294,33 +294,39 @@ fn verify_and_upgrade_take_a_manifest_and_a_shard() {
         )
         .unwrap();
     }
-    // The manifest names 30 of the 40.
+    // The manifest names 30 of the 40, and one object outside u/.
     let listed = &all[..30];
     let csv: String = listed
         .iter()
+        .chain([&"seed".to_owned()])
         .map(|k| format!("{},{}\n", env.bucket, encode(k)))
         .collect();
     std::fs::write(env.path("manifest.csv"), csv).unwrap();
 
-    let verify = |shard: &str| {
-        json(
-            &env.ok(&[
-                "verify",
-                "-r",
-                &env.uri("u/"),
-                "--manifest",
-                "manifest.csv",
-                "--shard",
-                shard,
-                "--json",
-            ])
-            .stdout,
-        )
-    };
-    let first = verify("0/2");
-    assert_eq!(reported(&first, "verified"), in_shard(&env, listed, 0, 2));
-    let second = verify("1/2");
-    assert_eq!(reported(&second, "verified"), in_shard(&env, listed, 1, 2));
+    for (i, shard) in ["0/2", "1/2"].into_iter().enumerate() {
+        let out = env.ok(&[
+            "verify",
+            "-r",
+            &env.uri("u/"),
+            "--manifest",
+            "manifest.csv",
+            "--shard",
+            shard,
+            "--json",
+        ]);
+        let mine = in_shard(&env, listed, i as u64, 2);
+        assert_eq!(reported(&json(&out.stdout), "verified"), mine);
+        // What it left to the other shard and outside the prefix, counted.
+        let err = stderr(&out);
+        let counts = format!(
+            "shard {shard}: {} objects ({} in other shards)",
+            mine.len(),
+            30 - mine.len()
+        );
+        assert!(err.contains(&counts), "{err}");
+        let outside = format!("skipped 1 manifest row outside {}", env.uri("u/"));
+        assert!(err.contains(&outside), "{err}");
+    }
 
     let upgraded = json(
         &env.ok(&[
