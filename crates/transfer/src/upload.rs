@@ -607,15 +607,23 @@ async fn read_batch(
     } = slots;
     let sealed = frame_size + format_v2::TAG_LEN;
     let prefix_len = prefix.len();
-    // A recycled buffer keeps its length: growing it is the only clearing.
-    if buf.len() < prefix_len + frames * sealed {
-        buf.resize(prefix_len + frames * sealed, 0);
-    }
+    // Room for the whole batch is reserved but zeroed (touched) only a
+    // frame at a time as input arrives: a 5 GiB part size must not cost
+    // 5 GiB of memory for a 100 MB input. A recycled buffer keeps its
+    // length: growing it is the only clearing.
+    buf.reserve_exact((prefix_len + frames * sealed).saturating_sub(buf.len()));
+    let grow = |buf: &mut Vec<u8>, len: usize| {
+        if buf.len() < len {
+            buf.resize(len, 0);
+        }
+    };
+    grow(&mut buf, prefix_len);
     buf[..prefix_len].copy_from_slice(&prefix);
     let mut plain_len = 0;
     let mut eof = false;
     'frames: for slot in 0..frames {
         let start = prefix_len + slot * sealed;
+        grow(&mut buf, start + sealed);
         let mut filled = 0;
         if slot == 0 {
             // At most LOOKAHEAD.min(frame_size) bytes: they fit the slot.

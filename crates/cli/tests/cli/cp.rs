@@ -337,3 +337,44 @@ fn no_overwrite_skips_destinations_that_exist() {
     env.ok(&["cp", &env.uri("p/old.txt"), "down/old.txt"]);
     assert_eq!(std::fs::read(env.path("down/old.txt")).unwrap(), b"old.txt");
 }
+
+/// A part size far above the input costs the input's memory, not the part
+/// size's: a 16 MiB upload with `--part-size 5G` once touched 5 GiB (a
+/// whole part-sized buffer zeroed up front) and took 20 s.
+#[test]
+fn a_part_size_far_above_the_input_costs_no_more_memory() {
+    let Some(env) = env() else { return };
+    let data = sample(16 << 20, 16);
+    std::fs::write(env.path("in"), &data).unwrap();
+    let peak_kib = |args: &[&str], stdin: Stdio| -> u64 {
+        let atrest = env.atrest();
+        let mut time = std::process::Command::new("/usr/bin/time");
+        time.args(["-f", "%M"])
+            .arg(atrest.get_program())
+            .args(args)
+            .current_dir(env.path(""))
+            .env_clear()
+            .envs(atrest.get_envs().filter_map(|(k, v)| Some((k, v?))))
+            .stdin(stdin);
+        let out = time.output().unwrap();
+        assert_status(&out, 0, args);
+        stderr(&out).lines().last().unwrap().trim().parse().unwrap()
+    };
+    let key = ["--key", &env.key_id, "--part-size", "5G", "--no-progress"];
+    let from_file = peak_kib(
+        &[&["cp", "in", &env.uri("f")][..], &key].concat(),
+        Stdio::null(),
+    );
+    let stdin = std::fs::File::open(env.path("in")).unwrap();
+    let from_stdin = peak_kib(
+        &[&["cp", "-", &env.uri("s")][..], &key].concat(),
+        stdin.into(),
+    );
+    for (what, kib) in [("a file", from_file), ("stdin", from_stdin)] {
+        assert!(kib < 160 << 10, "{what}: peak RSS {kib} KiB for 16 MiB");
+    }
+    for object in ["f", "s"] {
+        env.ok(&["cp", &env.uri(object), "out"]);
+        assert!(std::fs::read(env.path("out")).unwrap() == data, "{object}");
+    }
+}
