@@ -65,6 +65,7 @@ Examples:
 
 const LS_EXAMPLES: &str = "\
 Examples:
+  atrest ls
   atrest ls s3://bucket/reports/
   atrest ls -r s3://bucket --json > inventory.json";
 
@@ -463,12 +464,14 @@ pub enum Command {
     ///
     /// The key part of S3URI is a prefix, as for `aws s3 ls`; without
     /// --recursive, keys with a further `/` show as `PRE name/`. A prefix
-    /// with nothing under it fails (exit 1), as with `aws s3 ls`.
+    /// with nothing under it fails (exit 1), as with `aws s3 ls`. Without
+    /// S3URI, the account's buckets, each with its creation time.
     #[command(after_help = LS_EXAMPLES)]
     Ls {
-        /// s3://BUCKET/PREFIX, or s3://BUCKET for the whole bucket.
+        /// s3://BUCKET/PREFIX, or s3://BUCKET for the whole bucket; none
+        /// for the list of buckets.
         #[arg(value_name = "S3URI", value_parser = parse_s3_prefix)]
-        uri: S3Uri,
+        uri: Option<S3Uri>,
 
         /// Every object under the prefix, at any depth.
         #[arg(short, long)]

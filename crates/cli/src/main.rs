@@ -434,7 +434,15 @@ async fn run(cli: Cli) -> anyhow::Result<Option<String>> {
             json,
             select,
         } => {
-            let work = commands::ls::run(&clients.s3, uri, *recursive, *json, select, cli.quiet);
+            let work = async {
+                match uri {
+                    Some(uri) => {
+                        commands::ls::run(&clients.s3, uri, *recursive, *json, select, cli.quiet)
+                            .await
+                    }
+                    None => commands::ls::buckets(&clients.s3, *recursive, *json, select).await,
+                }
+            };
             interrupt.guard(work).await.map(|()| None)
         }
         Command::RewrapDataKey { to_key, data_key } => {

@@ -92,21 +92,30 @@ impl S3Error {
     where
         E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
     {
+        Self::from_sdk_on(op, uri.bucket(), uri.to_string(), err)
+    }
+
+    /// [`S3Error::from_sdk`] for a request on `uri` as messages name it
+    /// (`s3://` for the account's bucket list), in `bucket`.
+    pub(crate) fn from_sdk_on<E>(
+        op: &'static str,
+        bucket: &str,
+        uri: String,
+        err: SdkError<E, HttpResponse>,
+    ) -> Self
+    where
+        E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+    {
         if let Some(reason) = atrest_sdk_error::credentials_failure(&err) {
             return S3Error::NoCredentials(reason);
         }
         let status = err.raw_response().map(|r| r.status().as_u16());
         match err.code() {
             Some("NoSuchBucket") => S3Error::NoSuchBucket {
-                bucket: uri.bucket().to_owned(),
+                bucket: bucket.to_owned(),
             },
-            Some("NoSuchKey" | "NotFound") => S3Error::NoSuchKey {
-                uri: uri.to_string(),
-            },
-            Some("PreconditionFailed") => S3Error::Changed {
-                op,
-                uri: uri.to_string(),
-            },
+            Some("NoSuchKey" | "NotFound") => S3Error::NoSuchKey { uri },
+            Some("PreconditionFailed") => S3Error::Changed { op, uri },
             Some(
                 code @ ("AccessDenied"
                 | "InvalidAccessKeyId"
@@ -115,25 +124,20 @@ impl S3Error {
                 | "InvalidToken"),
             ) => S3Error::AccessDenied {
                 op,
-                uri: uri.to_string(),
+                uri,
                 code: code.to_owned(),
             },
             // HEAD responses carry no error body, only the status.
-            None if status == Some(404) => S3Error::NoSuchKey {
-                uri: uri.to_string(),
-            },
-            None if status == Some(412) => S3Error::Changed {
-                op,
-                uri: uri.to_string(),
-            },
+            None if status == Some(404) => S3Error::NoSuchKey { uri },
+            None if status == Some(412) => S3Error::Changed { op, uri },
             None if status == Some(403) => S3Error::AccessDenied {
                 op,
-                uri: uri.to_string(),
+                uri,
                 code: "403 Forbidden".to_owned(),
             },
             _ => S3Error::Request {
                 op,
-                uri: uri.to_string(),
+                uri,
                 source: Box::new(atrest_sdk_error::Failure::of("S3", &err)),
             },
         }

@@ -380,3 +380,32 @@ mod tests {
         assert_eq!(url_decode("bad%FF"), None);
     }
 }
+
+/// A bucket of the account, as `ListBuckets` names it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Bucket {
+    /// Its name.
+    pub name: String,
+    /// When it was created, if the server says.
+    pub created: Option<aws_sdk_s3::primitives::DateTime>,
+}
+
+/// Every bucket the credentials' account owns (`aws s3 ls` with no
+/// argument), page by page, sorted by name.
+pub async fn buckets(client: &Client) -> Result<Vec<Bucket>, S3Error> {
+    let mut pages = client.list_buckets().into_paginator().send();
+    let mut found = Vec::new();
+    while let Some(page) = pages.next().await {
+        let page = page.map_err(|e| S3Error::from_sdk_on("ListBuckets", "", "s3://".into(), e))?;
+        for bucket in page.buckets() {
+            if let Some(name) = bucket.name() {
+                found.push(Bucket {
+                    name: name.to_owned(),
+                    created: bucket.creation_date().copied(),
+                });
+            }
+        }
+    }
+    found.sort_by(|a, b| a.name.cmp(&b.name));
+    Ok(found)
+}

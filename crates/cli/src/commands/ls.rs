@@ -52,6 +52,36 @@ pub async fn run(
     Ok(())
 }
 
+/// `atrest ls` with no URI: the account's buckets, as `aws s3 ls` lists
+/// them.
+pub async fn buckets(
+    s3: &aws_sdk_s3::Client,
+    recursive: bool,
+    as_json: bool,
+    select: &crate::cli::SelectArgs,
+) -> Result<()> {
+    if recursive || select.manifest.is_some() || select.shard.is_some() {
+        let why = "--recursive, --manifest and --shard list objects: give s3://BUCKET[/PREFIX]";
+        return Err(Failure::new(Exit::Usage, why).into());
+    }
+    let buckets = atrest_s3::buckets(s3).await?;
+    let created =
+        |b: &atrest_s3::Bucket| b.created.and_then(|t| t.fmt(DateTimeFormat::DateTime).ok());
+    if as_json {
+        let buckets: Vec<_> = buckets
+            .iter()
+            .map(|b| json!({ "name": b.name, "created": created(b) }))
+            .collect();
+        crate::stdout::say!("{}", json!({ "buckets": buckets }));
+    } else {
+        for bucket in &buckets {
+            let when = created(bucket).unwrap_or_else(|| "-".into());
+            crate::stdout::say!("{when:<20}  {}", escape(&bucket.name));
+        }
+    }
+    Ok(())
+}
+
 fn modified(entry: &Entry) -> String {
     entry
         .last_modified

@@ -269,3 +269,36 @@ fn a_prefix_with_nothing_under_it_fails_as_aws_s3_ls_does() {
         .count();
     assert_eq!(empty, 7);
 }
+
+/// `atrest ls` with no URI lists the buckets, as `aws s3 ls` does; the
+/// object-selecting flags need a URI.
+#[test]
+fn ls_with_no_uri_lists_the_buckets() {
+    let Some(env) = env() else { return };
+    let text = String::from_utf8(env.ok(&["ls"]).stdout).unwrap();
+    let line = text
+        .lines()
+        .find(|l| l.ends_with(&format!("  {}", env.bucket)))
+        .unwrap_or_else(|| panic!("{} not listed:\n{text}", env.bucket));
+    // Its creation time, as the object listing shows times.
+    let when = line.split_whitespace().next().unwrap();
+    assert!(when.starts_with("20") && when.ends_with('Z'), "{line}");
+    let names: Vec<&str> = text
+        .lines()
+        .filter_map(|l| l.split_whitespace().nth(1))
+        .collect();
+    let mut sorted = names.clone();
+    sorted.sort();
+    assert_eq!(names, sorted, "by name");
+    let doc: serde_json::Value = serde_json::from_slice(&env.ok(&["ls", "--json"]).stdout).unwrap();
+    let listed = doc["buckets"].as_array().unwrap();
+    let ours = listed.iter().find(|b| b["name"] == env.bucket.as_str());
+    assert_eq!(ours.unwrap()["created"].as_str(), Some(when), "{doc}");
+    for args in [&["ls", "-r"][..], &["ls", "-r", "--shard", "0/2"]] {
+        let out = env.run(args);
+        assert_status(&out, 2, args);
+        let err = stderr(&out);
+        assert!(err.contains("give s3://BUCKET[/PREFIX]"), "{err}");
+        assert_eq!(err.trim_end().lines().count(), 1, "{err}");
+    }
+}
