@@ -72,7 +72,9 @@ pub enum SizeCheck {
     Same,
     /// Different sizes.
     Differ,
-    /// Not known (the object is not an atrest one): times decide.
+    /// Not known (an S3 Encryption Client object): times decide. An object
+    /// that is neither an atrest object nor the S3 Encryption Client's, or
+    /// a damaged one, is no copy of any file: [`SizeCheck::Differ`].
     Unknown,
 }
 
@@ -459,8 +461,10 @@ impl Sizes {
         if self.known_same(object_len, plaintext_len) {
             return Ok(SizeCheck::Same);
         }
-        let Some(info) = self.read_header(uri, object_len).await? else {
-            return Ok(SizeCheck::Unknown);
+        let info = match self.read_header(uri, object_len).await? {
+            Read::Atrest(info) => info,
+            Read::S3ec => return Ok(SizeCheck::Unknown),
+            Read::Other => return Ok(SizeCheck::Differ),
         };
         if let Some(layout) = Layout::of(&info) {
             let mut layouts = self.layouts.lock().expect("not poisoned");
@@ -473,20 +477,15 @@ impl Sizes {
             PlaintextLen::Between { min, max } if (min..=max).contains(&plaintext_len) => {
                 SizeCheck::Same
             }
-            PlaintextLen::InvalidBody => SizeCheck::Unknown,
             _ => SizeCheck::Differ,
         })
     }
 
     /// The header of the object, from its first bytes (a second GET only
-    /// for a long header); `None` if it is not an atrest object.
-    async fn read_header(
-        &self,
-        uri: &S3Uri,
-        object_len: u64,
-    ) -> Result<Option<Inspection>, S3Error> {
+    /// for a long header), or what else it is.
+    async fn read_header(&self, uri: &S3Uri, object_len: u64) -> Result<Read, S3Error> {
         if object_len == 0 {
-            return Ok(None);
+            return Ok(Read::Other);
         }
         let mut want = object_len.min(SMALL_HEADER);
         loop {
@@ -495,14 +494,33 @@ impl Sizes {
             let got =
                 atrest_s3::get_range(&self.s3, uri, ByteRange::new(0, want - 1), None).await?;
             match inspect(&got.bytes, got.object_len) {
-                Ok(Inspected::Complete(info)) => return Ok(Some(info)),
+                Ok(Inspected::Complete(info)) => return Ok(Read::Atrest(info)),
                 Ok(Inspected::Incomplete { needed }) if want < HEADER_FETCH => {
                     want = (want + needed as u64).min(HEADER_FETCH).min(got.object_len);
                 }
-                _ => return Ok(None),
+                _ if crate::list::is_s3_encryption_client(&got.metadata) => return Ok(Read::S3ec),
+                _ => {
+                    // Or one whose envelope is in an instruction file.
+                    let suffix = atrest_format::s3ec::INSTRUCTION_SUFFIX;
+                    let instruction = uri.with_key(format!("{}{suffix}", uri.key()));
+                    return match atrest_s3::head(&self.s3, &instruction).await {
+                        Ok(_) => Ok(Read::S3ec),
+                        Err(S3Error::NoSuchKey { .. }) => Ok(Read::Other),
+                        Err(e) => Err(e),
+                    };
+                }
             }
         }
     }
+}
+
+/// What the first bytes of an object (and its metadata) say it is.
+enum Read {
+    Atrest(Inspection),
+    /// An S3 Encryption Client object: its plaintext size is not compared.
+    S3ec,
+    /// Neither: no encrypted copy of any file.
+    Other,
 }
 
 #[cfg(test)]

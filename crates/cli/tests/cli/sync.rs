@@ -278,3 +278,37 @@ fn delete_spares_objects_whose_source_could_not_be_read() {
     // gone, is deleted.
     assert_eq!(keys(&env, "p/"), ["p/dir/in", "p/fifo"]);
 }
+
+/// An object at the destination that is not encrypted (neither atrest's
+/// nor the S3 Encryption Client's) is no copy of the file: a sync up
+/// replaces it even when it is newer and of the file's size, and a sync
+/// down fails on it rather than calling the local file up to date.
+#[test]
+fn a_plaintext_object_is_never_up_to_date() {
+    let Some(env) = env() else { return };
+    let src = env.path("src");
+    write(&src, "notes.txt", b"four");
+    set_mtime(
+        &src.join("notes.txt"),
+        SystemTime::now() - Duration::from_secs(86_400),
+    );
+    env.put_raw("p/notes.txt", b"four".to_vec());
+    let out = env.ok(&["sync", "src", &env.uri("p/"), "--key", &env.key_id]);
+    assert!(stderr(&out).contains("0 up to date"), "{}", stderr(&out));
+    let header = crate::rewrap::header(&env.get_raw("p/notes.txt"));
+    assert_eq!(header.version(), 2, "the object is encrypted now");
+    // A re-run finds it current.
+    let out = env.ok(&["sync", "src", &env.uri("p/"), "--key", &env.key_id]);
+    assert!(stderr(&out).contains("1 up to date"), "{}", stderr(&out));
+
+    env.put_raw("p/notes.txt", b"four".to_vec());
+    let args = ["sync", &env.uri("p/"), "src"];
+    let out = env.run(&args);
+    assert_status(&out, 1, &args);
+    assert!(
+        stderr(&out).contains("not an atrest object"),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(std::fs::read(src.join("notes.txt")).unwrap(), b"four");
+}
