@@ -534,7 +534,8 @@ pub enum Command {
     /// context) without KMS, reading only its first bytes.
     #[command(after_help = INSPECT_EXAMPLES)]
     Inspect {
-        /// s3://BUCKET/KEY, or a local file holding an object.
+        /// s3://BUCKET/KEY, or a local file holding an object (`-` for
+        /// stdin).
         #[arg(value_name = "S3URI|PATH", value_parser = Side(Target::parse))]
         target: Target,
 

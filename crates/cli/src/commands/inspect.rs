@@ -58,18 +58,27 @@ pub async fn run(s3: Option<&aws_sdk_s3::Client>, target: &Target, as_json: bool
     Ok(())
 }
 
-/// A local file's first bytes. Through tokio (the blocking pool): opening a
-/// FIFO waits for its writer, and a signal must still stop the command.
+/// A local file's first bytes (`-`: stdin's). Through tokio (the blocking
+/// pool): opening a FIFO waits for its writer, and a signal must still stop
+/// the command. The length of anything but a regular file is counted by
+/// reading it to its end.
 async fn read_prefix(path: &Path) -> Result<atrest_transfer::inspect::Object> {
     use tokio::io::AsyncReadExt;
-    let file = tokio::fs::File::open(path)
-        .await
-        .with_context(|| format!("cannot open {}", path.display()))?;
-    let len = file.metadata().await?.len();
+    let cannot_read = || format!("cannot read {}", path.display());
+    let mut input = atrest_fs::output::open_input(path).await?;
     let mut prefix = Vec::new();
-    file.take(MAX_HEADER_LEN as u64)
+    (&mut input)
+        .take(MAX_HEADER_LEN as u64)
         .read_to_end(&mut prefix)
-        .await?;
+        .await
+        .with_context(cannot_read)?;
+    let len = match atrest_fs::output::regular_file_len(path) {
+        Some(len) => len,
+        None => {
+            let rest = tokio::io::copy(&mut input, &mut tokio::io::sink()).await;
+            prefix.len() as u64 + rest.with_context(cannot_read)?
+        }
+    };
     Ok(atrest_transfer::inspect::bytes(
         &prefix,
         len,

@@ -170,3 +170,50 @@ fn uploads_record_the_kms_key_arn_and_refusals_name_it() {
         "{err}"
     );
 }
+
+/// `-` is stdin, and a pipe's or FIFO's length is what it holds (it used to
+/// be "cannot open -", and a FIFO "an object of 0 bytes"); a directory is
+/// named.
+#[test]
+fn inspect_reads_stdin_and_fifos_to_their_end() {
+    let Some(env) = env() else { return };
+    std::fs::write(env.path("in"), sample(150_000, 3)).unwrap();
+    env.ok(&["encrypt", "in", "obj", "--key", &env.key_id]);
+    let object = std::fs::read(env.path("obj")).unwrap();
+    let from_file = json(&env.ok(&["inspect", "obj", "--json"]));
+    assert_eq!(from_file["plaintext_len"], 150_000);
+
+    let mut child = env
+        .atrest()
+        .args(["inspect", "-", "--json"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::io::Write::write_all(&mut child.stdin.take().unwrap(), &object).unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert_status(&out, 0, &["inspect", "-"]);
+    let mut from_stdin = json(&out);
+    from_stdin["object"] = from_file["object"].clone();
+    assert_eq!(from_stdin, from_file);
+
+    let fifo = env.path("fifo");
+    assert!(std::process::Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .unwrap()
+        .success());
+    let writer = std::thread::spawn(move || std::fs::write(fifo, object).unwrap());
+    let from_fifo = json(&env.ok(&["inspect", "fifo", "--json"]));
+    writer.join().unwrap();
+    assert_eq!(from_fifo["object_len"], from_file["object_len"]);
+    assert_eq!(from_fifo["plaintext_len"], 150_000);
+
+    let out = env.run(&["inspect", "."]);
+    assert_status(&out, 2, &["inspect", "."]);
+    assert!(
+        stderr(&out).contains(". is a directory"),
+        "{}",
+        stderr(&out)
+    );
+}
