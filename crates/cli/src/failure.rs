@@ -64,7 +64,8 @@ pub fn from_transfer(e: atrest_transfer::Error) -> anyhow::Error {
         | Error::RangeOutside { .. }
         | Error::Header(_)
         | Error::Unsupported(_)
-        | Error::MetadataTooLarge { .. }) => Failure::new(Exit::Usage, e.to_string()).into(),
+        | Error::MetadataTooLarge { .. }
+        | Error::ReservedMetadata { .. }) => Failure::new(Exit::Usage, e.to_string()).into(),
         Error::Decrypt(e) => e.into(),
         Error::S3(e) => e.into(),
         Error::Io(e) => e.into(),

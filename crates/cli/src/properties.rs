@@ -48,6 +48,18 @@ impl PropertiesArgs {
         let values = headers
             .into_iter()
             .filter_map(|(flag, value)| Some((flag, value.as_deref()?)));
+        // S3 keeps metadata names in lower case: `Team` and `team` would
+        // be one entry holding both values.
+        let mut names = std::collections::HashSet::new();
+        let given = self.metadata.iter().flat_map(|p| p.0.iter());
+        if let Some((name, _)) = given
+            .clone()
+            .find(|(k, _)| !names.insert(k.to_ascii_lowercase()))
+        {
+            return Err(usage(format!(
+                "--metadata gives `{name}` twice (names are case-insensitive)"
+            )));
+        }
         let user = self.user_metadata();
         for (flag, value) in values.chain(user.values().map(|v| ("--metadata", v.as_str()))) {
             if http::HeaderValue::from_bytes(value.as_bytes()).is_err() {

@@ -129,6 +129,13 @@ pub enum Error {
         /// Bytes they may take.
         room: usize,
     },
+    /// A user metadata entry has a name that atrest or the S3 Encryption
+    /// Client uses for its own ([`crate::metadata::RESERVED_PREFIXES`]).
+    #[error("the metadata name `{key}` is reserved: names starting atrest- or x-amz- are atrest's and the S3 Encryption Client's own")]
+    ReservedMetadata {
+        /// The name given.
+        key: String,
+    },
 }
 
 impl From<S3Error> for Error {

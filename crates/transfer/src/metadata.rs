@@ -20,15 +20,25 @@ pub const METADATA_LIMIT: usize = 2048;
 /// under 128 bytes).
 pub const RESERVED_METADATA: usize = MTIME_METADATA.len() + 32 + KMS_KEY_METADATA.len() + 128;
 
-/// Checks that `user` metadata leaves room for atrest's own entries within
-/// S3's limit ([`Error::MetadataTooLarge`] otherwise), so that an upload
-/// fails before it sends anything rather than when S3 refuses it.
+/// The prefixes of metadata names that user metadata may not use:
+/// atrest's own entries, and the S3 Encryption Client's envelope (given
+/// by a user, one would make an object that no client decrypts).
+pub const RESERVED_PREFIXES: [&str; 2] = ["atrest-", "x-amz-"];
+
+/// Checks that `user` metadata names none of atrest's or the S3 Encryption
+/// Client's entries ([`Error::ReservedMetadata`]) and leaves room for
+/// atrest's own within S3's limit ([`Error::MetadataTooLarge`]), so that an
+/// upload fails before it sends anything rather than when S3 refuses it,
+/// or with an entry silently replaced.
 pub fn check_user_metadata(user: &HashMap<String, String>) -> Result<(), Error> {
-    let used: usize = user
-        .iter()
-        .filter(|(k, _)| k.as_str() != MTIME_METADATA && k.as_str() != KMS_KEY_METADATA)
-        .map(|(k, v)| k.len() + v.len())
-        .sum();
+    let reserved = |key: &str| {
+        let key = key.to_ascii_lowercase();
+        RESERVED_PREFIXES.iter().any(|p| key.starts_with(p))
+    };
+    if let Some(key) = user.keys().find(|k| reserved(k)) {
+        return Err(Error::ReservedMetadata { key: key.clone() });
+    }
+    let used: usize = user.iter().map(|(k, v)| k.len() + v.len()).sum();
     let room = METADATA_LIMIT - RESERVED_METADATA;
     match used <= room {
         true => Ok(()),
@@ -74,6 +84,27 @@ mod tests {
         for bad in ["x", "1.", "1.1234567890", "-1.0"] {
             let m = HashMap::from([(MTIME_METADATA.to_owned(), bad.to_owned())]);
             assert_eq!(recorded_mtime(&m), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn atrest_and_s3_encryption_client_names_are_refused_in_any_case() {
+        for key in [
+            "atrest-mtime",
+            "Atrest-KMS-Key-Arn",
+            "x-amz-key-v2",
+            "X-Amz-3",
+            "atrest-x",
+        ] {
+            let user = HashMap::from([(key.to_owned(), "v".to_owned())]);
+            assert!(
+                matches!(check_user_metadata(&user), Err(Error::ReservedMetadata { key: k }) if k == key),
+                "{key}"
+            );
+        }
+        for key in ["atrest", "xamz-3", "team", "amz-x"] {
+            let user = HashMap::from([(key.to_owned(), "v".to_owned())]);
+            assert!(check_user_metadata(&user).is_ok(), "{key}");
         }
     }
 

@@ -264,6 +264,13 @@ fn metadata_beyond_the_2kb_budget_fails_before_anything_is_sent() {
         &["--metadata", "k=a\nb"],
         &["--content-type", "text/plain\r\nX-Evil: 1"],
         &["--cache-control", "a\u{1}"],
+        // atrest's own entries and the S3 Encryption Client's envelope:
+        // once silently replaced, or (with --format s3ec-v3) written into
+        // an envelope that then decrypted nowhere.
+        &["--metadata", "atrest-mtime=1"],
+        &["--metadata", "X-Amz-Key-V2=evil", "--format", "s3ec-v3"],
+        // S3 lower-cases names: these would merge into one entry.
+        &["--metadata", "Team=a,team=b"],
     ] {
         std::fs::create_dir_all(env.path("dir")).unwrap();
         std::fs::write(env.path("dir/b.txt"), b"b").unwrap();
