@@ -11,6 +11,30 @@ fn usage(message: String) -> anyhow::Error {
     Failure::new(Exit::Usage, message).into()
 }
 
+/// S3's limits on object tags, as it documents them: at most 10, each key
+/// once, up to 128 characters and none starting `aws:`, values up to 256.
+/// Checked before anything is sent: S3 would refuse each upload after its
+/// KMS call.
+fn check_tags(tags: &[(String, String)]) -> anyhow::Result<()> {
+    let bad = |why: String| Err(usage(format!("--tagging: {why}")));
+    if tags.len() > 10 {
+        return bad(format!("{} tags; S3 allows at most 10", tags.len()));
+    }
+    let mut keys = std::collections::HashSet::new();
+    for (key, value) in tags {
+        if !keys.insert(key) {
+            return bad(format!("the key `{key}` is given twice"));
+        }
+        if key.chars().count() > 128 || value.chars().count() > 256 {
+            return bad(format!("`{key}`: keys may have 128 characters, values 256"));
+        }
+        if key.starts_with("aws:") {
+            return bad(format!("`{key}`: keys starting aws: are AWS's own"));
+        }
+    }
+    Ok(())
+}
+
 impl PropertiesArgs {
     /// Whether any property was asked for.
     pub fn any(&self) -> bool {
@@ -48,6 +72,9 @@ impl PropertiesArgs {
         let values = headers
             .into_iter()
             .filter_map(|(flag, value)| Some((flag, value.as_deref()?)));
+        if let Some(tags) = &self.tagging {
+            check_tags(&tags.0)?;
+        }
         // S3 keeps metadata names in lower case: `Team` and `team` would
         // be one entry holding both values.
         let mut names = std::collections::HashSet::new();

@@ -271,6 +271,14 @@ fn metadata_beyond_the_2kb_budget_fails_before_anything_is_sent() {
         &["--metadata", "X-Amz-Key-V2=evil", "--format", "s3ec-v3"],
         // S3 lower-cases names: these would merge into one entry.
         &["--metadata", "Team=a,team=b"],
+        // S3's limits on tags, found before the KMS call rather than by
+        // S3 refusing each file after it.
+        &[
+            "--tagging",
+            "k0=v&k1=v&k2=v&k3=v&k4=v&k5=v&k6=v&k7=v&k8=v&k9=v&k10=v",
+        ],
+        &["--tagging", "k=1&k=2"],
+        &["--tagging", "aws:owner=me"],
     ] {
         std::fs::create_dir_all(env.path("dir")).unwrap();
         std::fs::write(env.path("dir/b.txt"), b"b").unwrap();
