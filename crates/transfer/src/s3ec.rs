@@ -490,7 +490,8 @@ pub(crate) async fn encrypt_v3(
     }
     atrest_crypto::s3ec::check_plaintext_len(len).map_err(|e| Error::Unsupported(e.to_string()))?;
     let user: BTreeMap<String, String> = context.iter().cloned().collect();
-    let bad_context = |e| Error::Unsupported(format!("invalid encryption context: {e}"));
+    // The error says "invalid encryption context: ...".
+    let bad_context = |e: format::S3ecError| Error::Unsupported(e.to_string());
     let probe = Envelope::v3_kms(vec![0], [0; 28], [0; 28], user.clone()).map_err(bad_context)?;
     let kms_context: Vec<(String, String)> = probe.context.into_iter().collect();
     let generated = keys.generate(key_id, &kms_context).await?;

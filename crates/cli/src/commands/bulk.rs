@@ -300,6 +300,8 @@ pub(crate) async fn upload(
     mut items: Vec<Item<Source>>,
     interrupt: &Interrupt,
 ) -> Result<()> {
+    // A bad --context is one error, not one per file.
+    super::encrypt::check_key_flags(&template.key_flags(), bulk.key_file.is_some())?;
     if bulk.no_overwrite {
         // One listing, not a HEAD per file.
         let under = template.uri.with_key(prefix.to_owned());

@@ -181,8 +181,20 @@ pub(crate) struct KeyFlags<'a> {
     pub context: &'a [(String, String)],
 }
 
+impl KeyFlags<'_> {
+    /// The key flags as the command line gave them.
+    pub(crate) fn of(flags: &crate::cli::EncryptArgs) -> KeyFlags<'_> {
+        KeyFlags {
+            format: flags.format,
+            kms_key: flags.kms_key.as_deref(),
+            data_key: &flags.data_key,
+            context: &flags.context,
+        }
+    }
+}
+
 impl Encrypt<'_> {
-    fn key_flags(&self) -> KeyFlags<'_> {
+    pub(crate) fn key_flags(&self) -> KeyFlags<'_> {
         KeyFlags {
             format: self.format,
             kms_key: self.kms_key,
@@ -195,6 +207,11 @@ impl Encrypt<'_> {
 /// The key flags' checks that need no I/O, made before the input is
 /// opened (`key_file`: `--key-file` is given).
 pub(crate) fn check_key_flags(flags: &KeyFlags<'_>, key_file: bool) -> Result<()> {
+    let mut keys = std::collections::HashSet::new();
+    if let Some((key, _)) = flags.context.iter().find(|(k, _)| !keys.insert(k)) {
+        let twice = format!("--context gives `{key}` twice");
+        return Err(Failure::new(Exit::Usage, twice).into());
+    }
     let v1_needs_v2 = match (flags.format, key_file, flags.kms_key, flags.context) {
         (Format::V1, true, _, _) => {
             "--key-file needs --format v2 (no other format has a place to record its keyring)"

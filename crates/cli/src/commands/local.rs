@@ -51,12 +51,7 @@ pub struct LocalEncrypt<'a> {
 
 pub async fn encrypt(keys: KeySource<'_>, args: LocalEncrypt<'_>) -> Result<()> {
     let flags = args.encrypt;
-    let key_flags = KeyFlags {
-        format: flags.format,
-        kms_key: flags.kms_key.as_deref(),
-        data_key: &flags.data_key,
-        context: &flags.context,
-    };
+    let key_flags = KeyFlags::of(flags);
     check_key_flags(&key_flags, keys.key_file.is_some())?;
     if flags.format == Format::S3ecV3 {
         return Err(Failure::new(

@@ -129,6 +129,8 @@ async fn upload(args: &Sync<'_>, dir: &Path, uri: &S3Uri, interrupt: &Interrupt)
         interrupt.guard(data_key).await?;
     }
     args.encrypt.properties.check()?;
+    let key_flags = super::encrypt::KeyFlags::of(args.encrypt);
+    super::encrypt::check_key_flags(&key_flags, args.key_file.is_some())?;
     let filter = Filter::new(&args.many.filters)?;
     let prefix = as_prefix(uri.key());
     let walk = tree::walk(dir, &filter)?;

@@ -231,7 +231,7 @@ fn uploads_carry_the_aws_cli_object_properties() {
 }
 
 #[test]
-fn metadata_beyond_the_2kb_budget_fails_before_anything_is_sent() {
+fn bad_properties_and_key_flags_fail_once_before_anything_is_sent() {
     let Some(env) = env() else { return };
     std::fs::write(env.path("a.txt"), b"a").unwrap();
     let big = format!("big={}", "x".repeat(1900));
@@ -279,6 +279,19 @@ fn metadata_beyond_the_2kb_budget_fails_before_anything_is_sent() {
         ],
         &["--tagging", "k=1&k=2"],
         &["--tagging", "aws:owner=me"],
+        // A bad --context: once per file after a listing, before; a pair
+        // given twice was "not in ascending order", or (s3ec-v3) the last
+        // value silently.
+        &["--context", "k=1", "--context", "k=2"],
+        &[
+            "--context",
+            "k=1",
+            "--context",
+            "k=2",
+            "--format",
+            "s3ec-v3",
+        ],
+        &["--context", "atrest:x=1"],
     ] {
         std::fs::create_dir_all(env.path("dir")).unwrap();
         std::fs::write(env.path("dir/b.txt"), b"b").unwrap();
