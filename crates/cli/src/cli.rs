@@ -545,12 +545,18 @@ pub enum Command {
     },
 }
 
-/// A plaintext byte range: `START-END` inclusive, or `START-`.
-pub use atrest_s3::ByteRange;
+/// A plaintext byte range: `START-END` inclusive, `START-`, or `-N`.
+pub use atrest_transfer::{ByteRange, PlainRange};
 
-fn parse_range(s: &str) -> Result<ByteRange, String> {
-    let bad = || format!("`{s}` is not a byte range: expected START-END or START-");
-    let (start, end) = s.split_once('-').ok_or_else(bad)?;
+/// An HTTP byte range, with or without its `bytes=` unit: `START-END`,
+/// `START-`, or `-N` (the last N bytes).
+fn parse_range(s: &str) -> Result<PlainRange, String> {
+    let bad = || format!("`{s}` is not a byte range: expected START-END, START- or -N");
+    let spec = s.strip_prefix("bytes=").unwrap_or(s);
+    let (start, end) = spec.split_once('-').ok_or_else(bad)?;
+    if start.is_empty() {
+        return end.parse().map(PlainRange::Last).map_err(|_| bad());
+    }
     let start = start.parse().map_err(|_| bad())?;
     let end = match end {
         "" => None,
@@ -559,7 +565,7 @@ fn parse_range(s: &str) -> Result<ByteRange, String> {
     if end.is_some_and(|end| end < start) {
         return Err(format!("`{s}`: the range ends before it starts"));
     }
-    Ok(ByteRange { start, end })
+    Ok(PlainRange::Span(ByteRange { start, end }))
 }
 
 fn parse_pair(s: &str) -> Result<(String, String), String> {
@@ -776,11 +782,11 @@ pub struct DecryptArgs {
     #[arg(long, value_name = "KEY=VALUE", value_parser = parse_pair)]
     pub expect_context: Vec<(String, String)>,
 
-    /// Decrypt only plaintext bytes START-END (inclusive, as HTTP Range)
-    /// or START- (to the end); fetches only the frames needed. v2 only;
-    /// not with --recursive or sync.
-    #[arg(long, value_name = "START-END", value_parser = parse_range)]
-    pub range: Option<ByteRange>,
+    /// Decrypt only plaintext bytes START-END (inclusive, as HTTP Range;
+    /// `bytes=` may lead), START- (to the end) or -N (the last N); fetches
+    /// only the frames needed. v2 only; not with --recursive or sync.
+    #[arg(long, value_name = "START-END", value_parser = parse_range, allow_hyphen_values = true)]
+    pub range: Option<PlainRange>,
 
     /// Also decrypt the AWS S3 Encryption Client's unauthenticated legacy
     /// modes: AES-CBC objects, and --range of an AES-GCM object through

@@ -4,7 +4,7 @@ use atrest_crypto::DecryptError;
 use atrest_format::keyring::Keyring;
 use atrest_format::HeaderError;
 use atrest_kms::KmsError;
-use atrest_s3::{ByteRange, S3Error};
+use atrest_s3::S3Error;
 
 use crate::keys::KeyError;
 
@@ -48,7 +48,7 @@ pub enum Error {
     #[error("the range {range} is outside the plaintext ({plaintext_len} bytes)")]
     RangeOutside {
         /// The range asked for.
-        range: ByteRange,
+        range: crate::PlainRange,
         /// The object's plaintext length.
         plaintext_len: u64,
     },

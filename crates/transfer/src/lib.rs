@@ -73,6 +73,7 @@ pub mod local;
 pub mod manifest;
 pub mod metadata;
 mod observer;
+mod range;
 pub mod rewrap;
 pub mod s3ec;
 mod sink;
@@ -93,6 +94,7 @@ pub use download::{
 pub use error::{Error, Retry};
 pub use keys::{recorded_key_note, KeyError, KeySource, NewDataKey, UnwrappedDataKey};
 pub use observer::{NoProgress, Observer, Warning};
+pub use range::PlainRange;
 pub use sink::{write_all_at, OrderedSink, Sink, Writer};
 pub use stop::{Stop, StopHandle};
 pub use upload::{DataKeyFrom, Format, Input, Upload, UploadHandle, Uploaded, DEFAULT_CONCURRENCY};

@@ -87,7 +87,7 @@ pub async fn detect(
 pub(crate) struct Options<'a> {
     pub(crate) expect_context: &'a [(String, String)],
     pub(crate) allow_legacy: bool,
-    pub(crate) range: Option<ByteRange>,
+    pub(crate) range: Option<crate::PlainRange>,
     pub(crate) streams: usize,
     pub(crate) run_len: u64,
 }
@@ -203,18 +203,9 @@ pub(crate) async fn download(
 }
 
 /// `range` within a plaintext of `plain_len` bytes, as inclusive bounds.
-fn clip(range: ByteRange, plain_len: u64) -> Result<(u64, u64), Error> {
-    let end = range
-        .end
-        .unwrap_or(u64::MAX)
-        .min(plain_len.saturating_sub(1));
-    if range.start >= plain_len || end < range.start {
-        return Err(Error::RangeOutside {
-            range,
-            plaintext_len: plain_len,
-        });
-    }
-    Ok((range.start, end))
+fn clip(range: crate::PlainRange, plain_len: u64) -> Result<(u64, u64), Error> {
+    let span = range.within(plain_len)?;
+    Ok((span.start, span.end.expect("a resolved range ends")))
 }
 
 fn staging_file() -> Result<std::fs::File, Error> {

@@ -7,9 +7,9 @@ use std::sync::Arc;
 use crate::keyring::Keys;
 use anyhow::{Context, Result};
 use atrest_format::s3ec::INSTRUCTION_SUFFIX;
-use atrest_s3::{ByteRange, S3Uri};
+use atrest_s3::S3Uri;
 use atrest_transfer::list::group_key;
-use atrest_transfer::{Error, Observer, Sink, Transfer, Warning};
+use atrest_transfer::{Error, Observer, PlainRange, Sink, Transfer, Warning};
 
 use crate::failure::{Exit, Failure};
 use crate::progress::{Progress, Show};
@@ -19,7 +19,7 @@ pub struct Decrypt<'a> {
     pub uri: &'a S3Uri,
     pub file: &'a Path,
     pub expect_context: &'a [(String, String)],
-    pub range: Option<ByteRange>,
+    pub range: Option<PlainRange>,
     /// Also the S3 Encryption Client's unauthenticated modes.
     pub allow_legacy: bool,
     /// `None`: the engine's defaults (more streams in order than into a

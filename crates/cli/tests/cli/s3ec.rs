@@ -465,6 +465,17 @@ fn ranges_are_authenticated_unless_legacy_is_allowed() {
     let out = env.ok(&["decrypt", &uri, "-", "--range", "17-", "--allow-legacy"]);
     assert!(out.stdout == data[17..]);
     assert!(stderr(&out).contains("not authenticated"));
+    // The last bytes, both ways.
+    let out = env.ok(&["decrypt", &uri, "-", "--range=-5000"]);
+    assert!(out.stdout == data[data.len() - 5000..]);
+    let out = env.ok(&[
+        "decrypt",
+        &uri,
+        "-",
+        "--range=bytes=-5000",
+        "--allow-legacy",
+    ]);
+    assert!(out.stdout == data[data.len() - 5000..]);
     // A tampered block outside the range: the authenticated read refuses,
     // the legacy CTR read does not see it.
     let mut body = env.get_raw("r");

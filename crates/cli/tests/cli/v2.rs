@@ -139,10 +139,34 @@ fn ranges_at_frame_edges() {
             "range {range}"
         );
     }
-    let out = env.run(&["decrypt", &uri, "x", "--range", &format!("{n}-")]);
-    assert_status(&out, 2, &["range past the end"]);
-    let out = env.run(&["decrypt", &uri, "x", "--range", "9-3"]);
-    assert_status(&out, 2, &["backwards range"]);
+    // As HTTP names them: a `bytes=` unit, and suffixes (the last N bytes,
+    // all of them if fewer), also as a separate argument.
+    let len = data.len();
+    let suffixes: [(&[&str], std::ops::Range<usize>); 5] = [
+        (&["--range", "bytes=4095-4096"], 4095..4097),
+        (&["--range=-1"], len - 1..len),
+        (&["--range", "-4097"], len - 4097..len),
+        (&["--range", "bytes=-100"], len - 100..len),
+        (&["--range", &format!("-{}", n + 5)], 0..len),
+    ];
+    for (i, (flag, want)) in suffixes.into_iter().enumerate() {
+        let out = format!("s{i}");
+        env.ok(&[&["decrypt", &uri, &out][..], flag].concat());
+        assert!(
+            std::fs::read(env.path(&out)).unwrap() == data[want],
+            "{flag:?}"
+        );
+    }
+    for (range, why) in [
+        (format!("{n}-"), "range past the end"),
+        ("9-3".into(), "backwards range"),
+        ("-0".into(), "an empty suffix"),
+        ("bytes=".into(), "no range"),
+        ("--5".into(), "not a number"),
+    ] {
+        let out = env.run(&["decrypt", &uri, "x", &format!("--range={range}")]);
+        assert_status(&out, 2, &[why]);
+    }
 }
 
 #[test]

@@ -13,7 +13,7 @@ use atrest_s3::{ByteRange, Fetched, ObjectVersion, S3Uri};
 
 use crate::observer::{Observer, Warning};
 use crate::sink::{Discard, FileAt, OrderedSink, Sink};
-use crate::{Error, KeyError, Transfer};
+use crate::{Error, KeyError, PlainRange, Transfer};
 
 pub use ordered::ORDERED_WINDOW;
 
@@ -48,7 +48,7 @@ pub(crate) const STREAM_BATCH: usize = 512 * 1024;
 pub struct Download<'t> {
     transfer: &'t Transfer,
     uri: S3Uri,
-    range: Option<ByteRange>,
+    range: Option<PlainRange>,
     expect_context: Vec<(String, String)>,
     concurrency: Option<usize>,
     part_size: usize,
@@ -125,10 +125,11 @@ impl<'t> Download<'t> {
         }
     }
 
-    /// Only these plaintext bytes (v2 objects only); only the frames that
-    /// hold them are fetched. An open end is clipped to the plaintext.
-    pub fn range(mut self, range: ByteRange) -> Self {
-        self.range = Some(range);
+    /// Only these plaintext bytes (v2 objects only): a [`ByteRange`], or
+    /// [`PlainRange::Last`] bytes; only the frames that hold them are
+    /// fetched. An end past the plaintext is clipped to it.
+    pub fn range(mut self, range: impl Into<PlainRange>) -> Self {
+        self.range = Some(range.into());
         self
     }
 

@@ -15,7 +15,7 @@ use super::ordered::{self, Batch, Window};
 use super::stream::{self, Run};
 use super::{Job, FILE_STREAMS, ORDERED_STREAMS, STREAM_BATCH};
 use crate::sink::Sink;
-use crate::Error;
+use crate::{Error, PlainRange};
 
 /// Which frames to fetch, and which plaintext bytes of them to keep.
 pub(crate) struct Plan {
@@ -35,7 +35,7 @@ impl Plan {
     pub(crate) fn new(
         header: &format_v2::Header,
         object_len: u64,
-        range: Option<ByteRange>,
+        range: Option<PlainRange>,
         part_size: usize,
     ) -> Result<Self, Error> {
         let header_len = header.encoded_len() as u64;
@@ -60,15 +60,14 @@ impl Plan {
             frames_per_part,
         };
         if let Some(range) = range {
-            let end = range
-                .end
-                .unwrap_or(u64::MAX)
-                .min(plaintext_len.saturating_sub(1));
-            let r = format_v2::frames_for_range(range.start, end, frame_size, plaintext_len)
-                .ok_or(Error::RangeOutside {
+            let span = range.within(plaintext_len)?;
+            let end = span.end.expect("a resolved range ends");
+            let r = format_v2::frames_for_range(span.start, end, frame_size, plaintext_len).ok_or(
+                Error::RangeOutside {
                     range,
                     plaintext_len,
-                })?;
+                },
+            )?;
             plan.first_frame = r.first_frame;
             plan.last_frame = r.last_frame;
             plan.last_is_final = r.last_is_final;
