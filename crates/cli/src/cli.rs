@@ -923,6 +923,31 @@ impl SelectArgs {
 }
 
 impl Command {
+    /// Fails on a `--context` or `--expect-context` key given twice: a
+    /// context holds each key once (the last value would win, or nothing
+    /// could ever match both).
+    pub fn check_pairs(&self) -> Result<(), String> {
+        let (context, expected): (&[(String, String)], &[(String, String)]) = match self {
+            Command::Cp {
+                encrypt, decrypt, ..
+            }
+            | Command::Sync {
+                encrypt, decrypt, ..
+            } => (&encrypt.context, &decrypt.expect_context),
+            Command::EncryptWithKms { encrypt, .. } => (&encrypt.context, &[]),
+            Command::DecryptWithKms { decrypt, .. } => (&[], &decrypt.expect_context),
+            Command::Rewrap { context, .. } => (context, &[]),
+            _ => (&[], &[]),
+        };
+        for (flag, pairs) in [("--context", context), ("--expect-context", expected)] {
+            let mut keys = std::collections::HashSet::new();
+            if let Some((key, _)) = pairs.iter().find(|(k, _)| !keys.insert(k)) {
+                return Err(format!("{flag} gives `{key}` twice"));
+            }
+        }
+        Ok(())
+    }
+
     /// The flags of many files, for the commands that take them.
     pub fn many_mut(&mut self) -> Option<&mut ManyArgs> {
         match self {

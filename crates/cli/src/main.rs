@@ -30,6 +30,9 @@ fn main() -> ExitCode {
         Ok(cli) => cli,
         Err(err) => return failed(&err),
     };
+    if let Err(why) = cli.command.check_pairs() {
+        return failed(&failure::Failure::new(failure::Exit::Usage, why).into());
+    }
     if let (Some(many), Some((_, sub))) = (cli.command.many_mut(), matches.subcommand()) {
         many.order_filters(sub);
     }

@@ -207,11 +207,6 @@ impl Encrypt<'_> {
 /// The key flags' checks that need no I/O, made before the input is
 /// opened (`key_file`: `--key-file` is given).
 pub(crate) fn check_key_flags(flags: &KeyFlags<'_>, key_file: bool) -> Result<()> {
-    let mut keys = std::collections::HashSet::new();
-    if let Some((key, _)) = flags.context.iter().find(|(k, _)| !keys.insert(k)) {
-        let twice = format!("--context gives `{key}` twice");
-        return Err(Failure::new(Exit::Usage, twice).into());
-    }
     let v1_needs_v2 = match (flags.format, key_file, flags.kms_key, flags.context) {
         (Format::V1, true, _, _) => {
             "--key-file needs --format v2 (no other format has a place to record its keyring)"

@@ -248,3 +248,29 @@ fn a_file_whose_size_is_not_its_length_is_refused_with_the_way_round() {
     let out = env.ok(&["cp", &uri, "-"]);
     assert!(String::from_utf8_lossy(&out.stdout).starts_with("Name:"));
 }
+
+/// A context key given twice is one usage error naming it, before
+/// anything is read or sent, for every command that takes pairs.
+#[test]
+fn a_context_key_given_twice_is_a_usage_error() {
+    let Some(env) = env() else { return };
+    std::fs::write(env.path("in"), b"x").unwrap();
+    let uri = env.uri("k");
+    let twice = ["--context", "k=1", "--context", "k=2"];
+    let expect = ["--expect-context", "k=1", "--expect-context", "k=1"];
+    for (args, flag) in [
+        (vec!["cp", "in", &uri, "--key", &env.key_id], "--context"),
+        (
+            vec!["encrypt", "in", "out", "--key", &env.key_id],
+            "--context",
+        ),
+        (vec!["rewrap", &uri, "--to-key", &env.key_id], "--context"),
+        (vec!["cp", &uri, "out"], "--expect-context"),
+        (vec!["sync", &env.uri("p/"), "dir"], "--expect-context"),
+    ] {
+        let pairs = if flag == "--context" { &twice } else { &expect };
+        let args = [&args[..], &pairs[..]].concat();
+        fails(&env, &args, 2, &format!("{flag} gives `k` twice"));
+    }
+    assert!(!env.path("out").exists() && !env.path("dir").exists());
+}
