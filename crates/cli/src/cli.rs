@@ -927,7 +927,8 @@ impl Command {
     /// context holds each key once (the last value would win, or nothing
     /// could ever match both).
     pub fn check_pairs(&self) -> Result<(), String> {
-        let (context, expected): (&[(String, String)], &[(String, String)]) = match self {
+        type Context = [(String, String)];
+        let (context, expected): (&Context, &Context) = match self {
             Command::Cp {
                 encrypt, decrypt, ..
             }
