@@ -25,7 +25,8 @@ const CP_EXAMPLES: &str = "\
 Examples:
   atrest cp report.pdf s3://bucket/reports/ --key alias/reports
   atrest cp s3://bucket/reports/report.pdf .
-  atrest cp -r photos s3://bucket/photos --jobs 8";
+  atrest cp -r photos s3://bucket/photos --jobs 8
+  atrest cp -r s3://bucket/photos s3://backup/photos";
 
 const SYNC_EXAMPLES: &str = "\
 Examples:
@@ -244,8 +245,9 @@ pub enum Command {
     /// Copy a local file to S3, encrypting it, or an S3 object to a local
     /// file, decrypting it, as `aws s3 cp` does.
     ///
-    /// Exactly one side is s3://: the direction follows from which. `-` is
-    /// stdin (SRC) or stdout (DST). An S3 destination ending in `/`
+    /// The direction follows from which side is s3://; with both, the
+    /// objects are copied inside S3 as they are (still encrypted, with
+    /// their metadata and tags). `-` is stdin (SRC) or stdout (DST). An S3 destination ending in `/`
     /// receives the file's name; a local directory receives the key's base
     /// name. With --recursive, SRC is a directory and DST a prefix, or the
     /// other way round. The same as `atrest encrypt` and `atrest decrypt`,

@@ -469,6 +469,36 @@ async fn run(cli: Cli) -> anyhow::Result<Option<String>> {
             };
             interrupt.guard(work).await.map(|()| None)
         }
+        Command::Cp {
+            src: cli::Target::S3(from),
+            dst: cli::Target::S3(to),
+            encrypt,
+            transfer,
+            bulk,
+            ..
+        } => {
+            let threshold = encrypt
+                .multipart_threshold
+                .unwrap_or(atrest_transfer::copy::MAX_COPY_OBJECT);
+            let concurrency = transfer.concurrency.map_or(8, |n| n as usize);
+            let args = commands::copy::Copy {
+                from,
+                to,
+                recursive: bulk.recursive,
+                dry_run: bulk.dryrun,
+                jobs: bulk.many.jobs as usize,
+                filters: &bulk.many.filters,
+                options: atrest_transfer::copy::CopyOptions::new(
+                    threshold,
+                    transfer.part_size,
+                    concurrency,
+                ),
+                quiet: cli.quiet,
+            };
+            // Not dropped on a signal: a copy in parts aborts its upload.
+            let work = |stop| commands::copy::run(&clients.s3, args, stop);
+            interrupt.stopping(work).await.map(|()| None)
+        }
         Command::RewrapDataKey { to_key, data_key } => {
             let work = commands::rewrap::data_key(&clients.kms, to_key, data_key, cli.quiet);
             interrupt.guard(work).await.map(|()| None)

@@ -32,7 +32,9 @@ mod upload;
 mod uri;
 
 pub use error::S3Error;
-pub use object::{delete, get_tags, head, put_replacing, ObjectHead, Properties, Replacement};
+pub use object::{
+    copy_object, delete, get_tags, head, put_replacing, ObjectHead, Properties, Replacement,
+};
 pub use upload::{UploadOptions, Uploader, MIN_PART_SIZE};
 pub use uri::{S3Uri, S3UriError};
 

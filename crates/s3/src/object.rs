@@ -212,7 +212,9 @@ pub struct Replacement {
     client: Client,
     uri: S3Uri,
     upload_id: String,
-    etag: String,
+    /// The ETag the object replaced must still have at completion (`None`
+    /// for a new object: [`Replacement::start_copy`]).
+    etag: Option<String>,
     /// Where [`Replacement::copy`] copies from, and the ETag it must have.
     source: S3Uri,
     source_etag: String,
@@ -240,6 +242,20 @@ impl Replacement {
         etag: &str,
         source: (&S3Uri, &str),
     ) -> Result<Self, S3Error> {
+        let mut started = Replacement::start_copy(client, uri, properties, source).await?;
+        started.etag = Some(etag.to_owned());
+        Ok(started)
+    }
+
+    /// A multipart upload making `uri` (whatever is there, if anything) of
+    /// parts copied from `source` (its URI and the ETag it must still
+    /// have): a server-side copy of an object too large for one CopyObject.
+    pub async fn start_copy(
+        client: &Client,
+        uri: &S3Uri,
+        properties: &Properties,
+        source: (&S3Uri, &str),
+    ) -> Result<Self, S3Error> {
         let request = client
             .create_multipart_upload()
             .bucket(uri.bucket())
@@ -257,7 +273,7 @@ impl Replacement {
             client: client.clone(),
             uri: uri.clone(),
             upload_id: upload_id.to_owned(),
-            etag: etag.to_owned(),
+            etag: None,
             source: source.0.clone(),
             source_etag: source.1.to_owned(),
         })
@@ -325,7 +341,7 @@ impl Replacement {
                     .set_parts(Some(parts))
                     .build(),
             )
-            .if_match(&self.etag)
+            .set_if_match(self.etag.clone())
             .send()
             .await
             .map(drop)
@@ -350,6 +366,28 @@ impl Replacement {
             );
         }
     }
+}
+
+/// CopyObject: `to` becomes a copy of `from` made inside S3, with its
+/// metadata, standard headers and tags (S3's COPY directives), only while
+/// `from` has the ETag `if_match`. Up to 5 GiB; larger objects copy in
+/// parts ([`Replacement::start_copy`]).
+pub async fn copy_object(
+    client: &Client,
+    from: &S3Uri,
+    to: &S3Uri,
+    if_match: &str,
+) -> Result<(), S3Error> {
+    client
+        .copy_object()
+        .bucket(to.bucket())
+        .key(to.key())
+        .copy_source(copy_source(from))
+        .copy_source_if_match(if_match)
+        .send()
+        .await
+        .map(drop)
+        .map_err(|e| S3Error::from_sdk("CopyObject", to, e))
 }
 
 /// DeleteObject of `uri` (its latest version; a missing object is no

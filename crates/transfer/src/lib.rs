@@ -64,6 +64,7 @@
 #![deny(missing_docs)]
 
 mod buffers;
+pub mod copy;
 mod download;
 mod error;
 pub mod inspect;

@@ -19,6 +19,26 @@ pub fn normalize(mut cli: Cli, matches: &ArgMatches) -> anyhow::Result<Cli> {
     let Some((_, sub)) = matches.subcommand() else {
         return Ok(cli);
     };
+    if let Command::Cp {
+        src: Target::S3(_),
+        dst: Target::S3(_),
+        bulk,
+        ..
+    } = &cli.command
+    {
+        // A copy inside S3, as it is: nothing is encrypted or decrypted,
+        // so no key, context or property flag applies.
+        let what = "uploads and downloads, not to copies between s3:// locations";
+        refuse::<DecryptArgs>(sub, what, &[])?;
+        refuse::<EncryptArgs>(sub, what, &["multipart_threshold"])?;
+        refuse::<crate::cli::KeyFileArg>(sub, what, &[])?;
+        refuse::<crate::cli::SelectArgs>(sub, what, &[])?;
+        refuse::<ManyArgs>(sub, what, &["jobs", "include", "exclude"])?;
+        if bulk.no_overwrite || bulk.many.json {
+            return Err(usage(&format!("--no-overwrite and --json apply to {what}")));
+        }
+        return Ok(cli);
+    }
     cli.command = match cli.command {
         Command::Cp {
             src,
@@ -30,7 +50,7 @@ pub fn normalize(mut cli: Cli, matches: &ArgMatches) -> anyhow::Result<Cli> {
             bulk,
         } => match (src, dst) {
             (Target::File(file), uri @ Target::S3(_)) => {
-                refuse::<DecryptArgs>(sub, "downloads (SRC s3://...)")?;
+                refuse::<DecryptArgs>(sub, "downloads (SRC s3://...)", &[])?;
                 Command::EncryptWithKms {
                     file,
                     uri,
@@ -41,7 +61,7 @@ pub fn normalize(mut cli: Cli, matches: &ArgMatches) -> anyhow::Result<Cli> {
                 }
             }
             (uri @ Target::S3(_), Target::File(file)) => {
-                refuse::<EncryptArgs>(sub, "uploads (DST s3://...)")?;
+                refuse::<EncryptArgs>(sub, "uploads (DST s3://...)", &[])?;
                 Command::DecryptWithKms {
                     uri,
                     file,
@@ -51,11 +71,7 @@ pub fn normalize(mut cli: Cli, matches: &ArgMatches) -> anyhow::Result<Cli> {
                     bulk,
                 }
             }
-            (Target::S3(_), Target::S3(_)) => {
-                return Err(usage(
-                    "cp between two s3:// locations is not supported: one side must be a local file (or `-`)",
-                ))
-            }
+            (Target::S3(_), Target::S3(_)) => unreachable!("a copy is returned above"),
             (Target::File(_), Target::File(_)) => {
                 return Err(usage(
                     "cp needs one s3:// side (SRC to upload, DST to download); for local files use `atrest encrypt IN OUT` or `atrest decrypt IN OUT`",
@@ -72,7 +88,7 @@ pub fn normalize(mut cli: Cli, matches: &ArgMatches) -> anyhow::Result<Cli> {
             ..
         } => {
             if !bulk.recursive {
-                refuse::<ManyArgs>(sub, "--recursive only")?;
+                refuse::<ManyArgs>(sub, "--recursive only", &[])?;
             }
             if key_file.path.is_some() {
                 key_file_or_key(sub, encrypt)?;
@@ -80,7 +96,7 @@ pub fn normalize(mut cli: Cli, matches: &ArgMatches) -> anyhow::Result<Cli> {
         }
         Command::DecryptWithKms { bulk, decrypt, .. } => {
             if !bulk.recursive {
-                refuse::<ManyArgs>(sub, "--recursive only")?;
+                refuse::<ManyArgs>(sub, "--recursive only", &[])?;
             } else if decrypt.range.is_some() {
                 return Err(usage("--range takes one object: not with --recursive"));
             }
@@ -117,14 +133,15 @@ fn key_file_or_key(sub: &ArgMatches, encrypt: &mut EncryptArgs) -> anyhow::Resul
     }
 }
 
-/// Fails if any flag that `T` defines was given on the command line: they
-/// apply to `what` only.
-fn refuse<T: Args>(sub: &ArgMatches, what: &str) -> anyhow::Result<()> {
+/// Fails if any flag that `T` defines, but those of `allowed`, was given
+/// on the command line: they apply to `what` only.
+fn refuse<T: Args>(sub: &ArgMatches, what: &str, allowed: &[&str]) -> anyhow::Result<()> {
     let defined = T::augment_args(clap::Command::new("flags"));
     let given: Vec<String> = defined
         .get_arguments()
         // --json also reports one object.
         .filter(|a| a.get_id() != "json")
+        .filter(|a| !allowed.contains(&a.get_id().as_str()))
         .filter(|a| sub.value_source(a.get_id().as_str()) == Some(ValueSource::CommandLine))
         .map(|a| format!("--{}", a.get_long().unwrap_or(a.get_id().as_str())))
         .collect();

@@ -1,4 +1,5 @@
 pub mod bulk;
+pub mod copy;
 pub mod cp;
 pub mod create_data_key;
 pub mod decrypt;

@@ -70,8 +70,8 @@ fn cp_refuses_what_does_not_apply_with_one_clear_line() {
     let cases: [(&[&str], &str); 6] = [
         (&["cp", "a", "b"], "cp needs one s3:// side"),
         (
-            &["cp", "s3://b/x", "s3://b/y"],
-            "between two s3:// locations",
+            &["cp", "s3://b/x", "s3://b/y", "--key", "k"],
+            "--key applies to uploads and downloads, not to copies between s3:// locations",
         ),
         (
             &["cp", "a", "s3://b/k", "--expect-context", "k=v"],
@@ -405,4 +405,121 @@ fn a_part_size_far_above_the_input_costs_no_more_memory() {
         env.ok(&["cp", &env.uri(object), "out"]);
         assert!(std::fs::read(env.path("out")).unwrap() == data, "{object}");
     }
+}
+
+/// `cp s3://A s3://B` copies inside S3, as `aws s3 cp` does: the copy is
+/// the same object (it decrypts as the original), its metadata and tags
+/// go along, and no body passes through the client (byte counts through a
+/// proxy), in one CopyObject or, above the threshold, UploadPartCopy parts.
+#[test]
+fn cp_between_s3_locations_copies_inside_s3() {
+    use crate::faults::{Op, Proxy};
+    let Some(env) = env() else { return };
+    let data = sample(12 << 20, 12);
+    std::fs::write(env.path("in.bin"), &data).unwrap();
+    let up = ["cp", "in.bin", &env.uri("src/in.bin"), "--key", &env.key_id];
+    env.ok(&[&up[..], &["--metadata", "team=x", "--tagging", "p=1"]].concat());
+    env.ok(&[
+        "cp",
+        "in.bin",
+        &env.uri("src/skip.tmp"),
+        "--key",
+        &env.key_id,
+    ]);
+    let proxy = Proxy::start(&env.endpoint);
+    let via = |args: &[&str]| {
+        let out = env
+            .atrest()
+            .env("AWS_ENDPOINT_URL", proxy.url())
+            .args(args)
+            .output()
+            .unwrap();
+        assert_status(&out, 0, args);
+        String::from_utf8(out.stdout).unwrap()
+    };
+    let said = via(&["cp", &env.uri("src/in.bin"), &env.uri("one/")]);
+    assert_eq!(
+        said,
+        format!(
+            "copy: {} to {}\n",
+            env.uri("src/in.bin"),
+            env.uri("one/in.bin")
+        )
+    );
+    let parts = ["--multipart-threshold", "5M", "--part-size", "5M"];
+    via(&[
+        &["cp", &env.uri("src/in.bin"), &env.uri("parts.bin")][..],
+        &parts,
+    ]
+    .concat());
+    assert_eq!(
+        proxy.seen(Op::UploadPart),
+        3,
+        "12 MiB in 5 MiB parts, copied"
+    );
+    assert_eq!(proxy.seen(Op::CreateMultipartUpload), 1);
+    let said = via(&[
+        "cp",
+        "-r",
+        &env.uri("src"),
+        &env.uri("tree"),
+        "--exclude",
+        "*.tmp",
+    ]);
+    assert_eq!(
+        said,
+        format!(
+            "copy: {} to {}\n",
+            env.uri("src/in.bin"),
+            env.uri("tree/in.bin")
+        )
+    );
+    let (sent, received) = proxy.traffic();
+    assert!(
+        sent + received < 256 << 10,
+        "{sent} sent, {received} received for 36 MiB copied"
+    );
+    // The one GET of a key is the parts copy's GetObjectTagging.
+    assert_eq!(proxy.seen(Op::GetObject) + proxy.seen(Op::GetLaterRange), 1);
+    for copy in ["one/in.bin", "parts.bin", "tree/in.bin"] {
+        env.ok(&["cp", &env.uri(copy), "out"]);
+        assert!(std::fs::read(env.path("out")).unwrap() == data, "{copy}");
+        let head = block_on(env.s3.head_object().bucket(&env.bucket).key(copy).send()).unwrap();
+        assert_eq!(
+            head.metadata().unwrap().get("team").map(String::as_str),
+            Some("x")
+        );
+        let tags = block_on(
+            env.s3
+                .get_object_tagging()
+                .bucket(&env.bucket)
+                .key(copy)
+                .send(),
+        );
+        assert_eq!(tags.unwrap().tag_set().len(), 1, "{copy}");
+    }
+    // A dry run copies nothing; flags of uploads and downloads are
+    // refused; a missing source is "not found".
+    let before = keys(&env, "");
+    let out = env.ok(&["cp", "-r", &env.uri("src/"), &env.uri("dry/"), "--dryrun"]);
+    assert!(String::from_utf8_lossy(&out.stdout).starts_with("(dryrun) copy: "));
+    let (from, to) = (env.uri("src/in.bin"), env.uri("x"));
+    for flag in [
+        &["--key", "k"][..],
+        &["--range", "0-1"],
+        &["--no-overwrite"],
+        &["--json"],
+    ] {
+        let args = [&["cp", &from, &to][..], flag].concat();
+        let out = env.run(&args);
+        assert_status(&out, 2, &args);
+        assert!(
+            stderr(&out).contains("not to copies between s3:// locations"),
+            "{}",
+            stderr(&out)
+        );
+    }
+    let out = env.run(&["cp", &env.uri("nothing"), &env.uri("x")]);
+    assert_status(&out, 3, &["copy of a missing object"]);
+    assert_eq!(keys(&env, ""), before);
 }

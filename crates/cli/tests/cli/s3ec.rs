@@ -671,6 +671,18 @@ fn instruction_files_go_with_their_objects_in_prefix_commands() {
     env.ok(&["cp", "-r", &prefix, "copied"]);
     assert_eq!(names_in(&env.path("copied")), ["a", "b"]);
     assert!(std::fs::read(env.path("copied/a")).unwrap() == data);
+    // Copied inside S3, one or all: the instruction file goes along, so
+    // the copy decrypts.
+    let out = env.ok(&["cp", "-r", &prefix, &env.uri("moved/")]);
+    assert_eq!(String::from_utf8_lossy(&out.stdout).lines().count(), 2);
+    env.ok(&["cp", &env.uri("dir/a"), &env.uri("one/a")]);
+    for copy in ["moved/a", "one/a"] {
+        env.ok(&["decrypt", &env.uri(copy), "copy"]);
+        assert!(std::fs::read(env.path("copy")).unwrap() == data, "{copy}");
+    }
+    for key in ["moved/a.instruction", "moved/b", "one/a.instruction"] {
+        env.get_raw(key);
+    }
 
     let out = env.ok(&["verify", "-r", &prefix]);
     assert_eq!(

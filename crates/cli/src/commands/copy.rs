@@ -1,0 +1,117 @@
+//! `atrest cp s3://A s3://B`: objects copied inside S3 as they are (still
+//! encrypted, decrypting as before), as `aws s3 cp` copies between S3
+//! locations; the work is `atrest_transfer::copy`.
+
+use anyhow::Result;
+use atrest_fs::tree::{as_prefix, relative_key, Filter, Rule};
+use atrest_s3::S3Uri;
+use atrest_transfer::copy::{copy, CopyOptions};
+use atrest_transfer::Stop;
+use futures::StreamExt;
+
+use crate::escape;
+use crate::failure::{one_line, Exit, Failure};
+
+/// One copy, or (`recursive`) every object under a prefix.
+pub struct Copy<'a> {
+    pub from: &'a S3Uri,
+    pub to: &'a S3Uri,
+    pub recursive: bool,
+    pub dry_run: bool,
+    /// Objects copied at once with `recursive`.
+    pub jobs: usize,
+    pub filters: &'a [Rule],
+    pub options: CopyOptions,
+    pub quiet: bool,
+}
+
+pub async fn run(s3: &aws_sdk_s3::Client, args: Copy<'_>, stop: Stop) -> Result<()> {
+    if !args.recursive {
+        if args.from.key().is_empty() {
+            let why = format!("{} names no object key: give s3://BUCKET/KEY (or --recursive for the whole bucket)", args.from);
+            return Err(Failure::new(Exit::Usage, why).into());
+        }
+        // Into a "directory": the source's base name, as `aws s3 cp`.
+        let to = match args.to.key().is_empty() || args.to.key().ends_with('/') {
+            true => {
+                let name = args.from.key().rsplit('/').next().unwrap_or_default();
+                args.to.with_key(format!("{}{name}", args.to.key()))
+            }
+            false => args.to.clone(),
+        };
+        let pairs = vec![(args.from.clone(), to)];
+        return run_all(s3, &args, pairs, &stop).await;
+    }
+    let filter = Filter::new(args.filters)?;
+    let (from_prefix, to_prefix) = (as_prefix(args.from.key()), as_prefix(args.to.key()));
+    let under = args.from.with_key(from_prefix.clone());
+    let selection =
+        atrest_transfer::manifest::select(s3, &under, None, atrest_transfer::manifest::Shard::ALL)
+            .await
+            .map_err(crate::failure::from_manifest)?;
+    let pairs = selection
+        .objects
+        .iter()
+        .filter_map(|o| relative_key(&from_prefix, &o.key, &filter))
+        .map(|rel| {
+            let from = args.from.with_key(format!("{from_prefix}{rel}"));
+            (from, args.to.with_key(format!("{to_prefix}{rel}")))
+        })
+        .collect();
+    run_all(s3, &args, pairs, &stop).await
+}
+
+/// Copies each pair, `jobs` at a time, a line each as it ends.
+async fn run_all(
+    s3: &aws_sdk_s3::Client,
+    args: &Copy<'_>,
+    pairs: Vec<(S3Uri, S3Uri)>,
+    stop: &Stop,
+) -> Result<()> {
+    let line = |from: &S3Uri, to: &S3Uri| escape(&format!("copy: {from} to {to}"));
+    if args.dry_run {
+        if !args.quiet {
+            for (from, to) in &pairs {
+                crate::stdout::say!("(dryrun) {}", line(from, to));
+            }
+        }
+        return Ok(());
+    }
+    let total = pairs.len();
+    let mut results = futures::stream::iter(pairs)
+        .map(|(from, to)| async move {
+            let done = copy(s3, &from, &to, args.options, stop).await;
+            (from, to, done)
+        })
+        .buffer_unordered(args.jobs.max(1));
+    let (mut copied, mut bytes, mut failed) = (0, 0, 0);
+    while let Some((from, to, done)) = results.next().await {
+        match done {
+            Ok(c) => {
+                copied += 1;
+                bytes += c.len;
+                if !args.quiet {
+                    crate::stdout::say!("{}", line(&from, &to));
+                }
+            }
+            // One object: its own error, with its own exit code.
+            Err(e) if !args.recursive => return Err(e.into()),
+            Err(e) => {
+                failed += 1;
+                eprintln!(
+                    "failed: {}: {}",
+                    escape(&from.to_string()),
+                    escape(&one_line(&e))
+                );
+            }
+        }
+    }
+    if args.recursive && !args.quiet {
+        let objects = super::count_of(copied, "object");
+        eprintln!("copied {objects} ({bytes} bytes) inside S3, {failed} failed");
+    }
+    match failed {
+        0 => Ok(()),
+        n => Err(Failure::new(Exit::Runtime, format!("{n} of {total} objects failed")).into()),
+    }
+}

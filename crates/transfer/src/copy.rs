@@ -1,0 +1,162 @@
+//! Copying an object from one S3 location to another inside S3, as it is:
+//! an atrest object carries its wrapped data key and names no location,
+//! so a copy decrypts as the original does, and no byte of it passes
+//! through the client.
+//!
+//! Up to 5 GiB (or [`CopyOptions::multipart_threshold`]) one CopyObject;
+//! above, a multipart upload whose parts are all UploadPartCopy, with the
+//! source's metadata, standard headers and tags. Every request is
+//! conditional on the ETag read first, so an object changed meanwhile
+//! fails rather than mixing versions. An S3 Encryption Client object whose
+//! envelope is in an instruction file takes that file along (first, so a
+//! finished copy always decrypts).
+
+use atrest_s3::{Replacement, S3Error, S3Uri};
+use futures::StreamExt;
+
+use crate::rewrap::copy_ranges;
+use crate::Stop;
+
+/// A copy ended by [`Stop`].
+fn stopped(to: &S3Uri) -> S3Error {
+    S3Error::Request {
+        op: "UploadPartCopy",
+        uri: to.to_string(),
+        source: "stopped before it completed".into(),
+    }
+}
+
+/// S3's limit for one CopyObject.
+pub const MAX_COPY_OBJECT: u64 = 5 << 30;
+
+/// How a copy is made.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct CopyOptions {
+    /// Objects of at least this many bytes copy in parts (at most
+    /// [`MAX_COPY_OBJECT`], which is the default).
+    pub multipart_threshold: u64,
+    /// Bytes per copied part (raised to stay within 10,000 parts).
+    pub part_size: u64,
+    /// Parts copied at once.
+    pub concurrency: usize,
+}
+
+impl Default for CopyOptions {
+    fn default() -> Self {
+        CopyOptions {
+            multipart_threshold: MAX_COPY_OBJECT,
+            part_size: crate::DEFAULT_PART_SIZE as u64,
+            concurrency: 8,
+        }
+    }
+}
+
+impl CopyOptions {
+    /// Copies with these part settings.
+    pub fn new(multipart_threshold: u64, part_size: u64, concurrency: usize) -> Self {
+        CopyOptions {
+            multipart_threshold: multipart_threshold.min(MAX_COPY_OBJECT),
+            part_size,
+            concurrency: concurrency.max(1),
+        }
+    }
+}
+
+/// What a copy did.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Copied {
+    /// The object's length.
+    pub len: u64,
+    /// Parts copied (0: one CopyObject).
+    pub parts: usize,
+    /// Its S3 Encryption Client instruction file went along.
+    pub instruction_file: bool,
+}
+
+/// Copies `from` to `to` inside S3 (see the module's documentation).
+/// `stop` ends a copy in parts between parts, aborting its upload (a
+/// CopyObject, once sent, completes in S3); a copy not yet begun does not
+/// begin.
+pub async fn copy(
+    s3: &aws_sdk_s3::Client,
+    from: &S3Uri,
+    to: &S3Uri,
+    options: CopyOptions,
+    stop: &Stop,
+) -> Result<Copied, S3Error> {
+    if stop.is_stopped() {
+        return Err(stopped(to));
+    }
+    let head = atrest_s3::head(s3, from).await?;
+    let suffix = atrest_format::s3ec::INSTRUCTION_SUFFIX;
+    let instruction = from.with_key(format!("{}{suffix}", from.key()));
+    let instruction_to = to.with_key(format!("{}{suffix}", to.key()));
+    let instruction_file = match atrest_s3::head(s3, &instruction).await {
+        Ok(found) => {
+            atrest_s3::copy_object(s3, &instruction, &instruction_to, &found.etag).await?;
+            true
+        }
+        Err(S3Error::NoSuchKey { .. }) => false,
+        Err(e) => return Err(e),
+    };
+    let parts = match copy_body(s3, from, to, &head, options, stop).await {
+        Ok(parts) => parts,
+        Err(e) => {
+            if instruction_file {
+                // Best effort: no instruction file without its object.
+                let _ = atrest_s3::delete(s3, &instruction_to).await;
+            }
+            return Err(e);
+        }
+    };
+    Ok(Copied {
+        len: head.len,
+        parts,
+        instruction_file,
+    })
+}
+
+/// The object itself: one CopyObject (0 parts), or its parts copied.
+async fn copy_body(
+    s3: &aws_sdk_s3::Client,
+    from: &S3Uri,
+    to: &S3Uri,
+    head: &atrest_s3::ObjectHead,
+    options: CopyOptions,
+    stop: &Stop,
+) -> Result<usize, S3Error> {
+    if head.len < options.multipart_threshold || head.len == 0 {
+        atrest_s3::copy_object(s3, from, to, &head.etag).await?;
+        return Ok(0);
+    }
+    let mut properties = head.properties.clone();
+    if head.tag_count.unwrap_or(0) > 0 {
+        properties.tags = atrest_s3::get_tags(s3, from, head.version_id.as_deref()).await?;
+    }
+    // As CopyObject does: the destination's storage class and server-side
+    // encryption are its bucket's defaults, not the source's.
+    properties.storage_class = None;
+    properties.server_side_encryption = None;
+    properties.sse_kms_key_id = None;
+    let upload = Replacement::start_copy(s3, to, &properties, (from, &head.etag)).await?;
+    let ranges = copy_ranges(0, head.len, options.part_size);
+    let parts = futures::stream::iter(ranges.iter().enumerate())
+        .map(|(i, &(start, end))| upload.copy(i as i32 + 1, start, end))
+        .buffer_unordered(options.concurrency)
+        .collect::<Vec<_>>();
+    let parts = tokio::select! {
+        parts = parts => parts.into_iter().collect::<Result<Vec<_>, _>>(),
+        () = stop.stopped() => Err(stopped(to)),
+    };
+    let done = match parts {
+        Ok(parts) => upload.complete(parts).await,
+        Err(e) => Err(e),
+    };
+    if let Err(e) = done {
+        upload.abort().await;
+        return Err(e);
+    }
+    Ok(ranges.len())
+}
