@@ -23,6 +23,7 @@
 //!
 //! - [`rewrap`]: move objects to another KMS key without re-uploading them
 //!   (only the header changes; the body is copied inside S3).
+//! - [`copy`]: copy an object to another S3 location inside S3, as it is.
 //! - [`inspect`]: what one object is, from its first bytes alone.
 //! - [`list`]: what each object under a prefix is, from its header alone.
 //! - [`verify`]: download, unwrap and authenticate objects, writing nothing.

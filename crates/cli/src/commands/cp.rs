@@ -4,7 +4,8 @@
 //! flags of many files given for one).
 //!
 //! `cp` is turned into the `encrypt` or `decrypt` command it means before
-//! anything runs, so both run exactly the same code.
+//! anything runs, so both run exactly the same code; between two s3://
+//! locations it stays `cp`, a copy inside S3 (`commands::copy`).
 
 use clap::parser::ValueSource;
 use clap::{ArgMatches, Args};
