@@ -34,7 +34,10 @@ pub fn normalize(mut cli: Cli, matches: &ArgMatches) -> anyhow::Result<Cli> {
         refuse::<EncryptArgs>(sub, what, &["multipart_threshold"])?;
         refuse::<crate::cli::KeyFileArg>(sub, what, &[])?;
         refuse::<crate::cli::SelectArgs>(sub, what, &[])?;
-        refuse::<ManyArgs>(sub, what, &["jobs", "include", "exclude"])?;
+        match bulk.recursive {
+            true => refuse::<ManyArgs>(sub, what, &["jobs", "include", "exclude"])?,
+            false => refuse::<ManyArgs>(sub, "--recursive only", &[])?,
+        }
         if bulk.no_overwrite || bulk.many.json {
             return Err(usage(&format!("--no-overwrite and --json apply to {what}")));
         }

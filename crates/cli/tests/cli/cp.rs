@@ -67,7 +67,7 @@ fn cp_uploads_or_downloads_by_which_side_is_s3() {
 fn cp_refuses_what_does_not_apply_with_one_clear_line() {
     let Some(env) = env() else { return };
     std::fs::write(env.path("a"), b"a").unwrap();
-    let cases: [(&[&str], &str); 6] = [
+    let cases: [(&[&str], &str); 7] = [
         (&["cp", "a", "b"], "cp needs one s3:// side"),
         (
             &["cp", "s3://b/x", "s3://b/y", "--key", "k"],
@@ -84,6 +84,10 @@ fn cp_refuses_what_does_not_apply_with_one_clear_line() {
         (
             &["cp", "a", "s3://b/k", "--include", "*.txt"],
             "--include applies to --recursive only",
+        ),
+        (
+            &["cp", "s3://b/x", "s3://b/y", "--exclude", "*.txt"],
+            "--exclude applies to --recursive only",
         ),
         (
             &["cp", "-r", "s3://b/k", "out", "--range", "0-1"],
