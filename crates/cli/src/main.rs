@@ -486,6 +486,7 @@ async fn run(cli: Cli) -> anyhow::Result<Option<String>> {
                 to,
                 recursive: bulk.recursive,
                 dry_run: bulk.dryrun,
+                no_overwrite: bulk.no_overwrite,
                 jobs: bulk.many.jobs as usize,
                 filters: &bulk.many.filters,
                 options: atrest_transfer::copy::CopyOptions::new(

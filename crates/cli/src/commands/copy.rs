@@ -18,6 +18,8 @@ pub struct Copy<'a> {
     pub to: &'a S3Uri,
     pub recursive: bool,
     pub dry_run: bool,
+    /// `--no-overwrite`: leave out copies whose destination exists.
+    pub no_overwrite: bool,
     /// Objects copied at once with `recursive`.
     pub jobs: usize,
     pub filters: &'a [Rule],
@@ -39,6 +41,19 @@ pub async fn run(s3: &aws_sdk_s3::Client, args: Copy<'_>, stop: Stop) -> Result<
             }
             false => args.to.clone(),
         };
+        if args.no_overwrite {
+            match atrest_s3::head(s3, &to).await {
+                Ok(_) => {
+                    if !args.quiet {
+                        let name = escape(&to.to_string());
+                        eprintln!("skipped: {name} exists (--no-overwrite)");
+                    }
+                    return Ok(());
+                }
+                Err(atrest_s3::S3Error::NoSuchKey { .. }) => {}
+                Err(e) => return Err(e.into()),
+            }
+        }
         let pairs = vec![(args.from.clone(), to)];
         return run_all(s3, &args, pairs, &stop).await;
     }
@@ -57,7 +72,23 @@ pub async fn run(s3: &aws_sdk_s3::Client, args: Copy<'_>, stop: Stop) -> Result<
             let from = args.from.with_key(format!("{from_prefix}{rel}"));
             (from, args.to.with_key(format!("{to_prefix}{rel}")))
         })
-        .collect();
+        .collect::<Vec<_>>();
+    let mut pairs = pairs;
+    if args.no_overwrite {
+        // One listing, not a HEAD per object.
+        let existing: std::collections::HashSet<String> =
+            atrest_s3::list(s3, &args.to.with_key(to_prefix.clone()))
+                .await?
+                .into_iter()
+                .map(|o| o.key)
+                .collect();
+        let before = pairs.len();
+        pairs.retain(|(_, to)| !existing.contains(to.key()));
+        let skipped = before - pairs.len();
+        if skipped > 0 && !args.quiet {
+            eprintln!("skipped {skipped} that exist at the destination (--no-overwrite)");
+        }
+    }
     run_all(s3, &args, pairs, &stop).await
 }
 

@@ -38,8 +38,8 @@ pub fn normalize(mut cli: Cli, matches: &ArgMatches) -> anyhow::Result<Cli> {
             true => refuse::<ManyArgs>(sub, what, &["jobs", "include", "exclude"])?,
             false => refuse::<ManyArgs>(sub, "--recursive only", &[])?,
         }
-        if bulk.no_overwrite || bulk.many.json {
-            return Err(usage(&format!("--no-overwrite and --json apply to {what}")));
+        if bulk.many.json {
+            return Err(usage(&format!("--json applies to {what}")));
         }
         return Ok(cli);
     }

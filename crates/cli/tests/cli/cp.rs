@@ -502,18 +502,41 @@ fn cp_between_s3_locations_copies_inside_s3() {
         );
         assert_eq!(tags.unwrap().tag_set().len(), 1, "{copy}");
     }
-    // A dry run copies nothing; flags of uploads and downloads are
-    // refused; a missing source is "not found".
+    // A dry run copies nothing, nor --no-overwrite over what exists; flags
+    // of uploads and downloads are refused; a missing source is "not
+    // found".
+    let out = env.ok(&[
+        "cp",
+        "-r",
+        &env.uri("src/"),
+        &env.uri("tree/"),
+        "--no-overwrite",
+    ]);
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        format!(
+            "copy: {} to {}\n",
+            env.uri("src/skip.tmp"),
+            env.uri("tree/skip.tmp")
+        )
+    );
+    assert!(
+        stderr(&out).contains("skipped 1 that exist"),
+        "{}",
+        stderr(&out)
+    );
+    let out = env.ok(&[
+        "cp",
+        &env.uri("src/in.bin"),
+        &env.uri("parts.bin"),
+        "--no-overwrite",
+    ]);
+    assert!(out.stdout.is_empty() && stderr(&out).contains("exists (--no-overwrite)"));
     let before = keys(&env, "");
     let out = env.ok(&["cp", "-r", &env.uri("src/"), &env.uri("dry/"), "--dryrun"]);
     assert!(String::from_utf8_lossy(&out.stdout).starts_with("(dryrun) copy: "));
     let (from, to) = (env.uri("src/in.bin"), env.uri("x"));
-    for flag in [
-        &["--key", "k"][..],
-        &["--range", "0-1"],
-        &["--no-overwrite"],
-        &["--json"],
-    ] {
+    for flag in [&["--key", "k"][..], &["--range", "0-1"], &["--json"]] {
         let args = [&["cp", &from, &to][..], flag].concat();
         let out = env.run(&args);
         assert_status(&out, 2, &args);
