@@ -493,7 +493,8 @@ async fn run(cli: Cli) -> anyhow::Result<Option<String>> {
                     threshold,
                     transfer.part_size,
                     concurrency,
-                ),
+                )
+                .storage_class(encrypt.properties.storage_class.clone()),
                 quiet: cli.quiet,
             };
             // Not dropped on a signal: a copy in parts aborts its upload.

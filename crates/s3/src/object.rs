@@ -370,13 +370,15 @@ impl Replacement {
 
 /// CopyObject: `to` becomes a copy of `from` made inside S3, with its
 /// metadata, standard headers and tags (S3's COPY directives), only while
-/// `from` has the ETag `if_match`. Up to 5 GiB; larger objects copy in
-/// parts ([`Replacement::start_copy`]).
+/// `from` has the ETag `if_match`; in `storage_class`, or the bucket's
+/// default. Up to 5 GiB; larger objects copy in parts
+/// ([`Replacement::start_copy`]).
 pub async fn copy_object(
     client: &Client,
     from: &S3Uri,
     to: &S3Uri,
     if_match: &str,
+    storage_class: Option<&StorageClass>,
 ) -> Result<(), S3Error> {
     client
         .copy_object()
@@ -384,6 +386,7 @@ pub async fn copy_object(
         .key(to.key())
         .copy_source(copy_source(from))
         .copy_source_if_match(if_match)
+        .set_storage_class(storage_class.cloned())
         .send()
         .await
         .map(drop)

@@ -30,9 +30,12 @@ fn stopped(to: &S3Uri) -> S3Error {
 pub const MAX_COPY_OBJECT: u64 = 5 << 30;
 
 /// How a copy is made.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct CopyOptions {
+    /// The copy's storage class (`None`: the destination bucket's
+    /// default, as CopyObject makes it).
+    pub storage_class: Option<aws_sdk_s3::types::StorageClass>,
     /// Objects of at least this many bytes copy in parts (at most
     /// [`MAX_COPY_OBJECT`], which is the default).
     pub multipart_threshold: u64,
@@ -45,6 +48,7 @@ pub struct CopyOptions {
 impl Default for CopyOptions {
     fn default() -> Self {
         CopyOptions {
+            storage_class: None,
             multipart_threshold: MAX_COPY_OBJECT,
             part_size: crate::DEFAULT_PART_SIZE as u64,
             concurrency: 8,
@@ -56,10 +60,17 @@ impl CopyOptions {
     /// Copies with these part settings.
     pub fn new(multipart_threshold: u64, part_size: u64, concurrency: usize) -> Self {
         CopyOptions {
+            storage_class: None,
             multipart_threshold: multipart_threshold.min(MAX_COPY_OBJECT),
             part_size,
             concurrency: concurrency.max(1),
         }
+    }
+
+    /// Copies in `storage_class` (`None`: the bucket's default).
+    pub fn storage_class(mut self, storage_class: Option<aws_sdk_s3::types::StorageClass>) -> Self {
+        self.storage_class = storage_class;
+        self
     }
 }
 
@@ -95,13 +106,13 @@ pub async fn copy(
     let instruction_to = to.with_key(format!("{}{suffix}", to.key()));
     let instruction_file = match atrest_s3::head(s3, &instruction).await {
         Ok(found) => {
-            atrest_s3::copy_object(s3, &instruction, &instruction_to, &found.etag).await?;
+            atrest_s3::copy_object(s3, &instruction, &instruction_to, &found.etag, None).await?;
             true
         }
         Err(S3Error::NoSuchKey { .. }) => false,
         Err(e) => return Err(e),
     };
-    let parts = match copy_body(s3, from, to, &head, options, stop).await {
+    let parts = match copy_body(s3, from, to, &head, &options, stop).await {
         Ok(parts) => parts,
         Err(e) => {
             if instruction_file {
@@ -124,20 +135,22 @@ async fn copy_body(
     from: &S3Uri,
     to: &S3Uri,
     head: &atrest_s3::ObjectHead,
-    options: CopyOptions,
+    options: &CopyOptions,
     stop: &Stop,
 ) -> Result<usize, S3Error> {
     if head.len < options.multipart_threshold || head.len == 0 {
-        atrest_s3::copy_object(s3, from, to, &head.etag).await?;
+        let class = options.storage_class.as_ref();
+        atrest_s3::copy_object(s3, from, to, &head.etag, class).await?;
         return Ok(0);
     }
     let mut properties = head.properties.clone();
     if head.tag_count.unwrap_or(0) > 0 {
         properties.tags = atrest_s3::get_tags(s3, from, head.version_id.as_deref()).await?;
     }
-    // As CopyObject does: the destination's storage class and server-side
-    // encryption are its bucket's defaults, not the source's.
-    properties.storage_class = None;
+    // As CopyObject does: the destination's storage class (unless given)
+    // and server-side encryption are its bucket's defaults, not the
+    // source's.
+    properties.storage_class = options.storage_class.clone();
     properties.server_side_encryption = None;
     properties.sse_kms_key_id = None;
     let upload = Replacement::start_copy(s3, to, &properties, (from, &head.etag)).await?;

@@ -111,7 +111,7 @@ async fn run_all(
     let total = pairs.len();
     let mut results = futures::stream::iter(pairs)
         .map(|(from, to)| async move {
-            let done = copy(s3, &from, &to, args.options, stop).await;
+            let done = copy(s3, &from, &to, args.options.clone(), stop).await;
             (from, to, done)
         })
         .buffer_unordered(args.jobs.max(1));

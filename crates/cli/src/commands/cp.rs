@@ -31,7 +31,7 @@ pub fn normalize(mut cli: Cli, matches: &ArgMatches) -> anyhow::Result<Cli> {
         // so no key, context or property flag applies.
         let what = "uploads and downloads, not to copies between s3:// locations";
         refuse::<DecryptArgs>(sub, what, &[])?;
-        refuse::<EncryptArgs>(sub, what, &["multipart_threshold"])?;
+        refuse::<EncryptArgs>(sub, what, &["multipart_threshold", "storage_class"])?;
         refuse::<crate::cli::KeyFileArg>(sub, what, &[])?;
         refuse::<crate::cli::SelectArgs>(sub, what, &[])?;
         match bulk.recursive {

@@ -502,6 +502,32 @@ fn cp_between_s3_locations_copies_inside_s3() {
         );
         assert_eq!(tags.unwrap().tag_set().len(), 1, "{copy}");
     }
+    // --storage-class, in one request or in parts (else the bucket's
+    // default, as CopyObject).
+    for (key, extra) in [("cold.bin", &[][..]), ("cold-parts.bin", &parts[..])] {
+        let args = [
+            "cp",
+            &env.uri("src/in.bin"),
+            &env.uri(key),
+            "--storage-class",
+            "STANDARD_IA",
+        ];
+        env.ok(&[&args[..], extra].concat());
+        let head = block_on(env.s3.head_object().bucket(&env.bucket).key(key).send()).unwrap();
+        assert_eq!(
+            head.storage_class().map(|c| c.as_str()),
+            Some("STANDARD_IA"),
+            "{key}"
+        );
+    }
+    let head = block_on(
+        env.s3
+            .head_object()
+            .bucket(&env.bucket)
+            .key("parts.bin")
+            .send(),
+    );
+    assert_eq!(head.unwrap().storage_class(), None);
     // A dry run copies nothing, nor --no-overwrite over what exists; flags
     // of uploads and downloads are refused; a missing source is "not
     // found".
