@@ -64,7 +64,7 @@ pub async fn run(s3: &aws_sdk_s3::Client, args: Copy<'_>, stop: Stop) -> Result<
         atrest_transfer::manifest::select(s3, &under, None, atrest_transfer::manifest::Shard::ALL)
             .await
             .map_err(crate::failure::from_manifest)?;
-    let pairs = selection
+    let mut pairs = selection
         .objects
         .iter()
         .filter_map(|o| relative_key(&from_prefix, &o.key, &filter))
@@ -73,7 +73,6 @@ pub async fn run(s3: &aws_sdk_s3::Client, args: Copy<'_>, stop: Stop) -> Result<
             (from, args.to.with_key(format!("{to_prefix}{rel}")))
         })
         .collect::<Vec<_>>();
-    let mut pairs = pairs;
     if args.no_overwrite {
         // One listing, not a HEAD per object.
         let existing: std::collections::HashSet<String> =

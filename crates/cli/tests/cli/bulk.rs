@@ -582,25 +582,17 @@ fn many_jobs_do_not_run_out_of_file_descriptors() {
     for i in 0..300 {
         write(&src, &format!("f{i}"), b"x");
     }
-    let atrest = env.atrest();
-    let mut shell = std::process::Command::new("sh");
-    shell
-        .arg("-c")
-        .arg(r#"ulimit -S -n 64 && exec "$0" "$@""#)
-        .arg(atrest.get_program())
-        .args([
-            "cp",
-            "-r",
-            "src",
-            &env.uri("p/"),
-            "--key",
-            &env.key_id,
-            "--jobs",
-            "256",
-        ])
-        .current_dir(env.path(""))
-        .env_clear()
-        .envs(atrest.get_envs().filter_map(|(k, v)| Some((k, v?))));
+    let mut shell = env.atrest_under(&["sh", "-c", r#"ulimit -S -n 64 && exec "$0" "$@""#]);
+    shell.args([
+        "cp",
+        "-r",
+        "src",
+        &env.uri("p/"),
+        "--key",
+        &env.key_id,
+        "--jobs",
+        "256",
+    ]);
     let out = shell.output().unwrap();
     assert_status(&out, 0, &["cp -r --jobs 256 at a soft limit of 64 files"]);
     assert_eq!(keys(&env, "p/").len(), 300);

@@ -379,16 +379,8 @@ fn a_part_size_far_above_the_input_costs_no_more_memory() {
     let data = sample(16 << 20, 16);
     std::fs::write(env.path("in"), &data).unwrap();
     let peak_kib = |args: &[&str], stdin: Stdio| -> u64 {
-        let atrest = env.atrest();
-        let mut time = std::process::Command::new("/usr/bin/time");
-        time.args(["-f", "%M"])
-            .arg(atrest.get_program())
-            .args(args)
-            .current_dir(env.path(""))
-            .env_clear()
-            .envs(atrest.get_envs().filter_map(|(k, v)| Some((k, v?))))
-            .stdin(stdin);
-        let out = time.output().unwrap();
+        let mut time = env.atrest_under(&["/usr/bin/time", "-f", "%M"]);
+        let out = time.args(args).stdin(stdin).output().unwrap();
         assert_status(&out, 0, args);
         stderr(&out).lines().last().unwrap().trim().parse().unwrap()
     };
@@ -431,16 +423,8 @@ fn cp_between_s3_locations_copies_inside_s3() {
         &env.key_id,
     ]);
     let proxy = Proxy::start(&env.endpoint);
-    let via = |args: &[&str]| {
-        let out = env
-            .atrest()
-            .env("AWS_ENDPOINT_URL", proxy.url())
-            .args(args)
-            .output()
-            .unwrap();
-        assert_status(&out, 0, args);
-        String::from_utf8(out.stdout).unwrap()
-    };
+    let via =
+        |args: &[&str]| String::from_utf8(crate::sync::via(&env, &proxy, args).stdout).unwrap();
     let said = via(&["cp", &env.uri("src/in.bin"), &env.uri("one/")]);
     assert_eq!(
         said,

@@ -102,6 +102,21 @@ impl Env {
         cmd
     }
 
+    /// A command running the binary through `wrapper` (e.g. `/usr/bin/time
+    /// -f %M`, or a shell that lowers a limit and `exec`s `"$0" "$@"`),
+    /// with the same directory and environment as [`Env::atrest`].
+    pub fn atrest_under(&self, wrapper: &[&str]) -> Command {
+        let atrest = self.atrest();
+        let mut cmd = Command::new(wrapper[0]);
+        cmd.args(&wrapper[1..])
+            .arg(atrest.get_program())
+            .current_dir(self.dir.path())
+            .env_clear()
+            .envs(atrest.get_envs().filter_map(|(k, v)| Some((k, v?))))
+            .stdin(Stdio::null());
+        cmd
+    }
+
     /// Runs the binary with `args`, returning its output.
     pub fn run(&self, args: &[&str]) -> Output {
         self.atrest().args(args).output().unwrap()

@@ -23,7 +23,7 @@ fn mtime(path: &Path) -> SystemTime {
 }
 
 /// Runs atrest through `proxy`, insisting on success.
-fn via(env: &Env, proxy: &Proxy, args: &[&str]) -> std::process::Output {
+pub(crate) fn via(env: &Env, proxy: &Proxy, args: &[&str]) -> std::process::Output {
     let out = env
         .atrest()
         .env("AWS_ENDPOINT_URL", proxy.url())
