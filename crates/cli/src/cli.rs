@@ -32,7 +32,8 @@ const SYNC_EXAMPLES: &str = "\
 Examples:
   atrest sync photos s3://bucket/photos --key alias/photos
   atrest sync s3://bucket/photos photos --delete
-  atrest sync . s3://bucket/site --exclude '*.tmp' --dryrun";
+  atrest sync . s3://bucket/site --exclude '*.tmp' --dryrun
+  atrest sync s3://bucket/photos s3://backup/photos --delete";
 
 const ENCRYPT_EXAMPLES: &str = "\
 Examples:
@@ -342,8 +343,9 @@ pub enum Command {
         bulk: BulkArgs,
     },
 
-    /// Make a prefix match a directory, or a directory match a prefix,
-    /// transferring only what is new or changed, as `aws s3 sync` does.
+    /// Make a prefix match a directory, a directory match a prefix, or a
+    /// prefix match another, transferring only what is new or changed, as
+    /// `aws s3 sync` does.
     ///
     /// A file is transferred when the destination lacks it, when the sizes
     /// differ (on the S3 side the plaintext size, from the listed size and
@@ -351,15 +353,19 @@ pub enum Command {
     /// changed after the object was written). Uploads record the file's
     /// modification time in the object's metadata; downloads give the file
     /// that time. A local file newer than the object is kept and reported,
-    /// not overwritten: --exact-timestamps replaces it. Listings decide; a
-    /// re-run over an unchanged tree transfers nothing.
+    /// not overwritten: --exact-timestamps replaces it. Between two
+    /// prefixes objects are copied inside S3 as they are (still encrypted,
+    /// no key needed) when the listed sizes differ or the source was
+    /// written after its copy. Listings decide; a re-run over an unchanged
+    /// tree transfers nothing.
     #[command(after_help = SYNC_EXAMPLES)]
     Sync {
         /// A local directory, or s3://BUCKET[/PREFIX].
         #[arg(value_name = "SRC", value_parser = Side(Target::parse_prefix))]
         src: Target,
 
-        /// s3://BUCKET[/PREFIX], or a local directory.
+        /// s3://BUCKET[/PREFIX], or a local directory (when SRC is a
+        /// prefix).
         #[arg(value_name = "DST", value_parser = Side(Target::parse_prefix))]
         dst: Target,
 

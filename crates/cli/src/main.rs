@@ -477,10 +477,6 @@ async fn run(cli: Cli) -> anyhow::Result<Option<String>> {
             bulk,
             ..
         } => {
-            let threshold = encrypt
-                .multipart_threshold
-                .unwrap_or(atrest_transfer::copy::MAX_COPY_OBJECT);
-            let concurrency = transfer.concurrency.map_or(8, |n| n as usize);
             let args = commands::copy::Copy {
                 from,
                 to,
@@ -489,12 +485,7 @@ async fn run(cli: Cli) -> anyhow::Result<Option<String>> {
                 no_overwrite: bulk.no_overwrite,
                 jobs: bulk.many.jobs as usize,
                 filters: &bulk.many.filters,
-                options: atrest_transfer::copy::CopyOptions::new(
-                    threshold,
-                    transfer.part_size,
-                    concurrency,
-                )
-                .storage_class(encrypt.properties.storage_class.clone()),
+                options: commands::copy::options(encrypt, transfer),
                 quiet: cli.quiet,
             };
             // Not dropped on a signal: a copy in parts aborts its upload.

@@ -25,7 +25,7 @@
 //! assert_eq!(decide(Direction::Upload, Rules::default(), &pair), Action::Skip);
 //! ```
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::sync::Mutex;
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -313,17 +313,49 @@ pub async fn plan(
     Ok(plan)
 }
 
+/// What a sync from the objects `source` to the objects `destination`
+/// (two prefixes, by the same relative names) does, as `aws s3 sync`
+/// decides between S3 locations: a copy inside S3 keeps every byte, so
+/// listed lengths compare as they are, and an object is copied again when
+/// the source was written after its copy. An object counts as written
+/// when its instruction file was, too: rotating such an object rewrites
+/// only that file. Needs no request.
+pub fn plan_copy(options: Options, source: &Remote, destination: &Remote) -> Plan {
+    let (mut plan, both) = Plan::split(
+        Direction::Upload,
+        options,
+        &source.objects,
+        &destination.objects,
+    );
+    for name in both {
+        let pair = Pair {
+            local_modified: source.written(&name),
+            remote_modified: destination.written(&name),
+            size: match source.objects[&name].size == destination.objects[&name].size {
+                true => SizeCheck::Same,
+                false => SizeCheck::Differ,
+            },
+        };
+        match decide(Direction::Upload, options.rules, &pair) {
+            Action::Transfer => plan.transfer.push(name),
+            _ => plan.current += 1,
+        }
+    }
+    plan.transfer.sort();
+    plan
+}
+
 /// The objects under a prefix that a sync compares files with.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct Remote {
     /// The objects taken, by relative name.
     pub objects: BTreeMap<String, Entry>,
-    /// The relative names of the S3 Encryption Client instruction files of
-    /// listed objects: not objects to sync, but deleted with theirs (and
-    /// never to be replaced by an upload: that would leave their object
-    /// undecryptable).
-    pub instruction_files: BTreeSet<String>,
+    /// The S3 Encryption Client instruction files of listed objects, by
+    /// relative name, with when each was written: not objects to sync, but
+    /// deleted with theirs (and never to be replaced by an upload: that
+    /// would leave their object undecryptable).
+    pub instruction_files: BTreeMap<String, SystemTime>,
 }
 
 impl Remote {
@@ -337,17 +369,20 @@ impl Remote {
         relative: impl Fn(&str) -> Option<String>,
     ) -> Result<Remote, S3Error> {
         let mut listing = atrest_s3::list(s3, &uri.with_key(prefix)).await?;
+        let modified = |o: &atrest_s3::Listed| {
+            let at = o.last_modified.and_then(|t| SystemTime::try_from(t).ok());
+            at.unwrap_or(UNIX_EPOCH)
+        };
         let instruction_files = crate::list::without_instruction_files(&mut listing)
             .into_iter()
-            .filter_map(|o| o.key.strip_prefix(prefix).map(str::to_owned))
+            .filter_map(|o| Some((o.key.strip_prefix(prefix)?.to_owned(), modified(&o))))
             .collect();
         let objects = listing
-            .into_iter()
+            .iter()
             .filter_map(|o| {
-                let modified = o.last_modified.and_then(|t| SystemTime::try_from(t).ok());
                 let entry = Entry {
                     size: o.size,
-                    modified: modified.unwrap_or(UNIX_EPOCH),
+                    modified: modified(o),
                 };
                 Some((relative(&o.key)?, entry))
             })
@@ -365,10 +400,19 @@ impl Remote {
         let theirs: Vec<String> = deleted
             .iter()
             .map(|name| format!("{name}{suffix}"))
-            .filter(|name| self.instruction_files.contains(name))
+            .filter(|name| self.instruction_files.contains_key(name))
             .collect();
         deleted.extend(theirs);
         deleted
+    }
+
+    /// When the listed object `name` or its instruction file was last
+    /// written, whichever is later.
+    fn written(&self, name: &str) -> SystemTime {
+        let suffix = atrest_format::s3ec::INSTRUCTION_SUFFIX;
+        let instruction = self.instruction_files.get(&format!("{name}{suffix}"));
+        let object = self.objects[name].modified;
+        instruction.map_or(object, |&at| at.max(object))
     }
 }
 
@@ -549,7 +593,9 @@ mod tests {
     fn a_deleted_object_takes_its_instruction_file_along() {
         let remote = Remote {
             objects: BTreeMap::new(),
-            instruction_files: ["a.instruction", "c.instruction"].map(str::to_owned).into(),
+            instruction_files: ["a.instruction", "c.instruction"]
+                .map(|n| (n.to_owned(), at(1)))
+                .into(),
         };
         let deleted = remote.with_instruction_files(vec!["a".into(), "b".into()]);
         assert_eq!(deleted, ["a", "b", "a.instruction"]);
@@ -643,6 +689,58 @@ mod tests {
         let keep = Options::new(Rules::default(), true, false);
         let (plan, both) = Plan::split(Direction::Download, keep, &local, &remote);
         assert_eq!((plan.current, both.len()), (1, 0));
+    }
+
+    #[test]
+    fn copies_go_when_the_length_differs_or_the_source_is_newer() {
+        let remote = |objects: &[(&str, u64, u64)], instruction_files: &[(&str, u64)]| Remote {
+            objects: objects
+                .iter()
+                .map(|&(name, size, modified)| {
+                    let entry = Entry {
+                        size,
+                        modified: at(modified),
+                    };
+                    (name.to_owned(), entry)
+                })
+                .collect(),
+            instruction_files: instruction_files
+                .iter()
+                .map(|&(name, modified)| (name.to_owned(), at(modified)))
+                .collect(),
+        };
+        let source = remote(
+            &[
+                ("new", 5, 100),
+                ("same", 5, 100),
+                ("longer", 6, 100),
+                ("rewritten", 5, 300),
+                ("rotated", 5, 100),
+                ("kept", 5, 100),
+            ],
+            &[("rotated.instruction", 300), ("kept.instruction", 100)],
+        );
+        let mut destination = remote(
+            &[
+                ("same", 5, 200),
+                ("longer", 5, 200),
+                ("rewritten", 5, 200),
+                ("rotated", 5, 200),
+                ("kept", 5, 200),
+                ("extra", 1, 200),
+            ],
+            &[("rotated.instruction", 200), ("kept.instruction", 200)],
+        );
+        let plan = plan_copy(Options::default(), &source, &destination);
+        assert_eq!(plan.transfer, ["longer", "new", "rewritten", "rotated"]);
+        assert_eq!((plan.current, plan.delete.len()), (2, 0));
+        let size_only = Options::new(Rules::new(true, false), false, true);
+        let plan = plan_copy(size_only, &source, &destination);
+        assert_eq!(plan.transfer, ["longer", "new"]);
+        assert_eq!(plan.delete, ["extra"]);
+        destination.objects.clear();
+        let keep = Options::new(Rules::default(), true, false);
+        assert_eq!(plan_copy(keep, &source, &destination).transfer.len(), 6);
     }
 
     #[test]

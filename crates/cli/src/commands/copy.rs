@@ -5,10 +5,11 @@
 use anyhow::Result;
 use atrest_fs::tree::{as_prefix, relative_key, Filter, Rule};
 use atrest_s3::S3Uri;
-use atrest_transfer::copy::{copy, CopyOptions};
+use atrest_transfer::copy::{copy, CopyOptions, MAX_COPY_OBJECT};
 use atrest_transfer::Stop;
 use futures::StreamExt;
 
+use crate::cli::{EncryptArgs, TransferArgs};
 use crate::escape;
 use crate::failure::{one_line, Exit, Failure};
 
@@ -91,8 +92,18 @@ pub async fn run(s3: &aws_sdk_s3::Client, args: Copy<'_>, stop: Stop) -> Result<
     run_all(s3, &args, pairs, &stop).await
 }
 
-/// Copies each pair, `jobs` at a time, a line each as it ends.
-async fn run_all(
+/// How `--multipart-threshold`, `--part-size`, `--concurrency` and
+/// `--storage-class` make copies (by default: parts above 5 GiB only).
+pub fn options(encrypt: &EncryptArgs, transfer: &TransferArgs) -> CopyOptions {
+    let threshold = encrypt.multipart_threshold.unwrap_or(MAX_COPY_OBJECT);
+    let concurrency = transfer.concurrency.map_or(8, |n| n as usize);
+    CopyOptions::new(threshold, transfer.part_size, concurrency)
+        .storage_class(encrypt.properties.storage_class.clone())
+}
+
+/// Copies each pair, `jobs` at a time, a line each as it ends; with
+/// `recursive`, a failed copy is counted and the rest go on.
+pub async fn run_all(
     s3: &aws_sdk_s3::Client,
     args: &Copy<'_>,
     pairs: Vec<(S3Uri, S3Uri)>,
@@ -108,7 +119,9 @@ async fn run_all(
         return Ok(());
     }
     let total = pairs.len();
-    let mut results = futures::stream::iter(pairs)
+    // Once stopped, no copy begins.
+    let begun = futures::stream::iter(pairs).take_while(|_| std::future::ready(!stop.is_stopped()));
+    let mut results = begun
         .map(|(from, to)| async move {
             let done = copy(s3, &from, &to, args.options.clone(), stop).await;
             (from, to, done)

@@ -20,28 +20,30 @@ pub fn normalize(mut cli: Cli, matches: &ArgMatches) -> anyhow::Result<Cli> {
     let Some((_, sub)) = matches.subcommand() else {
         return Ok(cli);
     };
-    if let Command::Cp {
-        src: Target::S3(_),
-        dst: Target::S3(_),
-        bulk,
-        ..
-    } = &cli.command
-    {
-        // A copy inside S3, as it is: nothing is encrypted or decrypted,
-        // so no key, context or property flag applies.
-        let what = "uploads and downloads, not to copies between s3:// locations";
-        refuse::<DecryptArgs>(sub, what, &[])?;
-        refuse::<EncryptArgs>(sub, what, &["multipart_threshold", "storage_class"])?;
-        refuse::<crate::cli::KeyFileArg>(sub, what, &[])?;
-        refuse::<crate::cli::SelectArgs>(sub, what, &[])?;
-        match bulk.recursive {
-            true => refuse::<ManyArgs>(sub, what, &["jobs", "include", "exclude"])?,
-            false => refuse::<ManyArgs>(sub, "--recursive only", &[])?,
+    match &cli.command {
+        Command::Cp {
+            src: Target::S3(_),
+            dst: Target::S3(_),
+            bulk,
+            ..
+        } => {
+            if !bulk.recursive {
+                refuse::<ManyArgs>(sub, "--recursive only", &[])?;
+            }
+            refuse_for_copies(sub, bulk.many.json)?;
+            refuse::<crate::cli::SelectArgs>(sub, COPIES, &[])?;
+            return Ok(cli);
         }
-        if bulk.many.json {
-            return Err(usage(&format!("--json applies to {what}")));
+        Command::Sync {
+            src: Target::S3(_),
+            dst: Target::S3(_),
+            many,
+            ..
+        } => {
+            refuse_for_copies(sub, many.json)?;
+            return Ok(cli);
         }
-        return Ok(cli);
+        _ => {}
     }
     cli.command = match cli.command {
         Command::Cp {
@@ -121,6 +123,23 @@ pub fn normalize(mut cli: Cli, matches: &ArgMatches) -> anyhow::Result<Cli> {
         _ => {}
     }
     Ok(cli)
+}
+
+/// What the flags of uploads and downloads do not apply to.
+const COPIES: &str = "uploads and downloads, not to copies between s3:// locations";
+
+/// A copy inside S3 (`cp` or `sync` between s3:// locations) is made as
+/// it is: nothing is encrypted or decrypted, so no key, context or
+/// property flag applies, and it has no JSON report.
+fn refuse_for_copies(sub: &ArgMatches, json: bool) -> anyhow::Result<()> {
+    refuse::<DecryptArgs>(sub, COPIES, &[])?;
+    refuse::<EncryptArgs>(sub, COPIES, &["multipart_threshold", "storage_class"])?;
+    refuse::<crate::cli::KeyFileArg>(sub, COPIES, &[])?;
+    refuse::<ManyArgs>(sub, COPIES, &["jobs", "include", "exclude"])?;
+    match json {
+        true => Err(usage(&format!("--json applies to {COPIES}"))),
+        false => Ok(()),
+    }
 }
 
 /// `--key-file` and `--key` exclude each other; a key from ATREST_KMS_KEY

@@ -1,5 +1,6 @@
-//! `atrest sync SRC DST`: a directory to a prefix or a prefix to a
-//! directory, transferring only what is new or changed, as `aws s3 sync`.
+//! `atrest sync SRC DST`: a directory to a prefix, a prefix to a
+//! directory, or a prefix to a prefix (copies inside S3), transferring
+//! only what is new or changed, as `aws s3 sync`.
 //!
 //! One listing of each side decides (the rules and the plaintext sizes are
 //! `atrest_transfer::sync`'s); the transfers then run as `--recursive` ones
@@ -12,6 +13,7 @@ use std::time::UNIX_EPOCH;
 use anyhow::{Context, Result};
 use atrest_s3::S3Uri;
 use atrest_transfer::sync::{self, Direction, Entry, Options, Plan, Remote, Rules, Sizes};
+use atrest_transfer::Stop;
 use futures::StreamExt;
 
 use crate::cli::Target;
@@ -88,12 +90,84 @@ pub async fn run(args: Sync<'_>, interrupt: &Interrupt) -> Result<()> {
         (Target::File(dir), Target::S3(uri)) => upload(&args, dir, uri, interrupt).await,
         // Dropping the work on a signal removes the temporary outputs.
         (Target::S3(uri), Target::File(dir)) => interrupt.guard(download(&args, uri, dir)).await,
-        _ => Err(Failure::new(
+        // Not dropped on a signal: a copy in parts aborts its upload.
+        (Target::S3(from), Target::S3(to)) => {
+            interrupt.stopping(|stop| copy(&args, from, to, stop)).await
+        }
+        (Target::File(_), Target::File(_)) => Err(Failure::new(
             Exit::Usage,
-            "sync needs one s3:// side: a directory and a prefix (s3://BUCKET[/PREFIX])",
+            "sync needs an s3:// side: a directory and a prefix (s3://BUCKET[/PREFIX]), or two prefixes",
         )
         .into()),
     }
+}
+
+/// The objects under one prefix to another, copied inside S3 as they are
+/// (`commands::copy`): still encrypted, decrypting as before.
+async fn copy(args: &Sync<'_>, from: &S3Uri, to: &S3Uri, stop: Stop) -> Result<()> {
+    let (from_prefix, to_prefix) = (as_prefix(from.key()), as_prefix(to.key()));
+    // Nested prefixes would copy the copies again on every run.
+    let nested = from_prefix.starts_with(&to_prefix) || to_prefix.starts_with(&from_prefix);
+    if from.bucket() == to.bucket() && nested {
+        let why = format!("{from} and {to} overlap: sync copies between prefixes neither of which holds the other");
+        return Err(Failure::new(Exit::Usage, why).into());
+    }
+    let filter = Filter::new(&args.many.filters)?;
+    let source = remote(args, from, &from_prefix, &filter).await?;
+    let destination = remote(args, to, &to_prefix, &filter).await?;
+    let rules = Rules::new(args.sync.size_only, args.sync.exact_timestamps);
+    let options = Options::new(rules, args.sync.no_overwrite, args.sync.delete);
+    let mut plan = sync::plan_copy(options, &source, &destination);
+    // Copied over an instruction file, an object would leave the
+    // destination's object of that name undecryptable.
+    plan.transfer.retain(|rel| {
+        let clash = destination.instruction_files.contains_key(rel);
+        if clash && !args.quiet {
+            let object = atrest_transfer::list::group_key(rel);
+            eprintln!(
+                "warning: skipped {}: it would replace the S3 Encryption Client instruction file of {}",
+                crate::escape(&from.with_key(format!("{from_prefix}{rel}")).to_string()),
+                crate::escape(&to.with_key(format!("{to_prefix}{object}")).to_string()),
+            );
+        }
+        !clash
+    });
+    plan.delete = destination.with_instruction_files(plan.delete);
+    let pairs = plan
+        .transfer
+        .iter()
+        .map(|rel| {
+            let source = from.with_key(format!("{from_prefix}{rel}"));
+            (source, to.with_key(format!("{to_prefix}{rel}")))
+        })
+        .collect();
+    let copies = super::copy::Copy {
+        from,
+        to,
+        recursive: true,
+        dry_run: args.sync.dryrun,
+        // The plan has decided.
+        no_overwrite: false,
+        jobs: args.many.jobs as usize,
+        filters: &args.many.filters,
+        options: super::copy::options(args.encrypt, args.transfer),
+        quiet: args.quiet,
+    };
+    let copied = super::copy::run_all(args.s3, &copies, pairs, &stop).await;
+    if args.sync.dryrun {
+        for rel in &plan.delete {
+            let gone = to.with_key(format!("{to_prefix}{rel}"));
+            args.say(&format!("(dryrun) delete: {gone}"));
+        }
+        return copied;
+    }
+    // A stopped run deletes nothing.
+    if stop.is_stopped() {
+        return copied;
+    }
+    let deleted = delete_objects(args, to, &to_prefix, &plan.delete).await?;
+    report(args, &plan, deleted);
+    copied
 }
 
 /// The objects under the prefix that the filter takes.
@@ -146,7 +220,7 @@ async fn upload(args: &Sync<'_>, dir: &Path, uri: &S3Uri, interrupt: &Interrupt)
     // Uploaded over an instruction file, a file would leave its object
     // undecryptable.
     found.retain(|item| match &item.work {
-        Ok(source) if remote.instruction_files.contains(&source.rel) => {
+        Ok(source) if remote.instruction_files.contains_key(&source.rel) => {
             if !args.quiet {
                 let object = atrest_transfer::list::group_key(&source.rel);
                 eprintln!(

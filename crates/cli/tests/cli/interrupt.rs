@@ -158,31 +158,40 @@ fn one_sigterm_stops_a_command_waiting_on_a_fifo() {
     );
 }
 
-/// SIGINT while an object is copied inside S3 in parts: the multipart
-/// upload is aborted, and no copy appears.
+/// SIGINT while an object is copied inside S3 in parts, by `cp` or by
+/// `sync --delete`: the multipart upload is aborted, no copy appears, and
+/// sync deletes nothing.
 #[test]
 fn sigint_during_a_copy_in_parts_aborts_its_upload() {
     use crate::faults::{Fault, Op, Proxy};
     let Some(env) = env() else { return };
-    env.put_raw("src", sample(12 * 1024 * 1024, 2));
-    let proxy = Proxy::start(&env.endpoint);
-    // Every part's reply held: the copy is mid-way for long enough.
-    proxy.add(Op::UploadPart, Fault::HoldResponse, 3);
-    let child = env
-        .atrest()
-        .env("AWS_ENDPOINT_URL", proxy.url())
-        .args(["cp", &env.uri("src"), &env.uri("copy")])
-        .args(["--multipart-threshold", "5M", "--part-size", "5M"])
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    wait_for("the copy's multipart upload to start", || {
-        open_uploads(&env) == 1
-    });
-    signal(child.id(), "INT");
-    let out = child.wait_with_output().unwrap();
-    assert_status(&out, 130, &["copy interrupted"]);
-    assert_eq!(open_uploads(&env), 0, "multipart upload left behind");
-    let head = block_on(env.s3.head_object().bucket(&env.bucket).key("copy").send());
-    assert!(head.is_err(), "no copy may appear");
+    env.put_raw("src/big", sample(12 * 1024 * 1024, 2));
+    env.put_raw("dst/extra", b"kept".to_vec());
+    let cp = ["cp", &env.uri("src/big"), &env.uri("dst/big")];
+    let sync = ["sync", &env.uri("src"), &env.uri("dst"), "--delete"];
+    for args in [&cp[..], &sync[..]] {
+        let proxy = Proxy::start(&env.endpoint);
+        // Every part's reply held: the copy is mid-way for long enough.
+        proxy.add(Op::UploadPart, Fault::HoldResponse, 3);
+        let child = env
+            .atrest()
+            .env("AWS_ENDPOINT_URL", proxy.url())
+            .args(args)
+            .args(["--multipart-threshold", "5M", "--part-size", "5M"])
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        wait_for("the copy's multipart upload to start", || {
+            open_uploads(&env) == 1
+        });
+        signal(child.id(), "INT");
+        let out = child.wait_with_output().unwrap();
+        assert_status(&out, 130, args);
+        assert_eq!(
+            open_uploads(&env),
+            0,
+            "{args:?}: multipart upload left behind"
+        );
+        assert_eq!(crate::bulk::keys(&env, "dst/"), ["dst/extra"], "{args:?}");
+    }
 }

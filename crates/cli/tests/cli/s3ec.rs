@@ -730,3 +730,45 @@ fn instruction_files_go_with_their_objects_in_prefix_commands() {
     assert_eq!(doc["objects"].as_array().unwrap().len(), 1, "{doc}");
     assert_eq!(doc["objects"][0]["key"], "dir/b");
 }
+
+/// Synced between prefixes, an object goes with its instruction file, and
+/// goes again when only that file was rewritten (as the Java client's
+/// re-encryption of an instruction file does); `--delete` takes both.
+#[test]
+fn sync_between_prefixes_takes_instruction_files_along() {
+    let Some(env) = env() else { return };
+    let data = sample(100_000, 78);
+    std::fs::write(env.path("plain"), &data).unwrap();
+    let args = ["encrypt", "plain", &env.uri("src/a"), "--format", "s3ec-v3"];
+    env.ok(&[&args[..], &["--key", &env.key_id]].concat());
+    move_to_instruction_file(&env, "src/a");
+    let (from, to) = (env.uri("src"), env.uri("dst"));
+    let said = |out: &std::process::Output| String::from_utf8_lossy(&out.stdout).into_owned();
+    let copied = format!("copy: {from}/a to {to}/a\n");
+
+    let out = env.ok(&["sync", &from, &to]);
+    assert_eq!(said(&out), copied);
+    env.ok(&["decrypt", &env.uri("dst/a"), "back"]);
+    assert!(std::fs::read(env.path("back")).unwrap() == data);
+    let out = env.ok(&["sync", &from, &to]);
+    assert_eq!(said(&out), "");
+    assert!(stderr(&out).contains("1 up to date"), "{}", stderr(&out));
+
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    let file = env.get_raw("src/a.instruction");
+    let marker = [("x-amz-crypto-instr-file".to_owned(), String::new())].into();
+    put_with_metadata(&env, "src/a.instruction", file, marker);
+    let out = env.ok(&["sync", &from, &to]);
+    assert_eq!(said(&out), copied);
+    let out = env.ok(&["sync", &from, &to]);
+    assert_eq!(said(&out), "");
+
+    env.put_raw("other/b", b"plain".to_vec());
+    let out = env.ok(&["sync", &env.uri("other"), &to, "--delete"]);
+    assert!(
+        said(&out).contains(&format!("delete: {to}/a.instruction")),
+        "{}",
+        said(&out)
+    );
+    assert_eq!(crate::bulk::keys(&env, "dst/"), ["dst/b"]);
+}

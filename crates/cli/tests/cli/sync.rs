@@ -312,3 +312,99 @@ fn a_plaintext_object_is_never_up_to_date() {
     );
     assert_eq!(std::fs::read(src.join("notes.txt")).unwrap(), b"four");
 }
+
+#[test]
+fn sync_between_prefixes_copies_inside_s3_only_what_changed() {
+    let Some(env) = env() else { return };
+    let src = env.path("tree");
+    for (rel, len) in [("a.txt", 10), ("sub/b.bin", 70_000), ("x.tmp", 3)] {
+        write(&src, rel, &sample(len, len as u64));
+    }
+    env.ok(&["cp", "-r", "tree", &env.uri("src"), "--key", &env.key_id]);
+    env.put_raw("dst/gone", b"old".to_vec());
+    env.put_raw("dst/keep.tmp", b"filtered out".to_vec());
+    let (from, to) = (env.uri("src"), env.uri("dst"));
+    let sync = |extra: &[&str]| {
+        let args = [&["sync", &from, &to, "--exclude", "*.tmp"][..], extra].concat();
+        let proxy = Proxy::start(&env.endpoint);
+        let out = via(&env, &proxy, &args);
+        (stdout(&out), stderr(&out), proxy)
+    };
+
+    let (said, _, _) = sync(&["--delete", "--dryrun"]);
+    assert_eq!(
+        said,
+        format!(
+            "(dryrun) copy: {0}/a.txt to {1}/a.txt\n(dryrun) copy: {0}/sub/b.bin to {1}/sub/b.bin\n(dryrun) delete: {1}/gone\n",
+            env.uri("src"),
+            env.uri("dst")
+        )
+    );
+    assert_eq!(keys(&env, "dst/"), ["dst/gone", "dst/keep.tmp"]);
+
+    let (said, _, proxy) = sync(&["--delete"]);
+    assert_eq!(said.matches("copy: ").count(), 2, "{said}");
+    assert!(said.contains(&format!("delete: {to}/gone\n")), "{said}");
+    assert_eq!(
+        keys(&env, "dst/"),
+        ["dst/a.txt", "dst/keep.tmp", "dst/sub/b.bin"]
+    );
+    // Copied inside S3: nothing downloaded, no part uploaded, no key asked;
+    // the traffic bound shows no 70 KB body went up either (the proxy counts
+    // CopyObject as a PUT).
+    assert_eq!(proxy.seen(Op::GetObject) + proxy.seen(Op::GetLaterRange), 0);
+    assert_eq!(proxy.seen(Op::UploadPart), 0);
+    assert_eq!(proxy.seen(Op::Kms), 0);
+    let (sent, received) = proxy.traffic();
+    assert!(
+        sent + received < 64 << 10,
+        "{sent} sent, {received} received"
+    );
+    env.ok(&["cp", &env.uri("dst/sub/b.bin"), "b.back"]);
+    assert_eq!(
+        std::fs::read(env.path("b.back")).unwrap(),
+        sample(70_000, 70_000)
+    );
+
+    // Unchanged: nothing copied.
+    let (said, told, _) = sync(&["--delete"]);
+    assert_eq!(said, "");
+    assert!(told.contains("2 up to date"), "{told}");
+
+    // Rewritten later with the same length: copied again (LastModified
+    // keeps whole seconds).
+    std::thread::sleep(Duration::from_millis(1100));
+    write(&src, "a.txt", b"0123456789");
+    env.ok(&[
+        "cp",
+        "tree/a.txt",
+        &env.uri("src/a.txt"),
+        "--key",
+        &env.key_id,
+    ]);
+    let (said, _, _) = sync(&[]);
+    assert_eq!(said, format!("copy: {from}/a.txt to {to}/a.txt\n"));
+    env.ok(&["cp", &env.uri("dst/a.txt"), "a.back"]);
+    assert_eq!(std::fs::read(env.path("a.back")).unwrap(), b"0123456789");
+    let (said, _, _) = sync(&["--size-only"]);
+    assert_eq!(said, "");
+
+    // Nested prefixes, and flags that encrypt or decrypt, are refused.
+    for (args, needle) in [
+        (vec!["sync", &from, &env.uri("src/copy")], "overlap"),
+        (vec!["sync", &env.uri(""), &to], "overlap"),
+        (
+            vec!["sync", &from, &to, "--key", &env.key_id],
+            "--key applies to uploads and downloads",
+        ),
+        (
+            vec!["sync", &from, &to, "--json"],
+            "--json applies to uploads and downloads",
+        ),
+    ] {
+        let out = env.run(&args);
+        assert_status(&out, 2, &args);
+        assert!(stderr(&out).contains(needle), "{args:?}: {}", stderr(&out));
+    }
+    assert_eq!(keys(&env, "src/").len(), 3);
+}
