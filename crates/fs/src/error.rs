@@ -45,10 +45,10 @@ pub enum Error {
         /// What is in the way.
         dir: PathBuf,
     },
-    /// A symbolic link to a directory in a tree: not followed (it could
-    /// loop, or lead out of the tree).
-    #[error("a symbolic link to a directory, which --recursive does not follow")]
-    DirectoryLink,
+    /// A symbolic link in a tree to a directory that holds it: following
+    /// it would never end.
+    #[error("a symbolic link to a directory that holds it (a loop): not followed")]
+    LinkLoop,
     /// A name that is not UTF-8 cannot become an S3 key without loss.
     #[error("the name is not valid UTF-8, so it cannot become an S3 key without loss: rename it")]
     NotUtf8,
@@ -129,7 +129,7 @@ impl Error {
             self,
             Error::InputIsDirectory(_)
                 | Error::OutputIsDirectory(_)
-                | Error::DirectoryLink
+                | Error::LinkLoop
                 | Error::NotUtf8
                 | Error::NotRegular(_)
                 | Error::SameKey { .. }

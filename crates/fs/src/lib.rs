@@ -15,7 +15,7 @@
 //!   `--exclude` filter ([`tree::Filter`]); and the other way, the path a
 //!   key below a prefix becomes, refusing keys that would leave the
 //!   directory ([`tree::join_key`]). Whatever cannot be transferred as it
-//!   is (a FIFO, a name that is not UTF-8, a link to a directory) is named
+//!   is (a FIFO, a name that is not UTF-8, a link that loops) is named
 //!   with its reason, never opened.
 //! - [`destination`]: where one file or object lands when the destination
 //!   is a prefix or a directory, as `aws s3 cp` decides.

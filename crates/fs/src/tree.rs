@@ -121,17 +121,25 @@ pub struct Source {
 /// Every entry under `root` the filter takes, sorted by name. Only regular
 /// files (and links to them) are transferred; a FIFO, socket or device
 /// fails alone without being opened, as does a subdirectory that cannot be
-/// listed, a link to a directory (not followed), a name that is not UTF-8
-/// (it cannot become a key without loss) and files that would map to one
-/// key. Directories the excludes cover are not read. Fails as a whole only
-/// if `root` itself cannot be listed.
+/// listed, a name that is not UTF-8 (it cannot become a key without loss)
+/// and files that would map to one key. A link to a directory is followed,
+/// as `aws s3 cp --recursive` follows it, unless it leads back to a
+/// directory that holds it: such a loop fails alone. Directories the
+/// excludes cover are not read. Fails as a whole only if `root` itself
+/// cannot be listed.
 pub fn walk(root: &Path, filter: &Filter) -> Result<Walk, Error> {
+    use std::os::unix::fs::MetadataExt;
     let mut found = Walk {
         files: Vec::new(),
         partials: Vec::new(),
     };
-    let mut dirs = vec![PathBuf::new()];
-    while let Some(rel_dir) = dirs.pop() {
+    let identity = |m: &std::fs::Metadata| (m.dev(), m.ino());
+    let top = std::fs::metadata(root)
+        .map_err(|e| Error::io(format!("cannot list {}", root.display()), e))?;
+    // Each directory to read, with the directories that hold it (itself
+    // included): a link to one of those is a loop.
+    let mut dirs = vec![(PathBuf::new(), vec![identity(&top)])];
+    while let Some((rel_dir, holders)) = dirs.pop() {
         let unlisted = |e| Error::io(format!("cannot list {}", root.join(&rel_dir).display()), e);
         let failed = |e| Walked {
             name: format!("{}/", shown(&rel_dir)),
@@ -158,10 +166,34 @@ pub fn walk(root: &Path, filter: &Filter) -> Result<Walk, Error> {
             };
             let rel = rel_dir.join(entry.file_name());
             let lossy = slashed(&rel, |c| c.to_string_lossy().into_owned());
-            if entry.file_type().is_ok_and(|t| t.is_dir()) {
-                if !filter.skips_dir(&lossy) {
-                    dirs.push(rel);
+            // A directory, or a link to one, with its identity when the
+            // system tells it (if not, reading it fails and says so).
+            let followed = || std::fs::metadata(root.join(&rel));
+            let directory = match entry.file_type() {
+                Ok(t) if t.is_dir() => Some(followed().ok().map(|m| identity(&m))),
+                Ok(t) if t.is_symlink() => followed()
+                    .ok()
+                    .filter(|m| m.is_dir())
+                    .map(|m| Some(identity(&m))),
+                _ => None,
+            };
+            if let Some(directory) = directory {
+                if filter.skips_dir(&lossy) {
+                    continue;
                 }
+                if directory.is_some_and(|id| holders.contains(&id)) {
+                    found.files.push(Walked {
+                        name: shown(&rel),
+                        size: 0,
+                        source: Err(Error::LinkLoop),
+                        // It stands for the directory's keys.
+                        key: utf8_key(&rel).map(|dir| format!("{dir}/")),
+                    });
+                    continue;
+                }
+                let mut holders = holders.clone();
+                holders.extend(directory);
+                dirs.push((rel, holders));
                 continue;
             }
             if !filter.takes(&lossy) {
@@ -200,13 +232,6 @@ fn source(root: &Path, rel: &Path) -> Walked {
             )
         }
     };
-    if meta.is_dir() {
-        // It stands for the directory's keys.
-        return Walked {
-            key: key.clone().map(|dir| format!("{dir}/")),
-            ..failed(name, Error::DirectoryLink)
-        };
-    }
     if !meta.is_file() {
         return failed(name, Error::not_regular(&meta));
     }
@@ -438,21 +463,45 @@ mod tests {
         std::fs::write(dir.join("sub/skip/c"), b"").unwrap();
         std::fs::write(dir.join(".atrest-x1y2z3.partial"), b"plain").unwrap();
         std::fs::write(dir.join(std::ffi::OsStr::from_bytes(b"n\xff")), b"").unwrap();
+        // Links to directories are followed; one back up is a loop.
         std::os::unix::fs::symlink(dir.join("sub"), dir.join("link")).unwrap();
+        std::os::unix::fs::symlink("..", dir.join("sub/up")).unwrap();
         let filter = Filter::new(&excludes(&["sub/skip/**"])).unwrap();
         let found = walk(dir, &filter).unwrap();
         let names: Vec<_> = found.files.iter().map(|f| f.name.as_str()).collect();
-        assert_eq!(names, ["a.txt", "link", r"n\xff", "sub/b.log"]);
+        assert_eq!(
+            names,
+            [
+                "a.txt",
+                "link/b.log",
+                "link/skip/c",
+                "link/up",
+                r"n\xff",
+                "sub/b.log",
+                "sub/up"
+            ]
+        );
         assert_eq!(found.partials, [".atrest-x1y2z3.partial"]);
         let source = found.files[0].source.as_ref().unwrap();
         assert_eq!((source.rel.as_str(), found.files[0].size), ("a.txt", 3));
-        assert!(matches!(found.files[1].source, Err(Error::DirectoryLink)));
-        assert!(matches!(found.files[2].source, Err(Error::NotUtf8)));
+        let source = found.files[1].source.as_ref().unwrap();
+        assert_eq!(source.path, dir.join("link/b.log"));
+        assert!(matches!(found.files[3].source, Err(Error::LinkLoop)));
+        assert!(matches!(found.files[4].source, Err(Error::NotUtf8)));
+        assert!(matches!(found.files[6].source, Err(Error::LinkLoop)));
         // What each stands for, failed or not (a name not UTF-8: nothing).
         let keys: Vec<_> = found.files.iter().map(|f| f.key.as_deref()).collect();
         assert_eq!(
             keys,
-            [Some("a.txt"), Some("link/"), None, Some("sub/b.log")]
+            [
+                Some("a.txt"),
+                Some("link/b.log"),
+                Some("link/skip/c"),
+                Some("link/up/"),
+                None,
+                Some("sub/b.log"),
+                Some("sub/up/")
+            ]
         );
         assert!(walk(&dir.join("missing"), &filter).is_err());
     }

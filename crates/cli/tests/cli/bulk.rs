@@ -175,6 +175,44 @@ fn one_bad_file_does_not_stop_the_others() {
     assert!(!env.dir.path().parent().unwrap().join("escape").exists());
 }
 
+/// A link to a directory is followed, as `aws s3 cp --recursive` follows
+/// it (into a directory outside the tree too); one back to a directory
+/// that holds it would never end, so it fails alone and the rest goes.
+#[test]
+fn links_to_directories_are_followed_and_a_loop_fails_alone() {
+    let Some(env) = env() else { return };
+    let src = env.path("src");
+    write(&src, "own/a", b"a");
+    write(&env.path("elsewhere"), "deep/b", b"b");
+    std::os::unix::fs::symlink(env.path("elsewhere"), src.join("linked")).unwrap();
+    std::os::unix::fs::symlink("..", src.join("own/up")).unwrap();
+    let args = ["cp", "-r", "src", &env.uri("p"), "--key", &env.key_id];
+    let out = env.run(&args);
+    assert_status(&out, 1, &args);
+    let err = stderr(&out);
+    assert!(
+        err.contains("failed: own/up: a symbolic link to a directory that holds it"),
+        "{err}"
+    );
+    assert_eq!(keys(&env, "p/"), ["p/linked/deep/b", "p/own/a"]);
+    env.ok(&["cp", &env.uri("p/linked/deep/b"), "b.back"]);
+    assert_eq!(std::fs::read(env.path("b.back")).unwrap(), b"b");
+    // A sync finds both current; the loop's keys are not deleted.
+    env.put_raw("p/own/up/x", b"kept".to_vec());
+    let sync = [
+        "sync",
+        "src",
+        &env.uri("p"),
+        "--key",
+        &env.key_id,
+        "--delete",
+    ];
+    let out = env.run(&sync);
+    assert_status(&out, 1, &sync);
+    assert!(stderr(&out).contains("2 up to date"), "{}", stderr(&out));
+    assert_eq!(keys(&env, "p/").len(), 3);
+}
+
 #[test]
 fn more_than_one_page_of_objects() {
     let Some(env) = env() else { return };

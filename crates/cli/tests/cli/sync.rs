@@ -243,7 +243,7 @@ fn whole_buckets_are_prefixes_for_sync_cp_and_ls() {
 }
 
 /// `aws s3 sync --delete` deletes the object of a file it skips (a FIFO,
-/// a link to a directory): the run fails, and the object is gone. Here a
+/// a link that loops): the run fails, and the object is gone. Here a
 /// source that exists but cannot be read keeps its object (said on
 /// stderr); only a source that is really gone deletes it.
 #[test]
@@ -273,9 +273,9 @@ fn delete_spares_objects_whose_source_could_not_be_read() {
         said.contains("warning: kept s3://") && said.contains("p/fifo"),
         "{said}"
     );
-    // The FIFO's object stays, and those under dir/ (a link to a
-    // directory is not followed, but it is there); a's, whose file is
-    // gone, is deleted.
+    // The FIFO's object stays, and those under dir/ (a link back to src
+    // is not followed, but it is there); a's, whose file is gone, is
+    // deleted.
     assert_eq!(keys(&env, "p/"), ["p/dir/in", "p/fifo"]);
 }
 
