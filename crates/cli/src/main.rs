@@ -486,6 +486,7 @@ async fn run(cli: Cli) -> anyhow::Result<Option<String>> {
                 jobs: bulk.many.jobs as usize,
                 filters: &bulk.many.filters,
                 options: commands::copy::options(encrypt, transfer),
+                json: bulk.many.json,
                 quiet: cli.quiet,
             };
             // Not dropped on a signal: a copy in parts aborts its upload.

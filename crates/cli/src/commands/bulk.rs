@@ -79,7 +79,7 @@ pub(crate) struct Item<T> {
 /// One object's transfer, as its report line says it.
 #[derive(Clone, Debug)]
 pub(crate) struct Transferred {
-    /// `upload` or `download`.
+    /// `upload`, `download` or `copy`.
     pub action: &'static str,
     pub from: String,
     pub to: String,
@@ -99,6 +99,16 @@ impl Transferred {
             action: "download",
             from: from.to_string(),
             to: atrest_fs::output::display_os(file.as_os_str()),
+        }
+    }
+}
+
+impl Transferred {
+    pub fn copy(from: &atrest_s3::S3Uri, to: &atrest_s3::S3Uri) -> Self {
+        Transferred {
+            action: "copy",
+            from: from.to_string(),
+            to: to.to_string(),
         }
     }
 }

@@ -9,6 +9,7 @@ use atrest_transfer::copy::{copy, CopyOptions, MAX_COPY_OBJECT};
 use atrest_transfer::Stop;
 use futures::StreamExt;
 
+use super::bulk::{object_json, Transferred};
 use crate::cli::{EncryptArgs, TransferArgs};
 use crate::escape;
 use crate::failure::{one_line, Exit, Failure};
@@ -25,6 +26,8 @@ pub struct Copy<'a> {
     pub jobs: usize,
     pub filters: &'a [Rule],
     pub options: CopyOptions,
+    /// A JSON line per copy (and a summary with `recursive`), nothing else.
+    pub json: bool,
     pub quiet: bool,
 }
 
@@ -109,11 +112,15 @@ pub async fn run_all(
     pairs: Vec<(S3Uri, S3Uri)>,
     stop: &Stop,
 ) -> Result<()> {
-    let line = |from: &S3Uri, to: &S3Uri| escape(&format!("copy: {from} to {to}"));
     if args.dry_run {
-        if !args.quiet {
-            for (from, to) in &pairs {
-                crate::stdout::say!("(dryrun) {}", line(from, to));
+        for (from, to) in &pairs {
+            let line = Transferred::copy(from, to);
+            if args.json {
+                let mut value = object_json("", Some(&line), Ok(0));
+                value["status"] = "dryrun".into();
+                crate::stdout::say!("{value}");
+            } else if !args.quiet {
+                crate::stdout::say!("(dryrun) {}", escape(&line.to_string()));
             }
         }
         return Ok(());
@@ -124,35 +131,52 @@ pub async fn run_all(
     let mut results = begun
         .map(|(from, to)| async move {
             let done = copy(s3, &from, &to, args.options.clone(), stop).await;
-            (from, to, done)
+            (Transferred::copy(&from, &to), done)
         })
         .buffer_unordered(args.jobs.max(1));
-    let (mut copied, mut bytes, mut failed) = (0, 0, 0);
-    while let Some((from, to, done)) = results.next().await {
+    let (mut copied, mut bytes, mut failed) = (0, 0, Vec::new());
+    while let Some((line, done)) = results.next().await {
+        let done = done.map_err(anyhow::Error::from);
+        if args.json {
+            let len = done.as_ref().map(|c| c.len);
+            crate::stdout::say!("{}", object_json("", Some(&line), len));
+        }
         match done {
             Ok(c) => {
                 copied += 1;
                 bytes += c.len;
-                if !args.quiet {
-                    crate::stdout::say!("{}", line(&from, &to));
+                if !args.quiet && !args.json {
+                    crate::stdout::say!("{}", escape(&line.to_string()));
                 }
             }
             // One object: its own error, with its own exit code.
-            Err(e) if !args.recursive => return Err(e.into()),
+            Err(e) if !args.recursive => return Err(e),
             Err(e) => {
-                failed += 1;
-                eprintln!(
-                    "failed: {}: {}",
-                    escape(&from.to_string()),
-                    escape(&one_line(&e))
-                );
+                if !args.json {
+                    eprintln!(
+                        "failed: {}: {}",
+                        escape(&line.from),
+                        escape(&one_line(e.as_ref()))
+                    );
+                }
+                failed.push(serde_json::json!({"path": line.from, "error": format!("{e:#}")}));
             }
         }
     }
-    if args.recursive && !args.quiet {
+    if args.recursive && args.json {
+        let summary = serde_json::json!({
+            "type": "summary",
+            "objects": copied,
+            "bytes": bytes,
+            "failed": failed,
+        });
+        crate::stdout::say!("{summary}");
+    } else if args.recursive && !args.quiet {
         let objects = super::count_of(copied, "object");
+        let failed = failed.len();
         eprintln!("copied {objects} ({bytes} bytes) inside S3, {failed} failed");
     }
+    let failed = failed.len();
     match failed {
         0 => Ok(()),
         n => Err(Failure::new(Exit::Runtime, format!("{n} of {total} objects failed")).into()),

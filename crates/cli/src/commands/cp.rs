@@ -30,17 +30,16 @@ pub fn normalize(mut cli: Cli, matches: &ArgMatches) -> anyhow::Result<Cli> {
             if !bulk.recursive {
                 refuse::<ManyArgs>(sub, "--recursive only", &[])?;
             }
-            refuse_for_copies(sub, bulk.many.json)?;
+            refuse_for_copies(sub)?;
             refuse::<crate::cli::SelectArgs>(sub, COPIES, &[])?;
             return Ok(cli);
         }
         Command::Sync {
             src: Target::S3(_),
             dst: Target::S3(_),
-            many,
             ..
         } => {
-            refuse_for_copies(sub, many.json)?;
+            refuse_for_copies(sub)?;
             return Ok(cli);
         }
         _ => {}
@@ -130,16 +129,12 @@ const COPIES: &str = "uploads and downloads, not to copies between s3:// locatio
 
 /// A copy inside S3 (`cp` or `sync` between s3:// locations) is made as
 /// it is: nothing is encrypted or decrypted, so no key, context or
-/// property flag applies, and it has no JSON report.
-fn refuse_for_copies(sub: &ArgMatches, json: bool) -> anyhow::Result<()> {
+/// property flag applies.
+fn refuse_for_copies(sub: &ArgMatches) -> anyhow::Result<()> {
     refuse::<DecryptArgs>(sub, COPIES, &[])?;
     refuse::<EncryptArgs>(sub, COPIES, &["multipart_threshold", "storage_class"])?;
     refuse::<crate::cli::KeyFileArg>(sub, COPIES, &[])?;
-    refuse::<ManyArgs>(sub, COPIES, &["jobs", "include", "exclude"])?;
-    match json {
-        true => Err(usage(&format!("--json applies to {COPIES}"))),
-        false => Ok(()),
-    }
+    refuse::<ManyArgs>(sub, COPIES, &["jobs", "include", "exclude"])
 }
 
 /// `--key-file` and `--key` exclude each other; a key from ATREST_KMS_KEY

@@ -151,6 +151,7 @@ async fn copy(args: &Sync<'_>, from: &S3Uri, to: &S3Uri, stop: Stop) -> Result<(
         jobs: args.many.jobs as usize,
         filters: &args.many.filters,
         options: super::copy::options(args.encrypt, args.transfer),
+        json: args.many.json,
         quiet: args.quiet,
     };
     let copied = super::copy::run_all(args.s3, &copies, pairs, &stop).await;

@@ -542,11 +542,35 @@ fn cp_between_s3_locations_copies_inside_s3() {
         "--no-overwrite",
     ]);
     assert!(out.stdout.is_empty() && stderr(&out).contains("exists (--no-overwrite)"));
+    // --json: a line per copy (the stored bytes: nothing is decrypted),
+    // and a summary with -r; nothing else on stdout.
+    let (from, to) = (env.uri("src/in.bin"), env.uri("js/one"));
+    let stored = env.get_raw("src/in.bin").len() as u64;
+    let out = env.ok(&["cp", &from, &to, "--json"]);
+    let line: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let expected = serde_json::json!({"type": "object", "action": "copy", "source": from,
+        "destination": to, "status": "done", "bytes": stored});
+    assert_eq!(line, expected);
+    let args = ["cp", "-r", &env.uri("src/"), &env.uri("js/"), "--json"];
+    let out = env.ok(&[&args[..], &["--exclude", "*.tmp"]].concat());
+    let lines: Vec<serde_json::Value> = String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 2, "{lines:?}");
+    assert_eq!(lines[0]["destination"], env.uri("js/in.bin"));
+    let summary =
+        serde_json::json!({"type": "summary", "objects": 1, "bytes": stored, "failed": []});
+    assert_eq!(lines[1], summary);
+    let out = env.ok(&[&args[..], &["--dryrun"]].concat());
+    let said = String::from_utf8(out.stdout).unwrap();
+    assert_eq!(said.matches(r#""status":"dryrun""#).count(), 2, "{said}");
     let before = keys(&env, "");
     let out = env.ok(&["cp", "-r", &env.uri("src/"), &env.uri("dry/"), "--dryrun"]);
     assert!(String::from_utf8_lossy(&out.stdout).starts_with("(dryrun) copy: "));
     let (from, to) = (env.uri("src/in.bin"), env.uri("x"));
-    for flag in [&["--key", "k"][..], &["--range", "0-1"], &["--json"]] {
+    for flag in [&["--key", "k"][..], &["--range", "0-1"]] {
         let args = [&["cp", &from, &to][..], flag].concat();
         let out = env.run(&args);
         assert_status(&out, 2, &args);

@@ -388,6 +388,29 @@ fn sync_between_prefixes_copies_inside_s3_only_what_changed() {
     assert_eq!(std::fs::read(env.path("a.back")).unwrap(), b"0123456789");
     let (said, _, _) = sync(&["--size-only"]);
     assert_eq!(said, "");
+    // --json: the copy's line and the summary, nothing else.
+    std::thread::sleep(Duration::from_millis(1100));
+    env.ok(&[
+        "cp",
+        "tree/a.txt",
+        &env.uri("src/a.txt"),
+        "--key",
+        &env.key_id,
+    ]);
+    let (said, _, _) = sync(&["--json"]);
+    let lines: Vec<serde_json::Value> = said
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 2, "{said}");
+    assert_eq!(
+        (&lines[0]["action"], &lines[0]["status"]),
+        (&"copy".into(), &"done".into())
+    );
+    assert_eq!(
+        (&lines[1]["type"], &lines[1]["objects"]),
+        (&"summary".into(), &1.into())
+    );
 
     // Nested prefixes, and flags that encrypt or decrypt, are refused.
     for (args, needle) in [
@@ -396,10 +419,6 @@ fn sync_between_prefixes_copies_inside_s3_only_what_changed() {
         (
             vec!["sync", &from, &to, "--key", &env.key_id],
             "--key applies to uploads and downloads",
-        ),
-        (
-            vec!["sync", &from, &to, "--json"],
-            "--json applies to uploads and downloads",
         ),
     ] {
         let out = env.run(&args);
