@@ -83,6 +83,36 @@ impl Sync<'_> {
             crate::stdout::say!("{}", crate::escape(line));
         }
     }
+
+    /// What a dry run would transfer: its `(dryrun)` line, or with `--json`
+    /// its object line of status `dryrun`.
+    fn said_would<T>(&self, item: &Item<T>) {
+        let Some(line) = &item.line else { return };
+        if self.many.json {
+            let mut value = bulk::object_json(&item.name, Some(line), Ok(item.size));
+            value["status"] = "dryrun".into();
+            crate::stdout::say!("{value}");
+        } else {
+            self.say(&format!("(dryrun) {line}"));
+        }
+    }
+
+    /// That `target` (an object or a file) was deleted, or would be: a
+    /// `delete:` line, or with `--json` an object line of action `delete`.
+    fn said_deleted(&self, target: &str) {
+        let dry = self.sync.dryrun;
+        if self.many.json {
+            let status = if dry { "dryrun" } else { "done" };
+            let line = serde_json::json!({"type": "object", "action": "delete",
+                "destination": target, "status": status});
+            crate::stdout::say!("{line}");
+        } else {
+            self.say(&format!(
+                "{}delete: {target}",
+                if dry { "(dryrun) " } else { "" }
+            ));
+        }
+    }
 }
 
 pub async fn run(args: Sync<'_>, interrupt: &Interrupt) -> Result<()> {
@@ -158,7 +188,7 @@ async fn copy(args: &Sync<'_>, from: &S3Uri, to: &S3Uri, stop: Stop) -> Result<(
     if args.sync.dryrun {
         for rel in &plan.delete {
             let gone = to.with_key(format!("{to_prefix}{rel}"));
-            args.say(&format!("(dryrun) delete: {gone}"));
+            args.said_deleted(&gone.to_string());
         }
         return copied;
     }
@@ -264,15 +294,10 @@ async fn upload(args: &Sync<'_>, dir: &Path, uri: &S3Uri, interrupt: &Interrupt)
     }
     if args.sync.dryrun {
         for item in &todo {
-            if let Some(line) = &item.line {
-                args.say(&format!("(dryrun) {line}"));
-            }
+            args.said_would(item);
         }
         for rel in &plan.delete {
-            args.say(&format!(
-                "(dryrun) delete: {}",
-                uri.with_key(format!("{prefix}{rel}"))
-            ));
+            args.said_deleted(&uri.with_key(format!("{prefix}{rel}")).to_string());
         }
         return Ok(());
     }
@@ -302,7 +327,7 @@ async fn delete_objects(
         .map(|rel| async move {
             let target = uri.with_key(format!("{prefix}{rel}"));
             atrest_s3::delete(args.s3, &target).await?;
-            args.say(&format!("delete: {target}"));
+            args.said_deleted(&target.to_string());
             Ok(())
         })
         .buffer_unordered(args.many.jobs as usize)
@@ -388,12 +413,10 @@ async fn download(args: &Sync<'_>, uri: &S3Uri, dir: &Path) -> Result<()> {
         .collect();
     if args.sync.dryrun {
         for item in &items {
-            if let Some(line) = &item.line {
-                args.say(&format!("(dryrun) {line}"));
-            }
+            args.said_would(item);
         }
         for path in &gone {
-            args.say(&format!("(dryrun) delete: {}", path.display()));
+            args.said_deleted(&atrest_fs::output::display_os(path.as_os_str()));
         }
         return Ok(());
     }
@@ -416,7 +439,7 @@ async fn download(args: &Sync<'_>, uri: &S3Uri, dir: &Path) -> Result<()> {
         .map(|path| {
             std::fs::remove_file(path)
                 .with_context(|| format!("cannot delete {}", path.display()))?;
-            args.say(&format!("delete: {}", path.display()));
+            args.said_deleted(&atrest_fs::output::display_os(path.as_os_str()));
             Ok(())
         })
         .collect();

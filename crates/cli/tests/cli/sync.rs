@@ -427,3 +427,67 @@ fn sync_between_prefixes_copies_inside_s3_only_what_changed() {
     }
     assert_eq!(keys(&env, "src/").len(), 3);
 }
+
+/// With `--json` a sync prints only JSON lines: what a dry run would
+/// transfer and delete, and in a real run each deletion too.
+#[test]
+fn json_sync_reports_dry_runs_and_deletions_as_lines() {
+    let Some(env) = env() else { return };
+    let src = env.path("src");
+    write(&src, "a", b"a");
+    env.put_raw("p/gone", b"old".to_vec());
+    let lines = |args: &[&str]| -> Vec<serde_json::Value> {
+        let out = env.ok(args);
+        let said = stdout(&out);
+        said.lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect()
+    };
+    let fields = |v: &serde_json::Value| {
+        let field = |k: &str| v[k].as_str().unwrap_or_default().to_owned();
+        (field("action"), field("destination"), field("status"))
+    };
+    let up = [
+        "sync",
+        "src",
+        &env.uri("p"),
+        "--key",
+        &env.key_id,
+        "--delete",
+        "--json",
+    ];
+    let dry = lines(&[&up[..], &["--dryrun"]].concat());
+    let (gone, a) = (env.uri("p/gone"), env.uri("p/a"));
+    assert_eq!(
+        dry.iter().map(fields).collect::<Vec<_>>(),
+        [
+            ("upload".into(), a.clone(), "dryrun".into()),
+            ("delete".into(), gone.clone(), "dryrun".into())
+        ]
+    );
+    assert_eq!(keys(&env, "p/"), ["p/gone"]);
+    let run = lines(&up);
+    let actions: Vec<_> = run.iter().map(fields).collect();
+    assert!(
+        actions.contains(&("upload".into(), a, "done".into())),
+        "{run:?}"
+    );
+    assert!(
+        actions.contains(&("delete".into(), gone, "done".into())),
+        "{run:?}"
+    );
+    // Deletions run after the transfers, so their lines follow the summary.
+    let summary = run.iter().position(|v| v["type"] == "summary").unwrap();
+    assert_eq!(fields(&run[summary + 1]).0, "delete", "{run:?}");
+    // Down: a local file deleted is named as the run names it.
+    std::fs::create_dir(env.path("down")).unwrap();
+    write(&env.path("down"), "stale", b"x");
+    let down = ["sync", &env.uri("p"), "down", "--delete", "--json"];
+    let run = lines(&down);
+    let actions: Vec<_> = run.iter().map(fields).collect();
+    assert!(
+        actions.contains(&("delete".into(), "down/stale".into(), "done".into())),
+        "{run:?}"
+    );
+    assert!(!env.path("down/stale").exists());
+}
