@@ -101,9 +101,7 @@ impl Transferred {
             to: atrest_fs::output::display_os(file.as_os_str()),
         }
     }
-}
 
-impl Transferred {
     pub fn copy(from: &atrest_s3::S3Uri, to: &atrest_s3::S3Uri) -> Self {
         Transferred {
             action: "copy",
@@ -147,6 +145,18 @@ pub(crate) fn object_json(
             value["error"] = format!("{e:#}").into();
         }
     }
+    value
+}
+
+/// The `--json` line of what a dry run would transfer: an object line of
+/// status `dryrun`, `bytes` what would be read.
+pub(crate) fn dry_run_json(
+    name: &str,
+    line: Option<&Transferred>,
+    bytes: u64,
+) -> serde_json::Value {
+    let mut value = object_json(name, line, Ok(bytes));
+    value["status"] = "dryrun".into();
     value
 }
 
@@ -221,11 +231,10 @@ impl<'a> Run<'a> {
                 };
                 let interrupted = result.as_ref().is_err_and(|e| e.is::<Interrupted>());
                 if self.bulk.args.json && !interrupted {
-                    let mut line =
-                        object_json(&item.name, item.line.as_ref(), result.as_ref().copied());
-                    if dry_run && result.is_ok() {
-                        line["status"] = "dryrun".into();
-                    }
+                    let line = match (dry_run, &result) {
+                        (true, Ok(bytes)) => dry_run_json(&item.name, item.line.as_ref(), *bytes),
+                        _ => object_json(&item.name, item.line.as_ref(), result.as_ref().copied()),
+                    };
                     self.overall.bar.println(&line.to_string());
                 } else if let (Ok(_), Some(line), false) = (&result, &item.line, self.bulk.quiet) {
                     let line = match dry_run {

@@ -9,7 +9,7 @@ use atrest_transfer::copy::{copy, CopyOptions, MAX_COPY_OBJECT};
 use atrest_transfer::Stop;
 use futures::StreamExt;
 
-use super::bulk::{object_json, Transferred};
+use super::bulk::{dry_run_json, object_json, Transferred};
 use crate::cli::{EncryptArgs, TransferArgs};
 use crate::escape;
 use crate::failure::{one_line, Exit, Failure};
@@ -116,9 +116,7 @@ pub async fn run_all(
         for (from, to) in &pairs {
             let line = Transferred::copy(from, to);
             if args.json {
-                let mut value = object_json("", Some(&line), Ok(0));
-                value["status"] = "dryrun".into();
-                crate::stdout::say!("{value}");
+                crate::stdout::say!("{}", dry_run_json("", Some(&line), 0));
             } else if !args.quiet {
                 crate::stdout::say!("(dryrun) {}", escape(&line.to_string()));
             }
@@ -176,8 +174,7 @@ pub async fn run_all(
         let failed = failed.len();
         eprintln!("copied {objects} ({bytes} bytes) inside S3, {failed} failed");
     }
-    let failed = failed.len();
-    match failed {
+    match failed.len() {
         0 => Ok(()),
         n => Err(Failure::new(Exit::Runtime, format!("{n} of {total} objects failed")).into()),
     }

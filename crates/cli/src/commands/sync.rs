@@ -84,13 +84,24 @@ impl Sync<'_> {
         }
     }
 
+    /// That `source` was left out: it would replace the instruction file
+    /// of the object `object`, leaving that object undecryptable.
+    fn warn_instruction_clash(&self, source: &str, object: &S3Uri) {
+        if !self.quiet {
+            eprintln!(
+                "warning: skipped {}: it would replace the S3 Encryption Client instruction file of {}",
+                crate::escape(source),
+                crate::escape(&object.to_string()),
+            );
+        }
+    }
+
     /// What a dry run would transfer: its `(dryrun)` line, or with `--json`
     /// its object line of status `dryrun`.
     fn said_would<T>(&self, item: &Item<T>) {
         let Some(line) = &item.line else { return };
         if self.many.json {
-            let mut value = bulk::object_json(&item.name, Some(line), Ok(item.size));
-            value["status"] = "dryrun".into();
+            let value = bulk::dry_run_json(&item.name, Some(line), item.size);
             crate::stdout::say!("{value}");
         } else {
             self.say(&format!("(dryrun) {line}"));
@@ -148,17 +159,12 @@ async fn copy(args: &Sync<'_>, from: &S3Uri, to: &S3Uri, stop: Stop) -> Result<(
     let rules = Rules::new(args.sync.size_only, args.sync.exact_timestamps);
     let options = Options::new(rules, args.sync.no_overwrite, args.sync.delete);
     let mut plan = sync::plan_copy(options, &source, &destination);
-    // Copied over an instruction file, an object would leave the
-    // destination's object of that name undecryptable.
     plan.transfer.retain(|rel| {
         let clash = destination.instruction_files.contains_key(rel);
-        if clash && !args.quiet {
+        if clash {
             let object = atrest_transfer::list::group_key(rel);
-            eprintln!(
-                "warning: skipped {}: it would replace the S3 Encryption Client instruction file of {}",
-                crate::escape(&from.with_key(format!("{from_prefix}{rel}")).to_string()),
-                crate::escape(&to.with_key(format!("{to_prefix}{object}")).to_string()),
-            );
+            let source = from.with_key(format!("{from_prefix}{rel}")).to_string();
+            args.warn_instruction_clash(&source, &to.with_key(format!("{to_prefix}{object}")));
         }
         !clash
     });
@@ -248,18 +254,11 @@ async fn upload(args: &Sync<'_>, dir: &Path, uri: &S3Uri, interrupt: &Interrupt)
         .collect();
     let mut found = bulk::walked(walk);
     let remote = remote(args, uri, &prefix, &filter).await?;
-    // Uploaded over an instruction file, a file would leave its object
-    // undecryptable.
     found.retain(|item| match &item.work {
         Ok(source) if remote.instruction_files.contains_key(&source.rel) => {
-            if !args.quiet {
-                let object = atrest_transfer::list::group_key(&source.rel);
-                eprintln!(
-                    "warning: skipped {}: it would replace the S3 Encryption Client instruction file of {}",
-                    crate::escape(&source.path.display().to_string()),
-                    crate::escape(&uri.with_key(format!("{prefix}{object}")).to_string()),
-                );
-            }
+            let object = atrest_transfer::list::group_key(&source.rel);
+            let object = uri.with_key(format!("{prefix}{object}"));
+            args.warn_instruction_clash(&source.path.display().to_string(), &object);
             false
         }
         _ => true,
