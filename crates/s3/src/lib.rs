@@ -315,35 +315,69 @@ pub struct Listed {
 /// hold characters (control characters such as ESC) that XML 1.0 cannot
 /// carry, and such a reply would not parse.
 pub async fn list(client: &Client, prefix: &S3Uri) -> Result<Vec<Listed>, S3Error> {
+    Ok(list_pages(client, prefix, None).await?.objects)
+}
+
+/// One level under a prefix, as `aws s3 ls` without `--recursive` asks
+/// for it: the objects whose key has no `/` after the prefix, and the
+/// distinct "directories" below it.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Level {
+    /// The objects of this level (a folder marker named as the prefix
+    /// among them).
+    pub objects: Vec<Listed>,
+    /// The key prefixes up to the next `/` after `prefix` (S3's common
+    /// prefixes), each ending in `/`.
+    pub prefixes: Vec<String>,
+}
+
+/// [`list`] with delimiter `/`: S3 sends one entry per "directory" instead
+/// of every key beneath it, so a bucket's top level lists in one request
+/// however many objects it holds.
+pub async fn list_level(client: &Client, prefix: &S3Uri) -> Result<Level, S3Error> {
+    list_pages(client, prefix, Some("/")).await
+}
+
+async fn list_pages(
+    client: &Client,
+    prefix: &S3Uri,
+    delimiter: Option<&str>,
+) -> Result<Level, S3Error> {
     let mut pages = client
         .list_objects_v2()
         .bucket(prefix.bucket())
         .prefix(prefix.key())
+        .set_delimiter(delimiter.map(str::to_owned))
         .encoding_type(aws_sdk_s3::types::EncodingType::Url)
         .into_paginator()
         .send();
-    let mut found = Vec::new();
+    let mut found = Level::default();
     while let Some(page) = pages.next().await {
         let page = page.map_err(|e| S3Error::from_sdk("ListObjectsV2", prefix, e))?;
         // A server that ignores EncodingType says so by not echoing it.
         let encoded = page.encoding_type() == Some(&aws_sdk_s3::types::EncodingType::Url);
+        let decode = |key: &str| match encoded {
+            true => url_decode(key).ok_or_else(|| S3Error::Body {
+                uri: prefix.to_string(),
+                source: format!("a listed key is not URL-encoded UTF-8: {key:?}").into(),
+            }),
+            false => Ok(key.to_owned()),
+        };
         for object in page.contents() {
             if let Some(key) = object.key() {
-                let key = match encoded {
-                    true => url_decode(key).ok_or_else(|| S3Error::Body {
-                        uri: prefix.to_string(),
-                        source: format!("a listed key is not URL-encoded UTF-8: {key:?}").into(),
-                    })?,
-                    false => key.to_owned(),
-                };
-                found.push(Listed {
-                    key,
+                found.objects.push(Listed {
+                    key: decode(key)?,
                     size: object
                         .size()
                         .and_then(|n| u64::try_from(n).ok())
                         .unwrap_or(0),
                     last_modified: object.last_modified().copied(),
                 });
+            }
+        }
+        for common in page.common_prefixes() {
+            if let Some(key) = common.prefix() {
+                found.prefixes.push(decode(key)?);
             }
         }
     }

@@ -34,6 +34,9 @@ pub enum Kind {
     /// so in its metadata): the envelope of the object `KEY`, not an object
     /// of its own.
     InstructionFile,
+    /// A folder marker: an empty object whose key ends in `/`, as the S3
+    /// console's "Create folder" writes. Not read: transfers leave it out.
+    FolderMarker,
     /// Anything else, and why it is not an atrest object.
     Other(String),
 }
@@ -120,17 +123,26 @@ pub struct Listing {
 
 /// Every object whose key starts with `prefix`'s key (used as is, as
 /// `aws s3 ls` does), each described from one ranged GET of its header,
-/// `concurrency` at a time. Without `recursive`, keys with a `/` after the
-/// prefix are only counted as [`Listing::prefixes`], not read. Folder
-/// markers are left out. No KMS call.
+/// `concurrency` at a time. Without `recursive`, one level: the keys with
+/// a `/` after the prefix are S3's to group into [`Listing::prefixes`]
+/// (one request for a bucket's top level, however many objects are under
+/// it). Folder markers are listed as such, not read. No KMS call.
 pub async fn list(
     s3: &aws_sdk_s3::Client,
     prefix: &S3Uri,
     recursive: bool,
     concurrency: usize,
 ) -> Result<Listing, S3Error> {
-    let listed = atrest_s3::list(s3, prefix).await?;
-    list_these(s3, prefix, listed, recursive, concurrency).await
+    if recursive {
+        let listed = atrest_s3::list(s3, prefix).await?;
+        return list_these(s3, prefix, listed, true, concurrency).await;
+    }
+    let level = atrest_s3::list_level(s3, prefix).await?;
+    let mut listing = list_these(s3, prefix, level.objects, false, concurrency).await?;
+    listing.prefixes.extend(level.prefixes);
+    listing.prefixes.sort();
+    listing.prefixes.dedup();
+    Ok(listing)
 }
 
 /// [`list`] of objects found otherwise (a manifest's, a shard's: see
@@ -144,13 +156,20 @@ pub async fn list_these(
 ) -> Result<Listing, S3Error> {
     let mut prefixes = std::collections::BTreeSet::new();
     let mut objects = Vec::new();
+    let mut markers = Vec::new();
     for o in listed {
         let rest = &o.key[prefix.key().len().min(o.key.len())..];
         match rest.find('/') {
             Some(at) if !recursive => {
                 prefixes.insert(format!("{}{}", prefix.key(), &rest[..=at]));
             }
-            _ if o.key.ends_with('/') => {}
+            _ if o.key.ends_with('/') && o.size == 0 => markers.push(Entry {
+                key: o.key,
+                object_len: 0,
+                last_modified: o.last_modified,
+                kind: Kind::FolderMarker,
+                kms_key_arn: None,
+            }),
             _ => objects.push(o),
         }
     }
@@ -159,6 +178,7 @@ pub async fn list_these(
         .buffer_unordered(concurrency.max(1))
         .try_collect()
         .await?;
+    entries.extend(markers);
     entries.sort_by(|a, b| a.key.cmp(&b.key));
     Ok(Listing {
         entries,

@@ -23,12 +23,16 @@ pub async fn run(
     select: &crate::cli::SelectArgs,
     quiet: bool,
 ) -> Result<()> {
-    // Instruction files are listed too, each named as its object's.
-    let selected = super::bulk::select(s3, uri, select, quiet).await?;
-    let mut objects = selected.objects;
-    objects.extend(selected.instruction_files);
-    let listing =
-        atrest_transfer::list::list_these(s3, uri, objects, recursive, CONCURRENCY).await?;
+    let selects = select.manifest.is_some() || select.shard.is_some();
+    let listing = if selects {
+        // Instruction files are listed too, each named as its object's.
+        let selected = super::bulk::select(s3, uri, select, quiet).await?;
+        let mut objects = selected.objects;
+        objects.extend(selected.instruction_files);
+        atrest_transfer::list::list_these(s3, uri, objects, recursive, CONCURRENCY).await?
+    } else {
+        atrest_transfer::list::list(s3, uri, recursive, CONCURRENCY).await?
+    };
     if as_json {
         let objects: Vec<_> = listing.entries.iter().map(to_json).collect();
         let doc = json!({ "objects": objects, "prefixes": listing.prefixes });
@@ -44,7 +48,6 @@ pub async fn run(
     // As `aws s3 ls`, so that `ls s3://b/p && ...` asks whether anything is
     // there (an empty bucket is no failure); a shard or a manifest may
     // rightly select nothing.
-    let selects = select.manifest.is_some() || select.shard.is_some();
     let nothing = listing.entries.is_empty() && listing.prefixes.is_empty();
     if nothing && !uri.key().is_empty() && !selects {
         return Err(Failure::new(Exit::Runtime, format!("nothing under {uri}")).into());
@@ -140,7 +143,7 @@ fn to_text(entry: &Entry) -> String {
             "-".into(),
             "-".into(),
         ),
-        Kind::Other(_) | Kind::InstructionFile => {
+        Kind::Other(_) | Kind::InstructionFile | Kind::FolderMarker => {
             ("-".into(), "-".into(), "-".into(), "-".into(), "-".into())
         }
     };
@@ -159,6 +162,7 @@ fn to_text(entry: &Entry) -> String {
             "  (S3 Encryption Client instruction file of {})",
             escape(group_key(&entry.key))
         )),
+        Kind::FolderMarker => line.push_str("  (folder marker)"),
         _ => {}
     }
     line
@@ -194,6 +198,7 @@ fn to_json(entry: &Entry) -> serde_json::Value {
             v["format"] = json!("s3ec instruction file");
             v["object"] = json!(group_key(&entry.key));
         }
+        Kind::FolderMarker => v["format"] = json!("folder marker"),
         Kind::Other(why) => {
             v["format"] = json!("not atrest");
             v["reason"] = json!(why);

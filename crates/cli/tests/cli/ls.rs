@@ -302,3 +302,67 @@ fn ls_with_no_uri_lists_the_buckets() {
         assert_eq!(err.trim_end().lines().count(), 1, "{err}");
     }
 }
+
+/// Folder markers (the console's "Create folder": an empty `dir/`) are
+/// listed as `aws s3 ls` lists them: a line of their own with
+/// `--recursive`, `PRE dir/` one level up, and the marker itself when its
+/// prefix is listed (before, hidden: a marked, empty folder was "nothing
+/// under"). One level is one ListObjectsV2 request, however many objects
+/// are below it (before, every key was listed to find the prefixes).
+#[test]
+fn folder_markers_list_as_aws_s3_ls_lists_them_and_one_level_is_one_request() {
+    let Some(env) = env() else { return };
+    env.put_raw("m/empty/", Vec::new());
+    env.put_raw("m/x", b"x".to_vec());
+    block_on(async {
+        let puts = (0..1200).map(|i| {
+            env.s3
+                .put_object()
+                .bucket(&env.bucket)
+                .key(format!("m/deep/{i:04}"))
+                .body(b"y".to_vec().into())
+                .send()
+        });
+        for put in futures::future::join_all(puts).await {
+            put.unwrap();
+        }
+    });
+
+    let proxy = crate::faults::Proxy::start(&env.endpoint);
+    let out = crate::sync::via(&env, &proxy, &["ls", &env.uri("m/"), "--json"]);
+    let doc = json(&out);
+    assert_eq!(doc["prefixes"], serde_json::json!(["m/deep/", "m/empty/"]));
+    let keys: Vec<&str> = doc["objects"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| o["key"].as_str().unwrap())
+        .collect();
+    assert_eq!(keys, ["m/x"]);
+    // One list request and one header read (m/x), not two list pages.
+    assert_eq!(
+        proxy.seen(crate::faults::Op::OtherS3),
+        1,
+        "{:?}",
+        proxy.traffic()
+    );
+
+    let out = env.ok(&["ls", &env.uri("m/empty/"), "--json"]);
+    let doc = json(&out);
+    let objects = doc["objects"].as_array().unwrap();
+    assert_eq!(objects.len(), 1, "{doc}");
+    assert_eq!(
+        (objects[0]["key"].as_str(), objects[0]["format"].as_str()),
+        (Some("m/empty/"), Some("folder marker"))
+    );
+
+    let out = env.ok(&["ls", &env.uri("m/"), "-r"]);
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert_eq!(text.lines().count(), 1202, "{}", &text[..400]);
+    assert!(
+        text.lines()
+            .any(|l| l.ends_with("  m/empty/  (folder marker)")),
+        "{}",
+        &text[..400]
+    );
+}
