@@ -19,8 +19,8 @@ const USAGE: &str = "usage: cargo xtask <command>
 
 commands:
   test [--no-lint] [-- <cargo test args>]
-          fmt check, clippy (-D warnings), then every test against a local
-          moto_server (S3 + KMS); --no-lint skips fmt and clippy; args
+          fmt check, clippy and rustdoc (-D warnings), then every test
+          against a local moto_server (S3 + KMS); --no-lint skips the lints; args
           after `--` go to `cargo test` (`-p <crate>` replaces --workspace)
   moto    start moto_server, print the `export` lines for a shell, serve
           until Ctrl-C

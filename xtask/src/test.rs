@@ -1,5 +1,5 @@
 //! `cargo xtask test [--no-lint] [-- <cargo test args>]`: fmt check, clippy,
-//! then every test with a local moto_server as the S3/KMS endpoint.
+//! rustdoc (-D warnings), then every test with a local moto_server as the S3/KMS endpoint.
 
 use anyhow::{bail, Result};
 
@@ -37,8 +37,14 @@ pub fn test(args: &[String]) -> Result<()> {
                 "warnings",
             ]),
         )?;
+        // Broken intra-doc links in the crates' documented APIs.
+        step("doc");
+        run(
+            "doc",
+            cargo(["doc", "--workspace", "--no-deps"]).env("RUSTDOCFLAGS", "-D warnings"),
+        )?;
     } else {
-        eprintln!("--no-lint: skipping fmt and clippy");
+        eprintln!("--no-lint: skipping fmt, clippy and doc");
     }
 
     step("moto venv");

@@ -903,8 +903,8 @@ pub struct ObjectsArgs {
 #[derive(Debug, Args)]
 pub struct SelectArgs {
     /// With --recursive, the objects of this manifest instead of a listing
-    /// of the prefix: an S3 Batch Operations CSV (bucket,key[,versionId],
-    /// keys URL-encoded) or an S3 Inventory report's manifest.json (CSV or
+    /// of the prefix: an S3 Batch Operations CSV (rows bucket,key or
+    /// bucket,key,versionId; keys URL-encoded) or an S3 Inventory report's manifest.json (CSV or
     /// CSV.gz files). Only rows under S3URI are taken. A local file or
     /// s3://BUCKET/KEY.
     #[arg(long, value_name = "FILE|S3URI", value_parser = ManifestSource::parse, requires = "recursive")]

@@ -43,7 +43,7 @@ pub fn failed() -> bool {
     STATE.load(Ordering::Relaxed) == FAILED
 }
 
-/// `println!` through [`line`].
+/// `println!` through [`line()`].
 macro_rules! say {
     ($($arg:tt)*) => {
         $crate::stdout::line(format_args!($($arg)*))

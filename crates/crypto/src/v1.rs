@@ -175,7 +175,7 @@ fn decrypt_in_place(cipher: &mut CbcDec, buf: &mut [u8]) {
 /// Decrypts whole CBC blocks of a v1 body in place, independently of the
 /// rest of the body: `prev` is the ciphertext block just before `buf` in the
 /// body, or for the chunk at offset 0 the CBC IV
-/// ([`cbc_iv`](atrest_format::v1::cbc_iv) of the stored IV bytes).
+/// ([`atrest_format::v1::cbc_iv`] of the stored IV bytes).
 ///
 /// CBC decryption of a block needs only that block and the previous
 /// ciphertext block, so a body split at block boundaries can be decrypted

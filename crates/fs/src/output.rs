@@ -300,7 +300,7 @@ pub fn display_os(name: &std::ffi::OsStr) -> String {
 ///
 /// Writes run on the blocking pool with std I/O on owned buffers: tokio's
 /// file and stdout types would copy every buffer once more on the way.
-/// Small writes are gathered into [`WRITE_CHUNK`]-sized ones.
+/// Small writes are gathered into 1 MiB ones.
 pub struct Output {
     /// `None` only while a write is running, or after one panicked.
     writer: Option<Box<dyn Write + Send>>,

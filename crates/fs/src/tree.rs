@@ -83,7 +83,7 @@ pub struct Walk {
     /// and those that cannot (each with why).
     pub files: Vec<Walked>,
     /// The temporary files of interrupted downloads
-    /// ([`is_partial`](crate::output::is_partial)), left out: plaintext that
+    /// ([`crate::output::is_partial`]), left out: plaintext that
     /// must never be uploaded.
     pub partials: Vec<String>,
 }

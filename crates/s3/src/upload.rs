@@ -50,7 +50,7 @@ pub struct UploadOptions {
     /// Objects of a length known in advance ([`Uploader::expect_len`]) and
     /// below this go up in one streaming PutObject instead of in parts:
     /// faster on servers whose multipart completion copies the parts, slower
-    /// on S3 itself. At most [`MAX_PUT_SIZE`] + 1 takes effect.
+    /// on S3 itself. At most 5 GiB + 1 takes effect.
     pub multipart_threshold: u64,
 }
 

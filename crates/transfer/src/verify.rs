@@ -1,7 +1,7 @@
 //! Checking that objects decrypt, without writing their plaintext anywhere.
 //!
 //! An object is downloaded by the engine's parallel ranged GETs into
-//! [`Sink::Discard`](crate::Sink::Discard): its data key is unwrapped (KMS
+//! [`crate::Sink::Discard`]: its data key is unwrapped (KMS
 //! must still agree) and every byte decrypted. For v2 every frame is
 //! authenticated, so a verified object is exactly the one encrypted (its
 //! length, order and final frame included). v1 has no authentication: only
