@@ -181,8 +181,8 @@ pub struct Cli {
     #[arg(short, long, global = true, action = clap::ArgAction::Count, help_heading = GLOBAL)]
     pub verbose: u8,
 
-    /// Print only errors.
-    #[arg(short, long, global = true, help_heading = GLOBAL)]
+    /// Print only errors (--only-show-errors, as the AWS CLI names it).
+    #[arg(short, long, global = true, visible_alias = "only-show-errors", help_heading = GLOBAL)]
     pub quiet: bool,
 
     /// No progress bar (it is drawn on stderr only when stderr is a
@@ -733,6 +733,11 @@ pub struct PropertiesArgs {
     #[arg(long, value_name = "TYPE")]
     pub content_type: Option<String>,
 
+    /// No Content-Type guessed from the file's extension (S3 then stores
+    /// its default, binary/octet-stream).
+    #[arg(long)]
+    pub no_guess_mime_type: bool,
+
     /// Content-Disposition, e.g. `attachment; filename="a.pdf"`.
     #[arg(long, value_name = "VALUE")]
     pub content_disposition: Option<String>,
@@ -749,6 +754,11 @@ pub struct PropertiesArgs {
     /// Cache-Control.
     #[arg(long, value_name = "VALUE")]
     pub cache_control: Option<String>,
+
+    /// Expires, when caches should stop serving the object: an RFC 3339
+    /// time (`2027-01-31T12:00:00Z`) or an HTTP date.
+    #[arg(long, value_name = "TIME", value_parser = parse_expires)]
+    pub expires: Option<aws_sdk_s3::primitives::DateTime>,
 
     /// User metadata entries (x-amz-meta-KEY), KEY=VALUE or
     /// K1=V1,K2=V2; repeatable. With atrest's own entries they must fit
@@ -855,6 +865,16 @@ pub struct ManyArgs {
     /// [`ManyArgs::order_filters`]).
     #[arg(skip)]
     pub filters: Vec<atrest_fs::tree::Rule>,
+
+    /// Follow symbolic links to files and directories (the default, as in
+    /// the AWS CLI).
+    #[arg(long, overrides_with = "no_follow_symlinks")]
+    pub follow_symlinks: bool,
+
+    /// Leave symbolic links out of the local tree, as the AWS CLI does:
+    /// not uploaded, and to sync --delete as if absent.
+    #[arg(long, overrides_with = "follow_symlinks")]
+    pub no_follow_symlinks: bool,
 
     /// Report as JSON Lines on stdout: one object a line per file (with
     /// --recursive or sync; for one object, its line with the format and
@@ -991,6 +1011,16 @@ impl ManyArgs {
         self.filters = rules.into_iter().map(|(_, rule)| rule).collect();
     }
 
+    /// What a walk of the local tree takes: the filters, and links unless
+    /// --no-follow-symlinks.
+    pub fn filter(&self) -> Result<atrest_fs::tree::Filter, atrest_fs::Error> {
+        let filter = atrest_fs::tree::Filter::new(&self.filters)?;
+        Ok(match self.no_follow_symlinks {
+            true => filter.without_links(),
+            false => filter,
+        })
+    }
+
     pub fn cache_limits(&self) -> atrest_kms::CacheLimits {
         atrest_kms::CacheLimits {
             max_objects: self.key_cache_max_objects,
@@ -1110,6 +1140,15 @@ fn parse_storage_class(s: &str) -> Result<aws_sdk_s3::types::StorageClass, Strin
 
 fn parse_sse(s: &str) -> Result<aws_sdk_s3::types::ServerSideEncryption, String> {
     known(s, "server-side encryption", &["AES256", "aws:kms"])
+}
+
+fn parse_expires(s: &str) -> Result<aws_sdk_s3::primitives::DateTime, String> {
+    use aws_sdk_s3::primitives::{DateTime, DateTimeFormat};
+    DateTime::from_str(s, DateTimeFormat::DateTime)
+        .or_else(|_| DateTime::from_str(s, DateTimeFormat::HttpDate))
+        .map_err(|_| {
+            "not a time: give RFC 3339 (2027-01-31T12:00:00Z) or an HTTP date (Sun, 31 Jan 2027 12:00:00 GMT)".into()
+        })
 }
 
 fn parse_acl(s: &str) -> Result<aws_sdk_s3::types::ObjectCannedAcl, String> {

@@ -44,6 +44,8 @@ impl PropertiesArgs {
             || p.content_encoding.is_some()
             || p.content_language.is_some()
             || p.cache_control.is_some()
+            || p.expires.is_some()
+            || p.no_guess_mime_type
             || !p.metadata.is_empty()
             || p.storage_class.is_some()
             || p.tagging.is_some()
@@ -121,7 +123,7 @@ impl PropertiesArgs {
         let mut p = Properties::default();
         p.metadata = self.user_metadata();
         p.content_type = self.content_type.clone().or_else(|| {
-            if atrest_fs::output::is_std_stream(file) {
+            if self.no_guess_mime_type || atrest_fs::output::is_std_stream(file) {
                 return None;
             }
             mime_guess::from_path(file).first_raw().map(str::to_owned)
@@ -130,6 +132,7 @@ impl PropertiesArgs {
         p.content_encoding = self.content_encoding.clone();
         p.content_language = self.content_language.clone();
         p.cache_control = self.cache_control.clone();
+        p.expires = self.expires;
         p.storage_class = self.storage_class.clone();
         p.tags = self.tagging.clone().map(|t| t.0).unwrap_or_default();
         p.server_side_encryption = self.sse.clone();

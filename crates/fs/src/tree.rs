@@ -28,6 +28,8 @@ pub enum Rule {
 pub struct Filter {
     /// Each pattern and whether it takes (`--include`) what it matches.
     rules: Vec<(GlobMatcher, bool)>,
+    /// Whether symbolic links are taken (and followed).
+    links: bool,
 }
 
 impl Filter {
@@ -47,7 +49,17 @@ impl Filter {
                 Ok((glob.compile_matcher(), include))
             })
             .collect::<Result<_, Error>>()?;
-        Ok(Filter { rules })
+        Ok(Filter { rules, links: true })
+    }
+
+    /// The filter that also leaves out every symbolic link, to a file or
+    /// a directory, as `--no-follow-symlinks` does in the AWS CLI (a walk
+    /// sees no such entry, and a sync does not count it as a source).
+    pub fn without_links(self) -> Self {
+        Filter {
+            links: false,
+            ..self
+        }
     }
 
     /// Whether the directory `relative` is left unread: an --exclude
@@ -169,6 +181,9 @@ pub fn walk(root: &Path, filter: &Filter) -> Result<Walk, Error> {
             // A directory, or a link to one, with its identity when the
             // system tells it (if not, reading it fails and says so).
             let followed = || std::fs::metadata(root.join(&rel));
+            if !filter.links && entry.file_type().is_ok_and(|t| t.is_symlink()) {
+                continue;
+            }
             let directory = match entry.file_type() {
                 Ok(t) if t.is_dir() => Some(followed().ok().map(|m| identity(&m))),
                 Ok(t) if t.is_symlink() => followed()
@@ -504,5 +519,11 @@ mod tests {
             ]
         );
         assert!(walk(&dir.join("missing"), &filter).is_err());
+
+        // --no-follow-symlinks: no link seen, to a directory or a file.
+        std::os::unix::fs::symlink(dir.join("a.txt"), dir.join("file-link")).unwrap();
+        let found = walk(dir, &filter.without_links()).unwrap();
+        let names: Vec<_> = found.files.iter().map(|f| f.name.as_str()).collect();
+        assert_eq!(names, ["a.txt", r"n\xff", "sub/b.log"]);
     }
 }

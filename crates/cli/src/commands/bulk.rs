@@ -9,7 +9,7 @@
 use std::path::Path;
 
 use anyhow::{Context, Result};
-use atrest_fs::tree::{self, as_prefix, relative_key, Filter, Source, Walk};
+use atrest_fs::tree::{self, as_prefix, relative_key, Source, Walk};
 use atrest_kms::Kms;
 use futures::StreamExt;
 
@@ -284,7 +284,7 @@ pub async fn encrypt_dir(
             .guard(crate::keyring::read_data_key(template.data_key))
             .await?;
     }
-    let filter = Filter::new(&bulk.args.filters)?;
+    let filter = bulk.args.filter()?;
     let prefix = as_prefix(template.uri.key());
     let found = tree::walk(dir, &filter)?;
     if !bulk.quiet {
@@ -407,7 +407,7 @@ pub async fn decrypt_prefix(bulk: &Bulk<'_>, template: Decrypt<'_>) -> Result<()
         )
         .into());
     }
-    let filter = Filter::new(&bulk.args.filters)?;
+    let filter = bulk.args.filter()?;
     let prefix = as_prefix(template.uri.key());
     let listing = select(
         bulk.s3,

@@ -131,8 +131,10 @@ const COPIES: &str = "uploads and downloads, not to copies between s3:// locatio
 /// it is: nothing is encrypted or decrypted, so no key, context or
 /// property flag applies.
 fn refuse_for_copies(sub: &ArgMatches) -> anyhow::Result<()> {
-    refuse::<DecryptArgs>(sub, COPIES, &[])?;
-    refuse::<EncryptArgs>(sub, COPIES, &["multipart_threshold", "storage_class"])?;
+    let downloads = "downloads, not to copies between s3:// locations";
+    refuse::<DecryptArgs>(sub, downloads, &[])?;
+    let uploads = "uploads, not to copies between s3:// locations";
+    refuse::<EncryptArgs>(sub, uploads, &["multipart_threshold", "storage_class"])?;
     refuse::<crate::cli::KeyFileArg>(sub, COPIES, &[])?;
     refuse::<ManyArgs>(sub, COPIES, &["jobs", "include", "exclude"])
 }

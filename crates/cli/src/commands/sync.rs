@@ -153,7 +153,7 @@ async fn copy(args: &Sync<'_>, from: &S3Uri, to: &S3Uri, stop: Stop) -> Result<(
         let why = format!("{from} and {to} overlap: sync copies between prefixes neither of which holds the other");
         return Err(Failure::new(Exit::Usage, why).into());
     }
-    let filter = Filter::new(&args.many.filters)?;
+    let filter = args.many.filter()?;
     let source = remote(args, from, &from_prefix, &filter).await?;
     let destination = remote(args, to, &to_prefix, &filter).await?;
     let rules = Rules::new(args.sync.size_only, args.sync.exact_timestamps);
@@ -242,7 +242,7 @@ async fn upload(args: &Sync<'_>, dir: &Path, uri: &S3Uri, interrupt: &Interrupt)
     args.encrypt.properties.check()?;
     let key_flags = super::encrypt::KeyFlags::of(args.encrypt);
     super::encrypt::check_key_flags(&key_flags, args.key_file.is_some())?;
-    let filter = Filter::new(&args.many.filters)?;
+    let filter = args.many.filter()?;
     let prefix = as_prefix(uri.key());
     let walk = tree::walk(dir, &filter)?;
     // Names that exist but could not be read: their objects stay.
@@ -368,7 +368,7 @@ async fn download(args: &Sync<'_>, uri: &S3Uri, dir: &Path) -> Result<()> {
         )
         .into());
     }
-    let filter = Filter::new(&args.many.filters)?;
+    let filter = args.many.filter()?;
     let prefix = as_prefix(uri.key());
     let remote = remote(args, uri, &prefix, &filter).await?;
     // What the directory holds (nothing yet if it does not exist).

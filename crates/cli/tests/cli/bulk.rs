@@ -213,6 +213,54 @@ fn links_to_directories_are_followed_and_a_loop_fails_alone() {
     assert_eq!(keys(&env, "p/").len(), 3);
 }
 
+/// `--no-follow-symlinks`, as in the AWS CLI: links (to files and to
+/// directories) are left out of the tree, so they go up not at all, and a
+/// sync --delete takes the objects they once made.
+#[test]
+fn no_follow_symlinks_leaves_every_link_out() {
+    let Some(env) = env() else { return };
+    let src = env.path("src");
+    write(&src, "own/a", b"a");
+    write(&env.path("elsewhere"), "deep/b", b"b");
+    std::os::unix::fs::symlink(env.path("elsewhere"), src.join("linked")).unwrap();
+    std::os::unix::fs::symlink("own/a", src.join("file-link")).unwrap();
+    let up = |prefix: &str, extra: &[&str]| {
+        let uri = env.uri(prefix);
+        let mut args = vec!["cp", "-r", "src", &uri, "--key", &env.key_id];
+        args.extend_from_slice(extra);
+        env.ok(&args);
+    };
+    up("followed/", &[]);
+    assert_eq!(
+        keys(&env, "followed/"),
+        [
+            "followed/file-link",
+            "followed/linked/deep/b",
+            "followed/own/a"
+        ]
+    );
+    up("plain/", &["--no-follow-symlinks"]);
+    assert_eq!(keys(&env, "plain/"), ["plain/own/a"]);
+    // The last of the pair decides, as clap's overrides do.
+    up("again/", &["--no-follow-symlinks", "--follow-symlinks"]);
+    assert_eq!(keys(&env, "again/").len(), 3);
+
+    let uri = env.uri("followed/");
+    let sync = [
+        "sync",
+        "src",
+        &uri,
+        "--delete",
+        "--no-follow-symlinks",
+        "--key",
+        &env.key_id,
+    ];
+    let out = env.ok(&sync);
+    let err = stderr(&out);
+    assert!(err.contains("1 up to date"), "{err}");
+    assert_eq!(keys(&env, "followed/"), ["followed/own/a"]);
+}
+
 #[test]
 fn more_than_one_page_of_objects() {
     let Some(env) = env() else { return };

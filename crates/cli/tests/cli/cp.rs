@@ -67,11 +67,25 @@ fn cp_uploads_or_downloads_by_which_side_is_s3() {
 fn cp_refuses_what_does_not_apply_with_one_clear_line() {
     let Some(env) = env() else { return };
     std::fs::write(env.path("a"), b"a").unwrap();
-    let cases: [(&[&str], &str); 7] = [
+    let cases: [(&[&str], &str); 9] = [
         (&["cp", "a", "b"], "cp needs one s3:// side"),
         (
             &["cp", "s3://b/x", "s3://b/y", "--key", "k"],
-            "--key applies to uploads and downloads, not to copies between s3:// locations",
+            "--key applies to uploads, not to copies between s3:// locations",
+        ),
+        (
+            &[
+                "cp",
+                "s3://b/x",
+                "s3://b/y",
+                "--expires",
+                "2027-01-31T12:00:00Z",
+            ],
+            "--expires applies to uploads, not to copies between s3:// locations",
+        ),
+        (
+            &["cp", "s3://b/k", "out", "--no-guess-mime-type"],
+            "--no-guess-mime-type applies to uploads",
         ),
         (
             &["cp", "a", "s3://b/k", "--expect-context", "k=v"],
@@ -144,6 +158,8 @@ fn uploads_carry_the_aws_cli_object_properties() {
         "fr",
         "--cache-control",
         "max-age=60",
+        "--expires",
+        "2027-01-31T12:00:00Z",
         "--metadata",
         "team=finance,year=2026",
         "--metadata",
@@ -185,6 +201,11 @@ fn uploads_carry_the_aws_cli_object_properties() {
         assert_eq!(got.content_encoding(), Some("identity"));
         assert_eq!(got.content_language(), Some("fr"));
         assert_eq!(got.cache_control(), Some("max-age=60"));
+        assert_eq!(
+            got.expires_string(),
+            Some("Sun, 31 Jan 2027 12:00:00 GMT"),
+            "{file}"
+        );
         assert_eq!(got.storage_class().map(|c| c.as_str()), Some("STANDARD_IA"));
         assert_eq!(
             got.server_side_encryption().map(|s| s.as_str()),
@@ -232,6 +253,32 @@ fn uploads_carry_the_aws_cli_object_properties() {
         Some("aws:kms")
     );
     assert_eq!(got.ssekms_key_id(), Some(env.key_arn.as_str()));
+
+    // --no-guess-mime-type, with the AWS CLI's --only-show-errors (-q):
+    // no type from the extension, and nothing on stdout.
+    let uri = env.uri("plain.pdf");
+    let args = [
+        "cp",
+        "report.pdf",
+        &uri,
+        "--key",
+        &env.key_id,
+        "--no-guess-mime-type",
+        "--only-show-errors",
+    ];
+    let out = env.ok(&args);
+    assert!(
+        out.stdout.is_empty(),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    let got = head(&env, "plain.pdf");
+    assert_ne!(got.content_type(), Some("application/pdf"));
+    assert!(
+        got.content_type()
+            .is_some_and(|t| t.contains("octet-stream")),
+        "{got:?}"
+    );
 }
 
 #[test]
@@ -268,6 +315,7 @@ fn bad_properties_and_key_flags_fail_once_before_anything_is_sent() {
         &["--metadata", "k=a\nb"],
         &["--content-type", "text/plain\r\nX-Evil: 1"],
         &["--cache-control", "a\u{1}"],
+        &["--expires", "tomorrow"],
         // atrest's own entries and the S3 Encryption Client's envelope:
         // once silently replaced, or (with --format s3ec-v3) written into
         // an envelope that then decrypted nowhere.

@@ -418,7 +418,7 @@ fn sync_between_prefixes_copies_inside_s3_only_what_changed() {
         (vec!["sync", &env.uri(""), &to], "overlap"),
         (
             vec!["sync", &from, &to, "--key", &env.key_id],
-            "--key applies to uploads and downloads",
+            "--key applies to uploads, not to copies",
         ),
     ] {
         let out = env.run(&args);
