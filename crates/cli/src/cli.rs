@@ -28,6 +28,12 @@ Examples:
   atrest cp -r photos s3://bucket/photos --jobs 8
   atrest cp -r s3://bucket/photos s3://backup/photos";
 
+const MV_EXAMPLES: &str = "\
+Examples:
+  atrest mv report.pdf s3://bucket/reports/ --key alias/reports
+  atrest mv s3://bucket/inbox/report.pdf .
+  atrest mv -r s3://bucket/incoming s3://bucket/archive";
+
 const SYNC_EXAMPLES: &str = "\
 Examples:
   atrest sync photos s3://bucket/photos --key alias/photos
@@ -255,30 +261,21 @@ pub enum Command {
     /// whose flags it takes (the upload flags apply to uploads only, the
     /// download flags to downloads only).
     #[command(after_help = CP_EXAMPLES)]
-    Cp {
-        /// A local file (`-` for stdin) or s3://BUCKET/KEY.
-        #[arg(value_name = "SRC", value_parser = Side(Target::parse_prefix))]
-        src: Target,
+    Cp(CpArgs),
 
-        /// s3://BUCKET/KEY or a local file (`-` for stdout).
-        #[arg(value_name = "DST", value_parser = Side(Target::parse_prefix))]
-        dst: Target,
-
-        #[command(flatten)]
-        key_file: KeyFileArg,
-
-        #[command(flatten)]
-        encrypt: EncryptArgs,
-
-        #[command(flatten)]
-        decrypt: DecryptArgs,
-
-        #[command(flatten)]
-        transfer: TransferArgs,
-
-        #[command(flatten)]
-        bulk: BulkArgs,
-    },
+    /// Move a local file to S3, encrypting it, or an S3 object to a local
+    /// file, decrypting it, as `aws s3 mv` does: `cp`, then the source is
+    /// removed.
+    ///
+    /// The source goes only once its copy is whole, and only as it was
+    /// read: a file changed while it was uploaded is kept, and an object is
+    /// deleted with If-Match of the ETag it was read at (so one replaced
+    /// meanwhile stays). Between two s3:// locations the object is copied
+    /// inside S3, then deleted (with its S3 Encryption Client instruction
+    /// file). Not for streams (`-`) or --range; with --recursive, each
+    /// file or object is moved on its own, and one that fails stays.
+    #[command(after_help = MV_EXAMPLES)]
+    Mv(CpArgs),
 
     /// Encrypt FILE (or `-` for stdin) and upload it to S3URI, or write it
     /// to a local file OUT. `encrypt-with-kms` is the original Node tool's
@@ -839,6 +836,37 @@ pub struct BulkArgs {
 
     #[command(flatten)]
     pub select: SelectArgs,
+
+    /// `mv`: each source is removed once its copy is whole.
+    #[arg(skip)]
+    pub move_source: bool,
+}
+
+/// The sides and flags of `cp` and `mv`.
+#[derive(Debug, Args)]
+pub struct CpArgs {
+    /// A local file (`-` for stdin) or s3://BUCKET/KEY.
+    #[arg(value_name = "SRC", value_parser = Side(Target::parse_prefix))]
+    pub src: Target,
+
+    /// s3://BUCKET/KEY or a local file (`-` for stdout).
+    #[arg(value_name = "DST", value_parser = Side(Target::parse_prefix))]
+    pub dst: Target,
+
+    #[command(flatten)]
+    pub key_file: KeyFileArg,
+
+    #[command(flatten)]
+    pub encrypt: EncryptArgs,
+
+    #[command(flatten)]
+    pub decrypt: DecryptArgs,
+
+    #[command(flatten)]
+    pub transfer: TransferArgs,
+
+    #[command(flatten)]
+    pub bulk: BulkArgs,
 }
 
 /// What runs over many files take (`--recursive` and `sync`).
@@ -957,9 +985,12 @@ impl Command {
     pub fn check_pairs(&self) -> Result<(), String> {
         type Context = [(String, String)];
         let (context, expected): (&Context, &Context) = match self {
-            Command::Cp {
+            Command::Cp(CpArgs {
                 encrypt, decrypt, ..
-            }
+            })
+            | Command::Mv(CpArgs {
+                encrypt, decrypt, ..
+            })
             | Command::Sync {
                 encrypt, decrypt, ..
             } => (&encrypt.context, &decrypt.expect_context),
@@ -980,7 +1011,8 @@ impl Command {
     /// The flags of many files, for the commands that take them.
     pub fn many_mut(&mut self) -> Option<&mut ManyArgs> {
         match self {
-            Command::Cp { bulk, .. }
+            Command::Cp(CpArgs { bulk, .. })
+            | Command::Mv(CpArgs { bulk, .. })
             | Command::EncryptWithKms { bulk, .. }
             | Command::DecryptWithKms { bulk, .. } => Some(&mut bulk.many),
             Command::Sync { many, .. } => Some(many),

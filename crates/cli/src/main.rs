@@ -276,10 +276,15 @@ async fn run(cli: Cli) -> anyhow::Result<Option<String>> {
                         anyhow::Error::from(e).context(format!("cannot open {}", file.display()))
                     })?;
                 }
-                let line = commands::bulk::Transferred::upload(file, uri);
+                let line = commands::bulk::Transferred::upload(file, uri).moving(bulk.move_source);
                 let size = atrest_fs::output::regular_file_len(file).unwrap_or(0);
                 return Ok(dry_run(line, size, bulk.many.json));
             }
+            // What `mv` removes once the object is whole, if still so.
+            let stamp = match bulk.move_source {
+                true => Some(commands::moves::moved_file(file)?),
+                false => None,
+            };
             args.create_only = bulk.no_overwrite;
             let kms = std::sync::Arc::new(atrest_kms::CachedKeys::uncached(clients.kms.clone()));
             let keys = keyring::Keys::with(kms, key_file);
@@ -293,7 +298,10 @@ async fn run(cli: Cli) -> anyhow::Result<Option<String>> {
                 }
                 done => done?,
             };
-            let line = commands::bulk::Transferred::upload(file, uri);
+            if let Some(stamp) = stamp {
+                stamp.remove_if_unchanged()?;
+            }
+            let line = commands::bulk::Transferred::upload(file, uri).moving(bulk.move_source);
             if bulk.many.json {
                 let mut json = commands::bulk::object_json("", Some(&line), Ok(done.plaintext_len));
                 json["object_bytes"] = done.object_len.into();
@@ -346,7 +354,8 @@ async fn run(cli: Cli) -> anyhow::Result<Option<String>> {
                 // As `aws s3 cp --dryrun`: the object must exist (a HEAD).
                 let head = async { Ok(atrest_s3::head(&clients.s3, uri).await?) };
                 let size = interrupt.guard(head).await?.len;
-                let line = commands::bulk::Transferred::download(uri, file);
+                let line =
+                    commands::bulk::Transferred::download(uri, file).moving(bulk.move_source);
                 return Ok(dry_run(line, size, bulk.many.json));
             }
             if bulk.many.json && is_stdout(file) {
@@ -356,11 +365,18 @@ async fn run(cli: Cli) -> anyhow::Result<Option<String>> {
                 )
                 .into());
             }
+            if bulk.move_source {
+                commands::moves::check_move_into(file)?;
+            }
             // Dropping the work on a signal removes the temporary output.
             let done = interrupt
                 .guard(commands::decrypt::run(&keys, &clients.s3, args))
                 .await?;
-            let line = commands::bulk::Transferred::download(uri, file);
+            if bulk.move_source {
+                let delete = commands::moves::delete_downloaded(&clients.s3, uri, &done);
+                interrupt.guard(delete).await?;
+            }
+            let line = commands::bulk::Transferred::download(uri, file).moving(bulk.move_source);
             if bulk.many.json {
                 let mut json = commands::bulk::object_json("", Some(&line), Ok(done.written));
                 json["format"] = done.format.name().into();
@@ -469,14 +485,14 @@ async fn run(cli: Cli) -> anyhow::Result<Option<String>> {
             };
             interrupt.guard(work).await.map(|()| None)
         }
-        Command::Cp {
+        Command::Cp(cli::CpArgs {
             src: cli::Target::S3(from),
             dst: cli::Target::S3(to),
             encrypt,
             transfer,
             bulk,
             ..
-        } => {
+        }) => {
             let args = commands::copy::Copy {
                 from,
                 to,
@@ -487,6 +503,7 @@ async fn run(cli: Cli) -> anyhow::Result<Option<String>> {
                 filters: &bulk.many.filters,
                 options: commands::copy::options(encrypt, transfer),
                 json: bulk.many.json,
+                move_source: bulk.move_source,
                 quiet: cli.quiet,
             };
             // Not dropped on a signal: a copy in parts aborts its upload.
@@ -500,7 +517,8 @@ async fn run(cli: Cli) -> anyhow::Result<Option<String>> {
         Command::Completions { .. }
         | Command::Man
         | Command::Keygen { .. }
-        | Command::Cp { .. }
+        | Command::Cp(_)
+        | Command::Mv(_)
         | Command::EncryptWithKms { .. }
         | Command::DecryptWithKms { .. } => {
             unreachable!("handled before AWS configuration")

@@ -19,6 +19,7 @@
 //!   with its reason, never opened.
 //! - [`destination`]: where one file or object lands when the destination
 //!   is a prefix or a directory, as `aws s3 cp` decides.
+//! - [`moved`]: a moved file removed only if it is still the one read.
 //!
 //! ```no_run
 //! # async fn example() -> Result<(), Box<dyn std::error::Error>> {
@@ -42,6 +43,7 @@
 
 pub mod destination;
 mod error;
+pub mod moved;
 pub mod output;
 pub mod tree;
 

@@ -33,7 +33,8 @@ mod uri;
 
 pub use error::S3Error;
 pub use object::{
-    copy_object, delete, get_tags, head, put_replacing, ObjectHead, Properties, Replacement,
+    copy_object, delete, delete_if_match, get_tags, head, put_replacing, ObjectHead, Properties,
+    Replacement,
 };
 pub use upload::{UploadOptions, Uploader, MIN_PART_SIZE};
 pub use uri::{S3Uri, S3UriError};

@@ -406,6 +406,22 @@ pub async fn delete(client: &Client, uri: &S3Uri) -> Result<(), S3Error> {
         .map_err(|e| S3Error::from_sdk("DeleteObject", uri, e))
 }
 
+/// DeleteObject of `uri` only while its ETag is still `if_match`: S3
+/// answers 412 ([`S3Error::Changed`]) for an object written meanwhile, and
+/// 404 ([`S3Error::NoSuchKey`]) for one deleted meanwhile (a conditional
+/// delete, which S3 honours in every bucket since 2025).
+pub async fn delete_if_match(client: &Client, uri: &S3Uri, if_match: &str) -> Result<(), S3Error> {
+    client
+        .delete_object()
+        .bucket(uri.bucket())
+        .key(uri.key())
+        .if_match(if_match)
+        .send()
+        .await
+        .map(drop)
+        .map_err(|e| S3Error::from_sdk("DeleteObject", uri, e))
+}
+
 /// `x-amz-copy-source`: `bucket/key`, the key URL-encoded but for `/`.
 fn copy_source(uri: &S3Uri) -> String {
     let key: Vec<String> = uri.key().split('/').map(url_encode).collect();

@@ -82,8 +82,11 @@ pub struct Copied {
     pub len: u64,
     /// Parts copied (0: one CopyObject).
     pub parts: usize,
-    /// Its S3 Encryption Client instruction file went along.
-    pub instruction_file: bool,
+    /// The source's ETag: every request of the copy read that version.
+    pub etag: String,
+    /// Its S3 Encryption Client instruction file went along: the ETag it
+    /// was copied at.
+    pub instruction_file: Option<String>,
 }
 
 /// Copies `from` to `to` inside S3 (see the module's documentation).
@@ -107,15 +110,15 @@ pub async fn copy(
     let instruction_file = match atrest_s3::head(s3, &instruction).await {
         Ok(found) => {
             atrest_s3::copy_object(s3, &instruction, &instruction_to, &found.etag, None).await?;
-            true
+            Some(found.etag)
         }
-        Err(S3Error::NoSuchKey { .. }) => false,
+        Err(S3Error::NoSuchKey { .. }) => None,
         Err(e) => return Err(e),
     };
     let parts = match copy_body(s3, from, to, &head, &options, stop).await {
         Ok(parts) => parts,
         Err(e) => {
-            if instruction_file {
+            if instruction_file.is_some() {
                 // Best effort: no instruction file without its object.
                 let _ = atrest_s3::delete(s3, &instruction_to).await;
             }
@@ -125,6 +128,7 @@ pub async fn copy(
     Ok(Copied {
         len: head.len,
         parts,
+        etag: head.etag,
         instruction_file,
     })
 }

@@ -72,7 +72,8 @@ pub async fn object(s3: &aws_sdk_s3::Client, uri: &S3Uri) -> Result<Object, Erro
     let got = atrest_s3::get_range(s3, uri, range, None).await?;
     let probe = inspect(&got.bytes, got.object_len).is_err();
     let describe_all = Policy { allow_legacy: true };
-    if let Some(envelope) = crate::s3ec::detect(s3, uri, &got.metadata, probe, describe_all).await?
+    if let Some((envelope, _)) =
+        crate::s3ec::detect(s3, uri, &got.metadata, probe, describe_all).await?
     {
         return Ok(Object {
             object_len: got.object_len,

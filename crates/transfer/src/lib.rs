@@ -74,6 +74,7 @@ pub mod list;
 pub mod local;
 pub mod manifest;
 pub mod metadata;
+pub mod moves;
 mod observer;
 mod range;
 pub mod rewrap;

@@ -34,6 +34,8 @@ pub struct Bulk<'a> {
     pub dry_run: bool,
     /// `--no-overwrite`: leave out destinations that exist.
     pub no_overwrite: bool,
+    /// `mv`: remove each source once its copy is whole.
+    pub move_source: bool,
     /// Draw the overall bar.
     pub show_progress: bool,
     /// `-q`: print only errors (no summary), as `aws s3 cp --quiet`.
@@ -57,6 +59,7 @@ impl<'a> Bulk<'a> {
             select: &args.select,
             dry_run: args.dryrun,
             no_overwrite: args.no_overwrite,
+            move_source: args.move_source,
             show_progress,
             quiet,
         }
@@ -107,6 +110,20 @@ impl Transferred {
             action: "copy",
             from: from.to_string(),
             to: to.to_string(),
+        }
+    }
+}
+
+impl Transferred {
+    /// The same transfer as `mv` makes it: `move: a to s3://b/a`, as
+    /// `aws s3 mv` says.
+    pub fn moving(self, moves: bool) -> Self {
+        match moves {
+            true => Transferred {
+                action: "move",
+                ..self
+            },
+            false => self,
         }
     }
 }
@@ -339,7 +356,7 @@ pub(crate) async fn upload(
     for item in &mut items {
         if let (Ok(source), None) = (&item.work, &item.line) {
             let to = template.uri.with_key(format!("{prefix}{}", source.rel));
-            item.line = Some(Transferred::upload(&source.path, &to));
+            item.line = Some(Transferred::upload(&source.path, &to).moving(bulk.move_source));
         }
     }
     let run = Run::new(bulk, ENCRYPTING, &items);
@@ -355,7 +372,14 @@ pub(crate) async fn upload(
         let len = std::fs::metadata(&source.path)
             .with_context(|| format!("cannot open {}", source.path.display()))?
             .len();
+        let stamp = match bulk.move_source {
+            true => Some(super::moves::moved_file(&source.path)?),
+            false => None,
+        };
         super::encrypt::run(&run.keys, bulk.s3, args, interrupt).await?;
+        if let Some(stamp) = stamp {
+            stamp.remove_if_unchanged()?;
+        }
         Ok(len)
     })
     .await
@@ -466,7 +490,7 @@ pub(crate) async fn download(
     for item in &mut items {
         if let (Ok(rel), None) = (&item.work, &item.line) {
             let from = template.uri.with_key(format!("{prefix}{rel}"));
-            item.line = Some(Transferred::download(&from, &dir.join(rel)));
+            item.line = Some(Transferred::download(&from, &dir.join(rel)).moving(bulk.move_source));
         }
     }
     let run = Run::new(bulk, DECRYPTING, &items);
@@ -481,7 +505,13 @@ pub(crate) async fn download(
             progress: run.progress(),
             ..*template
         };
-        super::decrypt::run(&run.keys, bulk.s3, args).await?;
+        if bulk.move_source {
+            super::moves::check_move_into(&dest)?;
+        }
+        let done = super::decrypt::run(&run.keys, bulk.s3, args).await?;
+        if bulk.move_source {
+            super::moves::delete_downloaded(bulk.s3, &uri, &done).await?;
+        }
         Ok(std::fs::metadata(&dest)?.len())
     })
     .await

@@ -6,6 +6,7 @@ use anyhow::Result;
 use atrest_fs::tree::{as_prefix, relative_key, Filter, Rule};
 use atrest_s3::S3Uri;
 use atrest_transfer::copy::{copy, CopyOptions, MAX_COPY_OBJECT};
+use atrest_transfer::moves::delete_read;
 use atrest_transfer::Stop;
 use futures::StreamExt;
 
@@ -28,6 +29,8 @@ pub struct Copy<'a> {
     pub options: CopyOptions,
     /// A JSON line per copy (and a summary with `recursive`), nothing else.
     pub json: bool,
+    /// `mv`: delete each source, as it was copied, once its copy is made.
+    pub move_source: bool,
     pub quiet: bool,
 }
 
@@ -45,6 +48,10 @@ pub async fn run(s3: &aws_sdk_s3::Client, args: Copy<'_>, stop: Stop) -> Result<
             }
             false => args.to.clone(),
         };
+        if args.move_source && to == *args.from {
+            let why = format!("cannot move {to} onto itself");
+            return Err(Failure::new(Exit::Usage, why).into());
+        }
         if args.no_overwrite {
             match atrest_s3::head(s3, &to).await {
                 Ok(_) => {
@@ -114,7 +121,7 @@ pub async fn run_all(
 ) -> Result<()> {
     if args.dry_run {
         for (from, to) in &pairs {
-            let line = Transferred::copy(from, to);
+            let line = Transferred::copy(from, to).moving(args.move_source);
             if args.json {
                 crate::stdout::say!("{}", dry_run_json("", Some(&line), 0));
             } else if !args.quiet {
@@ -128,13 +135,22 @@ pub async fn run_all(
     let begun = futures::stream::iter(pairs).take_while(|_| std::future::ready(!stop.is_stopped()));
     let mut results = begun
         .map(|(from, to)| async move {
-            let done = copy(s3, &from, &to, args.options.clone(), stop).await;
-            (Transferred::copy(&from, &to), done)
+            let mut done = copy(s3, &from, &to, args.options.clone(), stop)
+                .await
+                .map_err(anyhow::Error::from);
+            if let (true, Ok(copied)) = (args.move_source, &done) {
+                let instruction_file = copied.instruction_file.as_deref();
+                let delete = delete_read(s3, &from, Some(&copied.etag), instruction_file).await;
+                if let Err(e) = delete {
+                    let e = anyhow::Error::from(e);
+                    done = Err(e.context(format!("copied {from}, but did not delete it")));
+                }
+            }
+            (Transferred::copy(&from, &to).moving(args.move_source), done)
         })
         .buffer_unordered(args.jobs.max(1));
     let (mut copied, mut bytes, mut failed) = (0, 0, Vec::new());
     while let Some((line, done)) = results.next().await {
-        let done = done.map_err(anyhow::Error::from);
         if args.json {
             let len = done.as_ref().map(|c| c.len);
             crate::stdout::say!("{}", object_json("", Some(&line), len));
@@ -172,7 +188,8 @@ pub async fn run_all(
     } else if args.recursive && !args.quiet {
         let objects = super::count_of(copied, "object");
         let failed = failed.len();
-        eprintln!("copied {objects} ({bytes} bytes) inside S3, {failed} failed");
+        let verb = if args.move_source { "moved" } else { "copied" };
+        eprintln!("{verb} {objects} ({bytes} bytes) inside S3, {failed} failed");
     }
     match failed.len() {
         0 => Ok(()),

@@ -11,7 +11,7 @@ use clap::parser::ValueSource;
 use clap::{ArgMatches, Args};
 
 use crate::cli::Target;
-use crate::cli::{Cli, Command, DecryptArgs, EncryptArgs, ManyArgs};
+use crate::cli::{Cli, Command, CpArgs, DecryptArgs, EncryptArgs, ManyArgs};
 use crate::failure::{Exit, Failure};
 
 /// The command as it will run: `cp` becomes `encrypt` or `decrypt`; flags
@@ -20,13 +20,21 @@ pub fn normalize(mut cli: Cli, matches: &ArgMatches) -> anyhow::Result<Cli> {
     let Some((_, sub)) = matches.subcommand() else {
         return Ok(cli);
     };
+    cli.command = match cli.command {
+        Command::Mv(mut args) => {
+            refuse_for_moves(&args)?;
+            args.bulk.move_source = true;
+            Command::Cp(args)
+        }
+        other => other,
+    };
     match &cli.command {
-        Command::Cp {
+        Command::Cp(CpArgs {
             src: Target::S3(_),
             dst: Target::S3(_),
             bulk,
             ..
-        } => {
+        }) => {
             if !bulk.recursive {
                 refuse::<ManyArgs>(sub, "--recursive only", &[])?;
             }
@@ -45,7 +53,7 @@ pub fn normalize(mut cli: Cli, matches: &ArgMatches) -> anyhow::Result<Cli> {
         _ => {}
     }
     cli.command = match cli.command {
-        Command::Cp {
+        Command::Cp(CpArgs {
             src,
             dst,
             key_file,
@@ -53,7 +61,7 @@ pub fn normalize(mut cli: Cli, matches: &ArgMatches) -> anyhow::Result<Cli> {
             decrypt,
             transfer,
             bulk,
-        } => match (src, dst) {
+        }) => match (src, dst) {
             (Target::File(file), uri @ Target::S3(_)) => {
                 refuse::<DecryptArgs>(sub, "downloads (SRC s3://...)", &[])?;
                 Command::EncryptWithKms {
@@ -122,6 +130,46 @@ pub fn normalize(mut cli: Cli, matches: &ArgMatches) -> anyhow::Result<Cli> {
         _ => {}
     }
     Ok(cli)
+}
+
+/// A move removes its source once the copy is whole: a stream has no
+/// copy to check (and cannot be removed), part of an object is not the
+/// object, and an object moved onto itself, or a prefix into one that
+/// overlaps it, would delete what it just wrote.
+fn refuse_for_moves(args: &CpArgs) -> anyhow::Result<()> {
+    if let (Target::File(_), Target::File(_)) = (&args.src, &args.dst) {
+        return Err(usage(
+            "mv needs one s3:// side (SRC to upload, DST to download), or two",
+        ));
+    }
+    let stream = |t: &Target| matches!(t, Target::File(p) if atrest_fs::output::is_std_stream(p));
+    if stream(&args.src) || stream(&args.dst) {
+        return Err(usage(
+            "mv takes files and objects, not streams (`-`): use cp",
+        ));
+    }
+    if args.decrypt.range.is_some() {
+        return Err(usage(
+            "--range takes part of an object: mv moves whole objects",
+        ));
+    }
+    if let (Target::S3(from), Target::S3(to)) = (&args.src, &args.dst) {
+        let same_bucket = from.bucket() == to.bucket();
+        if args.bulk.recursive {
+            let (a, b) = (
+                atrest_fs::tree::as_prefix(from.key()),
+                atrest_fs::tree::as_prefix(to.key()),
+            );
+            if same_bucket && (a.starts_with(&b) || b.starts_with(&a)) {
+                return Err(usage(&format!(
+                    "{from} and {to} overlap: mv -r moves between prefixes neither of which holds the other"
+                )));
+            }
+        } else if same_bucket && from.key() == to.key() {
+            return Err(usage(&format!("cannot move {from} onto itself")));
+        }
+    }
+    Ok(())
 }
 
 /// What the flags of uploads and downloads do not apply to.

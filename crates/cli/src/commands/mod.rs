@@ -8,6 +8,7 @@ pub mod inspect;
 pub mod keygen;
 pub mod local;
 pub mod ls;
+pub mod moves;
 pub mod rewrap;
 pub mod s3ec;
 pub mod sync;

@@ -55,6 +55,7 @@ impl Sync<'_> {
             dry_run: false,
             // sync decides what to transfer itself.
             no_overwrite: false,
+            move_source: false,
             show_progress: self.show_progress,
             quiet: self.quiet,
         }
@@ -188,6 +189,7 @@ async fn copy(args: &Sync<'_>, from: &S3Uri, to: &S3Uri, stop: Stop) -> Result<(
         filters: &args.many.filters,
         options: super::copy::options(args.encrypt, args.transfer),
         json: args.many.json,
+        move_source: false,
         quiet: args.quiet,
     };
     let copied = super::copy::run_all(args.s3, &copies, pairs, &stop).await;

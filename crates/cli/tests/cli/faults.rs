@@ -39,6 +39,8 @@ pub(crate) enum Op {
     GetLaterRange,
     /// S3 CreateMultipartUpload (a POST with `uploads`).
     CreateMultipartUpload,
+    /// S3 DeleteObject (a DELETE of a key without `uploadId`).
+    DeleteObject,
     /// Any other S3 request (multipart bookkeeping, HEAD, listings).
     OtherS3,
 }
@@ -344,6 +346,7 @@ fn classify(head: &Head) -> Op {
         "POST" if has_key && has("uploads") => Op::CreateMultipartUpload,
         "PUT" if has_key && has("uploadId") => Op::UploadPart,
         "PUT" if has_key => Op::PutObject,
+        "DELETE" if has_key && !has("uploadId") => Op::DeleteObject,
         "GET" if has_key && !has("uploadId") => match head.get("range") {
             Some(range) if !range.starts_with("bytes=0-") => Op::GetLaterRange,
             _ => Op::GetObject,

@@ -21,6 +21,7 @@ mod key_file_s3;
 mod load;
 mod ls;
 mod messages;
+mod mv;
 mod offline;
 mod progress;
 mod report;

@@ -109,7 +109,7 @@ fn put_with_metadata(env: &Env, key: &str, body: Vec<u8>, metadata: HashMap<Stri
 
 /// Moves an object's S3EC metadata into `KEY.instruction`, as the Java
 /// client writes it: V3's `x-amz-c`, `x-amz-d`, `x-amz-i` stay.
-fn move_to_instruction_file(env: &Env, key: &str) {
+pub(crate) fn move_to_instruction_file(env: &Env, key: &str) {
     let metadata = head_metadata(env, key);
     let body = env.get_raw(key);
     let (stay, moved): (HashMap<_, _>, HashMap<_, _>) = metadata.into_iter().partition(|(k, _)| {

@@ -104,6 +104,9 @@ pub struct Downloaded {
     pub key_id: Option<Arc<str>>,
     /// The version of the object read (every GET was pinned to it).
     pub version: ObjectVersion,
+    /// The version of the S3 Encryption Client instruction file read
+    /// with it, if it had one.
+    pub instruction_file: Option<ObjectVersion>,
     /// The source's modification time its upload recorded
     /// ([`crate::metadata::MTIME_METADATA`]), else when the object was
     /// written: the time to give a file it is downloaded into.
@@ -228,7 +231,7 @@ impl<'t> Download<'t> {
             policy,
         )
         .await?;
-        if let Some(envelope) = found {
+        if let Some((envelope, instruction_file)) = found {
             let options = crate::s3ec::Options {
                 expect_context: &self.expect_context,
                 allow_legacy: self.allow_legacy,
@@ -244,6 +247,7 @@ impl<'t> Download<'t> {
                 written,
                 key_id,
                 version: job.pin.clone(),
+                instruction_file,
                 source_modified,
             });
         }
@@ -314,6 +318,7 @@ impl<'t> Download<'t> {
             written,
             key_id,
             version: job.pin.clone(),
+            instruction_file: None,
             source_modified,
         })
     }
