@@ -486,6 +486,15 @@ pub enum Command {
         #[arg(long)]
         json: bool,
 
+        /// Sizes in KiB, MiB, GiB, ... (as `aws s3 ls --human-readable`).
+        #[arg(long)]
+        human_readable: bool,
+
+        /// End with the number of objects and their total stored size (as
+        /// `aws s3 ls --summarize`).
+        #[arg(long)]
+        summarize: bool,
+
         #[command(flatten)]
         select: SelectArgs,
     },

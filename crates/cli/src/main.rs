@@ -472,12 +472,19 @@ async fn run(cli: Cli) -> anyhow::Result<Option<String>> {
             uri,
             recursive,
             json,
+            human_readable,
+            summarize,
             select,
         } => {
+            let shown = commands::ls::Shown {
+                json: *json,
+                human_readable: *human_readable,
+                summarize: *summarize,
+            };
             let work = async {
                 match uri {
                     Some(uri) => {
-                        commands::ls::run(&clients.s3, uri, *recursive, *json, select, cli.quiet)
+                        commands::ls::run(&clients.s3, uri, *recursive, shown, select, cli.quiet)
                             .await
                     }
                     None => commands::ls::buckets(&clients.s3, *recursive, *json, select).await,

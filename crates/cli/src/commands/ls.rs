@@ -15,11 +15,22 @@ use crate::failure::{Exit, Failure};
 /// Header reads in flight at once.
 const CONCURRENCY: usize = 32;
 
+/// How a listing is printed.
+#[derive(Clone, Copy, Debug)]
+pub struct Shown {
+    /// One JSON document.
+    pub json: bool,
+    /// Sizes as `aws s3 ls --human-readable` prints them.
+    pub human_readable: bool,
+    /// The number of objects and their stored bytes at the end.
+    pub summarize: bool,
+}
+
 pub async fn run(
     s3: &aws_sdk_s3::Client,
     uri: &S3Uri,
     recursive: bool,
-    as_json: bool,
+    shown: Shown,
     select: &crate::cli::SelectArgs,
     quiet: bool,
 ) -> Result<()> {
@@ -33,16 +44,30 @@ pub async fn run(
     } else {
         atrest_transfer::list::list(s3, uri, recursive, CONCURRENCY).await?
     };
-    if as_json {
+    let total: u64 = listing.entries.iter().map(|e| e.object_len).sum();
+    if shown.json {
         let objects: Vec<_> = listing.entries.iter().map(to_json).collect();
-        let doc = json!({ "objects": objects, "prefixes": listing.prefixes });
+        let mut doc = json!({ "objects": objects, "prefixes": listing.prefixes });
+        if shown.summarize {
+            doc["summary"] = json!({ "objects": listing.entries.len(), "bytes": total });
+        }
         crate::stdout::say!("{doc}");
     } else {
         for prefix in &listing.prefixes {
             crate::stdout::say!("{:>20}  PRE {}", "", escape(prefix));
         }
         for entry in &listing.entries {
-            crate::stdout::say!("{}", to_text(entry));
+            crate::stdout::say!("{}", to_text(entry, shown.human_readable));
+        }
+        if shown.summarize {
+            let size = match shown.human_readable {
+                true => human(total),
+                false => total.to_string(),
+            };
+            crate::stdout::say!(
+                "\nTotal Objects: {}\n   Total Size: {size}",
+                listing.entries.len()
+            );
         }
     }
     // As `aws s3 ls`, so that `ls s3://b/p && ...` asks whether anything is
@@ -117,13 +142,39 @@ fn context_text(info: &atrest_format::inspect::Inspection) -> String {
     }
 }
 
+/// A size as `aws s3 ls --human-readable` prints it: `1 Byte`,
+/// `512 Bytes`, then `1.0 KiB`, `97.7 KiB`, `1.5 GiB`, ...
+fn human(bytes: u64) -> String {
+    const UNITS: [&str; 6] = ["KiB", "MiB", "GiB", "TiB", "PiB", "EiB"];
+    match bytes {
+        1 => return "1 Byte".into(),
+        0..1024 => return format!("{bytes} Bytes"),
+        _ => {}
+    }
+    let mut value = bytes as f64 / 1024.0;
+    for unit in &UNITS[..UNITS.len() - 1] {
+        // 1023.95 KiB prints as 1.0 MiB, not 1024.0 KiB.
+        if (value * 10.0).round() < 10240.0 {
+            return format!("{value:.1} {unit}");
+        }
+        value /= 1024.0;
+    }
+    format!("{value:.1} EiB")
+}
+
 /// `MODIFIED FORMAT PLAINTEXT FRAME KEY CONTEXT NAME`, one line.
-fn to_text(entry: &Entry) -> String {
+fn to_text(entry: &Entry, human_readable: bool) -> String {
     let name = escape(&entry.key);
+    let size_of = |n: u64| match human_readable {
+        true => human(n),
+        false => n.to_string(),
+    };
     let (format, size, frame, key, context) = match &entry.kind {
         Kind::Atrest(info) => {
             let size = match info.plaintext_len {
-                PlaintextLen::Exact(n) => n.to_string(),
+                PlaintextLen::Exact(n) => size_of(n),
+                // v1 padding hides the exact length.
+                PlaintextLen::Between { min, .. } if human_readable => format!("~{}", human(min)),
                 PlaintextLen::Between { min, max } => format!("{min}-{max}"),
                 _ => "invalid".into(),
             };
@@ -205,4 +256,25 @@ fn to_json(entry: &Entry) -> serde_json::Value {
         }
     }
     v
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn human_sizes_read_as_the_aws_cli_prints_them() {
+        let cases = [
+            (0, "0 Bytes"),
+            (1, "1 Byte"),
+            (1023, "1023 Bytes"),
+            (1024, "1.0 KiB"),
+            (100_000, "97.7 KiB"),
+            (1_048_524, "1023.9 KiB"),
+            (1_048_575, "1.0 MiB"),
+            (5 << 30, "5.0 GiB"),
+            (u64::MAX, "16.0 EiB"),
+        ];
+        for (bytes, want) in cases {
+            assert_eq!(super::human(bytes), want, "{bytes}");
+        }
+    }
 }

@@ -118,6 +118,33 @@ fn ls_describes_every_kind_of_object_without_kms() {
             .any(|l| l.contains("d/plain.txt  (not an atrest object")),
         "{text}"
     );
+
+    // --summarize counts every object and its stored bytes, as `aws s3 ls`;
+    // --human-readable prints sizes as it does (v1: about, from below).
+    let out = env.ok(&["ls", &env.uri("d/"), "-r", "--json", "--summarize"]);
+    let doc = json(&out);
+    let stored: u64 = doc["objects"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| o["object_len"].as_u64().unwrap())
+        .sum();
+    assert!(stored > 3 * 200_000, "{doc}");
+    assert_eq!(
+        doc["summary"],
+        serde_json::json!({"objects": 7, "bytes": stored})
+    );
+    let out = env.ok(&["ls", &env.uri("d/"), "-r", "--summarize"]);
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        text.ends_with(&format!("\n\nTotal Objects: 7\n   Total Size: {stored}\n")),
+        "{text}"
+    );
+    let out = env.ok(&["ls", &env.uri("d/"), "-r", "--human-readable"]);
+    let text = String::from_utf8(out.stdout).unwrap();
+    let line = |key: &str| text.lines().find(|l| l.ends_with(key)).unwrap().to_owned();
+    assert!(line("d/v2-own").contains(" 195.3 KiB "), "{text}");
+    assert!(line("d/v1").contains(" ~195.3 KiB "), "{text}");
 }
 
 #[test]
