@@ -7,6 +7,7 @@
 //! - Connections and answers have time limits (`--cli-connect-timeout`,
 //!   `--cli-read-timeout`), so a silent endpoint fails instead of hanging.
 //! - An `--endpoint-url` that is not an http(s) URL fails before any request.
+//! - `--request-payer requester` marks every S3 request (Requester Pays).
 
 use std::time::Duration;
 
@@ -45,6 +46,9 @@ pub async fn clients(args: &AwsArgs) -> anyhow::Result<Clients> {
     // name, where virtual-hosted bucket names cannot resolve.
     if custom_s3_endpoint(args) {
         s3 = s3.force_path_style(true);
+    }
+    if args.request_payer.is_some() {
+        s3 = s3.interceptor(atrest_s3::RequesterPays);
     }
     Ok(Clients {
         kms: atrest_kms::Kms::new(aws_sdk_kms::Client::new(&config)),

@@ -230,6 +230,11 @@ pub struct AwsArgs {
     /// attempts in all).
     #[arg(long, global = true, value_name = "SECONDS", default_value_t = 60)]
     pub cli_read_timeout: u64,
+
+    /// `requester`: you pay for the S3 requests and transfer (a Requester
+    /// Pays bucket refuses others' requests without it).
+    #[arg(long, global = true, value_name = "PAYER", value_parser = ["requester"])]
+    pub request_payer: Option<String>,
 }
 
 #[derive(Debug, Subcommand)]

@@ -28,6 +28,7 @@
 
 mod error;
 mod object;
+mod requester_pays;
 mod upload;
 mod uri;
 
@@ -36,6 +37,7 @@ pub use object::{
     copy_object, delete, delete_if_match, get_tags, head, put_replacing, ObjectHead, Properties,
     Replacement,
 };
+pub use requester_pays::RequesterPays;
 pub use upload::{UploadOptions, Uploader, MIN_PART_SIZE};
 pub use uri::{S3Uri, S3UriError};
 

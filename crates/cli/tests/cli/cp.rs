@@ -632,3 +632,46 @@ fn cp_between_s3_locations_copies_inside_s3() {
     assert_status(&out, 3, &["copy of a missing object"]);
     assert_eq!(keys(&env, ""), before);
 }
+
+/// `--request-payer requester` marks every S3 request of every kind (one
+/// part and many, GETs, listings, copies, deletes), as a Requester Pays
+/// bucket needs; without it, none is.
+#[test]
+fn request_payer_marks_every_s3_request() {
+    let Some(env) = env() else { return };
+    std::fs::write(env.path("big"), sample(6 << 20, 4)).unwrap();
+    std::fs::write(env.path("small"), b"small").unwrap();
+    let runs: [&[&str]; 6] = [
+        &[
+            "cp",
+            "big",
+            &env.uri("p/big"),
+            "--key",
+            &env.key_id,
+            "--part-size",
+            "5M",
+        ],
+        &["cp", "small", &env.uri("p/small"), "--key", &env.key_id],
+        &["cp", &env.uri("p/big"), "big.back"],
+        &["ls", "-r", &env.uri("p/")],
+        &["cp", "-r", &env.uri("p"), &env.uri("q")],
+        &["mv", &env.uri("q/small"), "small.back"],
+    ];
+    let proxy = crate::faults::Proxy::start(&env.endpoint);
+    for args in runs {
+        let mut args = args.to_vec();
+        args.extend(["--request-payer", "requester"]);
+        crate::sync::via(&env, &proxy, &args);
+    }
+    let (marked, all) = proxy.requester_pays();
+    assert!(all > 12, "{all} S3 requests");
+    assert_eq!(marked, all);
+    assert_eq!(std::fs::read(env.path("small.back")).unwrap(), b"small");
+
+    let proxy = crate::faults::Proxy::start(&env.endpoint);
+    crate::sync::via(&env, &proxy, &["ls", "-r", &env.uri("p/")]);
+    assert_eq!(proxy.requester_pays().0, 0);
+    let args = ["ls", "--request-payer", "me"];
+    let out = env.run(&args);
+    assert_status(&out, 2, &args);
+}

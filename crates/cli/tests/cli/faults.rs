@@ -97,6 +97,8 @@ struct State {
     sent: usize,
     received: usize,
     swap: Option<Swap>,
+    /// Requests that said `x-amz-request-payer: requester`.
+    requester_pays: usize,
 }
 
 /// Replaces an object in the store between two GETs of one download.
@@ -205,6 +207,14 @@ impl Proxy {
             .iter()
             .filter(|(o, f)| *o == op && *f == Some(fault))
             .count()
+    }
+
+    /// How many requests said `x-amz-request-payer: requester`, and how
+    /// many S3 requests there were in all.
+    pub(crate) fn requester_pays(&self) -> (usize, usize) {
+        let state = self.state.lock().unwrap();
+        let s3 = state.log.iter().filter(|(o, _)| *o != Op::Kms).count();
+        (state.requester_pays, s3)
     }
 
     /// How many requests of kind `op` were seen.
@@ -375,6 +385,9 @@ fn serve(client: TcpStream, upstream: &str, state: &Mutex<State>) -> std::io::Re
     let hook = {
         let mut state = state.lock().unwrap();
         state.sent += head.encode(&[], &[]).len() + body.len();
+        if head.get("x-amz-request-payer") == Some("requester") {
+            state.requester_pays += 1;
+        }
         let at = state.hooks.iter().position(|(o, _)| *o == op);
         at.map(|i| state.hooks.remove(i).1)
     };
