@@ -913,8 +913,8 @@ pub struct ManyArgs {
     #[arg(long, overrides_with = "no_follow_symlinks")]
     pub follow_symlinks: bool,
 
-    /// Leave symbolic links out of the local tree, as the AWS CLI does:
-    /// not uploaded, and to sync --delete as if absent.
+    /// Leave symbolic links out of the local tree read, as the AWS CLI
+    /// does (sync --delete then takes them as absent).
     #[arg(long, overrides_with = "follow_symlinks")]
     pub no_follow_symlinks: bool,
 
