@@ -108,6 +108,9 @@ pub async fn copy(
     let instruction = from.with_key(format!("{}{suffix}", from.key()));
     let instruction_to = to.with_key(format!("{}{suffix}", to.key()));
     let instruction_file = match atrest_s3::head(s3, &instruction).await {
+        // A copy onto itself (a new storage class) leaves the instruction
+        // file as it is: S3 refuses a copy that changes nothing.
+        Ok(_) if from == to => None,
         Ok(found) => {
             atrest_s3::copy_object(s3, &instruction, &instruction_to, &found.etag, None).await?;
             Some(found.etag)

@@ -772,3 +772,27 @@ fn sync_between_prefixes_takes_instruction_files_along() {
     );
     assert_eq!(crate::bulk::keys(&env, "dst/"), ["dst/b"]);
 }
+
+/// A copy onto itself changes the storage class (the AWS CLI's way to
+/// move an object to another class): an S3 Encryption Client object's
+/// instruction file stays as it is (S3 refuses a copy that changes
+/// nothing; before, the whole copy failed so), and the object decrypts.
+#[test]
+fn a_copy_onto_itself_changes_the_class_and_keeps_the_instruction_file() {
+    let Some(env) = env() else { return };
+    let data = sample(20_000, 79);
+    std::fs::write(env.path("plain"), &data).unwrap();
+    let args = ["cp", "plain", &env.uri("a"), "--format", "s3ec-v3"];
+    env.ok(&[&args[..], &["--key", &env.key_id]].concat());
+    move_to_instruction_file(&env, "a");
+    let uri = env.uri("a");
+    env.ok(&["cp", &uri, &uri, "--storage-class", "STANDARD_IA"]);
+    let head = block_on(env.s3.head_object().bucket(&env.bucket).key("a").send()).unwrap();
+    assert_eq!(
+        head.storage_class().map(|c| c.as_str()),
+        Some("STANDARD_IA")
+    );
+    assert_eq!(crate::bulk::keys(&env, ""), ["a", "a.instruction"]);
+    env.ok(&["cp", &uri, "back"]);
+    assert_eq!(std::fs::read(env.path("back")).unwrap(), data);
+}
