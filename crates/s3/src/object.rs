@@ -393,6 +393,35 @@ pub async fn copy_object(
         .map_err(|e| S3Error::from_sdk("CopyObject", to, e))
 }
 
+/// CopyObject of `uri` onto itself with `properties` instead of its own
+/// (S3's REPLACE metadata directive: user metadata and standard headers
+/// as given; its tags stay), only while its ETag is `if_match`; no byte
+/// passes through the client. Up to 5 GiB.
+pub async fn replace_properties(
+    client: &Client,
+    uri: &S3Uri,
+    if_match: &str,
+    properties: &Properties,
+) -> Result<(), S3Error> {
+    // Tags go with the COPY tagging directive; a canned ACL is not kept.
+    let properties = Properties {
+        tags: Vec::new(),
+        ..properties.clone()
+    };
+    let request = client
+        .copy_object()
+        .bucket(uri.bucket())
+        .key(uri.key())
+        .copy_source(copy_source(uri))
+        .copy_source_if_match(if_match)
+        .metadata_directive(aws_sdk_s3::types::MetadataDirective::Replace);
+    with_properties!(request, &properties)
+        .send()
+        .await
+        .map(drop)
+        .map_err(|e| S3Error::from_sdk("CopyObject", uri, e))
+}
+
 /// DeleteObject of `uri` (its latest version; a missing object is no
 /// error, as S3 answers).
 pub async fn delete(client: &Client, uri: &S3Uri) -> Result<(), S3Error> {

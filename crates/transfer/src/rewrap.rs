@@ -20,6 +20,15 @@
 //! encryption settings and tags are carried over ([`atrest_s3::Properties`]),
 //! and [`crate::KMS_KEY_METADATA`] is set to the new key's ARN.
 //!
+//! An Amazon S3 Encryption Client object (V2 or V3, wrapped `kms+context`)
+//! keeps its wrapped key in its metadata or in its instruction file, so
+//! only that is rewritten, and its body is never read: an instruction file
+//! is replaced by one PutObject (`If-Match` its ETag); metadata by a
+//! CopyObject of the object onto itself (S3's REPLACE directive, guarded by
+//! `x-amz-copy-source-if-match`), or above 5 GiB by `UploadPartCopy` parts
+//! of it, inside S3 either way. Only the wrapped key's entry changes, so
+//! the AWS clients read the object as before, under the new key.
+//!
 //! ```no_run
 //! # async fn example(s3: aws_sdk_s3::Client, kms: atrest_kms::Kms) {
 //! use atrest_transfer::rewrap::{Rewrap, RewrapOptions};
@@ -36,9 +45,14 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use atrest_format::inspect::{inspect, Inspected, PlaintextLen};
+use atrest_format::s3ec::{
+    Envelope, Placement, WrapAlgorithm, INSTRUCTION_FILE, INSTRUCTION_SUFFIX,
+};
 use atrest_format::{Header, HeaderError};
 use atrest_kms::{Kms, KmsError};
-use atrest_s3::{ByteRange, ObjectVersion, Properties, Replacement, S3Error, S3Uri, MIN_PART_SIZE};
+use atrest_s3::{
+    ByteRange, ObjectHead, ObjectVersion, Properties, Replacement, S3Error, S3Uri, MIN_PART_SIZE,
+};
 use bytes::{Bytes, BytesMut};
 use futures::{StreamExt, TryStreamExt};
 
@@ -73,6 +87,10 @@ pub struct RewrapOptions {
     pub copy_part_size: u64,
     /// Part copies in flight at once, per object.
     pub concurrency: usize,
+    /// An S3 Encryption Client object's metadata is rewritten by one
+    /// CopyObject up to this size, above it by part copies (by default
+    /// 5 GiB, CopyObject's limit).
+    pub copy_threshold: u64,
     /// Stops the rewraps (see [`crate::stop`]): an open multipart upload
     /// is aborted and the object stays as it was ([`RewrapError::Stopped`]).
     pub stop: Stop,
@@ -87,7 +105,18 @@ impl RewrapOptions {
             context: None,
             copy_part_size: COPY_PART_SIZE,
             concurrency: COPY_CONCURRENCY,
+            copy_threshold: crate::copy::MAX_COPY_OBJECT,
             stop: Stop::never(),
+        }
+    }
+
+    /// These options copying an S3 Encryption Client object's body in
+    /// parts above `bytes` (at most CopyObject's 5 GiB), `part_size` each.
+    pub fn copy_in_parts(self, bytes: u64, part_size: u64) -> Self {
+        RewrapOptions {
+            copy_threshold: bytes.min(crate::copy::MAX_COPY_OBJECT),
+            copy_part_size: part_size,
+            ..self
         }
     }
 
@@ -146,8 +175,11 @@ impl std::ops::AddAssign for Traffic {
 pub struct Rewrapped {
     /// What was done.
     pub action: Action,
-    /// The format version (1 or 2).
+    /// The format version: atrest's 1 or 2, or the S3 Encryption Client's
+    /// metadata version (2 or 3) if [`Rewrapped::s3ec`].
     pub version: u8,
+    /// Whether it is an Amazon S3 Encryption Client object.
+    pub s3ec: bool,
     /// Whether the data key is the shared `data.key` (v1 always).
     pub shared_data_key: bool,
     /// The ARN of the KMS key that wrapped the data key before.
@@ -173,6 +205,16 @@ pub enum RewrapError {
         uri: String,
         /// Why.
         reason: String,
+    },
+    /// An S3 Encryption Client object whose data key KMS did not wrap with
+    /// its context (`kms+context`): a raw AES or RSA key, or the V1
+    /// client's `kms`, whose context names the key itself.
+    #[error("{uri} is an S3 Encryption Client object wrapped with {wrap}: atrest rewraps only kms+context (V2 and V3)")]
+    S3ecWrap {
+        /// The object.
+        uri: String,
+        /// Its wrap algorithm.
+        wrap: &'static str,
     },
     /// The requested context differs from the object's.
     #[error("{uri} has the encryption context {{{object}}}, not {{{asked}}}: a rewrap keeps the context (KMS binds it to the wrapped key and every frame authenticates it); changing it means decrypting and encrypting again")]
@@ -291,9 +333,10 @@ impl Rewrap {
             (done, None) => return Ok(done),
             (done, Some(job)) => (done, job),
         };
-        let cost = match done.multipart {
-            false => self.put_whole(&job).await?,
-            true => self.replace_in_parts(&job).await?,
+        let cost = match job {
+            Write::Header(job) if done.multipart => self.replace_in_parts(&job).await?,
+            Write::Header(job) => self.put_whole(&job).await?,
+            Write::Envelope(job) => self.write_envelope(&job).await?,
         };
         self.count(&mut done.traffic, cost);
         done.action = Action::Rewrapped;
@@ -302,19 +345,17 @@ impl Rewrap {
 
     /// Everything before the write: what the object is, its new header,
     /// and (unless there is nothing to write) the write to make.
-    async fn plan(&self, uri: &S3Uri) -> Result<(Rewrapped, Option<Job>), RewrapError> {
+    async fn plan(&self, uri: &S3Uri) -> Result<(Rewrapped, Option<Write>), RewrapError> {
         let mut traffic = Traffic::default();
         let head = atrest_s3::head(&self.s3, uri).await?;
         let not_atrest = |reason: String| RewrapError::NotAtrest {
             uri: uri.to_string(),
             reason,
         };
-        // Its wrapped key is in its metadata (or an instruction file), not
-        // in a header this rewrites.
+        // Its wrapped key is in its metadata (or an instruction file).
         if crate::list::is_s3_encryption_client(&head.properties.metadata) {
-            return Err(not_atrest(
-                "it is an Amazon S3 Encryption Client object".into(),
-            ));
+            let planned = self.plan_s3ec(uri, head, false).await?;
+            return Ok(planned.expect("its metadata is S3EC metadata"));
         }
         if head.len == 0 {
             return Err(not_atrest("it is empty".into()));
@@ -339,7 +380,12 @@ impl Rewrap {
             Ok(Inspected::Incomplete { .. }) => {
                 return Err(not_atrest("its header is cut short".into()))
             }
-            Err(e) => return Err(not_atrest(e.to_string())),
+            // No atrest header, no S3EC metadata: the V2-era Java client
+            // keeps a whole envelope in `KEY.instruction`.
+            Err(e) => match self.plan_s3ec(uri, head, true).await? {
+                Some(planned) => return Ok(planned),
+                None => return Err(not_atrest(e.to_string())),
+            },
         };
         if info.plaintext_len == PlaintextLen::InvalidBody {
             return Err(not_atrest(format!(
@@ -351,7 +397,15 @@ impl Rewrap {
             Header::V2(h) => (h.context().kms_context(), h.context().is_shared_data_key()),
             _ => (Vec::new(), true),
         };
-        self.check_context(uri, &info.header)?;
+        let pairs = match &info.header {
+            Header::V2(h) => h
+                .context()
+                .user_pairs()
+                .map(|(k, v)| (k.to_owned(), v.to_owned()))
+                .collect(),
+            _ => Vec::new(),
+        };
+        self.check_context(uri, pairs)?;
 
         self.count(
             &mut traffic,
@@ -379,6 +433,7 @@ impl Rewrap {
         let mut done = Rewrapped {
             action: Action::Skipped,
             version: info.header.version(),
+            s3ec: false,
             shared_data_key: shared,
             from_key: re.source_key_id.clone(),
             to_key: re.key_id.clone(),
@@ -422,21 +477,212 @@ impl Rewrap {
             new_header,
             properties,
         };
-        Ok((done, Some(job)))
+        Ok((done, Some(Write::Header(Box::new(job)))))
     }
 
-    /// Refuses a context other than the object's, when one was asked for.
-    fn check_context(&self, uri: &S3Uri, header: &Header) -> Result<(), RewrapError> {
-        let Some(asked) = &self.options.context else {
-            return Ok(());
+    /// The plan for an S3 Encryption Client object (`probe`: one without
+    /// S3EC metadata, which may have an instruction file; `None` if it has
+    /// none).
+    async fn plan_s3ec(
+        &self,
+        uri: &S3Uri,
+        head: ObjectHead,
+        probe: bool,
+    ) -> Result<Option<(Rewrapped, Option<Write>)>, RewrapError> {
+        // Any content algorithm: only the wrapped key changes.
+        let policy = atrest_format::s3ec::Policy { allow_legacy: true };
+        let metadata = &head.properties.metadata;
+        let found = crate::s3ec::detect(&self.s3, uri, metadata, probe, policy).await;
+        let (envelope, instruction_file) = match found {
+            Ok(Some(found)) => found,
+            Ok(None) => return Ok(None),
+            Err(crate::Error::InstructionFile { source, .. }) => return Err(source.into()),
+            Err(e) => {
+                return Err(RewrapError::NotAtrest {
+                    uri: uri.to_string(),
+                    reason: format!("a damaged S3 Encryption Client object ({e})"),
+                })
+            }
         };
-        let mut object: Vec<(String, String)> = match header {
-            Header::V2(h) => h
-                .context()
-                .user_pairs()
+        if envelope.wrap != WrapAlgorithm::KmsContext {
+            return Err(RewrapError::S3ecWrap {
+                uri: uri.to_string(),
+                wrap: envelope.wrap.name(),
+            });
+        }
+        self.check_context(
+            uri,
+            envelope
+                .user_context()
                 .map(|(k, v)| (k.to_owned(), v.to_owned()))
                 .collect(),
-            _ => Vec::new(),
+        )?;
+        let mut traffic = Traffic::default();
+        let kms_call = Traffic {
+            kms_calls: 1,
+            ..Default::default()
+        };
+        self.count(&mut traffic, kms_call);
+        let context: Vec<(String, String)> = envelope
+            .context
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        let re = self
+            .kms
+            .re_encrypt(
+                &envelope.wrapped_key,
+                &context,
+                &self.options.to_key,
+                &context,
+            )
+            .await
+            .map_err(|source| RewrapError::Kms {
+                uri: uri.to_string(),
+                to_key: self.options.to_key.clone(),
+                source,
+            })?;
+        let version = match envelope.version {
+            atrest_format::s3ec::Version::V3 => 3,
+            atrest_format::s3ec::Version::V2 => 2,
+            _ => 1,
+        };
+        let mut done = Rewrapped {
+            action: Action::Skipped,
+            version,
+            s3ec: true,
+            // Each S3EC object has its own data key.
+            shared_data_key: false,
+            from_key: re.source_key_id.clone(),
+            to_key: re.key_id.clone(),
+            multipart: instruction_file.is_none() && head.len > self.options.copy_threshold,
+            object_len: head.len,
+            traffic: Traffic::default(),
+        };
+        if re.is_same_key() {
+            done.traffic = traffic;
+            return Ok(Some((done, None)));
+        }
+        if self.options.dry_run {
+            done.action = Action::WouldRewrap;
+            done.traffic = traffic;
+            return Ok(Some((done, None)));
+        }
+        let rewrapped = Envelope {
+            wrapped_key: re.wrapped,
+            ..envelope.clone()
+        };
+        let job = match instruction_file {
+            Some(version) => {
+                let encoded = rewrapped.encode(Placement::InstructionFile);
+                let body = encoded.instruction_file.expect("placed in a file");
+                EnvelopeJob::InstructionFile {
+                    uri: uri.with_key(format!("{}{INSTRUCTION_SUFFIX}", uri.key())),
+                    etag: version.etag,
+                    body: body.into(),
+                }
+            }
+            None => {
+                // Only the entries the new key changes (the wrapped key's):
+                // the others stay byte for byte as their writer wrote them.
+                let mut properties = head.properties.clone();
+                let old = envelope.encode(Placement::Object).object;
+                for entry in rewrapped.encode(Placement::Object).object {
+                    if !old.contains(&entry) {
+                        properties.metadata.insert(entry.0, entry.1);
+                    }
+                }
+                // Kept up to date where atrest recorded it (its own uploads).
+                if let Some(arn) = properties.metadata.get_mut(KMS_KEY_METADATA) {
+                    *arn = re.key_id.clone();
+                }
+                // A CopyObject keeps the tags; a rewrite in parts sets them.
+                if done.multipart && head.tag_count.is_none_or(|n| n > 0) {
+                    properties.tags =
+                        atrest_s3::get_tags(&self.s3, uri, head.version_id.as_deref()).await?;
+                }
+                EnvelopeJob::Metadata {
+                    uri: uri.clone(),
+                    etag: head.etag.clone(),
+                    len: head.len,
+                    properties: Box::new(properties),
+                }
+            }
+        };
+        done.traffic = traffic;
+        Ok(Some((done, Some(Write::Envelope(job)))))
+    }
+
+    /// Writes an S3EC object's new envelope: its instruction file, or its
+    /// metadata (the body copied onto itself inside S3).
+    async fn write_envelope(&self, job: &EnvelopeJob) -> Result<Traffic, RewrapError> {
+        let mut traffic = Traffic::default();
+        match job {
+            EnvelopeJob::InstructionFile { uri, etag, body } => {
+                let Some(etag) = etag else {
+                    return Err(S3Error::Changed {
+                        op: "PutObject",
+                        uri: uri.to_string(),
+                    }
+                    .into());
+                };
+                let mut properties = Properties::default();
+                properties
+                    .metadata
+                    .insert(INSTRUCTION_FILE.to_owned(), String::new());
+                traffic.uploaded = body.len() as u64;
+                atrest_s3::put_replacing(&self.s3, uri, body.clone(), &properties, etag).await?;
+            }
+            EnvelopeJob::Metadata {
+                uri,
+                etag,
+                len,
+                properties,
+            } if *len <= self.options.copy_threshold => {
+                atrest_s3::replace_properties(&self.s3, uri, etag, properties).await?;
+                traffic.copied = *len;
+            }
+            EnvelopeJob::Metadata {
+                uri,
+                etag,
+                len,
+                properties,
+            } => {
+                let ranges = copy_ranges(0, *len, self.options.copy_part_size);
+                let up = Replacement::start(&self.s3, uri, properties, etag).await?;
+                let work = async {
+                    let parts: Vec<_> = futures::stream::iter(ranges.iter().enumerate())
+                        .map(|(i, &(start, end))| up.copy(i as i32 + 1, start, end))
+                        .buffer_unordered(self.options.concurrency.max(1))
+                        .try_collect()
+                        .await?;
+                    up.complete(parts).await
+                };
+                let result = tokio::select! {
+                    result = work => result.map_err(RewrapError::S3),
+                    () = self.options.stop.stopped() => Err(RewrapError::Stopped {
+                        uri: uri.to_string(),
+                    }),
+                };
+                if let Err(e) = result {
+                    up.abort().await;
+                    return Err(e);
+                }
+                traffic.copied = *len;
+            }
+        }
+        Ok(traffic)
+    }
+
+    /// Refuses a context other than the object's (its user pairs), when
+    /// one was asked for.
+    fn check_context(
+        &self,
+        uri: &S3Uri,
+        mut object: Vec<(String, String)>,
+    ) -> Result<(), RewrapError> {
+        let Some(asked) = &self.options.context else {
+            return Ok(());
         };
         let mut asked = asked.clone();
         object.sort();
@@ -547,6 +793,31 @@ impl Rewrap {
         }
         result
     }
+}
+
+/// What a rewrap writes.
+enum Write {
+    /// An atrest object's new header, with its body.
+    Header(Box<Job>),
+    /// An S3 Encryption Client object's new envelope.
+    Envelope(EnvelopeJob),
+}
+
+/// Where an S3 Encryption Client object's new envelope goes.
+enum EnvelopeJob {
+    /// Its instruction file, replaced while its ETag is `etag`.
+    InstructionFile {
+        uri: S3Uri,
+        etag: Option<String>,
+        body: Bytes,
+    },
+    /// Its metadata: the object copied onto itself with `properties`.
+    Metadata {
+        uri: S3Uri,
+        etag: String,
+        len: u64,
+        properties: Box<Properties>,
+    },
 }
 
 /// One object's rewrite: where it is, what was read, what to write.

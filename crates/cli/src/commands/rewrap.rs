@@ -51,7 +51,9 @@ pub async fn run(
 fn into_anyhow(err: RewrapError) -> anyhow::Error {
     match err {
         RewrapError::S3(e) => e.into(),
-        e @ RewrapError::NotAtrest { .. } => Failure::new(Exit::Untrusted, e.to_string()).into(),
+        e @ (RewrapError::NotAtrest { .. } | RewrapError::S3ecWrap { .. }) => {
+            Failure::new(Exit::Untrusted, e.to_string()).into()
+        }
         e @ RewrapError::ContextChange { .. } => Failure::new(Exit::Usage, e.to_string()).into(),
         e => e.into(),
     }
@@ -72,6 +74,7 @@ fn report(args: &Args<'_>, results: &Results<Rewrapped, RewrapError>, rewrap: &R
     let json = |d: &Rewrapped| {
         json!({
             "status": verb(d.action),
+            "format": if d.s3ec { "s3ec" } else { "atrest" },
             "version": d.version,
             "shared_data_key": d.shared_data_key,
             "from_key": d.from_key,
@@ -84,10 +87,11 @@ fn report(args: &Args<'_>, results: &Results<Rewrapped, RewrapError>, rewrap: &R
         })
     };
     let line = |name: &str, d: &Rewrapped| {
-        let kind = match (d.version, d.shared_data_key) {
-            (1, _) => "v1",
-            (_, true) => "v2, shared data key",
-            _ => "v2, per-object key",
+        let kind = match (d.s3ec, d.version, d.shared_data_key) {
+            (true, v, _) => format!("S3 Encryption Client V{v}"),
+            (false, 1, _) => "v1".into(),
+            (false, _, true) => "v2, shared data key".into(),
+            _ => "v2, per-object key".into(),
         };
         match d.action {
             Action::Skipped => format!(

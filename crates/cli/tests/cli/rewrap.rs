@@ -274,33 +274,6 @@ fn dryrun_writes_nothing_and_a_prefix_reports_every_object() {
 }
 
 #[test]
-fn an_s3_encryption_client_object_is_refused_by_name_and_left_as_it_is() {
-    let Some(env) = env() else { return };
-    let (new_id, _) = second_key(&env);
-    std::fs::write(env.path("plain"), sample(70_000, 7)).unwrap();
-    let uri = env.uri("v3");
-    let args = [
-        "encrypt",
-        "plain",
-        &uri,
-        "--format",
-        "s3ec-v3",
-        "--key",
-        &env.key_id,
-    ];
-    env.ok(&args);
-    let before = (env.get_raw("v3"), metadata(&env, "v3"));
-    let out = env.run(&["rewrap", &uri, "--to-key", &new_id]);
-    assert_status(&out, 4, &["rewrap of an S3EC object"]);
-    assert!(
-        stderr(&out).contains("it is an Amazon S3 Encryption Client object"),
-        "{}",
-        stderr(&out)
-    );
-    assert!((env.get_raw("v3"), metadata(&env, "v3")) == before);
-}
-
-#[test]
 fn a_changed_context_is_refused() {
     let Some(env) = env() else { return };
     let (new_id, _) = second_key(&env);

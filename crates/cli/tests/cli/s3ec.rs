@@ -35,6 +35,11 @@ impl Python {
     /// Runs the jobs in one Python process; each job's Ok or the client's
     /// error.
     fn run(&self, env: &Env, jobs: &[Job]) -> Vec<Result<(), String>> {
+        self.run_with_key(env, &env.key_id, jobs)
+    }
+
+    /// [`Python::run`] with the client's keyring on `key_id`.
+    fn run_with_key(&self, env: &Env, key_id: &str, jobs: &[Job]) -> Vec<Result<(), String>> {
         let jobs_json: Vec<serde_json::Value> = jobs
             .iter()
             .map(|j| {
@@ -47,7 +52,7 @@ impl Python {
         let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/cli/s3ec_client.py");
         let out = Command::new(&self.python)
             .arg(script)
-            .arg(&env.key_id)
+            .arg(key_id)
             .arg(&env.bucket)
             .arg(serde_json::Value::Array(jobs_json).to_string())
             .env("AWS_ENDPOINT_URL", &env.endpoint)
@@ -795,4 +800,185 @@ fn a_copy_onto_itself_changes_the_class_and_keeps_the_instruction_file() {
     assert_eq!(crate::bulk::keys(&env, ""), ["a", "a.instruction"]);
     env.ok(&["cp", &uri, "back"]);
     assert_eq!(std::fs::read(env.path("back")).unwrap(), data);
+}
+
+/// `rewrap` of S3 Encryption Client objects: only the wrapped key's entry
+/// is rewritten (in the metadata, the object copied onto itself inside S3,
+/// or in the instruction file), the body never passes through the client
+/// and is the same bytes after, and the Python client then decrypts each
+/// object with a keyring on the new key. A second rewrap skips them all.
+#[test]
+fn rewrap_moves_s3_encryption_client_objects_to_another_key_in_place() {
+    let Some(env) = env() else { return };
+    let py = python();
+    let (new_id, new_arn) = crate::rewrap::second_key(&env);
+    let mut jobs = Vec::new();
+    for (key, size, v2) in [("r/py-v3", 3 * MIB, false), ("r/py-v2", 20_000, true)] {
+        std::fs::write(env.path(key.trim_start_matches("r/")), sample(size, 5)).unwrap();
+        jobs.push(Job {
+            op: "put",
+            key: key.into(),
+            path: env.path(key.trim_start_matches("r/")),
+            context: Some(context_json()),
+            v2,
+        });
+    }
+    for r in py.run(&env, &jobs) {
+        r.unwrap();
+    }
+    // atrest's own V3 object, its envelope in an instruction file.
+    std::fs::write(env.path("at-file"), sample(2 * MIB, 6)).unwrap();
+    let args = [
+        "cp",
+        "at-file",
+        &env.uri("r/at-file"),
+        "--format",
+        "s3ec-v3",
+    ];
+    env.ok(&[
+        &args[..],
+        &[
+            "--key",
+            &env.key_id,
+            "--context",
+            "team=finance",
+            "--context",
+            "purpose=interop",
+        ],
+    ]
+    .concat());
+    move_to_instruction_file(&env, "r/at-file");
+    // And one with its envelope in its metadata, where atrest also
+    // recorded the key's ARN.
+    let args = ["cp", "at-file", &env.uri("r/at-obj"), "--format", "s3ec-v3"];
+    env.ok(&[
+        &args[..],
+        &[
+            "--key",
+            &env.key_id,
+            "--context",
+            "team=finance",
+            "--context",
+            "purpose=interop",
+        ],
+    ]
+    .concat());
+    std::fs::copy(env.path("at-file"), env.path("at-obj")).unwrap();
+    let instruction_file = env.get_raw("r/at-file.instruction");
+    let bodies = |env: &Env| -> Vec<Vec<u8>> {
+        ["r/at-file", "r/at-obj", "r/py-v2", "r/py-v3"]
+            .map(|k| env.get_raw(k))
+            .to_vec()
+    };
+    let before = bodies(&env);
+    let py_v3_metadata = head_metadata(&env, "r/py-v3");
+    let at_obj_key = head_metadata(&env, "r/at-obj")["x-amz-3"].clone();
+
+    // A dry run, and a context other than the object's, write nothing.
+    let prefix = env.uri("r/");
+    let dry = [
+        "rewrap", "-r", &prefix, "--to-key", &new_id, "--json", "--dryrun",
+    ];
+    let doc: serde_json::Value = serde_json::from_slice(&env.ok(&dry).stdout).unwrap();
+    assert_eq!(doc["would_rewrap"], 4, "{doc}");
+    let other = [
+        "rewrap",
+        &env.uri("r/py-v3"),
+        "--to-key",
+        &new_id,
+        "--context",
+        "team=x",
+    ];
+    let out = env.run(&other);
+    assert_status(&out, 2, &other);
+    assert!(
+        stderr(&out).contains("a rewrap keeps the context"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(bodies(&env) == before);
+    assert!(head_metadata(&env, "r/py-v3") == py_v3_metadata);
+    assert_eq!(env.get_raw("r/at-file.instruction"), instruction_file);
+
+    let proxy = crate::faults::Proxy::start(&env.endpoint);
+    let args = [
+        "rewrap",
+        "-r",
+        &env.uri("r/"),
+        "--to-key",
+        &new_id,
+        "--json",
+    ];
+    let out = crate::sync::via(&env, &proxy, &args);
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(doc["rewrapped"], 4, "{doc}");
+    // Nothing of the 5 MiB of bodies went through the client.
+    let (sent, received) = proxy.traffic();
+    assert!(
+        sent + received < 256 * 1024,
+        "{sent} sent, {received} received"
+    );
+    assert_ne!(env.get_raw("r/at-file.instruction"), instruction_file);
+    assert_eq!(proxy.seen(crate::faults::Op::UploadPart), 0);
+    assert!(bodies(&env) == before, "the bodies changed");
+    let after = head_metadata(&env, "r/py-v3");
+    assert_ne!(after["x-amz-3"], py_v3_metadata["x-amz-3"]);
+    assert_ne!(head_metadata(&env, "r/at-obj")["x-amz-3"], at_obj_key);
+    // The key that really wraps it now, as KMS tells unwrapping it (moto's
+    // Decrypt ignores a keyring's KeyId).
+    let metadata = after.clone().into_iter().collect();
+    let policy = atrest_format::s3ec::Policy {
+        allow_legacy: false,
+    };
+    let envelope = atrest_format::s3ec::parse(&metadata, None, policy).unwrap();
+    let mut decrypt = env
+        .kms
+        .decrypt()
+        .ciphertext_blob(aws_sdk_kms::primitives::Blob::new(envelope.wrapped_key));
+    for (k, v) in envelope.context {
+        decrypt = decrypt.encryption_context(k, v);
+    }
+    assert_eq!(
+        block_on(decrypt.send()).unwrap().key_id(),
+        Some(new_arn.as_str())
+    );
+    for (k, v) in &py_v3_metadata {
+        if k != "x-amz-3" {
+            assert_eq!(after.get(k), Some(v), "{k}");
+        }
+    }
+
+    // The AWS client reads them under the new key; atrest too.
+    let gets: Vec<Job> = ["r/py-v3", "r/py-v2", "r/at-file", "r/at-obj"]
+        .iter()
+        .map(|k| Job {
+            op: "get",
+            key: (*k).into(),
+            path: env.path(&format!("{}.py", k.trim_start_matches("r/"))),
+            context: Some(context_json()),
+            v2: false,
+        })
+        .collect();
+    for r in py.run_with_key(&env, &new_id, &gets) {
+        r.unwrap();
+    }
+    for name in ["py-v3", "py-v2", "at-file", "at-obj"] {
+        let want = std::fs::read(env.path(name)).unwrap();
+        assert!(
+            std::fs::read(env.path(&format!("{name}.py"))).unwrap() == want,
+            "{name}"
+        );
+        env.ok(&[
+            "cp",
+            &env.uri(&format!("r/{name}")),
+            &format!("{name}.back"),
+        ]);
+        assert!(
+            std::fs::read(env.path(&format!("{name}.back"))).unwrap() == want,
+            "{name}"
+        );
+    }
+    let out = env.ok(&args);
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(doc["skipped"], 4, "{doc}");
 }
