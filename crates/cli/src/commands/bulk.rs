@@ -196,6 +196,11 @@ const ENCRYPTING: Verbs = Verbs {
     done: "encrypted",
     would: "would encrypt",
 };
+const MOVING: Verbs = Verbs {
+    doing: "moving",
+    done: "moved",
+    would: "would move",
+};
 const DECRYPTING: Verbs = Verbs {
     doing: "decrypting",
     done: "decrypted",
@@ -359,7 +364,8 @@ pub(crate) async fn upload(
             item.line = Some(Transferred::upload(&source.path, &to).moving(bulk.move_source));
         }
     }
-    let run = Run::new(bulk, ENCRYPTING, &items);
+    let verbs = if bulk.move_source { MOVING } else { ENCRYPTING };
+    let run = Run::new(bulk, verbs, &items);
     let run = &run;
     run.all(items, |source| async move {
         let uri = template.uri.with_key(format!("{prefix}{}", source.rel));
@@ -493,7 +499,8 @@ pub(crate) async fn download(
             item.line = Some(Transferred::download(&from, &dir.join(rel)).moving(bulk.move_source));
         }
     }
-    let run = Run::new(bulk, DECRYPTING, &items);
+    let verbs = if bulk.move_source { MOVING } else { DECRYPTING };
+    let run = Run::new(bulk, verbs, &items);
     let run = &run;
     run.all(items, |rel| async move {
         // Keys are untrusted: none may reach outside the directory.

@@ -50,6 +50,7 @@ fn mv_moves_each_way_and_removes_each_source() {
         "{}",
         stdout(&out)
     );
+    assert!(stderr(&out).contains("moved 2 files"), "{}", stderr(&out));
     assert!(src.join("sub").is_dir() && !src.join("x").exists() && !src.join("sub/y").exists());
     env.ok(&["mv", "-r", &env.uri("t"), &env.uri("u")]);
     assert_eq!(keys(&env, ""), ["u/sub/y", "u/x"]);
