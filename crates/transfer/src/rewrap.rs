@@ -406,28 +406,9 @@ impl Rewrap {
             _ => Vec::new(),
         };
         self.check_context(uri, pairs)?;
-
-        self.count(
-            &mut traffic,
-            Traffic {
-                kms_calls: 1,
-                ..Default::default()
-            },
-        );
         let re = self
-            .kms
-            .re_encrypt(
-                info.header.wrapped_key(),
-                &kms_context,
-                &self.options.to_key,
-                &kms_context,
-            )
-            .await
-            .map_err(|source| RewrapError::Kms {
-                uri: uri.to_string(),
-                to_key: self.options.to_key.clone(),
-                source,
-            })?;
+            .re_encrypt(uri, &mut traffic, info.header.wrapped_key(), &kms_context)
+            .await?;
         let header_len = info.header.encoded_len() as u64;
         let body_len = head.len - header_len;
         let mut done = Rewrapped {
@@ -480,6 +461,31 @@ impl Rewrap {
         Ok((done, Some(Write::Header(Box::new(job)))))
     }
 
+    /// KMS `ReEncrypt` of `wrapped` under the target key, `context` kept
+    /// as it is; one KMS call counted in `traffic`.
+    async fn re_encrypt(
+        &self,
+        uri: &S3Uri,
+        traffic: &mut Traffic,
+        wrapped: &[u8],
+        context: &[(String, String)],
+    ) -> Result<atrest_kms::ReEncrypted, RewrapError> {
+        let call = Traffic {
+            kms_calls: 1,
+            ..Default::default()
+        };
+        self.count(traffic, call);
+        let to_key = &self.options.to_key;
+        self.kms
+            .re_encrypt(wrapped, context, to_key, context)
+            .await
+            .map_err(|source| RewrapError::Kms {
+                uri: uri.to_string(),
+                to_key: to_key.clone(),
+                source,
+            })
+    }
+
     /// The plan for an S3 Encryption Client object (`probe`: one without
     /// S3EC metadata, which may have an instruction file; `None` if it has
     /// none).
@@ -518,30 +524,14 @@ impl Rewrap {
                 .collect(),
         )?;
         let mut traffic = Traffic::default();
-        let kms_call = Traffic {
-            kms_calls: 1,
-            ..Default::default()
-        };
-        self.count(&mut traffic, kms_call);
         let context: Vec<(String, String)> = envelope
             .context
             .iter()
             .map(|(k, v)| (k.clone(), v.clone()))
             .collect();
         let re = self
-            .kms
-            .re_encrypt(
-                &envelope.wrapped_key,
-                &context,
-                &self.options.to_key,
-                &context,
-            )
-            .await
-            .map_err(|source| RewrapError::Kms {
-                uri: uri.to_string(),
-                to_key: self.options.to_key.clone(),
-                source,
-            })?;
+            .re_encrypt(uri, &mut traffic, &envelope.wrapped_key, &context)
+            .await?;
         let version = match envelope.version {
             atrest_format::s3ec::Version::V3 => 3,
             atrest_format::s3ec::Version::V2 => 2,

@@ -5,27 +5,13 @@
 #[path = "../examples/encrypt_and_read_range.rs"]
 mod example;
 
-use aws_config::{BehaviorVersion, Region};
+mod local;
 
 #[tokio::test]
 async fn the_example_encrypts_a_file_and_reads_back_a_range() {
-    let Ok(endpoint) = std::env::var("ATREST_TEST_ENDPOINT") else {
-        eprintln!("ATREST_TEST_ENDPOINT is not set: skipping (run `cargo xtask test`)");
+    let Some((s3, kms, bucket)) = local::clients("example").await else {
         return;
     };
-    let config = aws_config::defaults(BehaviorVersion::latest())
-        .region(Region::new("us-east-1"))
-        .endpoint_url(&endpoint)
-        .credentials_provider(aws_sdk_s3::config::Credentials::new(
-            "testing", "testing", None, None, "tests",
-        ))
-        .load()
-        .await;
-    let s3 = aws_sdk_s3::config::Builder::from(&config).force_path_style(true);
-    let s3 = aws_sdk_s3::Client::from_conf(s3.build());
-    let kms = aws_sdk_kms::Client::new(&config);
-    let bucket = format!("atrest-example-{}", std::process::id());
-    s3.create_bucket().bucket(&bucket).send().await.unwrap();
     let key = kms.create_key().send().await.unwrap();
     let key_id = key.key_metadata().unwrap().key_id();
 

@@ -7,7 +7,8 @@ use std::sync::Arc;
 
 use atrest_transfer::rewrap::{Action, Rewrap, RewrapOptions};
 use atrest_transfer::{DataKeyFrom, Format, S3Uri, Transfer};
-use aws_config::{BehaviorVersion, Region};
+
+mod local;
 
 const MIB: usize = 1024 * 1024;
 
@@ -26,23 +27,9 @@ async fn object(s3: &aws_sdk_s3::Client, bucket: &str, key: &str) -> (Vec<u8>, S
 
 #[tokio::test]
 async fn an_s3ec_object_above_the_copy_threshold_is_rewrapped_by_part_copies() {
-    let Ok(endpoint) = std::env::var("ATREST_TEST_ENDPOINT") else {
-        eprintln!("ATREST_TEST_ENDPOINT is not set: skipping (run `cargo xtask test`)");
+    let Some((s3, kms, bucket)) = local::clients("rewrap-s3ec").await else {
         return;
     };
-    let config = aws_config::defaults(BehaviorVersion::latest())
-        .region(Region::new("us-east-1"))
-        .endpoint_url(&endpoint)
-        .credentials_provider(aws_sdk_s3::config::Credentials::new(
-            "testing", "testing", None, None, "tests",
-        ))
-        .load()
-        .await;
-    let s3 = aws_sdk_s3::config::Builder::from(&config).force_path_style(true);
-    let s3 = aws_sdk_s3::Client::from_conf(s3.build());
-    let kms = aws_sdk_kms::Client::new(&config);
-    let bucket = format!("atrest-rewrap-s3ec-{}", std::process::id());
-    s3.create_bucket().bucket(&bucket).send().await.unwrap();
     let from = kms.create_key().send().await.unwrap();
     let from = from.key_metadata().unwrap().key_id().to_owned();
     let to = kms.create_key().send().await.unwrap();

@@ -7,8 +7,9 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use atrest_transfer::{DataKeyFrom, Observer, S3Uri, Transfer};
-use aws_config::{BehaviorVersion, Region};
 use tokio::io::AsyncWriteExt;
+
+mod local;
 
 const MIB: usize = 1024 * 1024;
 
@@ -20,23 +21,7 @@ struct World {
 }
 
 async fn world(name: &str) -> Option<World> {
-    let Ok(endpoint) = std::env::var("ATREST_TEST_ENDPOINT") else {
-        eprintln!("ATREST_TEST_ENDPOINT is not set: skipping (run `cargo xtask test`)");
-        return None;
-    };
-    let config = aws_config::defaults(BehaviorVersion::latest())
-        .region(Region::new("us-east-1"))
-        .endpoint_url(&endpoint)
-        .credentials_provider(aws_sdk_s3::config::Credentials::new(
-            "testing", "testing", None, None, "tests",
-        ))
-        .load()
-        .await;
-    let s3 = aws_sdk_s3::config::Builder::from(&config).force_path_style(true);
-    let s3 = aws_sdk_s3::Client::from_conf(s3.build());
-    let kms = aws_sdk_kms::Client::new(&config);
-    let bucket = format!("atrest-{name}-{}", std::process::id());
-    s3.create_bucket().bucket(&bucket).send().await.unwrap();
+    let (s3, kms, bucket) = local::clients(name).await?;
     let key = kms.create_key().send().await.unwrap();
     let key_id = key.key_metadata().unwrap().key_id().to_owned();
     let keys = Arc::new(atrest_kms::CachedKeys::uncached(atrest_kms::Kms::new(kms)));
