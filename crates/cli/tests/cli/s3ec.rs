@@ -982,3 +982,40 @@ fn rewrap_moves_s3_encryption_client_objects_to_another_key_in_place() {
     let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(doc["skipped"], 4, "{doc}");
 }
+
+/// An instruction file rewritten by someone else between its read and the
+/// rewrap's write is theirs: the conditional PUT fails (exit 1) and leaves
+/// it as they wrote it.
+#[test]
+fn rewrap_leaves_an_instruction_file_written_meanwhile_as_it_is() {
+    let Some(env) = env() else { return };
+    let (new_id, _) = crate::rewrap::second_key(&env);
+    std::fs::write(env.path("p"), sample(1000, 8)).unwrap();
+    let args = ["cp", "p", &env.uri("o"), "--format", "s3ec-v3"];
+    env.ok(&[&args[..], &["--key", &env.key_id]].concat());
+    move_to_instruction_file(&env, "o");
+    // The same envelope, written anew (other bytes: another ETag).
+    let mut theirs = env.get_raw("o.instruction");
+    theirs.push(b' ');
+    let proxy = crate::faults::Proxy::start(&env.endpoint);
+    let (s3, bucket, body) = (env.s3.clone(), env.bucket.clone(), theirs.clone());
+    proxy.before(crate::faults::Op::PutObject, move || {
+        let put = s3.put_object().bucket(bucket).key("o.instruction");
+        let put = put
+            .metadata("x-amz-crypto-instr-file", "")
+            .metadata("by", "them");
+        block_on(put.body(body.into()).send()).unwrap();
+    });
+    let args = ["rewrap", &env.uri("o"), "--to-key", &new_id];
+    let out = env
+        .atrest()
+        .env("AWS_ENDPOINT_URL", proxy.url())
+        .args(args)
+        .output()
+        .unwrap();
+    assert_status(&out, 1, &args);
+    assert!(stderr(&out).contains("changed"), "{}", stderr(&out));
+    assert_eq!(head_metadata(&env, "o.instruction")["by"], "them");
+    assert_eq!(env.get_raw("o.instruction"), theirs);
+    env.ok(&["cp", &env.uri("o"), "back"]);
+}
