@@ -749,6 +749,13 @@ pub struct PropertiesArgs {
     #[arg(long)]
     pub no_guess_mime_type: bool,
 
+    /// Copies between s3:// locations: COPY the source's metadata and
+    /// headers (the default), or REPLACE them with the flags given (atrest's
+    /// and the S3 Encryption Client's entries stay); --metadata alone
+    /// means REPLACE, as in the AWS CLI.
+    #[arg(long, value_name = "DIRECTIVE", value_parser = ["COPY", "REPLACE"])]
+    pub metadata_directive: Option<String>,
+
     /// Content-Disposition, e.g. `attachment; filename="a.pdf"`.
     #[arg(long, value_name = "VALUE")]
     pub content_disposition: Option<String>,

@@ -508,7 +508,7 @@ async fn run(cli: Cli) -> anyhow::Result<Option<String>> {
                 no_overwrite: bulk.no_overwrite,
                 jobs: bulk.many.jobs as usize,
                 filters: &bulk.many.filters,
-                options: commands::copy::options(encrypt, transfer),
+                options: commands::copy::options(encrypt, transfer)?,
                 json: bulk.many.json,
                 move_source: bulk.move_source,
                 quiet: cli.quiet,

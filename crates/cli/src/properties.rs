@@ -116,6 +116,30 @@ impl PropertiesArgs {
             .collect()
     }
 
+    /// Whether a copy between s3:// locations replaces the source's
+    /// metadata and headers: `--metadata-directive REPLACE`, or
+    /// `--metadata` without a directive (the AWS CLI's rule).
+    pub fn replaces(&self) -> bool {
+        match self.metadata_directive.as_deref() {
+            Some(directive) => directive == "REPLACE",
+            None => !self.metadata.is_empty(),
+        }
+    }
+
+    /// The standard headers and user metadata a replacing copy gets: as
+    /// given, nothing guessed.
+    pub fn for_copy(&self) -> Properties {
+        let mut p = Properties::default();
+        p.metadata = self.user_metadata();
+        p.content_type = self.content_type.clone();
+        p.content_disposition = self.content_disposition.clone();
+        p.content_encoding = self.content_encoding.clone();
+        p.content_language = self.content_language.clone();
+        p.cache_control = self.cache_control.clone();
+        p.expires = self.expires;
+        p
+    }
+
     /// The properties of the object made from `file`: as given, with the
     /// Content-Type guessed from the file's extension when absent (as the
     /// AWS CLI guesses it; none for stdin or an unknown extension).

@@ -34,8 +34,8 @@ mod uri;
 
 pub use error::S3Error;
 pub use object::{
-    copy_object, delete, delete_if_match, get_tags, head, put_replacing, replace_properties,
-    ObjectHead, Properties, Replacement,
+    copy_object, copy_object_replacing, delete, delete_if_match, get_tags, head, put_replacing,
+    replace_properties, ObjectHead, Properties, Replacement,
 };
 pub use requester_pays::RequesterPays;
 pub use upload::{UploadOptions, Uploader, MIN_PART_SIZE};

@@ -394,12 +394,25 @@ pub async fn copy_object(
 }
 
 /// CopyObject of `uri` onto itself with `properties` instead of its own
-/// (S3's REPLACE metadata directive: user metadata and standard headers
-/// as given; its tags stay), only while its ETag is `if_match`; no byte
-/// passes through the client. Up to 5 GiB.
+/// ([`copy_object_replacing`] from and to `uri`). Up to 5 GiB.
 pub async fn replace_properties(
     client: &Client,
     uri: &S3Uri,
+    if_match: &str,
+    properties: &Properties,
+) -> Result<(), S3Error> {
+    copy_object_replacing(client, uri, uri, if_match, properties).await
+}
+
+/// CopyObject: `to` becomes a copy of `from` made inside S3 with
+/// `properties` instead of `from`'s (S3's REPLACE metadata directive: user
+/// metadata, standard headers, storage class and server-side encryption
+/// as given; the tags stay), only while `from`'s ETag is `if_match`; no
+/// byte passes through the client. Up to 5 GiB.
+pub async fn copy_object_replacing(
+    client: &Client,
+    from: &S3Uri,
+    to: &S3Uri,
     if_match: &str,
     properties: &Properties,
 ) -> Result<(), S3Error> {
@@ -410,16 +423,16 @@ pub async fn replace_properties(
     };
     let request = client
         .copy_object()
-        .bucket(uri.bucket())
-        .key(uri.key())
-        .copy_source(copy_source(uri))
+        .bucket(to.bucket())
+        .key(to.key())
+        .copy_source(copy_source(from))
         .copy_source_if_match(if_match)
         .metadata_directive(aws_sdk_s3::types::MetadataDirective::Replace);
     with_properties!(request, &properties)
         .send()
         .await
         .map(drop)
-        .map_err(|e| S3Error::from_sdk("CopyObject", uri, e))
+        .map_err(|e| S3Error::from_sdk("CopyObject", to, e))
 }
 
 /// DeleteObject of `uri` (its latest version; a missing object is no

@@ -10,6 +10,12 @@
 //! fails rather than mixing versions. An S3 Encryption Client object whose
 //! envelope is in an instruction file takes that file along (first, so a
 //! finished copy always decrypts).
+//!
+//! With [`CopyOptions::replace`] the copy gets new properties instead of
+//! the source's (S3's REPLACE metadata directive, `aws s3 cp
+//! --metadata-directive REPLACE`): the standard headers and user metadata
+//! given, and of the source's metadata only what readers need (atrest's
+//! and the S3 Encryption Client's entries, so it still decrypts).
 
 use atrest_s3::{Replacement, S3Error, S3Uri};
 use futures::StreamExt;
@@ -30,7 +36,7 @@ fn stopped(to: &S3Uri) -> S3Error {
 pub const MAX_COPY_OBJECT: u64 = 5 << 30;
 
 /// How a copy is made.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq)]
 #[non_exhaustive]
 pub struct CopyOptions {
     /// The copy's storage class (`None`: the destination bucket's
@@ -43,6 +49,9 @@ pub struct CopyOptions {
     pub part_size: u64,
     /// Parts copied at once.
     pub concurrency: usize,
+    /// The copy's standard headers and user metadata, instead of the
+    /// source's (see the module's documentation); its tags stay.
+    pub replace: Option<atrest_s3::Properties>,
 }
 
 impl Default for CopyOptions {
@@ -52,6 +61,7 @@ impl Default for CopyOptions {
             multipart_threshold: MAX_COPY_OBJECT,
             part_size: crate::DEFAULT_PART_SIZE as u64,
             concurrency: 8,
+            replace: None,
         }
     }
 }
@@ -64,7 +74,15 @@ impl CopyOptions {
             multipart_threshold: multipart_threshold.min(MAX_COPY_OBJECT),
             part_size,
             concurrency: concurrency.max(1),
+            replace: None,
         }
+    }
+
+    /// Copies with `properties` instead of the source's (their standard
+    /// headers and user metadata; the rest is ignored).
+    pub fn replace(mut self, properties: Option<atrest_s3::Properties>) -> Self {
+        self.replace = properties;
+        self
     }
 
     /// Copies in `storage_class` (`None`: the bucket's default).
@@ -145,12 +163,31 @@ async fn copy_body(
     options: &CopyOptions,
     stop: &Stop,
 ) -> Result<usize, S3Error> {
+    let mut properties = head.properties.clone();
+    if let Some(given) = &options.replace {
+        let metadata = &properties.metadata;
+        properties.metadata = crate::metadata::replacing_user_metadata(metadata, &given.metadata);
+        properties.content_type = given.content_type.clone();
+        properties.content_disposition = given.content_disposition.clone();
+        properties.content_encoding = given.content_encoding.clone();
+        properties.content_language = given.content_language.clone();
+        properties.cache_control = given.cache_control.clone();
+        properties.expires = given.expires;
+    }
     if head.len < options.multipart_threshold || head.len == 0 {
         let class = options.storage_class.as_ref();
-        atrest_s3::copy_object(s3, from, to, &head.etag, class).await?;
+        match options.replace {
+            None => atrest_s3::copy_object(s3, from, to, &head.etag, class).await?,
+            Some(_) => {
+                properties.storage_class = options.storage_class.clone();
+                // As CopyObject does otherwise: the bucket's encryption.
+                properties.server_side_encryption = None;
+                properties.sse_kms_key_id = None;
+                atrest_s3::copy_object_replacing(s3, from, to, &head.etag, &properties).await?
+            }
+        }
         return Ok(0);
     }
-    let mut properties = head.properties.clone();
     if head.tag_count.unwrap_or(0) > 0 {
         properties.tags = atrest_s3::get_tags(s3, from, head.version_id.as_deref()).await?;
     }

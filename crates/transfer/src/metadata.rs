@@ -46,6 +46,25 @@ pub fn check_user_metadata(user: &HashMap<String, String>) -> Result<(), Error> 
     }
 }
 
+/// The metadata of a copy whose user metadata is replaced (S3's REPLACE
+/// directive): `user`'s entries, and the source's entries atrest and the
+/// S3 Encryption Client need to read it (names with a
+/// [`RESERVED_PREFIXES`] prefix), kept as they are.
+pub fn replacing_user_metadata(
+    source: &HashMap<String, String>,
+    user: &HashMap<String, String>,
+) -> HashMap<String, String> {
+    let reserved = |key: &str| {
+        let key = key.to_ascii_lowercase();
+        RESERVED_PREFIXES.iter().any(|p| key.starts_with(p))
+    };
+    let kept = source.iter().filter(|(k, _)| reserved(k));
+    user.iter()
+        .chain(kept)
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect()
+}
+
 /// `time` as [`MTIME_METADATA`] records it.
 pub fn encode_mtime(time: SystemTime) -> String {
     let since = time.duration_since(UNIX_EPOCH).unwrap_or_default();
@@ -68,6 +87,31 @@ pub fn recorded_mtime(metadata: &HashMap<String, String>) -> Option<SystemTime> 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_replaced_copy_keeps_what_readers_need_and_only_that() {
+        let map = |pairs: &[(&str, &str)]| -> HashMap<String, String> {
+            pairs
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect()
+        };
+        let source = map(&[
+            ("team", "old"),
+            ("gone", "x"),
+            ("atrest-mtime", "1"),
+            ("x-amz-3", "KEY"),
+            ("X-Amz-T", "{}"),
+        ]);
+        let got = replacing_user_metadata(&source, &map(&[("team", "new")]));
+        let want = map(&[
+            ("team", "new"),
+            ("atrest-mtime", "1"),
+            ("x-amz-3", "KEY"),
+            ("X-Amz-T", "{}"),
+        ]);
+        assert_eq!(got, want);
+    }
 
     #[test]
     fn mtimes_round_trip_to_the_nanosecond() {

@@ -102,13 +102,20 @@ pub async fn run(s3: &aws_sdk_s3::Client, args: Copy<'_>, stop: Stop) -> Result<
     run_all(s3, &args, pairs, &stop).await
 }
 
-/// How `--multipart-threshold`, `--part-size`, `--concurrency` and
-/// `--storage-class` make copies (by default: parts above 5 GiB only).
-pub fn options(encrypt: &EncryptArgs, transfer: &TransferArgs) -> CopyOptions {
+/// How `--multipart-threshold`, `--part-size`, `--concurrency`,
+/// `--storage-class` and `--metadata-directive` make copies (by default:
+/// parts above 5 GiB only, the source's properties); replaced properties
+/// are checked as an upload's are, before anything is sent.
+pub fn options(encrypt: &EncryptArgs, transfer: &TransferArgs) -> Result<CopyOptions> {
     let threshold = encrypt.multipart_threshold.unwrap_or(MAX_COPY_OBJECT);
     let concurrency = transfer.concurrency.map_or(8, |n| n as usize);
-    CopyOptions::new(threshold, transfer.part_size, concurrency)
-        .storage_class(encrypt.properties.storage_class.clone())
+    let properties = &encrypt.properties;
+    if properties.replaces() {
+        properties.check()?;
+    }
+    Ok(CopyOptions::new(threshold, transfer.part_size, concurrency)
+        .storage_class(properties.storage_class.clone())
+        .replace(properties.replaces().then(|| properties.for_copy())))
 }
 
 /// Copies each pair, `jobs` at a time, a line each as it ends; with

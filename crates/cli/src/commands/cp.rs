@@ -33,21 +33,23 @@ pub fn normalize(mut cli: Cli, matches: &ArgMatches) -> anyhow::Result<Cli> {
             src: Target::S3(_),
             dst: Target::S3(_),
             bulk,
+            encrypt,
             ..
         }) => {
             if !bulk.recursive {
                 refuse::<ManyArgs>(sub, "--recursive only", &[])?;
             }
-            refuse_for_copies(sub)?;
+            refuse_for_copies(sub, encrypt)?;
             refuse::<crate::cli::SelectArgs>(sub, COPIES, &[])?;
             return Ok(cli);
         }
         Command::Sync {
             src: Target::S3(_),
             dst: Target::S3(_),
+            encrypt,
             ..
         } => {
-            refuse_for_copies(sub)?;
+            refuse_for_copies(sub, encrypt)?;
             return Ok(cli);
         }
         _ => {}
@@ -103,6 +105,7 @@ pub fn normalize(mut cli: Cli, matches: &ArgMatches) -> anyhow::Result<Cli> {
             if !bulk.recursive {
                 refuse::<ManyArgs>(sub, "--recursive only", &[])?;
             }
+            refuse_directive(sub)?;
             if key_file.path.is_some() {
                 key_file_or_key(sub, encrypt)?;
             }
@@ -123,6 +126,7 @@ pub fn normalize(mut cli: Cli, matches: &ArgMatches) -> anyhow::Result<Cli> {
             if decrypt.range.is_some() {
                 return Err(usage("--range takes one object: not with sync"));
             }
+            refuse_directive(sub)?;
             if key_file.path.is_some() {
                 key_file_or_key(sub, encrypt)?;
             }
@@ -178,13 +182,47 @@ const COPIES: &str = "uploads and downloads, not to copies between s3:// locatio
 /// A copy inside S3 (`cp` or `sync` between s3:// locations) is made as
 /// it is: nothing is encrypted or decrypted, so no key, context or
 /// property flag applies.
-fn refuse_for_copies(sub: &ArgMatches) -> anyhow::Result<()> {
+fn refuse_for_copies(sub: &ArgMatches, encrypt: &EncryptArgs) -> anyhow::Result<()> {
     let downloads = "downloads, not to copies between s3:// locations";
     refuse::<DecryptArgs>(sub, downloads, &[])?;
-    let uploads = "uploads, not to copies between s3:// locations";
-    refuse::<EncryptArgs>(sub, uploads, &["multipart_threshold", "storage_class"])?;
+    let replaces = encrypt.properties.replaces();
+    let mut allowed = vec!["multipart_threshold", "storage_class", "metadata_directive"];
+    if replaces {
+        allowed.extend(REPLACED);
+    }
+    let uploads = match !replaces && REPLACED.iter().any(|id| given(sub, id)) {
+        true => "uploads, or to copies with --metadata-directive REPLACE",
+        false => "uploads, not to copies between s3:// locations",
+    };
+    refuse::<EncryptArgs>(sub, uploads, &allowed)?;
     refuse::<crate::cli::KeyFileArg>(sub, COPIES, &[])?;
     refuse::<ManyArgs>(sub, COPIES, &["jobs", "include", "exclude"])
+}
+
+/// The properties a copy with `--metadata-directive REPLACE` takes.
+const REPLACED: [&str; 7] = [
+    "content_type",
+    "content_disposition",
+    "content_encoding",
+    "content_language",
+    "cache_control",
+    "expires",
+    "metadata",
+];
+
+/// An upload makes its object's metadata: no directive applies.
+fn refuse_directive(sub: &ArgMatches) -> anyhow::Result<()> {
+    match given(sub, "metadata_directive") {
+        true => Err(usage(
+            "--metadata-directive applies to copies between s3:// locations",
+        )),
+        false => Ok(()),
+    }
+}
+
+/// Whether the flag `id` was given on the command line.
+fn given(sub: &ArgMatches, id: &str) -> bool {
+    sub.value_source(id) == Some(ValueSource::CommandLine)
 }
 
 /// `--key-file` and `--key` exclude each other; a key from ATREST_KMS_KEY

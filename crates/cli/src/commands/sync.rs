@@ -187,7 +187,7 @@ async fn copy(args: &Sync<'_>, from: &S3Uri, to: &S3Uri, stop: Stop) -> Result<(
         no_overwrite: false,
         jobs: args.many.jobs as usize,
         filters: &args.many.filters,
-        options: super::copy::options(args.encrypt, args.transfer),
+        options: super::copy::options(args.encrypt, args.transfer)?,
         json: args.many.json,
         move_source: false,
         quiet: args.quiet,

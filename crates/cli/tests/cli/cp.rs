@@ -74,14 +74,8 @@ fn cp_refuses_what_does_not_apply_with_one_clear_line() {
             "--key applies to uploads, not to copies between s3:// locations",
         ),
         (
-            &[
-                "cp",
-                "s3://b/x",
-                "s3://b/y",
-                "--expires",
-                "2027-01-31T12:00:00Z",
-            ],
-            "--expires applies to uploads, not to copies between s3:// locations",
+            &["cp", "s3://b/x", "s3://b/y", "--acl", "private"],
+            "--acl applies to uploads, not to copies between s3:// locations",
         ),
         (
             &["cp", "s3://b/k", "out", "--no-guess-mime-type"],
@@ -674,4 +668,90 @@ fn request_payer_marks_every_s3_request() {
     let args = ["ls", "--request-payer", "me"];
     let out = env.run(&args);
     assert_status(&out, 2, &args);
+}
+
+/// `--metadata-directive REPLACE` (or `--metadata` alone, as the AWS CLI
+/// takes it): the copy gets the headers and user metadata given instead
+/// of the source's, in one CopyObject or in parts, onto itself too (the
+/// AWS CLI's way to change an object's headers); atrest's own entries
+/// stay, so it still decrypts; the tags stay. Without REPLACE, header
+/// flags are refused; on uploads, the directive is.
+#[test]
+fn a_copy_can_replace_headers_and_metadata_and_still_decrypts() {
+    let Some(env) = env() else { return };
+    let data = sample(6 << 20, 13);
+    std::fs::write(env.path("in.csv"), &data).unwrap();
+    let up = ["cp", "in.csv", &env.uri("a.csv"), "--key", &env.key_id];
+    let props = [
+        "--metadata",
+        "team=x",
+        "--cache-control",
+        "max-age=1",
+        "--tagging",
+        "t=1",
+    ];
+    env.ok(&[&up[..], &props].concat());
+    let source = head(&env, "a.csv");
+
+    let (a, b) = (env.uri("a.csv"), env.uri("b.csv"));
+    for (args, key) in [
+        // Onto itself, in one CopyObject.
+        (
+            vec!["cp", &a, &a, "--metadata-directive", "REPLACE"],
+            "a.csv",
+        ),
+        // Elsewhere, in 5 MiB parts; --metadata alone means REPLACE.
+        (
+            vec![
+                "cp",
+                &a,
+                &b,
+                "--multipart-threshold",
+                "5M",
+                "--part-size",
+                "5M",
+            ],
+            "b.csv",
+        ),
+    ] {
+        let replaced = ["--metadata", "owner=y", "--content-type", "text/x-new"];
+        let replaced = [&replaced[..], &["--cache-control", "no-store"]].concat();
+        env.ok(&[&args[..], &replaced].concat());
+        let got = head(&env, key);
+        assert_eq!(got.content_type(), Some("text/x-new"), "{key}");
+        assert_eq!(got.cache_control(), Some("no-store"), "{key}");
+        let meta = got.metadata().unwrap();
+        assert_eq!(meta.get("owner").map(String::as_str), Some("y"), "{key}");
+        assert!(!meta.contains_key("team"), "{key}: {meta:?}");
+        for own in ["atrest-mtime", "atrest-kms-key-arn"] {
+            assert_eq!(
+                meta.get(own),
+                source.metadata().unwrap().get(own),
+                "{key}: {own}"
+            );
+        }
+        assert_eq!(tags(&env, key), [("t".into(), "1".into())], "{key}");
+        env.ok(&["cp", &env.uri(key), "back"]);
+        assert!(std::fs::read(env.path("back")).unwrap() == data, "{key}");
+    }
+
+    for (args, needle) in [
+        (
+            vec!["cp", &a, &b, "--content-type", "x/y"],
+            "--content-type applies to uploads, or to copies with --metadata-directive REPLACE",
+        ),
+        (
+            vec!["cp", "in.csv", &b, "--metadata-directive", "COPY"],
+            "--metadata-directive applies to copies between s3:// locations",
+        ),
+        (
+            vec!["cp", &a, &b, "--metadata", "atrest-mtime=1"],
+            "reserved",
+        ),
+        (vec!["cp", &a, &b, "--metadata-directive", "MERGE"], "MERGE"),
+    ] {
+        let out = env.run(&args);
+        assert_status(&out, 2, &args);
+        assert!(stderr(&out).contains(needle), "{args:?}: {}", stderr(&out));
+    }
 }
