@@ -143,7 +143,7 @@ pub fn normalize(mut cli: Cli, matches: &ArgMatches) -> anyhow::Result<Cli> {
 fn refuse_for_moves(args: &CpArgs) -> anyhow::Result<()> {
     if let (Target::File(_), Target::File(_)) = (&args.src, &args.dst) {
         return Err(usage(
-            "mv needs one s3:// side (SRC to upload, DST to download), or two",
+            "mv needs an s3:// side: SRC to download, DST to upload, or both to move inside S3",
         ));
     }
     let stream = |t: &Target| matches!(t, Target::File(p) if atrest_fs::output::is_std_stream(p));
