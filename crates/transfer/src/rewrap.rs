@@ -563,12 +563,11 @@ impl Rewrap {
             ..envelope.clone()
         };
         let job = match instruction_file {
-            Some(version) => {
-                let encoded = rewrapped.encode(Placement::InstructionFile);
-                let body = encoded.instruction_file.expect("placed in a file");
+            Some(file) => {
+                let body = rewritten_instruction_file(&file.body, &envelope, &rewrapped);
                 EnvelopeJob::InstructionFile {
                     uri: uri.with_key(format!("{}{INSTRUCTION_SUFFIX}", uri.key())),
-                    etag: version.etag,
+                    etag: file.version.etag,
                     body: body.into(),
                 }
             }
@@ -820,6 +819,25 @@ struct Job {
     prefix: Bytes,
     new_header: Vec<u8>,
     properties: Properties,
+}
+
+/// The instruction file `read` with the entries `new` changes from `old`
+/// (the wrapped key's) replaced, and every other entry kept, known or not.
+fn rewritten_instruction_file(read: &[u8], old: &Envelope, new: &Envelope) -> Vec<u8> {
+    let entries = |envelope: &Envelope| -> serde_json::Map<String, serde_json::Value> {
+        let file = envelope.encode(Placement::InstructionFile).instruction_file;
+        serde_json::from_slice(&file.expect("placed in a file")).expect("JSON it encoded")
+    };
+    // It parsed as an envelope, so it is a JSON object.
+    let mut file: serde_json::Map<String, serde_json::Value> =
+        serde_json::from_slice(read).unwrap_or_default();
+    let old = entries(old);
+    for (key, value) in entries(new) {
+        if old.get(&key) != Some(&value) {
+            file.insert(key, value);
+        }
+    }
+    serde_json::to_vec(&file).expect("a map of JSON values serialises")
 }
 
 /// Inclusive byte ranges covering `start..end`, of `part` bytes (at least

@@ -44,14 +44,14 @@ const COPY_CHUNK: usize = 1 << 20;
 /// The S3EC metadata of an object, if it has any: from its user metadata,
 /// or from `KEY.instruction` when the metadata says so or (`probe`) when
 /// the object has no S3EC metadata and is not an atrest object either;
-/// with the version of the instruction file read, if one was.
+/// with the instruction file read, if one was.
 pub async fn detect(
     s3: &aws_sdk_s3::Client,
     uri: &S3Uri,
     metadata: &HashMap<String, String>,
     probe: bool,
     policy: Policy,
-) -> Result<Option<(Envelope, Option<ObjectVersion>)>, Error> {
+) -> Result<Option<(Envelope, Option<InstructionFile>)>, Error> {
     let object: BTreeMap<String, String> = metadata
         .iter()
         .map(|(k, v)| (k.to_ascii_lowercase(), v.clone()))
@@ -64,7 +64,13 @@ pub async fn detect(
             let instruction = uri.with_key(format!("{}{}", uri.key(), format::INSTRUCTION_SUFFIX));
             let range = ByteRange::new(0, MAX_INSTRUCTION_FILE);
             match atrest_s3::get_range(s3, &instruction, range, None).await {
-                Ok(f) if f.object_len <= MAX_INSTRUCTION_FILE => (Some(f.bytes), Some(f.version)),
+                Ok(f) if f.object_len <= MAX_INSTRUCTION_FILE => (
+                    Some(f.bytes.clone()),
+                    Some(InstructionFile {
+                        body: f.bytes,
+                        version: f.version,
+                    }),
+                ),
                 Ok(_) => return Err(Error::S3ec(format::S3ecError::BadInstructionFile)),
                 // Only a probe: no instruction file, or none we may read
                 // (S3 answers 403 for a missing key without ListBucket),
@@ -82,6 +88,15 @@ pub async fn detect(
     format::parse(&object, body.as_deref(), policy)
         .map(|envelope| Some((envelope, version)))
         .map_err(Error::S3ec)
+}
+
+/// An object's instruction file (`KEY.instruction`), as [`detect`] read it.
+#[derive(Clone, Debug)]
+pub struct InstructionFile {
+    /// Its JSON body.
+    pub body: bytes::Bytes,
+    /// The version read.
+    pub version: ObjectVersion,
 }
 
 /// What an S3EC download was asked.

@@ -247,7 +247,7 @@ impl<'t> Download<'t> {
                 written,
                 key_id,
                 version: job.pin.clone(),
-                instruction_file,
+                instruction_file: instruction_file.map(|f| f.version),
                 source_modified,
             });
         }
