@@ -35,6 +35,21 @@ pub struct Copy<'a> {
 }
 
 pub async fn run(s3: &aws_sdk_s3::Client, args: Copy<'_>, stop: Stop) -> Result<()> {
+    // S3 refuses a copy onto itself that changes nothing; say why at once.
+    let unchanged = args.options.storage_class.is_none() && args.options.replace.is_none();
+    let onto_itself = |from: &S3Uri, to: &S3Uri| -> Result<()> {
+        match unchanged && from == to {
+            true => {
+                let why = format!("copying {from} onto itself changes nothing: give --storage-class or --metadata-directive REPLACE");
+                Err(Failure::new(Exit::Usage, why).into())
+            }
+            false => Ok(()),
+        }
+    };
+    if args.recursive {
+        let prefix = |uri: &S3Uri| uri.with_key(as_prefix(uri.key()));
+        onto_itself(&prefix(args.from), &prefix(args.to))?;
+    }
     if !args.recursive {
         if args.from.key().is_empty() {
             let why = format!("{} names no object key: give s3://BUCKET/KEY (or --recursive for the whole bucket)", args.from);
@@ -52,6 +67,7 @@ pub async fn run(s3: &aws_sdk_s3::Client, args: Copy<'_>, stop: Stop) -> Result<
             let why = format!("cannot move {to} onto itself");
             return Err(Failure::new(Exit::Usage, why).into());
         }
+        onto_itself(args.from, &to)?;
         if args.no_overwrite {
             match atrest_s3::head(s3, &to).await {
                 Ok(_) => {

@@ -67,8 +67,17 @@ fn cp_uploads_or_downloads_by_which_side_is_s3() {
 fn cp_refuses_what_does_not_apply_with_one_clear_line() {
     let Some(env) = env() else { return };
     std::fs::write(env.path("a"), b"a").unwrap();
-    let cases: [(&[&str], &str); 9] = [
+    let cases: [(&[&str], &str); 11] = [
         (&["cp", "a", "b"], "cp needs one s3:// side"),
+        // S3 would refuse each (before: its error, after a request).
+        (
+            &["cp", "s3://b/x", "s3://b/x"],
+            "onto itself changes nothing",
+        ),
+        (
+            &["cp", "-r", "s3://b/p", "s3://b/p/"],
+            "copying s3://b/p/ onto itself changes nothing",
+        ),
         (
             &["cp", "s3://b/x", "s3://b/y", "--key", "k"],
             "--key applies to uploads, not to copies between s3:// locations",
