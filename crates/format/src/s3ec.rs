@@ -731,6 +731,20 @@ impl Envelope {
         })
     }
 
+    /// The plaintext length of an object of `object_len` bytes with this
+    /// envelope, as `(min, max)`: exact for GCM (the body less its tag); for
+    /// CBC within the 1..=16 bytes of padding. `None` if no plaintext has
+    /// that length (a damaged object).
+    pub fn plaintext_len(&self, object_len: u64) -> Option<(u64, u64)> {
+        match self.content {
+            Content::Cbc { .. } => (object_len >= 16 && object_len % 16 == 0)
+                .then(|| (object_len - 16, object_len - 1)),
+            Content::Gcm { .. } | Content::Committed { .. } => {
+                gcm_plaintext_len(object_len).map(|n| (n, n))
+            }
+        }
+    }
+
     /// The stored context without the reserved keys (`aws:x-amz-cek-alg`,
     /// `kms_cmk_id`): what the writer's caller gave.
     pub fn user_context(&self) -> impl Iterator<Item = (&str, &str)> {

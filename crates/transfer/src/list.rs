@@ -56,6 +56,9 @@ pub struct Entry {
     /// The KMS key ARN atrest recorded in its metadata (informational:
     /// KMS alone decides which key unwraps).
     pub kms_key_arn: Option<String>,
+    /// An S3 Encryption Client object's envelope, when it is in the
+    /// object's metadata (one in an instruction file is not read).
+    pub s3ec: Option<Box<atrest_format::s3ec::Envelope>>,
 }
 
 /// The key an object is sharded and grouped by: an instruction file's
@@ -169,6 +172,7 @@ pub async fn list_these(
                 last_modified: o.last_modified,
                 kind: Kind::FolderMarker,
                 kms_key_arn: None,
+                s3ec: None,
             }),
             _ => objects.push(o),
         }
@@ -197,6 +201,7 @@ pub async fn describe(s3: &aws_sdk_s3::Client, uri: &S3Uri) -> Result<Entry, S3E
         last_modified: None,
         kind: Kind::Other("it is empty".into()),
         kms_key_arn: None,
+        s3ec: None,
     };
     let range = ByteRange::new(0, HEADER_FETCH - 1);
     let got = match atrest_s3::get_range(s3, uri, range, None).await {
@@ -210,6 +215,17 @@ pub async fn describe(s3: &aws_sdk_s3::Client, uri: &S3Uri) -> Result<Entry, S3E
     entry.object_len = got.object_len;
     entry.last_modified = got.last_modified;
     entry.kms_key_arn = got.metadata.get(KMS_KEY_METADATA).cloned();
+    if is_s3_encryption_client(&got.metadata) {
+        let metadata = got
+            .metadata
+            .iter()
+            .map(|(k, v)| (k.to_ascii_lowercase(), v.clone()))
+            .collect();
+        let policy = atrest_format::s3ec::Policy { allow_legacy: true };
+        entry.s3ec = atrest_format::s3ec::parse(&metadata, None, policy)
+            .ok()
+            .map(Box::new);
+    }
     entry.kind = match inspect(&got.bytes, got.object_len) {
         _ if got.object_len == 0 => Kind::Other("it is empty".into()),
         _ if is_instruction_file(uri.key(), &got.metadata, &got.bytes) => Kind::InstructionFile,

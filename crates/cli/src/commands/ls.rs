@@ -187,13 +187,39 @@ fn to_text(entry: &Entry, human_readable: bool) -> String {
             let format = format!("v{}", info.version());
             (format, size, frame, key.to_owned(), context_text(info))
         }
-        Kind::S3EncryptionClient => (
-            "s3ec".into(),
-            "-".into(),
-            "-".into(),
-            "-".into(),
-            "-".into(),
-        ),
+        Kind::S3EncryptionClient => match &entry.s3ec {
+            Some(envelope) => {
+                let size = match envelope.plaintext_len(entry.object_len) {
+                    Some((n, m)) if n == m => size_of(n),
+                    Some((min, _)) if human_readable => format!("~{}", human(min)),
+                    Some((min, max)) => format!("{min}-{max}"),
+                    None => "invalid".into(),
+                };
+                let pairs: Vec<String> = envelope
+                    .user_context()
+                    .map(|(k, v)| format!("{}={}", escape(k), escape(v)))
+                    .collect();
+                let context = match pairs.is_empty() {
+                    true => "-".into(),
+                    false => pairs.join(","),
+                };
+                (
+                    "s3ec".into(),
+                    size,
+                    "-".into(),
+                    "per-object".into(),
+                    context,
+                )
+            }
+            // Its envelope is in an instruction file, not read here.
+            None => (
+                "s3ec".into(),
+                "-".into(),
+                "-".into(),
+                "-".into(),
+                "-".into(),
+            ),
+        },
         Kind::Other(_) | Kind::InstructionFile | Kind::FolderMarker => {
             ("-".into(), "-".into(), "-".into(), "-".into(), "-".into())
         }
@@ -244,7 +270,26 @@ fn to_json(entry: &Entry) -> serde_json::Value {
             v["shared_data_key"] = json!(shared);
             v["context"] = json!(context);
         }
-        Kind::S3EncryptionClient => v["format"] = json!("s3ec"),
+        Kind::S3EncryptionClient => {
+            v["format"] = json!("s3ec");
+            if let Some(envelope) = &entry.s3ec {
+                let (exact, min, max) = match envelope.plaintext_len(entry.object_len) {
+                    Some((n, m)) if n == m => (Some(n), Some(n), Some(n)),
+                    Some((min, max)) => (None, Some(min), Some(max)),
+                    None => (None, None, None),
+                };
+                let context: serde_json::Map<String, serde_json::Value> = envelope
+                    .user_context()
+                    .map(|(k, v)| (k.to_owned(), json!(v)))
+                    .collect();
+                v["plaintext_len"] = json!(exact);
+                v["plaintext_len_min"] = json!(min);
+                v["plaintext_len_max"] = json!(max);
+                v["content"] = json!(envelope.content.name());
+                v["wrap"] = json!(envelope.wrap.name());
+                v["context"] = json!(context);
+            }
+        }
         Kind::InstructionFile => {
             v["format"] = json!("s3ec instruction file");
             v["object"] = json!(group_key(&entry.key));

@@ -30,6 +30,18 @@ fn ls_describes_every_kind_of_object_without_kms() {
         "--context",
         "app=ledger",
     ]);
+    // The S3 Encryption Client's V3, its envelope in its metadata.
+    env.ok(&[
+        "encrypt",
+        "in",
+        &env.uri("d/s3ec-v3"),
+        "--format",
+        "s3ec-v3",
+        "--key",
+        &env.key_id,
+        "--context",
+        "app=ledger",
+    ]);
     env.put_raw("d/plain.txt", b"hello".to_vec());
     env.put_raw("d/empty", Vec::new());
     env.put_raw("d/sub/deeper", b"x".to_vec());
@@ -97,14 +109,26 @@ fn ls_describes_every_kind_of_object_without_kms() {
         "{own}"
     );
     assert_eq!(by_key("d/s3ec")["format"], "s3ec");
+    let v3 = by_key("d/s3ec-v3");
+    assert_eq!(
+        (v3["format"].as_str(), v3["plaintext_len"].as_u64()),
+        (Some("s3ec"), Some(200_000))
+    );
+    assert_eq!(v3["context"], serde_json::json!({"app": "ledger"}));
+    assert_eq!(v3["wrap"], "kms+context");
     assert_eq!(by_key("d/plain.txt")["format"], "not atrest");
     assert_eq!(by_key("d/empty")["format"], "not atrest");
-    assert_eq!(objects.len(), 6, "{doc}");
+    assert_eq!(objects.len(), 7, "{doc}");
 
     // Text, recursive: one line each, the deeper object included.
     let out = env.ok(&["ls", &env.uri("d/"), "--recursive"]);
     let text = String::from_utf8(out.stdout).unwrap();
-    assert_eq!(text.lines().count(), 7, "{text}");
+    assert_eq!(text.lines().count(), 8, "{text}");
+    let line = text.lines().find(|l| l.ends_with("d/s3ec-v3")).unwrap();
+    assert!(
+        line.contains(" s3ec ") && line.contains(" 200000 ") && line.contains("app=ledger"),
+        "{line}"
+    );
     let line = text.lines().find(|l| l.ends_with("d/v2-own")).unwrap();
     assert!(
         line.contains(" v2 ")
@@ -132,12 +156,12 @@ fn ls_describes_every_kind_of_object_without_kms() {
     assert!(stored > 3 * 200_000, "{doc}");
     assert_eq!(
         doc["summary"],
-        serde_json::json!({"objects": 7, "bytes": stored})
+        serde_json::json!({"objects": 8, "bytes": stored})
     );
     let out = env.ok(&["ls", &env.uri("d/"), "-r", "--summarize"]);
     let text = String::from_utf8(out.stdout).unwrap();
     assert!(
-        text.ends_with(&format!("\n\nTotal Objects: 7\n   Total Size: {stored}\n")),
+        text.ends_with(&format!("\n\nTotal Objects: 8\n   Total Size: {stored}\n")),
         "{text}"
     );
     let out = env.ok(&["ls", &env.uri("d/"), "-r", "--human-readable"]);
