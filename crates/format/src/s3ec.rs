@@ -932,6 +932,20 @@ mod tests {
     }
 
     #[test]
+    fn plaintext_lengths_follow_the_content_algorithm() {
+        let mut envelope =
+            Envelope::v3_kms([9; 96].to_vec(), [1; 28], [2; 28], Context::new()).unwrap();
+        assert_eq!(envelope.plaintext_len(16), Some((0, 0)));
+        assert_eq!(envelope.plaintext_len(1016), Some((1000, 1000)));
+        assert_eq!(envelope.plaintext_len(15), None);
+        envelope.content = Content::Cbc { iv: [0; 16] };
+        assert_eq!(envelope.plaintext_len(32), Some((16, 31)));
+        assert_eq!(envelope.plaintext_len(16), Some((0, 15)));
+        assert_eq!(envelope.plaintext_len(20), None);
+        assert_eq!(envelope.plaintext_len(0), None);
+    }
+
+    #[test]
     fn decimal_is_canonical() {
         assert_eq!(parse_decimal("0"), Some(0));
         assert_eq!(parse_decimal("17"), Some(17));
