@@ -7,7 +7,8 @@
 //! - Connections and answers have time limits (`--cli-connect-timeout`,
 //!   `--cli-read-timeout`), so a silent endpoint fails instead of hanging.
 //! - An `--endpoint-url` that is not an http(s) URL fails before any request.
-//! - `--request-payer requester` marks every S3 request (Requester Pays).
+//! - `--request-payer requester` marks every S3 request (Requester Pays);
+//!   `--page-size N` sets every listing's page.
 
 use std::time::Duration;
 
@@ -49,6 +50,9 @@ pub async fn clients(args: &AwsArgs) -> anyhow::Result<Clients> {
     }
     if args.request_payer.is_some() {
         s3 = s3.interceptor(atrest_s3::RequesterPays);
+    }
+    if let Some(n) = args.page_size {
+        s3 = s3.interceptor(atrest_s3::PageSize(n));
     }
     Ok(Clients {
         kms: atrest_kms::Kms::new(aws_sdk_kms::Client::new(&config)),

@@ -235,6 +235,11 @@ pub struct AwsArgs {
     /// Pays bucket refuses others' requests without it).
     #[arg(long, global = true, value_name = "PAYER", value_parser = ["requester"])]
     pub request_payer: Option<String>,
+
+    /// Keys per listing request, 1 to 1000 (S3's default): smaller pages
+    /// answer sooner, in more requests.
+    #[arg(long, global = true, value_name = "N", value_parser = clap::value_parser!(i32).range(1..=1000))]
+    pub page_size: Option<i32>,
 }
 
 #[derive(Debug, Subcommand)]

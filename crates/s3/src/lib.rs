@@ -27,17 +27,17 @@
 #![deny(missing_docs)]
 
 mod error;
+mod interceptors;
 mod object;
-mod requester_pays;
 mod upload;
 mod uri;
 
 pub use error::S3Error;
+pub use interceptors::{PageSize, RequesterPays};
 pub use object::{
     copy_object, copy_object_replacing, delete, delete_if_match, get_tags, head, put_replacing,
     replace_properties, ObjectHead, Properties, Replacement,
 };
-pub use requester_pays::RequesterPays;
 pub use upload::{UploadOptions, Uploader, MIN_PART_SIZE};
 pub use uri::{S3Uri, S3UriError};
 

@@ -422,3 +422,25 @@ fn folder_markers_list_as_aws_s3_ls_lists_them_and_one_level_is_one_request() {
         &text[..400]
     );
 }
+
+/// `--page-size N`, as the AWS CLI's: every listing asks for N keys a
+/// page (the proxy counts the pages); the listing is the same.
+#[test]
+fn page_size_sets_the_keys_per_listing_request() {
+    let Some(env) = env() else { return };
+    for i in 0..25 {
+        env.put_raw(&format!("p/{i:02}"), b"x".to_vec());
+    }
+    let pages = |extra: &[&str]| {
+        let proxy = crate::faults::Proxy::start(&env.endpoint);
+        let prefix = env.uri("p/");
+        let args = [&["ls", "-r", &prefix, "--json"][..], extra].concat();
+        let out = crate::sync::via(&env, &proxy, &args);
+        assert_eq!(json(&out)["objects"].as_array().unwrap().len(), 25);
+        proxy.seen(crate::faults::Op::OtherS3)
+    };
+    assert_eq!(pages(&[]), 1);
+    assert_eq!(pages(&["--page-size", "10"]), 3);
+    let args = ["ls", &env.uri("p/"), "--page-size", "0"];
+    assert_status(&env.run(&args), 2, &args);
+}

@@ -1,8 +1,13 @@
-//! Requester Pays buckets: every request says its sender pays.
+//! Settings for every request of a client, as interceptors: Requester Pays
+//! buckets (every request says its sender pays) and the page size of
+//! listings.
 
-use aws_sdk_s3::config::interceptors::BeforeTransmitInterceptorContextMut;
+use aws_sdk_s3::config::interceptors::{
+    BeforeSerializationInterceptorContextMut, BeforeTransmitInterceptorContextMut,
+};
 use aws_sdk_s3::config::{ConfigBag, Intercept, RuntimeComponents};
 use aws_sdk_s3::error::BoxError;
+use aws_sdk_s3::operation::list_objects_v2::ListObjectsV2Input;
 
 /// An interceptor that marks every request of a client
 /// `x-amz-request-payer: requester`, as the AWS CLI's `--request-payer
@@ -39,6 +44,30 @@ impl Intercept for RequesterPays {
             .request_mut()
             .headers_mut()
             .insert("x-amz-request-payer", "requester");
+        Ok(())
+    }
+}
+
+/// An interceptor that asks every ListObjectsV2 of a client for at most
+/// this many keys a page (S3's default and largest is 1,000), as the AWS
+/// CLI's `--page-size`: smaller pages answer sooner, in more requests.
+#[derive(Clone, Copy, Debug)]
+pub struct PageSize(pub i32);
+
+impl Intercept for PageSize {
+    fn name(&self) -> &'static str {
+        "PageSize"
+    }
+
+    fn modify_before_serialization(
+        &self,
+        context: &mut BeforeSerializationInterceptorContextMut<'_>,
+        _: &RuntimeComponents,
+        _: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
+        if let Some(list) = context.input_mut().downcast_mut::<ListObjectsV2Input>() {
+            list.max_keys = Some(self.0);
+        }
         Ok(())
     }
 }
