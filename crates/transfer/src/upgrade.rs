@@ -19,6 +19,14 @@
 //! names the new key. v2 objects are skipped. On a versioned bucket the
 //! upgrade is a new version; the v1 version remains until deleted.
 //!
+//! An Amazon S3 Encryption Client object (any version and content
+//! algorithm, its legacy unauthenticated AES-CBC included) is upgraded the
+//! same way, with a fresh data key under [`UpgradeOptions::key`] (its own
+//! is wrapped for the client, not for atrest) and its user context kept:
+//! the new object has none of the client's metadata entries, and its
+//! instruction file, if any, is deleted once the object is replaced
+//! (`If-Match` the ETag read).
+//!
 //! Give the [`Transfer`] a caching key source
 //! ([`atrest_kms::CachedKeys::cached`]): the data key the download unwraps
 //! is unwrapped again for the upload, which the cache answers.
@@ -110,8 +118,11 @@ pub enum UpgradeAction {
 pub struct Upgraded {
     /// What was done.
     pub action: UpgradeAction,
-    /// The object's format version before (1, or 2 when skipped).
+    /// The object's format version before (1, or 2 when skipped; the
+    /// client's metadata version if [`Upgraded::s3ec`]).
     pub format: u8,
+    /// Whether it was an Amazon S3 Encryption Client object.
+    pub s3ec: bool,
     /// The object's length before.
     pub object_len: u64,
     /// After an upgrade: the new object's length.
@@ -136,6 +147,13 @@ pub enum UpgradeError {
         uri: String,
         /// Why.
         reason: String,
+    },
+    /// An S3 Encryption Client object, and no [`UpgradeOptions::key`] for
+    /// the new data key.
+    #[error("{uri} is an S3 Encryption Client object: its upgrade needs a KMS key for a new data key (--key)")]
+    KeyNeeded {
+        /// The object.
+        uri: String,
     },
     /// The v1 object's padding is invalid: it is damaged, or not what its
     /// header says; there is nothing trustworthy to re-encrypt.
@@ -190,7 +208,9 @@ impl UpgradeError {
     /// Whether upgrading again may succeed.
     pub fn retry(&self) -> Retry {
         match self {
-            UpgradeError::NotAtrest { .. } | UpgradeError::Corrupted { .. } => Retry::Permanent,
+            UpgradeError::NotAtrest { .. }
+            | UpgradeError::Corrupted { .. }
+            | UpgradeError::KeyNeeded { .. } => Retry::Permanent,
             UpgradeError::Key { source, .. } => Retry::of_key(source),
             UpgradeError::Check { source, .. } => source.retry(),
             UpgradeError::Changed { .. } | UpgradeError::Stopped { .. } => Retry::Temporary,
@@ -219,6 +239,15 @@ struct Job {
     wrapped: Vec<u8>,
     recorded_key: Option<String>,
     properties: Properties,
+    /// What an S3 Encryption Client object carries over.
+    s3ec: Option<S3ecSource>,
+}
+
+/// Of an S3 Encryption Client object: its user context (the new object's),
+/// and the ETag of its instruction file, if it has one (deleted after).
+struct S3ecSource {
+    context: Vec<(String, String)>,
+    instruction_file: Option<String>,
 }
 
 impl Upgrade {
@@ -271,21 +300,53 @@ impl Upgrade {
         let first = atrest_s3::get_range(s3, uri, ByteRange::new(0, FIRST_FETCH - 1), Some(&pin))
             .await
             .map_err(|e| s3_error(uri, e))?;
-        if crate::list::is_s3_encryption_client(&first.metadata) {
-            return Err(not_atrest(
-                "it is an Amazon S3 Encryption Client object".into(),
-            ));
-        }
         let mut done = Upgraded {
             action: UpgradeAction::Skipped,
             format: 2,
+            s3ec: false,
             object_len: head.len,
             new_object_len: None,
             plaintext_len: None,
             shared_data_key: self.options.key.is_none(),
             key_id: None,
         };
-        let wrapped = match parse_header(&first.bytes) {
+        let header = parse_header(&first.bytes);
+        let marked = crate::list::is_s3_encryption_client(&first.metadata);
+        if marked || header.is_err() {
+            // Its envelope in its metadata, or (no atrest header) perhaps
+            // in an instruction file.
+            let policy = atrest_format::s3ec::Policy { allow_legacy: true };
+            let found = crate::s3ec::detect(s3, uri, &first.metadata, !marked, policy).await;
+            match found {
+                Ok(Some((envelope, instruction_file))) => {
+                    let context = envelope
+                        .user_context()
+                        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+                        .collect();
+                    done.s3ec = true;
+                    done.format = match envelope.version {
+                        atrest_format::s3ec::Version::V3 => 3,
+                        atrest_format::s3ec::Version::V2 => 2,
+                        _ => 1,
+                    };
+                    let s3ec = S3ecSource {
+                        context,
+                        instruction_file: instruction_file.and_then(|f| f.version.etag),
+                    };
+                    return self
+                        .plan_write(uri, head, first, Vec::new(), Some(s3ec), done)
+                        .await;
+                }
+                Ok(None) => {}
+                Err(Error::InstructionFile { source, .. }) => return Err(s3_error(uri, source)),
+                Err(e) => {
+                    return Err(not_atrest(format!(
+                        "a damaged S3 Encryption Client object ({e})"
+                    )))
+                }
+            }
+        }
+        let wrapped = match header {
             Ok(Parsed::Complete(Header::V1(h))) => h.wrapped_key().to_vec(),
             Ok(Parsed::Complete(_)) => return Ok((done, None)),
             Ok(Parsed::Incomplete { .. }) => {
@@ -297,11 +358,39 @@ impl Upgrade {
             Err(e) => return Err(not_atrest(e.to_string())),
         };
         done.format = 1;
+        self.plan_write(uri, head, first, wrapped, None, done).await
+    }
+
+    /// The rewrite of an object to upgrade (none in a dry run).
+    async fn plan_write(
+        &self,
+        uri: &S3Uri,
+        head: atrest_s3::ObjectHead,
+        first: Fetched,
+        wrapped: Vec<u8>,
+        s3ec: Option<S3ecSource>,
+        mut done: Upgraded,
+    ) -> Result<(Upgraded, Option<Job>), UpgradeError> {
+        if s3ec.is_some() {
+            if self.options.key.is_none() {
+                return Err(UpgradeError::KeyNeeded {
+                    uri: uri.to_string(),
+                });
+            }
+            done.shared_data_key = false;
+        }
         if self.options.dry_run {
             done.action = UpgradeAction::WouldUpgrade;
             return Ok((done, None));
         }
+        let s3 = self.transfer.s3();
         let mut properties = head.properties;
+        if s3ec.is_some() {
+            // The client's envelope describes the old object only.
+            properties
+                .metadata
+                .retain(|k, _| !k.to_ascii_lowercase().starts_with("x-amz-"));
+        }
         if head.tag_count.is_none_or(|n| n > 0) {
             properties.tags = atrest_s3::get_tags(s3, uri, head.version_id.as_deref())
                 .await
@@ -315,6 +404,7 @@ impl Upgrade {
             first: Some(first),
             wrapped,
             properties,
+            s3ec,
         };
         Ok((done, Some(job)))
     }
@@ -365,6 +455,20 @@ impl Upgrade {
         }
         self.replace(&job, &properties, (temp, &temp_etag), checked.object_len)
             .await?;
+        if let Some(etag) = job.s3ec.as_ref().and_then(|s| s.instruction_file.as_ref()) {
+            let suffix = atrest_format::s3ec::INSTRUCTION_SUFFIX;
+            let file = uri.with_key(format!("{}{suffix}", uri.key()));
+            match atrest_s3::delete_if_match(self.transfer.s3(), &file, etag).await {
+                Ok(()) | Err(S3Error::NoSuchKey { .. }) => {}
+                // The object is upgraded; its old envelope no longer
+                // applies to anything, and a stale one is harmless.
+                Err(e) => tracing::warn!(
+                    uri = %crate::escape(&file.to_string()),
+                    error = %e,
+                    "could not delete the instruction file of an upgraded object"
+                ),
+            }
+        }
         done.action = UpgradeAction::Upgraded;
         done.new_object_len = Some(checked.object_len);
         done.plaintext_len = Some(written);
@@ -387,16 +491,20 @@ impl Upgrade {
             None => DataKeyFrom::Wrapped(job.wrapped.clone().into()),
         };
         let (reader, writer) = tokio::io::duplex(PIPE);
+        let context = job.s3ec.as_ref().map_or(&[][..], |s| s.context.as_slice());
         let mut upload = self
             .transfer
             .upload(temp, key)
             .format(Format::V2)
+            .context(context)
             .part_size(part_size(job.len))
             .start(reader);
+        // Legacy AES-CBC objects of the client are what most need this.
         let download = self
             .transfer
             .download(uri)
             .first_fetch(first)
+            .allow_legacy(job.s3ec.is_some())
             .into_writer(writer);
         let downloaded = tokio::select! {
             downloaded = download => Some(downloaded),

@@ -50,6 +50,7 @@ pub async fn run(
 fn into_anyhow(err: UpgradeError) -> anyhow::Error {
     match err {
         UpgradeError::S3(e) => e.into(),
+        e @ UpgradeError::KeyNeeded { .. } => Failure::new(Exit::Usage, e.to_string()).into(),
         e @ (UpgradeError::NotAtrest { .. }
         | UpgradeError::Corrupted { .. }
         | UpgradeError::Check { .. }) => {
@@ -78,7 +79,10 @@ fn report(args: &Args<'_>, results: &Results<Upgraded, UpgradeError>) {
     let json = |d: &Upgraded| {
         json!({
             "status": verb(d.action),
-            "format": format!("v{}", d.format),
+            "format": match d.s3ec {
+                true => format!("s3ec-v{}", d.format),
+                false => format!("v{}", d.format),
+            },
             "object_len": d.object_len,
             "new_object_len": d.new_object_len,
             "plaintext_len": d.plaintext_len,
@@ -86,11 +90,16 @@ fn report(args: &Args<'_>, results: &Results<Upgraded, UpgradeError>) {
             "kms_key": d.key_id,
         })
     };
+    let from = |d: &Upgraded| match d.s3ec {
+        true => format!("S3 Encryption Client V{}", d.format),
+        false => "v1".to_owned(),
+    };
     let line = |name: &str, d: &Upgraded| match d.action {
         UpgradeAction::Skipped => format!("skipped {name}: already v2"),
-        UpgradeAction::WouldUpgrade => format!("would upgrade {name} (v1)"),
+        UpgradeAction::WouldUpgrade => format!("would upgrade {name} ({})", from(d)),
         UpgradeAction::Upgraded => format!(
-            "upgraded {name}: v1 -> v2 ({}), {} bytes of plaintext, verified",
+            "upgraded {name}: {} -> v2 ({}), {} bytes of plaintext, verified",
+            from(d),
             match (d.shared_data_key, &d.key_id) {
                 (true, _) => "shared data key".to_owned(),
                 (false, Some(arn)) => format!("own data key under {}", escape(arn)),

@@ -1026,3 +1026,99 @@ fn rewrap_leaves_an_instruction_file_written_meanwhile_as_it_is() {
     assert_eq!(env.get_raw("o.instruction"), theirs);
     env.ok(&["cp", &env.uri("o"), "back"]);
 }
+
+/// `upgrade --key` turns S3 Encryption Client objects into atrest v2 in
+/// place: a legacy unauthenticated AES-CBC one (what most needs it), the
+/// Python client's V2 and V3, and one whose envelope is in an instruction
+/// file (deleted after). Each then is v2 with the same plaintext, the
+/// client's context and none of its metadata; without --key each is
+/// refused, and a badly padded CBC object is left as it is.
+#[test]
+fn upgrade_turns_s3_encryption_client_objects_into_v2_in_place() {
+    let Some(env) = env() else { return };
+    let py = python();
+    let mut jobs = Vec::new();
+    for (key, size, v2) in [("u/py-v3", 3 * MIB, false), ("u/py-v2", 20_000, true)] {
+        std::fs::write(env.path(key.trim_start_matches("u/")), sample(size, 21)).unwrap();
+        jobs.push(Job {
+            op: "put",
+            key: key.into(),
+            path: env.path(key.trim_start_matches("u/")),
+            context: Some(context_json()),
+            v2,
+        });
+    }
+    for r in py.run(&env, &jobs) {
+        r.unwrap();
+    }
+    let cbc = sample(100_000, 22);
+    std::fs::write(env.path("cbc"), &cbc).unwrap();
+    for dir in ["u", "bad"] {
+        std::fs::create_dir_all(env.path(dir)).unwrap();
+    }
+    cbc_object(&env, &py, "u/cbc", &cbc, "good");
+    cbc_object(&env, &py, "bad/cbc", &cbc, "bad");
+    std::fs::write(env.path("at-file"), sample(50_000, 23)).unwrap();
+    let args = [
+        "cp",
+        "at-file",
+        &env.uri("u/at-file"),
+        "--format",
+        "s3ec-v3",
+    ];
+    let context = ["--context", "team=finance", "--context", "purpose=interop"];
+    env.ok(&[&args[..], &["--key", &env.key_id], &context].concat());
+    move_to_instruction_file(&env, "u/at-file");
+
+    let prefix = env.uri("u/");
+    let args = ["upgrade", "-r", &prefix, "--json"];
+    let out = env.run(&args);
+    assert_status(&out, 1, &args);
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(doc["failed"], 4, "{doc}");
+    assert!(
+        doc.to_string()
+            .contains("needs a KMS key for a new data key"),
+        "{doc}"
+    );
+    let out = env.ok(&[&args[..], &["--key", &env.key_id]].concat());
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(doc["upgraded"], 4, "{doc}");
+    assert_eq!(
+        crate::bulk::keys(&env, "u/"),
+        ["u/at-file", "u/cbc", "u/py-v2", "u/py-v3"]
+    );
+    let out = env.ok(&["ls", "-r", &prefix, "--json"]);
+    let listing: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    for object in listing["objects"].as_array().unwrap() {
+        assert_eq!(object["format"], "v2", "{object}");
+        let key = object["key"].as_str().unwrap();
+        if key != "u/cbc" {
+            assert_eq!(object["context"], context_json(), "{key}");
+        }
+        let metadata = head_metadata(&env, key);
+        assert!(
+            metadata.keys().all(|k| !k.starts_with("x-amz-")),
+            "{key}: {metadata:?}"
+        );
+    }
+    for name in ["py-v3", "py-v2", "cbc", "at-file"] {
+        env.ok(&[
+            "cp",
+            &env.uri(&format!("u/{name}")),
+            &format!("{name}.back"),
+        ]);
+        let want = std::fs::read(env.path(name)).unwrap();
+        assert!(
+            std::fs::read(env.path(&format!("{name}.back"))).unwrap() == want,
+            "{name}"
+        );
+    }
+
+    // Bad padding: nothing trustworthy to re-encrypt; left as it is.
+    let before = env.get_raw("bad/cbc");
+    let args = ["upgrade", &env.uri("bad/cbc"), "--key", &env.key_id];
+    let out = env.run(&args);
+    assert_status(&out, 4, &args);
+    assert!(env.get_raw("bad/cbc") == before);
+}
