@@ -445,7 +445,8 @@ pub enum Command {
         transfer: TransferArgs,
     },
 
-    /// Re-encrypt v1 objects as v2, in place: each is decrypted as it
+    /// Re-encrypt v1 objects (and, with --key, AWS S3 Encryption Client
+    /// objects) as v2, in place: each is decrypted as it
     /// downloads and encrypted as it uploads (constant memory) to a
     /// temporary object beside it, which is verified and then copied over
     /// the original inside S3.
@@ -460,7 +461,7 @@ pub enum Command {
     Upgrade {
         /// A fresh data key per object under this KMS key (key id, key
         /// ARN, alias/NAME or alias ARN), instead of the object's own
-        /// shared data key.
+        /// shared data key; needed for S3 Encryption Client objects.
         #[arg(long = "key", value_name = "KMS_KEY")]
         kms_key: Option<String>,
 
