@@ -558,13 +558,22 @@ impl Rewrap {
             done.traffic = traffic;
             return Ok(Some((done, None)));
         }
+        // Only the entries the new key changes (the wrapped key's): the
+        // others stay as their writer wrote them.
         let rewrapped = Envelope {
             wrapped_key: re.wrapped,
             ..envelope.clone()
         };
+        let old = envelope.encode(Placement::Object).object;
+        let changed: Vec<(String, String)> = rewrapped
+            .encode(Placement::Object)
+            .object
+            .into_iter()
+            .filter(|entry| !old.contains(entry))
+            .collect();
         let job = match instruction_file {
             Some(file) => {
-                let body = rewritten_instruction_file(&file.body, &envelope, &rewrapped);
+                let body = rewritten_instruction_file(&file.body, changed);
                 EnvelopeJob::InstructionFile {
                     uri: uri.with_key(format!("{}{INSTRUCTION_SUFFIX}", uri.key())),
                     etag: file.version.etag,
@@ -572,15 +581,8 @@ impl Rewrap {
                 }
             }
             None => {
-                // Only the entries the new key changes (the wrapped key's):
-                // the others stay byte for byte as their writer wrote them.
                 let mut properties = head.properties.clone();
-                let old = envelope.encode(Placement::Object).object;
-                for entry in rewrapped.encode(Placement::Object).object {
-                    if !old.contains(&entry) {
-                        properties.metadata.insert(entry.0, entry.1);
-                    }
-                }
+                properties.metadata.extend(changed);
                 // Kept up to date where atrest recorded it (its own uploads).
                 if let Some(arn) = properties.metadata.get_mut(KMS_KEY_METADATA) {
                     *arn = re.key_id.clone();
@@ -821,22 +823,13 @@ struct Job {
     properties: Properties,
 }
 
-/// The instruction file `read` with the entries `new` changes from `old`
-/// (the wrapped key's) replaced, and every other entry kept, known or not.
-fn rewritten_instruction_file(read: &[u8], old: &Envelope, new: &Envelope) -> Vec<u8> {
-    let entries = |envelope: &Envelope| -> serde_json::Map<String, serde_json::Value> {
-        let file = envelope.encode(Placement::InstructionFile).instruction_file;
-        serde_json::from_slice(&file.expect("placed in a file")).expect("JSON it encoded")
-    };
+/// The instruction file `read` with the `changed` entries (the wrapped
+/// key's) replaced, and every other entry kept.
+fn rewritten_instruction_file(read: &[u8], changed: Vec<(String, String)>) -> Vec<u8> {
     // It parsed as an envelope, so it is a JSON object.
     let mut file: serde_json::Map<String, serde_json::Value> =
         serde_json::from_slice(read).unwrap_or_default();
-    let old = entries(old);
-    for (key, value) in entries(new) {
-        if old.get(&key) != Some(&value) {
-            file.insert(key, value);
-        }
-    }
+    file.extend(changed.into_iter().map(|(k, v)| (k, v.into())));
     serde_json::to_vec(&file).expect("a map of JSON values serialises")
 }
 

@@ -125,20 +125,23 @@ fn plaintext(len: &PlaintextLen) -> (Option<u64>, Option<u64>, Option<u64>) {
     }
 }
 
-fn context_text(info: &atrest_format::inspect::Inspection) -> String {
-    match info.context() {
-        Some(ctx) => {
-            let pairs: Vec<String> = ctx
-                .user_pairs()
-                .map(|(k, v)| format!("{}={}", escape(k), escape(v)))
-                .collect();
-            if pairs.is_empty() {
-                "-".into()
-            } else {
-                pairs.join(",")
-            }
-        }
-        None => "-".into(),
+/// An S3 Encryption Client object's plaintext length, in atrest's terms.
+fn s3ec_plaintext(envelope: &atrest_format::s3ec::Envelope, object_len: u64) -> PlaintextLen {
+    match envelope.plaintext_len(object_len) {
+        Some((n, m)) if n == m => PlaintextLen::Exact(n),
+        Some((min, max)) => PlaintextLen::Between { min, max },
+        None => PlaintextLen::InvalidBody,
+    }
+}
+
+/// `k=v,k2=v2`, or `-` for no pairs.
+fn pairs_text<'a>(pairs: impl Iterator<Item = (&'a str, &'a str)>) -> String {
+    let pairs: Vec<String> = pairs
+        .map(|(k, v)| format!("{}={}", escape(k), escape(v)))
+        .collect();
+    match pairs.is_empty() {
+        true => "-".into(),
+        false => pairs.join(","),
     }
 }
 
@@ -169,15 +172,16 @@ fn to_text(entry: &Entry, human_readable: bool) -> String {
         true => human(n),
         false => n.to_string(),
     };
+    let size_text = |len: PlaintextLen| match len {
+        PlaintextLen::Exact(n) => size_of(n),
+        // Padding (v1, CBC) hides the exact length.
+        PlaintextLen::Between { min, .. } if human_readable => format!("~{}", human(min)),
+        PlaintextLen::Between { min, max } => format!("{min}-{max}"),
+        _ => "invalid".into(),
+    };
     let (format, size, frame, key, context) = match &entry.kind {
         Kind::Atrest(info) => {
-            let size = match info.plaintext_len {
-                PlaintextLen::Exact(n) => size_of(n),
-                // v1 padding hides the exact length.
-                PlaintextLen::Between { min, .. } if human_readable => format!("~{}", human(min)),
-                PlaintextLen::Between { min, max } => format!("{min}-{max}"),
-                _ => "invalid".into(),
-            };
+            let size = size_text(info.plaintext_len);
             let frame = info.frame_size().map_or("-".into(), |f| f.to_string());
             let shared = match &info.header {
                 Header::V2(h) => h.context().is_shared_data_key(),
@@ -185,24 +189,16 @@ fn to_text(entry: &Entry, human_readable: bool) -> String {
             };
             let key = if shared { "shared" } else { "per-object" };
             let format = format!("v{}", info.version());
-            (format, size, frame, key.to_owned(), context_text(info))
+            let context = match info.context() {
+                Some(ctx) => pairs_text(ctx.user_pairs()),
+                None => "-".into(),
+            };
+            (format, size, frame, key.to_owned(), context)
         }
         Kind::S3EncryptionClient => match &entry.s3ec {
             Some(envelope) => {
-                let size = match envelope.plaintext_len(entry.object_len) {
-                    Some((n, m)) if n == m => size_of(n),
-                    Some((min, _)) if human_readable => format!("~{}", human(min)),
-                    Some((min, max)) => format!("{min}-{max}"),
-                    None => "invalid".into(),
-                };
-                let pairs: Vec<String> = envelope
-                    .user_context()
-                    .map(|(k, v)| format!("{}={}", escape(k), escape(v)))
-                    .collect();
-                let context = match pairs.is_empty() {
-                    true => "-".into(),
-                    false => pairs.join(","),
-                };
+                let size = size_text(s3ec_plaintext(envelope, entry.object_len));
+                let context = pairs_text(envelope.user_context());
                 (
                     "s3ec".into(),
                     size,
@@ -273,11 +269,7 @@ fn to_json(entry: &Entry) -> serde_json::Value {
         Kind::S3EncryptionClient => {
             v["format"] = json!("s3ec");
             if let Some(envelope) = &entry.s3ec {
-                let (exact, min, max) = match envelope.plaintext_len(entry.object_len) {
-                    Some((n, m)) if n == m => (Some(n), Some(n), Some(n)),
-                    Some((min, max)) => (None, Some(min), Some(max)),
-                    None => (None, None, None),
-                };
+                let (exact, min, max) = plaintext(&s3ec_plaintext(envelope, entry.object_len));
                 let context: serde_json::Map<String, serde_json::Value> = envelope
                     .user_context()
                     .map(|(k, v)| (k.to_owned(), json!(v)))

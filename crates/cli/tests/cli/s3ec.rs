@@ -802,6 +802,28 @@ fn a_copy_onto_itself_changes_the_class_and_keeps_the_instruction_file() {
     assert_eq!(std::fs::read(env.path("back")).unwrap(), data);
 }
 
+/// The Python client's V3 (3 MiB, `PREFIX/py-v3`) and V2 (20 KB,
+/// `PREFIX/py-v2`) objects, with [`context_json`]; their plaintext in the
+/// files `py-v3` and `py-v2`.
+fn python_v2_and_v3(env: &Env, py: &Python, prefix: &str, seed: u64) {
+    let jobs: Vec<Job> = [("py-v3", 3 * MIB, false), ("py-v2", 20_000, true)]
+        .into_iter()
+        .map(|(name, size, v2)| {
+            std::fs::write(env.path(name), sample(size, seed)).unwrap();
+            Job {
+                op: "put",
+                key: format!("{prefix}/{name}"),
+                path: env.path(name),
+                context: Some(context_json()),
+                v2,
+            }
+        })
+        .collect();
+    for r in py.run(env, &jobs) {
+        r.unwrap();
+    }
+}
+
 /// `rewrap` of S3 Encryption Client objects: only the wrapped key's entry
 /// is rewritten (in the metadata, the object copied onto itself inside S3,
 /// or in the instruction file), the body never passes through the client
@@ -812,20 +834,7 @@ fn rewrap_moves_s3_encryption_client_objects_to_another_key_in_place() {
     let Some(env) = env() else { return };
     let py = python();
     let (new_id, new_arn) = crate::rewrap::second_key(&env);
-    let mut jobs = Vec::new();
-    for (key, size, v2) in [("r/py-v3", 3 * MIB, false), ("r/py-v2", 20_000, true)] {
-        std::fs::write(env.path(key.trim_start_matches("r/")), sample(size, 5)).unwrap();
-        jobs.push(Job {
-            op: "put",
-            key: key.into(),
-            path: env.path(key.trim_start_matches("r/")),
-            context: Some(context_json()),
-            v2,
-        });
-    }
-    for r in py.run(&env, &jobs) {
-        r.unwrap();
-    }
+    python_v2_and_v3(&env, &py, "r", 5);
     // atrest's own V3 object, its envelope in an instruction file.
     std::fs::write(env.path("at-file"), sample(2 * MIB, 6)).unwrap();
     let args = [
@@ -1037,20 +1046,7 @@ fn rewrap_leaves_an_instruction_file_written_meanwhile_as_it_is() {
 fn upgrade_turns_s3_encryption_client_objects_into_v2_in_place() {
     let Some(env) = env() else { return };
     let py = python();
-    let mut jobs = Vec::new();
-    for (key, size, v2) in [("u/py-v3", 3 * MIB, false), ("u/py-v2", 20_000, true)] {
-        std::fs::write(env.path(key.trim_start_matches("u/")), sample(size, 21)).unwrap();
-        jobs.push(Job {
-            op: "put",
-            key: key.into(),
-            path: env.path(key.trim_start_matches("u/")),
-            context: Some(context_json()),
-            v2,
-        });
-    }
-    for r in py.run(&env, &jobs) {
-        r.unwrap();
-    }
+    python_v2_and_v3(&env, &py, "u", 21);
     let cbc = sample(100_000, 22);
     std::fs::write(env.path("cbc"), &cbc).unwrap();
     for dir in ["u", "bad"] {
