@@ -42,7 +42,8 @@ pub async fn clients(args: &AwsArgs) -> anyhow::Result<Clients> {
         )
         .into());
     }
-    let mut s3 = aws_sdk_s3::config::Builder::from(&config);
+    // Buckets in other regions are followed there, as the AWS CLI does.
+    let mut s3 = atrest_s3::follow_bucket_regions(aws_sdk_s3::config::Builder::from(&config));
     // Local endpoints (emulators, MinIO) are addressed by IP or a single host
     // name, where virtual-hosted bucket names cannot resolve.
     if custom_s3_endpoint(args) {

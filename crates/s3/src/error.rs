@@ -47,6 +47,17 @@ pub enum S3Error {
         /// The object's URI.
         uri: String,
     },
+    /// The bucket is in another region than the client's, and the request
+    /// could not be sent again there (its body streamed; see
+    /// [`crate::follow_bucket_regions`]), or the client does not follow
+    /// redirects.
+    #[error("bucket `{bucket}` is in region {region}, not in the one asked: pass that region (--region {region})")]
+    OtherRegion {
+        /// The bucket name.
+        bucket: String,
+        /// Its region, as S3 named it.
+        region: String,
+    },
     /// No usable AWS credentials: none found, or their provider failed
     /// (why, in one line).
     #[error("no usable AWS credentials: {0}")]
@@ -110,6 +121,27 @@ impl S3Error {
             return S3Error::NoCredentials(reason);
         }
         let status = err.raw_response().map(|r| r.status().as_u16());
+        // (Many responses name the bucket's region; these say it is not the
+        // one asked. A HEAD's redirect has no body, so no code.)
+        let redirect = match err.code() {
+            Some(code) => matches!(
+                code,
+                "PermanentRedirect"
+                    | "AuthorizationHeaderMalformed"
+                    | "IllegalLocationConstraintException"
+            ),
+            None => matches!(status, Some(301 | 307)),
+        };
+        if let Some(region) = err
+            .raw_response()
+            .filter(|_| redirect)
+            .and_then(crate::regions::redirect_region)
+        {
+            return S3Error::OtherRegion {
+                bucket: bucket.to_owned(),
+                region,
+            };
+        }
         match err.code() {
             Some("NoSuchBucket") => S3Error::NoSuchBucket {
                 bucket: bucket.to_owned(),

@@ -29,6 +29,7 @@
 mod error;
 mod interceptors;
 mod object;
+mod regions;
 mod upload;
 mod uri;
 
@@ -38,6 +39,7 @@ pub use object::{
     copy_object, copy_object_replacing, delete, delete_if_match, get_tags, head, put_replacing,
     replace_properties, ObjectHead, Properties, Replacement,
 };
+pub use regions::follow_bucket_regions;
 pub use upload::{UploadOptions, Uploader, MIN_PART_SIZE};
 pub use uri::{S3Uri, S3UriError};
 

@@ -99,6 +99,29 @@ struct State {
     swap: Option<Swap>,
     /// Requests that said `x-amz-request-payer: requester`.
     requester_pays: usize,
+    /// Buckets that live in another region, as S3 answers for them.
+    homes: Vec<Home>,
+    /// Requests answered with a redirect to a bucket's region.
+    redirected: usize,
+}
+
+/// A bucket "in" `region`: an S3 request for it signed for another region
+/// is refused as S3 refuses it, naming the region.
+struct Home {
+    bucket: String,
+    region: String,
+    redirect: Redirect,
+}
+
+/// How S3 says a bucket is elsewhere.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Redirect {
+    /// 301 PermanentRedirect with `x-amz-bucket-region` (what a request to
+    /// the wrong regional endpoint gets).
+    Permanent,
+    /// 400 AuthorizationHeaderMalformed, the region only in the error's
+    /// `<Region>` (what a request signed for the wrong region gets).
+    MalformedAuthorization,
 }
 
 /// Replaces an object in the store between two GETs of one download.
@@ -215,6 +238,21 @@ impl Proxy {
         let state = self.state.lock().unwrap();
         let s3 = state.log.iter().filter(|(o, _)| *o != Op::Kms).count();
         (state.requester_pays, s3)
+    }
+
+    /// Answers every S3 request for `bucket` not signed for `region` as S3
+    /// answers a request for a bucket in another region.
+    pub(crate) fn bucket_in(&self, bucket: &str, region: &str, redirect: Redirect) {
+        self.state.lock().unwrap().homes.push(Home {
+            bucket: bucket.to_owned(),
+            region: region.to_owned(),
+            redirect,
+        });
+    }
+
+    /// How many requests were redirected to their bucket's region.
+    pub(crate) fn redirected(&self) -> usize {
+        self.state.lock().unwrap().redirected
     }
 
     /// How many requests of kind `op` were seen.
@@ -382,6 +420,10 @@ fn serve(client: TcpStream, upstream: &str, state: &Mutex<State>) -> std::io::Re
     let is_head = head.first.starts_with("HEAD ");
     let op = classify(&head);
 
+    if let Some(reply) = wrong_region(&head, is_head, state) {
+        client.write_all(reply.as_bytes())?;
+        return close(client);
+    }
     let hook = {
         let mut state = state.lock().unwrap();
         state.sent += head.encode(&[], &[]).len() + body.len();
@@ -540,6 +582,46 @@ fn serve(client: TcpStream, upstream: &str, state: &Mutex<State>) -> std::io::Re
             close(client)
         }
     }
+}
+
+/// S3's answer to a request for a bucket of another region than the one
+/// its signature names (path-style: the bucket is the first segment).
+fn wrong_region(head: &Head, is_head: bool, state: &Mutex<State>) -> Option<String> {
+    if head.get("x-amz-target").is_some() {
+        return None;
+    }
+    let target = head.first.split(' ').nth(1)?;
+    let bucket = target.trim_start_matches('/').split(['/', '?']).next()?;
+    // `Credential=AKID/DATE/REGION/s3/aws4_request`
+    let signed = head.get("authorization")?.split('/').nth(2)?.to_owned();
+    let mut state = state.lock().unwrap();
+    let home = state
+        .homes
+        .iter()
+        .find(|h| h.bucket == bucket && h.region != signed)?;
+    let (status, header, body) = match home.redirect {
+        Redirect::Permanent => (
+            "301 Moved Permanently",
+            format!("x-amz-bucket-region: {}\r\n", home.region),
+            format!("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Error><Code>PermanentRedirect</Code><Message>The bucket you are attempting to access must be addressed using the specified endpoint. Please send all future requests to this endpoint.</Message><Endpoint>{bucket}.s3.{}.amazonaws.com</Endpoint><Bucket>{bucket}</Bucket></Error>", home.region),
+        ),
+        Redirect::MalformedAuthorization => (
+            "400 Bad Request",
+            // A HEAD's answer, without a body, carries the header.
+            match is_head {
+                true => format!("x-amz-bucket-region: {}\r\n", home.region),
+                false => String::new(),
+            },
+            format!("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Error><Code>AuthorizationHeaderMalformed</Code><Message>The authorization header is malformed; the region '{signed}' is wrong; expecting '{}'</Message><Region>{}</Region></Error>", home.region, home.region),
+        ),
+    };
+    state.redirected += 1;
+    // A HEAD's answer has no body, only its status and headers.
+    let body = if is_head { String::new() } else { body };
+    Some(format!(
+        "HTTP/1.1 {status}\r\n{header}Content-Type: application/xml\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    ))
 }
 
 /// Closes with a TCP reset (SO_LINGER 0) instead of a FIN. std cannot set

@@ -24,6 +24,7 @@ mod messages;
 mod mv;
 mod offline;
 mod progress;
+mod regions;
 mod report;
 mod rewrap;
 mod round_trip;
