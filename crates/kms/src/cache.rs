@@ -113,10 +113,24 @@ impl CachedKeys {
         wrapped: &[u8],
         context: &[(String, String)],
     ) -> Result<Unwrapped, KmsError> {
+        self.unwrap_recorded(wrapped, context, None).await
+    }
+
+    /// [`CachedKeys::unwrap`] of a key its object records as wrapped under
+    /// `recorded` (see [`Kms::decrypt_recorded`]).
+    pub async fn unwrap_recorded(
+        &self,
+        wrapped: &[u8],
+        context: &[(String, String)],
+        recorded: Option<&str>,
+    ) -> Result<Unwrapped, KmsError> {
         self.unwrapped
             .get((wrapped.to_vec(), context.to_vec()), async {
                 self.calls.fetch_add(1, Ordering::Relaxed);
-                let got = self.kms.decrypt(wrapped, context).await?;
+                let got = self
+                    .kms
+                    .decrypt_recorded(wrapped, context, recorded)
+                    .await?;
                 Ok(Unwrapped {
                     key: Arc::new(got.key),
                     key_id: got.key_id.map(Into::into),

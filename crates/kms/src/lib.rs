@@ -31,9 +31,11 @@ mod cache;
 pub use cache::{CacheLimits, CachedKeys, Generated, Unwrapped};
 
 use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 
 use atrest_crypto::DataKey;
 use aws_sdk_kms::config::http::HttpResponse;
+use aws_sdk_kms::config::Region;
 use aws_sdk_kms::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_kms::operation::decrypt::DecryptError;
 use aws_sdk_kms::operation::generate_data_key::GenerateDataKeyError;
@@ -252,9 +254,16 @@ impl ReEncrypted {
 }
 
 /// KMS operations atrest needs.
+///
+/// KMS keys are regional: a request naming a key or alias ARN of another
+/// region than the client's goes to that region (a client made from this
+/// one's configuration, kept for later requests), as the AWS CLI cannot
+/// and the AWS Encryption SDK's keyrings do.
 #[derive(Clone, Debug)]
 pub struct Kms {
     client: Client,
+    /// Clients of the other regions asked so far.
+    regional: Arc<Mutex<HashMap<String, Client>>>,
 }
 
 // Each operation below is one SDK request written out in full (log line,
@@ -264,7 +273,29 @@ pub struct Kms {
 impl Kms {
     /// Wraps a built client.
     pub fn new(client: Client) -> Self {
-        Kms { client }
+        Kms {
+            client,
+            regional: Default::default(),
+        }
+    }
+
+    /// The client for a request on `key_id` (a cheap handle): of the
+    /// region its ARN names, else this one.
+    fn client_for(&self, key_id: Option<&str>) -> Client {
+        let own = self.client.config().region().map(|r| r.as_ref());
+        match key_id.and_then(arn_region) {
+            Some(region) if own != Some(region) => {
+                let mut regional = self.regional.lock().unwrap();
+                let client = regional.entry(region.to_owned()).or_insert_with(|| {
+                    // This client's configuration (credentials, endpoint,
+                    // timeouts, retries) in the key's region.
+                    let config = self.client.config().to_builder();
+                    Client::from_conf(config.region(Region::new(region.to_owned())).build())
+                });
+                client.clone()
+            }
+            _ => self.client.clone(),
+        }
     }
 
     /// Generates an AES-256 data key under `key_id` (key id, key ARN, alias
@@ -276,7 +307,7 @@ impl Kms {
     ) -> Result<GeneratedKey, KmsError> {
         tracing::debug!(target: "atrest_kms", op = "GenerateDataKey", "kms call");
         let out = self
-            .client
+            .client_for(Some(key_id))
             .generate_data_key()
             .key_id(key_id)
             .key_spec(DataKeySpec::Aes256)
@@ -301,7 +332,7 @@ impl Kms {
     pub async fn generate_wrapped_data_key(&self, key_id: &str) -> Result<Vec<u8>, KmsError> {
         tracing::debug!(target: "atrest_kms", op = "GenerateDataKeyWithoutPlaintext", "kms call");
         let out = self
-            .client
+            .client_for(Some(key_id))
             .generate_data_key_without_plaintext()
             .key_id(key_id)
             .key_spec(DataKeySpec::Aes256)
@@ -319,9 +350,39 @@ impl Kms {
         wrapped: &[u8],
         context: &[(String, String)],
     ) -> Result<UnwrappedKey, KmsError> {
+        Self::decrypt_with(&self.client, wrapped, context).await
+    }
+
+    /// [`Kms::decrypt`] of a data key its object records as wrapped under
+    /// `recorded` (a key ARN, as uploads record it): asked in that key's
+    /// region, which a wrapped key does not name, and then, if that fails
+    /// for good, in the client's (a record may be stale: another tool may
+    /// have rewrapped the key). Both failing, the first error is returned.
+    pub async fn decrypt_recorded(
+        &self,
+        wrapped: &[u8],
+        context: &[(String, String)],
+        recorded: Option<&str>,
+    ) -> Result<UnwrappedKey, KmsError> {
+        let there = self.client_for(recorded);
+        let elsewhere = there.config().region() != self.client.config().region();
+        match Self::decrypt_with(&there, wrapped, context).await {
+            Err(e) if elsewhere && !e.is_transient() => {
+                Self::decrypt_with(&self.client, wrapped, context)
+                    .await
+                    .map_err(|_| e)
+            }
+            got => got,
+        }
+    }
+
+    async fn decrypt_with(
+        client: &Client,
+        wrapped: &[u8],
+        context: &[(String, String)],
+    ) -> Result<UnwrappedKey, KmsError> {
         tracing::debug!(target: "atrest_kms", op = "Decrypt", "kms call");
-        let out = self
-            .client
+        let out = client
             .decrypt()
             .ciphertext_blob(Blob::new(wrapped))
             .set_encryption_context(context_map(context))
@@ -342,7 +403,8 @@ impl Kms {
     /// name or alias ARN) inside KMS, with `ReEncrypt`: the plaintext key
     /// never leaves KMS. `source_context` must be the context it was wrapped
     /// with; `destination_context` binds the new blob (pass the same one to
-    /// keep the object's context).
+    /// keep the object's context). Sent to `to_key`'s region when it is an
+    /// ARN (KMS re-wraps only within a region).
     pub async fn re_encrypt(
         &self,
         wrapped: &[u8],
@@ -352,7 +414,7 @@ impl Kms {
     ) -> Result<ReEncrypted, KmsError> {
         tracing::debug!(target: "atrest_kms", op = "ReEncrypt", "kms call");
         let out = self
-            .client
+            .client_for(Some(to_key))
             .re_encrypt()
             .ciphertext_blob(Blob::new(wrapped))
             .set_source_encryption_context(context_map(source_context))
@@ -373,6 +435,19 @@ impl Kms {
     }
 }
 
+/// The region of a KMS key or alias ARN
+/// (`arn:aws:kms:eu-west-1:111122223333:key/...`); `None` for key ids and
+/// alias names, which mean the client's region.
+pub fn arn_region(key_id: &str) -> Option<&str> {
+    let mut parts = key_id.splitn(6, ':');
+    let is_kms =
+        parts.next() == Some("arn") && parts.next().is_some() && parts.next() == Some("kms");
+    let region = parts.next().filter(|r| is_kms && !r.is_empty())?;
+    // The account and the resource follow.
+    parts.nth(1).filter(|resource| !resource.is_empty())?;
+    Some(region)
+}
+
 fn context_map(context: &[(String, String)]) -> Option<HashMap<String, String>> {
     (!context.is_empty()).then(|| context.iter().cloned().collect())
 }
@@ -385,4 +460,27 @@ fn take_key(plaintext: Option<Blob>) -> Result<DataKey, Option<usize>> {
     let key = DataKey::from_slice(&bytes).map_err(|_| Some(bytes.len()));
     bytes.zeroize();
     key
+}
+
+#[cfg(test)]
+mod tests {
+    use super::arn_region;
+
+    #[test]
+    fn key_and_alias_arns_name_their_region_and_ids_and_names_none() {
+        let key = "arn:aws:kms:eu-west-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab";
+        assert_eq!(arn_region(key), Some("eu-west-1"));
+        let alias = "arn:aws-cn:kms:cn-north-1:111122223333:alias/my-key";
+        assert_eq!(arn_region(alias), Some("cn-north-1"));
+        for none in [
+            "1234abcd-12ab-34cd-56ef-1234567890ab",
+            "alias/my-key",
+            "arn:aws:s3:eu-west-1:111122223333:key/x",
+            "arn:aws:kms::111122223333:key/x",
+            "arn:aws:kms:eu-west-1",
+            "arn:aws:kms:eu-west-1:111122223333:",
+        ] {
+            assert_eq!(arn_region(none), None, "{none}");
+        }
+    }
 }

@@ -129,6 +129,20 @@ pub trait KeySource: Send + Sync + std::fmt::Debug {
         wrapped: &'a [u8],
         context: &'a [(String, String)],
     ) -> BoxFuture<'a, Result<UnwrappedDataKey, KeyError>>;
+
+    /// [`KeySource::unwrap`] of a key its object records as wrapped under
+    /// `recorded` (the KMS key ARN an upload records in the object's
+    /// metadata, [`crate::KMS_KEY_METADATA`]): KMS asks that key's region.
+    /// By default, `unwrap`.
+    fn unwrap_recorded<'a>(
+        &'a self,
+        wrapped: &'a [u8],
+        context: &'a [(String, String)],
+        recorded: Option<&'a str>,
+    ) -> BoxFuture<'a, Result<UnwrappedDataKey, KeyError>> {
+        let _ = recorded;
+        self.unwrap(wrapped, context)
+    }
 }
 
 impl KeySource for atrest_kms::CachedKeys {
@@ -154,8 +168,17 @@ impl KeySource for atrest_kms::CachedKeys {
         wrapped: &'a [u8],
         context: &'a [(String, String)],
     ) -> BoxFuture<'a, Result<UnwrappedDataKey, KeyError>> {
+        KeySource::unwrap_recorded(self, wrapped, context, None)
+    }
+
+    fn unwrap_recorded<'a>(
+        &'a self,
+        wrapped: &'a [u8],
+        context: &'a [(String, String)],
+        recorded: Option<&'a str>,
+    ) -> BoxFuture<'a, Result<UnwrappedDataKey, KeyError>> {
         Box::pin(async move {
-            let got = atrest_kms::CachedKeys::unwrap(self, wrapped, context)
+            let got = atrest_kms::CachedKeys::unwrap_recorded(self, wrapped, context, recorded)
                 .await
                 .map_err(KeyError::new)?;
             Ok(UnwrappedDataKey {

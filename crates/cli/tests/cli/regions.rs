@@ -100,3 +100,77 @@ fn a_streaming_upload_to_another_region_fails_naming_the_region() {
     assert_eq!(err.lines().count(), 1, "{err}");
     assert!(crate::bulk::keys(&env, "").is_empty());
 }
+
+/// A KMS key of `region` (moto keeps each region's keys apart, as KMS
+/// does): its ARN.
+fn key_in(env: &Env, region: &str) -> String {
+    let config = env.kms.config().to_builder();
+    let regional = aws_sdk_kms::Client::from_conf(
+        config
+            .region(aws_sdk_kms::config::Region::new(region.to_owned()))
+            .build(),
+    );
+    let key = block_on(regional.create_key().send()).unwrap();
+    key.key_metadata().unwrap().arn().unwrap().to_owned()
+}
+
+/// The object's user metadata.
+fn metadata(env: &Env, key: &str) -> std::collections::HashMap<String, String> {
+    let head = block_on(env.s3.head_object().bucket(&env.bucket).key(key).send()).unwrap();
+    head.metadata().cloned().unwrap_or_default()
+}
+
+#[test]
+fn a_kms_key_of_another_region_is_asked_in_its_region() {
+    let Some(env) = env() else { return };
+    let (far, far2) = (key_in(&env, HOME), key_in(&env, HOME));
+    let plain = sample(200_000, 4);
+    write(env.dir.path(), "f", &plain);
+    let uri = env.uri("f");
+    // Configured for us-east-1 (as Env::atrest is), the key in eu-west-1.
+    env.ok(&["cp", "f", &uri, "--key", &far, "--context", "app=x"]);
+    assert_eq!(metadata(&env, "f").get("atrest-kms-key-arn"), Some(&far));
+    env.ok(&["cp", &uri, "out", "--expect-context", "app=x"]);
+    assert_eq!(std::fs::read(env.path("out")).unwrap(), plain);
+    env.ok(&["verify", &uri]);
+
+    // Rewrapped to another key of that region (ReEncrypt is sent there),
+    // and read back under it.
+    env.ok(&["rewrap", &uri, "--to-key", &far2]);
+    assert_eq!(metadata(&env, "f").get("atrest-kms-key-arn"), Some(&far2));
+    env.ok(&["cp", &uri, "out2"]);
+    assert_eq!(std::fs::read(env.path("out2")).unwrap(), plain);
+
+    // The key id alone names a key of the configured region, as for the
+    // AWS CLI: not found there.
+    let id = far.rsplit('/').next().unwrap();
+    let args = ["cp", "f", &env.uri("g"), "--key", id];
+    assert_status(&env.run(&args), 3, &args);
+}
+
+#[test]
+fn a_stale_record_of_the_key_falls_back_to_the_configured_region() {
+    let Some(env) = env() else { return };
+    let far = key_in(&env, HOME);
+    let plain = sample(5000, 5);
+    write(env.dir.path(), "f", &plain);
+    let uri = env.uri("f");
+    env.ok(&["cp", "f", &uri, "--key", &env.key_id]);
+    // Another tool's rewrap, say, left the record naming a key elsewhere.
+    let mut meta = metadata(&env, "f");
+    meta.insert("atrest-kms-key-arn".to_owned(), far);
+    let source = format!("{}/f", env.bucket);
+    block_on(
+        env.s3
+            .copy_object()
+            .bucket(&env.bucket)
+            .key("f")
+            .copy_source(source)
+            .metadata_directive(aws_sdk_s3::types::MetadataDirective::Replace)
+            .set_metadata(Some(meta))
+            .send(),
+    )
+    .unwrap();
+    env.ok(&["cp", &uri, "out"]);
+    assert_eq!(std::fs::read(env.path("out")).unwrap(), plain);
+}

@@ -263,8 +263,8 @@ impl<'t> Download<'t> {
             });
         }
         // Which key to ask for, if KMS will not unwrap.
-        let recorded = first.metadata.get(crate::KMS_KEY_METADATA).cloned();
-        let recorded = |e: KeyError| Error::Key(e.with_recorded_key(recorded.as_ref()));
+        let recorded_key = first.metadata.get(crate::KMS_KEY_METADATA).cloned();
+        let recorded = |e: KeyError| Error::Key(e.with_recorded_key(recorded_key.as_ref()));
         let (format, key_id, written) = match header {
             Header::V1(h) => {
                 if !self.expect_context.is_empty() {
@@ -283,7 +283,7 @@ impl<'t> Download<'t> {
                 let key = self
                     .transfer
                     .keys
-                    .unwrap(h.wrapped_key(), &[])
+                    .unwrap_recorded(h.wrapped_key(), &[], recorded_key.as_deref())
                     .await
                     .map_err(recorded)?;
                 let options = v1::Options {
@@ -298,7 +298,11 @@ impl<'t> Download<'t> {
                 let key = self
                     .transfer
                     .keys
-                    .unwrap(h.wrapped_key(), &h.context().kms_context())
+                    .unwrap_recorded(
+                        h.wrapped_key(),
+                        &h.context().kms_context(),
+                        recorded_key.as_deref(),
+                    )
                     .await
                     .map_err(recorded)?;
                 let cipher = Arc::new(atrest_crypto::v2::FrameCipher::new(&key.key, &h)?);
