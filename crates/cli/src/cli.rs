@@ -864,9 +864,28 @@ pub struct BulkArgs {
     #[command(flatten)]
     pub select: SelectArgs,
 
+    #[command(flatten)]
+    pub glacier: GlacierArgs,
+
     /// `mv`: each source is removed once its copy is whole.
     #[arg(skip)]
     pub move_source: bool,
+}
+
+/// Archived objects (S3 Glacier Flexible Retrieval or Deep Archive, or an
+/// Intelligent-Tiering archive tier), under the AWS CLI's flags.
+#[derive(Debug, Args)]
+pub struct GlacierArgs {
+    /// Leave out, quietly, the objects that are archived and not restored:
+    /// no failure for them, and exit 0 if nothing else failed.
+    #[arg(long, help_heading = Option::<&str>::None)]
+    pub ignore_glacier_warnings: bool,
+
+    /// Accepted for the AWS CLI's scripts: atrest always tries archived
+    /// objects (a restored one is read or copied; one that is not fails,
+    /// saying so).
+    #[arg(long, help_heading = Option::<&str>::None)]
+    pub force_glacier_transfer: bool,
 }
 
 /// The sides and flags of `cp` and `mv`.
@@ -1113,6 +1132,9 @@ pub struct SyncArgs {
     /// Never replace anything the destination has.
     #[arg(long)]
     pub no_overwrite: bool,
+
+    #[command(flatten)]
+    pub glacier: GlacierArgs,
 }
 
 /// Parses a size: a bare number in MiB (the flags' historical unit), or a

@@ -102,6 +102,13 @@ pub fn from_manifest(e: atrest_transfer::manifest::ManifestError) -> anyhow::Err
     }
 }
 
+/// Whether `err` is S3's refusal of an archived object (see
+/// `--ignore-glacier-warnings`).
+pub fn is_archived(err: &anyhow::Error) -> bool {
+    err.chain()
+        .any(|c| matches!(c.downcast_ref::<S3Error>(), Some(S3Error::Archived { .. })))
+}
+
 /// Picks the exit code for an error by the most specific cause it carries.
 pub fn exit_code(err: &anyhow::Error) -> Exit {
     for cause in err.chain() {

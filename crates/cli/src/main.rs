@@ -369,9 +369,15 @@ async fn run(cli: Cli) -> anyhow::Result<Option<String>> {
                 commands::moves::check_move_into(file)?;
             }
             // Dropping the work on a signal removes the temporary output.
-            let done = interrupt
+            let done = match interrupt
                 .guard(commands::decrypt::run(&keys, &clients.s3, args))
-                .await?;
+                .await
+            {
+                Err(e) if bulk.glacier.ignore_glacier_warnings && failure::is_archived(&e) => {
+                    return Ok(None)
+                }
+                done => done?,
+            };
             if bulk.move_source {
                 let delete = commands::moves::delete_downloaded(&clients.s3, uri, &done);
                 interrupt.guard(delete).await?;
@@ -512,6 +518,7 @@ async fn run(cli: Cli) -> anyhow::Result<Option<String>> {
                 json: bulk.many.json,
                 move_source: bulk.move_source,
                 quiet: cli.quiet,
+                ignore_archived: bulk.glacier.ignore_glacier_warnings,
             };
             // Not dropped on a signal: a copy in parts aborts its upload.
             let work = |stop| commands::copy::run(&clients.s3, args, stop);

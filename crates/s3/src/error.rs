@@ -47,6 +47,14 @@ pub enum S3Error {
         /// The object's URI.
         uri: String,
     },
+    /// The object is archived (S3 Glacier Flexible Retrieval or Deep
+    /// Archive, or an Intelligent-Tiering archive tier) and not restored:
+    /// S3 neither reads nor copies it until it is.
+    #[error("{uri} is archived: restore it first (aws s3api restore-object)")]
+    Archived {
+        /// The object's URI (a copy's source).
+        uri: String,
+    },
     /// The bucket is in another region than the client's, and the request
     /// could not be sent again there (its body streamed; see
     /// [`crate::follow_bucket_regions`]), or the client does not follow
@@ -99,6 +107,25 @@ impl S3Error {
         }
     }
 
+    /// [`S3Error::from_sdk`] of a copy from `from` to `to`: an archived
+    /// object is the source.
+    pub(crate) fn from_copy<E>(
+        op: &'static str,
+        from: &S3Uri,
+        to: &S3Uri,
+        err: SdkError<E, HttpResponse>,
+    ) -> Self
+    where
+        E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+    {
+        match Self::from_sdk(op, to, err) {
+            S3Error::Archived { .. } => S3Error::Archived {
+                uri: from.to_string(),
+            },
+            other => other,
+        }
+    }
+
     pub(crate) fn from_sdk<E>(op: &'static str, uri: &S3Uri, err: SdkError<E, HttpResponse>) -> Self
     where
         E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
@@ -147,6 +174,7 @@ impl S3Error {
                 bucket: bucket.to_owned(),
             },
             Some("NoSuchKey" | "NotFound") => S3Error::NoSuchKey { uri },
+            Some("InvalidObjectState" | "ObjectNotInActiveTierError") => S3Error::Archived { uri },
             Some("PreconditionFailed") => S3Error::Changed { op, uri },
             Some(
                 code @ ("AccessDenied"

@@ -315,7 +315,7 @@ impl Replacement {
             .copy_source_if_match(&self.source_etag)
             .send()
             .await
-            .map_err(|e| S3Error::from_sdk("UploadPartCopy", &self.uri, e))?;
+            .map_err(|e| S3Error::from_copy("UploadPartCopy", &self.source, &self.uri, e))?;
         let etag = out
             .copy_part_result()
             .and_then(|r| r.e_tag())
@@ -390,7 +390,7 @@ pub async fn copy_object(
         .send()
         .await
         .map(drop)
-        .map_err(|e| S3Error::from_sdk("CopyObject", to, e))
+        .map_err(|e| S3Error::from_copy("CopyObject", from, to, e))
 }
 
 /// CopyObject of `uri` onto itself with `properties` instead of its own
@@ -432,7 +432,7 @@ pub async fn copy_object_replacing(
         .send()
         .await
         .map(drop)
-        .map_err(|e| S3Error::from_sdk("CopyObject", to, e))
+        .map_err(|e| S3Error::from_copy("CopyObject", from, to, e))
 }
 
 /// DeleteObject of `uri` (its latest version; a missing object is no

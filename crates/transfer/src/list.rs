@@ -39,6 +39,10 @@ pub enum Kind {
     FolderMarker,
     /// Anything else, and why it is not an atrest object.
     Other(String),
+    /// An object S3 would not let be read, and why (archived and not
+    /// restored; access denied): what it is is not known. Not an error of
+    /// the whole listing, as S3 lists what it will not serve.
+    Unreadable(String),
 }
 
 /// One object under the prefix.
@@ -178,7 +182,14 @@ pub async fn list_these(
         }
     }
     let mut entries: Vec<Entry> = futures::stream::iter(objects)
-        .map(|o| async move { describe(s3, &prefix.with_key(o.key)).await })
+        .map(|o| async move {
+            let mut entry = describe(s3, &prefix.with_key(o.key)).await?;
+            if let Kind::Unreadable(_) = entry.kind {
+                // What the listing said, at least.
+                (entry.object_len, entry.last_modified) = (o.size, o.last_modified);
+            }
+            Ok::<_, S3Error>(entry)
+        })
         .buffer_unordered(concurrency.max(1))
         .try_collect()
         .await?;
@@ -208,6 +219,14 @@ pub async fn describe(s3: &aws_sdk_s3::Client, uri: &S3Uri) -> Result<Entry, S3E
         Ok(got) => got,
         Err(S3Error::NoSuchKey { .. }) => {
             entry.kind = Kind::Other("it does not exist".into());
+            return Ok(entry);
+        }
+        Err(S3Error::Archived { .. }) => {
+            entry.kind = Kind::Unreadable("archived: restore it to read it".into());
+            return Ok(entry);
+        }
+        Err(S3Error::AccessDenied { code, .. }) => {
+            entry.kind = Kind::Unreadable(format!("access denied ({code})"));
             return Ok(entry);
         }
         Err(e) => return Err(e),

@@ -36,6 +36,8 @@ pub struct Bulk<'a> {
     pub no_overwrite: bool,
     /// `mv`: remove each source once its copy is whole.
     pub move_source: bool,
+    /// `--ignore-glacier-warnings`: archived objects are left out quietly.
+    pub ignore_archived: bool,
     /// Draw the overall bar.
     pub show_progress: bool,
     /// `-q`: print only errors (no summary), as `aws s3 cp --quiet`.
@@ -60,6 +62,7 @@ impl<'a> Bulk<'a> {
             dry_run: args.dryrun,
             no_overwrite: args.no_overwrite,
             move_source: args.move_source,
+            ignore_archived: args.glacier.ignore_glacier_warnings,
             show_progress,
             quiet,
         }
@@ -252,6 +255,12 @@ impl<'a> Run<'a> {
                     Err(e) => Err(e),
                 };
                 let interrupted = result.as_ref().is_err_and(|e| e.is::<Interrupted>());
+                let ignored = self.bulk.ignore_archived
+                    && result.as_ref().is_err_and(crate::failure::is_archived);
+                if ignored {
+                    self.overall.one_done();
+                    return None;
+                }
                 if self.bulk.args.json && !interrupted {
                     let line = match (dry_run, &result) {
                         (true, Ok(bytes)) => dry_run_json(&item.name, item.line.as_ref(), *bytes),
@@ -266,12 +275,13 @@ impl<'a> Run<'a> {
                     self.overall.bar.println(&crate::escape(&line));
                 }
                 self.overall.one_done();
-                Done {
+                Some(Done {
                     name: item.name,
                     result,
-                }
+                })
             })
             .buffer_unordered(self.bulk.args.jobs as usize)
+            .filter_map(std::future::ready)
             .collect()
             .await;
         self.overall.bar.finish();

@@ -32,6 +32,8 @@ pub struct Copy<'a> {
     /// `mv`: delete each source, as it was copied, once its copy is made.
     pub move_source: bool,
     pub quiet: bool,
+    /// `--ignore-glacier-warnings`: archived sources are left out quietly.
+    pub ignore_archived: bool,
 }
 
 pub async fn run(s3: &aws_sdk_s3::Client, args: Copy<'_>, stop: Stop) -> Result<()> {
@@ -174,6 +176,11 @@ pub async fn run_all(
         .buffer_unordered(args.jobs.max(1));
     let (mut copied, mut bytes, mut failed) = (0, 0, Vec::new());
     while let Some((line, done)) = results.next().await {
+        if let (true, Err(e)) = (args.ignore_archived, &done) {
+            if crate::failure::is_archived(e) {
+                continue;
+            }
+        }
         if args.json {
             let len = done.as_ref().map(|c| c.len);
             crate::stdout::say!("{}", object_json("", Some(&line), len));

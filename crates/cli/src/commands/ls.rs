@@ -216,7 +216,7 @@ fn to_text(entry: &Entry, human_readable: bool) -> String {
                 "-".into(),
             ),
         },
-        Kind::Other(_) | Kind::InstructionFile | Kind::FolderMarker => {
+        Kind::Other(_) | Kind::Unreadable(_) | Kind::InstructionFile | Kind::FolderMarker => {
             ("-".into(), "-".into(), "-".into(), "-".into(), "-".into())
         }
     };
@@ -231,6 +231,7 @@ fn to_text(entry: &Entry, human_readable: bool) -> String {
     );
     match &entry.kind {
         Kind::Other(why) => line.push_str(&format!("  (not an atrest object: {})", escape(why))),
+        Kind::Unreadable(why) => line.push_str(&format!("  (not read: {})", escape(why))),
         Kind::InstructionFile => line.push_str(&format!(
             "  (S3 Encryption Client instruction file of {})",
             escape(group_key(&entry.key))
@@ -289,6 +290,10 @@ fn to_json(entry: &Entry) -> serde_json::Value {
         Kind::FolderMarker => v["format"] = json!("folder marker"),
         Kind::Other(why) => {
             v["format"] = json!("not atrest");
+            v["reason"] = json!(why);
+        }
+        Kind::Unreadable(why) => {
+            v["format"] = json!("not read");
             v["reason"] = json!(why);
         }
     }
