@@ -737,6 +737,13 @@ pub struct EncryptArgs {
     #[arg(long, value_name = "SIZE", value_parser = parse_part_size)]
     pub multipart_threshold: Option<u64>,
 
+    /// About how large a stream (stdin, a pipe) is, in bytes (or 100G,
+    /// 2T), as the AWS CLI's flag: its parts are sized to fit S3's 10,000
+    /// from the start. Needed only above 10,000 parts (78 GiB at the
+    /// default part size); a file's own length is used instead.
+    #[arg(long, value_name = "BYTES", value_parser = parse_bytes)]
+    pub expected_size: Option<u64>,
+
     #[command(flatten)]
     pub properties: PropertiesArgs,
 }
@@ -1135,6 +1142,32 @@ pub struct SyncArgs {
 
     #[command(flatten)]
     pub glacier: GlacierArgs,
+}
+
+/// Parses a byte count: a bare number of bytes, or one with a unit (K, M,
+/// G, T, with or without `iB`).
+fn parse_bytes(s: &str) -> Result<u64, String> {
+    let (digits, unit) = match s.char_indices().find(|(_, c)| !c.is_ascii_digit()) {
+        Some((i, _)) => s.split_at(i),
+        None => (s, ""),
+    };
+    let scale: u64 = match unit.trim_end_matches("iB").trim_end_matches('B') {
+        "" if !unit.starts_with('i') => 1,
+        "K" | "k" => 1 << 10,
+        "M" | "m" => 1 << 20,
+        "G" | "g" => 1 << 30,
+        "T" | "t" => 1 << 40,
+        _ => {
+            return Err(format!(
+                "`{s}`: expected a byte count like 107374182400 or 100G"
+            ))
+        }
+    };
+    digits
+        .parse::<u64>()
+        .ok()
+        .and_then(|n| n.checked_mul(scale))
+        .ok_or_else(|| format!("`{s}`: expected a byte count like 107374182400 or 100G"))
 }
 
 /// Parses a size: a bare number in MiB (the flags' historical unit), or a

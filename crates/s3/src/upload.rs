@@ -513,7 +513,7 @@ impl Uploader {
                 op: "UploadPart",
                 uri: self.uri.to_string(),
                 source: format!(
-                    "the object needs more than {MAX_PARTS} parts; use a larger --part-size"
+                    "the object needs more than {MAX_PARTS} parts; use a larger --part-size (for a stream, or --expected-size)"
                 )
                 .into(),
             });

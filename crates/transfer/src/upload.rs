@@ -70,6 +70,7 @@ pub struct Upload<'t> {
     frame_exponent: u8,
     options: UploadOptions,
     len: Option<u64>,
+    expected_len: Option<u64>,
     observer: Arc<dyn Observer>,
     properties: Properties,
     modified: Option<SystemTime>,
@@ -84,6 +85,7 @@ impl std::fmt::Debug for Upload<'_> {
             .field("frame_exponent", &self.frame_exponent)
             .field("options", &self.options)
             .field("len", &self.len)
+            .field("expected_len", &self.expected_len)
             .field("properties", &self.properties)
             .field("modified", &self.modified)
             .field("create_only", &self.create_only)
@@ -117,6 +119,7 @@ impl<'t> Upload<'t> {
                 ..UploadOptions::default()
             },
             len: None,
+            expected_len: None,
             observer: Arc::new(crate::NoProgress),
             properties: Properties::default(),
             modified: None,
@@ -197,6 +200,14 @@ impl<'t> Upload<'t> {
         self
     }
 
+    /// About how long an input of unknown length (a stream) is: its parts
+    /// are sized so that it fits S3's 10,000, as for
+    /// [`Upload::input_len`], but another length is no failure.
+    pub fn expected_len(mut self, about: u64) -> Self {
+        self.expected_len = Some(about);
+        self
+    }
+
     /// Told of the object's length (when known) and of every part S3
     /// acknowledged.
     pub fn observer(mut self, observer: Arc<dyn Observer>) -> Self {
@@ -218,6 +229,7 @@ impl<'t> Upload<'t> {
             frame_exponent: self.frame_exponent,
             options: self.options,
             len: self.len,
+            expected_len: self.expected_len,
             observer: self.observer,
             properties: self.properties,
             modified: self.modified,
@@ -274,6 +286,8 @@ struct Job {
     frame_exponent: u8,
     options: UploadOptions,
     len: Option<u64>,
+    /// [`Upload::expected_len`].
+    expected_len: Option<u64>,
     observer: Arc<dyn Observer>,
     properties: Properties,
     modified: Option<SystemTime>,
@@ -287,7 +301,7 @@ impl Job {
         cancelled: tokio::sync::oneshot::Receiver<()>,
     ) -> Result<Uploaded, Error> {
         let mut options = self.options;
-        if let Some(len) = self.len {
+        if let Some(len) = self.len.or(self.expected_len) {
             // The encrypted object is a little larger: v2 adds 16 bytes a
             // frame (at most 1/256 at the smallest frames), plus the header.
             options = options.fitting(len + len / 256 + atrest_format::MAX_HEADER_LEN as u64);

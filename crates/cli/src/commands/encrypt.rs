@@ -26,6 +26,8 @@ pub struct Encrypt<'a> {
     pub frame_exponent: u8,
     /// Objects smaller than this (bytes) of a known size go up in one PUT.
     pub multipart_threshold: u64,
+    /// `--expected-size`: a stream's length, about, to size its parts.
+    pub expected_size: Option<u64>,
     pub properties: &'a PropertiesArgs,
     pub transfer: &'a TransferArgs,
     pub progress: Show<'a>,
@@ -57,6 +59,7 @@ impl<'a> Encrypt<'a> {
             format: args.format,
             frame_exponent: args.frame_size,
             multipart_threshold: args.multipart_threshold.unwrap_or(transfer.part_size),
+            expected_size: args.expected_size,
             properties: &args.properties,
             transfer,
             progress,
@@ -122,8 +125,10 @@ pub async fn run(
     if let Some(parts) = args.transfer.concurrency {
         upload = upload.concurrency(parts as usize);
     }
-    if let Some(len) = total {
-        upload = upload.input_len(len);
+    match (total, args.expected_size) {
+        (Some(len), _) => upload = upload.input_len(len),
+        (None, Some(about)) => upload = upload.expected_len(about),
+        (None, None) => {}
     }
     let mut handle = upload.start(input);
     // On a signal the upload stops wherever it is, and is aborted.

@@ -764,3 +764,39 @@ fn a_copy_can_replace_headers_and_metadata_and_still_decrypts() {
         assert!(stderr(&out).contains(needle), "{args:?}: {}", stderr(&out));
     }
 }
+
+#[test]
+fn expected_size_sizes_a_streams_parts_to_fit() {
+    let Some(env) = env() else { return };
+    let proxy = crate::faults::Proxy::start(&env.endpoint);
+    let data = sample(12 << 20, 7);
+    let parts_for = |key: &str, extra: &[&str]| {
+        let before = proxy.seen(crate::faults::Op::UploadPart);
+        let uri = env.uri(key);
+        let mut args = vec!["cp", "-", &uri, "--key", &env.key_id, "--part-size", "5M"];
+        args.extend(extra);
+        let mut child = env
+            .atrest()
+            .env("AWS_ENDPOINT_URL", proxy.url())
+            .args(&args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        child.stdin.take().unwrap().write_all(&data).unwrap();
+        let out = child.wait_with_output().unwrap();
+        assert_status(&out, 0, &args);
+        env.ok(&["cp", &uri, key]);
+        assert_eq!(std::fs::read(env.path(key)).unwrap(), data);
+        proxy.seen(crate::faults::Op::UploadPart) - before
+    };
+    // 12 MiB in 5 MiB parts; told of 200 GiB, parts of ~21 MiB hold it all.
+    assert_eq!(parts_for("plain", &[]), 3);
+    assert!(parts_for("sized", &["--expected-size", "200G"]) <= 1);
+    assert!(parts_for("bytes", &["--expected-size", "214748364800"]) <= 1);
+    for bad in ["12X", "1iB", "", "99999999999999999999"] {
+        let args = ["cp", "-", &env.uri("x"), "--expected-size", bad];
+        assert_status(&env.run(&args), 2, &args);
+    }
+}
