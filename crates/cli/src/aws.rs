@@ -42,8 +42,10 @@ pub async fn clients(args: &AwsArgs) -> anyhow::Result<Clients> {
         )
         .into());
     }
-    // Buckets in other regions are followed there, as the AWS CLI does.
-    let mut s3 = atrest_s3::follow_bucket_regions(aws_sdk_s3::config::Builder::from(&config));
+    // Buckets in other regions are followed there, as the AWS CLI does; an
+    // access point's ARN names its region.
+    let mut s3 = atrest_s3::follow_bucket_regions(aws_sdk_s3::config::Builder::from(&config))
+        .use_arn_region(true);
     // Local endpoints (emulators, MinIO) are addressed by IP or a single host
     // name, where virtual-hosted bucket names cannot resolve.
     if custom_s3_endpoint(args) {

@@ -465,9 +465,14 @@ pub async fn delete_if_match(client: &Client, uri: &S3Uri, if_match: &str) -> Re
 }
 
 /// `x-amz-copy-source`: `bucket/key`, the key URL-encoded but for `/`.
+/// CopySource: `bucket/key`, or through an access point
+/// `ARN/object/key`, the key URL-encoded.
 fn copy_source(uri: &S3Uri) -> String {
     let key: Vec<String> = uri.key().split('/').map(url_encode).collect();
-    format!("{}/{}", uri.bucket(), key.join("/"))
+    match uri.is_access_point() {
+        true => format!("{}/object/{}", uri.bucket(), key.join("/")),
+        false => format!("{}/{}", uri.bucket(), key.join("/")),
+    }
 }
 
 #[cfg(test)]

@@ -14,6 +14,17 @@ use std::fmt;
 /// assert_eq!(S3Uri::parse("s3://my-bucket//legacy").unwrap().key(), "/legacy");
 /// assert!(S3Uri::parse("s3://my-bucket").is_err());
 /// ```
+///
+/// The bucket may be an access point's ARN, as in the AWS CLI (the SDK
+/// sends requests to the access point):
+///
+/// ```
+/// use atrest_s3::S3Uri;
+///
+/// let uri = S3Uri::parse("s3://arn:aws:s3:us-west-2:123456789012:accesspoint/ap/dir/f").unwrap();
+/// assert_eq!(uri.bucket(), "arn:aws:s3:us-west-2:123456789012:accesspoint/ap");
+/// assert_eq!(uri.key(), "dir/f");
+/// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct S3Uri {
     bucket: String,
@@ -43,16 +54,17 @@ impl S3Uri {
         let rest = s
             .strip_prefix("s3://")
             .ok_or_else(|| S3UriError::NotS3(s.to_owned()))?;
-        let (bucket, key) = rest.split_once('/').unwrap_or((rest, ""));
+        let (bucket, key) = match rest.starts_with("arn:") {
+            true => split_access_point(rest).ok_or_else(|| S3UriError::BadBucket(s.to_owned()))?,
+            false => rest.split_once('/').unwrap_or((rest, "")),
+        };
         if bucket.is_empty() {
             return Err(S3UriError::NoBucket(s.to_owned()));
         }
         // S3 bucket names are lower-case letters, digits, dots and hyphens
         // (older buckets may have upper case and underscores).
-        if !bucket
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_'))
-        {
+        let name = |c: char| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_');
+        if !bucket.starts_with("arn:") && !bucket.chars().all(name) {
             return Err(S3UriError::BadBucket(s.to_owned()));
         }
         if key.is_empty() {
@@ -79,7 +91,8 @@ impl S3Uri {
         match Self::parse(s) {
             Err(S3UriError::NoKey(_)) => {
                 let rest = &s["s3://".len()..];
-                let bucket = rest.strip_suffix('/').unwrap_or(rest);
+                let rest = rest.strip_suffix('/').unwrap_or(rest);
+                let bucket = split_access_point(rest).map_or(rest, |(arn, _)| arn);
                 Ok(S3Uri {
                     bucket: bucket.to_owned(),
                     key: String::new(),
@@ -89,9 +102,14 @@ impl S3Uri {
         }
     }
 
-    /// The bucket name.
+    /// The bucket name (or an access point's ARN).
     pub fn bucket(&self) -> &str {
         &self.bucket
+    }
+
+    /// Whether the bucket is an access point's ARN.
+    pub fn is_access_point(&self) -> bool {
+        self.bucket.starts_with("arn:")
     }
 
     /// The object key, exactly as stored in S3.
@@ -106,6 +124,36 @@ impl S3Uri {
             key: key.into(),
         }
     }
+}
+
+/// An access point ARN and the key after it:
+/// `arn:PARTITION:SERVICE:REGION:ACCOUNT:accesspoint/NAME[/KEY]`, or for
+/// S3 on Outposts `...:outpost/ID/accesspoint/NAME[/KEY]`.
+fn split_access_point(rest: &str) -> Option<(&str, &str)> {
+    let fields: Vec<&str> = rest.splitn(6, ':').collect();
+    let [_arn, partition, service, _region, account, resource] = fields[..] else {
+        return None;
+    };
+    let services = ["s3", "s3-outposts", "s3-object-lambda"];
+    if partition.is_empty() || !services.contains(&service) || account.is_empty() {
+        return None;
+    }
+    // The resource's first segments name the access point; the key follows.
+    let names = match resource.split('/').next() {
+        Some("accesspoint") => 2,
+        Some("outpost") => 4,
+        _ => return None,
+    };
+    let named: Vec<&str> = resource.splitn(names + 1, '/').take(names).collect();
+    let valid = named.len() == names
+        && named.iter().all(|n| !n.is_empty())
+        && (names == 2 || named[2] == "accesspoint");
+    if !valid {
+        return None;
+    }
+    let arn_end = rest.len() - resource.len() + named.join("/").len();
+    let (arn, key) = rest.split_at(arn_end);
+    Some((arn, key.strip_prefix('/').unwrap_or(key)))
 }
 
 impl fmt::Display for S3Uri {
@@ -137,6 +185,41 @@ mod tests {
         assert_eq!(S3Uri::parse_prefix("s3://b/p").unwrap().key(), "p");
         assert!(S3Uri::parse_prefix("s3://").is_err());
         assert!(S3Uri::parse_prefix("s3://b?x").is_err());
+    }
+
+    #[test]
+    fn access_point_arns_are_buckets() {
+        let ap = "arn:aws:s3:us-west-2:123456789012:accesspoint/my-ap";
+        let u = S3Uri::parse(&format!("s3://{ap}/dir/k")).unwrap();
+        assert_eq!(
+            (u.bucket(), u.key(), u.is_access_point()),
+            (ap, "dir/k", true)
+        );
+        assert_eq!(u.to_string(), format!("s3://{ap}/dir/k"));
+        let outpost = "arn:aws:s3-outposts:us-west-2:123456789012:outpost/op-01/accesspoint/ap";
+        let u = S3Uri::parse(&format!("s3://{outpost}/k")).unwrap();
+        assert_eq!((u.bucket(), u.key()), (outpost, "k"));
+        for whole in [format!("s3://{ap}"), format!("s3://{ap}/")] {
+            let u = S3Uri::parse_prefix(&whole).unwrap();
+            assert_eq!((u.bucket(), u.key()), (ap, ""), "{whole}");
+            assert!(
+                matches!(S3Uri::parse(&whole), Err(S3UriError::NoKey(_))),
+                "{whole}"
+            );
+        }
+        for bad in [
+            "s3://arn:aws:s3:us-west-2:123456789012:bucket/b/k",
+            "s3://arn:aws:sqs:us-west-2:123456789012:accesspoint/ap/k",
+            "s3://arn:aws:s3:us-west-2::accesspoint/ap/k",
+            "s3://arn:aws:s3:us-west-2:123456789012:accesspoint//k",
+            "s3://arn:aws:s3-outposts:us-west-2:1:outpost/op/bucket/b/k",
+            "s3://arn:aws:s3",
+        ] {
+            assert!(
+                matches!(S3Uri::parse(bad), Err(S3UriError::BadBucket(_))),
+                "{bad}"
+            );
+        }
     }
 
     #[test]

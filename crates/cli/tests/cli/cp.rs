@@ -800,3 +800,19 @@ fn expected_size_sizes_a_streams_parts_to_fit() {
         assert_status(&env.run(&args), 2, &args);
     }
 }
+
+#[test]
+fn an_access_point_arn_is_a_bucket() {
+    let Some(env) = env() else { return };
+    write(env.dir.path(), "f", b"x");
+    let ap = "s3://arn:aws:s3:us-west-2:123456789012:accesspoint/my-ap";
+    let to = format!("{ap}/dir/");
+    let out = env.ok(&["cp", "f", &to, "--key", &env.key_id, "--dryrun"]);
+    let line = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(line.trim(), format!("(dryrun) upload: f to {ap}/dir/f"));
+    let bad = "s3://arn:aws:s3:us-west-2:123456789012:bucket/b/k";
+    let args = ["cp", "f", bad, "--key", &env.key_id, "--dryrun"];
+    let out = env.run(&args);
+    assert_status(&out, 2, &args);
+    assert!(stderr(&out).contains("invalid bucket name"), "{}", stderr(&out));
+}
