@@ -355,9 +355,10 @@ impl Kms {
 
     /// [`Kms::decrypt`] of a data key its object records as wrapped under
     /// `recorded` (a key ARN, as uploads record it): asked in that key's
-    /// region, which a wrapped key does not name, and then, if that fails
-    /// for good, in the client's (a record may be stale: another tool may
-    /// have rewrapped the key). Both failing, the first error is returned.
+    /// region, which a wrapped key does not name, and then, if that fails,
+    /// in the client's (a record may be stale, or name a region that does
+    /// not answer: another tool may have rewrapped the key). Both failing,
+    /// the first error is returned.
     pub async fn decrypt_recorded(
         &self,
         wrapped: &[u8],
@@ -367,7 +368,7 @@ impl Kms {
         let there = self.client_for(recorded);
         let elsewhere = there.config().region() != self.client.config().region();
         match Self::decrypt_with(&there, wrapped, context).await {
-            Err(e) if elsewhere && !e.is_transient() => {
+            Err(e) if elsewhere => {
                 Self::decrypt_with(&self.client, wrapped, context)
                     .await
                     .map_err(|_| e)
@@ -442,7 +443,14 @@ pub fn arn_region(key_id: &str) -> Option<&str> {
     let mut parts = key_id.splitn(6, ':');
     let is_kms =
         parts.next() == Some("arn") && parts.next().is_some() && parts.next() == Some("kms");
-    let region = parts.next().filter(|r| is_kms && !r.is_empty())?;
+    // A region name, nothing else: an object's metadata is untrusted, and
+    // the region becomes part of a host name.
+    let region = parts.next().filter(|r| {
+        is_kms
+            && !r.is_empty()
+            && r.len() <= 32
+            && r.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+    })?;
     // The account and the resource follow.
     parts.nth(1).filter(|resource| !resource.is_empty())?;
     Some(region)
@@ -479,6 +487,8 @@ mod tests {
             "arn:aws:kms::111122223333:key/x",
             "arn:aws:kms:eu-west-1",
             "arn:aws:kms:eu-west-1:111122223333:",
+            "arn:aws:kms:evil.example/x:111122223333:key/x",
+            "arn:aws:kms:EU-WEST-1:111122223333:key/x",
         ] {
             assert_eq!(arn_region(none), None, "{none}");
         }
