@@ -172,6 +172,7 @@ pub fn command() -> clap::Command {
         .mut_subcommand("keygen", hide(&[]))
         .mut_subcommand("inspect", hide(no_progress))
         .mut_subcommand("ls", hide(no_progress))
+        .mut_subcommand("rm", hide(no_progress))
         .mut_subcommand("create-data-key", hide(no_progress))
         .mut_subcommand("rewrap-data-key", hide(no_progress))
 }
@@ -286,6 +287,12 @@ pub enum Command {
     /// file or object is moved on its own, and one that fails stays.
     #[command(after_help = MV_EXAMPLES)]
     Mv(CpArgs),
+
+    /// Delete objects, as `aws s3 rm` does (`delete: s3://b/k`): one, or
+    /// with --recursive every one under a prefix. An AWS S3 Encryption
+    /// Client object's instruction file (KEY.instruction) is deleted with
+    /// it, after it; one whose object stays is kept.
+    Rm(RmArgs),
 
     /// Encrypt FILE (or `-` for stdin) and upload it to S3URI, or write it
     /// to a local file OUT. `encrypt-with-kms` is the original Node tool's
@@ -895,6 +902,47 @@ pub struct GlacierArgs {
     pub force_glacier_transfer: bool,
 }
 
+/// What `rm` deletes.
+#[derive(Debug, Args)]
+pub struct RmArgs {
+    /// s3://BUCKET/KEY, or a prefix with --recursive (`s3://BUCKET` is
+    /// the whole bucket).
+    #[arg(value_parser = parse_s3_prefix)]
+    pub uri: S3Uri,
+
+    /// Every object under the prefix S3URI.
+    #[arg(short, long)]
+    pub recursive: bool,
+
+    /// Print what would be deleted (`(dryrun) delete: s3://b/k`), and
+    /// delete nothing.
+    #[arg(long)]
+    pub dryrun: bool,
+
+    /// With --recursive: take again keys (after the prefix) matching this
+    /// glob that an earlier --exclude left out; repeatable.
+    #[arg(long, value_name = "GLOB")]
+    pub include: Vec<String>,
+
+    /// With --recursive: leave out keys (after the prefix) matching this
+    /// glob; repeatable.
+    #[arg(long, value_name = "GLOB")]
+    pub exclude: Vec<String>,
+
+    /// --include and --exclude in the order given.
+    #[arg(skip)]
+    pub filters: Vec<atrest_fs::tree::Rule>,
+
+    /// Objects deleted at once.
+    #[arg(long, value_name = "N", default_value_t = 16, value_parser = clap::value_parser!(u32).range(1..=256))]
+    pub jobs: u32,
+
+    /// Report as JSON Lines on stdout: a line per object, then (with
+    /// --recursive) a summary.
+    #[arg(long)]
+    pub json: bool,
+}
+
 /// The sides and flags of `cp` and `mv`.
 #[derive(Debug, Args)]
 pub struct CpArgs {
@@ -1078,22 +1126,7 @@ impl ManyArgs {
     /// Fills [`ManyArgs::filters`] from the subcommand's `matches`: clap
     /// keeps --include and --exclude apart, and their order decides.
     pub fn order_filters(&mut self, matches: &clap::ArgMatches) {
-        let given = |id: &str| -> Vec<(usize, String)> {
-            let values = matches.get_many::<String>(id).into_iter().flatten();
-            let indices = matches.indices_of(id).into_iter().flatten();
-            indices.zip(values.cloned()).collect()
-        };
-        let mut rules: Vec<(usize, atrest_fs::tree::Rule)> = given("include")
-            .into_iter()
-            .map(|(at, p)| (at, atrest_fs::tree::Rule::Include(p)))
-            .chain(
-                given("exclude")
-                    .into_iter()
-                    .map(|(at, p)| (at, atrest_fs::tree::Rule::Exclude(p))),
-            )
-            .collect();
-        rules.sort_by_key(|(at, _)| *at);
-        self.filters = rules.into_iter().map(|(_, rule)| rule).collect();
+        self.filters = ordered_filters(matches);
     }
 
     /// What a walk of the local tree takes: the filters, and links unless
@@ -1112,6 +1145,27 @@ impl ManyArgs {
             max_age: std::time::Duration::from_secs(self.key_cache_max_age),
         }
     }
+}
+
+/// The --include and --exclude rules of a subcommand's `matches`, in the
+/// order given: clap keeps the two apart, and their order decides.
+pub fn ordered_filters(matches: &clap::ArgMatches) -> Vec<atrest_fs::tree::Rule> {
+    let given = |id: &str| -> Vec<(usize, String)> {
+        let values = matches.get_many::<String>(id).into_iter().flatten();
+        let indices = matches.indices_of(id).into_iter().flatten();
+        indices.zip(values.cloned()).collect()
+    };
+    let mut rules: Vec<(usize, atrest_fs::tree::Rule)> = given("include")
+        .into_iter()
+        .map(|(at, p)| (at, atrest_fs::tree::Rule::Include(p)))
+        .chain(
+            given("exclude")
+                .into_iter()
+                .map(|(at, p)| (at, atrest_fs::tree::Rule::Exclude(p))),
+        )
+        .collect();
+    rules.sort_by_key(|(at, _)| *at);
+    rules.into_iter().map(|(_, rule)| rule).collect()
 }
 
 /// What `sync` decides with.

@@ -36,6 +36,9 @@ fn main() -> ExitCode {
     if let (Some(many), Some((_, sub))) = (cli.command.many_mut(), matches.subcommand()) {
         many.order_filters(sub);
     }
+    if let (Command::Rm(rm), Some((_, sub))) = (&mut cli.command, matches.subcommand()) {
+        rm.filters = cli::ordered_filters(sub);
+    }
     // Neither needs AWS configuration nor a runtime.
     match cli.command {
         Command::Completions { shell } => {
@@ -523,6 +526,10 @@ async fn run(cli: Cli) -> anyhow::Result<Option<String>> {
             // Not dropped on a signal: a copy in parts aborts its upload.
             let work = |stop| commands::copy::run(&clients.s3, args, stop);
             interrupt.stopping(work).await.map(|()| None)
+        }
+        Command::Rm(args) => {
+            let work = commands::rm::run(&clients.s3, args, cli.quiet);
+            interrupt.guard(work).await.map(|()| None)
         }
         Command::RewrapDataKey { to_key, data_key } => {
             let work = commands::rewrap::data_key(&clients.kms, to_key, data_key, cli.quiet);

@@ -368,11 +368,9 @@ impl Kms {
         let there = self.client_for(recorded);
         let elsewhere = there.config().region() != self.client.config().region();
         match Self::decrypt_with(&there, wrapped, context).await {
-            Err(e) if elsewhere => {
-                Self::decrypt_with(&self.client, wrapped, context)
-                    .await
-                    .map_err(|_| e)
-            }
+            Err(e) if elsewhere => Self::decrypt_with(&self.client, wrapped, context)
+                .await
+                .map_err(|_| e),
             got => got,
         }
     }
@@ -449,7 +447,8 @@ pub fn arn_region(key_id: &str) -> Option<&str> {
         is_kms
             && !r.is_empty()
             && r.len() <= 32
-            && r.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+            && r.bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
     })?;
     // The account and the resource follow.
     parts.nth(1).filter(|resource| !resource.is_empty())?;

@@ -77,6 +77,7 @@ pub mod metadata;
 pub mod moves;
 mod observer;
 mod range;
+pub mod remove;
 pub mod rewrap;
 pub mod s3ec;
 mod sink;

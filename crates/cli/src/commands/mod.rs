@@ -10,6 +10,7 @@ pub mod local;
 pub mod ls;
 pub mod moves;
 pub mod rewrap;
+pub mod rm;
 pub mod s3ec;
 pub mod sync;
 pub mod upgrade;

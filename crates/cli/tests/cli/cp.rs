@@ -814,5 +814,9 @@ fn an_access_point_arn_is_a_bucket() {
     let args = ["cp", "f", bad, "--key", &env.key_id, "--dryrun"];
     let out = env.run(&args);
     assert_status(&out, 2, &args);
-    assert!(stderr(&out).contains("invalid bucket name"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("invalid bucket name"),
+        "{}",
+        stderr(&out)
+    );
 }

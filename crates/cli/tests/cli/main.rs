@@ -28,6 +28,7 @@ mod progress;
 mod regions;
 mod report;
 mod rewrap;
+mod rm;
 mod round_trip;
 mod s3ec;
 mod secrets;
