@@ -169,12 +169,29 @@ impl Intercept for LearnRegion {
     }
 }
 
-/// The region a response redirects to, if it is such a redirect.
+/// The region a response redirects to, if it is such a redirect: a 301,
+/// 302 or 307, or a 400 that says the region is wrong (by its code, or a
+/// HEAD's, which has no body). Other 400s (a bad part, say) name the
+/// bucket's region too, but are no redirect.
 pub(crate) fn redirect_region(response: &Response) -> Option<String> {
-    if !matches!(response.status().as_u16(), 301 | 302 | 307 | 400) {
-        return None;
-    }
-    region_of(response.headers(), response.body().bytes())
+    let body = response.body().bytes();
+    let wrong_region = |body: &[u8]| {
+        let body = String::from_utf8_lossy(body);
+        [
+            "AuthorizationHeaderMalformed",
+            "IllegalLocationConstraintException",
+        ]
+        .iter()
+        .any(|code| body.contains(&format!("<Code>{code}</Code>")))
+    };
+    let redirect = match response.status().as_u16() {
+        301 | 302 | 307 => true,
+        400 => body.is_none_or(|b| b.is_empty() || wrong_region(b)),
+        _ => false,
+    };
+    redirect
+        .then(|| region_of(response.headers(), body))
+        .flatten()
 }
 
 /// The region in `x-amz-bucket-region`, else in the error's `<Region>`.
@@ -261,6 +278,13 @@ mod tests {
             redirect_region(&response(301, None, "<Error></Error>")),
             None
         );
+        let bad_part = "<Error><Code>InvalidPart</Code></Error>";
+        assert_eq!(
+            redirect_region(&response(400, Some("eu-west-1"), bad_part)),
+            None
+        );
+        let head = response(400, Some("eu-west-1"), "");
+        assert_eq!(redirect_region(&head).as_deref(), Some("eu-west-1"));
         for odd in ["", "eu west-1", "../x", "EU-WEST-1", &"a".repeat(33)] {
             let got = redirect_region(&response(301, None, &format!("<Region>{odd}</Region>")));
             assert_eq!(got, None, "{odd:?}");
