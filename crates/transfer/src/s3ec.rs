@@ -137,7 +137,14 @@ async fn data_key(
         .iter()
         .map(|(k, v)| (k.clone(), v.clone()))
         .collect();
-    let got = keys.unwrap(&envelope.wrapped_key, &context).await?;
+    // A V1 `kms` envelope names its key (`kms_cmk_id`): KMS asks its region.
+    let named = envelope
+        .context
+        .get(atrest_format::s3ec::KMS_CMK_ID_CONTEXT_KEY)
+        .map(String::as_str);
+    let got = keys
+        .unwrap_recorded(&envelope.wrapped_key, &context, named)
+        .await?;
     Ok((got.key, got.key_id))
 }
 

@@ -538,12 +538,34 @@ fn writing_refuses_what_the_format_cannot_hold() {
 /// Java client wrote): the Python client cannot write one, so the test
 /// encrypts with the venv's `cryptography`, padded well or badly.
 fn cbc_object(env: &Env, py: &Python, name: &str, data: &[u8], padding: &str) {
+    cbc_object_wrapped(env, py, name, data, padding, None)
+}
+
+/// [`cbc_object`], its data key wrapped as `wrap` says: KMS `kms+context`
+/// under the test's key (None), or the V1 clients' `kms` under the key of
+/// that ARN, which the envelope names (`kms_cmk_id`), asked through that
+/// client.
+fn cbc_object_wrapped(
+    env: &Env,
+    py: &Python,
+    name: &str,
+    data: &[u8],
+    padding: &str,
+    wrap: Option<(&aws_sdk_kms::Client, &str)>,
+) {
+    let (kms, key_id, context) = match wrap {
+        Some((kms, arn)) => (kms, arn, ("kms_cmk_id", arn)),
+        None => (
+            &env.kms,
+            env.key_id.as_str(),
+            ("aws:x-amz-cek-alg", "AES/CBC/PKCS5Padding"),
+        ),
+    };
     let generated = block_on(
-        env.kms
-            .generate_data_key()
-            .key_id(&env.key_id)
+        kms.generate_data_key()
+            .key_id(key_id)
             .key_spec(aws_sdk_kms::types::DataKeySpec::Aes256)
-            .encryption_context("aws:x-amz-cek-alg", "AES/CBC/PKCS5Padding")
+            .encryption_context(context.0, context.1)
             .send(),
     )
     .unwrap();
@@ -571,13 +593,12 @@ fn cbc_object(env: &Env, py: &Python, name: &str, data: &[u8], padding: &str) {
     std::fs::remove_file(plain).unwrap();
     std::fs::remove_file(sealed).unwrap();
     let wrapped = base64(generated.ciphertext_blob().unwrap().as_ref(), BASE64_STD);
+    let matdesc = serde_json::json!({context.0: context.1}).to_string();
+    let wrap_alg = if wrap.is_some() { "kms" } else { "kms+context" };
     let metadata = [
         ("x-amz-key-v2", wrapped.as_str()),
-        ("x-amz-wrap-alg", "kms+context"),
-        (
-            "x-amz-matdesc",
-            r#"{"aws:x-amz-cek-alg": "AES/CBC/PKCS5Padding"}"#,
-        ),
+        ("x-amz-wrap-alg", wrap_alg),
+        ("x-amz-matdesc", matdesc.as_str()),
         ("x-amz-iv", &base64(&iv, BASE64_STD)),
         ("x-amz-cek-alg", "AES/CBC/PKCS5Padding"),
     ]
@@ -585,6 +606,22 @@ fn cbc_object(env: &Env, py: &Python, name: &str, data: &[u8], padding: &str) {
     .map(|(k, v)| (k.to_owned(), v.to_owned()))
     .collect();
     put_with_metadata(env, name, body, metadata);
+}
+
+#[test]
+fn a_v1_kms_envelope_is_unwrapped_in_the_region_of_the_key_it_names() {
+    let Some(env) = env() else { return };
+    let py = python();
+    let config = env.kms.config().to_builder();
+    let region = aws_sdk_kms::config::Region::new("eu-west-1");
+    let far = aws_sdk_kms::Client::from_conf(config.region(region).build());
+    let key = block_on(far.create_key().send()).unwrap();
+    let arn = key.key_metadata().unwrap().arn().unwrap().to_owned();
+    let data = sample(50_000, 9);
+    cbc_object_wrapped(&env, &py, "v1", &data, "good", Some((&far, &arn)));
+    // atrest is configured for us-east-1, where no such key is.
+    env.ok(&["cp", &env.uri("v1"), "out", "--allow-legacy"]);
+    assert_eq!(std::fs::read(env.path("out")).unwrap(), data);
 }
 
 #[test]
