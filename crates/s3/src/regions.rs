@@ -6,8 +6,9 @@
 //! not follow these; [`follow_bucket_regions`] makes a client do so: it
 //! learns each bucket's region from its first redirect, sends that request
 //! again there at once, and sends every later request for the bucket there
-//! from the start (one extra request per bucket and client, none for
-//! buckets in the client's region).
+//! from the start (one extra request per bucket and client, a few if its
+//! first requests go out at once; none for buckets in the client's
+//! region).
 //!
 //! Three parts of the SDK's request pipeline cooperate: an interceptor
 //! that reads the redirect and records the region, a retry classifier that

@@ -775,9 +775,8 @@ fn expected_size_sizes_a_streams_parts_to_fit() {
         let uri = env.uri(key);
         let mut args = vec!["cp", "-", &uri, "--key", &env.key_id, "--part-size", "5M"];
         args.extend(extra);
-        let mut child = env
-            .atrest()
-            .env("AWS_ENDPOINT_URL", proxy.url())
+        let mut child = proxy
+            .atrest(&env)
             .args(&args)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())

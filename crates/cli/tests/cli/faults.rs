@@ -185,6 +185,14 @@ impl Proxy {
         format!("http://127.0.0.1:{}", self.port)
     }
 
+    /// The binary, as [`Env::atrest`] runs it, talking to S3 and KMS
+    /// through this proxy.
+    pub(crate) fn atrest(&self, env: &Env) -> std::process::Command {
+        let mut command = env.atrest();
+        command.env("AWS_ENDPOINT_URL", self.url());
+        command
+    }
+
     /// Breaks the next `times` requests of kind `op` with `fault`.
     pub(crate) fn add(&self, op: Op, fault: Fault, times: usize) {
         self.state.lock().unwrap().rules.push(Rule {

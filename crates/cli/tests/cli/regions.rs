@@ -85,12 +85,7 @@ fn a_streaming_upload_to_another_region_fails_naming_the_region() {
         "--multipart-threshold",
         "16M",
     ];
-    let out = env
-        .atrest()
-        .env("AWS_ENDPOINT_URL", proxy.url())
-        .args(args)
-        .output()
-        .unwrap();
+    let out = proxy.atrest(&env).args(args).output().unwrap();
     assert_status(&out, 1, &args);
     let err = stderr(&out);
     assert!(

@@ -116,12 +116,7 @@ fn an_object_that_cannot_be_deleted_keeps_its_instruction_file() {
     // Every attempt the SDK makes at the first delete.
     proxy.add(Op::DeleteObject, Fault::Status500, 3);
     let args = ["rm", "-r", &env.uri("p/")];
-    let out = env
-        .atrest()
-        .env("AWS_ENDPOINT_URL", proxy.url())
-        .args(args)
-        .output()
-        .unwrap();
+    let out = proxy.atrest(&env).args(args).output().unwrap();
     assert_status(&out, 1, &args);
     let err = stderr(&out);
     assert!(

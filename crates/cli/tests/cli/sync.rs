@@ -24,12 +24,7 @@ fn mtime(path: &Path) -> SystemTime {
 
 /// Runs atrest through `proxy`, insisting on success.
 pub(crate) fn via(env: &Env, proxy: &Proxy, args: &[&str]) -> std::process::Output {
-    let out = env
-        .atrest()
-        .env("AWS_ENDPOINT_URL", proxy.url())
-        .args(args)
-        .output()
-        .unwrap();
+    let out = proxy.atrest(env).args(args).output().unwrap();
     assert_status(&out, 0, args);
     out
 }
