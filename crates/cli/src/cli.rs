@@ -919,19 +919,9 @@ pub struct RmArgs {
     #[arg(long)]
     pub dryrun: bool,
 
-    /// With --recursive: take again keys (after the prefix) matching this
-    /// glob that an earlier --exclude left out; repeatable.
-    #[arg(long, value_name = "GLOB")]
-    pub include: Vec<String>,
-
-    /// With --recursive: leave out keys (after the prefix) matching this
-    /// glob; repeatable.
-    #[arg(long, value_name = "GLOB")]
-    pub exclude: Vec<String>,
-
-    /// --include and --exclude in the order given.
-    #[arg(skip)]
-    pub filters: Vec<atrest_fs::tree::Rule>,
+    /// With --recursive.
+    #[command(flatten)]
+    pub filters: Filters,
 
     /// Objects deleted at once.
     #[arg(long, value_name = "N", default_value_t = 16, value_parser = clap::value_parser!(u32).range(1..=256))]
@@ -941,6 +931,28 @@ pub struct RmArgs {
     /// --recursive) a summary.
     #[arg(long)]
     pub json: bool,
+}
+
+/// `--include` and `--exclude`: which paths under the directory or prefix
+/// a run of many takes.
+#[derive(Debug, Args)]
+pub struct Filters {
+    /// Take again relative paths matching this glob that an earlier
+    /// --exclude left out (`*` also matches `/`); repeatable. Of the
+    /// filters matching a path, the last given decides, as in the AWS CLI:
+    /// `--exclude '*' --include '*.jpg'` takes only .jpg files.
+    #[arg(long, value_name = "GLOB")]
+    pub include: Vec<String>,
+
+    /// Leave out relative paths matching this glob (`*` also matches
+    /// `/`); repeatable; a later --include takes matches back.
+    #[arg(long, value_name = "GLOB")]
+    pub exclude: Vec<String>,
+
+    /// --include and --exclude in the order given (see
+    /// [`Filters::order`]).
+    #[arg(skip)]
+    pub rules: Vec<atrest_fs::tree::Rule>,
 }
 
 /// The sides and flags of `cp` and `mv`.
@@ -978,22 +990,8 @@ pub struct ManyArgs {
     #[arg(long, value_name = "N", default_value_t = 4, value_parser = clap::value_parser!(u32).range(1..=256))]
     pub jobs: u32,
 
-    /// Take again relative paths matching this glob that an earlier
-    /// --exclude left out (`*` also matches `/`); repeatable. Of the
-    /// filters matching a path, the last given decides, as in the AWS CLI:
-    /// `--exclude '*' --include '*.jpg'` takes only .jpg files.
-    #[arg(long, value_name = "GLOB")]
-    pub include: Vec<String>,
-
-    /// Leave out relative paths matching this glob (`*` also matches
-    /// `/`); repeatable; a later --include takes matches back.
-    #[arg(long, value_name = "GLOB")]
-    pub exclude: Vec<String>,
-
-    /// --include and --exclude in the order given (see
-    /// [`ManyArgs::order_filters`]).
-    #[arg(skip)]
-    pub filters: Vec<atrest_fs::tree::Rule>,
+    #[command(flatten)]
+    pub filters: Filters,
 
     /// Follow symbolic links to files and directories (the default, as in
     /// the AWS CLI).
@@ -1126,13 +1124,13 @@ impl ManyArgs {
     /// Fills [`ManyArgs::filters`] from the subcommand's `matches`: clap
     /// keeps --include and --exclude apart, and their order decides.
     pub fn order_filters(&mut self, matches: &clap::ArgMatches) {
-        self.filters = ordered_filters(matches);
+        self.filters.order(matches);
     }
 
     /// What a walk of the local tree takes: the filters, and links unless
     /// --no-follow-symlinks.
     pub fn filter(&self) -> Result<atrest_fs::tree::Filter, atrest_fs::Error> {
-        let filter = atrest_fs::tree::Filter::new(&self.filters)?;
+        let filter = atrest_fs::tree::Filter::new(&self.filters.rules)?;
         Ok(match self.no_follow_symlinks {
             true => filter.without_links(),
             false => filter,
@@ -1147,9 +1145,15 @@ impl ManyArgs {
     }
 }
 
-/// The --include and --exclude rules of a subcommand's `matches`, in the
-/// order given: clap keeps the two apart, and their order decides.
-pub fn ordered_filters(matches: &clap::ArgMatches) -> Vec<atrest_fs::tree::Rule> {
+impl Filters {
+    /// Fills [`Filters::rules`] from the subcommand's `matches`: clap
+    /// keeps --include and --exclude apart, and their order decides.
+    pub fn order(&mut self, matches: &clap::ArgMatches) {
+        self.rules = ordered_filters(matches);
+    }
+}
+
+fn ordered_filters(matches: &clap::ArgMatches) -> Vec<atrest_fs::tree::Rule> {
     let given = |id: &str| -> Vec<(usize, String)> {
         let values = matches.get_many::<String>(id).into_iter().flatten();
         let indices = matches.indices_of(id).into_iter().flatten();

@@ -37,7 +37,7 @@ fn main() -> ExitCode {
         many.order_filters(sub);
     }
     if let (Command::Rm(rm), Some((_, sub))) = (&mut cli.command, matches.subcommand()) {
-        rm.filters = cli::ordered_filters(sub);
+        rm.filters.order(sub);
     }
     // Neither needs AWS configuration nor a runtime.
     match cli.command {
@@ -516,7 +516,7 @@ async fn run(cli: Cli) -> anyhow::Result<Option<String>> {
                 dry_run: bulk.dryrun,
                 no_overwrite: bulk.no_overwrite,
                 jobs: bulk.many.jobs as usize,
-                filters: &bulk.many.filters,
+                filters: &bulk.many.filters.rules,
                 options: commands::copy::options(encrypt, transfer)?,
                 json: bulk.many.json,
                 move_source: bulk.move_source,

@@ -17,7 +17,7 @@ pub async fn run(s3: &aws_sdk_s3::Client, args: &RmArgs, quiet: bool) -> Result<
     let uri = &args.uri;
     let say = Say { args, quiet };
     if !args.recursive {
-        if !args.filters.is_empty() {
+        if !args.filters.rules.is_empty() {
             return Err(usage(
                 "--include and --exclude choose among many objects: they take --recursive".into(),
             ));
@@ -37,7 +37,7 @@ pub async fn run(s3: &aws_sdk_s3::Client, args: &RmArgs, quiet: bool) -> Result<
         return Ok(());
     }
     let prefix = as_prefix(uri.key());
-    let filter = Filter::new(&args.filters)?;
+    let filter = Filter::new(&args.filters.rules)?;
     let listed: Vec<String> = atrest_s3::list(s3, &uri.with_key(prefix.clone()))
         .await?
         .into_iter()

@@ -187,7 +187,7 @@ async fn copy(args: &Sync<'_>, from: &S3Uri, to: &S3Uri, stop: Stop) -> Result<(
         // The plan has decided.
         no_overwrite: false,
         jobs: args.many.jobs as usize,
-        filters: &args.many.filters,
+        filters: &args.many.filters.rules,
         options: super::copy::options(args.encrypt, args.transfer)?,
         json: args.many.json,
         move_source: false,
