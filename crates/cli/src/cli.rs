@@ -746,8 +746,8 @@ pub struct EncryptArgs {
 
     /// About how large a stream (stdin, a pipe) is, in bytes (or 100G,
     /// 2T), as the AWS CLI's flag: its parts are sized to fit S3's 10,000
-    /// from the start. Needed only above 10,000 parts (78 GiB at the
-    /// default part size); a file's own length is used instead.
+    /// from the start (without it, a stream's parts double in size after
+    /// every 1,000). A file's own length is used instead.
     #[arg(long, value_name = "BYTES", value_parser = parse_bytes)]
     pub expected_size: Option<u64>,
 

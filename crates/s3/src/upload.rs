@@ -10,6 +10,10 @@ use crate::{S3Error, S3Uri};
 pub const MIN_PART_SIZE: usize = 5 * 1024 * 1024;
 /// S3's largest part number.
 const MAX_PARTS: i32 = 10_000;
+/// S3's largest part.
+const MAX_PART_SIZE: usize = 5 * 1024 * 1024 * 1024;
+/// Parts of one size, for an input of unknown length ([`Uploader::grow_parts`]).
+const PARTS_PER_SIZE: i32 = 1000;
 
 /// Chunks queued for a streaming PutObject while the writer prepares more.
 const STREAM_QUEUE: usize = 2;
@@ -117,6 +121,8 @@ pub struct Uploader {
     acked: Acked,
     /// `If-None-Match: *` ([`Uploader::create_only`]).
     if_none_match: Option<String>,
+    /// [`Uploader::grow_parts`].
+    grows: bool,
 }
 
 /// Told of every byte S3 acknowledged.
@@ -199,7 +205,17 @@ impl Uploader {
             properties: crate::Properties::default(),
             acked: Acked::default(),
             if_none_match: None,
+            grows: false,
         }
+    }
+
+    /// For an input whose length is not known (a stream): the part size
+    /// doubles after every 1,000 parts, up to S3's 5 GiB, so that 10,000
+    /// parts hold whatever S3 can store (5 TiB) at the cost of larger
+    /// buffers only for streams that need them (beyond 1,000 parts: 8 GiB
+    /// at 8 MiB parts). Without it the upload fails at the 10,001st part.
+    pub fn grow_parts(&mut self) {
+        self.grows = true;
     }
 
     /// Creates the object only if no object has its key: the PutObject or
@@ -520,6 +536,13 @@ impl Uploader {
         }
         let number = self.next_part;
         self.next_part += 1;
+        if self.grows && number % PARTS_PER_SIZE == 0 {
+            self.options.part_size = (self.options.part_size * 2).min(MAX_PART_SIZE);
+            tracing::debug!(
+                part_size = self.options.part_size,
+                "larger parts from now on"
+            );
+        }
         let client = self.client.clone();
         let uri = self.uri.clone();
         let acked = self.acked.clone();

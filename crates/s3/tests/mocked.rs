@@ -126,3 +126,37 @@ async fn abandoning_a_started_upload_aborts_it() {
     up.abort().await;
     assert_eq!(abort.num_calls(), 1);
 }
+
+#[tokio::test]
+async fn a_stream_of_unknown_length_gets_larger_parts_after_every_thousand() {
+    let size = |r: &aws_sdk_s3::operation::upload_part::UploadPartInput| {
+        r.body().size_hint().1.unwrap_or(0) as usize
+    };
+    let first = mock!(Client::upload_part)
+        .match_requests(move |r| r.part_number() <= Some(1000) && size(r) == MIN_PART_SIZE)
+        .then_output(|| UploadPartOutput::builder().e_tag("e").build());
+    let doubled = mock!(Client::upload_part)
+        .match_requests(move |r| r.part_number() > Some(1000) && size(r) == 2 * MIN_PART_SIZE)
+        .then_output(|| UploadPartOutput::builder().e_tag("e").build());
+    let create = mock!(Client::create_multipart_upload).then_output(|| {
+        CreateMultipartUploadOutput::builder()
+            .upload_id("u")
+            .build()
+    });
+    let complete = mock!(Client::complete_multipart_upload)
+        .then_output(|| CompleteMultipartUploadOutput::builder().build());
+    let client = mock_client!(
+        aws_sdk_s3,
+        RuleMode::MatchAny,
+        [&first, &doubled, &create, &complete]
+    );
+    let mut up = Uploader::new(client, uri(), OPTIONS);
+    up.grow_parts();
+    // One buffer, sent as it is (no copy) while parts are that size.
+    let part = bytes::Bytes::from(vec![0u8; MIN_PART_SIZE]);
+    for _ in 0..1004 {
+        up.write_bytes(part.clone()).await.unwrap();
+    }
+    up.finish().await.unwrap();
+    assert_eq!((first.num_calls(), doubled.num_calls()), (1000, 2));
+}

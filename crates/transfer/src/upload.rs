@@ -315,6 +315,10 @@ impl Job {
             );
         }
         let mut upload = Uploader::new(self.s3.clone(), self.uri.clone(), options);
+        if self.len.is_none() && self.expected_len.is_none() {
+            // A stream of unknown size: larger parts as it goes on.
+            upload.grow_parts();
+        }
         upload.set_properties(properties);
         if self.create_only {
             upload.create_only();
