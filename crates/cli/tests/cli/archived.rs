@@ -135,3 +135,39 @@ fn copies_name_the_archived_source_and_a_sync_up_leaves_it_alone() {
     let out = env.ok(&["sync", "up", &prefix, "--key", &env.key_id]);
     assert!(stderr(&out).contains("3 up to date"), "{}", stderr(&out));
 }
+
+#[test]
+fn ls_lists_an_object_it_may_not_read() {
+    let Some(env) = env() else { return };
+    for name in ["a", "b"] {
+        write(env.dir.path(), name, name.as_bytes());
+        env.ok(&[
+            "cp",
+            name,
+            &env.uri(&format!("p/{name}")),
+            "--key",
+            &env.key_id,
+        ]);
+    }
+    let proxy = crate::faults::Proxy::start(&env.endpoint);
+    // The first header read is refused (only that one: no retry of a 403).
+    proxy.add(
+        crate::faults::Op::GetObject,
+        crate::faults::Fault::S3AccessDenied,
+        1,
+    );
+    let args = ["ls", &env.uri("p/")];
+    let out = proxy.atrest(&env).args(args).output().unwrap();
+    assert_status(&out, 0, &args);
+    let lines = text(&out.stdout);
+    let refused: Vec<&str> = lines
+        .lines()
+        .filter(|l| l.contains("(not read: access denied (AccessDenied))"))
+        .collect();
+    assert_eq!(refused.len(), 1, "{lines}");
+    assert_eq!(
+        lines.lines().filter(|l| l.contains(" v2 ")).count(),
+        1,
+        "{lines}"
+    );
+}

@@ -62,6 +62,9 @@ pub(crate) enum Fault {
     /// Answer 400 AccessDeniedException (KMS JSON) without asking moto
     /// (moto enforces no key policies).
     KmsAccessDenied,
+    /// Answer 403 AccessDenied (S3 XML) without asking moto, as S3 answers
+    /// a reader the bucket policy (or the object's SSE-KMS key) refuses.
+    S3AccessDenied,
     /// Forward, then turn the JSON response body into an array (`{` to
     /// `[`), so it no longer parses; everything else in it stays.
     MalformedJson,
@@ -505,6 +508,15 @@ fn serve(client: TcpStream, upstream: &str, state: &Mutex<State>) -> std::io::Re
                 "400 Bad Request",
                 "application/x-amz-json-1.1",
                 "{\"__type\":\"ThrottlingException\",\"message\":\"Rate exceeded\"}",
+            );
+            client.write_all(reply.as_bytes())?;
+            return close(client);
+        }
+        Some(Fault::S3AccessDenied) => {
+            let reply = canned(
+                "403 Forbidden",
+                "application/xml",
+                "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Error><Code>AccessDenied</Code><Message>Access Denied</Message><RequestId>fault-403</RequestId></Error>",
             );
             client.write_all(reply.as_bytes())?;
             return close(client);
