@@ -27,6 +27,8 @@ use crate::failure::{Exit, Failure};
 pub struct Clients {
     pub kms: atrest_kms::Kms,
     pub s3: aws_sdk_s3::Client,
+    /// The regions `s3` sends each bucket's requests to (`--source-region`).
+    pub regions: atrest_s3::BucketRegions,
 }
 
 pub async fn clients(args: &AwsArgs) -> anyhow::Result<Clients> {
@@ -44,7 +46,9 @@ pub async fn clients(args: &AwsArgs) -> anyhow::Result<Clients> {
     }
     // Buckets in other regions are followed there, as the AWS CLI does; an
     // access point's ARN names its region.
-    let mut s3 = atrest_s3::follow_bucket_regions(aws_sdk_s3::config::Builder::from(&config))
+    let regions = atrest_s3::BucketRegions::default();
+    let mut s3 = regions
+        .follow(aws_sdk_s3::config::Builder::from(&config))
         .use_arn_region(true);
     // Local endpoints (emulators, MinIO) are addressed by IP or a single host
     // name, where virtual-hosted bucket names cannot resolve.
@@ -60,6 +64,7 @@ pub async fn clients(args: &AwsArgs) -> anyhow::Result<Clients> {
     Ok(Clients {
         kms: atrest_kms::Kms::new(aws_sdk_kms::Client::new(&config)),
         s3: aws_sdk_s3::Client::from_conf(s3.build()),
+        regions,
     })
 }
 

@@ -879,17 +879,24 @@ pub struct BulkArgs {
     pub select: SelectArgs,
 
     #[command(flatten)]
-    pub glacier: GlacierArgs,
+    pub from_s3: FromS3Args,
 
     /// `mv`: each source is removed once its copy is whole.
     #[arg(skip)]
     pub move_source: bool,
 }
 
-/// Archived objects (S3 Glacier Flexible Retrieval or Deep Archive, or an
-/// Intelligent-Tiering archive tier), under the AWS CLI's flags.
+/// What transfers from S3 take, with the AWS CLI's names: the source
+/// bucket's region, and what to do with archived objects (S3 Glacier
+/// Flexible Retrieval or Deep Archive, or an Intelligent-Tiering archive
+/// tier).
 #[derive(Debug, Args)]
-pub struct GlacierArgs {
+pub struct FromS3Args {
+    /// The source bucket's region, as the AWS CLI's flag (an S3 SRC):
+    /// saves the one redirect by which atrest finds it otherwise.
+    #[arg(long, value_name = "REGION", help_heading = Option::<&str>::None)]
+    pub source_region: Option<String>,
+
     /// Leave out, quietly, the objects that are archived and not restored:
     /// no failure for them, and exit 0 if nothing else failed.
     #[arg(long, help_heading = Option::<&str>::None)]
@@ -1108,6 +1115,30 @@ impl Command {
     }
 
     /// The flags of many files, for the commands that take them.
+    /// `--source-region`: the S3 source's bucket and the region given for
+    /// it, or why it names nothing (a local source).
+    pub fn source_region(&self) -> Result<Option<(&str, &str)>, String> {
+        let (source, from_s3) = match self {
+            Command::Cp(CpArgs { src, bulk, .. }) | Command::Mv(CpArgs { src, bulk, .. }) => {
+                (src, &bulk.from_s3)
+            }
+            Command::EncryptWithKms { uri, bulk, .. }
+            | Command::DecryptWithKms { uri, bulk, .. } => (uri, &bulk.from_s3),
+            Command::Sync { src, sync, .. } => (src, &sync.from_s3),
+            _ => return Ok(None),
+        };
+        let Some(region) = &from_s3.source_region else {
+            return Ok(None);
+        };
+        // An upload's `uri` is its destination.
+        match (self, source) {
+            (Command::EncryptWithKms { .. }, _) | (_, Target::File(_)) => {
+                Err("--source-region names the region of an S3 source: this one is local".into())
+            }
+            (_, Target::S3(uri)) => Ok(Some((uri.bucket(), region.as_str()))),
+        }
+    }
+
     pub fn many_mut(&mut self) -> Option<&mut ManyArgs> {
         match self {
             Command::Cp(CpArgs { bulk, .. })
@@ -1199,7 +1230,7 @@ pub struct SyncArgs {
     pub no_overwrite: bool,
 
     #[command(flatten)]
-    pub glacier: GlacierArgs,
+    pub from_s3: FromS3Args,
 }
 
 /// Parses a byte count: a bare number of bytes, or one with a unit (K, M,

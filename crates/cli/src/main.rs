@@ -33,6 +33,9 @@ fn main() -> ExitCode {
     if let Err(why) = cli.command.check_pairs() {
         return failed(&failure::Failure::new(failure::Exit::Usage, why).into());
     }
+    if let Err(why) = cli.command.source_region() {
+        return failed(&failure::Failure::new(failure::Exit::Usage, why).into());
+    }
     if let (Some(many), Some((_, sub))) = (cli.command.many_mut(), matches.subcommand()) {
         many.order_filters(sub);
     }
@@ -228,6 +231,9 @@ async fn run(cli: Cli) -> anyhow::Result<Option<String>> {
         return interrupt.guard(work).await.map(|()| None);
     }
     let clients = interrupt.guard(aws::clients(&cli.aws)).await?;
+    if let Ok(Some((bucket, region))) = cli.command.source_region() {
+        clients.regions.learn(bucket, region);
+    }
     match &cli.command {
         Command::CreateDataKey { key_id, data_key } => {
             let work = commands::create_data_key::run(&clients.kms, key_id, data_key, cli.quiet);
@@ -376,7 +382,7 @@ async fn run(cli: Cli) -> anyhow::Result<Option<String>> {
                 .guard(commands::decrypt::run(&keys, &clients.s3, args))
                 .await
             {
-                Err(e) if bulk.glacier.ignore_glacier_warnings && failure::is_archived(&e) => {
+                Err(e) if bulk.from_s3.ignore_glacier_warnings && failure::is_archived(&e) => {
                     return Ok(None)
                 }
                 done => done?,
@@ -521,7 +527,7 @@ async fn run(cli: Cli) -> anyhow::Result<Option<String>> {
                 json: bulk.many.json,
                 move_source: bulk.move_source,
                 quiet: cli.quiet,
-                ignore_archived: bulk.glacier.ignore_glacier_warnings,
+                ignore_archived: bulk.from_s3.ignore_glacier_warnings,
             };
             // Not dropped on a signal: a copy in parts aborts its upload.
             let work = |stop| commands::copy::run(&clients.s3, args, stop);

@@ -39,7 +39,7 @@ pub use object::{
     copy_object, copy_object_replacing, delete, delete_if_match, get_tags, head, put_replacing,
     replace_properties, ObjectHead, Properties, Replacement,
 };
-pub use regions::follow_bucket_regions;
+pub use regions::{follow_bucket_regions, BucketRegions};
 pub use upload::{UploadOptions, Uploader, MIN_PART_SIZE};
 pub use uri::{S3Uri, S3UriError};
 

@@ -43,14 +43,43 @@ use aws_smithy_types::retry::ErrorKind;
 /// # }
 /// ```
 pub fn follow_bucket_regions(builder: aws_sdk_s3::config::Builder) -> aws_sdk_s3::config::Builder {
-    let learned = Learned::default();
-    builder
-        .endpoint_resolver(InLearnedRegion {
-            learned: learned.clone(),
-            inner: DefaultResolver::new(),
-        })
-        .interceptor(LearnRegion { learned })
-        .retry_classifier(SendAgainThere)
+    BucketRegions::default().follow(builder)
+}
+
+/// The regions of buckets, as a client following them learns them (see
+/// [`follow_bucket_regions`]), and as its caller may tell them up front
+/// (the AWS CLI's `--source-region`), saving the redirect.
+///
+/// ```no_run
+/// # async fn example() {
+/// let config = aws_config::load_from_env().await;
+/// let regions = atrest_s3::BucketRegions::default();
+/// let s3 = regions.follow(aws_sdk_s3::config::Builder::from(&config));
+/// regions.learn("my-eu-bucket", "eu-west-1");
+/// let client = aws_sdk_s3::Client::from_conf(s3.build());
+/// # }
+/// ```
+#[derive(Clone, Debug, Default)]
+pub struct BucketRegions(Learned);
+
+impl BucketRegions {
+    /// `builder` following buckets to their regions, these first.
+    pub fn follow(&self, builder: aws_sdk_s3::config::Builder) -> aws_sdk_s3::config::Builder {
+        let learned = self.0.clone();
+        builder
+            .endpoint_resolver(InLearnedRegion {
+                learned: learned.clone(),
+                inner: DefaultResolver::new(),
+            })
+            .interceptor(LearnRegion { learned })
+            .retry_classifier(SendAgainThere)
+    }
+
+    /// Sends `bucket`'s requests to `region` from now on (a wrong one is
+    /// corrected by S3's redirect, as if it had not been told).
+    pub fn learn(&self, bucket: &str, region: &str) {
+        self.0.set(bucket, region);
+    }
 }
 
 /// The regions learned so far, by bucket.

@@ -62,7 +62,7 @@ impl<'a> Bulk<'a> {
             dry_run: args.dryrun,
             no_overwrite: args.no_overwrite,
             move_source: args.move_source,
-            ignore_archived: args.glacier.ignore_glacier_warnings,
+            ignore_archived: args.from_s3.ignore_glacier_warnings,
             show_progress,
             quiet,
         }

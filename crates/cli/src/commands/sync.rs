@@ -56,7 +56,7 @@ impl Sync<'_> {
             // sync decides what to transfer itself.
             no_overwrite: false,
             move_source: false,
-            ignore_archived: self.sync.glacier.ignore_glacier_warnings,
+            ignore_archived: self.sync.from_s3.ignore_glacier_warnings,
             show_progress: self.show_progress,
             quiet: self.quiet,
         }
@@ -192,7 +192,7 @@ async fn copy(args: &Sync<'_>, from: &S3Uri, to: &S3Uri, stop: Stop) -> Result<(
         json: args.many.json,
         move_source: false,
         quiet: args.quiet,
-        ignore_archived: args.sync.glacier.ignore_glacier_warnings,
+        ignore_archived: args.sync.from_s3.ignore_glacier_warnings,
     };
     let copied = super::copy::run_all(args.s3, &copies, pairs, &stop).await;
     if args.sync.dryrun {

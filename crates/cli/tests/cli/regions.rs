@@ -169,3 +169,36 @@ fn a_stale_record_of_the_key_falls_back_to_the_configured_region() {
     env.ok(&["cp", &uri, "out"]);
     assert_eq!(std::fs::read(env.path("out")).unwrap(), plain);
 }
+
+#[test]
+fn source_region_sends_the_sources_requests_there_from_the_start() {
+    let Some(env) = env() else { return };
+    let data = sample(3 << 20, 6);
+    write(env.dir.path(), "f", &data);
+    let uri = env.uri("d/f");
+    env.ok(&["cp", "f", &uri, "--key", &env.key_id]);
+    let proxy = Proxy::start(&env.endpoint);
+    proxy.bucket_in(&env.bucket, HOME, Redirect::Permanent);
+    let told = ["cp", &uri, "out", "--source-region", HOME];
+    assert_eq!(redirects_of(&env, &proxy, &told), 0);
+    assert_eq!(std::fs::read(env.path("out")).unwrap(), data);
+    let prefix = env.uri("d/");
+    let sync = ["sync", &prefix, "dir", "--source-region", HOME];
+    assert_eq!(redirects_of(&env, &proxy, &sync), 0);
+    // A wrong region is corrected as if none were given.
+    let wrong = ["cp", &uri, "out2", "--source-region", "ap-south-1"];
+    assert_eq!(redirects_of(&env, &proxy, &wrong), 1);
+    // A local source has no region.
+    let args = [
+        "cp",
+        "f",
+        &uri,
+        "--key",
+        &env.key_id,
+        "--source-region",
+        HOME,
+    ];
+    let out = env.run(&args);
+    assert_status(&out, 2, &args);
+    assert!(stderr(&out).contains("--source-region"), "{}", stderr(&out));
+}
