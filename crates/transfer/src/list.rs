@@ -225,7 +225,11 @@ pub async fn describe(s3: &aws_sdk_s3::Client, uri: &S3Uri) -> Result<Entry, S3E
             entry.kind = Kind::Unreadable("archived: restore it to read it".into());
             return Ok(entry);
         }
-        Err(S3Error::AccessDenied { code, .. }) => {
+        // This object's refusal (a bucket policy, its SSE-KMS key), not
+        // the credentials' (expired, wrong: an error of the listing).
+        Err(S3Error::AccessDenied { code, .. })
+            if matches!(code.as_str(), "AccessDenied" | "403 Forbidden") =>
+        {
             entry.kind = Kind::Unreadable(format!("access denied ({code})"));
             return Ok(entry);
         }
