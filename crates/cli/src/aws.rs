@@ -23,6 +23,37 @@ use aws_types::os_shim_internal::{Env, Fs};
 use crate::cli::AwsArgs;
 use crate::failure::{Exit, Failure};
 
+/// `--ca-bundle` (or `AWS_CA_BUNDLE`): the certificates TLS trusts instead
+/// of the system's. The SDK's TLS stack loads its roots with
+/// rustls-native-certs, which takes them from the file `SSL_CERT_FILE`
+/// names: pointing that at the bundle is the whole change. Call it before
+/// any thread is started (it sets a variable of the process).
+pub fn use_ca_bundle(args: &AwsArgs) -> anyhow::Result<()> {
+    let Some(path) = &args.ca_bundle else {
+        return Ok(());
+    };
+    let pem = std::fs::read(path).map_err(|e| {
+        let exit = match e.kind() {
+            std::io::ErrorKind::NotFound => Exit::NotFoundOrDenied,
+            _ => Exit::Usage,
+        };
+        Failure::new(
+            exit,
+            format!("cannot read the CA bundle {}: {e}", path.display()),
+        )
+    })?;
+    let marker = b"-----BEGIN CERTIFICATE-----";
+    if !pem.windows(marker.len()).any(|w| w == marker) {
+        return Err(Failure::new(
+            Exit::Usage,
+            format!("the CA bundle {} holds no PEM certificate", path.display()),
+        )
+        .into());
+    }
+    std::env::set_var("SSL_CERT_FILE", path);
+    Ok(())
+}
+
 /// Clients for one run.
 pub struct Clients {
     pub kms: atrest_kms::Kms,

@@ -222,6 +222,12 @@ pub struct AwsArgs {
     #[arg(long, global = true, value_name = "URL")]
     pub endpoint_url: Option<String>,
 
+    /// PEM file of the certificate authorities to trust for TLS instead of
+    /// the system's, as the AWS CLI's (a TLS-inspecting proxy, a private
+    /// endpoint).
+    #[arg(long, global = true, value_name = "PATH", env = "AWS_CA_BUNDLE")]
+    pub ca_bundle: Option<PathBuf>,
+
     /// Seconds to wait for a connection to S3 or KMS; 0 waits forever.
     #[arg(long, global = true, value_name = "SECONDS", default_value_t = 10)]
     pub cli_connect_timeout: u64,

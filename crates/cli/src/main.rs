@@ -56,6 +56,10 @@ fn main() -> ExitCode {
         _ => {}
     }
     init_logging(cli.verbose, cli.quiet);
+    // Before the runtime's threads: it sets a variable of the process.
+    if let Err(err) = aws::use_ca_bundle(&cli.aws) {
+        return failed(&err);
+    }
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(rt) => rt,
         Err(e) => {

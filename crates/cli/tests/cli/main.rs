@@ -37,6 +37,7 @@ mod shard;
 mod single_put;
 mod special;
 mod sync;
+mod tls;
 mod upgrade;
 mod v2;
 mod verify;
