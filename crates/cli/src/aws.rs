@@ -23,15 +23,17 @@ use aws_types::os_shim_internal::{Env, Fs};
 use crate::cli::AwsArgs;
 use crate::failure::{Exit, Failure};
 
-/// `--ca-bundle` (or `AWS_CA_BUNDLE`): the certificates TLS trusts instead
+/// `--ca-bundle` (or `AWS_CA_BUNDLE`, or the profile's `ca_bundle`, in
+/// that order, as the AWS CLI looks): the certificates TLS trusts instead
 /// of the system's. The SDK's TLS stack loads its roots with
 /// rustls-native-certs, which takes them from the file `SSL_CERT_FILE`
 /// names: pointing that at the bundle is the whole change. Call it before
 /// any thread is started (it sets a variable of the process).
 pub fn use_ca_bundle(args: &AwsArgs) -> anyhow::Result<()> {
-    let Some(path) = &args.ca_bundle else {
+    let Some(path) = args.ca_bundle.clone().or_else(|| profile_ca_bundle(args)) else {
         return Ok(());
     };
+    let path = &path;
     let pem = std::fs::read(path).map_err(|e| {
         let exit = match e.kind() {
             std::io::ErrorKind::NotFound => Exit::NotFoundOrDenied,
@@ -52,6 +54,22 @@ pub fn use_ca_bundle(args: &AwsArgs) -> anyhow::Result<()> {
     }
     std::env::set_var("SSL_CERT_FILE", path);
     Ok(())
+}
+
+/// The selected profile's `ca_bundle`, if the config files can be read
+/// and it has one (an unreadable file is reported later, where the
+/// profile is used). On a runtime of this thread, gone when it returns.
+fn profile_ca_bundle(args: &AwsArgs) -> Option<std::path::PathBuf> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .ok()?;
+    let selected = args.profile.clone().map(std::borrow::Cow::Owned);
+    let (fs, env, files) = (Fs::real(), Env::real(), EnvConfigFiles::default());
+    let profiles = runtime
+        .block_on(aws_config::profile::load(&fs, &env, &files, selected))
+        .ok()?;
+    profiles.get("ca_bundle").map(std::path::PathBuf::from)
 }
 
 /// Clients for one run.

@@ -224,7 +224,7 @@ pub struct AwsArgs {
 
     /// PEM file of the certificate authorities to trust for TLS instead of
     /// the system's, as the AWS CLI's (a TLS-inspecting proxy, a private
-    /// endpoint).
+    /// endpoint); else the profile's `ca_bundle`.
     #[arg(long, global = true, value_name = "PATH", env = "AWS_CA_BUNDLE")]
     pub ca_bundle: Option<PathBuf>,
 

@@ -53,6 +53,15 @@ fn a_ca_bundle_is_what_tls_trusts() {
     // The bundle, by flag or variable: trusted (an empty listing).
     assert_status(&ls(None, &["--ca-bundle", ca]), 0, &["ls --ca-bundle"]);
     assert_status(&ls(Some(ca), &[]), 0, &["ls, AWS_CA_BUNDLE"]);
+    // The profile's `ca_bundle` (the default profile's here).
+    let config = env.path("config");
+    std::fs::write(&config, format!("[default]\nca_bundle = {ca}\n")).unwrap();
+    let mut command = env.atrest();
+    command
+        .env("AWS_ENDPOINT_URL", &url)
+        .env("AWS_CONFIG_FILE", &config);
+    let out = command.args(["ls", "s3://b/"]).output().unwrap();
+    assert_status(&out, 0, &["ls, ca_bundle in the config file"]);
     // A file that is no bundle, or none at all.
     std::fs::write(env.path("not.pem"), "hello").unwrap();
     let not = env.path("not.pem");
