@@ -711,7 +711,7 @@ pub struct KeyFileArg {
 #[command(next_help_heading = "Encryption (uploads)")]
 pub struct EncryptArgs {
     /// Wrapped data key made by `create-data-key` (shared by every
-    /// object encrypted with it; ignored with --key).
+    /// object encrypted with it); not with --key or --key-file.
     #[arg(long, value_name = "PATH", default_value = "data.key")]
     pub data_key: PathBuf,
 

@@ -23,6 +23,10 @@ pub fn object_for(file: &Path, uri: &S3Uri) -> Result<S3Uri, Error> {
             "{uri} ends with `/` and stdin has no name"
         )));
     }
+    // `.` and `..` have no name, but are what the user meant to copy.
+    if file.is_dir() {
+        return Err(Error::InputIsDirectory(file.to_owned()));
+    }
     let name = file
         .file_name()
         .ok_or_else(|| Error::NoName(format!("{} names no file", file.display())))?;
@@ -78,6 +82,14 @@ mod tests {
             object_for(Path::new("-"), &uri("s3://b/k")).unwrap(),
             uri("s3://b/k")
         );
+    }
+
+    #[test]
+    fn a_directory_is_no_file_to_upload() {
+        for dir in [".", "..", "/"] {
+            let err = object_for(Path::new(dir), &uri("s3://b/dir/")).unwrap_err();
+            assert!(matches!(err, Error::InputIsDirectory(_)), "{dir}: {err}");
+        }
     }
 
     #[test]

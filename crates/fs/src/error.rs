@@ -27,7 +27,7 @@ pub enum Error {
     #[error("{0}")]
     Write(#[source] std::io::Error),
     /// An input that is a directory.
-    #[error("{} is a directory, not a file", .0.display())]
+    #[error("{} is a directory, not a file: --recursive (or sync) takes a tree", .0.display())]
     InputIsDirectory(PathBuf),
     /// A destination that is a directory.
     #[error("{} is a directory; give a file name", .0.display())]

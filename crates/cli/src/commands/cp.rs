@@ -106,9 +106,7 @@ pub fn normalize(mut cli: Cli, matches: &ArgMatches) -> anyhow::Result<Cli> {
                 refuse::<ManyArgs>(sub, "--recursive only", &[])?;
             }
             refuse_directive(sub)?;
-            if key_file.path.is_some() {
-                key_file_or_key(sub, encrypt)?;
-            }
+            one_key_source(sub, encrypt, key_file.path.is_some())?;
         }
         Command::DecryptWithKms { bulk, decrypt, .. } => {
             if !bulk.recursive {
@@ -127,9 +125,7 @@ pub fn normalize(mut cli: Cli, matches: &ArgMatches) -> anyhow::Result<Cli> {
                 return Err(usage("--range takes one object: not with sync"));
             }
             refuse_directive(sub)?;
-            if key_file.path.is_some() {
-                key_file_or_key(sub, encrypt)?;
-            }
+            one_key_source(sub, encrypt, key_file.path.is_some())?;
         }
         _ => {}
     }
@@ -225,18 +221,30 @@ fn given(sub: &ArgMatches, id: &str) -> bool {
     sub.value_source(id) == Some(ValueSource::CommandLine)
 }
 
-/// `--key-file` and `--key` exclude each other; a key from ATREST_KMS_KEY
-/// gives way to `--key-file`.
-fn key_file_or_key(sub: &ArgMatches, encrypt: &mut EncryptArgs) -> anyhow::Result<()> {
-    match sub.value_source("kms_key") {
-        Some(ValueSource::CommandLine) => Err(usage(
-            "--key-file and --key exclude each other: a data key is wrapped under one or the other",
-        )),
-        _ => {
-            encrypt.kms_key = None;
-            Ok(())
-        }
+/// `--key-file`, `--key` and `--data-key` exclude each other; a key from
+/// ATREST_KMS_KEY gives way to either of the others.
+fn one_key_source(
+    sub: &ArgMatches,
+    encrypt: &mut EncryptArgs,
+    key_file: bool,
+) -> anyhow::Result<()> {
+    let data_key = given(sub, "data_key");
+    let kms_key = given(sub, "kms_key");
+    let clash = match (key_file, kms_key, data_key) {
+        (true, true, _) => "--key-file and --key exclude each other",
+        (true, _, true) => "--key-file and --data-key exclude each other",
+        (_, true, true) => "--key and --data-key exclude each other",
+        _ => "",
+    };
+    if !clash.is_empty() {
+        return Err(usage(&format!(
+            "{clash}: a data key is wrapped under one or the other"
+        )));
     }
+    if key_file || data_key {
+        encrypt.kms_key = None;
+    }
+    Ok(())
 }
 
 /// Fails if any flag that `T` defines, but those of `allowed`, was given

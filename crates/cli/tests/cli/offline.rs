@@ -507,6 +507,25 @@ fn key_file_flag_combinations_are_usage_errors() {
             "--context",
             "atrest:keyring=kms",
         ],
+        // Two key sources: which one was meant is not for atrest to guess.
+        vec![
+            "encrypt",
+            "in",
+            "obj",
+            "--key-file",
+            "k.key",
+            "--data-key",
+            "data.key",
+        ],
+        vec![
+            "encrypt",
+            "in",
+            "obj",
+            "--key",
+            "alias/x",
+            "--data-key",
+            "d.key",
+        ],
     ] {
         let out = t.run(&args);
         assert_status(&out, 2, &args);

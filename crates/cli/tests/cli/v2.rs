@@ -208,6 +208,52 @@ fn shared_data_key_objects_and_fresh_key_objects_both_decrypt() {
     assert_ne!(a[a.len() - 17..], b[b.len() - 17..]);
 }
 
+/// `--data-key` on the command line beats a KMS key from ATREST_KMS_KEY,
+/// as `--key-file` does; `--key` with it is refused.
+#[test]
+fn an_explicit_data_key_wins_over_the_kms_key_variable() {
+    let Some(env) = env() else { return };
+    env.create_data_key();
+    std::fs::rename(env.path("data.key"), env.path("team.key")).unwrap();
+    std::fs::write(env.path("in"), b"x").unwrap();
+    let shared = |name: &str| {
+        let out = env.ok(&["inspect", &env.uri(name), "--json"]);
+        let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        json["shared_data_key"].as_bool().unwrap()
+    };
+    let encrypt = |name: &str, args: &[&str]| {
+        let uri = env.uri(name);
+        let args = [&["encrypt", "in", &uri], args].concat();
+        let out = env
+            .atrest()
+            .env("ATREST_KMS_KEY", &env.key_id)
+            .args(&args)
+            .output()
+            .unwrap();
+        assert_status(&out, 0, &args);
+    };
+    encrypt("by-variable", &[]);
+    assert!(!shared("by-variable"));
+    encrypt("by-data-key", &["--data-key", "team.key"]);
+    assert!(shared("by-data-key"));
+    let args = [
+        "encrypt",
+        "in",
+        &env.uri("both"),
+        "--data-key",
+        "team.key",
+        "--key",
+        &env.key_id,
+    ];
+    let out = env.run(&args);
+    assert_status(&out, 2, &args);
+    assert!(
+        stderr(&out).contains("--key and --data-key exclude each other"),
+        "{}",
+        stderr(&out)
+    );
+}
+
 /// Flipping any single byte of a v2 object makes decryption fail with no
 /// output, whatever the byte: header, wrapped key, salt, commitment, context,
 /// frame or tag.
