@@ -350,21 +350,7 @@ impl Replacement {
 
     /// AbortMultipartUpload: drops the parts; the object is unchanged.
     pub async fn abort(&self) {
-        let result = self
-            .client
-            .abort_multipart_upload()
-            .bucket(self.uri.bucket())
-            .key(self.uri.key())
-            .upload_id(&self.upload_id)
-            .send()
-            .await;
-        if let Err(e) = result {
-            tracing::warn!(
-                uri = %self.uri,
-                error = %aws_sdk_s3::error::DisplayErrorContext(e),
-                "could not abort the multipart upload; its parts may remain"
-            );
-        }
+        crate::upload::abort_upload(&self.client, &self.uri, &self.upload_id).await;
     }
 }
 

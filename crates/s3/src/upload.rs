@@ -633,27 +633,33 @@ impl Uploader {
         let Some(upload_id) = self.upload_id.take() else {
             return;
         };
-        let result = self
-            .client
-            .abort_multipart_upload()
-            .bucket(self.uri.bucket())
-            .key(self.uri.key())
-            .upload_id(upload_id)
-            .send()
-            .await;
-        match result {
-            Ok(_) => tracing::debug!(uri = %self.uri, "aborted multipart upload"),
-            // Its completion was sent just before (the stop raced it): no
-            // parts remain, and the object is whole.
-            Err(e) if e.as_service_error().is_some_and(|e| e.is_no_such_upload()) => {
-                tracing::debug!(uri = %self.uri, "the multipart upload was already completed")
-            }
-            Err(e) => tracing::warn!(
-                uri = %self.uri,
-                error = %atrest_sdk_error::describe("S3", &e),
-                "could not abort the multipart upload; its parts may remain"
-            ),
+        abort_upload(&self.client, &self.uri, &upload_id).await;
+    }
+}
+
+/// AbortMultipartUpload of `upload_id` at `uri`, its parts dropped; a
+/// failure is logged (one line), not returned: the caller is already
+/// failing or stopping.
+pub(crate) async fn abort_upload(client: &Client, uri: &S3Uri, upload_id: &str) {
+    let result = client
+        .abort_multipart_upload()
+        .bucket(uri.bucket())
+        .key(uri.key())
+        .upload_id(upload_id)
+        .send()
+        .await;
+    match result {
+        Ok(_) => tracing::debug!(uri = %uri, "aborted multipart upload"),
+        // Its completion was sent just before (the stop raced it): no
+        // parts remain, and the object is whole.
+        Err(e) if e.as_service_error().is_some_and(|e| e.is_no_such_upload()) => {
+            tracing::debug!(uri = %uri, "the multipart upload was already completed")
         }
+        Err(e) => tracing::warn!(
+            uri = %uri,
+            error = %atrest_sdk_error::describe("S3", &e),
+            "could not abort the multipart upload; its parts may remain"
+        ),
     }
 }
 

@@ -195,3 +195,42 @@ fn sigint_during_a_copy_in_parts_aborts_its_upload() {
         assert_eq!(crate::bulk::keys(&env, "dst/"), ["dst/extra"], "{args:?}");
     }
 }
+
+/// SIGINT just after S3 completed the copy in parts that puts an upgraded
+/// object in place, before its reply arrived: the abort finds no upload
+/// (it is the object now), which is no failure to warn about, and the
+/// object is whole, upgraded.
+#[test]
+fn sigint_racing_the_completion_of_a_copy_in_parts_warns_of_nothing() {
+    use crate::faults::{Fault, Op, Proxy};
+    let Some(env) = env() else { return };
+    env.create_data_key();
+    let data = sample(100_000, 3);
+    std::fs::write(env.path("in"), &data).unwrap();
+    env.ok(&["encrypt", "in", &env.uri("old"), "--format", "v1"]);
+    let proxy = Proxy::start(&env.endpoint);
+    // The completion among them (HEADs too: all are held).
+    proxy.add(Op::OtherS3, Fault::HoldResponse, 100);
+    let args = ["upgrade", &env.uri("old"), "--key", &env.key_id];
+    let child = proxy
+        .atrest(&env)
+        .args(args)
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    wait_for("S3 to put the upgraded object in place", || {
+        env.get_raw("old")[0] == 2
+    });
+    signal(child.id(), "INT");
+    let out = child.wait_with_output().unwrap();
+    assert_status(&out, 130, &args);
+    assert_eq!(stderr(&out), "atrest: interrupted by SIGINT\n");
+    assert_eq!(open_uploads(&env), 0);
+    assert_eq!(
+        crate::bulk::keys(&env, ""),
+        ["old"],
+        "the temporary object is left"
+    );
+    env.ok(&["decrypt", &env.uri("old"), "out"]);
+    assert_eq!(std::fs::read(env.path("out")).unwrap(), data);
+}
