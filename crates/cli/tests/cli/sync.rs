@@ -486,3 +486,37 @@ fn json_sync_reports_dry_runs_and_deletions_as_lines() {
     );
     assert!(!env.path("down/stale").exists());
 }
+
+/// A local side that is missing, a file or `-` is refused before anything
+/// is listed, and `--delete` then deletes nothing (a mistyped directory
+/// must not empty the prefix).
+#[test]
+fn a_local_side_that_is_no_directory_is_refused_and_deletes_nothing() {
+    let Some(env) = env() else { return };
+    env.put_raw("p/kept", b"x".to_vec());
+    std::fs::write(env.path("file"), b"f").unwrap();
+    std::os::unix::fs::symlink("nowhere", env.path("dangling")).unwrap();
+    let to = env.uri("p/");
+    for (dir, code, needle) in [
+        ("missing", 3, "missing does not exist"),
+        ("dangling", 3, "dangling does not exist"),
+        ("file", 2, "file is not a directory: sync takes a directory"),
+        ("-", 2, "sync takes a directory, not `-`"),
+    ] {
+        let args = ["sync", dir, &to, "--delete", "--key", &env.key_id];
+        let out = env.run(&args);
+        assert_status(&out, code, &args);
+        let err = stderr(&out);
+        assert!(
+            err.starts_with(&format!("atrest: error: {needle}")),
+            "{err}"
+        );
+        assert_eq!(err.lines().count(), 1, "{err}");
+    }
+    // Downloads make a missing directory, but not over a file.
+    let args = ["sync", &to, "file", "--delete"];
+    let out = env.run(&args);
+    assert_status(&out, 2, &args);
+    assert_eq!(keys(&env, "p/"), ["p/kept"]);
+    assert_eq!(std::fs::read(env.path("file")).unwrap(), b"f");
+}
