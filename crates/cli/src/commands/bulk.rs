@@ -295,18 +295,43 @@ impl<'a> Run<'a> {
 
 /// Encrypts every regular file under `template.file` to the prefix +
 /// its relative path.
+/// Which side of a tree transfer a local directory is.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Side {
+    /// Read: it must exist.
+    Source,
+    /// Written: made if missing, as the AWS CLI makes it.
+    Destination,
+}
+
+/// Why `dir` cannot be the local tree of `what` (`--recursive`, `sync`),
+/// if it cannot: `-`, a file, or (a source) nothing at all.
+pub(crate) fn no_tree(dir: &Path, what: &str, side: Side) -> Option<Failure> {
+    let name = crate::escape(&dir.display().to_string());
+    if atrest_fs::output::is_std_stream(dir) {
+        let why = format!("{what} takes a directory, not `-`");
+        Some(Failure::new(Exit::Usage, why))
+    } else if dir.is_dir() || (side == Side::Destination && !dir.exists()) {
+        None
+    } else if !dir.exists() {
+        Some(Failure::new(
+            Exit::NotFoundOrDenied,
+            format!("{name} does not exist"),
+        ))
+    } else {
+        let why = format!("{name} is not a directory: {what} takes a directory");
+        Some(Failure::new(Exit::Usage, why))
+    }
+}
+
 pub async fn encrypt_dir(
     bulk: &Bulk<'_>,
     template: Encrypt<'_>,
     interrupt: &Interrupt,
 ) -> Result<()> {
     let dir = template.file;
-    if atrest_fs::output::is_std_stream(dir) || !dir.is_dir() {
-        return Err(Failure::new(
-            Exit::Usage,
-            format!("--recursive needs a directory, not {}", dir.display()),
-        )
-        .into());
+    if let Some(refused) = no_tree(dir, "--recursive", Side::Source) {
+        return Err(refused.into());
     }
     // A bad flag or a missing data.key is one error up front, not one per
     // file; a dry run needs no key, as one file's does not.
@@ -440,12 +465,8 @@ impl Overall {
 /// directory) + the key's part after the prefix.
 pub async fn decrypt_prefix(bulk: &Bulk<'_>, template: Decrypt<'_>) -> Result<()> {
     let dir = template.file;
-    if atrest_fs::output::is_std_stream(dir) || (dir.exists() && !dir.is_dir()) {
-        return Err(Failure::new(
-            Exit::Usage,
-            format!("--recursive needs a directory, not {}", dir.display()),
-        )
-        .into());
+    if let Some(refused) = no_tree(dir, "--recursive", Side::Destination) {
+        return Err(refused.into());
     }
     let filter = bulk.args.filter()?;
     let prefix = as_prefix(template.uri.key());

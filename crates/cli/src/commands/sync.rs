@@ -230,27 +230,9 @@ fn entry(item: &Item<Source>) -> Option<(String, Entry)> {
     ))
 }
 
-/// Why `dir`, the local side, cannot be synced.
-fn not_a_directory(dir: &Path) -> Failure {
-    let name = crate::escape(&dir.display().to_string());
-    if atrest_fs::output::is_std_stream(dir) {
-        Failure::new(
-            Exit::Usage,
-            "sync takes a directory, not `-` (cp takes a stream)",
-        )
-    } else if !dir.exists() {
-        Failure::new(Exit::NotFoundOrDenied, format!("{name} does not exist"))
-    } else {
-        Failure::new(
-            Exit::Usage,
-            format!("{name} is not a directory: sync takes a directory (cp takes a file)"),
-        )
-    }
-}
-
 async fn upload(args: &Sync<'_>, dir: &Path, uri: &S3Uri, interrupt: &Interrupt) -> Result<()> {
-    if atrest_fs::output::is_std_stream(dir) || !dir.is_dir() {
-        return Err(not_a_directory(dir).into());
+    if let Some(refused) = bulk::no_tree(dir, "sync", bulk::Side::Source) {
+        return Err(refused.into());
     }
     // A dry run needs no key, as `cp --dryrun` does not.
     if args.encrypt.kms_key.is_none() && args.key_file.is_none() && !args.sync.dryrun {
@@ -379,9 +361,8 @@ fn report(args: &Sync<'_>, plan: &Plan, deleted: usize) {
 }
 
 async fn download(args: &Sync<'_>, uri: &S3Uri, dir: &Path) -> Result<()> {
-    // A missing one is made, as `aws s3 sync` makes it.
-    if atrest_fs::output::is_std_stream(dir) || (dir.exists() && !dir.is_dir()) {
-        return Err(not_a_directory(dir).into());
+    if let Some(refused) = bulk::no_tree(dir, "sync", bulk::Side::Destination) {
+        return Err(refused.into());
     }
     let filter = args.many.filter()?;
     let prefix = as_prefix(uri.key());

@@ -488,7 +488,7 @@ fn json_sync_reports_dry_runs_and_deletions_as_lines() {
 }
 
 /// A local side that is missing, a file or `-` is refused before anything
-/// is listed, and `--delete` then deletes nothing (a mistyped directory
+/// is listed (by `sync` and `cp -r`), and `--delete` then deletes nothing (a mistyped directory
 /// must not empty the prefix).
 #[test]
 fn a_local_side_that_is_no_directory_is_refused_and_deletes_nothing() {
@@ -497,6 +497,16 @@ fn a_local_side_that_is_no_directory_is_refused_and_deletes_nothing() {
     std::fs::write(env.path("file"), b"f").unwrap();
     std::os::unix::fs::symlink("nowhere", env.path("dangling")).unwrap();
     let to = env.uri("p/");
+    let refused = |args: &[&str], code: i32, needle: &str| {
+        let out = env.run(args);
+        assert_status(&out, code, args);
+        let err = stderr(&out);
+        assert!(
+            err.starts_with(&format!("atrest: error: {needle}")),
+            "{err}"
+        );
+        assert_eq!(err.lines().count(), 1, "{err}");
+    };
     for (dir, code, needle) in [
         ("missing", 3, "missing does not exist"),
         ("dangling", 3, "dangling does not exist"),
@@ -504,14 +514,9 @@ fn a_local_side_that_is_no_directory_is_refused_and_deletes_nothing() {
         ("-", 2, "sync takes a directory, not `-`"),
     ] {
         let args = ["sync", dir, &to, "--delete", "--key", &env.key_id];
-        let out = env.run(&args);
-        assert_status(&out, code, &args);
-        let err = stderr(&out);
-        assert!(
-            err.starts_with(&format!("atrest: error: {needle}")),
-            "{err}"
-        );
-        assert_eq!(err.lines().count(), 1, "{err}");
+        refused(&args, code, needle);
+        let args = ["cp", "-r", dir, &to, "--key", &env.key_id];
+        refused(&args, code, &needle.replace("sync", "--recursive"));
     }
     // Downloads make a missing directory, but not over a file.
     let args = ["sync", &to, "file", "--delete"];
