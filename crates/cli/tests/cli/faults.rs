@@ -1102,6 +1102,48 @@ fn broken_download_streams_resume_where_they_stopped() {
     }
 }
 
+/// v1 objects download from parallel part-sized runs, to stdout (put in
+/// order, as v2 ones are) and into a file: exact output, whether or not
+/// the last batch is the padding block alone (a plaintext of whole
+/// blocks), with one stream or many, and a broken run resumes.
+#[test]
+fn v1_objects_download_from_parallel_runs_that_resume() {
+    let Some(t) = Faulty::new() else { return };
+    t.env.create_data_key();
+    for len in [12 << 20, (12 << 20) + 5] {
+        let data = sample(len, len as u64);
+        std::fs::write(t.env.path("in"), &data).unwrap();
+        t.env
+            .ok(&["encrypt", "in", &t.env.uri("v1"), "--format", "v1"]);
+        for dest in ["-", "out"] {
+            let output = |out: &std::process::Output| match dest {
+                "-" => out.stdout.clone(),
+                _ => std::fs::read(t.env.path("out")).unwrap(),
+            };
+            let get = ["decrypt", &t.env.uri("v1"), dest, "--part-size", "5M"];
+            for streams in ["1", "2", "8"] {
+                t.proxy.clear();
+                let out = t.ok(&[&get[..], &["--concurrency", streams]].concat());
+                assert!(
+                    output(&out) == data,
+                    "{len} {dest} {streams}: output differs"
+                );
+                // Three runs of 5 MiB (or what is left), after the first GET.
+                assert_eq!(t.proxy.seen(Op::GetLaterRange), 3, "{len} {dest} {streams}");
+            }
+            t.proxy.clear();
+            t.proxy.add(Op::GetLaterRange, Fault::ResetMidBody, 1);
+            let out = t.ok(&get);
+            assert!(
+                output(&out) == data,
+                "{len} {dest}, resumed: output differs"
+            );
+            assert_eq!(t.proxy.seen(Op::GetLaterRange), 4, "{len} {dest}");
+            assert!(stderr(&out).contains("resuming"), "{}", stderr(&out));
+        }
+    }
+}
+
 #[test]
 fn kms_throttling_is_retried_then_reported() {
     let Some(t) = Faulty::new() else { return };

@@ -287,7 +287,7 @@ impl<'t> Download<'t> {
                     .await
                     .map_err(recorded)?;
                 let options = v1::Options {
-                    streams: self.concurrency.unwrap_or(FILE_STREAMS),
+                    concurrency: self.concurrency,
                     run_len: self.part_size as u64,
                 };
                 let written = v1::download(&job, &h, &key.key, first, options, sink).await?;
@@ -326,6 +326,17 @@ impl<'t> Download<'t> {
             source_modified,
         })
     }
+}
+
+/// Where the streams' plaintext goes.
+#[derive(Clone)]
+pub(crate) enum Destination {
+    /// A file, each batch written at its offset by the blocking pool.
+    File(Arc<std::fs::File>),
+    /// The ordered writer.
+    Ordered(ordered::Window),
+    /// Nowhere: the batch is counted and its buffer refilled.
+    Discard,
 }
 
 /// What every stream of one download shares.

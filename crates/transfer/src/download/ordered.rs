@@ -19,11 +19,15 @@ use crate::{Error, Observer};
 /// Memory is bounded by the window, whatever the part size.
 pub const ORDERED_WINDOW: u64 = 12 << 20;
 
-/// Plaintext of whole frames, at `offset` from the first planned frame's.
+/// Plaintext of whole frames (v2) or blocks (v1), at `offset` from the
+/// first planned one's.
 pub(crate) struct Batch {
     pub(crate) offset: u64,
     pub(crate) buf: Vec<u8>,
     pub(crate) len: usize,
+    /// The plaintext ends with this batch (v1, whose length its padding
+    /// tells only at the end).
+    pub(crate) last: bool,
 }
 
 /// A stream's side of the ordered writer.
@@ -80,7 +84,8 @@ impl Window {
 
 impl Writer {
     /// Writes the batches that arrive (in any order) in plaintext order, the
-    /// bytes of `wanted` only, and reports the offset written so far.
+    /// bytes of `wanted` only (up to the batch marked last, if one is), and
+    /// reports the offset written so far.
     pub(crate) async fn run(
         mut self,
         wanted: std::ops::Range<u64>,
@@ -97,13 +102,16 @@ impl Writer {
                 ready.insert(batch.offset, batch);
                 continue;
             };
-            let Batch { buf, len, .. } = batch;
+            let Batch { buf, len, last, .. } = batch;
             let to = (wanted.end - at).min(len as u64) as usize;
             let from = (wanted.start.saturating_sub(at) as usize).min(to);
             self.pool.put(sink.write(buf, from..to).await?);
             observer.done((to - from) as u64);
             at += len as u64;
             self.written.send_replace(at);
+            if last {
+                break;
+            }
         }
         Ok(())
     }

@@ -11,8 +11,9 @@ use atrest_s3::ByteRange;
 use bytes::Bytes;
 use tokio::task::JoinHandle;
 
-use super::ordered::{self, Batch, Window};
+use super::ordered::{self, Batch};
 use super::stream::{self, Run};
+use super::Destination;
 use super::{Job, FILE_STREAMS, ORDERED_STREAMS, STREAM_BATCH};
 use crate::sink::Sink;
 use crate::{Error, PlainRange};
@@ -180,17 +181,6 @@ async fn in_order(
     Ok(())
 }
 
-/// Where the streams' plaintext goes.
-#[derive(Clone)]
-enum Destination {
-    /// A file, each batch written at its offset by the blocking pool.
-    File(Arc<std::fs::File>),
-    /// The ordered writer.
-    Ordered(Window),
-    /// Nowhere: the batch is counted and its buffer refilled.
-    Discard,
-}
-
 /// `streams` ranged GETs at once, each over a run of `run_frames` frames
 /// taken from a shared queue; frames are opened as they arrive and their
 /// plaintext delivered `to` its destination in batches. Into a file,
@@ -348,7 +338,15 @@ impl Batches {
             Destination::Ordered(window) => {
                 // The writer does the I/O; a stream too far ahead waits here,
                 // holding no second batch.
-                window.send(Batch { offset, buf, len }).await?;
+                let last = false;
+                window
+                    .send(Batch {
+                        offset,
+                        buf,
+                        len,
+                        last,
+                    })
+                    .await?;
                 *next = next_frame;
                 window.pool.take()
             }
