@@ -34,7 +34,17 @@ pub fn use_ca_bundle(args: &AwsArgs) -> anyhow::Result<()> {
         return Ok(());
     };
     let path = &path;
-    let pem = std::fs::read(path).map_err(|e| {
+    // Read again by TLS when the first connection is made: a FIFO would be
+    // empty by then.
+    let regular = std::fs::metadata(path).map(|m| m.is_file());
+    let read = match regular {
+        Ok(false) => Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidInput,
+            "not a regular file",
+        )),
+        _ => atrest_fs::read_small(path, CA_BUNDLE_MAX),
+    };
+    let pem = read.map_err(|e| {
         let exit = match e.kind() {
             std::io::ErrorKind::NotFound => Exit::NotFoundOrDenied,
             _ => Exit::Usage,
@@ -55,6 +65,9 @@ pub fn use_ca_bundle(args: &AwsArgs) -> anyhow::Result<()> {
     std::env::set_var("SSL_CERT_FILE", path);
     Ok(())
 }
+
+/// Far more than a CA bundle holds (the system's is ~200 KiB).
+const CA_BUNDLE_MAX: u64 = 64 << 20;
 
 /// The selected profile's `ca_bundle`, if the config files can be read
 /// and it has one (an unreadable file is reported later, where the

@@ -95,6 +95,13 @@ pub fn from_manifest(e: atrest_transfer::manifest::ManifestError) -> anyhow::Err
     use atrest_transfer::manifest::ManifestError;
     match e {
         ManifestError::S3(e) => e.into(),
+        ManifestError::Io { path, source } if source.kind() == std::io::ErrorKind::InvalidInput => {
+            Failure::new(
+                Exit::Usage,
+                format!("cannot read the manifest {path}: {source}"),
+            )
+            .into()
+        }
         ManifestError::Io { path, source } => {
             anyhow::Error::new(source).context(format!("cannot read the manifest {path}"))
         }

@@ -82,18 +82,27 @@ pub async fn write_data_key(path: &Path, wrapped: Vec<u8>) -> Result<bool> {
 /// Read on the blocking pool: a FIFO with no writer waits, and a signal
 /// must still stop the command.
 pub async fn read_data_key(path: &Path) -> Result<Vec<u8>> {
-    tokio::fs::read(path).await.map_err(|e| {
-        if e.kind() == std::io::ErrorKind::NotFound {
-            Failure::new(
-                Exit::NotFoundOrDenied,
-                format!(
-                    "no {}: run `atrest create-data-key KEY_ID` first, pass --data-key PATH, use --key KEY_ID for a fresh data key per object, or --key-file PATH",
-                    path.display()
-                ),
-            )
-            .into()
-        } else {
-            anyhow::Error::new(e).context(format!("cannot read {}", path.display()))
-        }
+    let owned = path.to_owned();
+    let read = tokio::task::spawn_blocking(move || atrest_fs::read_small(&owned, DATA_KEY_MAX));
+    let read = read.await.map_err(std::io::Error::other)?;
+    read.map_err(|e| match e.kind() {
+        std::io::ErrorKind::NotFound => Failure::new(
+            Exit::NotFoundOrDenied,
+            format!(
+                "no {}: run `atrest create-data-key KEY_ID` first, pass --data-key PATH, use --key KEY_ID for a fresh data key per object, or --key-file PATH",
+                path.display()
+            ),
+        )
+        .into(),
+        // A device, a directory, or far too much for a wrapped key.
+        std::io::ErrorKind::InvalidInput | std::io::ErrorKind::InvalidData => Failure::new(
+            Exit::Usage,
+            format!("{} is no data key file: {e}", path.display()),
+        )
+        .into(),
+        _ => anyhow::Error::new(e).context(format!("cannot read {}", path.display())),
     })
 }
+
+/// More than any wrapped data key (KMS ciphertext blobs are at most 6 KiB).
+const DATA_KEY_MAX: u64 = 64 * 1024;

@@ -20,6 +20,8 @@
 //! - [`destination`]: where one file or object lands when the destination
 //!   is a prefix or a directory, as `aws s3 cp` decides.
 //! - [`moved`]: a moved file removed only if it is still the one read.
+//! - [`read_small`]: a small file read whole, within a bound, so that a
+//!   device given by mistake fails instead of filling memory.
 //!
 //! ```no_run
 //! # async fn example() -> Result<(), Box<dyn std::error::Error>> {
@@ -45,7 +47,9 @@ pub mod destination;
 mod error;
 pub mod moved;
 pub mod output;
+mod small;
 pub mod tree;
 
 pub use error::Error;
 pub use output::{is_std_stream, Output};
+pub use small::read_small;

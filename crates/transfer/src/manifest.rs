@@ -28,6 +28,7 @@
 //! ```
 
 use std::io::Read;
+use std::os::unix::fs::FileTypeExt;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -379,12 +380,21 @@ async fn fetch(s3: &aws_sdk_s3::Client, source: &ManifestSource) -> Result<Vec<u
         // On the blocking pool: a FIFO waits for its writer, and the
         // caller may give up on a signal meanwhile.
         ManifestSource::File(path) => {
-            tokio::fs::read(path)
-                .await
-                .map_err(|source| ManifestError::Io {
-                    path: path.display().to_string(),
-                    source,
-                })
+            let io = |source| ManifestError::Io {
+                path: path.display().to_string(),
+                source,
+            };
+            // A device (`/dev/zero`) would be read until memory ran out; a
+            // FIFO is a generated manifest, read as it comes.
+            let kind = tokio::fs::metadata(path).await.map_err(io)?.file_type();
+            if kind.is_char_device() || kind.is_block_device() || kind.is_dir() {
+                let why = "a device or a directory, not a manifest file";
+                return Err(io(std::io::Error::new(
+                    std::io::ErrorKind::InvalidInput,
+                    why,
+                )));
+            }
+            tokio::fs::read(path).await.map_err(io)
         }
         ManifestSource::S3(uri) => {
             let mut download = atrest_s3::get(s3, uri, ByteRange::from(0), None).await?;

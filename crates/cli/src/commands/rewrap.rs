@@ -141,9 +141,7 @@ fn report(args: &Args<'_>, results: &Results<Rewrapped, RewrapError>, rewrap: &R
 /// `rewrap-data-key`: ReEncrypt of the data.key blob (no context, as
 /// `create-data-key` made it), written back atomically with mode 0600.
 pub async fn data_key(kms: &Kms, to_key: &str, path: &Path, quiet: bool) -> Result<()> {
-    let wrapped = tokio::fs::read(path)
-        .await
-        .with_context(|| format!("cannot read {}", path.display()))?;
+    let wrapped = crate::keyring::read_data_key(path).await?;
     let re = atrest_transfer::rewrap::rewrap_data_key(kms, &wrapped, to_key)
         .await
         .with_context(|| format!("cannot re-wrap {} under `{to_key}`", path.display()))?;

@@ -274,3 +274,68 @@ fn a_context_key_given_twice_is_a_usage_error() {
     }
     assert!(!env.path("out").exists() && !env.path("dir").exists());
 }
+
+/// Small files named by flags (data.key, the CA bundle, a manifest) that
+/// are a device, a directory or far too large fail at once with one line
+/// (`/dev/zero` was read until memory ran out); a FIFO still feeds the
+/// data key, as `--data-key <(...)` does.
+#[test]
+fn devices_and_directories_as_small_files_fail_at_once() {
+    let Some(env) = env() else { return };
+    env.create_data_key();
+    std::fs::write(env.path("in"), b"x").unwrap();
+    std::fs::write(env.path("huge.key"), vec![1u8; 100_000]).unwrap();
+    let to = env.uri("x");
+    let cases: [(&[&str], &str); 6] = [
+        (
+            &["encrypt", "in", &to, "--data-key", "/dev/zero"],
+            "a device, not a file",
+        ),
+        (
+            &["encrypt", "in", &to, "--data-key", "."],
+            "a directory, not a file",
+        ),
+        (
+            &["encrypt", "in", &to, "--data-key", "huge.key"],
+            "larger than 65536 bytes",
+        ),
+        (
+            &[
+                "rewrap-data-key",
+                "--to-key",
+                &env.key_id,
+                "--data-key",
+                "/dev/zero",
+            ],
+            "a device",
+        ),
+        (
+            &["ls", "-r", &env.uri(""), "--manifest", "/dev/zero"],
+            "not a manifest file",
+        ),
+        (
+            &["ls", &env.uri(""), "--ca-bundle", "/dev/zero"],
+            "not a regular file",
+        ),
+    ];
+    for (args, needle) in cases {
+        let out = crate::special::output_within(
+            env.atrest().args(args),
+            std::time::Duration::from_secs(30),
+        );
+        assert_status(&out, 2, args);
+        let err = stderr(&out);
+        assert!(err.contains(needle), "{args:?}: {err}");
+        assert_eq!(err.lines().count(), 1, "{args:?}: {err}");
+    }
+    assert!(block_on(env.s3.head_object().bucket(&env.bucket).key("x").send()).is_err());
+
+    let fifo = env.path("key.fifo");
+    crate::special::mkfifo(&fifo);
+    let key = std::fs::read(env.path("data.key")).unwrap();
+    let writer = std::thread::spawn(move || std::fs::write(fifo, key).unwrap());
+    env.ok(&["encrypt", "in", &to, "--data-key", "key.fifo"]);
+    writer.join().unwrap();
+    env.ok(&["decrypt", &to, "out"]);
+    assert_eq!(std::fs::read(env.path("out")).unwrap(), b"x");
+}
