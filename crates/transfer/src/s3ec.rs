@@ -17,14 +17,14 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use atrest_crypto::s3ec::{ContentCipher, Encryptor, Runs, TAG_LEN};
-use atrest_crypto::{v1, DataKey, DecryptError};
+use atrest_crypto::{DataKey, DecryptError};
 use atrest_format::keyring::Keyring;
 use atrest_format::s3ec::{self as format, Content, Envelope, Location, Policy};
 use atrest_s3::{ByteRange, Fetched, ObjectVersion, S3Uri, Uploader};
 use tokio::io::AsyncReadExt;
 use tokio::task::JoinSet;
 
-use crate::download::Job;
+use crate::download::{Job, FILE_STREAMS};
 use crate::sink::{write_all_at, Sink};
 use crate::{Error, KeySource, Observer, Warning};
 
@@ -104,7 +104,8 @@ pub(crate) struct Options<'a> {
     pub(crate) expect_context: &'a [(String, String)],
     pub(crate) allow_legacy: bool,
     pub(crate) range: Option<crate::PlainRange>,
-    pub(crate) streams: usize,
+    /// Ranged GETs at once (default: the download's, for its sink).
+    pub(crate) concurrency: Option<usize>,
     pub(crate) run_len: u64,
 }
 
@@ -151,7 +152,7 @@ async fn data_key(
 /// Decrypts an S3EC object into `sink`; `first` is the download's first
 /// GET. Answers the plaintext bytes written and the wrapping key's id.
 pub(crate) async fn download(
-    job: &Job,
+    job: &Arc<Job>,
     keys: &dyn KeySource,
     envelope: Envelope,
     first: Fetched,
@@ -170,7 +171,18 @@ pub(crate) async fn download(
         job.observer.warning(&Warning::LegacyCbc {
             uri: job.uri.to_string(),
         });
-        let written = decrypt_cbc(job, &key, iv, first, sink).await?;
+        // As a v1 body: the whole object, in parallel runs.
+        let body = crate::download::v1::Body {
+            start: 0,
+            len: first.object_len,
+            iv: *iv,
+        };
+        let options = crate::download::v1::Options {
+            concurrency: options.concurrency,
+            run_len: options.run_len,
+        };
+        let written =
+            crate::download::v1::download_body(job, &key, body, first, options, sink).await?;
         return Ok((written, key_id));
     }
     // The commitment (V3) is checked here, before any byte is decrypted.
@@ -215,7 +227,8 @@ pub(crate) async fn download(
         body.process(0, first.bytes.to_vec())?;
     } else {
         let run_len = options.run_len.max(BATCH as u64) / 16 * 16;
-        fetch_runs(&job.s3, &body, run_len, options.streams.max(1)).await?;
+        let streams = options.concurrency.unwrap_or(FILE_STREAMS).max(1);
+        fetch_runs(&job.s3, &body, run_len, streams).await?;
     }
     body.verify()?;
     if let Some(sink) = ordered {
@@ -441,46 +454,6 @@ async fn ctr_range(
     }
     to.sink().finish().await?;
     Ok(end - start + 1)
-}
-
-/// Legacy CBC: one GET, decrypted in order; every padding or length error
-/// is the same [`DecryptError`].
-async fn decrypt_cbc(
-    job: &Job,
-    key: &DataKey,
-    iv: &[u8; 16],
-    first: Fetched,
-    sink: Sink<'_>,
-) -> Result<u64, Error> {
-    let mut to = crate::download::ordered(sink);
-    let mut dec = v1::Decryptor::with_iv(key, iv);
-    let mut written = 0;
-    let mut deliver = |plain: &mut Vec<u8>| {
-        written += plain.len() as u64;
-        job.observer.done(plain.len() as u64);
-        std::mem::take(plain)
-    };
-    let mut plain = Vec::new();
-    dec.update(&first.bytes, &mut plain);
-    let out = deliver(&mut plain);
-    let n = out.len();
-    to.sink().write(out, 0..n).await?;
-    if first.object_len > first.bytes.len() as u64 {
-        let range = ByteRange::from(first.bytes.len() as u64);
-        let mut rest = atrest_s3::get(&job.s3, &job.uri, range, Some(&job.pin)).await?;
-        while let Some(chunk) = rest.next_chunk().await {
-            dec.update(&chunk?, &mut plain);
-            let out = deliver(&mut plain);
-            let n = out.len();
-            to.sink().write(out, 0..n).await?;
-        }
-    }
-    dec.finish(&mut plain)?;
-    let out = deliver(&mut plain);
-    let n = out.len();
-    to.sink().write(out, 0..n).await?;
-    to.sink().finish().await?;
-    Ok(written)
 }
 
 /// Encrypts `input` (exactly `len` bytes) as a V3 object into `upload`: a

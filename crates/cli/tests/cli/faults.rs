@@ -205,7 +205,8 @@ impl Proxy {
         });
     }
 
-    fn clear(&self) {
+    /// Forgets the rules and the requests seen.
+    pub(crate) fn clear(&self) {
         let mut state = self.state.lock().unwrap();
         state.rules.clear();
         state.log.clear();

@@ -662,6 +662,57 @@ fn legacy_cbc_objects_need_allow_legacy_and_fail_uniformly() {
     assert_eq!(messages[0], messages[1]);
 }
 
+/// A legacy CBC object downloads as a v1 body does: parallel part-sized
+/// runs into a file and to stdout (put in order), exact whatever the number
+/// of streams; bad padding at its end still fails the whole download.
+#[test]
+fn legacy_cbc_objects_download_from_parallel_runs() {
+    let Some(env) = env() else { return };
+    let py = python();
+    let data = sample((12 << 20) + 3, 4);
+    cbc_object(&env, &py, "big", &data, "good");
+    let proxy = crate::faults::Proxy::start(&env.endpoint);
+    for dest in ["-", "out"] {
+        for streams in ["1", "3", "8"] {
+            proxy.clear();
+            let args = [
+                "decrypt",
+                &env.uri("big"),
+                dest,
+                "--allow-legacy",
+                "-q",
+                "--part-size",
+                "5M",
+                "--concurrency",
+                streams,
+            ];
+            let out = proxy.atrest(&env).args(args).output().unwrap();
+            assert_status(&out, 0, &args);
+            let got = match dest {
+                "-" => out.stdout,
+                _ => std::fs::read(env.path("out")).unwrap(),
+            };
+            assert!(got == data, "{dest} {streams}: output differs");
+            // Runs of 5 MiB: the ones after the first start past byte 0.
+            let later = proxy.seen(crate::faults::Op::GetLaterRange);
+            assert_eq!(later, 2, "{dest} {streams}");
+        }
+    }
+    cbc_object(&env, &py, "badpad", &data, "bad");
+    std::fs::write(env.path("out"), b"kept").unwrap();
+    let args = [
+        "decrypt",
+        &env.uri("badpad"),
+        "out",
+        "--allow-legacy",
+        "--part-size",
+        "5M",
+    ];
+    let out = env.run(&args);
+    assert_status(&out, 4, &args);
+    assert_eq!(std::fs::read(env.path("out")).unwrap(), b"kept");
+}
+
 /// The names in the local directory `dir`, sorted.
 fn names_in(dir: &std::path::Path) -> Vec<String> {
     let mut names: Vec<String> = std::fs::read_dir(dir)

@@ -3,7 +3,7 @@
 
 mod ordered;
 mod stream;
-mod v1;
+pub(crate) mod v1;
 mod v2;
 
 use std::sync::Arc;
@@ -236,7 +236,7 @@ impl<'t> Download<'t> {
                 expect_context: &self.expect_context,
                 allow_legacy: self.allow_legacy,
                 range: self.range,
-                streams: self.concurrency.unwrap_or(FILE_STREAMS),
+                concurrency: self.concurrency,
                 run_len: self.part_size as u64,
             };
             let keys = self.transfer.keys.as_ref();

@@ -37,18 +37,32 @@ pub(crate) async fn download(
     sink: Sink<'_>,
 ) -> Result<u64, Error> {
     let start = header.encoded_len() as u64;
-    let body_len = first.object_len.saturating_sub(start);
-    // Padding hides v1's exact length: within 16 bytes of this.
+    let body = Body {
+        start,
+        len: first.object_len.saturating_sub(start),
+        iv: header.cbc_iv(),
+    };
+    download_body(job, key, body, first, options, sink).await
+}
+
+/// Downloads and decrypts an AES-256-CBC body with PKCS#7 padding: a v1
+/// object's, or an S3 Encryption Client legacy CBC object's (the whole
+/// object, its IV in the envelope). `first` is the download's first GET.
+pub(crate) async fn download_body(
+    job: &Arc<Job>,
+    key: &Arc<DataKey>,
+    body: Body,
+    first: Fetched,
+    options: Options,
+    sink: Sink<'_>,
+) -> Result<u64, Error> {
+    let body_len = body.len;
+    // Padding hides the exact length: within 16 bytes of this.
     job.observer.total(body_len);
     // A small object came whole with the first GET: no more requests.
     if first.object_len <= first.bytes.len() as u64 {
-        return in_order(job, header, key, first, sink).await;
+        return in_order(job, &body, key, first, sink).await;
     }
-    let body = Body {
-        start,
-        len: body_len,
-        iv: header.cbc_iv(),
-    };
     let streams = |default| options.concurrency.unwrap_or(default).max(1) as u64;
     match sink {
         Sink::File(_) | Sink::Discard => {
@@ -82,14 +96,14 @@ pub(crate) async fn download(
 /// An object the first GET brought whole, decrypted in one go.
 async fn in_order(
     job: &Arc<Job>,
-    header: &atrest_format::v1::Header,
+    body: &Body,
     key: &Arc<DataKey>,
     first: Fetched,
     sink: Sink<'_>,
 ) -> Result<u64, Error> {
-    let start = (header.encoded_len()).min(first.bytes.len());
+    let start = (body.start as usize).min(first.bytes.len());
     let mut plain = Vec::new();
-    let mut decryptor = v1::Decryptor::new(key, &header.stored_iv());
+    let mut decryptor = v1::Decryptor::with_iv(key, &body.iv);
     decryptor.update(&first.bytes[start..], &mut plain);
     decryptor.finish(&mut plain)?;
     let len = plain.len();
@@ -100,12 +114,12 @@ async fn in_order(
     Ok(len as u64)
 }
 
-/// Where a v1 object's CBC body is.
-struct Body {
+/// Where a CBC body is in its object, and its IV.
+pub(crate) struct Body {
     /// Object offset of the first ciphertext byte.
-    start: u64,
-    len: u64,
-    iv: [u8; BLOCK],
+    pub(crate) start: u64,
+    pub(crate) len: u64,
+    pub(crate) iv: [u8; BLOCK],
 }
 
 /// The body's blocks in runs of `run_blocks`, `streams` ranged GETs at
