@@ -293,8 +293,6 @@ impl<'a> Run<'a> {
     }
 }
 
-/// Encrypts every regular file under `template.file` to the prefix +
-/// its relative path.
 /// Which side of a tree transfer a local directory is.
 #[derive(Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Side {
@@ -324,6 +322,8 @@ pub(crate) fn no_tree(dir: &Path, what: &str, side: Side) -> Option<Failure> {
     }
 }
 
+/// Encrypts every regular file under `template.file` to the prefix +
+/// its relative path.
 pub async fn encrypt_dir(
     bulk: &Bulk<'_>,
     template: Encrypt<'_>,

@@ -231,15 +231,15 @@ fn one_key_source(
     let data_key = given(sub, "data_key");
     let kms_key = given(sub, "kms_key");
     let clash = match (key_file, kms_key, data_key) {
-        (true, true, _) => "--key-file and --key exclude each other",
-        (true, _, true) => "--key-file and --data-key exclude each other",
-        (_, true, true) => "--key and --data-key exclude each other",
-        _ => "",
+        (true, true, _) => Some("--key-file and --key"),
+        (true, _, true) => Some("--key-file and --data-key"),
+        (_, true, true) => Some("--key and --data-key"),
+        _ => None,
     };
-    if !clash.is_empty() {
-        return Err(usage(&format!(
-            "{clash}: a data key is wrapped under one or the other"
-        )));
+    if let Some(both) = clash {
+        let why =
+            format!("{both} exclude each other: a data key is wrapped under one or the other");
+        return Err(usage(&why));
     }
     if key_file || data_key {
         encrypt.kms_key = None;

@@ -338,15 +338,14 @@ impl Batches {
             Destination::Ordered(window) => {
                 // The writer does the I/O; a stream too far ahead waits here,
                 // holding no second batch.
-                let last = false;
-                window
-                    .send(Batch {
-                        offset,
-                        buf,
-                        len,
-                        last,
-                    })
-                    .await?;
+                // Its range says where the plaintext ends.
+                let batch = Batch {
+                    offset,
+                    buf,
+                    len,
+                    last: false,
+                };
+                window.send(batch).await?;
                 *next = next_frame;
                 window.pool.take()
             }
