@@ -35,7 +35,7 @@ impl Interrupt {
                     _ = term.recv() => Interrupted { name: "SIGTERM", number: 15 },
                 };
                 if !first {
-                    eprintln!("atrest: {got} again: stopping without cleanup");
+                    crate::stdout::say_err!("atrest: {got} again: stopping without cleanup");
                     std::process::exit(128 + got.number);
                 }
                 first = false;

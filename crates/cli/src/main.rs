@@ -1,5 +1,9 @@
 //! The `atrest` command-line tool.
 
+// Output goes through `stdout::say!`/`say_err!`, which a closed pipe does
+// not turn into a panic.
+#![deny(clippy::print_stdout, clippy::print_stderr)]
+
 mod aws;
 mod cli;
 mod commands;
@@ -63,7 +67,7 @@ fn main() -> ExitCode {
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(rt) => rt,
         Err(e) => {
-            eprintln!("atrest: error: cannot start the async runtime: {e}");
+            crate::stdout::say_err!("atrest: error: cannot start the async runtime: {e}");
             return ExitCode::from(failure::Exit::Runtime as u8);
         }
     };
@@ -88,7 +92,7 @@ fn main() -> ExitCode {
             let got = err
                 .downcast_ref::<interrupt::Interrupted>()
                 .expect("checked");
-            eprintln!("atrest: {got}");
+            crate::stdout::say_err!("atrest: {got}");
             ExitCode::from(128 + got.number as u8)
         }
         Err(err) => failed(&err),
@@ -98,7 +102,7 @@ fn main() -> ExitCode {
 /// One line, and nothing in it (object keys, server messages) can drive
 /// the terminal; the exit status by the error's kind.
 fn failed(err: &anyhow::Error) -> ExitCode {
-    eprintln!("atrest: error: {}", escape(&failure::message(err)));
+    crate::stdout::say_err!("atrest: error: {}", escape(&failure::message(err)));
     ExitCode::from(failure::exit_code(err) as u8)
 }
 
@@ -133,10 +137,10 @@ fn usage_error(e: clap::Error) -> ExitCode {
             message.push_str(&format!(" ({line})"));
         }
     }
-    eprintln!("atrest: error: {}", escape(&message));
+    crate::stdout::say_err!("atrest: error: {}", escape(&message));
     match usage {
-        Some(usage) => eprintln!("{usage} (see --help)"),
-        None => eprintln!("see `atrest --help`"),
+        Some(usage) => crate::stdout::say_err!("{usage} (see --help)"),
+        None => crate::stdout::say_err!("see `atrest --help`"),
     }
     ExitCode::from(failure::Exit::Usage as u8)
 }
@@ -203,7 +207,7 @@ fn print_generated(write: impl FnOnce(&mut dyn std::io::Write) -> std::io::Resul
         Ok(()) => ExitCode::SUCCESS,
         Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("atrest: error: cannot write to stdout: {e}");
+            crate::stdout::say_err!("atrest: error: cannot write to stdout: {e}");
             ExitCode::from(failure::Exit::Runtime as u8)
         }
     }
@@ -594,7 +598,7 @@ fn dry_run(line: commands::bulk::Transferred, bytes: u64, json: bool) -> Option<
 /// says so.
 fn skipped(destination: impl std::fmt::Display, quiet: bool) -> Option<String> {
     if !quiet {
-        eprintln!(
+        crate::stdout::say_err!(
             "skipped: {} exists (--no-overwrite)",
             escape(&destination.to_string())
         );

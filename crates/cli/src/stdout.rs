@@ -1,9 +1,12 @@
-//! What commands print on stdout (reports, listings), written so that a
-//! closed stdout is not a crash: `atrest ls -r s3://b | head` stops reading
-//! early, and `println!` would then panic. A closed pipe drops what is left
-//! to print, and the command goes on (a transfer and its clean-up are never
-//! cut short by its report); any other write error (a full disk) is said
-//! once on stderr and makes the exit status 1.
+//! What commands print on stdout (reports, listings) and stderr (errors,
+//! warnings, summaries), written so that a closed stream is not a crash:
+//! `atrest ls -r s3://b | head` stops reading early (and `... 2>&1 | head`
+//! closes stderr too), and `println!`/`eprintln!` would then panic (exit
+//! 101). A closed pipe drops what is left to print, and the command goes on
+//! (a transfer and its clean-up are never cut short by its report); any
+//! other write error on stdout (a full disk) is said once on stderr and
+//! makes the exit status 1. Nothing is said of a failing stderr: there is
+//! nowhere left to say it, and the exit status still tells.
 
 use std::io::Write;
 use std::sync::atomic::{AtomicU8, Ordering};
@@ -33,9 +36,14 @@ fn write(args: std::fmt::Arguments<'_>) {
         if e.kind() == std::io::ErrorKind::BrokenPipe {
             STATE.store(CLOSED, Ordering::Relaxed);
         } else if STATE.swap(FAILED, Ordering::Relaxed) != FAILED {
-            eprintln!("atrest: error: cannot write to stdout: {e}");
+            say_err!("atrest: error: cannot write to stdout: {e}");
         }
     }
+}
+
+/// Prints `text` and a newline on stderr; a write that fails is dropped.
+pub fn error_line(text: impl std::fmt::Display) {
+    let _ = writeln!(std::io::stderr().lock(), "{text}");
 }
 
 /// Whether a write to stdout failed other than by a closed pipe.
@@ -57,4 +65,11 @@ macro_rules! say_text {
     };
 }
 
-pub(crate) use {say, say_text};
+/// `eprintln!` through [`error_line`].
+macro_rules! say_err {
+    ($($arg:tt)*) => {
+        $crate::stdout::error_line(format_args!($($arg)*))
+    };
+}
+
+pub(crate) use {say, say_err, say_text};

@@ -452,6 +452,20 @@ pub fn parse(
     Ok(envelope)
 }
 
+/// Whether an object is an instruction file, by its user metadata (the
+/// Java client marks its own) or its body: a JSON object of S3EC entries
+/// that holds a wrapped key, as every instruction file does. Another object
+/// merely named `KEY.instruction` (a user's own file, an atrest object, `{}`)
+/// is not one, and is an object of its own.
+pub fn is_instruction_file(metadata: &BTreeMap<String, String>, body: &[u8]) -> bool {
+    metadata.contains_key(INSTRUCTION_FILE)
+        || parse_instruction_file(body).is_ok_and(|map| {
+            [KEY_V1, KEY_V2, KEY_V3]
+                .iter()
+                .any(|k| map.contains_key(*k))
+        })
+}
+
 /// The body of an instruction file: a JSON object whose keys are all S3EC
 /// entries.
 fn parse_instruction_file(body: &[u8]) -> Result<BTreeMap<String, String>, S3ecError> {
@@ -962,6 +976,29 @@ mod tests {
         assert!(json_map(br#"["a"]"#).is_none());
         assert!(json_map(br#"{"a":"1"} x"#).is_none());
         assert_eq!(json_map(br#"{"a": "\u00e9"}"#), Some(map(&[("a", "é")])));
+    }
+
+    #[test]
+    fn instruction_files_are_told_by_their_marker_or_a_wrapped_key() {
+        let none = BTreeMap::new();
+        let wrapped = br#"{"x-amz-key-v2":"AAAA","x-amz-wrap-alg":"kms+context"}"#;
+        assert!(is_instruction_file(&none, wrapped));
+        assert!(is_instruction_file(
+            &none,
+            br#"{"x-amz-3":"AAAA","x-amz-w":"12"}"#
+        ));
+        let marked = map(&[(INSTRUCTION_FILE, "")]);
+        assert!(is_instruction_file(&marked, b"anything"));
+        // Named so, but no envelope: a user's own object.
+        for body in [
+            &b"{}"[..],
+            b"my notes",
+            br#"{"x-amz-iv":"AAAA"}"#,
+            br#"{"note":"x","x-amz-3":"A"}"#,
+            b"\x02\x01binary",
+        ] {
+            assert!(!is_instruction_file(&none, body), "{body:?}");
+        }
     }
 
     #[test]

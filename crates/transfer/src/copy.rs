@@ -123,18 +123,17 @@ pub async fn copy(
     }
     let head = atrest_s3::head(s3, from).await?;
     let suffix = atrest_format::s3ec::INSTRUCTION_SUFFIX;
-    let instruction = from.with_key(format!("{}{suffix}", from.key()));
     let instruction_to = to.with_key(format!("{}{suffix}", to.key()));
-    let instruction_file = match atrest_s3::head(s3, &instruction).await {
+    let instruction_file = match crate::list::instruction_file_of(s3, from).await? {
         // A copy onto itself (a new storage class) leaves the instruction
         // file as it is: S3 refuses a copy that changes nothing.
-        Ok(_) if from == to => None,
-        Ok(found) => {
-            atrest_s3::copy_object(s3, &instruction, &instruction_to, &found.etag, None).await?;
-            Some(found.etag)
+        Some(_) if from == to => None,
+        Some((instruction, version)) => {
+            let etag = version.etag.unwrap_or_default();
+            atrest_s3::copy_object(s3, &instruction, &instruction_to, &etag, None).await?;
+            Some(etag)
         }
-        Err(S3Error::NoSuchKey { .. }) => None,
-        Err(e) => return Err(e),
+        None => None,
     };
     let parts = match copy_body(s3, from, to, &head, &options, stop).await {
         Ok(parts) => parts,

@@ -12,7 +12,7 @@
 //! # }
 //! ```
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 
 use atrest_format::inspect::{inspect, Inspected, Inspection};
 use atrest_s3::{ByteRange, S3Error, S3Uri};
@@ -72,40 +72,122 @@ pub fn group_key(key: &str) -> &str {
     key.strip_suffix(INSTRUCTION_SUFFIX).unwrap_or(key)
 }
 
-/// Takes out of `objects` each `KEY.instruction` whose `KEY` is listed
-/// too, and returns them: an S3 Encryption Client instruction file is read
-/// with its object (see [`crate::Download`]) and is not an object to
-/// decrypt, verify or copy of its own.
-pub fn without_instruction_files(objects: &mut Vec<atrest_s3::Listed>) -> Vec<atrest_s3::Listed> {
+/// Takes out of `objects` each S3 Encryption Client instruction file of a
+/// listed object, and returns them: a `KEY.instruction` whose `KEY` is
+/// listed too and that is an instruction file ([`instruction_file_at`]:
+/// one GET of each such pair's, a few at a time). An instruction file is
+/// read with its object (see [`crate::Download`]) and is not an object to
+/// decrypt, verify or copy of its own; a user's own object that is merely
+/// named so stays among `objects`.
+pub async fn take_instruction_files(
+    s3: &aws_sdk_s3::Client,
+    bucket: &S3Uri,
+    objects: &mut Vec<atrest_s3::Listed>,
+) -> Result<Vec<atrest_s3::Listed>, S3Error> {
     // Most listings have none: no set of every key for them.
     if !objects.iter().any(|o| o.key.ends_with(INSTRUCTION_SUFFIX)) {
-        return Vec::new();
+        return Ok(Vec::new());
     }
-    let of_listed: Vec<bool> = {
-        let keys: std::collections::HashSet<&str> =
-            objects.iter().map(|o| o.key.as_str()).collect();
-        objects
-            .iter()
-            .map(|o| {
-                o.key
-                    .strip_suffix(INSTRUCTION_SUFFIX)
-                    .is_some_and(|object| keys.contains(object))
-            })
-            .collect()
-    };
-    let mut of_listed = of_listed.into_iter();
+    let named = named_after_listed(objects);
+    let is_file: Vec<bool> = futures::stream::iter(objects.iter().zip(&named))
+        .map(|(o, &named)| async move {
+            match named {
+                false => Ok::<_, S3Error>(false),
+                true => {
+                    let file = bucket.with_key(o.key.clone());
+                    Ok(instruction_file_at(s3, &file).await?.is_some())
+                }
+            }
+        })
+        .buffered(INSTRUCTION_FILE_CHECKS)
+        .try_collect()
+        .await?;
+    let mut is_file = is_file.into_iter();
     let (instruction_files, rest) = std::mem::take(objects)
         .into_iter()
-        .partition(|_| of_listed.next().expect("one flag per object"));
+        .partition(|_| is_file.next().expect("one flag per object"));
     *objects = rest;
-    instruction_files
+    Ok(instruction_files)
+}
+
+/// For each object, whether it is named as the instruction file of
+/// another listed one (`KEY.instruction` beside `KEY`).
+fn named_after_listed(objects: &[atrest_s3::Listed]) -> Vec<bool> {
+    let keys: std::collections::HashSet<&str> = objects.iter().map(|o| o.key.as_str()).collect();
+    objects
+        .iter()
+        .map(|o| {
+            o.key
+                .strip_suffix(INSTRUCTION_SUFFIX)
+                .is_some_and(|object| keys.contains(object))
+        })
+        .collect()
+}
+
+/// Candidate instruction files read at once.
+const INSTRUCTION_FILE_CHECKS: usize = 16;
+
+/// The S3 Encryption Client instruction file of the object at `uri`, if it
+/// has one: the version of `KEY.instruction` read, when that exists and is
+/// an instruction file ([`instruction_file_at`]).
+pub async fn instruction_file_of(
+    s3: &aws_sdk_s3::Client,
+    uri: &S3Uri,
+) -> Result<Option<(S3Uri, atrest_s3::ObjectVersion)>, S3Error> {
+    let file = uri.with_key(format!("{}{INSTRUCTION_SUFFIX}", uri.key()));
+    Ok(instruction_file_at(s3, &file).await?.map(|v| (file, v)))
+}
+
+/// Whether the object `file` (named `KEY.instruction`) is an instruction
+/// file (see [`atrest_format::s3ec::is_instruction_file`]): its version if
+/// so. One HeadObject (most objects have no such file), then for one that
+/// exists unmarked, a GET of its body (at most 64 KiB: a larger object is
+/// no instruction file). One whose body S3 will not serve (archived, or
+/// access denied) cannot be read to tell, and is taken for one by its
+/// name: an S3 Encryption Client object's pair is kept whole.
+pub async fn instruction_file_at(
+    s3: &aws_sdk_s3::Client,
+    file: &S3Uri,
+) -> Result<Option<atrest_s3::ObjectVersion>, S3Error> {
+    let head = match atrest_s3::head(s3, file).await {
+        Ok(head) => head,
+        Err(S3Error::NoSuchKey { .. }) => return Ok(None),
+        Err(e) => return Err(e),
+    };
+    let version = atrest_s3::ObjectVersion {
+        etag: Some(head.etag.clone()),
+        version_id: head.version_id.clone(),
+    };
+    let metadata: BTreeMap<String, String> = head
+        .properties
+        .metadata
+        .iter()
+        .map(|(k, v)| (k.to_ascii_lowercase(), v.clone()))
+        .collect();
+    let max = crate::s3ec::MAX_INSTRUCTION_FILE;
+    if metadata.contains_key(INSTRUCTION_FILE) || head.len > max {
+        return Ok(metadata.contains_key(INSTRUCTION_FILE).then_some(version));
+    }
+    let body = match atrest_s3::get_range(s3, file, ByteRange::new(0, max), Some(&version)).await {
+        Ok(read) => read.bytes,
+        Err(S3Error::Archived { .. } | S3Error::AccessDenied { .. }) => return Ok(Some(version)),
+        Err(e) => return Err(e),
+    };
+    let is_one = atrest_format::s3ec::is_instruction_file(&metadata, &body);
+    Ok(is_one.then_some(version))
 }
 
 /// Whether an object is an instruction file: marked so (the Java client
-/// marks its own), or named `KEY.instruction` and JSON (others do not).
+/// marks its own), or named `KEY.instruction` with a body that is one
+/// (`first`, its first bytes).
 fn is_instruction_file(key: &str, metadata: &HashMap<String, String>, first: &[u8]) -> bool {
+    let metadata: BTreeMap<String, String> = metadata
+        .iter()
+        .map(|(k, v)| (k.to_ascii_lowercase(), v.clone()))
+        .collect();
     metadata.contains_key(INSTRUCTION_FILE)
-        || (key.ends_with(INSTRUCTION_SUFFIX) && first.first() == Some(&b'{'))
+        || (key.ends_with(INSTRUCTION_SUFFIX)
+            && atrest_format::s3ec::is_instruction_file(&metadata, first))
 }
 
 /// Whether the object's metadata marks an S3 Encryption Client object.
@@ -275,22 +357,19 @@ mod tests {
     }
 
     #[test]
-    fn instruction_files_go_with_their_object_only_when_it_is_listed() {
-        let mut objects = listed(&[
+    fn instruction_files_are_looked_for_only_beside_a_listed_object() {
+        let objects = listed(&[
             "a",
             "a.instruction",
             "b.instruction",
             "c",
             "c.instruction.instruction",
         ]);
-        let left_out = without_instruction_files(&mut objects);
-        assert_eq!(left_out, listed(&["a.instruction"]));
-        let keys: Vec<&str> = objects.iter().map(|o| o.key.as_str()).collect();
         // b's object is not listed (another prefix, or gone): b.instruction
         // stays, to be reported; c.instruction is not listed either.
         assert_eq!(
-            keys,
-            ["a", "b.instruction", "c", "c.instruction.instruction"]
+            named_after_listed(&objects),
+            [false, true, false, false, false]
         );
         assert_eq!(group_key("dir/a.instruction"), "dir/a");
         assert_eq!(group_key("dir/a"), "dir/a");

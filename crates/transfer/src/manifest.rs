@@ -420,7 +420,7 @@ pub struct Selection {
     pub outside_prefix: u64,
     /// The S3 Encryption Client instruction files of selected objects, left
     /// out of `objects`: each goes with its object
-    /// ([`crate::list::without_instruction_files`]).
+    /// ([`crate::list::take_instruction_files`]).
     pub instruction_files: Vec<Listed>,
 }
 
@@ -479,7 +479,8 @@ pub async fn select(
     }
     selection.objects.sort_by(|a, b| a.key.cmp(&b.key));
     selection.objects.dedup_by(|a, b| a.key == b.key);
-    selection.instruction_files = crate::list::without_instruction_files(&mut selection.objects);
+    selection.instruction_files =
+        crate::list::take_instruction_files(s3, prefix, &mut selection.objects).await?;
     Ok(selection)
 }
 

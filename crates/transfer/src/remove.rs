@@ -2,14 +2,18 @@
 //! Client's pairs whole: an object's instruction file (`KEY.instruction`,
 //! its envelope) is deleted with it, after it (the object needs the file
 //! while it exists), and an instruction file whose object stays is kept
-//! (deleting it would leave that object undecryptable).
+//! (deleting it would leave that object undecryptable). Which objects are
+//! instruction files is read, not guessed from names
+//! ([`crate::list::take_instruction_files`]): a user's own object named
+//! `KEY.instruction` is an object like any other.
 //!
 //! ```
 //! use atrest_transfer::remove::plan;
 //!
-//! let listed = ["a", "a.instruction", "b", "b.instruction"].map(String::from);
+//! // Listed: a, b and their instruction files.
+//! let instruction_files = ["a.instruction", "b.instruction"].map(String::from);
 //! // The filters took `a` and `b.instruction`, not `b`.
-//! let removal = plan(&listed, vec!["a".into(), "b.instruction".into()]);
+//! let removal = plan(&instruction_files, vec!["a".into(), "b.instruction".into()]);
 //! assert_eq!(removal.objects, ["a"]);
 //! assert_eq!(removal.instruction_files, ["a.instruction"]);
 //! assert_eq!(removal.kept, ["b.instruction"]);
@@ -18,7 +22,6 @@
 use std::collections::HashSet;
 
 use atrest_format::s3ec::INSTRUCTION_SUFFIX;
-use atrest_s3::{S3Error, S3Uri};
 
 /// What deleting some of the keys under a prefix deletes, and keeps.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -33,17 +36,16 @@ pub struct Removal {
     pub kept: Vec<String>,
 }
 
-/// The removal of `selected` among `listed` (every key under the prefix):
-/// each instruction file goes with its object, taken or not, and stays
-/// with an object that stays. A `KEY.instruction` whose `KEY` is not listed
-/// is an object like any other.
-pub fn plan(listed: &[String], selected: Vec<String>) -> Removal {
-    let listed: HashSet<&str> = listed.iter().map(String::as_str).collect();
+/// The removal of `selected` keys, where `instruction_files` are the
+/// instruction files of listed objects: each goes with its object, taken
+/// or not, and stays with an object that stays.
+pub fn plan(instruction_files: &[String], selected: Vec<String>) -> Removal {
+    let files: HashSet<&str> = instruction_files.iter().map(String::as_str).collect();
     let taken: HashSet<&str> = selected.iter().map(String::as_str).collect();
     let mut removal = Removal::default();
     for key in &selected {
         match key.strip_suffix(INSTRUCTION_SUFFIX) {
-            Some(object) if listed.contains(object) => {
+            Some(object) if files.contains(key.as_str()) => {
                 if !taken.contains(object) {
                     removal.kept.push(key.clone());
                 }
@@ -55,26 +57,12 @@ pub fn plan(listed: &[String], selected: Vec<String>) -> Removal {
         .objects
         .iter()
         .map(|key| format!("{key}{INSTRUCTION_SUFFIX}"))
-        .filter(|file| listed.contains(file.as_str()))
+        .filter(|file| files.contains(file.as_str()))
         .collect();
     removal.objects.sort();
     removal.instruction_files.sort();
     removal.kept.sort();
     removal
-}
-
-/// The instruction file of the object at `uri`, if there is one
-/// (`KEY.instruction` exists): one HeadObject.
-pub async fn instruction_file_of(
-    s3: &aws_sdk_s3::Client,
-    uri: &S3Uri,
-) -> Result<Option<S3Uri>, S3Error> {
-    let file = uri.with_key(format!("{}{INSTRUCTION_SUFFIX}", uri.key()));
-    match atrest_s3::head(s3, &file).await {
-        Ok(_) => Ok(Some(file)),
-        Err(S3Error::NoSuchKey { .. }) => Ok(None),
-        Err(e) => Err(e),
-    }
 }
 
 #[cfg(test)]
@@ -94,21 +82,36 @@ mod tests {
             "b.instruction",
             "lone.instruction",
             "dir/",
+            "notes",
+            "notes.instruction",
         ]);
-        let all = plan(&listed, listed.clone());
-        assert_eq!(all.objects, keys(&["a", "b", "dir/", "lone.instruction"]));
+        // notes.instruction is a user's own object, not notes's envelope.
+        let files = keys(&["a.instruction", "b.instruction"]);
+        let all = plan(&files, listed.clone());
+        assert_eq!(
+            all.objects,
+            keys(&[
+                "a",
+                "b",
+                "dir/",
+                "lone.instruction",
+                "notes",
+                "notes.instruction"
+            ])
+        );
         assert_eq!(
             all.instruction_files,
             keys(&["a.instruction", "b.instruction"])
         );
         assert!(all.kept.is_empty());
 
-        // `--exclude '*.instruction'` still takes a's file along.
-        let some = plan(&listed, keys(&["a", "b.instruction"]));
-        assert_eq!(some.objects, keys(&["a"]));
+        // `--exclude '*.instruction'` still takes a's file along, and
+        // leaves the user's own notes.instruction.
+        let some = plan(&files, keys(&["a", "b.instruction", "notes"]));
+        assert_eq!(some.objects, keys(&["a", "notes"]));
         assert_eq!(some.instruction_files, keys(&["a.instruction"]));
         assert_eq!(some.kept, keys(&["b.instruction"]));
 
-        assert_eq!(plan(&listed, Vec::new()), Removal::default());
+        assert_eq!(plan(&files, Vec::new()), Removal::default());
     }
 }

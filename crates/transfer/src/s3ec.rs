@@ -33,7 +33,7 @@ use crate::{Error, KeySource, Observer, Warning};
 const BATCH: usize = 512 * 1024;
 
 /// The largest instruction file read: a few entries of JSON.
-const MAX_INSTRUCTION_FILE: u64 = 64 * 1024;
+pub(crate) const MAX_INSTRUCTION_FILE: u64 = 64 * 1024;
 
 /// Plaintext read per step when writing.
 const READ_CHUNK: usize = 1 << 20;

@@ -102,14 +102,18 @@ pub enum Action {
     /// is kept (it may hold changes made since the last sync); only
     /// `--exact-timestamps` replaces it.
     KeepNewer,
-    /// Download direction with `--exact-timestamps`, same size: the
-    /// source's exact time is needed ([`source_modified`]); decide again
-    /// with it in [`Pair::remote_modified`] and [`decide_exact`].
+    /// Same size, and the times cannot tell: the object's source time is
+    /// needed ([`source_modified`]); decide again with it in
+    /// [`Pair::remote_modified`] and [`decide_exact`]. Downloads with
+    /// `--exact-timestamps`; uploads of a file modified within the second
+    /// its object was written.
     NeedExactTime,
 }
 
 /// Whole seconds since the epoch: S3's LastModified has no finer
-/// resolution, so times compare at that grain.
+/// resolution, so a download's times compare at that grain (a file given
+/// an object's time is never newer than it, even where the file system
+/// rounds).
 fn secs(t: SystemTime) -> u64 {
     t.duration_since(UNIX_EPOCH)
         .map(|d| d.as_secs())
@@ -123,12 +127,17 @@ fn secs(t: SystemTime) -> u64 {
 /// [`Action::KeepNewer`]).
 pub fn decide(direction: Direction, rules: Rules, pair: &Pair) -> Action {
     let local_newer = secs(pair.local_modified) > secs(pair.remote_modified);
+    // LastModified keeps whole seconds: a file modified later in the
+    // second its object was written may have changed after the upload
+    // (`aws s3 sync` sends it again); the time the upload recorded tells.
+    let same_second = pair.local_modified > pair.remote_modified && !local_newer;
     let differ = pair.size == SizeCheck::Differ;
     match direction {
         Direction::Upload => match (differ, rules.size_only) {
             (true, _) => Action::Transfer,
             (false, true) => Action::Skip,
             (false, false) if local_newer => Action::Transfer,
+            (false, false) if same_second => Action::NeedExactTime,
             (false, false) => Action::Skip,
         },
         Direction::Download => {
@@ -148,10 +157,16 @@ pub fn decide(direction: Direction, rules: Rules, pair: &Pair) -> Action {
     }
 }
 
-/// The decision once [`Action::NeedExactTime`] has the source's exact
-/// time: transfer unless the times match (to the second).
-pub fn decide_exact(pair: &Pair) -> Action {
-    match secs(pair.local_modified) == secs(pair.remote_modified) {
+/// The decision once [`Action::NeedExactTime`] has the object's source
+/// time ([`source_modified`]) in [`Pair::remote_modified`]: transfer unless
+/// the times match: to the second downloading, exactly uploading (the file
+/// is the one uploaded only if its time is the one recorded).
+pub fn decide_exact(direction: Direction, pair: &Pair) -> Action {
+    let same = match direction {
+        Direction::Download => secs(pair.local_modified) == secs(pair.remote_modified),
+        Direction::Upload => pair.local_modified == pair.remote_modified,
+    };
+    match same {
         true => Action::Skip,
         false => Action::Transfer,
     }
@@ -279,8 +294,9 @@ impl Plan {
 /// `direction`, as `aws s3 sync` decides. Requests only what the listings
 /// cannot tell: an object's header where no learned layout explains its
 /// size ([`Sizes`]), one at a time so that each read teaches the rest, and
-/// for `--exact-timestamps` downloads the source time of a same-sized
-/// object ([`source_modified`]).
+/// the source time of a same-sized object ([`source_modified`]) for
+/// `--exact-timestamps` downloads and for uploads of a file modified within
+/// the second its object was written.
 pub async fn plan(
     sizes: &Sizes,
     direction: Direction,
@@ -302,7 +318,7 @@ pub async fn plan(
         if action == Action::NeedExactTime {
             let source = source_modified(&sizes.s3, &at).await?;
             pair.remote_modified = source.unwrap_or(pair.remote_modified);
-            action = decide_exact(&pair);
+            action = decide_exact(direction, &pair);
         }
         match action {
             Action::Transfer => plan.transfer.push(name),
@@ -374,7 +390,8 @@ impl Remote {
             let at = o.last_modified.and_then(|t| SystemTime::try_from(t).ok());
             at.unwrap_or(UNIX_EPOCH)
         };
-        let instruction_files = crate::list::without_instruction_files(&mut listing)
+        let instruction_files = crate::list::take_instruction_files(s3, uri, &mut listing)
+            .await?
             .into_iter()
             .filter_map(|o| Some((o.key.strip_prefix(prefix)?.to_owned(), modified(&o))))
             .collect();
@@ -627,12 +644,25 @@ mod tests {
         let size_only = Rules::new(true, false);
         assert_eq!(up(pair(300, 200, Same), size_only), Skip);
         assert_eq!(up(pair(100, 200, Differ), size_only), Transfer);
-        // Sub-second differences do not count: S3 keeps whole seconds.
+        // S3 keeps whole seconds: a file changed later in the second its
+        // object was written (200 is 200.000) may have changed after it,
+        // and goes again, as with `aws s3 sync`.
         let p = Pair {
             local_modified: at(200) + Duration::from_millis(700),
             ..pair(0, 200, Same)
         };
-        assert_eq!(up(p, plain), Skip);
+        assert_eq!(up(p, plain), NeedExactTime);
+        // The upload recorded the file's time: the same file; or not.
+        let recorded = Pair {
+            remote_modified: p.local_modified,
+            ..p
+        };
+        assert_eq!(decide_exact(Direction::Upload, &recorded), Skip);
+        let other = Pair {
+            remote_modified: at(200) + Duration::from_millis(300),
+            ..p
+        };
+        assert_eq!(decide_exact(Direction::Upload, &other), Transfer);
     }
 
     #[test]
@@ -654,9 +684,10 @@ mod tests {
         let exact = Rules::new(false, true);
         assert_eq!(down(pair(300, 200, Differ), exact), Transfer);
         assert_eq!(down(pair(300, 200, Same), exact), NeedExactTime);
-        assert_eq!(decide_exact(&pair(200, 200, Same)), Skip);
-        assert_eq!(decide_exact(&pair(300, 200, Same)), Transfer);
-        assert_eq!(decide_exact(&pair(100, 200, Same)), Transfer);
+        let exact = |p: Pair| decide_exact(Direction::Download, &p);
+        assert_eq!(exact(pair(200, 200, Same)), Skip);
+        assert_eq!(exact(pair(300, 200, Same)), Transfer);
+        assert_eq!(exact(pair(100, 200, Same)), Transfer);
     }
 
     fn entries(names: &[&str]) -> BTreeMap<String, Entry> {

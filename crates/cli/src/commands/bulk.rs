@@ -346,7 +346,7 @@ pub async fn encrypt_dir(
     let found = tree::walk(dir, &filter)?;
     if !bulk.quiet {
         for name in &found.partials {
-            eprintln!(
+            crate::stdout::say_err!(
                 "warning: skipped {name}: the temporary file of an interrupted decryption (plaintext, never uploaded)"
             );
         }
@@ -433,7 +433,7 @@ fn skip_existing<T>(bulk: &Bulk<'_>, items: &mut Vec<Item<T>>, exists: impl Fn(&
     items.retain(|item| !exists(item));
     let skipped = before - items.len();
     if skipped > 0 && !bulk.quiet && !bulk.args.json {
-        eprintln!("skipped {skipped} that exist at the destination (--no-overwrite)");
+        crate::stdout::say_err!("skipped {skipped} that exist at the destination (--no-overwrite)");
     }
 }
 
@@ -572,14 +572,14 @@ pub async fn select(
             .map_err(crate::failure::from_manifest)?;
     if !quiet {
         if let Some(shard) = args.shard {
-            eprintln!(
+            crate::stdout::say_err!(
                 "shard {shard}: {} ({} in other shards)",
                 super::count_of(selection.objects.len(), "object"),
                 selection.other_shards
             );
         }
         if selection.outside_prefix > 0 {
-            eprintln!(
+            crate::stdout::say_err!(
                 "warning: skipped {} outside {}",
                 super::count_of(selection.outside_prefix as usize, "manifest row"),
                 crate::escape(&prefix.to_string())
@@ -628,14 +628,14 @@ fn summarize(verb: &str, mut done: Vec<Done>, kms_calls: u64, bulk: &Bulk<'_>) -
     } else {
         for (name, error) in &failed {
             // Keys and server messages are untrusted text.
-            eprintln!("failed: {name}: {}", crate::escape(error));
+            crate::stdout::say_err!("failed: {name}: {}", crate::escape(error));
         }
         let per_file = match done.len() {
             0 => String::new(),
             n => format!(" ({:.2} per file)", kms_calls as f64 / n as f64),
         };
         if !bulk.quiet {
-            eprintln!(
+            crate::stdout::say_err!(
                 "{verb} {} ({bytes} bytes), {} failed; {}{per_file}",
                 super::count_of(files as usize, "file"),
                 failed.len(),

@@ -70,12 +70,16 @@ pub async fn run(s3: &aws_sdk_s3::Client, args: Copy<'_>, stop: Stop) -> Result<
             return Err(Failure::new(Exit::Usage, why).into());
         }
         onto_itself(args.from, &to)?;
+        if args.dry_run {
+            // As `aws s3 cp --dryrun`: the source must exist (a HEAD).
+            atrest_s3::head(s3, args.from).await?;
+        }
         if args.no_overwrite {
             match atrest_s3::head(s3, &to).await {
                 Ok(_) => {
                     if !args.quiet {
                         let name = escape(&to.to_string());
-                        eprintln!("skipped: {name} exists (--no-overwrite)");
+                        crate::stdout::say_err!("skipped: {name} exists (--no-overwrite)");
                     }
                     return Ok(());
                 }
@@ -114,7 +118,9 @@ pub async fn run(s3: &aws_sdk_s3::Client, args: Copy<'_>, stop: Stop) -> Result<
         pairs.retain(|(_, to)| !existing.contains(to.key()));
         let skipped = before - pairs.len();
         if skipped > 0 && !args.quiet {
-            eprintln!("skipped {skipped} that exist at the destination (--no-overwrite)");
+            crate::stdout::say_err!(
+                "skipped {skipped} that exist at the destination (--no-overwrite)"
+            );
         }
     }
     run_all(s3, &args, pairs, &stop).await
@@ -197,7 +203,7 @@ pub async fn run_all(
             Err(e) if !args.recursive => return Err(e),
             Err(e) => {
                 if !args.json {
-                    eprintln!(
+                    crate::stdout::say_err!(
                         "failed: {}: {}",
                         escape(&line.from),
                         escape(&one_line(e.as_ref()))
@@ -219,7 +225,7 @@ pub async fn run_all(
         let objects = super::count_of(copied, "object");
         let failed = failed.len();
         let verb = if args.move_source { "moved" } else { "copied" };
-        eprintln!("{verb} {objects} ({bytes} bytes) inside S3, {failed} failed");
+        crate::stdout::say_err!("{verb} {objects} ({bytes} bytes) inside S3, {failed} failed");
     }
     match failed.len() {
         0 => Ok(()),

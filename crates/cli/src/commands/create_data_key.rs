@@ -15,7 +15,7 @@ pub async fn run(kms: &Kms, key_id: &str, data_key: &Path, quiet: bool) -> Resul
         } else {
             "wrote"
         };
-        eprintln!(
+        crate::stdout::say_err!(
             "{verb} {} (wrapped data key under `{key_id}`)",
             data_key.display()
         );

@@ -153,6 +153,6 @@ impl Observer for Shown {
             _ => warning.to_string(),
         };
         // Object keys are untrusted text.
-        eprintln!("warning: {}", crate::escape(&line));
+        crate::stdout::say_err!("warning: {}", crate::escape(&line));
     }
 }

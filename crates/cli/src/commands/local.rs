@@ -121,7 +121,7 @@ pub async fn decrypt(keys: KeySource<'_>, args: LocalDecrypt<'_>) -> Result<()> 
             .map_err(from_transfer)?;
         let v1 = matches!(opened.header(), Header::V1(_));
         if v1 && args.expect_context.is_empty() && !args.quiet {
-            eprintln!(
+            crate::stdout::say_err!(
                 "warning: {name} is a v1 object: it is not authenticated, so tampering cannot be detected (re-encrypt it to v2)"
             );
         }
@@ -263,7 +263,7 @@ fn dry_run(verb: &str, input: &std::path::Path, out: &std::path::Path, quiet: bo
 /// `--no-overwrite` found the output: nothing is done.
 fn skipped(out: &std::path::Path, quiet: bool) {
     if !quiet {
-        eprintln!(
+        crate::stdout::say_err!(
             "skipped: {} exists (--no-overwrite)",
             crate::escape(&out.display().to_string())
         );

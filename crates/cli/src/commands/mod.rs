@@ -176,7 +176,7 @@ impl<'a> Objects<'a> {
             }
         }
         if !self.quiet && self.recursive {
-            eprintln!("{}", report.summary);
+            crate::stdout::say_err!("{}", report.summary);
         }
     }
 }

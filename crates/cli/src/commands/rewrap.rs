@@ -147,7 +147,7 @@ pub async fn data_key(kms: &Kms, to_key: &str, path: &Path, quiet: bool) -> Resu
         .with_context(|| format!("cannot re-wrap {} under `{to_key}`", path.display()))?;
     if re.is_same_key() {
         if !quiet {
-            eprintln!(
+            crate::stdout::say_err!(
                 "{} is already wrapped under {}: left as it is",
                 path.display(),
                 re.key_id
@@ -157,7 +157,7 @@ pub async fn data_key(kms: &Kms, to_key: &str, path: &Path, quiet: bool) -> Resu
     }
     crate::keyring::write_data_key(path, re.wrapped).await?;
     if !quiet {
-        eprintln!(
+        crate::stdout::say_err!(
             "re-wrapped {}: {} -> {}",
             path.display(),
             re.source_key_id.as_deref().unwrap_or("?"),

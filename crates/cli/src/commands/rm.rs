@@ -6,7 +6,8 @@
 use anyhow::Result;
 use atrest_fs::tree::{as_prefix, Filter};
 use atrest_s3::S3Uri;
-use atrest_transfer::remove::{instruction_file_of, plan};
+use atrest_transfer::list::{instruction_file_of, take_instruction_files};
+use atrest_transfer::remove::plan;
 use futures::StreamExt;
 
 use crate::cli::RmArgs;
@@ -31,30 +32,33 @@ pub async fn run(s3: &aws_sdk_s3::Client, args: &RmArgs, quiet: bool) -> Result<
         // all the same.
         let file = instruction_file_of(s3, uri).await?;
         delete(s3, &say, uri).await?;
-        if let Some(file) = file {
+        if let Some((file, _)) = file {
             delete(s3, &say, &file).await?;
         }
         return Ok(());
     }
     let prefix = as_prefix(uri.key());
     let filter = Filter::new(&args.filters.rules)?;
-    let listed: Vec<String> = atrest_s3::list(s3, &uri.with_key(prefix.clone()))
+    let under = uri.with_key(prefix.clone());
+    let mut listed = atrest_s3::list(s3, &under).await?;
+    let files: Vec<String> = take_instruction_files(s3, &under, &mut listed)
         .await?
         .into_iter()
         .map(|o| o.key)
         .collect();
     let selected = listed
-        .iter()
+        .into_iter()
+        .map(|o| o.key)
+        .chain(files.iter().cloned())
         .filter(|key| {
             key.strip_prefix(&prefix)
                 .is_some_and(|rel| filter.takes(rel))
         })
-        .cloned()
         .collect();
-    let removal = plan(&listed, selected);
+    let removal = plan(&files, selected);
     for key in &removal.kept {
         if !quiet {
-            eprintln!(
+            crate::stdout::say_err!(
                 "warning: kept {}: the S3 Encryption Client instruction file of an object not deleted",
                 escape(&uri.with_key(key.clone()).to_string())
             );
@@ -165,7 +169,7 @@ impl Say<'_> {
                 "destination": target.to_string(), "status": "failed", "error": why});
             crate::stdout::say!("{line}");
         } else {
-            eprintln!("failed: {}: {}", escape(&target.to_string()), escape(why));
+            crate::stdout::say_err!("failed: {}: {}", escape(&target.to_string()), escape(why));
         }
     }
 
@@ -185,7 +189,7 @@ impl Say<'_> {
                 "deleted"
             };
             let objects = super::count_of(deleted, "object");
-            eprintln!("{verb} {objects}, {} failed", failed.len());
+            crate::stdout::say_err!("{verb} {objects}, {} failed", failed.len());
         }
     }
 }

@@ -90,7 +90,7 @@ impl Sync<'_> {
     /// of the object `object`, leaving that object undecryptable.
     fn warn_instruction_clash(&self, source: &str, object: &S3Uri) {
         if !self.quiet {
-            eprintln!(
+            crate::stdout::say_err!(
                 "warning: skipped {}: it would replace the S3 Encryption Client instruction file of {}",
                 crate::escape(source),
                 crate::escape(&object.to_string()),
@@ -269,7 +269,7 @@ async fn upload(args: &Sync<'_>, dir: &Path, uri: &S3Uri, interrupt: &Interrupt)
         .await?;
     for rel in plan.spare(&unreadable) {
         if !args.quiet {
-            eprintln!(
+            crate::stdout::say_err!(
                 "warning: kept {}: its source could not be read (see below)",
                 crate::escape(&uri.with_key(format!("{prefix}{rel}")).to_string()),
             );
@@ -339,7 +339,7 @@ async fn delete_objects(
 fn deleted(results: Vec<Result<()>>) -> Result<usize> {
     let mut failed = 0;
     for e in results.iter().filter_map(|r| r.as_ref().err()) {
-        eprintln!("failed: {}", crate::escape(&format!("{e:#}")));
+        crate::stdout::say_err!("failed: {}", crate::escape(&format!("{e:#}")));
         failed += 1;
     }
     match failed {
@@ -351,7 +351,7 @@ fn deleted(results: Vec<Result<()>>) -> Result<usize> {
 /// The comparisons' counts, after the run's summary.
 fn report(args: &Sync<'_>, plan: &Plan, deleted: usize) {
     if !args.quiet && !args.many.json {
-        eprintln!(
+        crate::stdout::say_err!(
             "{} up to date, {} kept (newer than the source), {} deleted",
             plan.current,
             plan.kept.len(),
@@ -384,7 +384,7 @@ async fn download(args: &Sync<'_>, uri: &S3Uri, dir: &Path) -> Result<()> {
         .await?;
     if !args.quiet {
         for rel in &plan.kept {
-            eprintln!(
+            crate::stdout::say_err!(
                 "warning: kept {}: it is newer than {} (changed since the last sync?); --exact-timestamps replaces it",
                 crate::escape(&paths[rel].display().to_string()),
                 crate::escape(&uri.with_key(format!("{prefix}{rel}")).to_string()),

@@ -620,6 +620,13 @@ fn cp_between_s3_locations_copies_inside_s3() {
     let before = keys(&env, "");
     let out = env.ok(&["cp", "-r", &env.uri("src/"), &env.uri("dry/"), "--dryrun"]);
     assert!(String::from_utf8_lossy(&out.stdout).starts_with("(dryrun) copy: "));
+    // As `aws s3 cp --dryrun`, a missing source fails (it said it would copy).
+    for verb in ["cp", "mv"] {
+        let args = [verb, &env.uri("src/missing"), &env.uri("dry/m"), "--dryrun"];
+        let out = env.run(&args);
+        assert_status(&out, 3, &args);
+        assert!(out.stdout.is_empty(), "{args:?}");
+    }
     let (from, to) = (env.uri("src/in.bin"), env.uri("x"));
     for flag in [&["--key", "k"][..], &["--range", "0-1"]] {
         let args = [&["cp", &from, &to][..], flag].concat();

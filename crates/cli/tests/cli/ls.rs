@@ -253,6 +253,37 @@ fn a_closed_stdout_ends_the_report_quietly() {
     );
 }
 
+/// `atrest ... 2>&1 | head -1` closes stderr too: before, eprintln!
+/// panicked on the first warning or error after it (exit 101, whatever
+/// the run did). Now what cannot be said is dropped, and the exit status
+/// is the run's own.
+#[test]
+fn a_closed_stderr_leaves_the_exit_status_the_runs() {
+    let Some(env) = env() else { return };
+    crate::bulk::write(&env.path("up"), "a", b"a");
+    crate::bulk::write(&env.path("up"), "b", b"b");
+    let closed = |args: &[&str]| {
+        let mut child = env
+            .atrest()
+            .args(args)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        // Both reading ends closed before anything is written.
+        drop(child.stdout.take());
+        drop(child.stderr.take());
+        child.wait().unwrap().code()
+    };
+    let args = ["cp", "-r", "up", &env.uri("up/"), "--key", &env.key_id];
+    assert_eq!(closed(&args), Some(0), "a summary on stderr");
+    assert_eq!(crate::bulk::keys(&env, "up/"), ["up/a", "up/b"]);
+    let args = ["cp", "missing", &env.uri("x"), "--key", &env.key_id];
+    assert_eq!(closed(&args), Some(3), "an error on stderr");
+    let args = ["cp", "a", "b"];
+    assert_eq!(closed(&args), Some(2), "a usage error on stderr");
+}
+
 /// A Batch Operations manifest gives no sizes: before, `ls --manifest`
 /// took each object for empty ("not an atrest object: it is empty")
 /// without reading it. Now every object's header is read, and a key the

@@ -5,11 +5,21 @@ use crate::bulk::keys;
 use crate::faults::{Fault, Op, Proxy};
 use crate::harness::*;
 
+/// Puts each object; one named `KEY.instruction` holds an S3 Encryption
+/// Client envelope, as an instruction file does.
 fn put(env: &Env, names: &[&str]) {
     for name in names {
-        env.put_raw(name, b"x".to_vec());
+        let body = match name.ends_with(".instruction") {
+            true => INSTRUCTION_FILE.to_vec(),
+            false => b"x".to_vec(),
+        };
+        env.put_raw(name, body);
     }
 }
+
+/// An instruction file's body: the client's entries, a wrapped key among them.
+pub const INSTRUCTION_FILE: &[u8] =
+    br#"{"x-amz-key-v2":"AAAA","x-amz-wrap-alg":"kms+context","x-amz-iv":"AAAAAAAAAAAAAAAA"}"#;
 
 fn stdout_lines(out: &std::process::Output) -> Vec<String> {
     String::from_utf8_lossy(&out.stdout)
@@ -125,6 +135,34 @@ fn an_object_that_cannot_be_deleted_keeps_its_instruction_file() {
     );
     assert!(err.contains("1 of 1 object could not be deleted"), "{err}");
     assert_eq!(keys(&env, ""), ["p/a", "p/a.instruction"]);
+}
+
+/// Before, any `KEY.instruction` beside `KEY` went with it: `rm KEY`
+/// deleted a user's own `KEY.instruction`, and `rm -r --exclude` did not
+/// keep it. Only an object that is an instruction file goes along.
+#[test]
+fn rm_leaves_an_object_merely_named_as_an_instruction_file() {
+    let Some(env) = env() else { return };
+    for (key, body) in [
+        ("notes", &b"x"[..]),
+        ("notes.instruction", b"my own notes"),
+        ("p/a", b"x"),
+        ("p/a.instruction", b"{}"),
+        ("p/b", b"x"),
+        ("p/b.instruction", INSTRUCTION_FILE),
+    ] {
+        env.put_raw(key, body.to_vec());
+    }
+    let out = env.ok(&["rm", &env.uri("notes")]);
+    assert_eq!(
+        stdout_lines(&out),
+        [format!("delete: {}", env.uri("notes"))]
+    );
+    assert_eq!(env.get_raw("notes.instruction"), b"my own notes");
+    let args = ["rm", "-r", &env.uri("p"), "--exclude", "*.instruction"];
+    env.ok(&args);
+    // b's instruction file went with b; a's namesake is an object, excluded.
+    assert_eq!(keys(&env, ""), ["notes.instruction", "p/a.instruction"]);
 }
 
 #[test]

@@ -824,6 +824,41 @@ fn instruction_files_go_with_their_objects_in_prefix_commands() {
     assert_eq!(doc["objects"][0]["key"], "dir/b");
 }
 
+/// A file of the user's named `KEY.instruction` beside `KEY` is an object
+/// like any other. Before, it was taken for an instruction file by its
+/// name: `cp -r` and `sync` down left it out without a word (exit 0), and
+/// copies and moves took it along with `KEY`.
+#[test]
+fn an_object_merely_named_as_an_instruction_file_is_an_object() {
+    let Some(env) = env() else { return };
+    std::fs::create_dir(env.path("up")).unwrap();
+    std::fs::write(env.path("up/setup"), b"steps").unwrap();
+    std::fs::write(env.path("up/setup.instruction"), b"read me first").unwrap();
+    env.ok(&["cp", "-r", "up", &env.uri("d/"), "--key", &env.key_id]);
+    let prefix = env.uri("d/");
+    for down in [&["cp", "-r"][..], &["sync"]] {
+        let args = [down, &[&prefix, "down"][..]].concat();
+        let out = env.ok(&args);
+        assert_eq!(names_in(&env.path("down")), ["setup", "setup.instruction"]);
+        let note = std::fs::read(env.path("down/setup.instruction")).unwrap();
+        assert_eq!(note, b"read me first", "{}", stderr(&out));
+        std::fs::remove_dir_all(env.path("down")).unwrap();
+    }
+    let out = env.ok(&["verify", "-r", &env.uri("d/")]);
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout)
+            .matches("verified ")
+            .count(),
+        2
+    );
+    // One object copied, or moved, inside S3: its namesake stays.
+    env.ok(&["cp", &env.uri("d/setup"), &env.uri("c/setup")]);
+    assert_eq!(crate::bulk::keys(&env, "c/"), ["c/setup"]);
+    env.ok(&["mv", &env.uri("d/setup"), &env.uri("m/setup")]);
+    assert_eq!(crate::bulk::keys(&env, "m/"), ["m/setup"]);
+    assert_eq!(crate::bulk::keys(&env, "d/"), ["d/setup.instruction"]);
+}
+
 /// Synced between prefixes, an object goes with its instruction file, and
 /// goes again when only that file was rewritten (as the Java client's
 /// re-encryption of an instruction file does); `--delete` takes both.
