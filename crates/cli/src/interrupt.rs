@@ -80,6 +80,11 @@ impl Interrupt {
         }
     }
 
+    /// Whether a signal has arrived.
+    pub fn fired(&self) -> bool {
+        self.0.borrow().is_some()
+    }
+
     /// Runs `work` unless a signal arrives first, in which case `work` is
     /// dropped (its temporary files with it).
     pub async fn guard<T>(
@@ -90,5 +95,20 @@ impl Interrupt {
             result = work => result,
             got = self.wait() => Err(got.into()),
         }
+    }
+}
+
+/// Runs `work`, which has nothing to clean up (a listing, a HEAD), within
+/// [`Interrupt::stopping`]'s work, unless the stop comes first: `work` is
+/// then dropped at once rather than awaited (a silent server would hold a
+/// signalled command until its time-outs). The error then is only a
+/// placeholder: `stopping` reports the signal.
+pub async fn unless_stopped<T>(
+    stop: &Stop,
+    work: impl Future<Output = anyhow::Result<T>>,
+) -> anyhow::Result<T> {
+    tokio::select! {
+        result = work => result,
+        () = stop.stopped() => Err(anyhow::anyhow!("stopped")),
     }
 }

@@ -121,10 +121,18 @@ pub async fn copy(
     if stop.is_stopped() {
         return Err(stopped(to));
     }
-    let head = atrest_s3::head(s3, from).await?;
+    // Nothing begun yet: a stop drops these reads at once.
+    let reads = async {
+        let head = atrest_s3::head(s3, from).await?;
+        Ok::<_, S3Error>((head, crate::list::instruction_file_of(s3, from).await?))
+    };
+    let (head, instruction) = tokio::select! {
+        read = reads => read?,
+        () = stop.stopped() => return Err(stopped(to)),
+    };
     let suffix = atrest_format::s3ec::INSTRUCTION_SUFFIX;
     let instruction_to = to.with_key(format!("{}{suffix}", to.key()));
-    let instruction_file = match crate::list::instruction_file_of(s3, from).await? {
+    let instruction_file = match instruction {
         // A copy onto itself (a new storage class) leaves the instruction
         // file as it is: S3 refuses a copy that changes nothing.
         Some(_) if from == to => None,

@@ -381,7 +381,9 @@ pub(crate) async fn upload(
     if bulk.no_overwrite {
         // One listing, not a HEAD per file.
         let under = template.uri.with_key(prefix.to_owned());
-        let existing: std::collections::HashSet<String> = atrest_s3::list(bulk.s3, &under)
+        let listing = async { Ok(atrest_s3::list(bulk.s3, &under).await?) };
+        let existing: std::collections::HashSet<String> = interrupt
+            .guard(listing)
             .await?
             .into_iter()
             .map(|o| o.key)

@@ -14,6 +14,7 @@ use super::bulk::{dry_run_json, object_json, Transferred};
 use crate::cli::{EncryptArgs, TransferArgs};
 use crate::escape;
 use crate::failure::{one_line, Exit, Failure};
+use crate::interrupt::unless_stopped;
 
 /// One copy, or (`recursive`) every object under a prefix.
 pub struct Copy<'a> {
@@ -72,10 +73,11 @@ pub async fn run(s3: &aws_sdk_s3::Client, args: Copy<'_>, stop: Stop) -> Result<
         onto_itself(args.from, &to)?;
         if args.dry_run {
             // As `aws s3 cp --dryrun`: the source must exist (a HEAD).
-            atrest_s3::head(s3, args.from).await?;
+            unless_stopped(&stop, async { Ok(atrest_s3::head(s3, args.from).await?) }).await?;
         }
         if args.no_overwrite {
-            match atrest_s3::head(s3, &to).await {
+            let found = unless_stopped(&stop, async { Ok(atrest_s3::head(s3, &to).await) });
+            match found.await? {
                 Ok(_) => {
                     if !args.quiet {
                         let name = escape(&to.to_string());
@@ -93,10 +95,12 @@ pub async fn run(s3: &aws_sdk_s3::Client, args: Copy<'_>, stop: Stop) -> Result<
     let filter = Filter::new(args.filters)?;
     let (from_prefix, to_prefix) = (as_prefix(args.from.key()), as_prefix(args.to.key()));
     let under = args.from.with_key(from_prefix.clone());
-    let selection =
-        atrest_transfer::manifest::select(s3, &under, None, atrest_transfer::manifest::Shard::ALL)
-            .await
-            .map_err(crate::failure::from_manifest)?;
+    let all = atrest_transfer::manifest::Shard::ALL;
+    let select = atrest_transfer::manifest::select(s3, &under, None, all);
+    let selection = unless_stopped(&stop, async {
+        select.await.map_err(crate::failure::from_manifest)
+    })
+    .await?;
     let mut pairs = selection
         .objects
         .iter()
@@ -108,8 +112,10 @@ pub async fn run(s3: &aws_sdk_s3::Client, args: Copy<'_>, stop: Stop) -> Result<
         .collect::<Vec<_>>();
     if args.no_overwrite {
         // One listing, not a HEAD per object.
+        let under = args.to.with_key(to_prefix.clone());
+        let list = atrest_s3::list(s3, &under);
         let existing: std::collections::HashSet<String> =
-            atrest_s3::list(s3, &args.to.with_key(to_prefix.clone()))
+            unless_stopped(&stop, async { Ok(list.await?) })
                 .await?
                 .into_iter()
                 .map(|o| o.key)

@@ -1,6 +1,7 @@
 //! `atrest rewrap` and `atrest rewrap-data-key`: flags, listing and the
 //! report; the work is `atrest_transfer::rewrap`.
 
+use crate::interrupt::unless_stopped;
 use std::path::Path;
 
 use anyhow::{Context, Result};
@@ -32,9 +33,10 @@ pub async fn run(
     let rewrap = Rewrap::new(s3.clone(), kms.clone(), options);
     let objects = &args.objects;
     let mut results = objects
-        .run_each(objects.list(s3).await?, async |uri| {
-            rewrap.object(uri).await
-        })
+        .run_each(
+            unless_stopped(&stop, objects.list(s3)).await?,
+            async |uri| rewrap.object(uri).await,
+        )
         .await;
     if stop.is_stopped() {
         // Interrupted: the signal is what is reported.

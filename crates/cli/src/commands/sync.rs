@@ -22,7 +22,7 @@ use crate::commands::bulk::{self, Bulk, Item};
 use crate::commands::decrypt::Decrypt;
 use crate::commands::encrypt::Encrypt;
 use crate::failure::{Exit, Failure};
-use crate::interrupt::Interrupt;
+use crate::interrupt::{unless_stopped, Interrupt};
 use crate::progress::Show;
 use atrest_fs::tree::{self, as_prefix, relative_key, Filter, Source};
 
@@ -156,8 +156,11 @@ async fn copy(args: &Sync<'_>, from: &S3Uri, to: &S3Uri, stop: Stop) -> Result<(
         return Err(Failure::new(Exit::Usage, why).into());
     }
     let filter = args.many.filter()?;
-    let source = remote(args, from, &from_prefix, &filter).await?;
-    let destination = remote(args, to, &to_prefix, &filter).await?;
+    let listings = async {
+        let source = remote(args, from, &from_prefix, &filter).await?;
+        Ok((source, remote(args, to, &to_prefix, &filter).await?))
+    };
+    let (source, destination) = unless_stopped(&stop, listings).await?;
     let rules = Rules::new(args.sync.size_only, args.sync.exact_timestamps);
     let options = Options::new(rules, args.sync.no_overwrite, args.sync.delete);
     let mut plan = sync::plan_copy(options, &source, &destination);
@@ -253,7 +256,8 @@ async fn upload(args: &Sync<'_>, dir: &Path, uri: &S3Uri, interrupt: &Interrupt)
         .filter_map(|f| f.key.clone())
         .collect();
     let mut found = bulk::walked(walk);
-    let remote = remote(args, uri, &prefix, &filter).await?;
+    // Nothing to clean up yet: a signal drops the listing and the plan.
+    let remote = interrupt.guard(remote(args, uri, &prefix, &filter)).await?;
     found.retain(|item| match &item.work {
         Ok(source) if remote.instruction_files.contains_key(&source.rel) => {
             let object = atrest_transfer::list::group_key(&source.rel);
@@ -264,9 +268,8 @@ async fn upload(args: &Sync<'_>, dir: &Path, uri: &S3Uri, interrupt: &Interrupt)
         _ => true,
     });
     let local: BTreeMap<String, Entry> = found.iter().filter_map(entry).collect();
-    let mut plan = args
-        .plan(Direction::Upload, uri, &prefix, &local, &remote.objects)
-        .await?;
+    let plan = args.plan(Direction::Upload, uri, &prefix, &local, &remote.objects);
+    let mut plan = interrupt.guard(plan).await?;
     for rel in plan.spare(&unreadable) {
         if !args.quiet {
             crate::stdout::say_err!(
@@ -309,6 +312,10 @@ async fn upload(args: &Sync<'_>, dir: &Path, uri: &S3Uri, interrupt: &Interrupt)
     );
     let bulk = args.bulk();
     let transferred = bulk::upload(&bulk, &template, &prefix, todo, interrupt).await;
+    // A signal stops the run: nothing is deleted after it.
+    if interrupt.fired() {
+        return transferred;
+    }
     let deleted = delete_objects(args, uri, &prefix, &plan.delete).await?;
     report(args, &plan, deleted);
     transferred

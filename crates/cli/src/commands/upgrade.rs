@@ -1,6 +1,7 @@
 //! `atrest upgrade`: flags, listing and the report; the work is
 //! `atrest_transfer::upgrade`.
 
+use crate::interrupt::unless_stopped;
 use std::sync::Arc;
 
 use anyhow::Result;
@@ -31,9 +32,10 @@ pub async fn run(
     let upgrade = Upgrade::new(Transfer::new(s3.clone(), keys), options);
     let objects = &args.objects;
     let mut results = objects
-        .run_each(objects.list(s3).await?, async |uri| {
-            upgrade.object(uri).await
-        })
+        .run_each(
+            unless_stopped(&stop, objects.list(s3)).await?,
+            async |uri| upgrade.object(uri).await,
+        )
         .await;
     if stop.is_stopped() {
         // Interrupted: the signal is what is reported.

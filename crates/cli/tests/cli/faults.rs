@@ -71,10 +71,14 @@ pub(crate) enum Fault {
     /// Forward (the server acts on the request), then hold the reply for
     /// [`HOLD`] before sending it.
     HoldResponse,
+    /// Forward, then hold the reply for [`STALL`]: a server gone silent.
+    Stall,
 }
 
 /// How long [`Fault::HoldResponse`] holds a reply.
 pub(crate) const HOLD: std::time::Duration = std::time::Duration::from_secs(2);
+/// How long [`Fault::Stall`] holds a reply: longer than any test waits.
+pub(crate) const STALL: std::time::Duration = std::time::Duration::from_secs(120);
 
 #[derive(Debug)]
 struct Rule {
@@ -577,8 +581,10 @@ fn serve(client: TcpStream, upstream: &str, state: &Mutex<State>) -> std::io::Re
             ],
         )
     };
-    if fault == Some(Fault::HoldResponse) {
-        std::thread::sleep(HOLD);
+    match fault {
+        Some(Fault::HoldResponse) => std::thread::sleep(HOLD),
+        Some(Fault::Stall) => std::thread::sleep(STALL),
+        _ => {}
     }
     client.write_all(&reply_head)?;
     state.lock().unwrap().received += reply_head.len() + resp_body.len();

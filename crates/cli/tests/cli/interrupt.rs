@@ -234,3 +234,77 @@ fn sigint_racing_the_completion_of_a_copy_in_parts_warns_of_nothing() {
     env.ok(&["decrypt", &env.uri("old"), "out"]);
     assert_eq!(std::fs::read(env.path("out")).unwrap(), data);
 }
+
+/// Before, a signal while a command that cleans up after itself (rewrap
+/// -r, upgrade -r, cp between s3:// locations, sync up) waited on a listing
+/// or a HEAD had to wait for its answer too: from a silent server, its
+/// time-outs (forever with --cli-read-timeout 0). Now nothing begun is
+/// awaited, and the command stops at once.
+#[test]
+fn a_signal_during_a_stalled_listing_or_head_stops_at_once() {
+    use crate::faults::{Fault, Op, Proxy};
+    let Some(env) = env() else { return };
+    std::fs::create_dir(env.path("up")).unwrap();
+    std::fs::write(env.path("up/a"), b"a").unwrap();
+    env.ok(&["cp", "-r", "up", &env.uri("p/"), "--key", &env.key_id]);
+    let proxy = Proxy::start(&env.endpoint);
+    proxy.add(Op::OtherS3, Fault::Stall, 1000);
+    let (prefix, object) = (env.uri("p/"), env.uri("p/a"));
+    let key = &env.key_id;
+    for args in [
+        &["rewrap", "-r", &prefix, "--to-key", key][..],
+        &["upgrade", "-r", &prefix],
+        &["cp", "-r", &prefix, &env.uri("q/")],
+        &["cp", &object, &env.uri("q/a")],
+        &["sync", "up", &prefix, "--key", key, "--delete"],
+    ] {
+        let before = proxy.seen(Op::OtherS3);
+        let child = proxy
+            .atrest(&env)
+            .args(args)
+            .args(["--cli-read-timeout", "0"])
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        wait_for("the stalled request", || proxy.seen(Op::OtherS3) > before);
+        signal(child.id(), "INT");
+        let out = exits_soon(child, &args.join(" "));
+        assert_status(&out, 130, args);
+    }
+    assert_eq!(crate::bulk::keys(&env, ""), ["p/a"]);
+}
+
+/// Before, `sync --delete` up went on to its deletions after a signal had
+/// stopped its uploads: Ctrl-C on a sync to the wrong prefix still
+/// deleted what the directory lacked there.
+#[test]
+fn a_signal_during_sync_up_deletes_nothing() {
+    use crate::faults::{Fault, Op, Proxy};
+    let Some(env) = env() else { return };
+    env.put_raw("p/extra", b"theirs".to_vec());
+    std::fs::create_dir(env.path("up")).unwrap();
+    std::fs::write(env.path("up/a"), b"a").unwrap();
+    let proxy = Proxy::start(&env.endpoint);
+    proxy.add(Op::Kms, Fault::Stall, 1000);
+    let args = [
+        "sync",
+        "up",
+        &env.uri("p/"),
+        "--key",
+        &env.key_id,
+        "--delete",
+    ];
+    let child = proxy
+        .atrest(&env)
+        .args(args)
+        .args(["--cli-read-timeout", "0"])
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    wait_for("the KMS call", || proxy.seen(Op::Kms) > 0);
+    signal(child.id(), "INT");
+    let out = exits_soon(child, "sync --delete");
+    assert_status(&out, 130, &args);
+    assert_eq!(crate::bulk::keys(&env, ""), ["p/extra"]);
+    assert_eq!(proxy.seen(Op::DeleteObject), 0);
+}
