@@ -455,6 +455,9 @@ pub enum Command {
         objects: ObjectsArgs,
 
         #[command(flatten)]
+        key_file: KeyFileArg,
+
+        #[command(flatten)]
         transfer: TransferArgs,
     },
 

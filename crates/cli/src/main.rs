@@ -459,13 +459,19 @@ async fn run(cli: Cli) -> anyhow::Result<Option<String>> {
             let work = |stop| commands::rewrap::run(&clients.kms, &clients.s3, args, stop);
             interrupt.stopping(work).await.map(|()| None)
         }
-        Command::Verify { objects, transfer } => {
+        Command::Verify {
+            objects,
+            key_file,
+            transfer,
+        } => {
             let args = commands::verify::Args {
                 objects: commands::Objects::new(objects, cli.quiet)?,
                 concurrency: transfer.concurrency.map(|n| n as usize),
                 part_size: transfer.part_size as usize,
             };
-            let keys = std::sync::Arc::new(atrest_kms::CachedKeys::uncached(clients.kms.clone()));
+            let kms = std::sync::Arc::new(atrest_kms::CachedKeys::uncached(clients.kms.clone()));
+            let key_file = keyring::load_key_file(key_file.path.as_deref())?;
+            let keys = keyring::Keys::with(kms, key_file).source;
             let work = commands::verify::run(keys, &clients.s3, args);
             interrupt.guard(work).await.map(|()| None)
         }

@@ -216,6 +216,13 @@ pub enum RewrapError {
         /// Its wrap algorithm.
         wrap: &'static str,
     },
+    /// The object's data key is wrapped under a key file, not by KMS:
+    /// nothing for KMS to re-wrap (its wrapped key is never sent there).
+    #[error("{uri}'s data key is wrapped under a key file, not by KMS: rewrap re-wraps KMS-wrapped keys (decrypt and encrypt it again to change its key)")]
+    KeyFile {
+        /// The object.
+        uri: String,
+    },
     /// The requested context differs from the object's.
     #[error("{uri} has the encryption context {{{object}}}, not {{{asked}}}: a rewrap keeps the context (KMS binds it to the wrapped key and every frame authenticates it); changing it means decrypting and encrypting again")]
     ContextChange {
@@ -405,6 +412,11 @@ impl Rewrap {
                 .collect(),
             _ => Vec::new(),
         };
+        if info.header.keyring() == atrest_format::keyring::Keyring::KeyFile {
+            return Err(RewrapError::KeyFile {
+                uri: uri.to_string(),
+            });
+        }
         self.check_context(uri, pairs)?;
         let re = self
             .re_encrypt(uri, &mut traffic, info.header.wrapped_key(), &kms_context)

@@ -56,7 +56,9 @@ fn into_anyhow(err: RewrapError) -> anyhow::Error {
         e @ (RewrapError::NotAtrest { .. } | RewrapError::S3ecWrap { .. }) => {
             Failure::new(Exit::Untrusted, e.to_string()).into()
         }
-        e @ RewrapError::ContextChange { .. } => Failure::new(Exit::Usage, e.to_string()).into(),
+        e @ (RewrapError::ContextChange { .. } | RewrapError::KeyFile { .. }) => {
+            Failure::new(Exit::Usage, e.to_string()).into()
+        }
         e => e.into(),
     }
 }

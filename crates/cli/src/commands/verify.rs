@@ -17,8 +17,10 @@ pub struct Args<'a> {
     pub part_size: usize,
 }
 
+/// Verifies the objects, unwrapping data keys with `keys` (KMS, or the
+/// key file of `--key-file`).
 pub async fn run(
-    keys: Arc<atrest_kms::CachedKeys>,
+    keys: Arc<dyn atrest_transfer::KeySource>,
     s3: &aws_sdk_s3::Client,
     args: Args<'_>,
 ) -> Result<()> {

@@ -180,3 +180,35 @@ fn recursive_runs_use_the_key_file_and_make_no_kms_calls() {
         assert_eq!(back, sample(100 * i + 1, i as u64), "{f}");
     }
 }
+
+/// Before, `verify` took no --key-file (a key-file object "did not
+/// verify", exit 4) and `rewrap` sent a key-file object's wrapped key to
+/// KMS, then called the object corrupted. Now verify reads it with its key
+/// file, and rewrap refuses it without asking KMS (exit 2).
+#[test]
+fn key_file_objects_verify_with_their_key_file_and_are_not_rewrapped() {
+    let Some(env) = env() else { return };
+    env.ok(&["keygen", "k.key"]);
+    std::fs::write(env.path("f"), sample(70_000, 5)).unwrap();
+    let uri = env.uri("f");
+    no_kms_ok(&env, &["encrypt", "f", &uri, "--key-file", "k.key"]);
+    let out = no_kms_ok(&env, &["verify", &uri, "--key-file", "k.key"]);
+    assert!(String::from_utf8_lossy(&out.stdout).starts_with("verified "));
+    let out = no_kms(&env, &["verify", &uri]);
+    assert_status(&out, 4, &["verify without the key file"]);
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert!(said.contains("wrapped under a key file"), "{said}");
+    for dry in [&[][..], &["--dryrun"]] {
+        let args = [&["rewrap", &uri, "--to-key", &env.key_id][..], dry].concat();
+        // KMS is unreachable: a request to it would fail otherwise.
+        let out = no_kms(&env, &args);
+        assert_status(&out, 2, &args);
+        assert!(
+            stderr(&out).contains("wrapped under a key file, not by KMS"),
+            "{}",
+            stderr(&out)
+        );
+    }
+    no_kms_ok(&env, &["decrypt", &uri, "back", "--key-file", "k.key"]);
+    assert_eq!(std::fs::read(env.path("back")).unwrap(), sample(70_000, 5));
+}
