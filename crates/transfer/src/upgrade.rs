@@ -155,12 +155,16 @@ pub enum UpgradeError {
         /// The object.
         uri: String,
     },
-    /// The v1 object's padding is invalid: it is damaged, or not what its
-    /// header says; there is nothing trustworthy to re-encrypt.
-    #[error("{uri} is corrupted: its CBC padding is invalid")]
+    /// The object did not decrypt (a v1 or CBC object's padding is
+    /// invalid; a GCM object's tag or key commitment does not match): it is
+    /// damaged, or not what its header says; there is nothing trustworthy
+    /// to re-encrypt.
+    #[error("{uri} is corrupted: {why}")]
     Corrupted {
         /// The object.
         uri: String,
+        /// What failed.
+        why: &'static str,
     },
     /// The key source (KMS) refused or failed: unwrapping the object's
     /// data key, or (with [`UpgradeOptions::key`]) generating a new one.
@@ -248,6 +252,8 @@ struct Job {
 struct S3ecSource {
     context: Vec<(String, String)>,
     instruction_file: Option<String>,
+    /// GCM (a tag to check), not CBC.
+    authenticated: bool,
 }
 
 impl Upgrade {
@@ -332,6 +338,7 @@ impl Upgrade {
                     let s3ec = S3ecSource {
                         context,
                         instruction_file: instruction_file.and_then(|f| f.version.etag),
+                        authenticated: envelope.content.is_authenticated(),
                     };
                     return self
                         .plan_write(uri, head, first, Vec::new(), Some(s3ec), done)
@@ -588,7 +595,15 @@ impl Upgrade {
     fn download_error(&self, job: &Job, e: Error) -> UpgradeError {
         let uri = job.uri.to_string();
         match e {
-            Error::Decrypt(_) => UpgradeError::Corrupted { uri },
+            Error::Decrypt(_) => {
+                let why = match &job.s3ec {
+                    Some(s) if s.authenticated => {
+                        "its authentication tag (or key commitment) does not match"
+                    }
+                    _ => "its CBC padding is invalid",
+                };
+                UpgradeError::Corrupted { uri, why }
+            }
             Error::Key(source) => UpgradeError::Key {
                 what: unwrapping(job),
                 uri,

@@ -18,14 +18,17 @@ pub async fn run(s3: Option<&aws_sdk_s3::Client>, target: &Target, as_json: bool
     let object = match target {
         Target::S3(uri) => {
             let s3 = s3.expect("S3 client for an S3 target");
-            atrest_transfer::inspect::object(s3, uri)
-                .await
-                .map_err(crate::failure::from_transfer)?
+            let object = atrest_transfer::inspect::object(s3, uri).await;
+            (object.map_err(crate::failure::from_transfer)?, true)
         }
         Target::File(path) => read_prefix(path).await?,
     };
+    let (object, read_whole) = object;
     let name = target.name();
-    let object_len = object.object_len;
+    let object_len = match read_whole {
+        true => object.object_len.to_string(),
+        false => format!("more than {}", object.object_len),
+    };
     match object.found {
         Found::Atrest { info, kms_key_arn } if as_json => {
             let mut doc = to_json(&name, &info);
@@ -37,7 +40,7 @@ pub async fn run(s3: Option<&aws_sdk_s3::Client>, target: &Target, as_json: bool
         }
         Found::S3EncryptionClient(envelope) => crate::stdout::say_text!(
             "{}",
-            crate::commands::s3ec::describe(&name, &envelope, object_len, as_json)
+            crate::commands::s3ec::describe(&name, &envelope, object.object_len, as_json)
         ),
         Found::Other(other) => {
             let hint = match other.s3ec_metadata {
@@ -58,11 +61,13 @@ pub async fn run(s3: Option<&aws_sdk_s3::Client>, target: &Target, as_json: bool
     Ok(())
 }
 
-/// A local file's first bytes (`-`: stdin's). Through tokio (the blocking
-/// pool): opening a FIFO waits for its writer, and a signal must still stop
-/// the command. The length of anything but a regular file is counted by
-/// reading it to its end.
-async fn read_prefix(path: &Path) -> Result<atrest_transfer::inspect::Object> {
+/// A local file's first bytes (`-`: stdin's), and whether its length is
+/// known. Through tokio (the blocking pool): opening a FIFO waits for its
+/// writer, and a signal must still stop the command. The length of
+/// anything but a regular file is counted by reading it to its end, unless
+/// its first bytes already say it is no atrest object (`/dev/zero` has no
+/// end): its length is then only "more than" those.
+async fn read_prefix(path: &Path) -> Result<(atrest_transfer::inspect::Object, bool)> {
     use tokio::io::AsyncReadExt;
     let cannot_read = || format!("cannot read {}", path.display());
     let mut input = atrest_fs::output::open_input(path).await?;
@@ -74,16 +79,20 @@ async fn read_prefix(path: &Path) -> Result<atrest_transfer::inspect::Object> {
         .with_context(cannot_read)?;
     let len = match atrest_fs::output::regular_file_len(path) {
         Some(len) => len,
+        None if prefix.len() == MAX_HEADER_LEN
+            && atrest_format::inspect::inspect(&prefix, u64::MAX).is_err() =>
+        {
+            let len = prefix.len() as u64;
+            let object = atrest_transfer::inspect::bytes(&prefix, len, &Default::default());
+            return Ok((object, false));
+        }
         None => {
             let rest = tokio::io::copy(&mut input, &mut tokio::io::sink()).await;
             prefix.len() as u64 + rest.with_context(cannot_read)?
         }
     };
-    Ok(atrest_transfer::inspect::bytes(
-        &prefix,
-        len,
-        &Default::default(),
-    ))
+    let object = atrest_transfer::inspect::bytes(&prefix, len, &Default::default());
+    Ok((object, true))
 }
 
 fn first_bytes(prefix: &[u8]) -> String {

@@ -209,6 +209,16 @@ fn inspect_reads_stdin_and_fifos_to_their_end() {
     assert_eq!(from_fifo["object_len"], from_file["object_len"]);
     assert_eq!(from_fifo["plaintext_len"], 150_000);
 
+    // A device without end whose first bytes are no header: said at once
+    // (it was read forever), its length as far as it was read.
+    let out = env.run(&["inspect", "/dev/zero"]);
+    assert_status(&out, 4, &["inspect", "/dev/zero"]);
+    assert!(
+        stderr(&out).contains("unknown format version 0; more than 65536 bytes"),
+        "{}",
+        stderr(&out)
+    );
+
     let out = env.run(&["inspect", "."]);
     assert_status(&out, 2, &["inspect", "."]);
     assert!(

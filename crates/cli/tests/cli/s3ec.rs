@@ -1239,5 +1239,25 @@ fn upgrade_turns_s3_encryption_client_objects_into_v2_in_place() {
     let args = ["upgrade", &env.uri("bad/cbc"), "--key", &env.key_id];
     let out = env.run(&args);
     assert_status(&out, 4, &args);
+    assert!(
+        stderr(&out).contains("its CBC padding is invalid"),
+        "{}",
+        stderr(&out)
+    );
     assert!(env.get_raw("bad/cbc") == before);
+    // A GCM object with one body byte flipped: its tag, not "padding"
+    // (which every failed upgrade said before).
+    let args = ["cp", "at-file", &env.uri("bad/gcm"), "--format", "s3ec-v3"];
+    env.ok(&[&args[..], &["--key", &env.key_id]].concat());
+    let mut body = env.get_raw("bad/gcm");
+    body[100] ^= 1;
+    put_with_metadata(&env, "bad/gcm", body, head_metadata(&env, "bad/gcm"));
+    let args = ["upgrade", &env.uri("bad/gcm"), "--key", &env.key_id];
+    let out = env.run(&args);
+    assert_status(&out, 4, &args);
+    let said = stderr(&out);
+    assert!(
+        said.contains("authentication tag") && !said.contains("padding"),
+        "{said}"
+    );
 }
