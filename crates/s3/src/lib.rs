@@ -40,7 +40,7 @@ pub use object::{
     replace_properties, ObjectHead, Properties, Replacement,
 };
 pub use regions::{follow_bucket_regions, BucketRegions};
-pub use upload::{UploadOptions, Uploader, MIN_PART_SIZE};
+pub use upload::{Abandoned, UploadOptions, Uploader, MIN_PART_SIZE};
 pub use uri::{S3Uri, S3UriError};
 
 use aws_sdk_s3::operation::get_object::GetObjectOutput;

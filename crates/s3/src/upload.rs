@@ -445,9 +445,11 @@ impl Uploader {
     }
 
     /// Abandons the upload, aborting a started multipart upload. Safe to call
-    /// after a `finish` that failed or was cancelled part-way.
-    pub async fn abort(&mut self) {
-        self.abort_started().await;
+    /// after a `finish` that failed or was cancelled part-way; one
+    /// cancelled after its completion was sent may find the object written
+    /// ([`Abandoned::Completed`]).
+    pub async fn abort(&mut self) -> Abandoned {
+        self.abort_started().await
     }
 
     async fn complete(&mut self) -> Result<(), S3Error> {
@@ -611,7 +613,7 @@ impl Uploader {
         Ok(id)
     }
 
-    async fn abort_started(&mut self) {
+    async fn abort_started(&mut self) -> Abandoned {
         if let Some(put) = &mut self.streaming {
             // Cancelled before its body ends, the request creates no object
             // (the body is dropped only after the cancellation).
@@ -631,16 +633,26 @@ impl Uploader {
             self.upload_id = Some(id);
         }
         let Some(upload_id) = self.upload_id.take() else {
-            return;
+            return Abandoned::Aborted;
         };
-        abort_upload(&self.client, &self.uri, &upload_id).await;
+        abort_upload(&self.client, &self.uri, &upload_id).await
     }
+}
+
+/// What abandoning an upload came to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Abandoned {
+    /// Nothing was written (or the abort failed, and said so).
+    Aborted,
+    /// The multipart upload had completed: its completion was sent just
+    /// before the abort, and the object is written, whole.
+    Completed,
 }
 
 /// AbortMultipartUpload of `upload_id` at `uri`, its parts dropped; a
 /// failure is logged (one line), not returned: the caller is already
 /// failing or stopping.
-pub(crate) async fn abort_upload(client: &Client, uri: &S3Uri, upload_id: &str) {
+pub(crate) async fn abort_upload(client: &Client, uri: &S3Uri, upload_id: &str) -> Abandoned {
     let result = client
         .abort_multipart_upload()
         .bucket(uri.bucket())
@@ -653,14 +665,17 @@ pub(crate) async fn abort_upload(client: &Client, uri: &S3Uri, upload_id: &str) 
         // Its completion was sent just before (the stop raced it): no
         // parts remain, and the object is whole.
         Err(e) if e.as_service_error().is_some_and(|e| e.is_no_such_upload()) => {
-            tracing::debug!(uri = %uri, "the multipart upload was already completed")
+            tracing::debug!(uri = %uri, "the multipart upload was already completed");
+            return Abandoned::Completed;
         }
         Err(e) => tracing::warn!(
             uri = %uri,
+            upload_id,
             error = %atrest_sdk_error::describe("S3", &e),
             "could not abort the multipart upload; its parts may remain"
         ),
     }
+    Abandoned::Aborted
 }
 
 fn flatten(

@@ -120,6 +120,10 @@ pub enum Error {
     /// The upload was aborted through its handle.
     #[error("the upload was aborted")]
     Aborted,
+    /// The upload was aborted through its handle after its completion had
+    /// been sent: the object is written, whole.
+    #[error("the upload was aborted after it completed: the object is written")]
+    AbortedAfterCompletion,
     /// The user metadata asked for leaves no room for atrest's own entries
     /// within S3's 2 KB limit.
     #[error("the user metadata takes {used} bytes (keys and values), more than the {room} S3's 2 KB limit leaves beside atrest's own entries")]

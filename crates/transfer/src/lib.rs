@@ -90,7 +90,7 @@ pub mod verify;
 use std::sync::Arc;
 
 use atrest_format::{v2, MAX_WRAPPED_KEY_LEN, PREFIX_LEN};
-pub use atrest_s3::{ByteRange, ObjectVersion, Properties, S3Uri};
+pub use atrest_s3::{Abandoned, ByteRange, ObjectVersion, Properties, S3Uri};
 pub use download::{
     check_expected_context, Download, Downloaded, Kind, DEFAULT_PART_SIZE, FILE_STREAMS,
     FIRST_FETCH, ORDERED_STREAMS, ORDERED_WINDOW,

@@ -10,7 +10,7 @@ use atrest_format::keyring::Keyring;
 use atrest_format::v2 as format_v2;
 use atrest_format::v2::EncryptionContext;
 
-use atrest_s3::{Properties, S3Uri, UploadOptions, Uploader};
+use atrest_s3::{Abandoned, Properties, S3Uri, UploadOptions, Uploader};
 use bytes::Bytes;
 use tokio::io::{AsyncRead, AsyncReadExt};
 use tokio::task::JoinHandle;
@@ -264,13 +264,19 @@ impl UploadHandle {
     }
 
     /// Stops the upload wherever it is and aborts its multipart upload;
-    /// returns once that is done.
-    pub async fn abort(mut self) {
+    /// returns once that is done, saying whether the object was written
+    /// all the same (its completion, or its one PUT, was sent before the
+    /// abort took effect).
+    pub async fn abort(mut self) -> Abandoned {
         if let Some(cancel) = self.cancel.take() {
             let _ = cancel.send(());
         }
-        if let Some(task) = self.task.take() {
-            let _ = task.await;
+        match self.task.take() {
+            Some(task) => match task.await {
+                Ok(Ok(_) | Err(Error::AbortedAfterCompletion)) => Abandoned::Completed,
+                _ => Abandoned::Aborted,
+            },
+            None => Abandoned::Aborted,
         }
     }
 }
@@ -375,7 +381,10 @@ impl Job {
             _ = cancelled => Err(Error::Aborted),
         };
         if result.is_err() {
-            upload.abort().await;
+            let abandoned = upload.abort().await;
+            if abandoned == Abandoned::Completed && matches!(result, Err(Error::Aborted)) {
+                return Err(Error::AbortedAfterCompletion);
+            }
         }
         result
     }

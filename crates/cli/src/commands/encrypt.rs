@@ -141,7 +141,13 @@ pub async fn run(
         Some(result) => result.map_err(|e| failure(e, &key_flags)),
         None => {
             let got = interrupt.wait().await;
-            handle.abort().await;
+            if handle.abort().await == atrest_transfer::Abandoned::Completed {
+                // Not "nothing was uploaded": the signal came too late.
+                let uri = crate::escape(&args.uri.to_string());
+                crate::stdout::say_err!(
+                    "warning: {uri} was written all the same: its upload had completed when the signal came"
+                );
+            }
             Err(got.into())
         }
     };

@@ -308,3 +308,40 @@ fn a_signal_during_sync_up_deletes_nothing() {
     assert_eq!(crate::bulk::keys(&env, ""), ["p/extra"]);
     assert_eq!(proxy.seen(Op::DeleteObject), 0);
 }
+
+/// A signal while the completion of an upload is on its way: S3 completes
+/// it, and the abort then finds no upload. Before, the exit said only
+/// "interrupted", as if nothing had been written; now it says the object
+/// was written (the exit status is still the signal's).
+#[test]
+fn sigint_racing_the_completion_of_an_upload_says_the_object_is_written() {
+    use crate::faults::{Fault, Op, Proxy};
+    let Some(env) = env() else { return };
+    let data = sample((11 << 20) + 1, 9);
+    std::fs::write(env.path("in"), &data).unwrap();
+    let proxy = Proxy::start(&env.endpoint);
+    // The completion's reply (the only other S3 request) is held.
+    proxy.add(Op::OtherS3, Fault::HoldResponse, 100);
+    let uri = env.uri("obj");
+    let args = ["cp", "in", &uri, "--key", &env.key_id, "--part-size", "5"];
+    let child = proxy
+        .atrest(&env)
+        .args(args)
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    wait_for("S3 to complete the upload", || {
+        crate::bulk::keys(&env, "") == ["obj"]
+    });
+    signal(child.id(), "INT");
+    let out = child.wait_with_output().unwrap();
+    assert_status(&out, 130, &args);
+    let said = stderr(&out);
+    assert!(
+        said.contains(&format!("warning: {uri} was written all the same")),
+        "{said}"
+    );
+    assert_eq!(open_uploads(&env), 0);
+    env.ok(&["cp", &uri, "out"]);
+    assert!(std::fs::read(env.path("out")).unwrap() == data);
+}
