@@ -283,7 +283,9 @@ async fn run(cli: Cli) -> anyhow::Result<Option<String>> {
                     }
                 };
                 if interrupt.guard(head).await? {
-                    return Ok(skipped(uri, cli.quiet));
+                    let line =
+                        commands::bulk::Transferred::upload(file, uri).moving(bulk.move_source);
+                    return Ok(skipped(line, bulk.many.json, cli.quiet));
                 }
             }
             if bulk.dryrun {
@@ -311,7 +313,9 @@ async fn run(cli: Cli) -> anyhow::Result<Option<String>> {
             let done = match commands::encrypt::run(&keys, &clients.s3, args, &interrupt).await {
                 // Created by another writer after the check above.
                 Err(e) if e.is::<commands::encrypt::Exists>() => {
-                    return Ok(skipped(uri, cli.quiet))
+                    let line =
+                        commands::bulk::Transferred::upload(file, uri).moving(bulk.move_source);
+                    return Ok(skipped(line, bulk.many.json, cli.quiet));
                 }
                 done => done?,
             };
@@ -365,7 +369,9 @@ async fn run(cli: Cli) -> anyhow::Result<Option<String>> {
             let kms = std::sync::Arc::new(atrest_kms::CachedKeys::uncached(clients.kms.clone()));
             let keys = keyring::Keys::with(kms, key_file);
             if bulk.no_overwrite && !is_stdout(file) && std::fs::symlink_metadata(file).is_ok() {
-                return Ok(skipped(file.display(), cli.quiet));
+                let line =
+                    commands::bulk::Transferred::download(uri, file).moving(bulk.move_source);
+                return Ok(skipped(line, bulk.many.json, cli.quiet));
             }
             if bulk.dryrun {
                 // As `aws s3 cp --dryrun`: the object must exist (a HEAD).
@@ -600,14 +606,13 @@ fn dry_run(line: commands::bulk::Transferred, bytes: u64, json: bool) -> Option<
     None
 }
 
-/// `--no-overwrite` found the destination: nothing is done, and stderr
-/// says so.
-fn skipped(destination: impl std::fmt::Display, quiet: bool) -> Option<String> {
-    if !quiet {
-        crate::stdout::say_err!(
-            "skipped: {} exists (--no-overwrite)",
-            escape(&destination.to_string())
-        );
+/// `--no-overwrite` found the destination of `line`: nothing is done, and
+/// stderr says so (with `--json`, a line of status `skipped` on stdout).
+fn skipped(line: commands::bulk::Transferred, json: bool, quiet: bool) -> Option<String> {
+    if json {
+        crate::stdout::say!("{}", commands::bulk::skipped_json("", Some(&line)));
+    } else if !quiet {
+        crate::stdout::say_err!("skipped: {} exists (--no-overwrite)", escape(&line.to));
     }
     None
 }

@@ -180,6 +180,17 @@ pub(crate) fn dry_run_json(
     value
 }
 
+/// The `--json` line of a transfer `--no-overwrite` left out: an object
+/// line of status `skipped` (its destination exists), no `bytes`.
+pub(crate) fn skipped_json(name: &str, line: Option<&Transferred>) -> serde_json::Value {
+    let mut value = object_json(name, line, Ok(0));
+    value["status"] = "skipped".into();
+    if let Some(fields) = value.as_object_mut() {
+        fields.remove("bytes");
+    }
+    value
+}
+
 /// One item's result.
 struct Done {
     name: String,
@@ -378,6 +389,12 @@ pub(crate) async fn upload(
 ) -> Result<()> {
     // A bad --context is one error, not one per file.
     super::encrypt::check_key_flags(&template.key_flags(), bulk.key_file.is_some())?;
+    for item in &mut items {
+        if let (Ok(source), None) = (&item.work, &item.line) {
+            let to = template.uri.with_key(format!("{prefix}{}", source.rel));
+            item.line = Some(Transferred::upload(&source.path, &to).moving(bulk.move_source));
+        }
+    }
     if bulk.no_overwrite {
         // One listing, not a HEAD per file.
         let under = template.uri.with_key(prefix.to_owned());
@@ -394,12 +411,6 @@ pub(crate) async fn upload(
                 .is_ok_and(|s| existing.contains(&format!("{prefix}{}", s.rel)))
         };
         skip_existing(bulk, &mut items, exists);
-    }
-    for item in &mut items {
-        if let (Ok(source), None) = (&item.work, &item.line) {
-            let to = template.uri.with_key(format!("{prefix}{}", source.rel));
-            item.line = Some(Transferred::upload(&source.path, &to).moving(bulk.move_source));
-        }
     }
     let verbs = if bulk.move_source { MOVING } else { ENCRYPTING };
     let run = Run::new(bulk, verbs, &items);
@@ -432,7 +443,14 @@ pub(crate) async fn upload(
 /// says how many.
 fn skip_existing<T>(bulk: &Bulk<'_>, items: &mut Vec<Item<T>>, exists: impl Fn(&Item<T>) -> bool) {
     let before = items.len();
-    items.retain(|item| !exists(item));
+    items.retain(|item| {
+        let keep = !exists(item);
+        if !keep && bulk.args.json {
+            let line = skipped_json(&item.name, item.line.as_ref());
+            crate::stdout::say!("{line}");
+        }
+        keep
+    });
     let skipped = before - items.len();
     if skipped > 0 && !bulk.quiet && !bulk.args.json {
         crate::stdout::say_err!("skipped {skipped} that exist at the destination (--no-overwrite)");
@@ -518,6 +536,12 @@ pub(crate) async fn download(
     mut items: Vec<Item<String>>,
 ) -> Result<()> {
     let dir = template.file;
+    for item in &mut items {
+        if let (Ok(rel), None) = (&item.work, &item.line) {
+            let from = template.uri.with_key(format!("{prefix}{rel}"));
+            item.line = Some(Transferred::download(&from, &dir.join(rel)).moving(bulk.move_source));
+        }
+    }
     if bulk.no_overwrite {
         let exists = |item: &Item<String>| {
             item.work
@@ -525,12 +549,6 @@ pub(crate) async fn download(
                 .is_ok_and(|rel| std::fs::symlink_metadata(dir.join(rel)).is_ok())
         };
         skip_existing(bulk, &mut items, exists);
-    }
-    for item in &mut items {
-        if let (Ok(rel), None) = (&item.work, &item.line) {
-            let from = template.uri.with_key(format!("{prefix}{rel}"));
-            item.line = Some(Transferred::download(&from, &dir.join(rel)).moving(bulk.move_source));
-        }
     }
     let verbs = if bulk.move_source { MOVING } else { DECRYPTING };
     let run = Run::new(bulk, verbs, &items);

@@ -10,7 +10,7 @@ use atrest_transfer::moves::delete_read;
 use atrest_transfer::Stop;
 use futures::StreamExt;
 
-use super::bulk::{dry_run_json, object_json, Transferred};
+use super::bulk::{dry_run_json, object_json, skipped_json, Transferred};
 use crate::cli::{EncryptArgs, TransferArgs};
 use crate::escape;
 use crate::failure::{one_line, Exit, Failure};
@@ -79,7 +79,10 @@ pub async fn run(s3: &aws_sdk_s3::Client, args: Copy<'_>, stop: Stop) -> Result<
             let found = unless_stopped(&stop, async { Ok(atrest_s3::head(s3, &to).await) });
             match found.await? {
                 Ok(_) => {
-                    if !args.quiet {
+                    let line = Transferred::copy(args.from, &to).moving(args.move_source);
+                    if args.json {
+                        crate::stdout::say!("{}", skipped_json("", Some(&line)));
+                    } else if !args.quiet {
                         let name = escape(&to.to_string());
                         crate::stdout::say_err!("skipped: {name} exists (--no-overwrite)");
                     }
@@ -121,9 +124,16 @@ pub async fn run(s3: &aws_sdk_s3::Client, args: Copy<'_>, stop: Stop) -> Result<
                 .map(|o| o.key)
                 .collect();
         let before = pairs.len();
-        pairs.retain(|(_, to)| !existing.contains(to.key()));
+        pairs.retain(|(from, to)| {
+            let exists = existing.contains(to.key());
+            if exists && args.json {
+                let line = Transferred::copy(from, to).moving(args.move_source);
+                crate::stdout::say!("{}", skipped_json("", Some(&line)));
+            }
+            !exists
+        });
         let skipped = before - pairs.len();
-        if skipped > 0 && !args.quiet {
+        if skipped > 0 && !args.quiet && !args.json {
             crate::stdout::say_err!(
                 "skipped {skipped} that exist at the destination (--no-overwrite)"
             );

@@ -419,6 +419,45 @@ fn no_overwrite_skips_destinations_that_exist() {
     // Without the flag, cp replaces as `aws s3 cp` does.
     env.ok(&["cp", &env.uri("p/old.txt"), "down/old.txt"]);
     assert_eq!(std::fs::read(env.path("down/old.txt")).unwrap(), b"old.txt");
+
+    // --json: a line of status `skipped` for each (before: nothing at all).
+    let statuses = |args: &[&str]| -> Vec<(String, String)> {
+        let out = env.ok(args);
+        String::from_utf8(out.stdout)
+            .unwrap()
+            .lines()
+            .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+            .filter(|v| v["type"] == "object")
+            .map(|v| {
+                let field = |k: &str| v[k].as_str().unwrap_or_default().to_owned();
+                (field("destination"), field("status"))
+            })
+            .collect()
+    };
+    let (old, prefix) = (env.uri("p/old.txt"), env.uri("p"));
+    let no_overwrite = ["--no-overwrite", "--json"];
+    let one = [&["cp", "tree/old.txt", &old][..], &no_overwrite].concat();
+    assert_eq!(statuses(&one), [(old.clone(), "skipped".into())]);
+    let tree = [&["cp", "-r", "tree", &prefix][..], &no_overwrite].concat();
+    let mut all = statuses(&tree);
+    all.sort();
+    let new = env.uri("p/new.txt");
+    assert_eq!(
+        all,
+        [(new, "skipped".into()), (old.clone(), "skipped".into())]
+    );
+    let copy = [
+        &["cp", &old, &old][..],
+        &["--storage-class", "STANDARD"],
+        &no_overwrite,
+    ]
+    .concat();
+    assert_eq!(statuses(&copy), [(old, "skipped".into())]);
+    let down = [&["cp", "-r", &prefix, "down"][..], &no_overwrite].concat();
+    assert_eq!(statuses(&down).len(), 2);
+    assert!(statuses(&down)
+        .iter()
+        .all(|(_, status)| status == "skipped"));
 }
 
 /// A part size far above the input costs the input's memory, not the part
