@@ -301,7 +301,26 @@ async fn upload(args: &Sync<'_>, dir: &Path, uri: &S3Uri, interrupt: &Interrupt)
         for rel in &plan.delete {
             args.said_deleted(&uri.with_key(format!("{prefix}{rel}")).to_string());
         }
-        return Ok(());
+        // What the run would fail on, it says as the run would.
+        let unreadable: Vec<_> = todo.iter().filter(|i| i.work.is_err()).collect();
+        for item in &unreadable {
+            let Err(e) = &item.work else { continue };
+            if args.many.json {
+                let line = bulk::object_json(&item.name, None, Err(e));
+                crate::stdout::say!("{line}");
+            } else {
+                let why = crate::escape(&format!("{e:#}"));
+                crate::stdout::say_err!("failed: {}: {why}", item.name);
+            }
+        }
+        return match unreadable.len() {
+            0 => Ok(()),
+            n => {
+                let files = super::count_of(n, "file");
+                let why = format!("{files} could not be read (dry run)");
+                Err(Failure::new(Exit::Runtime, why).into())
+            }
+        };
     }
     let template = Encrypt::new(
         dir,

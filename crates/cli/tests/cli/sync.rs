@@ -3,7 +3,7 @@
 //! over an unchanged tree sends and fetches no bodies).
 
 use std::path::Path;
-use std::time::{Duration, SystemTime};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use crate::bulk::{keys, write};
 use crate::faults::{Op, Proxy};
@@ -261,6 +261,15 @@ fn delete_spares_objects_whose_source_could_not_be_read() {
         &env.key_id,
         "--delete",
     ];
+    // A dry run says what the run would fail on, and fails as it would
+    // (before: "kept ... (see below)", nothing below, exit 0).
+    let dry = [&args[..], &["--dryrun"]].concat();
+    let out = env.run(&dry);
+    assert_status(&out, 1, &dry);
+    let said = stderr(&out);
+    assert!(said.contains("failed: fifo: not a regular file"), "{said}");
+    assert!(said.contains("could not be read (dry run)"), "{said}");
+    assert_eq!(keys(&env, "p/"), ["p/a", "p/dir/in", "p/fifo"]);
     let out = env.run(&args);
     assert_status(&out, 1, &["sync --delete with a FIFO"]);
     let said = stderr(&out);
@@ -272,6 +281,46 @@ fn delete_spares_objects_whose_source_could_not_be_read() {
     // is not followed, but it is there); a's, whose file is gone, is
     // deleted.
     assert_eq!(keys(&env, "p/"), ["p/dir/in", "p/fifo"]);
+}
+
+/// LastModified keeps whole seconds. Before, a file modified later within
+/// the second its object was written was taken as unchanged for good: the
+/// backup stayed stale. Now the time the upload recorded decides (one
+/// HEAD): the file changed is sent, the file as uploaded is not.
+#[test]
+fn sync_up_sees_a_change_within_the_second_of_the_upload() {
+    let Some(env) = env() else { return };
+    let prefix = env.uri("p");
+    let args = ["sync", "src", &prefix, "--key", &env.key_id];
+    let last_modified = || {
+        let head = env.s3.head_object().bucket(&env.bucket).key("p/f").send();
+        let head = block_on(head).unwrap();
+        SystemTime::try_from(*head.last_modified().unwrap()).unwrap()
+    };
+    // A file written, then uploaded, within one second (tried until the
+    // upload did not cross into the next).
+    let within = (0..10)
+        .find_map(|_| {
+            write(&env.path("src"), "f", b"abc");
+            let written = mtime(&env.path("src/f"));
+            env.ok(&args);
+            let secs = |t: SystemTime| t.duration_since(UNIX_EPOCH).unwrap().as_secs();
+            let at = last_modified();
+            (secs(at) == secs(written) && written > at).then_some(written)
+        })
+        .expect("an upload within the second of its file's time");
+    let out = env.ok(&args);
+    assert_eq!(stdout(&out), "", "the same file, its time recorded");
+    // Changed (same size) just after: sent.
+    std::fs::write(env.path("src/f"), b"xyz").unwrap();
+    set_mtime(
+        &env.path("src/f"),
+        within + std::time::Duration::from_millis(1),
+    );
+    let out = env.ok(&args);
+    assert!(stdout(&out).starts_with("upload: "), "{}", stdout(&out));
+    env.ok(&["cp", &env.uri("p/f"), "back"]);
+    assert_eq!(std::fs::read(env.path("back")).unwrap(), b"xyz");
 }
 
 /// An object at the destination that is not encrypted (neither atrest's
