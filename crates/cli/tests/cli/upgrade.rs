@@ -254,3 +254,27 @@ fn failures_leave_the_original_and_nothing_else() {
     assert_eq!(left, ["bad", "big"], "no temporary object is left");
     no_open_uploads(&env);
 }
+
+/// A warning reads as the tool's other lines: one line, `atrest: warning:
+/// ...` (before: a log line with a time stamp, level and module path).
+#[test]
+fn a_temporary_object_that_cannot_be_deleted_is_one_warning_line() {
+    let Some(env) = env() else { return };
+    env.create_data_key();
+    std::fs::write(env.path("in"), sample(10_000, 4)).unwrap();
+    env.ok(&["encrypt", "in", &env.uri("old"), "--format", "v1"]);
+    let proxy = Proxy::start(&env.endpoint);
+    // Every attempt the SDK makes at deleting the temporary object.
+    proxy.add(Op::DeleteObject, Fault::Status500, 3);
+    let args = ["upgrade", &env.uri("old")];
+    let out = proxy.atrest(&env).args(args).output().unwrap();
+    assert_status(&out, 0, &args);
+    let said = stderr(&out);
+    let warning: Vec<&str> = said.lines().filter(|l| l.contains("temporary")).collect();
+    assert_eq!(warning.len(), 1, "{said}");
+    assert!(
+        warning[0]
+            .starts_with("atrest: warning: could not delete the temporary object of an upgrade"),
+        "{said}"
+    );
+}

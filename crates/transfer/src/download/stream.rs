@@ -36,7 +36,7 @@ pub(crate) async fn stream<R: Run + Send>(job: &Job, run: &mut R) -> Result<(), 
     loop {
         match attempt_once(job, run).await {
             Err(Error::S3(e @ S3Error::Body { .. })) if attempt < STREAM_ATTEMPTS => {
-                tracing::warn!(
+                tracing::debug!(
                     uri = %escape(&job.uri.to_string()),
                     at = run.position(),
                     error = %escape(&error_chain(&e)),
