@@ -259,6 +259,7 @@ pub enum Command {
     #[command(after_help = DATA_KEY_EXAMPLES)]
     CreateDataKey {
         /// KMS key id, key ARN, alias name (alias/NAME) or alias ARN.
+        #[arg(value_parser = clap::builder::NonEmptyStringValueParser::new())]
         key_id: String,
 
         /// Where to write the wrapped key.
@@ -422,7 +423,7 @@ pub enum Command {
     #[command(after_help = REWRAP_EXAMPLES)]
     Rewrap {
         /// The target KMS key: key id, key ARN, alias/NAME or alias ARN.
-        #[arg(long, value_name = "KMS_KEY")]
+        #[arg(long, value_name = "KMS_KEY", value_parser = clap::builder::NonEmptyStringValueParser::new())]
         to_key: String,
 
         /// Say what would be done (asking KMS, which stores nothing), but
@@ -478,7 +479,7 @@ pub enum Command {
         /// A fresh data key per object under this KMS key (key id, key
         /// ARN, alias/NAME or alias ARN), instead of the object's own
         /// shared data key; needed for S3 Encryption Client objects.
-        #[arg(long = "key", value_name = "KMS_KEY")]
+        #[arg(long = "key", value_name = "KMS_KEY", value_parser = clap::builder::NonEmptyStringValueParser::new())]
         kms_key: Option<String>,
 
         /// Say what would be upgraded, but write nothing.
@@ -534,7 +535,7 @@ pub enum Command {
     #[command(after_help = DATA_KEY_EXAMPLES)]
     RewrapDataKey {
         /// The target KMS key: key id, key ARN, alias/NAME or alias ARN.
-        #[arg(long, value_name = "KMS_KEY")]
+        #[arg(long, value_name = "KMS_KEY", value_parser = clap::builder::NonEmptyStringValueParser::new())]
         to_key: String,
 
         /// The wrapped key file to re-wrap in place.

@@ -102,6 +102,15 @@ pub async fn read_data_key(path: &Path) -> Result<Vec<u8>> {
         .into(),
         _ => anyhow::Error::new(e).context(format!("cannot read {}", path.display())),
     })
+    .and_then(|wrapped| match wrapped.is_empty() {
+        // Nothing to send to KMS (which would call it corrupted).
+        true => Err(Failure::new(
+            Exit::Usage,
+            format!("{} is empty: no wrapped data key", path.display()),
+        )
+        .into()),
+        false => Ok(wrapped),
+    })
 }
 
 /// More than any wrapped data key (KMS ciphertext blobs are at most 6 KiB).

@@ -49,6 +49,33 @@ fn missing_data_key_says_how_to_make_one() {
         3,
         "run `atrest create-data-key",
     );
+    // An empty one is refused here, not sent to KMS (which called the
+    // object corrupted).
+    std::fs::write(env.path("data.key"), b"").unwrap();
+    let args = ["encrypt", "in", &env.uri("k")];
+    fails(&env, &args, 2, "data.key is empty: no wrapped data key");
+}
+
+/// An empty KMS key name is a usage error, not "KMS key not found".
+#[test]
+fn empty_kms_key_names_are_usage_errors() {
+    let Some(env) = env() else { return };
+    std::fs::write(env.path("in"), b"x").unwrap();
+    let uri = env.uri("k");
+    for args in [
+        &["create-data-key", ""][..],
+        &["rewrap", &uri, "--to-key", ""],
+        &["rewrap-data-key", "--to-key", ""],
+        &["upgrade", &uri, "--key", ""],
+    ] {
+        let out = env.run(args);
+        assert_status(&out, 2, args);
+        assert!(
+            stderr(&out).starts_with("atrest: error: a value is required"),
+            "{}",
+            stderr(&out)
+        );
+    }
 }
 
 #[test]
