@@ -133,11 +133,25 @@ pub async fn clients(args: &AwsArgs) -> anyhow::Result<Clients> {
 async fn load(args: &AwsArgs) -> SdkConfig {
     let mut loader = aws_config::defaults(BehaviorVersion::latest()).timeout_config(timeouts(args));
     if let Some(profile) = &args.profile {
+        // A role's credentials come from STS, whose client needs the
+        // region (without it every role profile failed: "missing signing
+        // region"), and the same time limits.
+        let region = match &args.region {
+            Some(region) => Some(Region::new(region.clone())),
+            None => {
+                let chain = aws_config::default_provider::region::DefaultRegionChain::builder();
+                chain.profile_name(profile).build().region().await
+            }
+        };
+        let sts = aws_config::provider_config::ProviderConfig::without_region()
+            .with_region(region)
+            .with_timeout_config(timeouts(args));
         // The SDK's default chain puts exported keys before any profile;
         // the AWS CLI lets an explicit --profile win, and so do we.
         let credentials = ProfileOnly {
             name: profile.clone(),
             inner: ProfileFileCredentialsProvider::builder()
+                .configure(&sts)
                 .profile_name(profile)
                 .build(),
         };

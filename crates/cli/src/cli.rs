@@ -18,6 +18,10 @@ Exit status:
      or key file
   130, 143  interrupted by SIGINT or SIGTERM";
 
+/// The longest time limit taken (a year): 0 already means none, and the
+/// SDK cannot count far larger ones (it panicked).
+const MAX_TIMEOUT: u64 = 365 * 24 * 3600;
+
 /// The heading of the options every command takes.
 const GLOBAL: &str = "Global options";
 
@@ -229,13 +233,15 @@ pub struct AwsArgs {
     pub ca_bundle: Option<PathBuf>,
 
     /// Seconds to wait for a connection to S3 or KMS; 0 waits forever.
-    #[arg(long, global = true, value_name = "SECONDS", default_value_t = 10)]
+    #[arg(long, global = true, value_name = "SECONDS", default_value_t = 10,
+          value_parser = clap::value_parser!(u64).range(0..=MAX_TIMEOUT))]
     pub cli_connect_timeout: u64,
 
     /// Seconds to wait for S3 or KMS to begin answering a request, once
     /// the request is sent; 0 waits forever. A failed attempt is retried (3
     /// attempts in all).
-    #[arg(long, global = true, value_name = "SECONDS", default_value_t = 60)]
+    #[arg(long, global = true, value_name = "SECONDS", default_value_t = 60,
+          value_parser = clap::value_parser!(u64).range(0..=MAX_TIMEOUT))]
     pub cli_read_timeout: u64,
 
     /// `requester`: you pay for the S3 requests and transfer (a Requester
@@ -312,6 +318,7 @@ pub enum Command {
     #[command(name = "encrypt", visible_alias = "encrypt-with-kms", after_help = ENCRYPT_EXAMPLES)]
     EncryptWithKms {
         /// File to encrypt, or `-` for standard input.
+        #[arg(value_parser = local_path)]
         file: PathBuf,
 
         /// Destination: s3://BUCKET/KEY, or a local file (`-` for stdout).
@@ -349,6 +356,7 @@ pub enum Command {
         uri: Target,
 
         /// Output file, or `-` for standard output.
+        #[arg(value_parser = local_path)]
         file: PathBuf,
 
         #[command(flatten)]
@@ -758,7 +766,7 @@ pub struct EncryptArgs {
     /// 2T), as the AWS CLI's flag: its parts are sized to fit S3's 10,000
     /// from the start (without it, a stream's parts double in size after
     /// every 1,000). A file's own length is used instead.
-    #[arg(long, value_name = "BYTES", value_parser = parse_bytes)]
+    #[arg(long, value_name = "BYTES", value_parser = parse_object_size)]
     pub expected_size: Option<u64>,
 
     #[command(flatten)]
@@ -1245,6 +1253,15 @@ pub struct SyncArgs {
 
 /// Parses a byte count: a bare number of bytes, or one with a unit (K, M,
 /// G, T, with or without `iB`).
+/// A byte count no larger than S3's largest object (5 TiB).
+fn parse_object_size(s: &str) -> Result<u64, String> {
+    const MAX_OBJECT: u64 = 5 << 40;
+    match parse_bytes(s)? {
+        len if len > MAX_OBJECT => Err(format!("`{s}` is more than S3's largest object (5 TiB)")),
+        len => Ok(len),
+    }
+}
+
 fn parse_bytes(s: &str) -> Result<u64, String> {
     let (digits, unit) = match s.char_indices().find(|(_, c)| !c.is_ascii_digit()) {
         Some((i, _)) => s.split_at(i),
@@ -1380,6 +1397,24 @@ pub enum Target {
     File(std::path::PathBuf),
 }
 
+/// Whether `s` begins as an S3 location does (`s3:/b/k`, a slash short, is
+/// a mistyped URI, not a local file `s3:` to create).
+fn names_s3(s: &str) -> bool {
+    s.get(..3).is_some_and(|p| p.eq_ignore_ascii_case("s3:"))
+}
+
+/// A local file argument: one that names S3 is refused, not made into a
+/// directory `s3:` (`decrypt IN s3://b/k` wrote the plaintext there).
+fn local_path(s: &str) -> Result<PathBuf, String> {
+    match names_s3(s) {
+        true => Err(format!(
+            "`{}` names S3, but this side is a local file (for a local file of that name, give ./{0})",
+            crate::escape(s)
+        )),
+        false => Ok(s.into()),
+    }
+}
+
 impl Target {
     /// `s3://BUCKET/KEY` (any `SCHEME://` is taken as a URI), or a path.
     pub fn parse(s: &str) -> Result<Self, String> {
@@ -1403,7 +1438,7 @@ impl Target {
                 && sc
                     .chars()
                     .all(|c| c.is_ascii_alphanumeric() || "+-.".contains(c))
-        });
+        }) || names_s3(s);
         if is_uri {
             parse(s).map(Target::S3).map_err(|e| e.to_string())
         } else {

@@ -199,11 +199,17 @@ fn completion_command() -> clap::Command {
     cmd
 }
 
-/// Writes generated text (completions, man page) to stdout.
+/// Writes generated text (completions, man page) to stdout, made whole in
+/// memory first: clap_complete panics on a failed write (`| head -1`).
 fn print_generated(write: impl FnOnce(&mut dyn std::io::Write) -> std::io::Result<()>) -> ExitCode {
     use std::io::Write;
+    let mut text = Vec::new();
+    if let Err(e) = write(&mut text) {
+        crate::stdout::say_err!("atrest: error: cannot generate the text: {e}");
+        return ExitCode::from(failure::Exit::Runtime as u8);
+    }
     let mut out = std::io::stdout().lock();
-    match write(&mut out).and_then(|()| out.flush()) {
+    match out.write_all(&text).and_then(|()| out.flush()) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => ExitCode::SUCCESS,
         Err(e) => {

@@ -90,6 +90,13 @@ impl PropertiesArgs {
             )));
         }
         let user = self.user_metadata();
+        // S3 stores header bytes as they come, and reads them back as
+        // Latin-1: UTF-8 would come back garbled. The AWS CLI refuses them.
+        if let Some(value) = user.values().find(|v| !v.is_ascii()) {
+            return Err(usage(format!(
+                "--metadata: {value:?}: S3 metadata can hold ASCII characters only"
+            )));
+        }
         for (flag, value) in values.chain(user.values().map(|v| ("--metadata", v.as_str()))) {
             if http::HeaderValue::from_bytes(value.as_bytes()).is_err() {
                 return Err(usage(format!(

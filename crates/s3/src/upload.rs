@@ -67,9 +67,12 @@ impl UploadOptions {
         const MIB: u64 = 1024 * 1024;
         let needed = expected_len.div_ceil(MAX_PARTS as u64).div_ceil(MIB) * MIB;
         UploadOptions {
+            // S3's largest part: beyond it no size fits anyway (S3 stores
+            // 5 TiB at most), and a larger buffer could not be sent.
             part_size: self
                 .part_size
-                .max(usize::try_from(needed).unwrap_or(usize::MAX)),
+                .max(usize::try_from(needed).unwrap_or(usize::MAX))
+                .min(MAX_PART_SIZE.max(self.part_size)),
             ..self
         }
     }
@@ -712,5 +715,10 @@ mod tests {
         let huge = 5 * 1024 * 1024 * MIB;
         let fitted = default.fitting(huge).part_size as u64;
         assert!(fitted * MAX_PARTS as u64 >= huge && fitted % MIB == 0);
+        // Beyond it, no part grows past S3's 5 GiB (a 100 TiB guess asked
+        // for 10 GiB buffers).
+        let beyond = default.fitting(100 * 1024 * 1024 * MIB).part_size;
+        assert_eq!(beyond, MAX_PART_SIZE);
+        assert_eq!(default.fitting(u64::MAX).part_size, MAX_PART_SIZE);
     }
 }

@@ -164,7 +164,7 @@ fn context_mismatch(key: &str, expected: &str, found: Option<&str>) -> String {
     let (key, expected) = (escape(key), escape(expected));
     match found {
         Some(found) => format!(
-            "the encryption context has {key}={}, expected {expected}",
+            "the encryption context has {key}={}, expected {key}={expected}",
             escape(found)
         ),
         None => format!("the encryption context lacks {key}={expected}"),

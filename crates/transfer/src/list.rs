@@ -39,6 +39,8 @@ pub enum Kind {
     FolderMarker,
     /// Anything else, and why it is not an atrest object.
     Other(String),
+    /// Named (by a manifest) but not there: no object at all.
+    Missing,
     /// An object S3 would not let be read, and why (archived and not
     /// restored; access denied): what it is is not known. Not an error of
     /// the whole listing, as S3 lists what it will not serve.
@@ -270,6 +272,8 @@ pub async fn list_these(
                 // What the listing said, at least.
                 (entry.object_len, entry.last_modified) = (o.size, o.last_modified);
             }
+            // An empty object's GET says no time (S3 refuses its range).
+            entry.last_modified = entry.last_modified.or(o.last_modified);
             Ok::<_, S3Error>(entry)
         })
         .buffer_unordered(concurrency.max(1))
@@ -300,7 +304,7 @@ pub async fn describe(s3: &aws_sdk_s3::Client, uri: &S3Uri) -> Result<Entry, S3E
     let got = match atrest_s3::get_range(s3, uri, range, None).await {
         Ok(got) => got,
         Err(S3Error::NoSuchKey { .. }) => {
-            entry.kind = Kind::Other("it does not exist".into());
+            entry.kind = Kind::Missing;
             return Ok(entry);
         }
         Err(S3Error::Archived { .. }) => {

@@ -357,10 +357,11 @@ impl Upgrade {
             Ok(Parsed::Complete(Header::V1(h))) => h.wrapped_key().to_vec(),
             Ok(Parsed::Complete(_)) => return Ok((done, None)),
             Ok(Parsed::Incomplete { .. }) => {
+                let bytes = if head.len == 1 { "byte" } else { "bytes" };
                 return Err(not_atrest(format!(
-                    "only {} bytes, too short for a header",
+                    "only {} {bytes}, too short for a header",
                     head.len
-                )))
+                )));
             }
             Err(e) => return Err(not_atrest(e.to_string())),
         };

@@ -310,7 +310,8 @@ impl Job {
         if let Some(len) = self.len.or(self.expected_len) {
             // The encrypted object is a little larger: v2 adds 16 bytes a
             // frame (at most 1/256 at the smallest frames), plus the header.
-            options = options.fitting(len + len / 256 + atrest_format::MAX_HEADER_LEN as u64);
+            options = options
+                .fitting(len.saturating_add(len / 256 + atrest_format::MAX_HEADER_LEN as u64));
         }
         crate::metadata::check_user_metadata(&self.properties.metadata)?;
         let mut properties = self.properties.clone();

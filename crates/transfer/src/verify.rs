@@ -272,7 +272,8 @@ impl Verify {
                 Error::ObjectChanged { uri } => VerifyError::Changed { uri },
                 Error::NotAtrest(e) => not_atrest(e.to_string()),
                 Error::TooShort(len) => {
-                    not_atrest(format!("only {len} bytes, too short for a header"))
+                    let bytes = if len == 1 { "byte" } else { "bytes" };
+                    not_atrest(format!("only {len} {bytes}, too short for a header"))
                 }
                 Error::S3(e) => s3_error(uri, e),
                 e @ (Error::Unsupported(_)

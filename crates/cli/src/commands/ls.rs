@@ -44,12 +44,23 @@ pub async fn run(
     } else {
         atrest_transfer::list::list(s3, uri, recursive, CONCURRENCY).await?
     };
+    // A manifest may name objects that are gone: listed so, not counted.
+    let missing = listing
+        .entries
+        .iter()
+        .filter(|e| e.kind == Kind::Missing)
+        .count();
+    if missing > 0 && !quiet {
+        let objects = super::count_of(missing, "object");
+        crate::stdout::say_err!("warning: {objects} the manifest names do not exist");
+    }
+    let count = listing.entries.len() - missing;
     let total: u64 = listing.entries.iter().map(|e| e.object_len).sum();
     if shown.json {
         let objects: Vec<_> = listing.entries.iter().map(to_json).collect();
         let mut doc = json!({ "objects": objects, "prefixes": listing.prefixes });
         if shown.summarize {
-            doc["summary"] = json!({ "objects": listing.entries.len(), "bytes": total });
+            doc["summary"] = json!({ "objects": count, "bytes": total });
         }
         crate::stdout::say!("{doc}");
     } else {
@@ -64,10 +75,7 @@ pub async fn run(
                 true => human(total),
                 false => total.to_string(),
             };
-            crate::stdout::say!(
-                "\nTotal Objects: {}\n   Total Size: {size}",
-                listing.entries.len()
-            );
+            crate::stdout::say!("\nTotal Objects: {count}\n   Total Size: {size}");
         }
     }
     // As `aws s3 ls`, so that `ls s3://b/p && ...` asks whether anything is
@@ -216,9 +224,11 @@ fn to_text(entry: &Entry, human_readable: bool) -> String {
                 "-".into(),
             ),
         },
-        Kind::Other(_) | Kind::Unreadable(_) | Kind::InstructionFile | Kind::FolderMarker => {
-            ("-".into(), "-".into(), "-".into(), "-".into(), "-".into())
-        }
+        Kind::Other(_)
+        | Kind::Missing
+        | Kind::Unreadable(_)
+        | Kind::InstructionFile
+        | Kind::FolderMarker => ("-".into(), "-".into(), "-".into(), "-".into(), "-".into()),
     };
     let mut line = format!(
         "{:<20}  {:<4} {:>12} {:>8}  {:<10}  {}  {name}",
@@ -232,6 +242,7 @@ fn to_text(entry: &Entry, human_readable: bool) -> String {
     match &entry.kind {
         Kind::Other(why) => line.push_str(&format!("  (not an atrest object: {})", escape(why))),
         Kind::Unreadable(why) => line.push_str(&format!("  (not read: {})", escape(why))),
+        Kind::Missing => line.push_str("  (does not exist)"),
         Kind::InstructionFile => line.push_str(&format!(
             "  (S3 Encryption Client instruction file of {})",
             escape(group_key(&entry.key))
@@ -295,6 +306,10 @@ fn to_json(entry: &Entry) -> serde_json::Value {
         Kind::Unreadable(why) => {
             v["format"] = json!("not read");
             v["reason"] = json!(why);
+        }
+        Kind::Missing => {
+            v["format"] = json!("missing");
+            v["reason"] = json!("it does not exist");
         }
     }
     v

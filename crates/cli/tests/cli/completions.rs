@@ -69,3 +69,34 @@ fn man_page_documents_the_commands() {
         "{help}"
     );
 }
+
+/// Before, `atrest completions bash | head -1` (or `> /dev/full`) panicked
+/// in clap_complete (exit 101, a backtrace). Now a closed pipe is no
+/// failure, and a full disk one line and exit 1, as for `man`.
+#[test]
+fn completions_to_a_closed_pipe_or_a_full_disk_do_not_panic() {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_atrest"))
+        .args(["completions", "bash"])
+        .env_clear()
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stdout.take());
+    let out = child.wait_with_output().unwrap();
+    assert_status(&out, 0, &["completions bash | (closed)"]);
+    let full = std::fs::File::create("/dev/full").unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_atrest"))
+        .args(["completions", "zsh"])
+        .env_clear()
+        .stdout(full)
+        .output()
+        .unwrap();
+    assert_status(&out, 1, &["completions zsh > /dev/full"]);
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        said.starts_with("atrest: error: cannot write to stdout"),
+        "{said}"
+    );
+    assert_eq!(said.lines().count(), 1, "{said}");
+}

@@ -213,3 +213,41 @@ fn expired_credentials_are_one_line_exit_3_with_a_hint() {
     let err = credentials_failure(&out, "KMS ExpiredTokenException");
     assert!(err.contains("expired"), "{err}");
 }
+
+/// A profile that assumes a role (`role_arn` with `source_profile`, as most
+/// multi-account setups are written): before, every command failed with
+/// "missing signing region", whatever region was given, as the STS client
+/// behind the profile had none. Now its credentials come from STS (moto's)
+/// in the profile's region, or --region's.
+#[test]
+fn a_profile_that_assumes_a_role_works() {
+    let Some(env) = env() else { return };
+    let config = env.path("role-config");
+    std::fs::write(
+        &config,
+        "[profile role]\nrole_arn = arn:aws:iam::123456789012:role/reader\n\
+         source_profile = base\nregion = us-east-1\n\n\
+         [profile base]\naws_access_key_id = testing\naws_secret_access_key = testing\n\n\
+         [profile role-no-region]\nrole_arn = arn:aws:iam::123456789012:role/reader\n\
+         source_profile = base\n",
+    )
+    .unwrap();
+    std::fs::write(env.path("in"), b"by a role").unwrap();
+    env.ok(&["encrypt", "in", &env.uri("k"), "--key", &env.key_id]);
+    for args in [
+        &["--profile", "role"][..],
+        &["--profile", "role-no-region", "--region", "us-east-1"],
+    ] {
+        let out = env
+            .atrest()
+            .env("AWS_CONFIG_FILE", &config)
+            .env_remove("AWS_ACCESS_KEY_ID")
+            .env_remove("AWS_SECRET_ACCESS_KEY")
+            .args(args)
+            .args(["decrypt", &env.uri("k"), "-"])
+            .output()
+            .unwrap();
+        assert_status(&out, 0, args);
+        assert_eq!(out.stdout, b"by a role", "{args:?}");
+    }
+}

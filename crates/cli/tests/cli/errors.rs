@@ -366,3 +366,44 @@ fn devices_and_directories_as_small_files_fail_at_once() {
     env.ok(&["decrypt", &to, "out"]);
     assert_eq!(std::fs::read(env.path("out")).unwrap(), b"x");
 }
+
+/// Values that crashed, wrote in the wrong place, or failed only at S3:
+/// each is now a usage error (exit 2) before anything is sent. Before:
+/// `decrypt IN s3://b/k` wrote the plaintext into a local directory `s3:`
+/// (exit 0), huge time limits panicked in the SDK, `--expected-size 500T`
+/// aborted allocating a 55 GB part, and non-ASCII metadata came back
+/// garbled.
+#[test]
+fn values_that_cannot_work_are_usage_errors() {
+    let Some(env) = env() else { return };
+    std::fs::write(env.path("in"), b"x").unwrap();
+    let (uri, key) = (env.uri("k"), env.key_id.as_str());
+    let huge = "9223372036854775807";
+    for args in [
+        &["decrypt", "in", "s3://bucket/key"][..],
+        &["encrypt", "in", "s3:/bucket/key", "--key", key],
+        &["encrypt", "S3://bucket/key", "out", "--key", key],
+        &[
+            "--cli-connect-timeout",
+            huge,
+            "cp",
+            "in",
+            &uri,
+            "--key",
+            key,
+        ],
+        &["--cli-read-timeout", huge, "cp", "in", &uri, "--key", key],
+        &["cp", "-", &uri, "--key", key, "--expected-size", "500T"],
+        &["cp", "in", &uri, "--key", key, "--metadata", "k=значение"],
+    ] {
+        let out = env.run(args);
+        assert_status(&out, 2, args);
+        assert!(
+            stderr(&out).starts_with("atrest: error: "),
+            "{}",
+            stderr(&out)
+        );
+    }
+    assert!(!env.path("s3:").exists());
+    assert!(crate::bulk::keys(&env, "").is_empty());
+}

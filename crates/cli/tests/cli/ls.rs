@@ -118,6 +118,8 @@ fn ls_describes_every_kind_of_object_without_kms() {
     assert_eq!(v3["wrap"], "kms+context");
     assert_eq!(by_key("d/plain.txt")["format"], "not atrest");
     assert_eq!(by_key("d/empty")["format"], "not atrest");
+    // Its time is the listing's (it had none: S3 refuses an empty range).
+    assert!(by_key("d/empty")["last_modified"].is_string(), "{doc}");
     assert_eq!(objects.len(), 7, "{doc}");
 
     // Text, recursive: one line each, the deeper object included.
@@ -304,8 +306,17 @@ fn ls_of_a_manifest_reads_each_object_and_names_missing_ones() {
         "--manifest",
         "manifest.csv",
         "--json",
+        "--summarize",
     ];
-    let doc = json(&env.ok(&args));
+    let out = env.ok(&args);
+    let said = stderr(&out);
+    assert!(
+        said.contains("warning: 1 object the manifest names do not exist"),
+        "{said}"
+    );
+    let doc = json(&out);
+    // A missing object is no object (before: "not atrest", and counted).
+    assert_eq!(doc["summary"]["objects"], 2, "{doc}");
     let objects = doc["objects"].as_array().unwrap();
     let field = |i: usize, name: &str| objects[i][name].clone();
     assert_eq!(
@@ -315,6 +326,7 @@ fn ls_of_a_manifest_reads_each_object_and_names_missing_ones() {
     assert_eq!(field(0, "plaintext_len"), 12);
     assert_eq!(field(1, "reason"), "it is empty");
     assert_eq!(field(2, "reason"), "it does not exist");
+    assert_eq!(field(2, "format"), "missing");
 }
 
 /// As `aws s3 ls`: a prefix with nothing under it fails (exit 1, one line),

@@ -42,7 +42,7 @@ fn context_is_stored_checked_and_bound_by_kms() {
     let out = env.run(&["decrypt", &uri, "out2", "--expect-context", "app=other"]);
     assert_status(&out, 4, &["wrong context"]);
     assert!(
-        stderr(&out).contains("has app=atrest, expected other"),
+        stderr(&out).contains("has app=atrest, expected app=other"),
         "{}",
         stderr(&out)
     );
