@@ -1374,7 +1374,16 @@ fn parse_sse(s: &str) -> Result<aws_sdk_s3::types::ServerSideEncryption, String>
 
 fn parse_expires(s: &str) -> Result<aws_sdk_s3::primitives::DateTime, String> {
     use aws_sdk_s3::primitives::{DateTime, DateTimeFormat};
+    let rfc3339 = |s: &str| {
+        let at = time::OffsetDateTime::parse(s, &time::format_description::well_known::Rfc3339)
+            .map_err(|_| ())?;
+        Ok::<_, ()>(DateTime::from_secs_and_nanos(
+            at.unix_timestamp(),
+            at.nanosecond(),
+        ))
+    };
     DateTime::from_str(s, DateTimeFormat::DateTime)
+        .or_else(|_| rfc3339(s))
         .or_else(|_| DateTime::from_str(s, DateTimeFormat::HttpDate))
         .map_err(|_| {
             "not a time: give RFC 3339 (2027-01-31T12:00:00Z) or an HTTP date (Sun, 31 Jan 2027 12:00:00 GMT)".into()
@@ -1474,5 +1483,19 @@ impl clap::builder::TypedValueParser for Side {
             None => Ok(Target::File(value.into())),
             Some(_) => self.0.parse_ref(cmd, arg, value),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    /// RFC 3339 with an offset or in lower case was refused ("not a time").
+    #[test]
+    fn expires_takes_every_rfc_3339_form_and_http_dates() {
+        let at = |s: &str| super::parse_expires(s).map(|t| t.secs());
+        let noon = at("2027-01-31T12:00:00Z").unwrap();
+        assert_eq!(at("2027-01-31T14:00:00+02:00"), Ok(noon));
+        assert_eq!(at("2027-01-31t12:00:00z"), Ok(noon));
+        assert_eq!(at("Sun, 31 Jan 2027 12:00:00 GMT"), Ok(noon));
+        assert!(at("tomorrow").is_err());
     }
 }

@@ -235,6 +235,14 @@ fn sigint_racing_the_completion_of_a_copy_in_parts_warns_of_nothing() {
     assert_eq!(std::fs::read(env.path("out")).unwrap(), data);
 }
 
+/// The binary through `proxy`, waiting as long as any answer takes
+/// (`--cli-read-timeout 0`).
+fn waiting_forever(proxy: &crate::faults::Proxy, env: &Env, args: &[&str]) -> std::process::Child {
+    let mut cmd = proxy.atrest(env);
+    cmd.args(args).args(["--cli-read-timeout", "0"]);
+    cmd.stderr(Stdio::piped()).spawn().unwrap()
+}
+
 /// Before, a signal while a command that cleans up after itself (rewrap
 /// -r, upgrade -r, cp between s3:// locations, sync up) waited on a listing
 /// or a HEAD had to wait for its answer too: from a silent server, its
@@ -259,13 +267,7 @@ fn a_signal_during_a_stalled_listing_or_head_stops_at_once() {
         &["sync", "up", &prefix, "--key", key, "--delete"],
     ] {
         let before = proxy.seen(Op::OtherS3);
-        let child = proxy
-            .atrest(&env)
-            .args(args)
-            .args(["--cli-read-timeout", "0"])
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
+        let child = waiting_forever(&proxy, &env, args);
         wait_for("the stalled request", || proxy.seen(Op::OtherS3) > before);
         signal(child.id(), "INT");
         let out = exits_soon(child, &args.join(" "));
@@ -294,13 +296,7 @@ fn a_signal_during_sync_up_deletes_nothing() {
         &env.key_id,
         "--delete",
     ];
-    let child = proxy
-        .atrest(&env)
-        .args(args)
-        .args(["--cli-read-timeout", "0"])
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let child = waiting_forever(&proxy, &env, &args);
     wait_for("the KMS call", || proxy.seen(Op::Kms) > 0);
     signal(child.id(), "INT");
     let out = exits_soon(child, "sync --delete");

@@ -206,6 +206,23 @@ fn ls_lists_a_thousand_objects_in_a_few_seconds() {
     assert!(took.as_secs() < 20, "ls of 1000 objects took {took:?}");
 }
 
+/// Runs the binary with stdout's reading end (and `stderr`'s too) closed
+/// before anything is written.
+fn with_closed(env: &Env, args: &[&str], stderr: bool) -> std::process::Output {
+    let mut child = env
+        .atrest()
+        .args(args)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stdout.take());
+    if stderr {
+        drop(child.stderr.take());
+    }
+    child.wait_with_output().unwrap()
+}
+
 /// `atrest ls ... | head -1` closes the pipe before the listing is
 /// printed: before, println! panicked ("failed printing to stdout", exit
 /// 101 and a backtrace). Now the rest is dropped and the exit is 0, for a
@@ -218,18 +235,7 @@ fn a_closed_stdout_ends_the_report_quietly() {
     for i in 0..3 {
         env.put_raw(&format!("dir/{i}"), vec![b'x'; 10]);
     }
-    let closed = |args: &[&str]| {
-        let mut child = env
-            .atrest()
-            .args(args)
-            .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::piped())
-            .spawn()
-            .unwrap();
-        // The reading end closed before anything is written.
-        drop(child.stdout.take());
-        child.wait_with_output().unwrap()
-    };
+    let closed = |args: &[&str]| with_closed(&env, args, false);
     let prefix = env.uri("dir/");
     for args in [&["ls", "-r", &prefix][..], &["ls", "-r", &prefix, "--json"]] {
         let out = closed(args);
@@ -264,19 +270,7 @@ fn a_closed_stderr_leaves_the_exit_status_the_runs() {
     let Some(env) = env() else { return };
     crate::bulk::write(&env.path("up"), "a", b"a");
     crate::bulk::write(&env.path("up"), "b", b"b");
-    let closed = |args: &[&str]| {
-        let mut child = env
-            .atrest()
-            .args(args)
-            .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::piped())
-            .spawn()
-            .unwrap();
-        // Both reading ends closed before anything is written.
-        drop(child.stdout.take());
-        drop(child.stderr.take());
-        child.wait().unwrap().code()
-    };
+    let closed = |args: &[&str]| with_closed(&env, args, true).status.code();
     let args = ["cp", "-r", "up", &env.uri("up/"), "--key", &env.key_id];
     assert_eq!(closed(&args), Some(0), "a summary on stderr");
     assert_eq!(crate::bulk::keys(&env, "up/"), ["up/a", "up/b"]);
