@@ -4,6 +4,7 @@ use std::path::PathBuf;
 
 use atrest_s3::S3Uri;
 use atrest_transfer::manifest::{ManifestSource, Shard};
+use clap::builder::TypedValueParser;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 const EXIT_CODES: &str = "\
@@ -318,7 +319,7 @@ pub enum Command {
     #[command(name = "encrypt", visible_alias = "encrypt-with-kms", after_help = ENCRYPT_EXAMPLES)]
     EncryptWithKms {
         /// File to encrypt, or `-` for standard input.
-        #[arg(value_parser = local_path)]
+        #[arg(value_parser = clap::builder::OsStringValueParser::new().try_map(local_path))]
         file: PathBuf,
 
         /// Destination: s3://BUCKET/KEY, or a local file (`-` for stdout).
@@ -356,7 +357,7 @@ pub enum Command {
         uri: Target,
 
         /// Output file, or `-` for standard output.
-        #[arg(value_parser = local_path)]
+        #[arg(value_parser = clap::builder::OsStringValueParser::new().try_map(local_path))]
         file: PathBuf,
 
         #[command(flatten)]
@@ -1414,13 +1415,14 @@ fn names_s3(s: &str) -> bool {
 
 /// A local file argument: one that names S3 is refused, not made into a
 /// directory `s3:` (`decrypt IN s3://b/k` wrote the plaintext there).
-fn local_path(s: &str) -> Result<PathBuf, String> {
-    match names_s3(s) {
-        true => Err(format!(
+fn local_path(s: std::ffi::OsString) -> Result<PathBuf, String> {
+    // Any bytes make a local name; only a UTF-8 one can name S3.
+    match s.to_str().filter(|s| names_s3(s)) {
+        Some(s) => Err(format!(
             "`{}` names S3, but this side is a local file (for a local file of that name, give ./{0})",
             crate::escape(s)
         )),
-        false => Ok(s.into()),
+        None => Ok(s.into()),
     }
 }
 
