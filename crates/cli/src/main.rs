@@ -291,7 +291,8 @@ async fn run(cli: Cli) -> anyhow::Result<Option<String>> {
                 if interrupt.guard(head).await? {
                     let line =
                         commands::bulk::Transferred::upload(file, uri).moving(bulk.move_source);
-                    return Ok(skipped(line, bulk.many.json, cli.quiet));
+                    commands::bulk::say_skipped(&line, bulk.many.json, cli.quiet);
+                    return Ok(None);
                 }
             }
             if bulk.dryrun {
@@ -321,7 +322,8 @@ async fn run(cli: Cli) -> anyhow::Result<Option<String>> {
                 Err(e) if e.is::<commands::encrypt::Exists>() => {
                     let line =
                         commands::bulk::Transferred::upload(file, uri).moving(bulk.move_source);
-                    return Ok(skipped(line, bulk.many.json, cli.quiet));
+                    commands::bulk::say_skipped(&line, bulk.many.json, cli.quiet);
+                    return Ok(None);
                 }
                 done => done?,
             };
@@ -377,7 +379,8 @@ async fn run(cli: Cli) -> anyhow::Result<Option<String>> {
             if bulk.no_overwrite && !is_stdout(file) && std::fs::symlink_metadata(file).is_ok() {
                 let line =
                     commands::bulk::Transferred::download(uri, file).moving(bulk.move_source);
-                return Ok(skipped(line, bulk.many.json, cli.quiet));
+                commands::bulk::say_skipped(&line, bulk.many.json, cli.quiet);
+                return Ok(None);
             }
             if bulk.dryrun {
                 // As `aws s3 cp --dryrun`: the object must exist (a HEAD).
@@ -638,17 +641,6 @@ fn dry_run(line: commands::bulk::Transferred, bytes: u64, json: bool) -> Option<
     json["status"] = "dryrun".into();
     // Printed as it is: JSON escapes control characters itself.
     crate::stdout::say!("{json}");
-    None
-}
-
-/// `--no-overwrite` found the destination of `line`: nothing is done, and
-/// stderr says so (with `--json`, a line of status `skipped` on stdout).
-fn skipped(line: commands::bulk::Transferred, json: bool, quiet: bool) -> Option<String> {
-    if json {
-        crate::stdout::say!("{}", commands::bulk::skipped_json("", Some(&line)));
-    } else if !quiet {
-        crate::stdout::say_err!("skipped: {} exists (--no-overwrite)", escape(&line.to));
-    }
     None
 }
 

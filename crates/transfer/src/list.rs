@@ -76,8 +76,8 @@ pub fn group_key(key: &str) -> &str {
 
 /// Takes out of `objects` each S3 Encryption Client instruction file of a
 /// listed object, and returns them: a `KEY.instruction` whose `KEY` is
-/// listed too and that is an instruction file ([`instruction_file_at`]:
-/// one GET of each such pair's, a few at a time). An instruction file is
+/// listed too and that is an instruction file ([`instruction_file_at`]
+/// for each such pair's, a few at a time). An instruction file is
 /// read with its object (see [`crate::Download`]) and is not an object to
 /// decrypt, verify or copy of its own; a user's own object that is merely
 /// named so stays among `objects`.
@@ -160,12 +160,7 @@ pub async fn instruction_file_at(
         etag: Some(head.etag.clone()),
         version_id: head.version_id.clone(),
     };
-    let metadata: BTreeMap<String, String> = head
-        .properties
-        .metadata
-        .iter()
-        .map(|(k, v)| (k.to_ascii_lowercase(), v.clone()))
-        .collect();
+    let metadata = lower_case(&head.properties.metadata);
     let max = crate::s3ec::MAX_INSTRUCTION_FILE;
     if metadata.contains_key(INSTRUCTION_FILE) || head.len > max {
         return Ok(metadata.contains_key(INSTRUCTION_FILE).then_some(version));
@@ -183,13 +178,19 @@ pub async fn instruction_file_at(
 /// marks its own), or named `KEY.instruction` with a body that is one
 /// (`first`, its first bytes).
 fn is_instruction_file(key: &str, metadata: &HashMap<String, String>, first: &[u8]) -> bool {
-    let metadata: BTreeMap<String, String> = metadata
-        .iter()
-        .map(|(k, v)| (k.to_ascii_lowercase(), v.clone()))
-        .collect();
+    let metadata = lower_case(metadata);
     metadata.contains_key(INSTRUCTION_FILE)
         || (key.ends_with(INSTRUCTION_SUFFIX)
             && atrest_format::s3ec::is_instruction_file(&metadata, first))
+}
+
+/// User metadata with its names in lower case, as the S3 Encryption
+/// Client's parser reads them (S3 keeps them so, other servers may not).
+fn lower_case(metadata: &HashMap<String, String>) -> BTreeMap<String, String> {
+    metadata
+        .iter()
+        .map(|(k, v)| (k.to_ascii_lowercase(), v.clone()))
+        .collect()
 }
 
 /// Whether the object's metadata marks an S3 Encryption Client object.
@@ -325,11 +326,7 @@ pub async fn describe(s3: &aws_sdk_s3::Client, uri: &S3Uri) -> Result<Entry, S3E
     entry.last_modified = got.last_modified;
     entry.kms_key_arn = got.metadata.get(KMS_KEY_METADATA).cloned();
     if is_s3_encryption_client(&got.metadata) {
-        let metadata = got
-            .metadata
-            .iter()
-            .map(|(k, v)| (k.to_ascii_lowercase(), v.clone()))
-            .collect();
+        let metadata = lower_case(&got.metadata);
         let policy = atrest_format::s3ec::Policy { allow_legacy: true };
         entry.s3ec = atrest_format::s3ec::parse(&metadata, None, policy)
             .ok()

@@ -191,6 +191,17 @@ pub(crate) fn skipped_json(name: &str, line: Option<&Transferred>) -> serde_json
     value
 }
 
+/// `--no-overwrite` found the destination of `line`: nothing is done, and
+/// stderr says so (with `--json`, a line of status `skipped` on stdout).
+pub(crate) fn say_skipped(line: &Transferred, json: bool, quiet: bool) {
+    if json {
+        crate::stdout::say!("{}", skipped_json("", Some(line)));
+    } else if !quiet {
+        let name = crate::escape(&line.to);
+        crate::stdout::say_err!("skipped: {name} exists (--no-overwrite)");
+    }
+}
+
 /// One item's result.
 struct Done {
     name: String,

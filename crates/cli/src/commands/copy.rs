@@ -10,7 +10,7 @@ use atrest_transfer::moves::delete_read;
 use atrest_transfer::Stop;
 use futures::StreamExt;
 
-use super::bulk::{dry_run_json, object_json, skipped_json, Transferred};
+use super::bulk::{dry_run_json, object_json, say_skipped, skipped_json, Transferred};
 use crate::cli::{EncryptArgs, TransferArgs};
 use crate::escape;
 use crate::failure::{one_line, Exit, Failure};
@@ -80,12 +80,7 @@ pub async fn run(s3: &aws_sdk_s3::Client, args: Copy<'_>, stop: Stop) -> Result<
             match found.await? {
                 Ok(_) => {
                     let line = Transferred::copy(args.from, &to).moving(args.move_source);
-                    if args.json {
-                        crate::stdout::say!("{}", skipped_json("", Some(&line)));
-                    } else if !args.quiet {
-                        let name = escape(&to.to_string());
-                        crate::stdout::say_err!("skipped: {name} exists (--no-overwrite)");
-                    }
+                    say_skipped(&line, args.json, args.quiet);
                     return Ok(());
                 }
                 Err(atrest_s3::S3Error::NoSuchKey { .. }) => {}
