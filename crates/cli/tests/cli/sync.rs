@@ -297,16 +297,24 @@ fn sync_up_sees_a_change_within_the_second_of_the_upload() {
         let head = block_on(head).unwrap();
         SystemTime::try_from(*head.last_modified().unwrap()).unwrap()
     };
-    // A file written, then uploaded, within one second (tried until the
-    // upload did not cross into the next).
-    let within = (0..10)
+    // A file whose time falls in the second its upload is written. The
+    // file's time is set ahead, half-way into the second the upload is
+    // expected to end in (from the last attempt's duration: a loaded
+    // machine takes longer), and tried until the two agree.
+    let secs = |t: SystemTime| t.duration_since(UNIX_EPOCH).unwrap().as_secs();
+    let mut took = Duration::from_millis(500);
+    let within = (0..30)
         .find_map(|_| {
+            let delete = env.s3.delete_object().bucket(&env.bucket).key("p/f").send();
+            block_on(delete).unwrap();
             write(&env.path("src"), "f", b"abc");
-            let written = mtime(&env.path("src/f"));
+            let start = SystemTime::now();
+            let aim =
+                UNIX_EPOCH + Duration::from_secs(secs(start + took)) + Duration::from_millis(500);
+            set_mtime(&env.path("src/f"), aim);
             env.ok(&args);
-            let secs = |t: SystemTime| t.duration_since(UNIX_EPOCH).unwrap().as_secs();
-            let at = last_modified();
-            (secs(at) == secs(written) && written > at).then_some(written)
+            took = start.elapsed().unwrap();
+            (secs(last_modified()) == secs(aim)).then_some(aim)
         })
         .expect("an upload within the second of its file's time");
     let out = env.ok(&args);
@@ -315,7 +323,7 @@ fn sync_up_sees_a_change_within_the_second_of_the_upload() {
     std::fs::write(env.path("src/f"), b"xyz").unwrap();
     set_mtime(
         &env.path("src/f"),
-        within + std::time::Duration::from_millis(1),
+        within + Duration::from_millis(1),
     );
     let out = env.ok(&args);
     assert!(stdout(&out).starts_with("upload: "), "{}", stdout(&out));
