@@ -251,6 +251,11 @@ impl Uploader {
         self.properties = properties;
     }
 
+    /// The user metadata the object is to be created with.
+    pub fn metadata(&self) -> &std::collections::HashMap<String, String> {
+        &self.properties.metadata
+    }
+
     /// Adds (or replaces) one user-metadata entry; before the first write,
     /// as [`Uploader::set_metadata`].
     pub fn insert_metadata(&mut self, name: impl Into<String>, value: impl Into<String>) {

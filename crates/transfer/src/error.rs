@@ -125,8 +125,8 @@ pub enum Error {
     #[error("the upload was aborted after it completed: the object is written")]
     AbortedAfterCompletion,
     /// The user metadata asked for leaves no room for atrest's own entries
-    /// within S3's 2 KB limit.
-    #[error("the user metadata takes {used} bytes (keys and values), more than the {room} S3's 2 KB limit leaves beside atrest's own entries")]
+    /// (or the S3 Encryption Client's envelope) within S3's 2 KB limit.
+    #[error("the user metadata takes {used} bytes (keys and values), more than the {room} S3's 2 KB limit leaves beside the object's own entries")]
     MetadataTooLarge {
         /// Bytes the user's entries take.
         used: usize,

@@ -170,7 +170,9 @@ pub enum ManifestError {
 }
 
 /// The rows of a Batch Operations CSV manifest: `bucket,key[,versionId]`,
-/// keys URL-encoded. Blank lines are skipped.
+/// keys URL-encoded. Blank lines are skipped; a row of more fields, a line
+/// break inside a field (an unclosed quote) or a `%` that escapes nothing
+/// is an error, so a damaged manifest does not quietly select other keys.
 pub fn parse_batch_csv(input: impl Read) -> Result<Vec<ObjectRef>, ManifestError> {
     parse_rows(input, "the manifest", &Columns::BATCH, |_| true)
 }
@@ -199,6 +201,7 @@ pub fn parse_inventory_csv(
         size: find("size"),
         is_latest: find("islatest"),
         is_delete_marker: find("isdeletemarker"),
+        widths: (names.len(), names.len()),
     };
     parse_rows(input, source_name, &columns, |_| true)
 }
@@ -211,6 +214,8 @@ struct Columns {
     size: Option<usize>,
     is_latest: Option<usize>,
     is_delete_marker: Option<usize>,
+    /// The fewest and the most fields a row may have.
+    widths: (usize, usize),
 }
 
 impl Columns {
@@ -222,6 +227,7 @@ impl Columns {
         size: None,
         is_latest: None,
         is_delete_marker: None,
+        widths: (2, 3),
     };
 }
 
@@ -252,6 +258,24 @@ fn parse_rows(
         if record.iter().all(str::is_empty) {
             continue;
         }
+        let (fewest, most) = columns.widths;
+        if !(fewest..=most).contains(&record.len()) {
+            let expected = match fewest == most {
+                true => format!("{fewest}"),
+                false => format!("{fewest} to {most}"),
+            };
+            let fields = match record.len() {
+                1 => "1 field".to_owned(),
+                n => format!("{n} fields"),
+            };
+            return Err(bad(format!("{fields}, expected {expected}")));
+        }
+        // Keys are URL-encoded: a raw line break is a quote left open.
+        if record.iter().any(|f| f.contains(['\n', '\r'])) {
+            return Err(bad(
+                "a line break inside a field (a quote not closed?)".into()
+            ));
+        }
         let field = |i: Option<usize>| i.and_then(|i| record.get(i)).filter(|v| !v.is_empty());
         let flag = |i: Option<usize>| field(i).map(|v| v.eq_ignore_ascii_case("true"));
         if flag(columns.is_delete_marker) == Some(true) || flag(columns.is_latest) == Some(false) {
@@ -259,7 +283,7 @@ fn parse_rows(
         }
         let bucket = field(Some(columns.bucket)).ok_or_else(|| bad("no bucket".into()))?;
         let key = field(Some(columns.key)).ok_or_else(|| bad("no key".into()))?;
-        let key = atrest_s3::url_decode(key)
+        let key = strict_url_decode(key)
             .ok_or_else(|| bad(format!("the key `{key}` is not URL-encoded UTF-8")))?;
         let size = match field(columns.size) {
             Some(s) => Some(
@@ -279,6 +303,19 @@ fn parse_rows(
         }
     }
     Ok(found)
+}
+
+/// A URL-encoded key, decoded; `None` if a `%` is not followed by two hex
+/// digits (a literal `%` is `%25`) or the bytes are not UTF-8.
+fn strict_url_decode(key: &str) -> Option<String> {
+    let bytes = key.as_bytes();
+    let escapes_ok = bytes.iter().enumerate().all(|(i, &b)| {
+        b != b'%'
+            || bytes
+                .get(i + 1..i + 3)
+                .is_some_and(|h| h.iter().all(u8::is_ascii_hexdigit))
+    });
+    escapes_ok.then(|| atrest_s3::url_decode(key)).flatten()
 }
 
 /// Reads a manifest: an S3 Inventory `manifest.json` (recognised by its
@@ -304,10 +341,11 @@ pub async fn load(
                 source_name: name.clone(),
                 reason: e.to_string(),
             })?
-            .with_key(file.clone());
+            .with_key(file.key.clone());
         let data = fetch(s3, &ManifestSource::S3(uri.clone())).await?;
         let file_name = uri.to_string();
-        let rows = match file.ends_with(".gz") {
+        file.check(&data, &file_name)?;
+        let rows = match file.key.ends_with(".gz") {
             true => parse_inventory_csv(
                 flate2::read::MultiGzDecoder::new(&data[..]),
                 &inventory.file_schema,
@@ -325,7 +363,43 @@ pub async fn load(
 struct Inventory {
     bucket: String,
     file_schema: String,
-    files: Vec<String>,
+    files: Vec<InventoryFile>,
+}
+
+/// One data file of an inventory, with what `manifest.json` says it holds.
+#[derive(Debug, PartialEq)]
+struct InventoryFile {
+    key: String,
+    size: Option<u64>,
+    /// Hex, of the file as stored (gzip'd).
+    md5: Option<String>,
+}
+
+impl InventoryFile {
+    /// A file that is not the one the manifest describes (cut short,
+    /// replaced, rewritten) is refused: its rows would select other
+    /// objects than the inventory did.
+    fn check(&self, data: &[u8], file_name: &str) -> Result<(), ManifestError> {
+        let bad = |reason: String| ManifestError::Inventory {
+            source_name: file_name.to_owned(),
+            reason,
+        };
+        if let Some(size) = self.size.filter(|&size| size != data.len() as u64) {
+            return Err(bad(format!(
+                "it holds {} bytes, its manifest.json says {size}",
+                data.len()
+            )));
+        }
+        if let Some(md5) = &self.md5 {
+            let actual = hex::encode(<md5::Md5 as md5::Digest>::digest(data));
+            if !actual.eq_ignore_ascii_case(md5) {
+                return Err(bad(format!(
+                    "its MD5 is {actual}, its manifest.json says {md5}"
+                )));
+            }
+        }
+        Ok(())
+    }
 }
 
 impl Inventory {
@@ -361,12 +435,20 @@ impl Inventory {
             .ok_or_else(|| bad("no `files`".into()))?
             .iter()
             .map(|f| {
-                f.get("key")
+                let key = f
+                    .get("key")
                     .and_then(|k| k.as_str())
-                    .map(str::to_owned)
-                    .ok_or_else(|| bad("a file without `key`".into()))
+                    .ok_or_else(|| bad("a file without `key`".into()))?;
+                Ok(InventoryFile {
+                    key: key.to_owned(),
+                    size: f.get("size").and_then(|s| s.as_u64()),
+                    md5: f
+                        .get("MD5checksum")
+                        .and_then(|m| m.as_str())
+                        .map(str::to_owned),
+                })
             })
-            .collect::<Result<_, _>>()?;
+            .collect::<Result<_, ManifestError>>()?;
         Ok(Inventory {
             bucket,
             file_schema: text("fileSchema")?,
@@ -414,7 +496,9 @@ pub struct Selection {
     /// The objects, in the bucket of the prefix, sorted by key (sizes from
     /// the listing; from a manifest, its `Size` or 0).
     pub objects: Vec<Listed>,
-    /// Objects (or manifest rows) of other shards.
+    /// Objects of other shards listed, or manifest rows of other shards
+    /// read (duplicate rows each counted: telling them apart would hold
+    /// every other shard's key).
     pub other_shards: u64,
     /// Manifest rows outside the prefix (another bucket or key prefix).
     pub outside_prefix: u64,
@@ -507,7 +591,73 @@ mod tests {
         );
         assert_eq!(rows[2].key, "q.txt");
         let err = parse_batch_csv("b1,ok\nb1\n".as_bytes()).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "the manifest, line 2: 1 field, expected 2 to 3"
+        );
+        let err = parse_batch_csv("b1,ok\nb1,\n".as_bytes()).unwrap_err();
         assert_eq!(err.to_string(), "the manifest, line 2: no key");
+    }
+
+    /// A damaged manifest is refused, not read as other keys.
+    #[test]
+    fn malformed_rows_are_errors_naming_their_line() {
+        let cases = [
+            ("b,k,v,extra\n", "line 1: 4 fields, expected 2 to 3"),
+            (
+                "b,a\nb,\"open\nb,c\n",
+                "line 2: a line break inside a field",
+            ),
+            ("b,100%\n", "line 1: the key `100%` is not URL-encoded"),
+            (
+                "b,ok\nb,%zz1\n",
+                "line 2: the key `%zz1` is not URL-encoded",
+            ),
+            (
+                "b,%E2%82\n",
+                "line 1: the key `%E2%82` is not URL-encoded UTF-8",
+            ),
+        ];
+        for (csv, want) in cases {
+            let err = parse_batch_csv(csv.as_bytes()).unwrap_err().to_string();
+            assert!(err.contains(want), "{csv:?}: {err}");
+        }
+        assert_eq!(
+            parse_batch_csv("b,100%25\n".as_bytes()).unwrap()[0].key,
+            "100%"
+        );
+        let err = parse_inventory_csv("\"b\",\"k\",\"1\"\n".as_bytes(), "Bucket, Key", "inv")
+            .unwrap_err()
+            .to_string();
+        assert_eq!(err, "inv, line 1: 3 fields, expected 2");
+    }
+
+    #[test]
+    fn an_inventory_file_must_be_the_one_its_manifest_describes() {
+        let data = b"\"b\",\"k\"\n";
+        let file = |size, md5: &str| InventoryFile {
+            key: "data/a.csv".into(),
+            size,
+            md5: Some(md5.into()),
+        };
+        // md5sum of the bytes above.
+        let md5 = hex::encode(<md5::Md5 as md5::Digest>::digest(data));
+        file(Some(8), &md5).check(data, "f").unwrap();
+        file(None, &md5.to_uppercase()).check(data, "f").unwrap();
+        let err = file(Some(9), &md5)
+            .check(data, "f")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("it holds 8 bytes, its manifest.json says 9"),
+            "{err}"
+        );
+        let other = "0".repeat(32);
+        let err = file(Some(8), &other)
+            .check(data, "f")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains(&format!("its MD5 is {md5}")), "{err}");
     }
 
     #[test]
@@ -546,7 +696,14 @@ mod tests {
             "files":[{"key":"src/config/data/a.csv.gz","size":2147,"MD5checksum":"x"}]}"#;
         let inv = Inventory::parse(json, "manifest.json").unwrap();
         assert_eq!(inv.bucket, "inv-dest");
-        assert_eq!(inv.files, ["src/config/data/a.csv.gz"]);
+        assert_eq!(
+            inv.files,
+            [InventoryFile {
+                key: "src/config/data/a.csv.gz".into(),
+                size: Some(2147),
+                md5: Some("x".into()),
+            }]
+        );
         assert_eq!(inv.file_schema, "Bucket, Key, Size");
         let orc = br#"{"destinationBucket":"d","fileFormat":"ORC","fileSchema":"s","files":[]}"#;
         let err = Inventory::parse(orc, "m").unwrap_err().to_string();

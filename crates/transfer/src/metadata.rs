@@ -46,6 +46,32 @@ pub fn check_user_metadata(user: &HashMap<String, String>) -> Result<(), Error> 
     }
 }
 
+/// Checks that `metadata` (the caller's entries and atrest's) and the S3
+/// Encryption Client's `envelope` entries fit in S3's limit together: the
+/// client's envelope (its wrapped key, its context) takes several hundred
+/// bytes of it.
+pub fn check_beside_envelope(
+    metadata: &HashMap<String, String>,
+    envelope: &[(String, String)],
+) -> Result<(), Error> {
+    let len = |entries: &HashMap<String, String>| -> usize {
+        entries.iter().map(|(k, v)| k.len() + v.len()).sum()
+    };
+    let envelope_len: usize = envelope.iter().map(|(k, v)| k.len() + v.len()).sum();
+    let (own, user): (HashMap<_, _>, HashMap<_, _>) = metadata
+        .iter()
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .partition(|(k, _)| k.to_ascii_lowercase().starts_with("atrest-"));
+    let room = METADATA_LIMIT.saturating_sub(len(&own) + envelope_len);
+    match len(&user) <= room {
+        true => Ok(()),
+        false => Err(Error::MetadataTooLarge {
+            used: len(&user),
+            room,
+        }),
+    }
+}
+
 /// The metadata of a copy whose user metadata is replaced (S3's REPLACE
 /// directive): `user`'s entries, and the source's entries atrest and the
 /// S3 Encryption Client need to read it (names with a
@@ -161,6 +187,22 @@ mod tests {
         assert!(matches!(
             check_user_metadata(&over),
             Err(Error::MetadataTooLarge { used, .. }) if used == room + 1
+        ));
+    }
+
+    #[test]
+    fn the_s3_encryption_clients_entries_count_too() {
+        let mtime = (MTIME_METADATA.to_owned(), "1.000000000".to_owned());
+        let envelope = [("x-amz-3".to_owned(), "w".repeat(500))];
+        let room = METADATA_LIMIT - (mtime.0.len() + 11) - (7 + 500);
+        let with = |value_len: usize| {
+            let user = ("k".to_owned(), "v".repeat(value_len));
+            HashMap::from([user, mtime.clone()])
+        };
+        assert!(check_beside_envelope(&with(room - 1), &envelope).is_ok());
+        assert!(matches!(
+            check_beside_envelope(&with(room), &envelope),
+            Err(Error::MetadataTooLarge { used, room: r }) if used == room + 1 && r == room
         ));
     }
 }

@@ -480,6 +480,14 @@ pub(crate) async fn encrypt_v3(
     // The error says "invalid encryption context: ...".
     let bad_context = |e: format::S3ecError| Error::Unsupported(e.to_string());
     let probe = Envelope::v3_kms(vec![0], [0; 28], [0; 28], user.clone()).map_err(bad_context)?;
+    // S3's 2 KB holds the envelope too: checked before KMS is asked (with a
+    // one-byte wrapped key: only what cannot fit), and exactly before
+    // anything is sent.
+    let fits = |envelope: &Envelope| {
+        let entries = envelope.encode(format::Placement::Object).object;
+        crate::metadata::check_beside_envelope(upload.metadata(), &entries).map(|()| entries)
+    };
+    fits(&probe)?;
     let kms_context: Vec<(String, String)> = probe.context.into_iter().collect();
     let generated = keys.generate(key_id, &kms_context).await?;
     let (cipher, message_id, commitment) =
@@ -487,7 +495,7 @@ pub(crate) async fn encrypt_v3(
     drop(generated.key);
     let envelope = Envelope::v3_kms(generated.wrapped.to_vec(), message_id, commitment, user)
         .map_err(bad_context)?;
-    let metadata = envelope.encode(format::Placement::Object).object;
+    let metadata = fits(&envelope)?;
     // Beside the caller's entries.
     upload.add_metadata(metadata);
     upload.expect_len(format::gcm_body_len(len));

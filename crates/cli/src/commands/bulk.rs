@@ -603,10 +603,15 @@ pub async fn select(
             .map_err(crate::failure::from_manifest)?;
     if !quiet {
         if let Some(shard) = args.shard {
+            // A manifest's rows are counted as read (a key may have several).
+            let unit = match args.manifest {
+                Some(_) => "manifest row",
+                None => "object",
+            };
             crate::stdout::say_err!(
                 "shard {shard}: {} ({} in other shards)",
                 super::count_of(selection.objects.len(), "object"),
-                selection.other_shards
+                super::count_of(selection.other_shards as usize, unit)
             );
         }
         if selection.outside_prefix > 0 {

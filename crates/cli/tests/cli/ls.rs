@@ -323,6 +323,83 @@ fn ls_of_a_manifest_reads_each_object_and_names_missing_ones() {
     assert_eq!(field(2, "format"), "missing");
 }
 
+/// An S3 Inventory report in S3, through its manifest.json: its CSV files
+/// (gzip'd or not) are read by its fileSchema, old versions and delete
+/// markers left out; a data file that is not the one manifest.json
+/// describes (replaced, cut short) is refused rather than read as other
+/// objects.
+#[test]
+fn an_inventory_report_selects_current_objects_and_a_replaced_file_is_refused() {
+    use std::io::Write;
+    let Some(env) = env() else { return };
+    env.create_data_key();
+    std::fs::write(env.path("in"), b"twelve bytes").unwrap();
+    env.ok(&["encrypt", "in", &env.uri("m/a")]);
+    env.ok(&["encrypt", "in", &env.uri("m/b c")]);
+    let b = &env.bucket;
+    let gzipped = {
+        let rows = format!(
+            "\"{b}\",\"m/a\",\"true\",\"false\",\"60\"\n\
+             \"{b}\",\"m/a\",\"false\",\"false\",\"50\"\n\
+             \"{b}\",\"m/deleted\",\"true\",\"true\",\"\"\n\
+             \"{b}\",\"other/x\",\"true\",\"false\",\"1\"\n"
+        );
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+        gz.write_all(rows.as_bytes()).unwrap();
+        gz.finish().unwrap()
+    };
+    let plain = format!("\"{b}\",\"m/b%20c\",\"true\",\"false\",\"60\"\n").into_bytes();
+    let md5 = |data: &[u8]| hex::encode(<md5::Md5 as md5::Digest>::digest(data));
+    let manifest = serde_json::json!({
+        "sourceBucket": b,
+        "destinationBucket": format!("arn:aws:s3:::{b}"),
+        "version": "2016-11-30",
+        "fileFormat": "CSV",
+        "fileSchema": "Bucket, Key, IsLatest, IsDeleteMarker, Size",
+        "files": [
+            {"key": "inv/data/1.csv.gz", "size": gzipped.len(), "MD5checksum": md5(&gzipped)},
+            {"key": "inv/data/2.csv", "size": plain.len(), "MD5checksum": md5(&plain)},
+        ],
+    });
+    env.put_raw("inv/data/1.csv.gz", gzipped);
+    env.put_raw("inv/data/2.csv", plain.clone());
+    env.put_raw("inv/manifest.json", manifest.to_string().into_bytes());
+    let manifest_uri = env.uri("inv/manifest.json");
+    let args = [
+        "ls",
+        "-r",
+        &env.uri("m/"),
+        "--manifest",
+        &manifest_uri,
+        "--json",
+    ];
+    let out = env.ok(&args);
+    let keys: Vec<_> = json(&out)["objects"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| o["key"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(keys, ["m/a", "m/b c"]);
+    let said = stderr(&out);
+    assert!(said.contains("skipped 1 manifest row outside"), "{said}");
+
+    // The same length, other rows: its MD5 tells.
+    let mut replaced = plain;
+    let at = replaced.len() - 4;
+    replaced[at] = b'1';
+    env.put_raw("inv/data/2.csv", replaced);
+    let out = env.run(&args);
+    assert_status(&out, 2, &args);
+    let said = stderr(&out);
+    assert!(
+        said.contains("data/2.csv is not a usable S3 Inventory")
+            && said.contains("its manifest.json says"),
+        "{said}"
+    );
+    assert_eq!(said.lines().count(), 1, "{said}");
+}
+
 /// As `aws s3 ls`: a prefix with nothing under it fails (exit 1, one line),
 /// so that `atrest ls s3://b/p && ...` asks whether anything is there; an
 /// empty bucket, an empty shard and a deeper prefix do not.

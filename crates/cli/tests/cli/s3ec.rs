@@ -534,6 +534,58 @@ fn writing_refuses_what_the_format_cannot_hold() {
     assert!(stderr(&out).contains("--key"), "{}", stderr(&out));
 }
 
+/// S3's 2 KB of user metadata holds the client's envelope too (its wrapped
+/// key alone is ~250 bytes): before, `--metadata` was checked only against
+/// atrest's own room, and a V3 upload that could not fit failed at S3
+/// after the KMS call. Now what cannot fit whatever KMS answers fails
+/// before KMS, and what does not fit with KMS's answer fails before S3.
+#[test]
+fn metadata_that_leaves_no_room_for_the_envelope_fails_before_s3() {
+    use crate::faults::{Op, Proxy};
+    let Some(env) = env() else { return };
+    std::fs::write(env.path("f"), b"x").unwrap();
+    let proxy = Proxy::start(&env.endpoint);
+    let uri = env.uri("meta/f");
+    let run = |value_len: usize| {
+        let metadata = format!("big={}", "v".repeat(value_len));
+        let args = [
+            "cp",
+            "f",
+            &uri,
+            "--format",
+            "s3ec-v3",
+            "--key",
+            &env.key_id,
+            "--metadata",
+            &metadata,
+        ];
+        proxy.atrest(&env).args(args).output().unwrap()
+    };
+    // Too large with any wrapped key: no KMS call, no S3 request.
+    let out = run(1_950);
+    assert_status(&out, 2, &["--metadata of 1,950 bytes"]);
+    assert!(
+        stderr(&out).contains("leaves beside the object's own entries"),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(proxy.seen(Op::Kms), 0);
+    // Fits atrest's own room, not beside the wrapped key KMS gives: one KMS
+    // call, nothing sent to S3.
+    let out = run(1_750);
+    assert_status(&out, 2, &["--metadata of 1,750 bytes"]);
+    assert!(stderr(&out).contains("own entries"), "{}", stderr(&out));
+    assert_eq!(proxy.seen(Op::Kms), 1);
+    let writes = [Op::PutObject, Op::CreateMultipartUpload, Op::UploadPart];
+    assert_eq!(writes.map(|op| proxy.seen(op)), [0, 0, 0]);
+    // With room to spare, it goes (and the object decrypts).
+    let out = run(1_000);
+    assert_status(&out, 0, &["--metadata of 1,000 bytes"]);
+    assert_eq!(proxy.seen(Op::PutObject), 1);
+    let out = env.ok(&["cp", &uri, "-"]);
+    assert_eq!(out.stdout, b"x");
+}
+
 /// A legacy AES-CBC object (V2 metadata, `AES/CBC/PKCS5Padding`, as the old
 /// Java client wrote): the Python client cannot write one, so the test
 /// encrypts with the venv's `cryptography`, padded well or badly.

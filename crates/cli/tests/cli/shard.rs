@@ -330,7 +330,7 @@ fn verify_and_upgrade_take_a_manifest_and_a_shard() {
         // What it left to the other shard and outside the prefix, counted.
         let err = stderr(&out);
         let counts = format!(
-            "shard {shard}: {} objects ({} in other shards)",
+            "shard {shard}: {} objects ({} manifest rows in other shards)",
             mine.len(),
             30 - mine.len()
         );

@@ -321,10 +321,7 @@ fn sync_up_sees_a_change_within_the_second_of_the_upload() {
     assert_eq!(stdout(&out), "", "the same file, its time recorded");
     // Changed (same size) just after: sent.
     std::fs::write(env.path("src/f"), b"xyz").unwrap();
-    set_mtime(
-        &env.path("src/f"),
-        within + Duration::from_millis(1),
-    );
+    set_mtime(&env.path("src/f"), within + Duration::from_millis(1));
     let out = env.ok(&args);
     assert!(stdout(&out).starts_with("upload: "), "{}", stdout(&out));
     env.ok(&["cp", &env.uri("p/f"), "back"]);
