@@ -750,9 +750,10 @@ pub struct EncryptArgs {
     #[arg(long, value_enum, default_value_t = Format::V2)]
     pub format: Format,
 
-    /// v2 plaintext frame size: a power of two from 4K to 16M.
-    #[arg(long, value_name = "SIZE", default_value = "64K", value_parser = parse_frame_size)]
-    pub frame_size: u8,
+    /// v2 plaintext frame size: a power of two from 4K to 16M [default:
+    /// 64K]. v2 only.
+    #[arg(long, value_name = "SIZE", value_parser = parse_frame_size)]
+    pub frame_size: Option<u8>,
 
     /// Objects smaller than this (a bare number is MiB; or 64M, 1G) go up
     /// in one streaming PUT rather than in parts (default: the part size,

@@ -23,7 +23,8 @@ pub struct Encrypt<'a> {
     pub kms_key: Option<&'a str>,
     pub context: &'a [(String, String)],
     pub format: Format,
-    pub frame_exponent: u8,
+    /// `--frame-size`, as an exponent; `None`: the default.
+    pub frame_exponent: Option<u8>,
     /// Objects smaller than this (bytes) of a known size go up in one PUT.
     pub multipart_threshold: u64,
     /// `--expected-size`: a stream's length, about, to size its parts.
@@ -112,7 +113,10 @@ pub async fn run(
         .upload(args.uri, key)
         .context(args.context)
         .format(args.format.engine())
-        .frame_exponent(args.frame_exponent)
+        .frame_exponent(
+            args.frame_exponent
+                .unwrap_or(atrest_format::v2::DEFAULT_FRAME_EXPONENT),
+        )
         .part_size(args.transfer.part_size as usize)
         .multipart_threshold(args.multipart_threshold)
         .properties(args.properties.for_file(args.file))
@@ -190,6 +194,8 @@ pub(crate) struct KeyFlags<'a> {
     pub data_key: &'a Path,
     /// `--context`.
     pub context: &'a [(String, String)],
+    /// `--frame-size` was given (a v2 setting).
+    pub frame_size: bool,
 }
 
 impl KeyFlags<'_> {
@@ -200,6 +206,7 @@ impl KeyFlags<'_> {
             kms_key: flags.kms_key.as_deref(),
             data_key: &flags.data_key,
             context: &flags.context,
+            frame_size: flags.frame_size.is_some(),
         }
     }
 }
@@ -211,6 +218,7 @@ impl Encrypt<'_> {
             kms_key: self.kms_key,
             data_key: self.data_key,
             context: self.context,
+            frame_size: self.frame_exponent.is_some(),
         }
     }
 }
@@ -218,6 +226,15 @@ impl Encrypt<'_> {
 /// The key flags' checks that need no I/O, made before the input is
 /// opened (`key_file`: `--key-file` is given).
 pub(crate) fn check_key_flags(flags: &KeyFlags<'_>, key_file: bool) -> Result<()> {
+    let unframed = match flags.format {
+        Format::V1 => Some("v1 objects are one CBC stream"),
+        Format::S3ecV3 => Some("S3 Encryption Client objects are one GCM stream"),
+        Format::V2 => None,
+    };
+    if let (true, Some(stream)) = (flags.frame_size, unframed) {
+        let why = format!("--frame-size needs --format v2 ({stream}, without frames)");
+        return Err(Failure::new(Exit::Usage, why).into());
+    }
     let v1_needs_v2 = match (flags.format, key_file, flags.kms_key, flags.context) {
         (Format::V1, true, _, _) => {
             "--key-file needs --format v2 (no other format has a place to record its keyring)"

@@ -75,7 +75,9 @@ pub async fn encrypt(keys: KeySource<'_>, args: LocalEncrypt<'_>) -> Result<()> 
         let options = local::EncryptOptions {
             key,
             format: flags.format.engine(),
-            frame_exponent: flags.frame_size,
+            frame_exponent: flags
+                .frame_size
+                .unwrap_or(atrest_format::v2::DEFAULT_FRAME_EXPONENT),
             context: &flags.context,
         };
         local::encrypt(source.as_ref(), options, &name, input, &mut output)

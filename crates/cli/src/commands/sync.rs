@@ -237,14 +237,14 @@ async fn upload(args: &Sync<'_>, dir: &Path, uri: &S3Uri, interrupt: &Interrupt)
     if let Some(refused) = bulk::no_tree(dir, "sync", bulk::Side::Source) {
         return Err(refused.into());
     }
+    args.encrypt.properties.check()?;
+    let key_flags = super::encrypt::KeyFlags::of(args.encrypt);
+    super::encrypt::check_key_flags(&key_flags, args.key_file.is_some())?;
     // A dry run needs no key, as `cp --dryrun` does not.
     if args.encrypt.kms_key.is_none() && args.key_file.is_none() && !args.sync.dryrun {
         let data_key = crate::keyring::read_data_key(&args.encrypt.data_key);
         interrupt.guard(data_key).await?;
     }
-    args.encrypt.properties.check()?;
-    let key_flags = super::encrypt::KeyFlags::of(args.encrypt);
-    super::encrypt::check_key_flags(&key_flags, args.key_file.is_some())?;
     let filter = args.many.filter()?;
     let prefix = as_prefix(uri.key());
     let walk = tree::walk(dir, &filter)?;

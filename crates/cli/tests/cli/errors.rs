@@ -395,6 +395,29 @@ fn values_that_cannot_work_are_usage_errors() {
         &["--cli-read-timeout", huge, "cp", "in", &uri, "--key", key],
         &["cp", "-", &uri, "--key", key, "--expected-size", "500T"],
         &["cp", "in", &uri, "--key", key, "--metadata", "k=значение"],
+        // Formats without frames (the flag was ignored).
+        &["cp", "in", &uri, "--format", "v1", "--frame-size", "1M"],
+        &[
+            "cp",
+            "in",
+            &uri,
+            "--key",
+            key,
+            "--format",
+            "s3ec-v3",
+            "--frame-size",
+            "4K",
+        ],
+        &[
+            "encrypt",
+            "in",
+            "out",
+            "--format",
+            "v1",
+            "--frame-size",
+            "4K",
+        ],
+        &["sync", ".", &uri, "--format", "v1", "--frame-size", "4K"],
     ] {
         let out = env.run(args);
         assert_status(&out, 2, args);
