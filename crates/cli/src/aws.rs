@@ -99,12 +99,17 @@ pub async fn clients(args: &AwsArgs) -> anyhow::Result<Clients> {
         check_profile(profile).await?;
     }
     let config = load(args).await;
-    if config.region().is_none() {
+    let Some(region) = config.region() else {
         return Err(Failure::new(
             Exit::Usage,
             "no AWS region configured: pass --region or set AWS_REGION (or a region in the AWS profile)",
         )
         .into());
+    };
+    // One from the environment or a profile, checked as --region is.
+    if let Err(why) = crate::cli::parse_region(region.as_ref()) {
+        let why = format!("{why}: check AWS_REGION, AWS_DEFAULT_REGION and the profile's region");
+        return Err(Failure::new(Exit::Usage, why).into());
     }
     // Buckets in other regions are followed there, as the AWS CLI does; an
     // access point's ARN names its region.

@@ -218,7 +218,7 @@ pub struct AwsArgs {
     pub profile: Option<String>,
 
     /// AWS region [env: AWS_REGION]
-    #[arg(long, global = true, value_name = "REGION")]
+    #[arg(long, global = true, value_name = "REGION", value_parser = parse_region)]
     pub region: Option<String>,
 
     /// Endpoint for S3 and KMS, e.g. a local emulator; S3 then uses
@@ -628,6 +628,24 @@ fn parse_pair(s: &str) -> Result<(String, String), String> {
 
 /// Parses `64K`, `1M`, `65536`: a power of two from 4 KiB to 16 MiB, returned
 /// as its exponent.
+/// A region name as the AWS CLI accepts one (botocore's rule: letters,
+/// digits and inner hyphens, 1 to 63): anything else would only fail at
+/// the first request, or go to a host of that name.
+pub fn parse_region(s: &str) -> Result<String, String> {
+    let inner = s.len() <= 63
+        && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+        && !s.starts_with('-')
+        && !s.ends_with('-');
+    match (s.is_empty(), inner) {
+        (true, _) => Err("a region name is required (like us-east-1)".into()),
+        (false, true) => Ok(s.to_owned()),
+        (false, false) => Err(format!(
+            "`{}` is not a region name (like us-east-1)",
+            crate::escape(s)
+        )),
+    }
+}
+
 fn parse_frame_size(s: &str) -> Result<u8, String> {
     let (digits, unit) = match s.char_indices().find(|(_, c)| !c.is_ascii_digit()) {
         Some((i, _)) => s.split_at(i),
@@ -914,7 +932,7 @@ pub struct BulkArgs {
 pub struct FromS3Args {
     /// The source bucket's region, as the AWS CLI's flag (an S3 SRC):
     /// saves the one redirect by which atrest finds it otherwise.
-    #[arg(long, value_name = "REGION", help_heading = Option::<&str>::None)]
+    #[arg(long, value_name = "REGION", help_heading = Option::<&str>::None, value_parser = parse_region)]
     pub source_region: Option<String>,
 
     /// Leave out, quietly, the objects that are archived and not restored:

@@ -22,6 +22,7 @@ use cli::{Cli, Command};
 fn main() -> ExitCode {
     fixed_mmap_threshold();
     raise_open_file_limit();
+    unset_empty_variables();
     let matches = match cli::command().try_get_matches() {
         Ok(matches) => matches,
         Err(e) => return usage_error(e),
@@ -159,6 +160,28 @@ fn fixed_mmap_threshold() {
     // other thread exists.
     unsafe {
         libc::mallopt(libc::M_MMAP_THRESHOLD, 1 << 20);
+    }
+}
+
+/// Variables set to nothing (`AWS_CA_BUNDLE= atrest ...`, an empty
+/// `export` in a CI config) mean unset, as they do to the AWS CLI: else the
+/// SDK takes an empty endpoint URL for one ("not a valid URI"), and clap an
+/// empty --ca-bundle or --key for a missing value. Before any thread starts.
+fn unset_empty_variables() {
+    const NAMES: [&str; 8] = [
+        "AWS_CA_BUNDLE",
+        "AWS_ENDPOINT_URL",
+        "AWS_ENDPOINT_URL_S3",
+        "AWS_ENDPOINT_URL_KMS",
+        "AWS_REGION",
+        "AWS_DEFAULT_REGION",
+        "AWS_PROFILE",
+        "ATREST_KMS_KEY",
+    ];
+    for name in NAMES {
+        if std::env::var_os(name).is_some_and(|v| v.is_empty()) {
+            std::env::remove_var(name);
+        }
     }
 }
 

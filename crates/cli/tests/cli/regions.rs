@@ -202,3 +202,56 @@ fn source_region_sends_the_sources_requests_there_from_the_start() {
     assert_status(&out, 2, &args);
     assert!(stderr(&out).contains("--source-region"), "{}", stderr(&out));
 }
+
+/// A variable set to nothing means unset, as to the AWS CLI (before, an
+/// empty AWS_ENDPOINT_URL_S3 was "not a valid URI" at the first request and
+/// an empty AWS_CA_BUNDLE "a value is required"); a region name that cannot
+/// be one is a usage error up front, from the flag or the environment
+/// (before, it failed at the first request, or not at all on an endpoint
+/// that ignores regions).
+#[test]
+fn empty_variables_are_unset_and_malformed_regions_are_refused() {
+    let Some(env) = env() else { return };
+    std::fs::write(env.path("in"), b"x").unwrap();
+    let out = env
+        .atrest()
+        .args(["cp", "in", &env.uri("k"), "--key", &env.key_id])
+        .env("AWS_ENDPOINT_URL_S3", "")
+        .env("AWS_ENDPOINT_URL_KMS", "")
+        .env("AWS_CA_BUNDLE", "")
+        .env("AWS_PROFILE", "")
+        .env("ATREST_KMS_KEY", "")
+        .output()
+        .unwrap();
+    assert_status(&out, 0, &["cp with empty variables"]);
+    let out = env
+        .atrest()
+        .args(["ls", &env.uri("")])
+        .env("AWS_DEFAULT_REGION", "")
+        .output()
+        .unwrap();
+    assert_status(&out, 0, &["ls with an empty AWS_DEFAULT_REGION"]);
+
+    for args in [
+        &["--region", "", "ls", &env.uri("")][..],
+        &["--region", "us east 1", "ls", &env.uri("")],
+        &["cp", &env.uri("k"), "back", "--source-region=eu-"],
+    ] {
+        let out = env.run(args);
+        assert_status(&out, 2, args);
+        assert!(stderr(&out).contains("region name"), "{}", stderr(&out));
+    }
+    let out = env
+        .atrest()
+        .args(["ls", &env.uri("")])
+        .env("AWS_REGION", "eu-west-1/../x")
+        .output()
+        .unwrap();
+    assert_status(&out, 2, &["ls with AWS_REGION=eu-west-1/../x"]);
+    let said = stderr(&out);
+    assert!(
+        said.contains("not a region name") && said.contains("AWS_REGION"),
+        "{said}"
+    );
+    assert!(!env.path("back").exists());
+}
