@@ -577,9 +577,14 @@ pub enum Command {
         shell: clap_complete::Shell,
     },
 
-    /// Print the man page (roff) to stdout; used by `cargo xtask release`.
+    /// Print the man page (roff) to stdout, or write every page (atrest.1,
+    /// atrest-cp.1, ...) into a directory; used by `cargo xtask release`.
     #[command(hide = true)]
-    Man,
+    Man {
+        /// Write atrest.1 and a page per command here (it must exist).
+        #[arg(long, value_name = "DIR")]
+        out_dir: Option<PathBuf>,
+    },
 
     /// Show what an object's header says (format, sizes, encryption
     /// context) without KMS, reading only its first bytes.

@@ -10,6 +10,7 @@ mod commands;
 mod failure;
 mod interrupt;
 mod keyring;
+mod man;
 mod progress;
 mod properties;
 mod stdout;
@@ -55,8 +56,18 @@ fn main() -> ExitCode {
                 Ok(())
             })
         }
-        Command::Man => {
-            return print_generated(|out| clap_mangen::Man::new(cli::command()).render(out))
+        Command::Man { out_dir: None } => return print_generated(man::render_main),
+        Command::Man { out_dir: Some(dir) } => {
+            return match man::write_all(&dir) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    let dir = dir.display();
+                    crate::stdout::say_err!(
+                        "atrest: error: cannot write the man pages into {dir}: {e}"
+                    );
+                    ExitCode::from(failure::Exit::Runtime as u8)
+                }
+            };
         }
         _ => {}
     }
@@ -594,7 +605,7 @@ async fn run(cli: Cli) -> anyhow::Result<Option<String>> {
             interrupt.guard(work).await.map(|()| None)
         }
         Command::Completions { .. }
-        | Command::Man
+        | Command::Man { .. }
         | Command::Keygen { .. }
         | Command::Cp(_)
         | Command::Mv(_)

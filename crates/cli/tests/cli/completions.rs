@@ -62,6 +62,29 @@ fn man_page_documents_the_commands() {
     );
     assert!(page.contains(".TH atrest 1"));
     assert!(page.contains("encrypt\\-with\\-kms"), "{page}");
+    // The exit statuses are set line for line (filled, they ran together).
+    let status = page.split(".SH \"EXIT STATUS\"").nth(1).expect("a section");
+    assert!(status.starts_with("\n.nf\n  0  success\n"), "{status}");
+
+    // Every page atrest(1) names is written by `man --out-dir`.
+    let dir = tempfile::tempdir().unwrap();
+    let out = bare(&["man", "--out-dir", dir.path().to_str().unwrap()]);
+    assert_status(&out, 0, &["man --out-dir"]);
+    let named: Vec<&str> = page
+        .match_indices("atrest\\-")
+        .filter_map(|(at, _)| page[at..].split_once("(1)").map(|(name, _)| name))
+        .filter(|name| !name.contains([' ', '\n']))
+        .collect();
+    assert!(named.len() >= 14, "{named:?}");
+    for name in named {
+        let file = dir.path().join(format!("{}.1", name.replace("\\-", "-")));
+        let text = std::fs::read_to_string(&file).unwrap_or_else(|e| panic!("{name}: {e}"));
+        assert!(text.contains(".SH SYNOPSIS"), "{name}");
+    }
+    let cp = std::fs::read_to_string(dir.path().join("atrest-cp.1")).unwrap();
+    assert!(cp.contains(".SH \"EXAMPLES\"\n.nf\n"), "{cp}");
+    let out = bare(&["man", "--out-dir", "/nonexistent/dir"]);
+    assert_status(&out, 1, &["man --out-dir /nonexistent/dir"]);
     // Not offered in --help.
     let help = String::from_utf8(bare(&["--help"]).stdout).unwrap();
     assert!(
