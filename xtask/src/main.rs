@@ -40,7 +40,7 @@ commands:
           and aws s3 cp; writes target/bench/report.{md,json}; --atrest
           measures that atrest binary end to end instead of building one
   release build an optimized, stripped atrest and write it with its man
-          page (atrest.1), bash/zsh/fish/PowerShell completions and
+          pages (atrest.1, atrest-cp.1, ...), bash/zsh/fish/PowerShell completions and
           SHA256SUMS to target/dist/
   fixtures [--check]
           regenerate the test vectors in fixtures/v2 and fixtures/key-file
