@@ -141,8 +141,9 @@ impl Handler {
     }
 
     /// Answers one invocation: a result for every task, in the tasks'
-    /// order. Never fails as a whole: bad arguments or a schema other than
-    /// 2.0 fail each task permanently, so the job's report says why.
+    /// order, answered in the event's schema version. Never fails as a
+    /// whole: bad arguments or a schema other than 2.0 fail each task
+    /// permanently, so the job's report says why.
     pub async fn handle(&self, event: BatchEvent) -> BatchResponse {
         let operation = match event.invocation_schema_version.as_str() {
             SCHEMA_VERSION => Operation::from_arguments(&event.job.user_arguments),
@@ -165,7 +166,7 @@ impl Handler {
             .collect()
             .await;
         BatchResponse {
-            invocation_schema_version: SCHEMA_VERSION.to_owned(),
+            invocation_schema_version: event.invocation_schema_version,
             treat_missing_keys_as: ResultCode::PermanentFailure,
             invocation_id: event.invocation_id,
             results,
@@ -175,7 +176,8 @@ impl Handler {
     /// One task.
     async fn task(&self, operation: &Operation, task: &Task) -> Done {
         let key = task.key().map_err(TaskError::Refused)?;
-        let uri = S3Uri::parse(&format!("s3://{}/x", task.s3_bucket))
+        let bucket = task.bucket().map_err(TaskError::Refused)?;
+        let uri = S3Uri::parse(&format!("s3://{bucket}/x"))
             .map_err(|e| TaskError::Refused(e.to_string()))?
             .with_key(key);
         let version = task.s3_version_id.as_deref().filter(|v| *v != "null");

@@ -79,10 +79,13 @@ impl Operation {
             .keys()
             .find(|k| *k != "operation" && !allowed.contains(&k.as_str()))
         {
-            return Err(format!(
-                "userArgument `{extra}` is not one of {name}'s: {}",
-                allowed.join(", ")
-            ));
+            return Err(match allowed {
+                [] => format!("userArgument `{extra}`: {name} takes no userArguments"),
+                _ => format!(
+                    "userArgument `{extra}` is not one of {name}'s: {}",
+                    allowed.join(", ")
+                ),
+            });
         }
         let required = |key: &str| {
             args.get(key)
@@ -178,6 +181,10 @@ mod tests {
         assert!(
             refused(&[("operation", "rewrap"), ("toKey", "k"), ("kmskey", "x")])
                 .contains("`kmskey` is not one of rewrap's")
+        );
+        assert_eq!(
+            refused(&[("operation", "verify"), ("toKey", "x")]),
+            "userArgument `toKey`: verify takes no userArguments"
         );
         assert!(refused(&[
             ("operation", "encrypt"),

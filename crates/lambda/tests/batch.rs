@@ -184,7 +184,7 @@ impl World {
         let response: BatchResponse =
             serde_json::from_str(&serde_json::to_string(&response).unwrap()).unwrap();
         assert_eq!(response.invocation_id, format!("inv-{id}"));
-        assert_eq!(response.invocation_schema_version, "2.0");
+        assert_eq!(response.invocation_schema_version, schema);
         assert_eq!(response.results.len(), tasks.len());
         for (task, result) in tasks.iter().zip(&response.results) {
             assert_eq!(result.task_id, task.id);
