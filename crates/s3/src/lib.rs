@@ -36,8 +36,8 @@ mod uri;
 pub use error::S3Error;
 pub use interceptors::{PageSize, RequesterPays};
 pub use object::{
-    copy_object, copy_object_replacing, delete, delete_if_match, get_tags, head, put_replacing,
-    replace_properties, ObjectHead, Properties, Replacement,
+    copy_object, copy_object_replacing, delete, delete_every_version, delete_if_match, get_tags,
+    head, put_replacing, replace_properties, ObjectHead, Properties, Replacement,
 };
 pub use regions::{follow_bucket_regions, BucketRegions};
 pub use upload::{Abandoned, UploadOptions, Uploader, MIN_PART_SIZE};
@@ -159,7 +159,20 @@ pub async fn get(
     range: ByteRange,
     pin: Option<&ObjectVersion>,
 ) -> Result<Download, S3Error> {
-    let out = send_get(client, uri, range, pin).await?;
+    let out = match send_get(client, uri, range, pin).await {
+        Ok(out) => out,
+        // A range starting at 0 is unsatisfiable only for an empty object
+        // (S3 answers 416 to `bytes=0-` of one): its body is empty.
+        Err(GetFailed::Unsatisfiable(_)) if range.start == 0 => {
+            return Ok(Download {
+                uri: uri.clone(),
+                content_length: Some(0),
+                version: pin.cloned().unwrap_or_default(),
+                body: aws_sdk_s3::primitives::ByteStream::from_static(b""),
+            })
+        }
+        Err(e) => return Err(e.into()),
+    };
     Ok(Download {
         uri: uri.clone(),
         content_length: out.content_length().and_then(|n| u64::try_from(n).ok()),

@@ -348,9 +348,12 @@ impl Replacement {
             .map_err(|e| S3Error::from_sdk("CompleteMultipartUpload", &self.uri, e))
     }
 
-    /// AbortMultipartUpload: drops the parts; the object is unchanged.
-    pub async fn abort(&self) {
-        crate::upload::abort_upload(&self.client, &self.uri, &self.upload_id).await;
+    /// AbortMultipartUpload: drops the parts; the object is unchanged,
+    /// unless the completion was sent just before
+    /// ([`Abandoned::Completed`](crate::Abandoned::Completed): the object
+    /// is replaced, whole).
+    pub async fn abort(&self) -> crate::Abandoned {
+        crate::upload::abort_upload(&self.client, &self.uri, &self.upload_id).await
     }
 }
 
@@ -432,6 +435,58 @@ pub async fn delete(client: &Client, uri: &S3Uri) -> Result<(), S3Error> {
         .await
         .map(drop)
         .map_err(|e| S3Error::from_sdk("DeleteObject", uri, e))
+}
+
+/// DeleteObject of `uri` leaving nothing behind: on a versioned bucket,
+/// where a DeleteObject only hides the object under a delete marker, every
+/// version of the key is deleted, the marker too. For atrest's own
+/// temporary objects, which no one else writes.
+pub async fn delete_every_version(client: &Client, uri: &S3Uri) -> Result<(), S3Error> {
+    let out = client
+        .delete_object()
+        .bucket(uri.bucket())
+        .key(uri.key())
+        .send()
+        .await
+        .map_err(|e| S3Error::from_sdk("DeleteObject", uri, e))?;
+    if out.delete_marker() != Some(true) {
+        return Ok(());
+    }
+    let (mut key_marker, mut version_marker) = (None, None);
+    loop {
+        let page = client
+            .list_object_versions()
+            .bucket(uri.bucket())
+            .prefix(uri.key())
+            .set_key_marker(key_marker.take())
+            .set_version_id_marker(version_marker.take())
+            .send()
+            .await
+            .map_err(|e| S3Error::from_sdk("ListObjectVersions", uri, e))?;
+        let versions = page.versions().iter().map(|v| (v.key(), v.version_id()));
+        let markers = page
+            .delete_markers()
+            .iter()
+            .map(|m| (m.key(), m.version_id()));
+        for (_, version) in versions
+            .chain(markers)
+            .filter(|(k, _)| *k == Some(uri.key()))
+        {
+            client
+                .delete_object()
+                .bucket(uri.bucket())
+                .key(uri.key())
+                .set_version_id(version.map(str::to_owned))
+                .send()
+                .await
+                .map_err(|e| S3Error::from_sdk("DeleteObject", uri, e))?;
+        }
+        if page.is_truncated() != Some(true) {
+            return Ok(());
+        }
+        key_marker = page.next_key_marker().map(str::to_owned);
+        version_marker = page.next_version_id_marker().map(str::to_owned);
+    }
 }
 
 /// DeleteObject of `uri` only while its ETag is still `if_match`: S3

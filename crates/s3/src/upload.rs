@@ -115,6 +115,10 @@ pub struct Uploader {
     /// of the caller's) so that an upload cancelled while it is in flight
     /// still learns the id, to abort it: else its parts would remain.
     starting: Option<tokio::task::JoinHandle<Result<String, S3Error>>>,
+    /// The one PutObject of a small object, kept here for the same reason:
+    /// sent whole, it may write the object even if its caller gives up, so
+    /// an abort waits for its outcome.
+    whole_put: Option<tokio::task::JoinHandle<Result<(), S3Error>>>,
     next_part: i32,
     in_flight: JoinSet<Result<CompletedPart, S3Error>>,
     done: Vec<CompletedPart>,
@@ -201,6 +205,7 @@ impl Uploader {
             options,
             upload_id: None,
             starting: None,
+            whole_put: None,
             next_part: 1,
             in_flight: JoinSet::new(),
             done: Vec::new(),
@@ -474,15 +479,28 @@ impl Uploader {
                 .put_object()
                 .bucket(self.uri.bucket())
                 .key(self.uri.key());
-            crate::object::with_properties!(request, &self.properties)
+            let send = crate::object::with_properties!(request, &self.properties)
                 .set_if_none_match(self.if_none_match.clone())
                 .body(ByteStream::from(body))
                 .customize()
                 .disable_payload_signing()
                 .config_override(timeout)
-                .send()
-                .await
-                .map_err(|e| S3Error::from_sdk("PutObject", &self.uri, e))?;
+                .send();
+            let uri = self.uri.clone();
+            let put = self.whole_put.insert(tokio::spawn(async move {
+                send.await
+                    .map(drop)
+                    .map_err(|e| S3Error::from_sdk("PutObject", &uri, e))
+            }));
+            let joined = put.await;
+            self.whole_put = None;
+            joined.unwrap_or_else(|e| {
+                Err(S3Error::Request {
+                    op: "PutObject",
+                    uri: self.uri.to_string(),
+                    source: Box::new(e),
+                })
+            })?;
             self.acked.add(len);
             return Ok(());
         };
@@ -622,10 +640,24 @@ impl Uploader {
     }
 
     async fn abort_started(&mut self) -> Abandoned {
+        // A PutObject given its whole body may write the object whatever
+        // its caller does: its outcome says whether it did (bounded by the
+        // request's time limits).
+        let written = |joined: Result<Result<(), S3Error>, _>| match joined {
+            Ok(Ok(())) => Abandoned::Completed,
+            _ => Abandoned::Aborted,
+        };
+        if let Some(put) = self.whole_put.take() {
+            return written(put.await);
+        }
         if let Some(put) = &mut self.streaming {
-            // Cancelled before its body ends, the request creates no object
-            // (the body is dropped only after the cancellation).
             if let Some(request) = put.request.take() {
+                if put.written == put.len {
+                    put.body = None;
+                    return written(request.await);
+                }
+                // Cancelled before its body ends, the request creates no
+                // object (the body is dropped only after the cancellation).
                 request.abort();
                 let _ = request.await;
             }

@@ -51,7 +51,8 @@ use atrest_format::s3ec::{
 use atrest_format::{Header, HeaderError};
 use atrest_kms::{Kms, KmsError};
 use atrest_s3::{
-    ByteRange, ObjectHead, ObjectVersion, Properties, Replacement, S3Error, S3Uri, MIN_PART_SIZE,
+    Abandoned, ByteRange, ObjectHead, ObjectVersion, Properties, Replacement, S3Error, S3Uri,
+    MIN_PART_SIZE,
 };
 use bytes::{Bytes, BytesMut};
 use futures::{StreamExt, TryStreamExt};
@@ -668,8 +669,10 @@ impl Rewrap {
                     }),
                 };
                 if let Err(e) = result {
-                    up.abort().await;
-                    return Err(e);
+                    // Its completion may have landed all the same.
+                    if up.abort().await != Abandoned::Completed {
+                        return Err(e);
+                    }
                 }
                 traffic.copied = *len;
             }
@@ -772,8 +775,9 @@ impl Rewrap {
         first.extend_from_slice(&first_body);
         let ranges = copy_ranges(first_end, job.len, self.options.copy_part_size);
         let up = Replacement::start(&self.s3, &job.uri, &job.properties, &job.etag).await?;
+        traffic.uploaded = first.len() as u64;
+        traffic.copied = job.len - first_end;
         let work = async {
-            traffic.uploaded = first.len() as u64;
             let part1 = up.upload(1, first.freeze()).await?;
             let mut parts: Vec<_> = futures::stream::iter(ranges.iter().enumerate())
                 .map(|(i, &(start, end))| up.copy(i as i32 + 2, start, end))
@@ -781,9 +785,7 @@ impl Rewrap {
                 .try_collect()
                 .await?;
             parts.push(part1);
-            up.complete(parts).await?;
-            traffic.copied = job.len - first_end;
-            Ok(traffic)
+            up.complete(parts).await
         };
         let result = tokio::select! {
             result = work => result.map_err(RewrapError::S3),
@@ -791,10 +793,14 @@ impl Rewrap {
                 uri: job.uri.to_string(),
             }),
         };
-        if result.is_err() {
-            up.abort().await;
+        match result {
+            Ok(()) => Ok(traffic),
+            // Its completion may have landed all the same.
+            Err(e) => match up.abort().await {
+                Abandoned::Completed => Ok(traffic),
+                Abandoned::Aborted => Err(e),
+            },
         }
-        result
     }
 }
 

@@ -45,7 +45,9 @@
 //! ```
 
 use atrest_format::{parse_header, Header, Parsed};
-use atrest_s3::{ByteRange, Fetched, ObjectVersion, Properties, Replacement, S3Error, S3Uri};
+use atrest_s3::{
+    Abandoned, ByteRange, Fetched, ObjectVersion, Properties, Replacement, S3Error, S3Uri,
+};
 use futures::{StreamExt, TryStreamExt};
 use rand_core::RngCore;
 
@@ -277,8 +279,9 @@ impl Upgrade {
         let suffix = rand_core::OsRng.next_u64();
         let temp = uri.with_key(format!("{}.atrest-upgrade-{suffix:016x}", uri.key()));
         let result = self.rewrite(job, &temp, &mut done).await;
-        // Gone whatever happened (after a failed upload it never existed).
-        if let Err(e) = atrest_s3::delete(self.transfer.s3(), &temp).await {
+        // Gone whatever happened (after a failed upload it never existed),
+        // in a versioned bucket too.
+        if let Err(e) = atrest_s3::delete_every_version(self.transfer.s3(), &temp).await {
             tracing::warn!(
                 uri = %crate::escape(&temp.to_string()),
                 error = %e,
@@ -587,10 +590,15 @@ impl Upgrade {
             result = work => result.map_err(|e| s3_error(uri, e)),
             () = self.options.stop.stopped() => Err(stopped(uri)),
         };
-        if result.is_err() {
-            up.abort().await;
+        match result {
+            Ok(()) => Ok(()),
+            // Its completion may have landed all the same: then the object
+            // is upgraded.
+            Err(e) => match up.abort().await {
+                Abandoned::Completed => Ok(()),
+                Abandoned::Aborted => Err(e),
+            },
         }
-        result
     }
 
     fn download_error(&self, job: &Job, e: Error) -> UpgradeError {

@@ -38,7 +38,10 @@ pub async fn run(
         )
         .await;
     if stop.is_stopped() {
-        // Interrupted: the signal is what is reported.
+        // Interrupted: what was done before is reported (objects already
+        // rewritten among it), then the signal.
+        results.retain(|(_, r)| !matches!(r, Err(UpgradeError::Stopped { .. })));
+        report(&args, &results);
         return Ok(());
     }
     if let Some(e) = objects.lone_failure(&mut results) {

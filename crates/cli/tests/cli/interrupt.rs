@@ -198,8 +198,8 @@ fn sigint_during_a_copy_in_parts_aborts_its_upload() {
 
 /// SIGINT just after S3 completed the copy in parts that puts an upgraded
 /// object in place, before its reply arrived: the abort finds no upload
-/// (it is the object now), which is no failure to warn about, and the
-/// object is whole, upgraded.
+/// (it is the object now), which is no failure to warn about; the object is
+/// whole, upgraded, and reported so.
 #[test]
 fn sigint_racing_the_completion_of_a_copy_in_parts_warns_of_nothing() {
     use crate::faults::{Fault, Op, Proxy};
@@ -215,6 +215,7 @@ fn sigint_racing_the_completion_of_a_copy_in_parts_warns_of_nothing() {
     let child = proxy
         .atrest(&env)
         .args(args)
+        .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
@@ -225,6 +226,11 @@ fn sigint_racing_the_completion_of_a_copy_in_parts_warns_of_nothing() {
     let out = child.wait_with_output().unwrap();
     assert_status(&out, 130, &args);
     assert_eq!(stderr(&out), "atrest: interrupted by SIGINT\n");
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        said.starts_with(&format!("upgraded {}: v1 -> v2", env.uri("old"))),
+        "{said}"
+    );
     assert_eq!(open_uploads(&env), 0);
     assert_eq!(
         crate::bulk::keys(&env, ""),
@@ -340,4 +346,102 @@ fn sigint_racing_the_completion_of_an_upload_says_the_object_is_written() {
     assert_eq!(open_uploads(&env), 0);
     env.ok(&["cp", &uri, "out"]);
     assert!(std::fs::read(env.path("out")).unwrap() == data);
+}
+
+/// SIGINT while `rewrap -r` waits for the answer to an object's PutObject,
+/// which S3 has already applied: before, nothing was printed (exit 130),
+/// though that object was rewrapped. Now the objects done before the
+/// signal are reported, then the signal; the rest are as they were.
+#[test]
+fn an_interrupted_rewrap_reports_the_objects_it_rewrote() {
+    use crate::faults::{Fault, Op, Proxy};
+    let Some(env) = env() else { return };
+    env.create_data_key();
+    std::fs::write(env.path("in"), b"some text").unwrap();
+    for name in ["r/a", "r/b", "r/c"] {
+        env.ok(&["encrypt", "in", &env.uri(name)]);
+    }
+    let before = |name: &str| env.get_raw(name);
+    let (a, b, c) = (before("r/a"), before("r/b"), before("r/c"));
+    let (_, new_arn) = crate::rewrap::second_key(&env);
+    let proxy = Proxy::start(&env.endpoint);
+    proxy.add(Op::PutObject, Fault::HoldResponse, 1);
+    let args = [
+        "rewrap",
+        "-r",
+        &env.uri("r/"),
+        "--to-key",
+        &new_arn,
+        "--jobs",
+        "1",
+    ];
+    let child = proxy
+        .atrest(&env)
+        .args(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    wait_for("S3 to take the first rewrite", || env.get_raw("r/a") != a);
+    signal(child.id(), "INT");
+    let out = child.wait_with_output().unwrap();
+    assert_status(&out, 130, &args);
+    let said = String::from_utf8(out.stdout.clone()).unwrap();
+    assert!(
+        said.starts_with(&format!("rewrapped {}", env.uri("r/a"))),
+        "{said}"
+    );
+    assert_eq!(said.lines().count(), 1, "{said}");
+    assert!(
+        stderr(&out).ends_with("atrest: interrupted by SIGINT\n"),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!((env.get_raw("r/b"), env.get_raw("r/c")), (b, c));
+}
+
+/// SIGINT while the PutObject of an upgrade's temporary object is on its
+/// way (sent whole, not yet applied): before, atrest gave up on it and
+/// deleted the temporary object first, and the PUT landed after, leaving
+/// it in the bucket. Now the abort waits for that PUT's outcome, then
+/// deletes: nothing is left but the original.
+#[test]
+fn an_interrupted_upgrade_leaves_no_temporary_object_behind() {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    use std::sync::Arc;
+
+    use crate::faults::{Op, Proxy};
+    let Some(env) = env() else { return };
+    env.create_data_key();
+    std::fs::write(env.path("in"), sample(100_000, 9)).unwrap();
+    env.ok(&["encrypt", "in", &env.uri("old"), "--format", "v1"]);
+    let original = env.get_raw("old");
+    let proxy = Proxy::start(&env.endpoint);
+    let pid = Arc::new(AtomicU32::new(0));
+    let signalled = pid.clone();
+    // The request is held in the proxy after the signal, then forwarded.
+    proxy.before(Op::PutObject, move || {
+        signal(signalled.load(Ordering::SeqCst), "INT");
+        std::thread::sleep(Duration::from_millis(1500));
+    });
+    let args = ["upgrade", &env.uri("old"), "--key", &env.key_id];
+    let child = proxy
+        .atrest(&env)
+        .args(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    pid.store(child.id(), Ordering::SeqCst);
+    let out = child.wait_with_output().unwrap();
+    assert_status(&out, 130, &args);
+    // Whatever the proxy still held has reached S3 by now.
+    std::thread::sleep(Duration::from_secs(2));
+    assert_eq!(
+        crate::bulk::keys(&env, ""),
+        ["old"],
+        "the temporary object is left"
+    );
+    assert_eq!(env.get_raw("old"), original);
+    assert_eq!(open_uploads(&env), 0);
 }

@@ -558,3 +558,22 @@ fn page_size_sets_the_keys_per_listing_request() {
     let args = ["ls", &env.uri("p/"), "--page-size", "0"];
     assert_status(&env.run(&args), 2, &args);
 }
+
+/// An empty manifest in S3 selects nothing, as an empty local one does:
+/// before, its GET (`Range: bytes=0-`) got S3's 416 and the run failed.
+#[test]
+fn an_empty_manifest_in_s3_selects_nothing() {
+    let Some(env) = env() else { return };
+    env.put_raw("empty.csv", Vec::new());
+    let manifest = env.uri("empty.csv");
+    let args = [
+        "ls",
+        "-r",
+        &env.uri("m/"),
+        "--manifest",
+        &manifest,
+        "--json",
+    ];
+    let out = env.ok(&args);
+    assert_eq!(json(&out)["objects"], serde_json::json!([]));
+}

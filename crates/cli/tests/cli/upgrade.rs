@@ -278,3 +278,40 @@ fn a_temporary_object_that_cannot_be_deleted_is_one_warning_line() {
         "{said}"
     );
 }
+
+/// On a versioned bucket a DeleteObject only hides an object under a
+/// delete marker: before, every upgrade left its temporary object behind
+/// as a full noncurrent version (billed) and a marker. Now the upgrade
+/// adds one version of the object, and nothing else.
+#[test]
+fn upgrade_on_a_versioned_bucket_leaves_no_temporary_versions() {
+    let Some(env) = env() else { return };
+    block_on(
+        env.s3
+            .put_bucket_versioning()
+            .bucket(&env.bucket)
+            .versioning_configuration(
+                aws_sdk_s3::types::VersioningConfiguration::builder()
+                    .status(aws_sdk_s3::types::BucketVersioningStatus::Enabled)
+                    .build(),
+            )
+            .send(),
+    )
+    .unwrap();
+    env.create_data_key();
+    for (len, name) in [(1000, "small"), (6 * MIB, "large")] {
+        std::fs::write(env.path("in"), sample(len, 7)).unwrap();
+        env.ok(&["encrypt", "in", &env.uri(name), "--format", "v1"]);
+        env.ok(&["upgrade", &env.uri(name)]);
+    }
+    let listed = block_on(env.s3.list_object_versions().bucket(&env.bucket).send()).unwrap();
+    let mut versions: Vec<_> = listed.versions().iter().filter_map(|v| v.key()).collect();
+    versions.sort();
+    assert_eq!(versions, ["large", "large", "small", "small"]);
+    assert!(
+        listed.delete_markers().is_empty(),
+        "{:?}",
+        listed.delete_markers()
+    );
+    no_open_uploads(&env);
+}
