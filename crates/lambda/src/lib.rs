@@ -63,10 +63,11 @@ pub use operation::{Encrypt, Operation, Rewrap, Upgrade, Verify};
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct Limits {
-    /// Objects larger than this are refused by `encrypt` (a permanent
-    /// failure naming the CLI): their body must pass through the function
-    /// within Lambda's 15 minutes. Default 50 GiB (57 MiB/s over 15
-    /// minutes); `ATREST_MAX_OBJECT_BYTES`.
+    /// Objects larger than this are refused by `encrypt`, `verify` and
+    /// `upgrade` (a permanent failure naming the CLI) unless done already:
+    /// their body must pass through the function within Lambda's 15
+    /// minutes. Default 50 GiB (57 MiB/s over 15 minutes);
+    /// `ATREST_MAX_OBJECT_BYTES`.
     pub max_object_bytes: u64,
     /// Tasks of one invocation worked on at once (Batch sends one).
     pub task_concurrency: usize,
@@ -181,92 +182,139 @@ impl Handler {
             .map_err(|e| TaskError::Refused(e.to_string()))?
             .with_key(key);
         let version = task.s3_version_id.as_deref().filter(|v| *v != "null");
+        // A folder marker is left out, as the CLI's copies and runs over a
+        // prefix leave it out: encrypted, it would no longer be one.
+        if uri.key().ends_with('/') {
+            if let Ok(head) = atrest_s3::head(&self.s3, &uri).await {
+                if head.len == 0 {
+                    return Ok("a folder marker: left as it is".to_owned());
+                }
+            }
+        }
         match operation {
             Operation::Encrypt(args) => self.encrypt(args, &uri, version).await,
-            Operation::Rewrap(args) => self.rewrap(args, &uri).await,
-            Operation::Verify(_) => self.verify(&uri).await,
-            Operation::Upgrade(args) => self.upgrade(args, &uri).await,
+            Operation::Rewrap(args) => self.rewrap(args, &uri, version).await,
+            Operation::Verify(_) => self.verify(&uri, version).await,
+            Operation::Upgrade(args) => self.upgrade(args, &uri, version).await,
         }
     }
 
     /// `encrypt`: the source (the task's version, if given) read as it
-    /// streams into an atrest v2 upload at the destination.
+    /// streams into an atrest v2 upload at the destination. Only plaintext
+    /// is encrypted, wherever it goes.
     async fn encrypt(&self, args: &Encrypt, source: &S3Uri, version: Option<&str>) -> Done {
-        let in_place = args.destination.is_none();
         let target = match &args.destination {
             Some(prefix) => prefix.with_key(format!("{}{}", prefix.key(), source.key())),
             None => source.clone(),
         };
-        // Done already? (A retried task, or a job run again.)
-        let existing = match atrest_s3::head(&self.s3, &target).await {
-            Ok(head) => Some(head),
-            Err(S3Error::NoSuchKey { .. }) if !in_place => None,
-            Err(e) => return Err(e.into()),
-        };
-        if existing.is_some() {
-            let entry = atrest_transfer::list::describe(&self.s3, &target).await?;
-            match entry.kind {
-                Kind::Atrest(info) if info.version() == 2 => {
-                    return Ok("already encrypted".to_owned())
-                }
-                Kind::Atrest(_) if in_place => {
-                    return Err(TaskError::Refused(
-                        "already an atrest v1 object: use the upgrade operation".into(),
-                    ))
-                }
-                Kind::S3EncryptionClient if in_place => {
-                    return Err(TaskError::Refused(
-                        "an S3 Encryption Client object: not plaintext".into(),
-                    ))
-                }
-                Kind::InstructionFile if in_place => {
-                    return Err(TaskError::Refused(
-                        "an S3 Encryption Client instruction file: its object's envelope, not plaintext".into(),
-                    ))
-                }
-                // Plaintext in place; or an older object at the
-                // destination, replaced as `aws s3 cp` replaces it.
-                _ => {}
-            }
+        // A destination that names the source itself is in place, with
+        // every safeguard of in place.
+        if target.bucket() == source.bucket() && target.key() == source.key() {
+            return self.encrypt_in_place(args, source, version).await;
         }
-        // In place, only the current version is rewritten: encrypting an
-        // older one would make its content current again.
-        let pin = match (in_place, existing) {
-            (true, Some(head)) => {
-                if version.is_some_and(|v| head.version_id.as_deref() != Some(v)) {
-                    return Err(TaskError::Refused(
-                        "not the current version: in place, only the current version is encrypted"
-                            .into(),
-                    ));
+        if let Some(done) = not_plaintext(&self.source_kind(source, version).await?) {
+            return done.map(|line| format!("{line} (the source; nothing written to {target})"));
+        }
+        // Done already? (A retried task, or a job run again.) An older
+        // object at the destination is replaced, as `aws s3 cp` replaces it.
+        match atrest_s3::head(&self.s3, &target).await {
+            Ok(_) => {
+                let entry = atrest_transfer::list::describe(&self.s3, &target).await?;
+                if matches!(&entry.kind, Kind::Atrest(info) if info.version() == 2) {
+                    return Ok("already encrypted".to_owned());
                 }
-                ObjectVersion::with_etag(&head.etag)
             }
-            _ => ObjectVersion {
-                etag: None,
-                version_id: version.map(str::to_owned),
-            },
+            Err(S3Error::NoSuchKey { .. }) => {}
+            Err(e) => return Err(e.into()),
+        }
+        let pin = ObjectVersion {
+            etag: None,
+            version_id: version.map(str::to_owned),
         };
+        let len = self.encrypt_body(args, source, &target, pin).await?;
+        Ok(format!("encrypted to {target} ({len} bytes)"))
+    }
+
+    /// `encrypt` in place: the current version, read pinned to its ETag.
+    async fn encrypt_in_place(&self, args: &Encrypt, uri: &S3Uri, version: Option<&str>) -> Done {
+        let head = atrest_s3::head(&self.s3, uri).await?;
+        // Done already? (A retried task, or a job run again: the version
+        // it names may be the plaintext that encryption replaced.)
+        let entry = atrest_transfer::list::describe(&self.s3, uri).await?;
+        if let Some(done) = not_plaintext(&entry.kind) {
+            return done;
+        }
+        // Only the current version is rewritten: encrypting an older one
+        // would make its content current again.
+        if let Some(v) = version.filter(|v| head.version_id.as_deref() != Some(*v)) {
+            return Err(not_current(
+                v,
+                "in place, only the current version is encrypted",
+            ));
+        }
+        let pin = ObjectVersion::with_etag(&head.etag);
+        let len = self.encrypt_body(args, uri, uri, pin).await?;
+        Ok(format!("encrypted ({len} bytes)"))
+    }
+
+    /// What the source of an encryption to elsewhere is: as `ls` sees it,
+    /// or, for a task naming a version, that version (`describe` reads
+    /// the current one only) by the same tests.
+    async fn source_kind(&self, uri: &S3Uri, version: Option<&str>) -> Result<Kind, TaskError> {
+        let Some(version) = version else {
+            return Ok(atrest_transfer::list::describe(&self.s3, uri).await?.kind);
+        };
+        let pin = ObjectVersion {
+            etag: None,
+            version_id: Some(version.to_owned()),
+        };
+        let range = ByteRange::new(0, atrest_format::MAX_HEADER_LEN as u64 - 1);
+        let first = atrest_s3::get_range(&self.s3, uri, range, Some(&pin)).await?;
+        Ok(kind_of(uri.key(), &first))
+    }
+
+    /// Streams `source` (read as `pin` says) into an atrest v2 upload at
+    /// `target`; the plaintext's length.
+    async fn encrypt_body(
+        &self,
+        args: &Encrypt,
+        source: &S3Uri,
+        target: &S3Uri,
+        pin: ObjectVersion,
+    ) -> Result<u64, TaskError> {
         let body = atrest_s3::get(&self.s3, source, ByteRange::from(0), Some(&pin)).await?;
         let len = body.content_length.unwrap_or(0);
         if len > self.limits.max_object_bytes {
             return Err(too_large(len, self.limits.max_object_bytes));
         }
         self.transfer
-            .upload(&target, DataKeyFrom::Generate(args.kms_key.clone()))
+            .upload(target, DataKeyFrom::Generate(args.kms_key.clone()))
             .context(&args.context)
             .input_len(len)
             .start(reader(body))
             .join()
             .await?;
-        Ok(match in_place {
-            true => format!("encrypted ({len} bytes)"),
-            false => format!("encrypted to {target} ({len} bytes)"),
-        })
+        Ok(len)
     }
 
-    /// `rewrap`: the current version moved to the target key.
-    async fn rewrap(&self, args: &Rewrap, uri: &S3Uri) -> Done {
+    /// `rewrap`: the current version moved to the target key. A task
+    /// naming an older version is refused, unless the object is done
+    /// already (a retried task: its rewrap made a new version).
+    async fn rewrap(&self, args: &Rewrap, uri: &S3Uri, version: Option<&str>) -> Done {
         let options = RewrapOptions::new(args.to_key.clone()).context(args.context.clone());
+        if let Some(v) = version {
+            let head = atrest_s3::head(&self.s3, uri).await?;
+            if head.version_id.as_deref() != Some(v) {
+                let dry_run =
+                    Rewrapper::new(self.s3.clone(), self.kms.clone(), options.dry_run(true));
+                return match dry_run.object(uri).await {
+                    Ok(done) if done.action == Action::Skipped => {
+                        Ok(format!("already under {}", done.to_key))
+                    }
+                    _ => Err(not_current(v, "rewrap rewrites the current version only")),
+                };
+            }
+        }
         let rewrap = Rewrapper::new(self.s3.clone(), self.kms.clone(), options);
         let done = rewrap.object(uri).await?;
         Ok(match done.action {
@@ -275,20 +323,17 @@ impl Handler {
         })
     }
 
-    /// Refuses an object whose body could not pass through the function
-    /// within Lambda's 15 minutes.
-    async fn within_limit(&self, uri: &S3Uri) -> Result<(), TaskError> {
-        let head = atrest_s3::head(&self.s3, uri).await?;
-        match head.len > self.limits.max_object_bytes {
-            true => Err(too_large(head.len, self.limits.max_object_bytes)),
-            false => Ok(()),
-        }
-    }
-
     /// `verify`: the current version downloaded and authenticated, nothing
-    /// written.
-    async fn verify(&self, uri: &S3Uri) -> Done {
-        self.within_limit(uri).await?;
+    /// written. A task naming an older version is refused: it is not what
+    /// would be checked.
+    async fn verify(&self, uri: &S3Uri, version: Option<&str>) -> Done {
+        let head = atrest_s3::head(&self.s3, uri).await?;
+        if let Some(v) = version.filter(|v| head.version_id.as_deref() != Some(*v)) {
+            return Err(not_current(v, "verify reads the current version only"));
+        }
+        if head.len > self.limits.max_object_bytes {
+            return Err(too_large(head.len, self.limits.max_object_bytes));
+        }
         let verify = Verifier::new(self.transfer.clone(), VerifyOptions::default());
         let done = verify.object(uri).await?;
         Ok(match done.authenticated {
@@ -301,10 +346,25 @@ impl Handler {
     }
 
     /// `upgrade`: a v1 object re-encrypted as v2 in place (verified before
-    /// it replaces the original); a v2 object is done already.
-    async fn upgrade(&self, args: &Upgrade, uri: &S3Uri) -> Done {
-        self.within_limit(uri).await?;
+    /// it replaces the original); a v2 object is done already, whatever
+    /// its size or the version the task names (a retried task's upgrade
+    /// made a new version).
+    async fn upgrade(&self, args: &Upgrade, uri: &S3Uri, version: Option<&str>) -> Done {
         let options = UpgradeOptions::default().key(args.kms_key.clone());
+        let head = atrest_s3::head(&self.s3, uri).await?;
+        let stale = version.filter(|v| head.version_id.as_deref() != Some(*v));
+        if stale.is_some() || head.len > self.limits.max_object_bytes {
+            let dry_run = Upgrader::new(self.transfer.clone(), options.dry_run(true));
+            if let Ok(done) = dry_run.object(uri).await {
+                if done.action == UpgradeAction::Skipped {
+                    return Ok("already v2".to_owned());
+                }
+            }
+            return Err(match stale {
+                Some(v) => not_current(v, "upgrade rewrites the current version only"),
+                None => too_large(head.len, self.limits.max_object_bytes),
+            });
+        }
         let upgrade = Upgrader::new(self.transfer.clone(), options);
         let done = upgrade.object(uri).await?;
         Ok(match done.action {
@@ -315,6 +375,50 @@ impl Handler {
             _ => "already v2".to_owned(),
         })
     }
+}
+
+/// What `encrypt` makes of a source that is not plaintext: an atrest v2
+/// object is done already, anything else encrypted is refused. `None`:
+/// plaintext (or unreadable: the read of its body says why).
+fn not_plaintext(kind: &Kind) -> Option<Done> {
+    let refused = |why: &str| Some(Err(TaskError::Refused(why.to_owned())));
+    match kind {
+        Kind::Atrest(info) if info.version() == 2 => Some(Ok("already encrypted".to_owned())),
+        Kind::Atrest(_) => refused("already an atrest v1 object: use the upgrade operation"),
+        Kind::S3EncryptionClient => refused("an S3 Encryption Client object: not plaintext"),
+        Kind::InstructionFile => refused(
+            "an S3 Encryption Client instruction file: its object's envelope, not plaintext",
+        ),
+        _ => None,
+    }
+}
+
+/// What an object is from its first bytes, by `describe`'s tests (for a
+/// version `describe` cannot name).
+fn kind_of(key: &str, first: &atrest_s3::Fetched) -> Kind {
+    use atrest_format::inspect::{inspect, Inspected};
+    use atrest_format::s3ec;
+    let metadata: std::collections::BTreeMap<String, String> = first
+        .metadata
+        .iter()
+        .map(|(k, v)| (k.to_ascii_lowercase(), v.clone()))
+        .collect();
+    let instruction_file = metadata.contains_key(s3ec::INSTRUCTION_FILE)
+        || (key.ends_with(s3ec::INSTRUCTION_SUFFIX)
+            && s3ec::is_instruction_file(&metadata, &first.bytes));
+    match inspect(&first.bytes, first.object_len) {
+        _ if first.object_len == 0 => Kind::Other("it is empty".into()),
+        _ if instruction_file => Kind::InstructionFile,
+        _ if s3ec::locate(&metadata) != s3ec::Location::None => Kind::S3EncryptionClient,
+        Ok(Inspected::Complete(info)) => Kind::Atrest(Box::new(info)),
+        _ => Kind::Other("not an atrest header".into()),
+    }
+}
+
+fn not_current(version: &str, why: &str) -> TaskError {
+    TaskError::Refused(format!(
+        "version {version} is not the current version: {why}"
+    ))
 }
 
 fn too_large(len: u64, limit: u64) -> TaskError {

@@ -27,6 +27,7 @@ use serde_json::json;
 const OBJECTS: usize = 1000;
 const PER_INVOCATION: usize = 10;
 const BROKEN: usize = 500;
+const S3EC_BODY: &[u8] = b"CIPHERTEXT-OF-S3EC-0123456789";
 
 /// Sends the requests naming `key` to a closed port while `on`.
 #[derive(Debug)]
@@ -179,17 +180,161 @@ impl World {
                 "s3VersionId": null,
             })).collect::<Vec<_>>(),
         });
-        let event: BatchEvent = serde_json::from_value(event).unwrap();
-        let response = self.handler.handle(event).await;
-        let response: BatchResponse =
-            serde_json::from_str(&serde_json::to_string(&response).unwrap()).unwrap();
-        assert_eq!(response.invocation_id, format!("inv-{id}"));
-        assert_eq!(response.invocation_schema_version, schema);
-        assert_eq!(response.results.len(), tasks.len());
-        for (task, result) in tasks.iter().zip(&response.results) {
+        let results = self.run(&self.handler, event).await;
+        for (task, result) in tasks.iter().zip(&results) {
             assert_eq!(result.task_id, task.id);
         }
+        results
+    }
+
+    /// One invocation of `handler` with this event, through JSON both ways;
+    /// the response echoes the event's id and schema and answers each task.
+    async fn run(&self, handler: &Handler, event: serde_json::Value) -> Vec<TaskResult> {
+        let event: BatchEvent = serde_json::from_str(&event.to_string()).unwrap();
+        let (id, schema, tasks) = (
+            event.invocation_id.clone(),
+            event.invocation_schema_version.clone(),
+            event.tasks.len(),
+        );
+        let response = handler.handle(event).await;
+        let response: BatchResponse =
+            serde_json::from_str(&serde_json::to_string(&response).unwrap()).unwrap();
+        assert_eq!(response.invocation_id, id);
+        assert_eq!(response.invocation_schema_version, schema);
+        assert_eq!(response.results.len(), tasks);
         response.results
+    }
+
+    /// Tasks naming objects of `bucket`, each `(key, version)`, run by
+    /// `handler` under `arguments`.
+    async fn tasks_in(
+        &self,
+        handler: &Handler,
+        bucket: &str,
+        arguments: &serde_json::Value,
+        tasks: &[(&str, Option<&str>)],
+    ) -> Vec<TaskResult> {
+        let event = json!({
+            "invocationSchemaVersion": "2.0",
+            "invocationId": "inv",
+            "job": {"id": "job-1", "userArguments": arguments},
+            "tasks": tasks.iter().enumerate().map(|(i, (key, version))| json!({
+                "taskId": format!("t{i}"),
+                "s3Bucket": bucket,
+                "s3Key": encode(key),
+                "s3VersionId": version,
+            })).collect::<Vec<_>>(),
+        });
+        self.run(handler, event).await
+    }
+
+    /// `body` uploaded as an atrest object of `format` under the test key.
+    async fn put_atrest(
+        &self,
+        bucket: &str,
+        key: &str,
+        body: &[u8],
+        format: atrest_transfer::Format,
+    ) {
+        let kms = atrest_kms::Kms::new(self.kms.clone());
+        // v1 as `encrypt --format v1` writes it: under a data key file's key.
+        let data_key = match format {
+            atrest_transfer::Format::V1 => atrest_transfer::DataKeyFrom::Wrapped(
+                kms.generate_wrapped_data_key(&self.key_arn)
+                    .await
+                    .unwrap()
+                    .into(),
+            ),
+            _ => atrest_transfer::DataKeyFrom::Generate(self.key_arn.clone()),
+        };
+        let keys = Arc::new(atrest_kms::CachedKeys::uncached(kms));
+        let uri = S3Uri::parse(&format!("s3://{bucket}/x"))
+            .unwrap()
+            .with_key(key);
+        Transfer::new(self.s3.clone(), keys)
+            .upload(&uri, data_key)
+            .format(format)
+            .input_len(body.len() as u64)
+            .start(std::io::Cursor::new(body.to_vec()))
+            .join()
+            .await
+            .unwrap();
+    }
+
+    /// An S3 Encryption Client object (its envelope in its metadata) at
+    /// `key`; its version id.
+    async fn put_s3ec(&self, bucket: &str, key: &str) -> Option<String> {
+        let metadata = [
+            ("x-amz-key-v2", "QUJDREVGR0hJSktMTU5PUA=="),
+            ("x-amz-iv", "QUJDREVGR0hJSktM"),
+            ("x-amz-cek-alg", "AES/GCM/NoPadding"),
+            ("x-amz-wrap-alg", "kms+context"),
+            (
+                "x-amz-matdesc",
+                r#"{"aws:x-amz-cek-alg":"AES/GCM/NoPadding"}"#,
+            ),
+            ("x-amz-tag-len", "128"),
+        ];
+        let mut put = self
+            .s3
+            .put_object()
+            .bucket(bucket)
+            .key(key)
+            .body(S3EC_BODY.to_vec().into());
+        for (k, v) in metadata {
+            put = put.metadata(k, v);
+        }
+        put.send().await.unwrap().version_id().map(str::to_owned)
+    }
+
+    /// A bucket of its own with versioning on.
+    async fn versioned_bucket(&self, suffix: &str) -> String {
+        let bucket = format!("{}-{suffix}", self.bucket);
+        self.s3
+            .create_bucket()
+            .bucket(&bucket)
+            .send()
+            .await
+            .unwrap();
+        self.s3
+            .put_bucket_versioning()
+            .bucket(&bucket)
+            .versioning_configuration(
+                aws_sdk_s3::types::VersioningConfiguration::builder()
+                    .status(aws_sdk_s3::types::BucketVersioningStatus::Enabled)
+                    .build(),
+            )
+            .send()
+            .await
+            .unwrap();
+        bucket
+    }
+
+    async fn put_in(&self, bucket: &str, key: &str, body: &[u8]) -> Option<String> {
+        let out = self
+            .s3
+            .put_object()
+            .bucket(bucket)
+            .key(key)
+            .body(body.to_vec().into())
+            .send()
+            .await
+            .unwrap();
+        out.version_id().map(str::to_owned)
+    }
+
+    /// The object's body and user metadata, `None` if there is none.
+    async fn object(&self, bucket: &str, key: &str) -> Option<(Vec<u8>, HashMap<String, String>)> {
+        let out = self
+            .s3
+            .get_object()
+            .bucket(bucket)
+            .key(key)
+            .send()
+            .await
+            .ok()?;
+        let metadata = out.metadata().cloned().unwrap_or_default();
+        Some((out.body.collect().await.unwrap().to_vec(), metadata))
     }
 
     /// Batch's part: the tasks in invocations of `PER_INVOCATION`, eight
@@ -539,5 +684,300 @@ fn verify_and_upgrade_jobs() {
         let bad = json!({"operation": "verify", "context": "{}"});
         let r = w.invoke("verify-bad", &bad, &tasks[..1]).await;
         assert_eq!(r[0].result_code, ResultCode::PermanentFailure);
+    });
+}
+
+/// A handler over the world's clients with other limits.
+fn handler_with(w: &World, max_object_bytes: u64) -> Handler {
+    let mut limits = Limits::default();
+    limits.max_object_bytes = max_object_bytes;
+    Handler::new(w.s3.clone(), atrest_kms::Kms::new(w.kms.clone()), limits)
+}
+
+fn assert_result(r: &TaskResult, code: ResultCode, text: &str) {
+    assert_eq!(r.result_code, code, "{r:?}");
+    assert!(r.result_string.contains(text), "{r:?} lacks {text:?}");
+}
+
+#[test]
+fn encrypt_takes_only_plaintext_whatever_the_destination() {
+    use ResultCode::{PermanentFailure, Succeeded};
+    block_on(async {
+        let Some(w) = world("no-such-key-is-broken").await else {
+            return;
+        };
+        let b = w.bucket.clone();
+        w.put_s3ec(&b, "s3ec.bin").await;
+        w.put_atrest(&b, "v2.bin", b"already v2", atrest_transfer::Format::V2)
+            .await;
+        w.put_atrest(&b, "v1.bin", b"already v1", atrest_transfer::Format::V1)
+            .await;
+        let instruction = br#"{"x-amz-3":"AAAA","x-amz-w":"12"}"#;
+        w.put("f.instruction", instruction.to_vec()).await;
+        w.put("plain.txt", b"plain".to_vec()).await;
+        let before_s3ec = w.object(&b, "s3ec.bin").await.unwrap();
+        let before_v2 = w.etag("v2.bin").await;
+
+        // The destination is the source's own location: in place.
+        let own = json!({"operation": "encrypt", "kmsKey": w.key_arn,
+                         "destination": format!("s3://{b}/")});
+        let tasks = [
+            ("s3ec.bin", None),
+            ("v1.bin", None),
+            ("f.instruction", None),
+            ("v2.bin", None),
+            ("plain.txt", None),
+        ];
+        let r = w.tasks_in(&w.handler, &b, &own, &tasks).await;
+        assert_result(&r[0], PermanentFailure, "an S3 Encryption Client object");
+        assert_result(&r[1], PermanentFailure, "atrest v1 object");
+        assert_result(&r[2], PermanentFailure, "instruction file");
+        assert_eq!(r[3].result_string, "already encrypted", "{r:?}");
+        assert_eq!(r[4].result_string, "encrypted (5 bytes)", "{r:?}");
+        assert_eq!(w.object(&b, "s3ec.bin").await.unwrap(), before_s3ec);
+        assert_eq!(w.get("f.instruction").await, instruction);
+        assert_eq!(w.etag("v2.bin").await, before_v2);
+        assert!(is_v2(&w.get("plain.txt").await));
+
+        // Elsewhere: refused (or found done) the same way, nothing written.
+        let elsewhere = json!({"operation": "encrypt", "kmsKey": w.key_arn,
+                               "destination": format!("s3://{b}/enc/")});
+        let r = w.tasks_in(&w.handler, &b, &elsewhere, &tasks[..4]).await;
+        assert_result(&r[0], PermanentFailure, "an S3 Encryption Client object");
+        assert_result(&r[1], PermanentFailure, "atrest v1 object");
+        assert_result(&r[2], PermanentFailure, "instruction file");
+        assert_result(&r[3], Succeeded, "already encrypted");
+        for (key, _) in &tasks[..4] {
+            assert_eq!(w.object(&b, &format!("enc/{key}")).await, None, "{key}");
+        }
+
+        // A task naming an older version: that version is what is read,
+        // and (at its own location) never made current again.
+        let vb = w.versioned_bucket("v").await;
+        let old = w.put_s3ec(&vb, "s3ec.bin").await.unwrap();
+        w.put_in(&vb, "s3ec.bin", b"newer plaintext").await;
+        let to_enc = json!({"operation": "encrypt", "kmsKey": w.key_arn,
+                            "destination": format!("s3://{vb}/enc/")});
+        let r = w
+            .tasks_in(&w.handler, &vb, &to_enc, &[("s3ec.bin", Some(&old))])
+            .await;
+        assert_result(&r[0], PermanentFailure, "an S3 Encryption Client object");
+        assert_eq!(w.object(&vb, "enc/s3ec.bin").await, None);
+        let to_own = json!({"operation": "encrypt", "kmsKey": w.key_arn,
+                            "destination": format!("s3://{vb}/")});
+        let r = w
+            .tasks_in(&w.handler, &vb, &to_own, &[("s3ec.bin", Some(&old))])
+            .await;
+        assert_result(&r[0], PermanentFailure, "not the current version");
+        let (body, _) = w.object(&vb, "s3ec.bin").await.unwrap();
+        assert_eq!(body, b"newer plaintext");
+    });
+}
+
+#[test]
+fn a_1_0_event_and_bad_arguments_fail_each_task_saying_why() {
+    block_on(async {
+        let Some(w) = world("no-such-key-is-broken").await else {
+            return;
+        };
+        // AWS's own 1.0 example: the bucket as an ARN, no userArguments.
+        let event = json!({
+            "invocationSchemaVersion": "1.0", "invocationId": "inv10",
+            "job": {"id": "f3cc4f60-61f6-4a2b-8a21-d07600c373ce"},
+            "tasks": [{"taskId": "dGFza2lkZ29lc2hlcmUK", "s3Key": "customerImage1.jpg",
+                       "s3VersionId": "1",
+                       "s3BucketArn": format!("arn:aws:s3:::{}", w.bucket)}]
+        });
+        let r = w.run(&w.handler, event).await;
+        assert_result(&r[0], ResultCode::PermanentFailure, "needs 2.0");
+
+        let null = json!({
+            "invocationSchemaVersion": "2.0", "invocationId": "null",
+            "job": {"id": "j", "userArguments": null},
+            "tasks": [{"taskId": "t", "s3Bucket": w.bucket, "s3Key": "k"}]
+        });
+        let r = w.run(&w.handler, null).await;
+        assert_result(&r[0], ResultCode::PermanentFailure, "lack `operation`");
+
+        let stray = json!({"operation": "verify", "toKey": "x"});
+        let r = w
+            .tasks_in(&w.handler, &w.bucket, &stray, &[("k", None)])
+            .await;
+        assert_result(
+            &r[0],
+            ResultCode::PermanentFailure,
+            "userArgument `toKey`: verify takes no userArguments",
+        );
+    });
+}
+
+#[test]
+fn empty_objects_are_encrypted_and_folder_markers_left_alone() {
+    use ResultCode::Succeeded;
+    block_on(async {
+        let Some(w) = world("no-such-key-is-broken").await else {
+            return;
+        };
+        let b = w.bucket.clone();
+        w.put("empty.txt", Vec::new()).await;
+        w.put("empty2.txt", Vec::new()).await;
+        w.put("dir/", Vec::new()).await;
+        let in_place = json!({"operation": "encrypt", "kmsKey": w.key_arn});
+        let tasks = [("empty.txt", None), ("dir/", None)];
+        let r = w.tasks_in(&w.handler, &b, &in_place, &tasks).await;
+        assert_result(&r[0], Succeeded, "encrypted (0 bytes)");
+        assert_result(&r[1], Succeeded, "a folder marker: left as it is");
+        let stored = w.get("empty.txt").await;
+        assert!(is_v2(&stored));
+        assert_eq!(w.get("dir/").await, b"");
+
+        let r = w.tasks_in(&w.handler, &b, &in_place, &tasks).await;
+        assert_result(&r[0], Succeeded, "already encrypted");
+        assert_result(&r[1], Succeeded, "a folder marker");
+        assert_eq!(w.get("empty.txt").await, stored);
+
+        let elsewhere = json!({"operation": "encrypt", "kmsKey": w.key_arn,
+                               "destination": format!("s3://{b}/enc/")});
+        let r = w
+            .tasks_in(
+                &w.handler,
+                &b,
+                &elsewhere,
+                &[("empty2.txt", None), ("dir/", None)],
+            )
+            .await;
+        assert_result(&r[0], Succeeded, "(0 bytes)");
+        assert_result(&r[1], Succeeded, "a folder marker");
+        assert!(is_v2(&w.get("enc/empty2.txt").await));
+        assert_eq!(w.object(&b, "enc/dir/").await, None);
+
+        let verify = json!({"operation": "verify"});
+        let r = w.tasks_in(&w.handler, &b, &verify, &tasks).await;
+        assert_result(&r[0], Succeeded, "verified (0 bytes authenticated)");
+        assert_result(&r[1], Succeeded, "a folder marker");
+    });
+}
+
+#[test]
+fn objects_done_already_succeed_whatever_their_size() {
+    use ResultCode::{PermanentFailure, Succeeded};
+    block_on(async {
+        let Some(w) = world("no-such-key-is-broken").await else {
+            return;
+        };
+        let b = w.bucket.clone();
+        let body = vec![7u8; 1000];
+        w.put_atrest(&b, "big-v2", &body, atrest_transfer::Format::V2)
+            .await;
+        w.put_atrest(&b, "big-v1", &body, atrest_transfer::Format::V1)
+            .await;
+        let small = handler_with(&w, 100);
+        let tasks = [("big-v2", None), ("big-v1", None)];
+        let before = w.etag("big-v2").await;
+
+        let upgrade = json!({"operation": "upgrade"});
+        let r = w.tasks_in(&small, &b, &upgrade, &tasks).await;
+        assert_eq!(r[0].result_code, Succeeded, "{r:?}");
+        assert_eq!(r[0].result_string, "already v2", "{r:?}");
+        assert_result(&r[1], PermanentFailure, "over this function's 100");
+
+        let encrypt = json!({"operation": "encrypt", "kmsKey": w.key_arn});
+        let r = w.tasks_in(&small, &b, &encrypt, &tasks[..1]).await;
+        assert_eq!(r[0].result_string, "already encrypted", "{r:?}");
+
+        // verify has work to do whatever the object is: the size first.
+        let verify = json!({"operation": "verify"});
+        let r = w.tasks_in(&small, &b, &verify, &tasks[..1]).await;
+        assert_result(&r[0], PermanentFailure, "over this function's 100");
+        assert_eq!(w.etag("big-v2").await, before);
+    });
+}
+
+#[test]
+fn tasks_naming_an_older_version_are_refused() {
+    use ResultCode::{PermanentFailure, Succeeded};
+    block_on(async {
+        let Some(w) = world("no-such-key-is-broken").await else {
+            return;
+        };
+        let vb = w.versioned_bucket("v").await;
+        let version = |key: &'static str| {
+            let (s3, vb) = (w.s3.clone(), vb.clone());
+            async move {
+                let head = s3.head_object().bucket(vb).key(key).send().await.unwrap();
+                head.version_id().unwrap().to_owned()
+            }
+        };
+        // f.txt: plaintext, then a v2 object over it.
+        let old_plain = w.put_in(&vb, "f.txt", b"secret plaintext").await.unwrap();
+        w.put_atrest(&vb, "f.txt", b"secret", atrest_transfer::Format::V2)
+            .await;
+        let current = version("f.txt").await;
+        // g.bin: a v1 object, then another over it.
+        w.put_atrest(&vb, "g.bin", b"first v1", atrest_transfer::Format::V1)
+            .await;
+        let old_v1 = version("g.bin").await;
+        w.put_atrest(&vb, "g.bin", b"second v1", atrest_transfer::Format::V1)
+            .await;
+        let current_v1 = version("g.bin").await;
+
+        let verify = json!({"operation": "verify"});
+        let r = w
+            .tasks_in(
+                &w.handler,
+                &vb,
+                &verify,
+                &[("f.txt", Some(&old_plain)), ("f.txt", Some(&current))],
+            )
+            .await;
+        assert_result(
+            &r[0],
+            PermanentFailure,
+            &format!("version {old_plain} is not the current version"),
+        );
+        assert_result(&r[1], Succeeded, "verified (");
+
+        let second = w.kms.create_key().send().await.unwrap();
+        let second_arn = second.key_metadata().unwrap().arn().unwrap().to_owned();
+        let rewrap = json!({"operation": "rewrap", "toKey": second_arn});
+        let r = w
+            .tasks_in(&w.handler, &vb, &rewrap, &[("f.txt", Some(&old_plain))])
+            .await;
+        assert_result(
+            &r[0],
+            PermanentFailure,
+            &format!("version {old_plain} is not the current version"),
+        );
+        assert_eq!(version("f.txt").await, current);
+
+        let upgrade = json!({"operation": "upgrade"});
+        let r = w
+            .tasks_in(&w.handler, &vb, &upgrade, &[("g.bin", Some(&old_v1))])
+            .await;
+        assert_result(
+            &r[0],
+            PermanentFailure,
+            &format!("version {old_v1} is not the current version"),
+        );
+        assert_eq!(version("g.bin").await, current_v1);
+
+        // The current versions are done; run again (a retried task, whose
+        // version the rewrite replaced), they are found done.
+        let r = w
+            .tasks_in(&w.handler, &vb, &rewrap, &[("f.txt", Some(&current))])
+            .await;
+        assert_result(&r[0], Succeeded, "rewrapped to");
+        let r = w
+            .tasks_in(&w.handler, &vb, &rewrap, &[("f.txt", Some(&current))])
+            .await;
+        assert_result(&r[0], Succeeded, "already under");
+        let r = w
+            .tasks_in(&w.handler, &vb, &upgrade, &[("g.bin", Some(&current_v1))])
+            .await;
+        assert_result(&r[0], Succeeded, "upgraded to v2");
+        let r = w
+            .tasks_in(&w.handler, &vb, &upgrade, &[("g.bin", Some(&current_v1))])
+            .await;
+        assert_result(&r[0], Succeeded, "already v2");
     });
 }
