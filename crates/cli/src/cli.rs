@@ -270,7 +270,7 @@ pub enum Command {
         key_id: String,
 
         /// Where to write the wrapped key.
-        #[arg(long, value_name = "PATH", default_value = "data.key")]
+        #[arg(long, value_name = "PATH", default_value = "data.key", value_parser = clap::builder::OsStringValueParser::new().try_map(local_path))]
         data_key: PathBuf,
     },
 
@@ -548,7 +548,7 @@ pub enum Command {
         to_key: String,
 
         /// The wrapped key file to re-wrap in place.
-        #[arg(long, value_name = "PATH", default_value = "data.key")]
+        #[arg(long, value_name = "PATH", default_value = "data.key", value_parser = clap::builder::OsStringValueParser::new().try_map(local_path))]
         data_key: PathBuf,
     },
 
@@ -561,6 +561,7 @@ pub enum Command {
     #[command(after_help = KEYGEN_EXAMPLES)]
     Keygen {
         /// Where to write the key file.
+        #[arg(value_parser = clap::builder::OsStringValueParser::new().try_map(local_path))]
         path: PathBuf,
     },
 
@@ -748,7 +749,7 @@ pub struct KeyFileArg {
 pub struct EncryptArgs {
     /// Wrapped data key made by `create-data-key` (shared by every
     /// object encrypted with it); not with --key or --key-file.
-    #[arg(long, value_name = "PATH", default_value = "data.key")]
+    #[arg(long, value_name = "PATH", default_value = "data.key", value_parser = clap::builder::OsStringValueParser::new().try_map(local_path))]
     pub data_key: PathBuf,
 
     /// Use a fresh data key for each object, generated under this KMS key

@@ -4,6 +4,14 @@ use anyhow::{Context, Result};
 use atrest_kms::Kms;
 
 pub async fn run(kms: &Kms, key_id: &str, data_key: &Path, quiet: bool) -> Result<()> {
+    // Everywhere else `-` is stdout; `--data-key -` then reads a file `-`.
+    if atrest_fs::output::is_std_stream(data_key) {
+        return Err(crate::failure::Failure::new(
+            crate::failure::Exit::Usage,
+            "create-data-key writes a file (mode 0600), not stdout: give a path (./- for a file named -)",
+        )
+        .into());
+    }
     let wrapped = kms
         .generate_wrapped_data_key(key_id)
         .await

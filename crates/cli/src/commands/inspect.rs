@@ -50,9 +50,9 @@ pub async fn run(s3: Option<&aws_sdk_s3::Client>, target: &Target, as_json: bool
             return Err(Failure::new(
                 Exit::Untrusted,
                 format!(
-                    "{name} is not an atrest object: {}{hint}; {object_len} bytes, starting {}",
+                    "{name} is not an atrest object: {}{hint}; {object_len} bytes{}",
                     other.why,
-                    first_bytes(&other.first_bytes)
+                    first_bytes(&other.first_bytes, read_whole.then_some(object.object_len))
                 ),
             )
             .into());
@@ -95,14 +95,19 @@ async fn read_prefix(path: &Path) -> Result<(atrest_transfer::inspect::Object, b
     Ok((object, true))
 }
 
-fn first_bytes(prefix: &[u8]) -> String {
-    let hex: Vec<String> = prefix.iter().take(8).map(|b| format!("{b:02x}")).collect();
-    if hex.is_empty() {
-        "empty".into()
-    } else {
-        hex.join(" ")
+/// `, starting 1f 8b 08 ...`: what the file is (gzip, PDF), for a look.
+/// Not for small inputs: a key file (`atrest keygen`, 32 bytes) is no
+/// atrest object either, and its bytes are a secret.
+fn first_bytes(prefix: &[u8], len: Option<u64>) -> String {
+    if len.is_some_and(|len| len <= SMALL) {
+        return String::new();
     }
+    let hex: Vec<String> = prefix.iter().take(8).map(|b| format!("{b:02x}")).collect();
+    format!(", starting {}", hex.join(" "))
 }
+
+/// Inputs this small have their bytes kept out of messages.
+const SMALL: u64 = 64;
 
 fn format_name(info: &Inspection) -> &'static str {
     match &info.header {

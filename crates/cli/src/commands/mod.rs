@@ -143,8 +143,9 @@ impl<'a> Objects<'a> {
         }
     }
 
-    /// One line per object on stdout (a failure as `failed URI: why`) and
-    /// the summary on stderr, or one JSON document on stdout.
+    /// One line per object on stdout (a failure as `failed URI: why`; with
+    /// `-q` only those) and the summary on stderr, or one JSON document on
+    /// stdout.
     pub fn report<T, E: std::error::Error + 'static>(
         &self,
         results: &Results<T, E>,
@@ -171,6 +172,8 @@ impl<'a> Objects<'a> {
         for (uri, r) in results {
             let name = escape(&uri.to_string());
             match r {
+                // `-q`: errors only.
+                Ok(_) if self.quiet => {}
                 Ok(done) => crate::stdout::say!("{}", (report.line)(&name, done)),
                 Err(e) => crate::stdout::say!("failed {name}: {}", escape(&one_line(e))),
             }

@@ -418,6 +418,10 @@ fn values_that_cannot_work_are_usage_errors() {
             "4K",
         ],
         &["sync", ".", &uri, "--format", "v1", "--frame-size", "4K"],
+        // Key files are local files (`-` is no file to write a key into).
+        &["keygen", "s3:/bucket/k"],
+        &["create-data-key", key, "--data-key", "-"],
+        &["cp", "in", &uri, "--data-key", "s3://bucket/data.key"],
     ] {
         let out = env.run(args);
         assert_status(&out, 2, args);

@@ -64,7 +64,7 @@ fn inspect_reports_header_fields_of_both_formats() {
 #[test]
 fn inspect_says_what_it_can_about_other_objects() {
     let Some(env) = env() else { return };
-    env.put_raw("text", b"hello, plain world".to_vec());
+    env.put_raw("text", b"hello, plain world".repeat(4));
     let out = env.run(&["inspect", &env.uri("text")]);
     assert_status(&out, 4, &["inspect text"]);
     let err = stderr(&out);
@@ -72,7 +72,7 @@ fn inspect_says_what_it_can_about_other_objects() {
         err.contains("is not an atrest object: invalid header: unknown format version 104"),
         "{err}"
     );
-    assert!(err.contains("18 bytes, starting 68 65 6c 6c"), "{err}");
+    assert!(err.contains("72 bytes, starting 68 65 6c 6c"), "{err}");
 
     // An Amazon S3 Encryption Client object with broken metadata (the
     // wrapped key is not base64): described as such.
@@ -99,10 +99,19 @@ fn inspect_says_what_it_can_about_other_objects() {
     env.put_raw("empty", Vec::new());
     let out = env.run(&["inspect", &env.uri("empty")]);
     assert_status(&out, 4, &["inspect empty"]);
+    assert!(stderr(&out).ends_with("0 bytes\n"), "{}", stderr(&out));
+
+    // A key file is no atrest object either: its bytes are a secret, and
+    // none are shown (before: its first 8 of 32).
+    env.ok(&["keygen", "secret.key"]);
+    let key = std::fs::read(env.path("secret.key")).unwrap();
+    let out = env.run(&["inspect", "secret.key"]);
+    assert_status(&out, 4, &["inspect secret.key"]);
+    let said = stderr(&out);
+    assert!(said.ends_with("32 bytes\n"), "{said}");
     assert!(
-        stderr(&out).contains("0 bytes, starting empty"),
-        "{}",
-        stderr(&out)
+        !said.contains(&format!("{:02x} {:02x}", key[0], key[1])),
+        "{said}"
     );
 
     let out = env.run(&["inspect", &env.uri("missing")]);

@@ -148,6 +148,19 @@ fn damaged_and_foreign_objects_fail_and_the_rest_still_verify() {
         "{}",
         stderr(&out)
     );
+    // `-q`: errors only (the objects that verified went unsaid).
+    let out = env.run(&["verify", &env.uri("dir/"), "-r", "-q"]);
+    assert_status(&out, 4, &["verify -r -q dir/"]);
+    let failed = stdout(&out)
+        .lines()
+        .filter(|l| l.starts_with("failed "))
+        .count();
+    assert_eq!(
+        (failed, stdout(&out).lines().count()),
+        (5, 5),
+        "{}",
+        stdout(&out)
+    );
     let report = json(&env.run(&["verify", &env.uri("dir"), "-r", "--json"]));
     assert_eq!(report["verified"], 3, "{report}");
     assert_eq!(report["failed"], 5, "{report}");
