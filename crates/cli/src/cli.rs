@@ -124,6 +124,11 @@ pub fn command() -> clap::Command {
         .mut_arg("dryrun", |a| {
             a.help("Print what would be uploaded (`(dryrun) upload: a to s3://b/a`) and upload nothing: no KMS request, nothing written")
         })
+        // A manifest lists S3 objects: an upload has none to take.
+        .mut_arg("manifest", |a| a.hide(true))
+        .mut_arg("shard", |a| {
+            a.help("With --recursive, only the files whose destination key falls in shard I of N (0 <= I < N), by a stable hash of bucket and key: N workers given 0/N to N-1/N upload every file exactly once")
+        })
     };
     let download_only = |c: clap::Command| {
         c.mut_arg("part_size", |a| {

@@ -167,6 +167,17 @@ pub enum ManifestError {
         /// What is wrong.
         reason: String,
     },
+    /// A data file of the inventory is not the one its `manifest.json`
+    /// describes.
+    #[error(
+        "{source_name} is not the S3 Inventory data file its manifest.json describes: {reason}"
+    )]
+    InventoryFile {
+        /// The data file.
+        source_name: String,
+        /// What is wrong.
+        reason: String,
+    },
 }
 
 /// The rows of a Batch Operations CSV manifest: `bucket,key[,versionId]`,
@@ -240,11 +251,16 @@ fn parse_rows(
     let mut reader = csv::ReaderBuilder::new()
         .has_headers(false)
         .flexible(true)
-        .from_reader(input);
+        .from_reader(QuoteCount {
+            inner: input,
+            quotes: 0,
+        });
     let mut found = Vec::new();
     let mut record = csv::StringRecord::new();
+    let mut last_line;
     loop {
         let line = reader.position().line();
+        last_line = line;
         let bad = |reason: String| ManifestError::Bad {
             source_name: source_name.to_owned(),
             line,
@@ -302,7 +318,31 @@ fn parse_rows(
             found.push(object);
         }
     }
+    // A quote still open at the end (no line break after it to tell): the
+    // csv reader takes the rest as the field.
+    if reader.get_ref().quotes % 2 == 1 {
+        return Err(ManifestError::Bad {
+            source_name: source_name.to_owned(),
+            line: last_line,
+            reason: "a quote not closed".into(),
+        });
+    }
     Ok(found)
+}
+
+/// A reader that counts the `"` read through it: in well-formed CSV they
+/// pair up (an escaped quote is two).
+struct QuoteCount<R> {
+    inner: R,
+    quotes: u64,
+}
+
+impl<R: Read> Read for QuoteCount<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.quotes += buf[..n].iter().filter(|&&b| b == b'"').count() as u64;
+        Ok(n)
+    }
 }
 
 /// A URL-encoded key, decoded; `None` if a `%` is not followed by two hex
@@ -380,7 +420,7 @@ impl InventoryFile {
     /// replaced, rewritten) is refused: its rows would select other
     /// objects than the inventory did.
     fn check(&self, data: &[u8], file_name: &str) -> Result<(), ManifestError> {
-        let bad = |reason: String| ManifestError::Inventory {
+        let bad = |reason: String| ManifestError::InventoryFile {
             source_name: file_name.to_owned(),
             reason,
         };
@@ -449,9 +489,12 @@ impl Inventory {
                 })
             })
             .collect::<Result<_, ManifestError>>()?;
+        // Checked here, so that the error names manifest.json, not a file.
+        let file_schema = text("fileSchema")?;
+        parse_inventory_csv(&b""[..], &file_schema, name)?;
         Ok(Inventory {
             bucket,
-            file_schema: text("fileSchema")?,
+            file_schema,
             files,
         })
     }
@@ -617,6 +660,8 @@ mod tests {
                 "b,%E2%82\n",
                 "line 1: the key `%E2%82` is not URL-encoded UTF-8",
             ),
+            // Cut short inside a quote, with no line break after it.
+            ("b,a\nb,\"dir/x,y", "line 2: a quote not closed"),
         ];
         for (csv, want) in cases {
             let err = parse_batch_csv(csv.as_bytes()).unwrap_err().to_string();
@@ -626,6 +671,9 @@ mod tests {
             parse_batch_csv("b,100%25\n".as_bytes()).unwrap()[0].key,
             "100%"
         );
+        // Quotes that pair up, escaped ones too, are well formed.
+        let rows = parse_batch_csv("\"b\",\"a\"\"b\"".as_bytes()).unwrap();
+        assert_eq!(rows[0].key, "a\"b");
         let err = parse_inventory_csv("\"b\",\"k\",\"1\"\n".as_bytes(), "Bucket, Key", "inv")
             .unwrap_err()
             .to_string();

@@ -355,6 +355,13 @@ pub async fn encrypt_dir(
     if let Some(refused) = no_tree(dir, "--recursive", Side::Source) {
         return Err(refused.into());
     }
+    if bulk.select.manifest.is_some() {
+        return Err(Failure::new(
+            Exit::Usage,
+            "--manifest lists S3 objects: it works with cp/mv -r from s3://, decrypt -r, rewrap -r, verify -r, upgrade -r and ls -r (encrypt -r takes a directory; --shard splits it)",
+        )
+        .into());
+    }
     // A bad flag or a missing data.key is one error up front, not one per
     // file; a dry run needs no key, as one file's does not.
     template.properties.check()?;
@@ -374,19 +381,20 @@ pub async fn encrypt_dir(
         }
     }
     let mut items = walked(found);
-    if bulk.select.manifest.is_some() {
-        return Err(Failure::new(
-            Exit::Usage,
-            "--manifest lists S3 objects: it works with decrypt -r, rewrap -r and ls -r (encrypt -r takes a directory; --shard splits it)",
-        )
-        .into());
-    }
     let shard = bulk.select.shard();
     let bucket = template.uri.bucket();
+    let all = items.len();
     items.retain(|item| {
         let rel = item.work.as_ref().map_or(&item.name, |s| &s.rel);
         shard.contains(bucket, &format!("{prefix}{rel}"))
     });
+    if let (Some(shard), false) = (bulk.select.shard, bulk.quiet) {
+        crate::stdout::say_err!(
+            "shard {shard}: {} ({} in other shards)",
+            super::count_of(items.len(), "file"),
+            super::count_of(all - items.len(), "file")
+        );
+    }
     upload(bulk, &template, &prefix, items, interrupt).await
 }
 

@@ -52,7 +52,8 @@ pub async fn run(
         .count();
     if missing > 0 && !quiet {
         let objects = super::count_of(missing, "object");
-        crate::stdout::say_err!("warning: {objects} the manifest names do not exist");
+        let verb = if missing == 1 { "does" } else { "do" };
+        crate::stdout::say_err!("warning: {objects} the manifest names {verb} not exist");
     }
     let count = listing.entries.len() - missing;
     let total: u64 = listing.entries.iter().map(|e| e.object_len).sum();

@@ -305,7 +305,7 @@ fn ls_of_a_manifest_reads_each_object_and_names_missing_ones() {
     let out = env.ok(&args);
     let said = stderr(&out);
     assert!(
-        said.contains("warning: 1 object the manifest names do not exist"),
+        said.contains("warning: 1 object the manifest names does not exist"),
         "{said}"
     );
     let doc = json(&out);
@@ -393,7 +393,7 @@ fn an_inventory_report_selects_current_objects_and_a_replaced_file_is_refused() 
     assert_status(&out, 2, &args);
     let said = stderr(&out);
     assert!(
-        said.contains("data/2.csv is not a usable S3 Inventory")
+        said.contains("data/2.csv is not the S3 Inventory data file its manifest.json describes")
             && said.contains("its manifest.json says"),
         "{said}"
     );

@@ -362,3 +362,55 @@ fn verify_and_upgrade_take_a_manifest_and_a_shard() {
         assert_eq!(version == 2, shard1.contains(key), "{key}");
     }
 }
+
+/// `encrypt -r --shard I/N` splits the files of a directory by their
+/// destination key: three workers upload every file exactly once, each
+/// saying how many it took (it said nothing); `--manifest` (S3 objects) is
+/// refused, naming where it works.
+#[test]
+fn encrypt_r_shards_split_the_files_of_a_directory() {
+    let Some(env) = env() else { return };
+    env.create_data_key();
+    let names: Vec<String> = (0..20).map(|i| format!("f{i:02}")).collect();
+    for name in &names {
+        crate::bulk::write(&env.path("dir"), name, name.as_bytes());
+    }
+    let mut uploaded = Vec::new();
+    for i in 0..3u64 {
+        let shard = format!("{i}/3");
+        let args = ["encrypt", "-r", "dir", &env.uri("e/"), "--shard", &shard];
+        let out = env.ok(&args);
+        let mine: Vec<_> = names
+            .iter()
+            .filter(|n| Shard::of(&env.bucket, &format!("e/{n}"), 3) == i)
+            .collect();
+        let counted = format!(
+            "shard {shard}: {} files ({} files in other shards)",
+            mine.len(),
+            20 - mine.len()
+        );
+        assert!(stderr(&out).contains(&counted), "{}", stderr(&out));
+        let now = crate::bulk::keys(&env, "e/");
+        assert_eq!(now.len(), uploaded.len() + mine.len(), "{now:?}");
+        uploaded = now;
+    }
+    let all: Vec<String> = names.iter().map(|n| format!("e/{n}")).collect();
+    assert_eq!(uploaded, all);
+
+    std::fs::write(env.path("m.csv"), format!("{},e/f00\n", env.bucket)).unwrap();
+    let args = [
+        "encrypt",
+        "-r",
+        "dir",
+        &env.uri("x/"),
+        "--manifest",
+        "m.csv",
+    ];
+    let out = env.run(&args);
+    assert_status(&out, 2, &args);
+    assert!(
+        stderr(&out).contains("verify -r, upgrade -r"),
+        "{}",
+        stderr(&out)
+    );
+}
