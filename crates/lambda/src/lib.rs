@@ -270,7 +270,7 @@ impl Handler {
         };
         let range = ByteRange::new(0, atrest_format::MAX_HEADER_LEN as u64 - 1);
         let first = atrest_s3::get_range(&self.s3, uri, range, Some(&pin)).await?;
-        Ok(kind_of(uri.key(), &first))
+        Ok(atrest_transfer::list::kind_of(uri.key(), &first))
     }
 
     /// Streams `source` (read as `pin` says) into an atrest v2 upload at
@@ -390,28 +390,6 @@ fn not_plaintext(kind: &Kind) -> Option<Done> {
             "an S3 Encryption Client instruction file: its object's envelope, not plaintext",
         ),
         _ => None,
-    }
-}
-
-/// What an object is from its first bytes, by `describe`'s tests (for a
-/// version `describe` cannot name).
-fn kind_of(key: &str, first: &atrest_s3::Fetched) -> Kind {
-    use atrest_format::inspect::{inspect, Inspected};
-    use atrest_format::s3ec;
-    let metadata: std::collections::BTreeMap<String, String> = first
-        .metadata
-        .iter()
-        .map(|(k, v)| (k.to_ascii_lowercase(), v.clone()))
-        .collect();
-    let instruction_file = metadata.contains_key(s3ec::INSTRUCTION_FILE)
-        || (key.ends_with(s3ec::INSTRUCTION_SUFFIX)
-            && s3ec::is_instruction_file(&metadata, &first.bytes));
-    match inspect(&first.bytes, first.object_len) {
-        _ if first.object_len == 0 => Kind::Other("it is empty".into()),
-        _ if instruction_file => Kind::InstructionFile,
-        _ if s3ec::locate(&metadata) != s3ec::Location::None => Kind::S3EncryptionClient,
-        Ok(Inspected::Complete(info)) => Kind::Atrest(Box::new(info)),
-        _ => Kind::Other("not an atrest header".into()),
     }
 }
 

@@ -332,15 +332,22 @@ pub async fn describe(s3: &aws_sdk_s3::Client, uri: &S3Uri) -> Result<Entry, S3E
             .ok()
             .map(Box::new);
     }
-    entry.kind = match inspect(&got.bytes, got.object_len) {
-        _ if got.object_len == 0 => Kind::Other("it is empty".into()),
-        _ if is_instruction_file(uri.key(), &got.metadata, &got.bytes) => Kind::InstructionFile,
-        _ if is_s3_encryption_client(&got.metadata) => Kind::S3EncryptionClient,
+    entry.kind = kind_of(uri.key(), &got);
+    Ok(entry)
+}
+
+/// What the object `key` is, from its first bytes and metadata as a GET
+/// from byte 0 fetched them (of any version: [`describe`] reads the
+/// current one).
+pub fn kind_of(key: &str, first: &atrest_s3::Fetched) -> Kind {
+    match inspect(&first.bytes, first.object_len) {
+        _ if first.object_len == 0 => Kind::Other("it is empty".into()),
+        _ if is_instruction_file(key, &first.metadata, &first.bytes) => Kind::InstructionFile,
+        _ if is_s3_encryption_client(&first.metadata) => Kind::S3EncryptionClient,
         Ok(Inspected::Complete(info)) => Kind::Atrest(Box::new(info)),
         Ok(Inspected::Incomplete { .. }) => Kind::Other("its header is cut short".into()),
         Err(e) => Kind::Other(e.to_string()),
-    };
-    Ok(entry)
+    }
 }
 
 #[cfg(test)]

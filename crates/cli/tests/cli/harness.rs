@@ -133,6 +133,16 @@ impl Env {
         self.ok(&["create-data-key", &self.key_id]);
     }
 
+    /// Turns versioning on for the test's bucket.
+    pub fn enable_versioning(&self) {
+        use aws_sdk_s3::types::{BucketVersioningStatus, VersioningConfiguration};
+        let enabled = VersioningConfiguration::builder()
+            .status(BucketVersioningStatus::Enabled)
+            .build();
+        let request = self.s3.put_bucket_versioning().bucket(&self.bucket);
+        block_on(request.versioning_configuration(enabled).send()).unwrap();
+    }
+
     pub fn put_raw(&self, key: &str, body: Vec<u8>) {
         block_on(
             self.s3

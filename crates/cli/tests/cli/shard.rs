@@ -74,18 +74,7 @@ async fn key_arn(env: &Env, key: &str) -> Option<String> {
 #[test]
 fn four_workers_over_a_10000_object_manifest_one_killed_and_run_again() {
     let Some(env) = env() else { return };
-    block_on(
-        env.s3
-            .put_bucket_versioning()
-            .bucket(&env.bucket)
-            .versioning_configuration(
-                aws_sdk_s3::types::VersioningConfiguration::builder()
-                    .status(aws_sdk_s3::types::BucketVersioningStatus::Enabled)
-                    .build(),
-            )
-            .send(),
-    )
-    .unwrap();
+    env.enable_versioning();
     // One small atrest object, stored under 10,000 keys (the header does
     // not name its key, so each copy is a valid object).
     std::fs::write(env.path("seed.txt"), b"sharded\n").unwrap();

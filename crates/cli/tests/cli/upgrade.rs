@@ -286,18 +286,7 @@ fn a_temporary_object_that_cannot_be_deleted_is_one_warning_line() {
 #[test]
 fn upgrade_on_a_versioned_bucket_leaves_no_temporary_versions() {
     let Some(env) = env() else { return };
-    block_on(
-        env.s3
-            .put_bucket_versioning()
-            .bucket(&env.bucket)
-            .versioning_configuration(
-                aws_sdk_s3::types::VersioningConfiguration::builder()
-                    .status(aws_sdk_s3::types::BucketVersioningStatus::Enabled)
-                    .build(),
-            )
-            .send(),
-    )
-    .unwrap();
+    env.enable_versioning();
     env.create_data_key();
     for (len, name) in [(1000, "small"), (6 * MIB, "large")] {
         std::fs::write(env.path("in"), sample(len, 7)).unwrap();
