@@ -95,7 +95,7 @@ impl Transferred {
     pub fn upload(file: &Path, to: &atrest_s3::S3Uri) -> Self {
         Transferred {
             action: "upload",
-            from: atrest_fs::output::display_os(file.as_os_str()),
+            from: local_name(file),
             to: to.to_string(),
         }
     }
@@ -104,7 +104,7 @@ impl Transferred {
         Transferred {
             action: "download",
             from: from.to_string(),
-            to: atrest_fs::output::display_os(file.as_os_str()),
+            to: local_name(file),
         }
     }
 
@@ -114,6 +114,16 @@ impl Transferred {
             from: from.to_string(),
             to: to.to_string(),
         }
+    }
+}
+
+/// A local path as lines name it: as it is (escaped where it is printed,
+/// so that `--json` names the real file); one that is not UTF-8, which no
+/// JSON string can hold, with its other bytes as `\xNN`.
+pub(crate) fn local_name(path: &Path) -> String {
+    match path.to_str() {
+        Some(name) => name.to_owned(),
+        None => atrest_fs::output::display_os(path.as_os_str()),
     }
 }
 

@@ -437,7 +437,7 @@ async fn download(args: &Sync<'_>, uri: &S3Uri, dir: &Path) -> Result<()> {
             args.said_would(item);
         }
         for path in &gone {
-            args.said_deleted(&atrest_fs::output::display_os(path.as_os_str()));
+            args.said_deleted(&super::bulk::local_name(path));
         }
         return Ok(());
     }
@@ -460,7 +460,7 @@ async fn download(args: &Sync<'_>, uri: &S3Uri, dir: &Path) -> Result<()> {
         .map(|path| {
             std::fs::remove_file(path)
                 .with_context(|| format!("cannot delete {}", path.display()))?;
-            args.said_deleted(&atrest_fs::output::display_os(path.as_os_str()));
+            args.said_deleted(&super::bulk::local_name(path));
             Ok(())
         })
         .collect();

@@ -150,6 +150,29 @@ fn many_objects_report_a_line_each_and_a_summary_line_last() {
     }
 }
 
+/// `--json` names local files as they are (JSON escapes what needs it),
+/// and text lines escape control characters: before, the JSON carried the
+/// escaped display form (`t\\tx` for a file named with a real tab), a path
+/// that does not exist.
+#[test]
+fn json_names_local_files_as_they_are() {
+    let Some(env) = env() else { return };
+    env.create_data_key();
+    crate::bulk::write(&env.path("d"), "t\tx", b"tab");
+    let out = env.ok(&["cp", "-r", "d", &env.uri("j/"), "--json"]);
+    let lines = json_lines(&out.stdout);
+    assert_eq!(lines[0]["source"], "d/t\tx", "{lines:?}");
+    assert_eq!(lines[0]["destination"], env.uri("j/t\tx").as_str());
+    let out = env.ok(&["cp", &env.uri("j/t\tx"), "back\u{1}x", "--json"]);
+    assert_eq!(json_lines(&out.stdout)[0]["destination"], "back\u{1}x");
+    assert!(env.path("back\u{1}x").exists());
+    let out = env.ok(&["cp", &env.uri("j/t\tx"), "again\u{1}x"]);
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        format!("download: {} to again\\u{{1}}x\n", env.uri("j/t\\tx"))
+    );
+}
+
 fn help(args: &[&str]) -> String {
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_atrest"))
         .args(args)
