@@ -71,9 +71,11 @@ pub async fn run(s3: &aws_sdk_s3::Client, args: Copy<'_>, stop: Stop) -> Result<
             return Err(Failure::new(Exit::Usage, why).into());
         }
         onto_itself(args.from, &to)?;
+        // As `aws s3 cp --dryrun`: the source must exist (a HEAD).
+        let mut len = 0;
         if args.dry_run {
-            // As `aws s3 cp --dryrun`: the source must exist (a HEAD).
-            unless_stopped(&stop, async { Ok(atrest_s3::head(s3, args.from).await?) }).await?;
+            let head = unless_stopped(&stop, async { Ok(atrest_s3::head(s3, args.from).await?) });
+            len = head.await?.len;
         }
         if args.no_overwrite {
             let found = unless_stopped(&stop, async { Ok(atrest_s3::head(s3, &to).await) });
@@ -87,7 +89,7 @@ pub async fn run(s3: &aws_sdk_s3::Client, args: Copy<'_>, stop: Stop) -> Result<
                 Err(e) => return Err(e.into()),
             }
         }
-        let pairs = vec![(args.from.clone(), to)];
+        let pairs = vec![(args.from.clone(), to, len)];
         return run_all(s3, &args, pairs, &stop).await;
     }
     let filter = Filter::new(args.filters)?;
@@ -102,10 +104,10 @@ pub async fn run(s3: &aws_sdk_s3::Client, args: Copy<'_>, stop: Stop) -> Result<
     let mut pairs = selection
         .objects
         .iter()
-        .filter_map(|o| relative_key(&from_prefix, &o.key, &filter))
-        .map(|rel| {
+        .filter_map(|o| Some((relative_key(&from_prefix, &o.key, &filter)?, o.size)))
+        .map(|(rel, len)| {
             let from = args.from.with_key(format!("{from_prefix}{rel}"));
-            (from, args.to.with_key(format!("{to_prefix}{rel}")))
+            (from, args.to.with_key(format!("{to_prefix}{rel}")), len)
         })
         .collect::<Vec<_>>();
     if args.no_overwrite {
@@ -119,7 +121,7 @@ pub async fn run(s3: &aws_sdk_s3::Client, args: Copy<'_>, stop: Stop) -> Result<
                 .map(|o| o.key)
                 .collect();
         let before = pairs.len();
-        pairs.retain(|(from, to)| {
+        pairs.retain(|(from, to, _)| {
             let exists = existing.contains(to.key());
             if exists && args.json {
                 let line = Transferred::copy(from, to).moving(args.move_source);
@@ -158,17 +160,24 @@ pub fn options(encrypt: &EncryptArgs, transfer: &TransferArgs) -> Result<CopyOpt
 pub async fn run_all(
     s3: &aws_sdk_s3::Client,
     args: &Copy<'_>,
-    pairs: Vec<(S3Uri, S3Uri)>,
+    pairs: Vec<(S3Uri, S3Uri, u64)>,
     stop: &Stop,
 ) -> Result<()> {
     if args.dry_run {
-        for (from, to) in &pairs {
+        for (from, to, len) in &pairs {
             let line = Transferred::copy(from, to).moving(args.move_source);
             if args.json {
-                crate::stdout::say!("{}", dry_run_json("", Some(&line), 0));
+                crate::stdout::say!("{}", dry_run_json("", Some(&line), *len));
             } else if !args.quiet {
                 crate::stdout::say!("(dryrun) {}", escape(&line.to_string()));
             }
+        }
+        if args.recursive && args.json {
+            let bytes: u64 = pairs.iter().map(|p| p.2).sum();
+            let summary = serde_json::json!({
+                "type": "summary", "objects": pairs.len(), "bytes": bytes, "failed": [],
+            });
+            crate::stdout::say!("{summary}");
         }
         return Ok(());
     }
@@ -176,7 +185,7 @@ pub async fn run_all(
     // Once stopped, no copy begins.
     let begun = futures::stream::iter(pairs).take_while(|_| std::future::ready(!stop.is_stopped()));
     let mut results = begun
-        .map(|(from, to)| async move {
+        .map(|(from, to, _)| async move {
             let mut done = copy(s3, &from, &to, args.options.clone(), stop)
                 .await
                 .map_err(anyhow::Error::from);

@@ -178,8 +178,9 @@ async fn copy(args: &Sync<'_>, from: &S3Uri, to: &S3Uri, stop: Stop) -> Result<(
         .transfer
         .iter()
         .map(|rel| {
-            let source = from.with_key(format!("{from_prefix}{rel}"));
-            (source, to.with_key(format!("{to_prefix}{rel}")))
+            let len = source.objects.get(rel).map_or(0, |o| o.size);
+            let from = from.with_key(format!("{from_prefix}{rel}"));
+            (from, to.with_key(format!("{to_prefix}{rel}")), len)
         })
         .collect();
     let copies = super::copy::Copy {

@@ -173,6 +173,42 @@ fn json_names_local_files_as_they_are() {
     );
 }
 
+/// A dry run of copies inside S3 says each object's stored length, as a
+/// real run does, and `-r` ends with the summary line (before: `bytes` 0,
+/// and no summary).
+#[test]
+fn dry_run_copies_inside_s3_report_their_lengths() {
+    let Some(env) = env() else { return };
+    env.create_data_key();
+    std::fs::write(env.path("in"), sample(1000, 1)).unwrap();
+    env.ok(&["cp", "in", &env.uri("c/a")]);
+    env.ok(&["cp", "in", &env.uri("c/b")]);
+    let len = object_len(&env, "c/a");
+    let out = env.ok(&[
+        "cp",
+        "-r",
+        &env.uri("c/"),
+        &env.uri("d/"),
+        "--dryrun",
+        "--json",
+    ]);
+    let lines = json_lines(&out.stdout);
+    assert_eq!(lines.len(), 3, "{lines:?}");
+    for line in &lines[..2] {
+        assert_eq!(
+            (line["status"].as_str(), line["bytes"].as_u64()),
+            (Some("dryrun"), Some(len))
+        );
+    }
+    assert_eq!(lines[2]["type"], "summary");
+    assert_eq!(lines[2]["bytes"], 2 * len);
+    let out = env.ok(&["cp", &env.uri("c/a"), &env.uri("d/a"), "--dryrun", "--json"]);
+    assert_eq!(json_lines(&out.stdout)[0]["bytes"], len);
+    let out = env.ok(&["sync", &env.uri("c/"), &env.uri("d/"), "--dryrun", "--json"]);
+    assert_eq!(json_lines(&out.stdout)[0]["bytes"], len);
+    assert!(crate::bulk::keys(&env, "d/").is_empty());
+}
+
 fn help(args: &[&str]) -> String {
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_atrest"))
         .args(args)
