@@ -361,6 +361,9 @@ pub enum S3ecError {
     UnknownInstructionEntry(String),
     /// The instruction file is not a JSON object of strings.
     BadInstructionFile,
+    /// The metadata holds no wrapped key, and the instruction file that
+    /// would hold it does not exist.
+    NoInstructionFile,
     /// A context for writing holds a reserved key or non-ASCII text.
     BadContext(String),
 }
@@ -396,6 +399,9 @@ impl fmt::Display for S3ecError {
             S3ecError::BadInstructionFile => {
                 f.write_str("the instruction file is not a JSON object of strings")
             }
+            S3ecError::NoInstructionFile => f.write_str(
+                "the metadata holds no wrapped key, and there is no instruction file holding one",
+            ),
             S3ecError::BadContext(why) => write!(f, "invalid encryption context: {why}"),
         }
     }

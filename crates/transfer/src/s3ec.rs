@@ -20,7 +20,7 @@ use atrest_crypto::s3ec::{ContentCipher, Encryptor, Runs, TAG_LEN};
 use atrest_crypto::{DataKey, DecryptError};
 use atrest_format::keyring::Keyring;
 use atrest_format::s3ec::{self as format, Content, Envelope, Location, Policy};
-use atrest_s3::{ByteRange, Fetched, ObjectVersion, S3Uri, Uploader};
+use atrest_s3::{ByteRange, Fetched, ObjectVersion, S3Error, S3Uri, Uploader};
 use tokio::io::AsyncReadExt;
 use tokio::task::JoinSet;
 
@@ -76,6 +76,11 @@ pub async fn detect(
                 // (S3 answers 403 for a missing key without ListBucket),
                 // leaves the object "not an atrest object".
                 Err(_) if location == Location::None => return Ok(None),
+                // The object says its envelope is elsewhere, and it is not:
+                // the object is damaged (or its file deleted), not missing.
+                Err(S3Error::NoSuchKey { .. }) => {
+                    return Err(Error::S3ec(format::S3ecError::NoInstructionFile))
+                }
                 Err(source) => {
                     return Err(Error::InstructionFile {
                         uri: instruction.to_string(),

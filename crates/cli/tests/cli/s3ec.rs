@@ -1313,3 +1313,40 @@ fn upgrade_turns_s3_encryption_client_objects_into_v2_in_place() {
         "{said}"
     );
 }
+
+/// A V3 object whose metadata lost its wrapped key (`x-amz-3`) points at
+/// an instruction file that does not exist: a damaged object (exit 4, as
+/// every other tamper, and as verify said), not a missing one (exit 3).
+#[test]
+fn an_envelope_pointing_at_a_missing_instruction_file_is_damaged() {
+    let Some(env) = env() else { return };
+    std::fs::write(env.path("f"), b"payload").unwrap();
+    let args = [
+        "cp",
+        "f",
+        &env.uri("good"),
+        "--format",
+        "s3ec-v3",
+        "--key",
+        &env.key_id,
+    ];
+    env.ok(&args);
+    let head = block_on(env.s3.head_object().bucket(&env.bucket).key("good").send()).unwrap();
+    let mut metadata = head.metadata().cloned().unwrap_or_default();
+    assert!(metadata.remove("x-amz-3").is_some(), "{metadata:?}");
+    let body = env.get_raw("good");
+    let put = env.s3.put_object().bucket(&env.bucket).key("no3");
+    block_on(put.set_metadata(Some(metadata)).body(body.into()).send()).unwrap();
+    for args in [
+        &["cp", &env.uri("no3"), "out"][..],
+        &["inspect", &env.uri("no3")],
+        &["verify", &env.uri("no3")],
+    ] {
+        let out = env.run(args);
+        assert_status(&out, 4, args);
+        // verify names the object's failure on stdout.
+        let said = format!("{}{}", String::from_utf8_lossy(&out.stdout), stderr(&out));
+        assert!(said.contains("no instruction file"), "{said}");
+    }
+    assert!(!env.path("out").exists());
+}
