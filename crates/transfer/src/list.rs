@@ -282,10 +282,30 @@ pub async fn list_these(
         .await?;
     entries.extend(markers);
     entries.sort_by(|a, b| a.key.cmp(&b.key));
+    with_envelopes_in_instruction_files(&mut entries);
     Ok(Listing {
         entries,
         prefixes: prefixes.into_iter().collect(),
     })
+}
+
+/// An S3 Encryption Client object whose whole envelope is in its
+/// instruction file (the V1/V2 clients' way) has no metadata to tell it
+/// by, and no atrest header: its listed instruction file tells.
+fn with_envelopes_in_instruction_files(entries: &mut [Entry]) {
+    let with_files: std::collections::HashSet<String> = entries
+        .iter()
+        .filter(|e| e.kind == Kind::InstructionFile)
+        .map(|e| group_key(&e.key).to_owned())
+        .collect();
+    for entry in entries.iter_mut() {
+        if matches!(entry.kind, Kind::Other(_))
+            && entry.object_len > 0
+            && with_files.contains(&entry.key)
+        {
+            entry.kind = Kind::S3EncryptionClient;
+        }
+    }
 }
 
 /// One object, from its first bytes (its length too: a manifest gives
@@ -353,6 +373,30 @@ pub fn kind_of(key: &str, first: &atrest_s3::Fetched) -> Kind {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_instruction_file_makes_its_object_an_s3_encryption_client_one() {
+        let entry = |key: &str, kind: Kind| Entry {
+            key: key.into(),
+            object_len: 10,
+            last_modified: None,
+            kind,
+            kms_key_arn: None,
+            s3ec: None,
+        };
+        let other = || Kind::Other("invalid header".into());
+        let mut entries = [
+            entry("a", other()),
+            entry("a.instruction", Kind::InstructionFile),
+            entry("b", other()),
+        ];
+        with_envelopes_in_instruction_files(&mut entries);
+        let kinds: Vec<_> = entries.iter().map(|e| e.kind.clone()).collect();
+        assert_eq!(
+            kinds,
+            [Kind::S3EncryptionClient, Kind::InstructionFile, other()]
+        );
+    }
 
     fn listed(keys: &[&str]) -> Vec<atrest_s3::Listed> {
         keys.iter()
