@@ -80,6 +80,10 @@ pub(crate) struct Item<T> {
     /// `--quiet`), as `aws s3 cp` prints `upload: a to s3://b/a`, or one
     /// JSON line with `--json`.
     pub line: Option<Transferred>,
+    /// The key below the prefix a file stands for, also when it cannot be
+    /// transferred (if its path is UTF-8): its failure's `--json` line
+    /// names where it would have gone.
+    pub key: Option<String>,
 }
 
 /// One object's transfer, as its report line says it.
@@ -419,10 +423,17 @@ pub(crate) async fn upload(
     // A bad --context is one error, not one per file.
     super::encrypt::check_key_flags(&template.key_flags(), bulk.key_file.is_some())?;
     for item in &mut items {
-        if let (Ok(source), None) = (&item.work, &item.line) {
-            let to = template.uri.with_key(format!("{prefix}{}", source.rel));
-            item.line = Some(Transferred::upload(&source.path, &to).moving(bulk.move_source));
-        }
+        let (path, rel) = match (&item.work, &item.key, &item.line) {
+            (_, _, Some(_)) => continue,
+            (Ok(source), _, None) => (source.path.clone(), source.rel.clone()),
+            // A file that cannot be read (a FIFO): where it would have gone.
+            (Err(_), Some(key), None) if !key.ends_with('/') => {
+                (template.file.join(key), key.clone())
+            }
+            _ => continue,
+        };
+        let to = template.uri.with_key(format!("{prefix}{rel}"));
+        item.line = Some(Transferred::upload(&path, &to).moving(bulk.move_source));
     }
     if bulk.no_overwrite {
         // One listing, not a HEAD per file.
@@ -538,6 +549,7 @@ pub async fn decrypt_prefix(bulk: &Bulk<'_>, template: Decrypt<'_>) -> Result<()
                 size: o.size,
                 work: Ok(rel),
                 line: None,
+                key: None,
             })
         })
         .collect();
@@ -552,6 +564,7 @@ pub(crate) fn walked(found: Walk) -> Vec<Item<Source>> {
         size: file.size,
         work: file.source.map_err(Into::into),
         line: None,
+        key: file.key,
     };
     found.files.into_iter().map(item).collect()
 }

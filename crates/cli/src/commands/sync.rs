@@ -430,6 +430,7 @@ async fn download(args: &Sync<'_>, uri: &S3Uri, dir: &Path) -> Result<()> {
                 size: remote[rel].size,
                 work: Ok(rel.clone()),
                 line: Some(line),
+                key: None,
             }
         })
         .collect();

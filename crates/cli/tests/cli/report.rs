@@ -209,6 +209,41 @@ fn dry_run_copies_inside_s3_report_their_lengths() {
     assert!(crate::bulk::keys(&env, "d/").is_empty());
 }
 
+/// A file that cannot be uploaded (a FIFO) fails alone, and its `--json`
+/// line has the fields of the others (before: no action, no destination,
+/// and a source relative to the directory).
+#[test]
+fn a_failed_file_has_a_json_line_like_the_others() {
+    let Some(env) = env() else { return };
+    env.create_data_key();
+    crate::bulk::write(&env.path("d"), "a.txt", b"a");
+    let fifo = env.path("d/pipe");
+    let made = std::process::Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .unwrap();
+    assert!(made.success());
+    let args = ["cp", "-r", "d", &env.uri("x/"), "--json"];
+    let out = env.run(&args);
+    assert_status(&out, 1, &args);
+    let lines = json_lines(&out.stdout);
+    let failed = lines
+        .iter()
+        .find(|l| l["status"] == "failed")
+        .expect("a failure line");
+    assert_eq!(failed["action"], "upload", "{failed}");
+    assert_eq!(failed["source"], "d/pipe", "{failed}");
+    assert_eq!(
+        failed["destination"],
+        env.uri("x/pipe").as_str(),
+        "{failed}"
+    );
+    assert!(
+        failed["error"].as_str().unwrap().contains("FIFO"),
+        "{failed}"
+    );
+}
+
 fn help(args: &[&str]) -> String {
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_atrest"))
         .args(args)
