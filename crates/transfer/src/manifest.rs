@@ -196,24 +196,7 @@ pub fn parse_inventory_csv(
     file_schema: &str,
     source_name: &str,
 ) -> Result<Vec<ObjectRef>, ManifestError> {
-    let names: Vec<String> = file_schema
-        .split(',')
-        .map(|c| c.trim().to_ascii_lowercase())
-        .collect();
-    let find = |name: &str| names.iter().position(|n| n == name);
-    let bad = |reason: &str| ManifestError::Inventory {
-        source_name: source_name.to_owned(),
-        reason: reason.to_owned(),
-    };
-    let columns = Columns {
-        bucket: find("bucket").ok_or_else(|| bad("its fileSchema has no Bucket"))?,
-        key: find("key").ok_or_else(|| bad("its fileSchema has no Key"))?,
-        version_id: find("versionid"),
-        size: find("size"),
-        is_latest: find("islatest"),
-        is_delete_marker: find("isdeletemarker"),
-        widths: (names.len(), names.len()),
-    };
+    let columns = Columns::of_schema(file_schema, source_name)?;
     parse_rows(input, source_name, &columns, |_| true)
 }
 
@@ -230,6 +213,30 @@ struct Columns {
 }
 
 impl Columns {
+    /// An inventory's, by its `fileSchema` (`Bucket, Key, VersionId,
+    /// ...`), which must name the bucket and key columns; `source_name`
+    /// is what an error names.
+    fn of_schema(file_schema: &str, source_name: &str) -> Result<Columns, ManifestError> {
+        let names: Vec<String> = file_schema
+            .split(',')
+            .map(|c| c.trim().to_ascii_lowercase())
+            .collect();
+        let find = |name: &str| names.iter().position(|n| n == name);
+        let bad = |reason: &str| ManifestError::Inventory {
+            source_name: source_name.to_owned(),
+            reason: reason.to_owned(),
+        };
+        Ok(Columns {
+            bucket: find("bucket").ok_or_else(|| bad("its fileSchema has no Bucket"))?,
+            key: find("key").ok_or_else(|| bad("its fileSchema has no Key"))?,
+            version_id: find("versionid"),
+            size: find("size"),
+            is_latest: find("islatest"),
+            is_delete_marker: find("isdeletemarker"),
+            widths: (names.len(), names.len()),
+        })
+    }
+
     /// A Batch Operations CSV manifest's.
     const BATCH: Columns = Columns {
         bucket: 0,
@@ -491,7 +498,7 @@ impl Inventory {
             .collect::<Result<_, ManifestError>>()?;
         // Checked here, so that the error names manifest.json, not a file.
         let file_schema = text("fileSchema")?;
-        parse_inventory_csv(&b""[..], &file_schema, name)?;
+        Columns::of_schema(&file_schema, name)?;
         Ok(Inventory {
             bucket,
             file_schema,

@@ -38,7 +38,7 @@ pub fn check_user_metadata(user: &HashMap<String, String>) -> Result<(), Error> 
     if let Some(key) = user.keys().find(|k| reserved(k)) {
         return Err(Error::ReservedMetadata { key: key.clone() });
     }
-    let used: usize = user.iter().map(|(k, v)| k.len() + v.len()).sum();
+    let used = entries_len(user.iter());
     let room = METADATA_LIMIT - RESERVED_METADATA;
     match used <= room {
         true => Ok(()),
@@ -54,22 +54,20 @@ pub fn check_beside_envelope(
     metadata: &HashMap<String, String>,
     envelope: &[(String, String)],
 ) -> Result<(), Error> {
-    let len = |entries: &HashMap<String, String>| -> usize {
-        entries.iter().map(|(k, v)| k.len() + v.len()).sum()
-    };
-    let envelope_len: usize = envelope.iter().map(|(k, v)| k.len() + v.len()).sum();
-    let (own, user): (HashMap<_, _>, HashMap<_, _>) = metadata
-        .iter()
-        .map(|(k, v)| (k.clone(), v.clone()))
-        .partition(|(k, _)| k.to_ascii_lowercase().starts_with("atrest-"));
-    let room = METADATA_LIMIT.saturating_sub(len(&own) + envelope_len);
-    match len(&user) <= room {
+    let own = |k: &String| k.to_ascii_lowercase().starts_with("atrest-");
+    let used = entries_len(metadata.iter().filter(|(k, _)| !own(k)));
+    let taken = entries_len(metadata.iter().filter(|(k, _)| own(k)))
+        + entries_len(envelope.iter().map(|(k, v)| (k, v)));
+    let room = METADATA_LIMIT.saturating_sub(taken);
+    match used <= room {
         true => Ok(()),
-        false => Err(Error::MetadataTooLarge {
-            used: len(&user),
-            room,
-        }),
+        false => Err(Error::MetadataTooLarge { used, room }),
     }
+}
+
+/// What S3 counts of metadata entries: the bytes of every name and value.
+fn entries_len<'a>(entries: impl Iterator<Item = (&'a String, &'a String)>) -> usize {
+    entries.map(|(k, v)| k.len() + v.len()).sum()
 }
 
 /// The metadata of a copy whose user metadata is replaced (S3's REPLACE

@@ -173,11 +173,8 @@ pub async fn run_all(
             }
         }
         if args.recursive && args.json {
-            let bytes: u64 = pairs.iter().map(|p| p.2).sum();
-            let summary = serde_json::json!({
-                "type": "summary", "objects": pairs.len(), "bytes": bytes, "failed": [],
-            });
-            crate::stdout::say!("{summary}");
+            let bytes = pairs.iter().map(|p| p.2).sum();
+            crate::stdout::say!("{}", summary_json(pairs.len(), bytes, &[]));
         }
         return Ok(());
     }
@@ -234,13 +231,7 @@ pub async fn run_all(
         }
     }
     if args.recursive && args.json {
-        let summary = serde_json::json!({
-            "type": "summary",
-            "objects": copied,
-            "bytes": bytes,
-            "failed": failed,
-        });
-        crate::stdout::say!("{summary}");
+        crate::stdout::say!("{}", summary_json(copied, bytes, &failed));
     } else if args.recursive && !args.quiet {
         let objects = super::count_of(copied, "object");
         let failed = failed.len();
@@ -251,4 +242,10 @@ pub async fn run_all(
         0 => Ok(()),
         n => Err(Failure::new(Exit::Runtime, format!("{n} of {total} objects failed")).into()),
     }
+}
+
+/// The `--json` summary line of copies: objects and bytes copied (or that
+/// a dry run would copy), and the failures.
+fn summary_json(objects: usize, bytes: u64, failed: &[serde_json::Value]) -> serde_json::Value {
+    serde_json::json!({"type": "summary", "objects": objects, "bytes": bytes, "failed": failed})
 }
