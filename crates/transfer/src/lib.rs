@@ -148,15 +148,35 @@ impl Transfer {
 }
 
 /// Untrusted text (object keys, context values) with control characters
-/// escaped, so that it cannot drive a terminal.
+/// escaped, so that it cannot drive a terminal, and with the invisible
+/// characters that reorder or hide what a terminal shows (bidirectional
+/// overrides, zero-width marks, line separators) escaped too, so that a
+/// key cannot pose as another (`invoice\u{202e}fdp.exe`).
 pub fn escape(s: &str) -> String {
     s.chars()
         .flat_map(|c| {
-            if c.is_control() {
+            if c.is_control() || is_invisible_format(c) {
                 c.escape_default().collect::<Vec<_>>()
             } else {
                 vec![c]
             }
         })
         .collect()
+}
+
+/// Unicode format characters (and the two separators) that change how the
+/// text around them is shown without showing themselves.
+fn is_invisible_format(c: char) -> bool {
+    matches!(
+        c,
+        '\u{00ad}'
+            | '\u{061c}'
+            | '\u{180e}'
+            | '\u{200b}'..='\u{200f}'
+            | '\u{2028}'..='\u{202e}'
+            | '\u{2060}'..='\u{2064}'
+            | '\u{2066}'..='\u{206f}'
+            | '\u{feff}'
+            | '\u{fff9}'..='\u{fffb}'
+    )
 }

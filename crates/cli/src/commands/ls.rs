@@ -65,11 +65,19 @@ pub async fn run(
         }
         crate::stdout::say!("{doc}");
     } else {
+        // One level is named as `aws s3 ls` names it: below the listed
+        // "directory" (the key up to its last `/`); whole keys otherwise.
+        let base = match recursive || selects {
+            true => "",
+            false => &uri.key()[..uri.key().rfind('/').map_or(0, |i| i + 1)],
+        };
+        let name = |key: &'_ str| escape(key.strip_prefix(base).unwrap_or(key));
         for prefix in &listing.prefixes {
-            crate::stdout::say!("{:>20}  PRE {}", "", escape(prefix));
+            crate::stdout::say!("{:>20}  PRE {}", "", name(prefix));
         }
         for entry in &listing.entries {
-            crate::stdout::say!("{}", to_text(entry, shown.human_readable));
+            let line = to_text(entry, &name(&entry.key), shown.human_readable);
+            crate::stdout::say!("{line}");
         }
         if shown.summarize {
             let size = match shown.human_readable {
@@ -174,9 +182,9 @@ fn human(bytes: u64) -> String {
     format!("{value:.1} EiB")
 }
 
-/// `MODIFIED FORMAT PLAINTEXT FRAME KEY CONTEXT NAME`, one line.
-fn to_text(entry: &Entry, human_readable: bool) -> String {
-    let name = escape(&entry.key);
+/// `MODIFIED FORMAT PLAINTEXT FRAME KEY CONTEXT NAME`, one line; `name`
+/// is the entry's key as shown (escaped).
+fn to_text(entry: &Entry, name: &str, human_readable: bool) -> String {
     let size_of = |n: u64| match human_readable {
         true => human(n),
         false => n.to_string(),

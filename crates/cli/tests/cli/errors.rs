@@ -230,6 +230,30 @@ fn control_characters_in_keys_are_escaped_in_errors() {
     assert_eq!(err.trim_end().lines().count(), 1);
 }
 
+/// A key holding a right-to-left override shows `invoice<U+202E>fdp.exe`
+/// as "invoiceexe.pdf" on a terminal: invisible reordering and zero-width
+/// characters are escaped in listings and messages, as control characters.
+#[test]
+fn invisible_reordering_characters_in_keys_are_escaped() {
+    let Some(env) = env() else { return };
+    let key = "bidi/invoice\u{202e}fdp.exe\u{200b}";
+    env.put_raw(key, b"plain".to_vec());
+    let out = env.ok(&["ls", &env.uri("bidi/")]);
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        !text.contains('\u{202e}') && !text.contains('\u{200b}'),
+        "{text:?}"
+    );
+    assert!(
+        text.contains("invoice\\u{202e}fdp.exe\\u{200b}"),
+        "{text:?}"
+    );
+    let out = env.run(&["decrypt", &env.uri(key), "out"]);
+    let err = stderr(&out);
+    assert!(!err.contains('\u{202e}'), "{err:?}");
+    assert!(err.contains("invoice\\u{202e}fdp.exe"), "{err:?}");
+}
+
 #[test]
 fn unreachable_endpoint_is_one_short_line() {
     let Some(env) = env() else { return };

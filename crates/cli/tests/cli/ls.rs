@@ -517,6 +517,26 @@ fn folder_markers_list_as_aws_s3_ls_lists_them_and_one_level_is_one_request() {
         proxy.traffic()
     );
 
+    // As `aws s3 ls` names them: below the listed level, whole keys only
+    // with --recursive (and --json).
+    let out = env.ok(&["ls", &env.uri("m/")]);
+    let text = String::from_utf8(out.stdout).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    assert!(lines.contains(&"                      PRE deep/"), "{text}");
+    assert!(
+        lines.contains(&"                      PRE a b+c%/"),
+        "{text}"
+    );
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.contains("  x  (not an atrest object")),
+        "{text}"
+    );
+    assert!(!text.contains("m/"), "{text}");
+    let out = env.ok(&["ls", &env.uri("m/x")]);
+    assert!(String::from_utf8(out.stdout).unwrap().contains("  x  (not"));
+
     let out = env.ok(&["ls", &env.uri("m/empty/"), "--json"]);
     let doc = json(&out);
     let objects = doc["objects"].as_array().unwrap();
