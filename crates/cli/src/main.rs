@@ -351,20 +351,19 @@ async fn run(cli: Cli) -> anyhow::Result<Option<String>> {
             let format = args.format;
             // Not guarded here: encrypt guards its steps and aborts its
             // multipart upload itself.
+            let line = commands::bulk::Transferred::upload(file, uri).moving(bulk.move_source);
             let done = match commands::encrypt::run(&keys, &clients.s3, args, &interrupt).await {
                 // Created by another writer after the check above.
                 Err(e) if e.is::<commands::encrypt::Exists>() => {
-                    let line =
-                        commands::bulk::Transferred::upload(file, uri).moving(bulk.move_source);
                     commands::bulk::say_skipped(&line, bulk.many.json, cli.quiet);
                     return Ok(None);
                 }
-                done => done?,
+                done => report_failure(done, &line, bulk.many.json)?,
             };
             if let Some(stamp) = stamp {
-                stamp.remove_if_unchanged()?;
+                let removed = stamp.remove_if_unchanged().map_err(anyhow::Error::from);
+                report_failure(removed, &line, bulk.many.json)?;
             }
-            let line = commands::bulk::Transferred::upload(file, uri).moving(bulk.move_source);
             if bulk.many.json {
                 let mut json = commands::bulk::object_json("", Some(&line), Ok(done.plaintext_len));
                 json["object_bytes"] = done.object_len.into();
@@ -434,6 +433,7 @@ async fn run(cli: Cli) -> anyhow::Result<Option<String>> {
             if bulk.move_source {
                 commands::moves::check_move_into(file)?;
             }
+            let line = commands::bulk::Transferred::download(uri, file).moving(bulk.move_source);
             // Dropping the work on a signal removes the temporary output.
             let done = match interrupt
                 .guard(commands::decrypt::run(&keys, &clients.s3, args))
@@ -442,13 +442,12 @@ async fn run(cli: Cli) -> anyhow::Result<Option<String>> {
                 Err(e) if bulk.from_s3.ignore_glacier_warnings && failure::is_archived(&e) => {
                     return Ok(None)
                 }
-                done => done?,
+                done => report_failure(done, &line, bulk.many.json)?,
             };
             if bulk.move_source {
                 let delete = commands::moves::delete_downloaded(&clients.s3, uri, &done);
-                interrupt.guard(delete).await?;
+                report_failure(interrupt.guard(delete).await, &line, bulk.many.json)?;
             }
-            let line = commands::bulk::Transferred::download(uri, file).moving(bulk.move_source);
             if bulk.many.json {
                 let mut json = commands::bulk::object_json("", Some(&line), Ok(done.written));
                 json["format"] = done.format.name().into();
@@ -662,6 +661,23 @@ where
         ctx.field_format().format_fields(writer.by_ref(), event)?;
         writeln!(writer)
     }
+}
+
+/// With `--json`, a single transfer that failed has its object line
+/// (status `failed`) on stdout, as each object of `-r` has; the error
+/// itself still goes to stderr and sets the exit status.
+fn report_failure<T>(
+    result: anyhow::Result<T>,
+    line: &commands::bulk::Transferred,
+    json: bool,
+) -> anyhow::Result<T> {
+    if let (true, Err(e)) = (json, &result) {
+        if !e.is::<interrupt::Interrupted>() {
+            let json = commands::bulk::object_json("", Some(line), Err(e));
+            crate::stdout::say!("{json}");
+        }
+    }
+    result
 }
 
 /// What `--dryrun` of one object prints: `(dryrun) upload: a to s3://b/a`,

@@ -242,6 +242,29 @@ fn a_failed_file_has_a_json_line_like_the_others() {
         failed["error"].as_str().unwrap().contains("FIFO"),
         "{failed}"
     );
+
+    // One object that fails has its line too (before: nothing on stdout),
+    // and the error and exit status of a run without --json.
+    env.put_raw("plain", b"not encrypted".to_vec());
+    let cases: [(&[&str], i32, &str); 3] = [
+        (&["cp", "d/missing", &env.uri("x/one")], 3, "upload"),
+        (&["cp", &env.uri("plain"), "got"], 4, "download"),
+        (&["mv", &env.uri("plain"), "got"], 4, "move"),
+    ];
+    for (args, status, action) in cases {
+        let args = [args, &["--json"]].concat();
+        let out = env.run(&args);
+        assert_status(&out, status, &args);
+        let lines = json_lines(&out.stdout);
+        assert_eq!(lines.len(), 1, "{lines:?}");
+        assert_eq!(lines[0]["status"], "failed", "{lines:?}");
+        assert_eq!(lines[0]["action"], action, "{lines:?}");
+        assert_eq!(lines[0]["source"], args[1], "{lines:?}");
+        assert_eq!(lines[0]["destination"], args[2], "{lines:?}");
+        let error = lines[0]["error"].as_str().unwrap();
+        assert!(stderr(&out).contains(error), "{}", stderr(&out));
+    }
+    assert!(!env.path("got").exists());
 }
 
 fn help(args: &[&str]) -> String {
