@@ -413,6 +413,29 @@ pub async fn encrypt_dir(
 }
 
 /// Encrypts each file of `items` to `prefix` + its relative path.
+/// Gives each item without one the line of its upload from the directory
+/// `template.file` to `template.uri` + `prefix` + its relative key; also a
+/// file that cannot be read (a FIFO), to say where it would have gone.
+pub(crate) fn name_uploads(
+    items: &mut [Item<Source>],
+    template: &Encrypt<'_>,
+    prefix: &str,
+    move_source: bool,
+) {
+    for item in items {
+        let (path, rel) = match (&item.work, &item.key, &item.line) {
+            (_, _, Some(_)) => continue,
+            (Ok(source), _, None) => (source.path.clone(), source.rel.clone()),
+            (Err(_), Some(key), None) if !key.ends_with('/') => {
+                (template.file.join(key), key.clone())
+            }
+            _ => continue,
+        };
+        let to = template.uri.with_key(format!("{prefix}{rel}"));
+        item.line = Some(Transferred::upload(&path, &to).moving(move_source));
+    }
+}
+
 pub(crate) async fn upload(
     bulk: &Bulk<'_>,
     template: &Encrypt<'_>,
@@ -422,19 +445,7 @@ pub(crate) async fn upload(
 ) -> Result<()> {
     // A bad --context is one error, not one per file.
     super::encrypt::check_key_flags(&template.key_flags(), bulk.key_file.is_some())?;
-    for item in &mut items {
-        let (path, rel) = match (&item.work, &item.key, &item.line) {
-            (_, _, Some(_)) => continue,
-            (Ok(source), _, None) => (source.path.clone(), source.rel.clone()),
-            // A file that cannot be read (a FIFO): where it would have gone.
-            (Err(_), Some(key), None) if !key.ends_with('/') => {
-                (template.file.join(key), key.clone())
-            }
-            _ => continue,
-        };
-        let to = template.uri.with_key(format!("{prefix}{rel}"));
-        item.line = Some(Transferred::upload(&path, &to).moving(bulk.move_source));
-    }
+    name_uploads(&mut items, template, prefix, bulk.move_source);
     if bulk.no_overwrite {
         // One listing, not a HEAD per file.
         let under = template.uri.with_key(prefix.to_owned());
@@ -656,6 +667,26 @@ pub async fn select(
     Ok(selection)
 }
 
+/// The `--json` summary line of a run over files: what was transferred,
+/// and each failure's file and error.
+pub(crate) fn summary_json(
+    files: u64,
+    bytes: u64,
+    kms_calls: u64,
+    failed: &[(&str, String)],
+) -> serde_json::Value {
+    serde_json::json!({
+        "type": "summary",
+        "files": files,
+        "bytes": bytes,
+        "kms_calls": kms_calls,
+        "failed": failed
+            .iter()
+            .map(|(name, error)| serde_json::json!({"path": name, "error": error}))
+            .collect::<Vec<_>>(),
+    })
+}
+
 /// Prints the failures and the summary (stderr, or JSON on stdout; with
 /// `-q` only the failures) and fails if any file did.
 fn summarize(verb: &str, mut done: Vec<Done>, kms_calls: u64, bulk: &Bulk<'_>) -> Result<()> {
@@ -681,17 +712,7 @@ fn summarize(verb: &str, mut done: Vec<Done>, kms_calls: u64, bulk: &Bulk<'_>) -
         }
     }
     if bulk.args.json {
-        let summary = serde_json::json!({
-            "type": "summary",
-            "files": files,
-            "bytes": bytes,
-            "kms_calls": kms_calls,
-            "failed": failed
-                .iter()
-                .map(|(name, error)| serde_json::json!({"path": name, "error": error}))
-                .collect::<Vec<_>>(),
-        });
-        crate::stdout::say!("{summary}");
+        crate::stdout::say!("{}", summary_json(files, bytes, kms_calls, &failed));
     } else {
         for (name, error) in &failed {
             // Keys and server messages are untrusted text.

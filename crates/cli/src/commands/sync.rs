@@ -101,13 +101,32 @@ impl Sync<'_> {
     /// What a dry run would transfer: its `(dryrun)` line, or with `--json`
     /// its object line of status `dryrun`.
     fn said_would<T>(&self, item: &Item<T>) {
-        let Some(line) = &item.line else { return };
+        let (Some(line), Ok(_)) = (&item.line, &item.work) else {
+            return;
+        };
         if self.many.json {
             let value = bulk::dry_run_json(&item.name, Some(line), item.size);
             crate::stdout::say!("{value}");
         } else {
             self.say(&format!("(dryrun) {line}"));
         }
+    }
+
+    /// With `--json`, a dry run's summary line, as a real run ends its
+    /// transfers with (no KMS calls: a dry run makes none); items that
+    /// cannot be read are its failures.
+    fn said_would_summary<T>(&self, items: &[Item<T>]) {
+        if !self.many.json {
+            return;
+        }
+        let would = items.iter().filter(|i| i.work.is_ok());
+        let bytes = would.clone().map(|i| i.size).sum();
+        let failed: Vec<(&str, String)> = items
+            .iter()
+            .filter_map(|i| Some((i.name.as_str(), format!("{:#}", i.work.as_ref().err()?))))
+            .collect();
+        let summary = bulk::summary_json(would.count() as u64, bytes, 0, &failed);
+        crate::stdout::say!("{summary}");
     }
 
     /// That `target` (an object or a file) was deleted, or would be: a
@@ -289,30 +308,34 @@ async fn upload(args: &Sync<'_>, dir: &Path, uri: &S3Uri, interrupt: &Interrupt)
             Err(_) => true,
         })
         .collect();
-    for item in &mut todo {
-        if let Ok(source) = &item.work {
-            let to = uri.with_key(format!("{prefix}{}", source.rel));
-            item.line = Some(bulk::Transferred::upload(&source.path, &to));
-        }
-    }
+    let template = Encrypt::new(
+        dir,
+        uri,
+        args.encrypt,
+        args.transfer,
+        Show::Own(args.show_progress),
+    );
+    bulk::name_uploads(&mut todo, &template, &prefix, false);
     if args.sync.dryrun {
         for item in &todo {
             args.said_would(item);
-        }
-        for rel in &plan.delete {
-            args.said_deleted(&uri.with_key(format!("{prefix}{rel}")).to_string());
         }
         // What the run would fail on, it says as the run would.
         let unreadable: Vec<_> = todo.iter().filter(|i| i.work.is_err()).collect();
         for item in &unreadable {
             let Err(e) = &item.work else { continue };
             if args.many.json {
-                let line = bulk::object_json(&item.name, None, Err(e));
+                let line = bulk::object_json(&item.name, item.line.as_ref(), Err(e));
                 crate::stdout::say!("{line}");
             } else {
                 let why = crate::escape(&format!("{e:#}"));
                 crate::stdout::say_err!("failed: {}: {why}", item.name);
             }
+        }
+        // Deletions follow the summary, as in a real run.
+        args.said_would_summary(&todo);
+        for rel in &plan.delete {
+            args.said_deleted(&uri.with_key(format!("{prefix}{rel}")).to_string());
         }
         return match unreadable.len() {
             0 => Ok(()),
@@ -323,13 +346,6 @@ async fn upload(args: &Sync<'_>, dir: &Path, uri: &S3Uri, interrupt: &Interrupt)
             }
         };
     }
-    let template = Encrypt::new(
-        dir,
-        uri,
-        args.encrypt,
-        args.transfer,
-        Show::Own(args.show_progress),
-    );
     let bulk = args.bulk();
     let transferred = bulk::upload(&bulk, &template, &prefix, todo, interrupt).await;
     // A signal stops the run: nothing is deleted after it.
@@ -438,6 +454,7 @@ async fn download(args: &Sync<'_>, uri: &S3Uri, dir: &Path) -> Result<()> {
         for item in &items {
             args.said_would(item);
         }
+        args.said_would_summary(&items);
         for path in &gone {
             args.said_deleted(&super::bulk::local_name(path));
         }

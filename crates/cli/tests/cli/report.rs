@@ -442,6 +442,54 @@ fn dry_runs_say_what_they_would_do_and_touch_nothing() {
     assert_eq!(lines[0]["status"], "dryrun");
     assert_eq!(lines[0]["action"], "download");
     assert_eq!(lines[1]["type"], "summary");
+    // sync's dry runs end their transfers with the summary a real run
+    // prints (before: none), its deletions after it, both ways.
+    std::fs::write(env.path("tree/gone"), b"g").unwrap();
+    env.ok(&["sync", "tree", &env.uri("s/")]);
+    std::fs::remove_file(env.path("tree/gone")).unwrap();
+    std::fs::write(env.path("tree/new.txt"), b"new").unwrap();
+    let up = [
+        "sync",
+        "tree",
+        &env.uri("s/"),
+        "--delete",
+        "--dryrun",
+        "--json",
+    ];
+    let back = [
+        "sync",
+        &env.uri("s/"),
+        "tree",
+        "--delete",
+        "--dryrun",
+        "--json",
+    ];
+    let before = crate::bulk::keys(&env, "");
+    for (args, action, deleted) in [
+        (&up, "upload", env.uri("s/gone")),
+        (&back, "download", "tree/new.txt".into()),
+    ] {
+        let out = dry(args);
+        assert_status(&out, 0, args);
+        let lines = json_lines(&out.stdout);
+        assert_eq!(lines.len(), 3, "{lines:?}");
+        assert_eq!(
+            (&lines[0]["action"], &lines[0]["status"]),
+            (&action.into(), &"dryrun".into())
+        );
+        let summary = &lines[1];
+        assert_eq!(summary["type"], "summary", "{lines:?}");
+        assert_eq!(
+            (&summary["files"], &summary["kms_calls"]),
+            (&1.into(), &0.into())
+        );
+        assert_eq!(summary["bytes"], lines[0]["bytes"]);
+        assert_eq!(
+            (&lines[2]["action"], &lines[2]["destination"]),
+            (&"delete".into(), &deleted.into())
+        );
+    }
+    assert!(env.path("tree/new.txt").exists());
 
     // Nothing was written anywhere.
     assert_eq!(crate::bulk::keys(&env, ""), before);

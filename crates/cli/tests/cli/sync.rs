@@ -511,9 +511,11 @@ fn json_sync_reports_dry_runs_and_deletions_as_lines() {
         dry.iter().map(fields).collect::<Vec<_>>(),
         [
             ("upload".into(), a.clone(), "dryrun".into()),
+            (String::new(), String::new(), String::new()),
             ("delete".into(), gone.clone(), "dryrun".into())
         ]
     );
+    assert_eq!(dry[1]["type"], "summary", "{dry:?}");
     assert_eq!(keys(&env, "p/"), ["p/gone"]);
     let run = lines(&up);
     let actions: Vec<_> = run.iter().map(fields).collect();
