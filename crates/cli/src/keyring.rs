@@ -9,6 +9,7 @@ use std::sync::Arc;
 use anyhow::{Context, Result};
 use atrest_crypto::keyfile::KeyFileKey;
 use atrest_format::keyring::Keyring as Recorded;
+use atrest_format::keyring::KEY_FILE_KEY_LEN;
 
 use crate::failure::{Exit, Failure};
 use atrest_kms::CachedKeys as Kms;
@@ -102,15 +103,98 @@ pub async fn read_data_key(path: &Path) -> Result<Vec<u8>> {
         .into(),
         _ => anyhow::Error::new(e).context(format!("cannot read {}", path.display())),
     })
-    .and_then(|wrapped| match wrapped.is_empty() {
+    .and_then(|wrapped| match wrapped.len() {
         // Nothing to send to KMS (which would call it corrupted).
-        true => Err(Failure::new(
+        0 => Err(Failure::new(
             Exit::Usage,
             format!("{} is empty: no wrapped data key", path.display()),
         )
         .into()),
-        false => Ok(wrapped),
+        // A key file's secret must never reach KMS (or a proxy before it),
+        // and no KMS ciphertext is this short.
+        KEY_FILE_KEY_LEN => Err(looks_like_a_key_file(path)),
+        _ => Ok(wrapped),
     })
+}
+
+fn looks_like_a_key_file(path: &Path) -> anyhow::Error {
+    Failure::new(
+        Exit::Usage,
+        format!(
+            "{} holds 32 bytes, as a key file made by `atrest keygen` does, not a data key wrapped by KMS: pass it with --key-file (it was not sent to KMS)",
+            path.display()
+        ),
+    )
+    .into()
+}
+
+/// Before `create-data-key` replaces `path`: an existing regular file must
+/// look like a wrapped data key (binary, at most 64 KiB, not a key file's
+/// 32 bytes), so that a key file or any other file given by mistake is
+/// never destroyed. Rotating data.key (replacing one) stays one command.
+pub fn check_replaceable_data_key(path: &Path) -> Result<()> {
+    let meta = match std::fs::metadata(path) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => {
+            return Err(anyhow::Error::new(e).context(format!("cannot read {}", path.display())))
+        }
+        // A FIFO or device is written in place, a directory refused later.
+        Ok(meta) if !meta.is_file() || meta.len() == 0 => return Ok(()),
+        Ok(meta) => meta,
+    };
+    if meta.len() == KEY_FILE_KEY_LEN as u64 {
+        return Err(Failure::new(
+            Exit::Usage,
+            format!(
+                "{} holds 32 bytes, as a key file made by `atrest keygen` does: it is not replaced (the objects under it would be lost); give another path",
+                path.display()
+            ),
+        )
+        .into());
+    }
+    let not_a_data_key = || -> anyhow::Error {
+        Failure::new(
+            Exit::Usage,
+            format!(
+                "{} exists and is not a wrapped data key: it is not replaced; give another path, or remove it first",
+                path.display()
+            ),
+        )
+        .into()
+    };
+    if meta.len() > DATA_KEY_MAX {
+        return Err(not_a_data_key());
+    }
+    let bytes = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
+    // KMS ciphertext is binary; text is someone's file.
+    match std::str::from_utf8(&bytes) {
+        Ok(_) => Err(not_a_data_key()),
+        Err(_) => Ok(()),
+    }
+}
+
+/// Refuses to write `out` over a key this command reads (`--key-file`,
+/// data.key): the objects under it would be lost with it.
+pub fn refuse_output_over_keys(out: &Path, keys: &[Option<&Path>]) -> Result<()> {
+    use std::os::unix::fs::MetadataExt;
+    let Ok(written) = std::fs::metadata(out) else {
+        return Ok(());
+    };
+    for key in keys.iter().flatten() {
+        let same = std::fs::metadata(key)
+            .is_ok_and(|k| (k.dev(), k.ino()) == (written.dev(), written.ino()));
+        if same {
+            return Err(Failure::new(
+                Exit::Usage,
+                format!(
+                    "{} is a key this command uses (--key-file or --data-key): writing it would lose the key; give another output",
+                    out.display()
+                ),
+            )
+            .into());
+        }
+    }
+    Ok(())
 }
 
 /// More than any wrapped data key (KMS ciphertext blobs are at most 6 KiB).

@@ -383,11 +383,15 @@ async fn run(cli: Cli) -> anyhow::Result<Option<String>> {
             transfer,
             bulk,
         } => {
-            let key_file = keyring::load_key_file(key_file.path.as_deref())?;
+            let key_file_path = key_file.path.as_deref();
+            let key_file = keyring::load_key_file(key_file_path)?;
             let file = &match bulk.recursive {
                 true => file.clone(),
                 false => atrest_fs::destination::file_for(uri, file)?,
             };
+            if !bulk.recursive {
+                keyring::refuse_output_over_keys(file, &[key_file_path])?;
+            }
             let args = commands::decrypt::Decrypt {
                 uri,
                 file,

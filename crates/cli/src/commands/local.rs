@@ -60,6 +60,8 @@ pub async fn encrypt(keys: KeySource<'_>, args: LocalEncrypt<'_>) -> Result<()> 
         )
         .into());
     }
+    let keys_read = [keys.key_file, Some(flags.data_key.as_path())];
+    crate::keyring::refuse_output_over_keys(args.out, &keys_read)?;
     let input = atrest_fs::output::open_input(args.file).await?;
     let mut output = Output::create(args.out).await?;
     let source = match keys.key_file()? {
@@ -102,6 +104,7 @@ pub async fn decrypt(keys: KeySource<'_>, args: LocalDecrypt<'_>) -> Result<()> 
     // A bad key file fails before anything is read; KMS (and the AWS
     // configuration it needs) only if the object turns out to need it.
     let key_file = keys.key_file()?;
+    crate::keyring::refuse_output_over_keys(args.out, &[keys.key_file])?;
     let input = atrest_fs::output::open_input(args.input).await?;
     // Fail on an unwritable destination before anything else.
     let mut output = Output::create(args.out).await?;

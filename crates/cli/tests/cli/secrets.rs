@@ -153,3 +153,109 @@ fn secret_forms(key: &[u8]) -> Vec<(&'static str, Vec<u8>)> {
 fn contains(haystack: &[u8], needle: &[u8]) -> bool {
     !needle.is_empty() && haystack.windows(needle.len()).any(|w| w == needle)
 }
+
+/// A key file (`atrest keygen`, 32 secret bytes) given where a data.key
+/// belongs is never sent to KMS (the KMS endpoint here is unreachable:
+/// a request would fail otherwise), and nothing replaces a key file:
+/// not create-data-key, not an output of encrypt/decrypt; a file that is
+/// not a wrapped data key (text) is not replaced either. Rotating data.key
+/// still works.
+#[test]
+fn key_files_are_never_sent_to_kms_nor_written_over() {
+    let Some(env) = env() else { return };
+    env.ok(&["keygen", "backup.key"]);
+    let key = std::fs::read(env.path("backup.key")).unwrap();
+    std::fs::write(env.path("doc.txt"), b"doc").unwrap();
+    std::fs::write(env.path("notes.txt"), b"my notes").unwrap();
+    let no_kms = |args: &[&str]| {
+        env.atrest()
+            .env("AWS_ENDPOINT_URL_KMS", "http://127.0.0.1:9")
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    let object = env.uri("kf");
+    let refused: [(&[&str], &str); 7] = [
+        (
+            &["encrypt", "doc.txt", &object, "--data-key", "backup.key"],
+            "pass it with --key-file (it was not sent to KMS)",
+        ),
+        (
+            &[
+                "rewrap-data-key",
+                "--to-key",
+                &env.key_id,
+                "--data-key",
+                "backup.key",
+            ],
+            "pass it with --key-file",
+        ),
+        (
+            &["create-data-key", &env.key_id, "--data-key", "backup.key"],
+            "as a key file made by `atrest keygen` does: it is not replaced",
+        ),
+        (
+            &["create-data-key", &env.key_id, "--data-key", "notes.txt"],
+            "notes.txt exists and is not a wrapped data key",
+        ),
+        (
+            &[
+                "encrypt",
+                "doc.txt",
+                "backup.key",
+                "--key-file",
+                "backup.key",
+            ],
+            "backup.key is a key this command uses",
+        ),
+        (
+            &[
+                "decrypt",
+                "doc.atrest",
+                "backup.key",
+                "--key-file",
+                "backup.key",
+            ],
+            "backup.key is a key this command uses",
+        ),
+        (
+            &[
+                "cp",
+                &env.uri("kf2"),
+                "backup.key",
+                "--key-file",
+                "backup.key",
+            ],
+            "backup.key is a key this command uses",
+        ),
+    ];
+    env.ok(&[
+        "encrypt",
+        "doc.txt",
+        "doc.atrest",
+        "--key-file",
+        "backup.key",
+    ]);
+    env.ok(&[
+        "encrypt",
+        "doc.txt",
+        &env.uri("kf2"),
+        "--key-file",
+        "backup.key",
+    ]);
+    for (args, why) in refused {
+        let out = no_kms(args);
+        assert_status(&out, 2, args);
+        assert!(stderr(&out).contains(why), "{args:?}: {}", stderr(&out));
+    }
+    assert_eq!(std::fs::read(env.path("backup.key")).unwrap(), key);
+    assert_eq!(std::fs::read(env.path("notes.txt")).unwrap(), b"my notes");
+    assert!(crate::bulk::keys(&env, "kf").iter().all(|k| k == "kf2"));
+    // data.key is still replaced by a new one (rotation), and is no output.
+    env.create_data_key();
+    let first = std::fs::read(env.path("data.key")).unwrap();
+    env.create_data_key();
+    assert_ne!(std::fs::read(env.path("data.key")).unwrap(), first);
+    let out = env.run(&["encrypt", "doc.txt", "data.key"]);
+    assert_status(&out, 2, &["encrypt doc.txt data.key"]);
+}
