@@ -1446,7 +1446,12 @@ fn names_s3(s: &str) -> bool {
 /// A local file argument: one that names S3 is refused, not made into a
 /// directory `s3:` (`decrypt IN s3://b/k` wrote the plaintext there).
 fn local_path(s: std::ffi::OsString) -> Result<PathBuf, String> {
-    // Any bytes make a local name; only a UTF-8 one can name S3.
+    if s.to_str().is_none() && names_s3(&s.to_string_lossy()) {
+        return Err(format!(
+            "`{}` names S3, but this side is a local file (and an S3 key must be valid UTF-8)",
+            crate::escape(&s.to_string_lossy())
+        ));
+    }
     match s.to_str().filter(|s| names_s3(s)) {
         Some(s) => Err(format!(
             "`{}` names S3, but this side is a local file (for a local file of that name, give ./{0})",
@@ -1512,10 +1517,24 @@ impl clap::builder::TypedValueParser for Side {
         value: &std::ffi::OsStr,
     ) -> Result<Target, clap::Error> {
         match value.to_str() {
+            None if names_s3(&value.to_string_lossy()) => Err(not_utf8_uri(cmd, arg, value)),
             None => Ok(Target::File(value.into())),
             Some(_) => self.0.parse_ref(cmd, arg, value),
         }
     }
+}
+
+/// An argument that names S3 but is not UTF-8: no S3 key can hold it
+/// (before, it was taken for a local path `s3:/b/...`, written there).
+fn not_utf8_uri(
+    cmd: &clap::Command,
+    arg: Option<&clap::Arg>,
+    value: &std::ffi::OsStr,
+) -> clap::Error {
+    let shown = crate::escape(&value.to_string_lossy());
+    let arg = arg.map_or_else(String::new, |a| format!(" for '{a}'"));
+    let why = format!("invalid value '{shown}'{arg}: an S3 key must be valid UTF-8");
+    clap::Error::raw(clap::error::ErrorKind::ValueValidation, why).with_cmd(cmd)
 }
 
 #[cfg(test)]

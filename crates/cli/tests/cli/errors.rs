@@ -458,3 +458,36 @@ fn values_that_cannot_work_are_usage_errors() {
     assert!(!env.path("s3:").exists());
     assert!(crate::bulk::keys(&env, "").is_empty());
 }
+
+/// An argument that names S3 but is not UTF-8 (no S3 key can be) is a
+/// usage error: encrypt and decrypt took it for a local path, wrote
+/// `./s3:/b/...` (decrypt: the plaintext) and exited 0, uploading nothing.
+#[test]
+fn an_s3_uri_that_is_not_utf8_is_refused_not_written_locally() {
+    use std::ffi::OsStr;
+    use std::os::unix::ffi::OsStrExt;
+    let Some(env) = env() else { return };
+    env.create_data_key();
+    std::fs::write(env.path("f"), b"data").unwrap();
+    env.ok(&["encrypt", "f", &env.uri("ok")]);
+    let bad = format!("s3://{}/k\u{1}", env.bucket).into_bytes();
+    let bad = [&bad[..bad.len() - 1], b"\xff"].concat();
+    let bad = OsStr::from_bytes(&bad);
+    let ok = env.uri("ok");
+    for args in [
+        [OsStr::new("encrypt"), OsStr::new("f"), bad],
+        [OsStr::new("decrypt"), OsStr::new(&ok), bad],
+        [OsStr::new("encrypt"), bad, OsStr::new("out")],
+        [OsStr::new("cp"), OsStr::new("f"), bad],
+    ] {
+        let out = env.atrest().args(args).output().unwrap();
+        assert_status(&out, 2, &[&format!("{args:?}")]);
+        assert!(
+            stderr(&out).contains("valid UTF-8"),
+            "{args:?}: {}",
+            stderr(&out)
+        );
+    }
+    assert!(!env.path("s3:").exists());
+    assert!(!env.path("out").exists());
+}
