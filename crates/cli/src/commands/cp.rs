@@ -222,7 +222,7 @@ fn given(sub: &ArgMatches, id: &str) -> bool {
 }
 
 /// `--key-file`, `--key` and `--data-key` exclude each other; a key from
-/// ATREST_KMS_KEY gives way to either of the others.
+/// ATREST_KMS_KEY gives way to either of the others, and to `--format v1`.
 fn one_key_source(
     sub: &ArgMatches,
     encrypt: &mut EncryptArgs,
@@ -241,7 +241,9 @@ fn one_key_source(
             format!("{both} exclude each other: a data key is wrapped under one or the other");
         return Err(usage(&why));
     }
-    if key_file || data_key {
+    // v1 objects always use data.key: the variable has nothing to say.
+    let v1 = encrypt.format == crate::cli::Format::V1;
+    if key_file || data_key || (v1 && !kms_key) {
         encrypt.kms_key = None;
     }
     Ok(())

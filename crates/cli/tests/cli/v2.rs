@@ -209,7 +209,7 @@ fn shared_data_key_objects_and_fresh_key_objects_both_decrypt() {
 }
 
 /// `--data-key` on the command line beats a KMS key from ATREST_KMS_KEY,
-/// as `--key-file` does; `--key` with it is refused.
+/// as `--key-file` and `--format v1` do; `--key` with it is refused.
 #[test]
 fn an_explicit_data_key_wins_over_the_kms_key_variable() {
     let Some(env) = env() else { return };
@@ -236,6 +236,13 @@ fn an_explicit_data_key_wins_over_the_kms_key_variable() {
     assert!(!shared("by-variable"));
     encrypt("by-data-key", &["--data-key", "team.key"]);
     assert!(shared("by-data-key"));
+    // v1 always uses data.key: the variable gives way (it failed, "--key
+    // needs --format v2", though no --key was given).
+    std::fs::copy(env.path("team.key"), env.path("data.key")).unwrap();
+    encrypt("v1", &["--format", "v1"]);
+    let out = env.ok(&["inspect", &env.uri("v1"), "--json"]);
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(json["version"], 1, "{json}");
     let args = [
         "encrypt",
         "in",
