@@ -65,6 +65,7 @@ pub fn from_transfer(e: atrest_transfer::Error) -> anyhow::Error {
         | Error::Header(_)
         | Error::Unsupported(_)
         | Error::MetadataTooLarge { .. }
+        | Error::EnvelopeTooLarge { .. }
         | Error::ReservedMetadata { .. }) => Failure::new(Exit::Usage, e.to_string()).into(),
         Error::Decrypt(e) => e.into(),
         Error::S3(e) => e.into(),

@@ -126,12 +126,20 @@ pub enum Error {
     AbortedAfterCompletion,
     /// The user metadata asked for leaves no room for atrest's own entries
     /// (or the S3 Encryption Client's envelope) within S3's 2 KB limit.
-    #[error("the user metadata takes {used} bytes (keys and values), more than the {room} S3's 2 KB limit leaves beside the object's own entries")]
+    #[error("the user metadata takes {used} bytes (keys and values), more than the {room} bytes that S3's 2 KB limit leaves beside the object's own entries")]
     MetadataTooLarge {
         /// Bytes the user's entries take.
         used: usize,
         /// Bytes they may take.
         room: usize,
+    },
+    /// The S3 Encryption Client's envelope (its encryption context, which it
+    /// keeps whole in the metadata, and wrapped key) does not fit in S3's
+    /// 2 KB of user metadata by itself.
+    #[error("the S3 Encryption Client's envelope (its encryption context and wrapped data key) takes {taken} bytes of metadata, more than S3's 2 KB limit: give a smaller --context")]
+    EnvelopeTooLarge {
+        /// Bytes the envelope and atrest's own entries take.
+        taken: usize,
     },
     /// A user metadata entry has a name that atrest or the S3 Encryption
     /// Client uses for its own ([`crate::metadata::RESERVED_PREFIXES`]).

@@ -58,7 +58,10 @@ pub fn check_beside_envelope(
     let used = entries_len(metadata.iter().filter(|(k, _)| !own(k)));
     let taken = entries_len(metadata.iter().filter(|(k, _)| own(k)))
         + entries_len(envelope.iter().map(|(k, v)| (k, v)));
-    let room = METADATA_LIMIT.saturating_sub(taken);
+    if taken > METADATA_LIMIT {
+        return Err(Error::EnvelopeTooLarge { taken });
+    }
+    let room = METADATA_LIMIT - taken;
     match used <= room {
         true => Ok(()),
         false => Err(Error::MetadataTooLarge { used, room }),
@@ -202,5 +205,14 @@ mod tests {
             check_beside_envelope(&with(room), &envelope),
             Err(Error::MetadataTooLarge { used, room: r }) if used == room + 1 && r == room
         ));
+        // An envelope (a large context) over the limit on its own fails
+        // with no user metadata at all (before, nothing was "used": passed).
+        let huge = [("x-amz-t".to_owned(), "c".repeat(METADATA_LIMIT))];
+        assert!(matches!(
+            check_beside_envelope(&HashMap::new(), &huge),
+            Err(Error::EnvelopeTooLarge { taken }) if taken == METADATA_LIMIT + 7
+        ));
+        let exact = [("x-amz-t".to_owned(), "c".repeat(METADATA_LIMIT - 7))];
+        assert!(check_beside_envelope(&HashMap::new(), &exact).is_ok());
     }
 }

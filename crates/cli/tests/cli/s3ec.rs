@@ -584,6 +584,29 @@ fn metadata_that_leaves_no_room_for_the_envelope_fails_before_s3() {
     assert_eq!(proxy.seen(Op::PutObject), 1);
     let out = env.ok(&["cp", &uri, "-"]);
     assert_eq!(out.stdout, b"x");
+    // A context the client keeps whole in its metadata (x-amz-t): too
+    // large by itself, with no --metadata at all, fails before KMS (it
+    // was stored, 3 KB of metadata that S3 refuses).
+    let context = format!("k={}", "c".repeat(2_100));
+    let args = [
+        "cp",
+        "f",
+        &uri,
+        "--format",
+        "s3ec-v3",
+        "--key",
+        &env.key_id,
+        "--context",
+        &context,
+    ];
+    let out = proxy.atrest(&env).args(args).output().unwrap();
+    assert_status(&out, 2, &["a context of 2,100 bytes"]);
+    assert!(
+        stderr(&out).contains("give a smaller --context"),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(proxy.seen(Op::Kms), 2);
 }
 
 /// A legacy AES-CBC object (V2 metadata, `AES/CBC/PKCS5Padding`, as the old
