@@ -17,6 +17,10 @@ pub struct Interrupted {
     pub number: i32,
 }
 
+/// Signals this soon after the first are the same one delivered twice
+/// (as `timeout` delivers it), not a second Ctrl-C.
+const SAME_SIGNAL: std::time::Duration = std::time::Duration::from_millis(250);
+
 /// Learns of a signal; cheap to clone into each command.
 #[derive(Clone, Debug)]
 pub struct Interrupt(watch::Receiver<Option<Interrupted>>);
@@ -28,17 +32,23 @@ impl Interrupt {
         let mut term = signal(SignalKind::terminate())?;
         let (tx, rx) = watch::channel(None);
         tokio::spawn(async move {
-            let mut first = true;
+            let mut first: Option<std::time::Instant> = None;
             loop {
                 let got = tokio::select! {
                     _ = int.recv() => Interrupted { name: "SIGINT", number: 2 },
                     _ = term.recv() => Interrupted { name: "SIGTERM", number: 15 },
                 };
-                if !first {
-                    crate::stdout::say_err!("atrest: {got} again: stopping without cleanup");
-                    std::process::exit(128 + got.number);
+                match first {
+                    // `timeout` signals its child, then the child's whole
+                    // process group: one signal, twice, at once. Only a
+                    // signal given again later means "stop now".
+                    Some(at) if at.elapsed() < SAME_SIGNAL => continue,
+                    Some(_) => {
+                        crate::stdout::say_err!("atrest: {got} again: stopping without cleanup");
+                        std::process::exit(128 + got.number);
+                    }
+                    None => first = Some(std::time::Instant::now()),
                 }
-                first = false;
                 let _ = tx.send(Some(got));
             }
         });

@@ -69,6 +69,41 @@ fn sigint_during_upload_aborts_the_multipart_upload() {
     assert!(head.is_err(), "no object may appear");
 }
 
+/// `timeout -s INT` signals its child and then the child's process group:
+/// the same SIGINT twice, a few microseconds apart. That is one signal
+/// (the upload is aborted), not "Ctrl-C again" (which exits at once and
+/// left the multipart upload behind).
+#[test]
+fn one_signal_delivered_twice_at_once_still_cleans_up() {
+    let Some(env) = env() else { return };
+    env.create_data_key();
+    let mut child = env
+        .atrest()
+        .args(["encrypt", "-", &env.uri("twice"), "--part-size", "5"])
+        .stdin(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    stdin.write_all(&sample(12 * 1024 * 1024, 1)).unwrap();
+    wait_for("the multipart upload to start", || open_uploads(&env) == 1);
+    // Twice, 2 ms apart: far sooner than a second Ctrl-C, before the
+    // abort is done, and late enough that the first was handled alone
+    // (signals pending at once merge into one, which would prove nothing).
+    // (sh's kill is a builtin: no process to start between the two.)
+    let twice = format!("kill -INT {0}; sleep 0.002; kill -INT {0}", child.id());
+    let status = std::process::Command::new("sh")
+        .args(["-c", &twice])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let out = child.wait_with_output().unwrap();
+    drop(stdin);
+    assert_status(&out, 130, &["encrypt signalled twice at once"]);
+    assert!(!stderr(&out).contains("again"), "{}", stderr(&out));
+    assert_eq!(open_uploads(&env), 0, "multipart upload left behind");
+}
+
 #[test]
 fn sigterm_during_download_leaves_the_destination_untouched() {
     let Some(env) = env() else { return };
