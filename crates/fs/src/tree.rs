@@ -4,8 +4,6 @@
 
 use std::path::{Component, Path, PathBuf};
 
-use globset::{Glob, GlobMatcher};
-
 use crate::output::{display_os, is_partial};
 use crate::Error;
 
@@ -27,9 +25,115 @@ pub enum Rule {
 #[derive(Debug)]
 pub struct Filter {
     /// Each pattern and whether it takes (`--include`) what it matches.
-    rules: Vec<(GlobMatcher, bool)>,
+    rules: Vec<(Pattern, bool)>,
     /// Whether symbolic links are taken (and followed).
     links: bool,
+}
+
+/// A filter pattern as the AWS CLI reads it: Python's `fnmatch` (`*` any
+/// text, `/` included; `?` one character; `[seq]`, `[!seq]` a set; nothing
+/// else is special: no `\` escapes, no `{a,b}`, and a `[` left open is a
+/// plain `[`). No crate reads this dialect (globset's and glob's differ on
+/// each of those), so it is translated to a regex here, as `fnmatch` does.
+#[derive(Debug)]
+struct Pattern {
+    regex: regex::Regex,
+    /// Ends with `*`: whatever it matches, it matches with anything after
+    /// it too (a directory `DIR/` it matches is matched whole).
+    open_ended: bool,
+}
+
+impl Pattern {
+    fn new(pattern: &str) -> Result<Self, Error> {
+        let regex = regex::Regex::new(&fnmatch_regex(pattern)).map_err(|e| Error::BadPattern {
+            pattern: pattern.to_owned(),
+            reason: e.to_string(),
+        })?;
+        Ok(Pattern {
+            regex,
+            open_ended: pattern.ends_with('*'),
+        })
+    }
+
+    fn is_match(&self, path: &str) -> bool {
+        self.regex.is_match(path)
+    }
+}
+
+/// Python's `fnmatch.translate`: the regex (anchored at both ends) of an
+/// fnmatch pattern.
+fn fnmatch_regex(pattern: &str) -> String {
+    let chars: Vec<char> = pattern.chars().collect();
+    let mut out = String::from("(?s)^");
+    let mut i = 0;
+    while i < chars.len() {
+        let c = chars[i];
+        i += 1;
+        match c {
+            '*' => {
+                while chars.get(i) == Some(&'*') {
+                    i += 1;
+                }
+                out.push_str(".*");
+            }
+            '?' => out.push('.'),
+            '[' => {
+                // The set's end: a `]` first (after any `!`) is a member.
+                let mut j = i;
+                if chars.get(j) == Some(&'!') {
+                    j += 1;
+                }
+                if chars.get(j) == Some(&']') {
+                    j += 1;
+                }
+                while j < chars.len() && chars[j] != ']' {
+                    j += 1;
+                }
+                if j >= chars.len() {
+                    out.push_str(r"\[");
+                    continue;
+                }
+                out.push_str(&fnmatch_set(&chars[i..j]));
+                i = j + 1;
+            }
+            c => out.push_str(&regex::escape(c.encode_utf8(&mut [0; 4]))),
+        }
+    }
+    out.push('$');
+    out
+}
+
+/// The regex of an fnmatch set's inside (`seq` of `[seq]`): a leading `!`
+/// negates, `a-z` is a range (one whose ends are reversed matches nothing),
+/// every other character is itself.
+fn fnmatch_set(inside: &[char]) -> String {
+    let (negated, inside) = match inside.first() {
+        Some('!') => (true, &inside[1..]),
+        _ => (false, inside),
+    };
+    let one = |c: char| regex::escape(c.encode_utf8(&mut [0; 4]));
+    let mut members = String::new();
+    let mut k = 0;
+    while k < inside.len() {
+        let c = inside[k];
+        if inside.get(k + 1) == Some(&'-') && k + 2 < inside.len() {
+            let end = inside[k + 2];
+            if c <= end {
+                members.push_str(&format!("{}-{}", one(c), one(end)));
+            }
+            k += 3;
+        } else {
+            members.push_str(&one(c));
+            k += 1;
+        }
+    }
+    match (negated, members.is_empty()) {
+        // `[!]`: any one character; `[z-a]`: none.
+        (true, true) => ".".into(),
+        (false, true) => "[^\\s\\S]".into(),
+        (true, false) => format!("[^{members}]"),
+        (false, false) => format!("[{members}]"),
+    }
 }
 
 impl Filter {
@@ -37,16 +141,9 @@ impl Filter {
     pub fn new(rules: &[Rule]) -> Result<Self, Error> {
         let rules = rules
             .iter()
-            .map(|rule| {
-                let (pattern, include) = match rule {
-                    Rule::Include(p) => (p, true),
-                    Rule::Exclude(p) => (p, false),
-                };
-                let glob = Glob::new(pattern).map_err(|e| Error::BadPattern {
-                    pattern: pattern.clone(),
-                    reason: e.to_string(),
-                })?;
-                Ok((glob.compile_matcher(), include))
+            .map(|rule| match rule {
+                Rule::Include(p) => Ok((Pattern::new(p)?, true)),
+                Rule::Exclude(p) => Ok((Pattern::new(p)?, false)),
             })
             .collect::<Result<_, Error>>()?;
         Ok(Filter { rules, links: true })
@@ -63,9 +160,11 @@ impl Filter {
     }
 
     /// Whether the directory `relative` is left unread: an --exclude
-    /// pattern matches `relative/` (as `DIR/**` and `DIR/*` do), so it
-    /// excludes everything below it, and no --include after it could take
-    /// something back.
+    /// pattern ending in `*` matches `relative/` (as `DIR/*` and `D*` do),
+    /// so it matches everything below it, and no --include after it could
+    /// take something back. (A pattern that matches `DIR/` itself but not
+    /// what lies below, such as `DIR/`, leaves the directory's files in:
+    /// skipping it made `sync --delete` delete their objects.)
     pub fn skips_dir(&self, relative: &str) -> bool {
         let dir = format!("{relative}/");
         let after_includes = match self.rules.iter().rposition(|(_, include)| *include) {
@@ -74,7 +173,7 @@ impl Filter {
         };
         self.rules[after_includes..]
             .iter()
-            .any(|(glob, include)| !include && glob.is_match(&dir))
+            .any(|(pattern, include)| !include && pattern.open_ended && pattern.is_match(&dir))
     }
 
     /// Whether the path is taken: by the last filter that matches it, or
@@ -83,7 +182,7 @@ impl Filter {
         self.rules
             .iter()
             .rev()
-            .find(|(glob, _)| glob.is_match(relative))
+            .find(|(pattern, _)| pattern.is_match(relative))
             .is_none_or(|(_, include)| *include)
     }
 }
@@ -387,6 +486,66 @@ mod tests {
         assert!(Filter::new(&back).unwrap().skips_dir("noperm"));
     }
 
+    /// Each case as Python's `fnmatch.fnmatchcase(path, pattern)` (the AWS
+    /// CLI's matcher) answers it, checked with CPython 3.11.
+    #[test]
+    fn patterns_read_as_the_aws_clis_fnmatch_reads_them() {
+        let cases = [
+            (r"a\b", r"a\b", true),
+            (r"a\*", r"a\x", true),
+            (r"a\*", "a*", false),
+            ("{a,b}", "a", false),
+            ("{a,b}", "{a,b}", true),
+            ("[^a]", "b", false),
+            ("[^a]", "^", true),
+            ("[^a]", "a", true),
+            ("[!a]", "b", true),
+            ("[!a]", "a", false),
+            ("a[", "a[", true),
+            ("a[*", "a[xyz", true),
+            ("[]]", "a", false),
+            ("[]]", "]", true),
+            ("[!]]", "]", false),
+            ("[!]]", "x", true),
+            ("[a-c]", "b", true),
+            ("[c-a]", "b", false),
+            ("[a-]", "-", true),
+            ("*.txt", "d/e.txt", true),
+            ("?", "/", true),
+            ("[!]", "x", false),
+            ("[!]", "[!]", true),
+            ("node_modules/", "node_modules/lib/m.js", false),
+            ("*[!t]", "sub/", true),
+            ("sub?", "sub/", true),
+            ("[&&]", "&", true),
+            ("a.b", "axb", false),
+            (r"[\]", r"\", true),
+        ];
+        for (pattern, path, matches) in cases {
+            let p = Pattern::new(pattern).unwrap();
+            assert_eq!(p.is_match(path), matches, "{pattern:?} on {path:?}");
+        }
+    }
+
+    /// A pattern that matches `DIR/` but not the files below it leaves the
+    /// directory read: skipping it left its files out of the walk, and
+    /// `sync --delete` deleted their objects.
+    #[test]
+    fn a_pattern_matching_only_the_directory_name_skips_nothing() {
+        for pattern in ["node_modules/", "*/", "sub?", "*[!t]"] {
+            let f = Filter::new(&excludes(&[pattern])).unwrap();
+            let (dir, file) = match pattern {
+                "node_modules/" => ("node_modules", "node_modules/lib/m.js"),
+                _ => ("sub", "sub/a.txt"),
+            };
+            assert!(!f.skips_dir(dir), "{pattern}");
+            assert!(f.takes(file), "{pattern}");
+        }
+        let f = Filter::new(&excludes(&["node_modules/*"])).unwrap();
+        assert!(f.skips_dir("node_modules"));
+        assert!(!f.takes("node_modules/lib/m.js"));
+    }
+
     fn excludes(patterns: &[&str]) -> Vec<Rule> {
         patterns
             .iter()
@@ -440,10 +599,13 @@ mod tests {
         assert_eq!(shown(rel), r"nu/\xff\u{1b}.bin");
     }
 
+    /// fnmatch has no invalid pattern: an open `[` is a plain `[` (it was
+    /// refused, exit 2, where `aws s3` takes it).
     #[test]
-    fn an_invalid_pattern_is_refused() {
-        assert!(Filter::new(&[Rule::Include("a[".into())]).is_err());
-        assert!(Filter::new(&excludes(&["sub/**", "*.log"])).is_ok());
+    fn no_pattern_is_refused() {
+        let f = Filter::new(&excludes(&["a[", "[", "[!", "]"])).unwrap();
+        assert!(!f.takes("a["));
+        assert!(f.takes("a"));
     }
 
     #[test]

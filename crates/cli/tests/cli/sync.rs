@@ -581,3 +581,52 @@ fn a_local_side_that_is_no_directory_is_refused_and_deletes_nothing() {
     assert_eq!(keys(&env, "p/"), ["p/kept"]);
     assert_eq!(std::fs::read(env.path("file")).unwrap(), b"f");
 }
+
+/// `--exclude 'node_modules/'` matches the directory's name, not the files
+/// below it (as in `aws s3`): they stay in. The walk skipped the whole
+/// directory, and `sync --delete` then deleted every object below it.
+/// Patterns are Python's fnmatch: `{a,b}` and `\` are plain characters.
+#[test]
+fn an_exclude_matching_only_a_directory_name_deletes_nothing_below_it() {
+    let Some(env) = env() else { return };
+    env.create_data_key();
+    let site = env.path("site");
+    write(&site, "index.html", b"i");
+    write(&site, "node_modules/lib/m.js", b"m");
+    write(&site, "{a,b}", b"braces");
+    env.ok(&["sync", "site", &env.uri("site/")]);
+    let all = [
+        "site/index.html",
+        "site/node_modules/lib/m.js",
+        "site/{a,b}",
+    ];
+    assert_eq!(keys(&env, "site/"), all);
+    for pattern in ["node_modules/", "*/", "{a,b}x"] {
+        let args = [
+            "sync",
+            "site",
+            &env.uri("site/"),
+            "--delete",
+            "--exclude",
+            pattern,
+        ];
+        env.ok(&args);
+        assert_eq!(keys(&env, "site/"), all, "--exclude {pattern}");
+    }
+    // A brace is a brace: `{a,b}` leaves out the file of that name only.
+    let out = env.ok(&["sync", &env.uri("site/"), "back", "--exclude", "{a,b}"]);
+    let _ = out;
+    assert!(env.path("back/index.html").exists());
+    assert!(!env.path("back/{a,b}").exists());
+    // ...and a pattern ending in `*` leaves out the whole directory.
+    let args = [
+        "sync",
+        "site",
+        &env.uri("site/"),
+        "--delete",
+        "--exclude",
+        "node_modules/*",
+    ];
+    env.ok(&args);
+    assert_eq!(keys(&env, "site/"), all);
+}
