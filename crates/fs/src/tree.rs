@@ -417,6 +417,28 @@ pub fn join_key(dir: &Path, rel: &str) -> Result<PathBuf, Error> {
     Ok(dest)
 }
 
+/// For a relative key [`join_key`] refuses (`a//b`, `./b`, `a/../b`, a
+/// name ending in `/`): the file it reads as where empty and `.` parts
+/// are dropped and `..` steps back, as the AWS CLI reads it (`b`), if that
+/// stays inside the tree. `sync --delete` must not delete that file: its
+/// source exists, but atrest will not download it there.
+pub fn lenient_name(rel: &str) -> Option<String> {
+    if join_key(Path::new(""), rel).is_ok() {
+        return None;
+    }
+    let mut parts: Vec<&str> = Vec::new();
+    for part in rel.split('/') {
+        match part {
+            "" | "." => {}
+            ".." => {
+                parts.pop()?;
+            }
+            part => parts.push(part),
+        }
+    }
+    (!parts.is_empty()).then(|| parts.join("/"))
+}
+
 /// Where the object of relative key `rel` is downloaded in the tree `dir`
 /// ([`join_key`]), its directories made: refused if an existing entry
 /// there is not a regular file (a device or FIFO in a tree is neither
@@ -445,16 +467,36 @@ pub fn as_prefix(key: &str) -> String {
     }
 }
 
-/// The part of a listed `key` after `prefix`, if the filter takes it:
-/// folder markers made by consoles (keys ending in `/`) hold no data.
-pub fn relative_key(prefix: &str, key: &str, filter: &Filter) -> Option<String> {
+/// The part of a listed `key` (of `size` bytes) after `prefix`, if the
+/// filter takes it. Folder markers made by consoles (empty objects whose
+/// keys end in `/`) hold no data and are left out, as the AWS CLI leaves
+/// them out; an object of that name that holds data is not (its download
+/// fails, loudly, as no file can have that name).
+pub fn relative_key(prefix: &str, key: &str, size: u64, filter: &Filter) -> Option<String> {
     let rel = key.strip_prefix(prefix)?;
-    (!rel.is_empty() && !rel.ends_with('/') && filter.takes(rel)).then(|| rel.to_owned())
+    let marker = rel.ends_with('/') && size == 0;
+    (!rel.is_empty() && !marker && filter.takes(rel)).then(|| rel.to_owned())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn refused_keys_name_the_file_the_aws_cli_would_write() {
+        for (rel, name) in [
+            ("/report.txt", Some("report.txt")),
+            ("a//b", Some("a/b")),
+            ("./x", Some("x")),
+            ("a/../b", Some("b")),
+            ("dir/", Some("dir")),
+            ("../x", None),
+            ("ok/name", None),
+            (".", None),
+        ] {
+            assert_eq!(lenient_name(rel).as_deref(), name, "{rel:?}");
+        }
+    }
 
     #[test]
     fn keys_cannot_leave_the_directory() {

@@ -603,7 +603,9 @@ pub async fn select(
         }
     };
     for object in listed {
-        if object.key.ends_with('/') {
+        // Folder markers; an object of such a name that holds data is
+        // rewrapped, verified and copied as any other.
+        if object.key.ends_with('/') && object.size == 0 {
             continue;
         }
         match shard.contains(prefix.bucket(), crate::list::group_key(&object.key)) {

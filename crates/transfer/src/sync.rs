@@ -383,7 +383,7 @@ impl Remote {
         s3: &aws_sdk_s3::Client,
         uri: &S3Uri,
         prefix: &str,
-        relative: impl Fn(&str) -> Option<String>,
+        relative: impl Fn(&str, u64) -> Option<String>,
     ) -> Result<Remote, S3Error> {
         let mut listing = atrest_s3::list(s3, &uri.with_key(prefix)).await?;
         let modified = |o: &atrest_s3::Listed| {
@@ -402,7 +402,7 @@ impl Remote {
                     size: o.size,
                     modified: modified(o),
                 };
-                Some((relative(&o.key)?, entry))
+                Some((relative(&o.key, o.size)?, entry))
             })
             .collect();
         Ok(Remote {

@@ -554,7 +554,7 @@ pub async fn decrypt_prefix(bulk: &Bulk<'_>, template: Decrypt<'_>) -> Result<()
         .objects
         .into_iter()
         .filter_map(|o| {
-            let rel = relative_key(&prefix, &o.key, &filter)?;
+            let rel = relative_key(&prefix, &o.key, o.size, &filter)?;
             Some(Item {
                 name: crate::escape(&rel),
                 size: o.size,

@@ -104,7 +104,7 @@ pub async fn run(s3: &aws_sdk_s3::Client, args: Copy<'_>, stop: Stop) -> Result<
     let mut pairs = selection
         .objects
         .iter()
-        .filter_map(|o| Some((relative_key(&from_prefix, &o.key, &filter)?, o.size)))
+        .filter_map(|o| Some((relative_key(&from_prefix, &o.key, o.size, &filter)?, o.size)))
         .map(|(rel, len)| {
             let from = args.from.with_key(format!("{from_prefix}{rel}"));
             (from, args.to.with_key(format!("{to_prefix}{rel}")), len)

@@ -236,7 +236,7 @@ async fn copy(args: &Sync<'_>, from: &S3Uri, to: &S3Uri, stop: Stop) -> Result<(
 
 /// The objects under the prefix that the filter takes.
 async fn remote(args: &Sync<'_>, uri: &S3Uri, prefix: &str, filter: &Filter) -> Result<Remote> {
-    let relative = |key: &str| relative_key(prefix, key, filter);
+    let relative = |key: &str, size: u64| relative_key(prefix, key, size, filter);
     Ok(Remote::list(args.s3, uri, prefix, relative).await?)
 }
 
@@ -422,9 +422,23 @@ async fn download(args: &Sync<'_>, uri: &S3Uri, dir: &Path) -> Result<()> {
         }
     }
     let remote = remote.objects;
-    let plan = args
+    let mut plan = args
         .plan(Direction::Download, uri, &prefix, &local, &remote)
         .await?;
+    // An object whose key is no safe file name (`p//x`) fails to download:
+    // the file it would be taken for is kept, not deleted as sourceless.
+    let refused: Vec<String> = remote
+        .keys()
+        .filter_map(|rel| tree::lenient_name(rel))
+        .collect();
+    for rel in plan.spare(&refused) {
+        if !args.quiet {
+            crate::stdout::say_err!(
+                "warning: kept {}: an object for it exists, but its key cannot be downloaded (see below)",
+                crate::escape(&paths[&rel].display().to_string()),
+            );
+        }
+    }
     if !args.quiet {
         for rel in &plan.kept {
             crate::stdout::say_err!(

@@ -630,3 +630,60 @@ fn an_exclude_matching_only_a_directory_name_deletes_nothing_below_it() {
     env.ok(&args);
     assert_eq!(keys(&env, "site/"), all);
 }
+
+/// An object whose key is no safe file name (`p//report.txt`, which `sync
+/// dir s3://b/p//` writes) fails to download, and `--delete` keeps the
+/// local file it stands for (it deleted it: neither copy was left).
+#[test]
+fn delete_keeps_a_file_whose_object_cannot_be_downloaded() {
+    let Some(env) = env() else { return };
+    env.create_data_key();
+    let src = env.path("src");
+    write(&src, "report.txt", b"in s3");
+    env.ok(&["sync", "src", &env.uri("p//")]);
+    assert_eq!(keys(&env, "p/"), ["p//report.txt"]);
+    write(&env.path("mine"), "report.txt", b"my local copy");
+    write(&env.path("mine"), "other.txt", b"sourceless");
+    let args = ["sync", &env.uri("p/"), "mine", "--delete"];
+    let out = env.run(&args);
+    assert_status(&out, 1, &args);
+    let err = stderr(&out);
+    assert!(err.contains("warning: kept mine/report.txt"), "{err}");
+    assert!(err.contains("not a safe relative path"), "{err}");
+    assert_eq!(
+        std::fs::read(env.path("mine/report.txt")).unwrap(),
+        b"my local copy"
+    );
+    assert!(!env.path("mine/other.txt").exists());
+}
+
+/// A key ending in `/` is a folder marker only when empty (as for the AWS
+/// CLI): one that holds data is verified, rewrapped and copied as any
+/// other (it was left out of every -r command: a "complete" rewrap left
+/// it under the old key), and its download fails rather than vanishing.
+#[test]
+fn an_object_named_like_a_folder_that_holds_data_is_not_skipped() {
+    let Some(env) = env() else { return };
+    env.create_data_key();
+    std::fs::write(env.path("f"), b"data").unwrap();
+    env.ok(&["cp", "f", &env.uri("q/other")]);
+    let object = env.get_raw("q/other");
+    env.put_raw("q/dir/", object);
+    env.put_raw("q/empty/", Vec::new());
+    let out = env.ok(&["verify", "-r", &env.uri("q/"), "--json"]);
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let verified: Vec<&str> = doc["objects"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| o["object"].as_str().unwrap())
+        .collect();
+    assert_eq!(verified, [env.uri("q/dir/"), env.uri("q/other")], "{doc}");
+    env.ok(&["cp", "-r", &env.uri("q/"), &env.uri("q2/")]);
+    assert_eq!(keys(&env, "q2/"), ["q2/dir/", "q2/other"]);
+    let args = ["cp", "-r", &env.uri("q/"), "down"];
+    let out = env.run(&args);
+    assert_status(&out, 1, &args);
+    assert!(stderr(&out).contains("dir/"), "{}", stderr(&out));
+    assert_eq!(std::fs::read(env.path("down/other")).unwrap(), b"data");
+}
