@@ -198,9 +198,14 @@ pub struct Cli {
     #[arg(short, long, global = true, action = clap::ArgAction::Count, help_heading = GLOBAL)]
     pub verbose: u8,
 
-    /// Print only errors (--only-show-errors, as the AWS CLI names it).
-    #[arg(short, long, global = true, visible_alias = "only-show-errors", help_heading = GLOBAL)]
+    /// Print only errors, as the AWS CLI's --quiet.
+    #[arg(short, long, global = true, help_heading = GLOBAL)]
     pub quiet: bool,
+
+    /// Print only errors and warnings, as the AWS CLI's option of that
+    /// name (implies --quiet for everything else).
+    #[arg(long, global = true, help_heading = GLOBAL)]
+    pub only_show_errors: bool,
 
     /// No progress bar (it is drawn on stderr only when stderr is a
     /// terminal, and never with --quiet).

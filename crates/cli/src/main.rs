@@ -36,6 +36,10 @@ fn main() -> ExitCode {
         Ok(cli) => cli,
         Err(err) => return failed(&err),
     };
+    if cli.only_show_errors {
+        cli.quiet = true;
+        stdout::keep_warnings();
+    }
     if let Err(why) = cli.command.check_pairs() {
         return failed(&failure::Failure::new(failure::Exit::Usage, why).into());
     }

@@ -46,6 +46,21 @@ pub fn error_line(text: impl std::fmt::Display) {
     let _ = writeln!(std::io::stderr().lock(), "{text}");
 }
 
+/// `--only-show-errors`: quiet, but warnings are still shown, as the AWS
+/// CLI shows them (`-q` hides them too, as its `--quiet` does).
+static WARNINGS_WHEN_QUIET: std::sync::atomic::AtomicBool =
+    std::sync::atomic::AtomicBool::new(false);
+
+/// Shows warnings even when quiet (`--only-show-errors`).
+pub fn keep_warnings() {
+    WARNINGS_WHEN_QUIET.store(true, Ordering::Relaxed);
+}
+
+/// Whether a warning is shown when the command is `quiet` or not.
+pub fn warns(quiet: bool) -> bool {
+    !quiet || WARNINGS_WHEN_QUIET.load(Ordering::Relaxed)
+}
+
 /// Whether a write to stdout failed other than by a closed pipe.
 pub fn failed() -> bool {
     STATE.load(Ordering::Relaxed) == FAILED

@@ -387,7 +387,7 @@ pub async fn encrypt_dir(
     let filter = bulk.args.filter()?;
     let prefix = as_prefix(template.uri.key());
     let found = tree::walk(dir, &filter)?;
-    if !bulk.quiet {
+    if crate::stdout::warns(bulk.quiet) {
         for name in &found.partials {
             crate::stdout::say_err!(
                 "warning: skipped {name}: the temporary file of an interrupted decryption (plaintext, never uploaded)"
@@ -656,13 +656,13 @@ pub async fn select(
                 super::count_of(selection.other_shards as usize, unit)
             );
         }
-        if selection.outside_prefix > 0 {
-            crate::stdout::say_err!(
-                "warning: skipped {} outside {}",
-                super::count_of(selection.outside_prefix as usize, "manifest row"),
-                crate::escape(&prefix.to_string())
-            );
-        }
+    }
+    if selection.outside_prefix > 0 && crate::stdout::warns(quiet) {
+        crate::stdout::say_err!(
+            "warning: skipped {} outside {}",
+            super::count_of(selection.outside_prefix as usize, "manifest row"),
+            crate::escape(&prefix.to_string())
+        );
     }
     Ok(selection)
 }

@@ -143,7 +143,7 @@ impl Observer for Shown {
     }
 
     fn warning(&self, warning: &Warning) {
-        if self.quiet {
+        if !crate::stdout::warns(self.quiet) {
             return;
         }
         let line = match warning {

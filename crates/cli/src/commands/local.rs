@@ -125,7 +125,7 @@ pub async fn decrypt(keys: KeySource<'_>, args: LocalDecrypt<'_>) -> Result<()> 
             .check_keyring(source.keyring())
             .map_err(from_transfer)?;
         let v1 = matches!(opened.header(), Header::V1(_));
-        if v1 && args.expect_context.is_empty() && !args.quiet {
+        if v1 && args.expect_context.is_empty() && crate::stdout::warns(args.quiet) {
             crate::stdout::say_err!(
                 "warning: {name} is a v1 object: it is not authenticated, so tampering cannot be detected (re-encrypt it to v2)"
             );

@@ -50,7 +50,7 @@ pub async fn run(
         .iter()
         .filter(|e| e.kind == Kind::Missing)
         .count();
-    if missing > 0 && !quiet {
+    if missing > 0 && crate::stdout::warns(quiet) {
         let objects = super::count_of(missing, "object");
         let verb = if missing == 1 { "does" } else { "do" };
         crate::stdout::say_err!("warning: {objects} the manifest names {verb} not exist");

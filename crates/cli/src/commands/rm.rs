@@ -57,7 +57,7 @@ pub async fn run(s3: &aws_sdk_s3::Client, args: &RmArgs, quiet: bool) -> Result<
         .collect();
     let removal = plan(&files, selected);
     for key in &removal.kept {
-        if !quiet {
+        if crate::stdout::warns(quiet) {
             crate::stdout::say_err!(
                 "warning: kept {}: the S3 Encryption Client instruction file of an object not deleted",
                 escape(&uri.with_key(key.clone()).to_string())

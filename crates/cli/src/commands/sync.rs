@@ -89,7 +89,7 @@ impl Sync<'_> {
     /// That `source` was left out: it would replace the instruction file
     /// of the object `object`, leaving that object undecryptable.
     fn warn_instruction_clash(&self, source: &str, object: &S3Uri) {
-        if !self.quiet {
+        if crate::stdout::warns(self.quiet) {
             crate::stdout::say_err!(
                 "warning: skipped {}: it would replace the S3 Encryption Client instruction file of {}",
                 crate::escape(source),
@@ -291,7 +291,7 @@ async fn upload(args: &Sync<'_>, dir: &Path, uri: &S3Uri, interrupt: &Interrupt)
     let plan = args.plan(Direction::Upload, uri, &prefix, &local, &remote.objects);
     let mut plan = interrupt.guard(plan).await?;
     for rel in plan.spare(&unreadable) {
-        if !args.quiet {
+        if crate::stdout::warns(args.quiet) {
             crate::stdout::say_err!(
                 "warning: kept {}: its source could not be read (see below)",
                 crate::escape(&uri.with_key(format!("{prefix}{rel}")).to_string()),
@@ -432,14 +432,14 @@ async fn download(args: &Sync<'_>, uri: &S3Uri, dir: &Path) -> Result<()> {
         .filter_map(|rel| tree::lenient_name(rel))
         .collect();
     for rel in plan.spare(&refused) {
-        if !args.quiet {
+        if crate::stdout::warns(args.quiet) {
             crate::stdout::say_err!(
                 "warning: kept {}: an object for it exists, but its key cannot be downloaded (see below)",
                 crate::escape(&paths[&rel].display().to_string()),
             );
         }
     }
-    if !args.quiet {
+    if crate::stdout::warns(args.quiet) {
         for rel in &plan.kept {
             crate::stdout::say_err!(
                 "warning: kept {}: it is newer than {} (changed since the last sync?); --exact-timestamps replaces it",

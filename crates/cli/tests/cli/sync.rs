@@ -177,6 +177,17 @@ fn sync_down_restores_times_and_keeps_newer_local_files() {
         std::fs::read(env.path("dst/a.txt")).unwrap(),
         b"edited locally"
     );
+    // --only-show-errors shows errors and warnings, as the AWS CLI's does
+    // (it was -q, which hides warnings: the kept file went unsaid).
+    let out = env.ok(&["sync", &env.uri("p"), "dst", "--only-show-errors"]);
+    assert!(
+        stderr(&out).starts_with("warning: kept "),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(stderr(&out).lines().count(), 1, "{}", stderr(&out));
+    let out = env.ok(&["sync", &env.uri("p"), "dst", "-q"]);
+    assert_eq!(stderr(&out), "");
     let out = env.ok(&["sync", &env.uri("p"), "dst", "--exact-timestamps"]);
     assert_eq!(
         stdout(&out).matches("download: ").count(),
