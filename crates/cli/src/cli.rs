@@ -138,7 +138,7 @@ pub fn command() -> clap::Command {
             a.help("Ranged GET streams at once [default: 8 into a file; 12 to stdout or with --range]")
         })
         .mut_arg("key_file", |a| {
-            a.help("The key file (made by `atrest keygen`) for objects encrypted with --key-file; KMS unwraps the others")
+            a.help("The key file (made by `atrest keygen`) for objects encrypted with --key-file; objects wrapped by KMS are then refused (read them in a run without it)")
         })
         .mut_arg("recursive", |a| {
             a.help("Every object under the prefix S3URI into the directory FILE, keeping relative paths; `s3://BUCKET` is the whole bucket")

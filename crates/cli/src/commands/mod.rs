@@ -134,12 +134,17 @@ impl<'a> Objects<'a> {
         results
     }
 
+    /// Whether the one object named without `-r` failed.
+    pub fn lone_failed<T, E>(&self, results: &Results<T, E>) -> bool {
+        !self.recursive && results.first().is_some_and(|(_, r)| r.is_err())
+    }
+
     /// The error of the one object named without `-r`, if it failed: the
     /// command returns it as it is, with its own exit code and no report.
     pub fn lone_failure<T, E>(&self, results: &mut Results<T, E>) -> Option<E> {
-        match results.first() {
-            Some((_, Err(_))) if !self.recursive => results.pop()?.1.err(),
-            _ => None,
+        match self.lone_failed(results) {
+            true => results.pop()?.1.err(),
+            false => None,
         }
     }
 

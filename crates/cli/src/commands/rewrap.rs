@@ -45,6 +45,11 @@ pub async fn run(
         report(&args, &results, &rewrap);
         return Ok(());
     }
+    // With --json the one object's failure has its document too (the
+    // error and exit code follow, as without it).
+    if objects.json && objects.lone_failed(&results) {
+        report(&args, &results, &rewrap);
+    }
     if let Some(e) = objects.lone_failure(&mut results) {
         return Err(into_anyhow(e));
     }

@@ -44,6 +44,11 @@ pub async fn run(
         report(&args, &results);
         return Ok(());
     }
+    // With --json the one object's failure has its document too (the
+    // error and exit code follow, as without it).
+    if objects.json && objects.lone_failed(&results) {
+        report(&args, &results);
+    }
     if let Some(e) = objects.lone_failure(&mut results) {
         return Err(into_anyhow(e));
     }
@@ -91,7 +96,8 @@ fn report(args: &Args<'_>, results: &Results<Upgraded, UpgradeError>) {
             "object_len": d.object_len,
             "new_object_len": d.new_object_len,
             "plaintext_len": d.plaintext_len,
-            "shared_data_key": d.shared_data_key,
+            // A skipped object's key is not looked at: not said.
+            "shared_data_key": (d.action != UpgradeAction::Skipped).then_some(d.shared_data_key),
             "kms_key": d.key_id,
         })
     };

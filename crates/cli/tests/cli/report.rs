@@ -507,3 +507,51 @@ fn dry_runs_say_what_they_would_do_and_touch_nothing() {
     assert_eq!(stdout(&out), "(dryrun) encrypt: tree/a.txt to a.atrest\n");
     assert!(!env.path("a.atrest").exists());
 }
+
+/// rewrap and upgrade of one object with --json: a failure has its
+/// document (as verify's, and as with -r) before the error and its exit
+/// status (stdout was empty); an object upgrade skips (already v2) does
+/// not claim a data-key kind it never looked at.
+#[test]
+fn one_object_rewrap_and_upgrade_failures_have_their_json() {
+    let Some(env) = env() else { return };
+    env.put_raw("plain", b"not encrypted".to_vec());
+    for args in [
+        vec![
+            "rewrap",
+            &env.uri("plain"),
+            "--to-key",
+            &env.key_id,
+            "--json",
+        ],
+        vec!["upgrade", &env.uri("plain"), "--json"],
+    ] {
+        let out = env.run(&args);
+        assert_status(&out, 4, &args);
+        let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert_eq!(doc["failed"], 1, "{doc}");
+        let object = &doc["objects"][0];
+        assert_eq!(object["status"], "failed", "{doc}");
+        assert_eq!(object["object"], env.uri("plain").as_str(), "{doc}");
+        assert_eq!(object["retry"], "permanent", "{doc}");
+        assert!(
+            stderr(&out).contains("not an atrest object"),
+            "{}",
+            stderr(&out)
+        );
+    }
+    env.create_data_key();
+    std::fs::write(env.path("f"), b"f").unwrap();
+    env.ok(&["cp", "f", &env.uri("v2")]);
+    let uri = env.uri("v2");
+    for key in [None, Some(env.key_id.as_str())] {
+        let mut args = vec!["upgrade", &uri, "--json"];
+        if let Some(key) = key {
+            args.extend(["--key", key]);
+        }
+        let out = env.ok(&args);
+        let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert_eq!(doc["objects"][0]["status"], "skipped", "{doc}");
+        assert!(doc["objects"][0]["shared_data_key"].is_null(), "{doc}");
+    }
+}
