@@ -242,8 +242,22 @@ pub(crate) fn check_key_flags(flags: &KeyFlags<'_>, key_file: bool) -> Result<()
         (Format::V1, _, _, [_, ..]) => "--context needs --format v2 (v1 has no encryption context)",
         (Format::V1, _, Some(_), _) => "--key needs --format v2 (v1 objects use data.key)",
         // S3 Encryption Client contexts follow that client's rules,
-        // checked by the engine.
-        (Format::S3ecV3, ..) => return Ok(()),
+        // checked by the engine; atrest's own prefix is refused as for v2,
+        // or `upgrade` could never carry the context into a v2 object.
+        (Format::S3ecV3, ..) => {
+            let prefix = atrest_format::v2::RESERVED_CONTEXT_PREFIX;
+            return match flags.context.iter().find(|(k, _)| k.starts_with(prefix)) {
+                None => Ok(()),
+                Some((key, _)) => Err(Failure::new(
+                    Exit::Usage,
+                    format!(
+                        "invalid --context: the key `{}` uses the prefix `{prefix}`, which atrest reserves",
+                        crate::escape(key)
+                    ),
+                )
+                .into()),
+            };
+        }
         _ => {
             EncryptionContext::new(flags.context.iter().cloned())
                 .map_err(|e| Failure::new(Exit::Usage, format!("invalid --context: {e}")))?;

@@ -71,6 +71,9 @@ fn into_anyhow(err: UpgradeError) -> anyhow::Error {
             crate::failure::from_transfer(atrest_transfer::Error::Key(source))
                 .context(format!("{what} for {uri}"))
         }
+        // What the engine says of the object picks the code: a context v2
+        // cannot hold, a key atrest cannot unwrap (2), a damaged one (4).
+        UpgradeError::Other(e) => crate::failure::from_transfer(e),
         e => e.into(),
     }
 }

@@ -1373,3 +1373,46 @@ fn an_envelope_pointing_at_a_missing_instruction_file_is_damaged() {
     }
     assert!(!env.path("out").exists());
 }
+
+/// A context the client accepts but v2 reserves (`atrest:...`) cannot be
+/// upgraded: exit 2 and the object left as it is (it exited 1, "try
+/// again"); atrest's own `--format s3ec-v3` refuses such a context, as v2
+/// does, rather than write an object it could never upgrade.
+#[test]
+fn a_context_v2_reserves_is_refused_and_never_upgraded() {
+    let Some(env) = env() else { return };
+    let py = python();
+    std::fs::write(env.path("f"), b"reserved").unwrap();
+    let job = Job {
+        op: "put",
+        key: "res/py".into(),
+        path: env.path("f"),
+        context: Some(serde_json::json!({"atrest:keyring": "key-file"})),
+        v2: false,
+    };
+    py.run(&env, &[job]).remove(0).unwrap();
+    let before = env.get_raw("res/py");
+    let args = ["upgrade", &env.uri("res/py"), "--key", &env.key_id];
+    let out = env.run(&args);
+    assert_status(&out, 2, &args);
+    assert!(stderr(&out).contains("atrest:"), "{}", stderr(&out));
+    assert_eq!(env.get_raw("res/py"), before);
+    let args = [
+        "cp",
+        "f",
+        &env.uri("res/ours"),
+        "--format",
+        "s3ec-v3",
+        "--key",
+        &env.key_id,
+        "--context",
+        "atrest:foo=1",
+    ];
+    let out = env.run(&args);
+    assert_status(&out, 2, &args);
+    assert!(
+        stderr(&out).contains("which atrest reserves"),
+        "{}",
+        stderr(&out)
+    );
+}
