@@ -204,7 +204,13 @@ fn to_text(entry: &Entry, name: &str, human_readable: bool) -> String {
                 Header::V2(h) => h.context().is_shared_data_key(),
                 _ => true,
             };
-            let key = if shared { "shared" } else { "per-object" };
+            // What reading it needs: a key file is named as such.
+            let key_file = info.header.keyring() == atrest_format::keyring::Keyring::KeyFile;
+            let key = match (key_file, shared) {
+                (true, _) => "key-file",
+                (false, true) => "shared",
+                (false, false) => "per-object",
+            };
             let format = format!("v{}", info.version());
             let context = match info.context() {
                 Some(ctx) => pairs_text(ctx.user_pairs()),
@@ -285,6 +291,10 @@ fn to_json(entry: &Entry) -> serde_json::Value {
             v["plaintext_len_max"] = json!(max);
             v["frame_size"] = json!(info.frame_size());
             v["shared_data_key"] = json!(shared);
+            v["keyring"] = json!(match info.header.keyring() {
+                atrest_format::keyring::Keyring::KeyFile => "key-file",
+                _ => "kms",
+            });
             v["context"] = json!(context);
         }
         Kind::S3EncryptionClient => {

@@ -42,6 +42,9 @@ fn ls_describes_every_kind_of_object_without_kms() {
         "--context",
         "app=ledger",
     ]);
+    // A key-file object: ls says it needs --key-file.
+    env.ok(&["keygen", "k.key"]);
+    env.ok(&["encrypt", "in", &env.uri("d/kf"), "--key-file", "k.key"]);
     env.put_raw("d/plain.txt", b"hello".to_vec());
     env.put_raw("d/empty", Vec::new());
     env.put_raw("d/sub/deeper", b"x".to_vec());
@@ -109,6 +112,10 @@ fn ls_describes_every_kind_of_object_without_kms() {
         "{own}"
     );
     assert_eq!(by_key("d/s3ec")["format"], "s3ec");
+    assert_eq!(
+        (&by_key("d/kf")["keyring"], &own["keyring"]),
+        (&"key-file".into(), &"kms".into())
+    );
     let v3 = by_key("d/s3ec-v3");
     assert_eq!(
         (v3["format"].as_str(), v3["plaintext_len"].as_u64()),
@@ -120,12 +127,14 @@ fn ls_describes_every_kind_of_object_without_kms() {
     assert_eq!(by_key("d/empty")["format"], "not atrest");
     // Its time is the listing's (it had none: S3 refuses an empty range).
     assert!(by_key("d/empty")["last_modified"].is_string(), "{doc}");
-    assert_eq!(objects.len(), 7, "{doc}");
+    assert_eq!(objects.len(), 8, "{doc}");
 
     // Text, recursive: one line each, the deeper object included.
     let out = env.ok(&["ls", &env.uri("d/"), "--recursive"]);
     let text = String::from_utf8(out.stdout).unwrap();
-    assert_eq!(text.lines().count(), 8, "{text}");
+    assert_eq!(text.lines().count(), 9, "{text}");
+    let line = text.lines().find(|l| l.ends_with("d/kf")).unwrap();
+    assert!(line.contains(" key-file "), "{line}");
     let line = text.lines().find(|l| l.ends_with("d/s3ec-v3")).unwrap();
     assert!(
         line.contains(" s3ec ") && line.contains(" 200000 ") && line.contains("app=ledger"),
@@ -158,12 +167,12 @@ fn ls_describes_every_kind_of_object_without_kms() {
     assert!(stored > 3 * 200_000, "{doc}");
     assert_eq!(
         doc["summary"],
-        serde_json::json!({"objects": 8, "bytes": stored})
+        serde_json::json!({"objects": 9, "bytes": stored})
     );
     let out = env.ok(&["ls", &env.uri("d/"), "-r", "--summarize"]);
     let text = String::from_utf8(out.stdout).unwrap();
     assert!(
-        text.ends_with(&format!("\n\nTotal Objects: 8\n   Total Size: {stored}\n")),
+        text.ends_with(&format!("\n\nTotal Objects: 9\n   Total Size: {stored}\n")),
         "{text}"
     );
     let out = env.ok(&["ls", &env.uri("d/"), "-r", "--human-readable"]);
