@@ -330,6 +330,20 @@ impl Replacement {
     /// the object is still the version read. On failure, call
     /// [`Replacement::abort`].
     pub async fn complete(&self, mut parts: Vec<CompletedPart>) -> Result<(), S3Error> {
+        // For servers that ignore If-Match on the completion (moto does):
+        // the object is read once more, so that only the moment between
+        // this HEAD and the completion is left to a concurrent writer.
+        if let Some(expected) = &self.etag {
+            let changed = S3Error::Changed {
+                op: "CompleteMultipartUpload",
+                uri: self.uri.to_string(),
+            };
+            match crate::head(&self.client, &self.uri).await {
+                Ok(now) if &now.etag == expected => {}
+                Ok(_) | Err(S3Error::NoSuchKey { .. }) => return Err(changed),
+                Err(e) => return Err(e),
+            }
+        }
         parts.sort_by_key(|p| p.part_number());
         self.client
             .complete_multipart_upload()
