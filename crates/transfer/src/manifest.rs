@@ -365,6 +365,17 @@ fn strict_url_decode(key: &str) -> Option<String> {
     escapes_ok.then(|| atrest_s3::url_decode(key)).flatten()
 }
 
+/// A manifest's rows, as [`load`] read them.
+#[derive(Debug, Default)]
+#[non_exhaustive]
+pub struct Loaded {
+    /// The objects `keep` took.
+    pub rows: Vec<ObjectRef>,
+    /// Read from an S3 Inventory report (whose rows are current versions),
+    /// not a Batch Operations CSV (whose version ids name any version).
+    pub inventory: bool,
+}
+
 /// Reads a manifest: an S3 Inventory `manifest.json` (recognised by its
 /// name or by starting with `{`), whose files are fetched from its
 /// destination bucket one at a time; otherwise a Batch Operations CSV.
@@ -373,12 +384,16 @@ pub async fn load(
     s3: &aws_sdk_s3::Client,
     source: &ManifestSource,
     keep: impl Fn(&ObjectRef) -> bool,
-) -> Result<Vec<ObjectRef>, ManifestError> {
+) -> Result<Loaded, ManifestError> {
     let name = source.to_string();
     let bytes = fetch(s3, source).await?;
     let first = bytes.iter().find(|b| !b.is_ascii_whitespace());
     if !(name.ends_with("manifest.json") || first == Some(&b'{')) {
-        return parse_rows(&bytes[..], &name, &Columns::BATCH, keep);
+        let rows = parse_rows(&bytes[..], &name, &Columns::BATCH, keep)?;
+        return Ok(Loaded {
+            rows,
+            inventory: false,
+        });
     }
     let inventory = Inventory::parse(&bytes, &name)?;
     let mut found = Vec::new();
@@ -402,7 +417,10 @@ pub async fn load(
         };
         found.extend(rows.into_iter().filter(|o| keep(o)));
     }
-    Ok(found)
+    Ok(Loaded {
+        rows: found,
+        inventory: true,
+    })
 }
 
 /// The parts of an inventory `manifest.json` that locate its rows.
@@ -556,6 +574,10 @@ pub struct Selection {
     /// out of `objects`: each goes with its object
     /// ([`crate::list::take_instruction_files`]).
     pub instruction_files: Vec<Listed>,
+    /// Selected manifest rows that name a version id: the current version
+    /// of each object is what is read and written (version ids are not
+    /// used), which the caller should say.
+    pub with_version_id: u64,
 }
 
 /// The objects under `prefix` (its key used as is: end it with `/` for a
@@ -593,7 +615,12 @@ pub async fn select(
             .await?;
             selection.outside_prefix = outside.into_inner();
             selection.other_shards = other_shards.into_inner();
-            rows.into_iter()
+            if !rows.inventory {
+                let named = rows.rows.iter().filter(|o| o.version_id.is_some());
+                selection.with_version_id = named.count() as u64;
+            }
+            rows.rows
+                .into_iter()
                 .map(|o| Listed {
                     key: o.key,
                     size: o.size.unwrap_or(0),

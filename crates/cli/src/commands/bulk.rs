@@ -657,6 +657,17 @@ pub async fn select(
             );
         }
     }
+    if selection.with_version_id > 0 && crate::stdout::warns(quiet) {
+        let rows = super::count_of(selection.with_version_id as usize, "manifest row");
+        let verb = if selection.with_version_id == 1 {
+            "names"
+        } else {
+            "name"
+        };
+        crate::stdout::say_err!(
+            "warning: {rows} {verb} a version id: atrest reads and writes the current version of each object, not the version named"
+        );
+    }
     if selection.outside_prefix > 0 && crate::stdout::warns(quiet) {
         crate::stdout::say_err!(
             "warning: skipped {} outside {}",

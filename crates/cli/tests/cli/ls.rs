@@ -300,7 +300,8 @@ fn ls_of_a_manifest_reads_each_object_and_names_missing_ones() {
     std::fs::write(env.path("in"), b"twelve bytes").unwrap();
     env.ok(&["encrypt", "in", &env.uri("m/a")]);
     env.put_raw("m/empty", Vec::new());
-    let csv = format!("{0},m/a\n{0},m/empty\n{0},m/gone\n", env.bucket);
+    // A version id is not used: the warning says the current version is.
+    let csv = format!("{0},m/a,v0\n{0},m/empty\n{0},m/gone\n", env.bucket);
     std::fs::write(env.path("manifest.csv"), csv).unwrap();
     let args = [
         "ls",
@@ -315,6 +316,10 @@ fn ls_of_a_manifest_reads_each_object_and_names_missing_ones() {
     let said = stderr(&out);
     assert!(
         said.contains("warning: 1 object the manifest names does not exist"),
+        "{said}"
+    );
+    assert!(
+        said.contains("warning: 1 manifest row names a version id: atrest reads and writes the current version"),
         "{said}"
     );
     let doc = json(&out);
