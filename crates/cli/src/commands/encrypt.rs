@@ -226,6 +226,10 @@ impl Encrypt<'_> {
 /// The key flags' checks that need no I/O, made before the input is
 /// opened (`key_file`: `--key-file` is given).
 pub(crate) fn check_key_flags(flags: &KeyFlags<'_>, key_file: bool) -> Result<()> {
+    if flags.kms_key.is_some_and(|k| k.trim().is_empty()) {
+        let why = "--key needs a KMS key (key id, key ARN, alias/NAME or alias ARN)";
+        return Err(Failure::new(Exit::Usage, why).into());
+    }
     let unframed = match flags.format {
         Format::V1 => Some("v1 objects are one CBC stream"),
         Format::S3ecV3 => Some("S3 Encryption Client objects are one GCM stream"),

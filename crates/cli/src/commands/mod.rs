@@ -180,7 +180,11 @@ impl<'a> Objects<'a> {
                 // `-q`: errors only.
                 Ok(_) if self.quiet => {}
                 Ok(done) => crate::stdout::say!("{}", (report.line)(&name, done)),
-                Err(e) => crate::stdout::say!("failed {name}: {}", escape(&one_line(e))),
+                // Most errors name their object already: once is enough.
+                Err(e) => match escape(&one_line(e)) {
+                    why if why.starts_with(&name) => crate::stdout::say!("failed {why}"),
+                    why => crate::stdout::say!("failed {name}: {why}"),
+                },
             }
         }
         if !self.quiet && self.recursive {

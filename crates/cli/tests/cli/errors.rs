@@ -491,3 +491,28 @@ fn an_s3_uri_that_is_not_utf8_is_refused_not_written_locally() {
     assert!(!env.path("s3:").exists());
     assert!(!env.path("out").exists());
 }
+
+/// `--key ""` is a usage error before any request (KMS was asked, and
+/// said "not found", exit 3), as `rewrap --to-key ""` is.
+#[test]
+fn an_empty_kms_key_is_a_usage_error() {
+    let Some(env) = env() else { return };
+    std::fs::write(env.path("f"), b"x").unwrap();
+    for args in [
+        ["encrypt", "f", &env.uri("e"), "--key", ""],
+        ["encrypt", "f", &env.uri("e"), "--key", " "],
+    ] {
+        let out = env
+            .atrest()
+            .env("AWS_ENDPOINT_URL_KMS", "http://127.0.0.1:9")
+            .args(args)
+            .output()
+            .unwrap();
+        assert_status(&out, 2, &args);
+        assert!(
+            stderr(&out).contains("--key needs a KMS key"),
+            "{}",
+            stderr(&out)
+        );
+    }
+}
