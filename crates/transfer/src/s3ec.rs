@@ -168,10 +168,10 @@ pub(crate) async fn download(
     if let Content::Cbc { iv } = &envelope.content {
         // parse() admits CBC only with allow_legacy.
         if options.range.is_some() {
-            return Err(Error::Unsupported(format!(
-                "{}: a range needs an AES-GCM object, not CBC",
-                job.uri
-            )));
+            // The caller names the object.
+            return Err(Error::Unsupported(
+                "a range needs an AES-GCM object, not CBC".into(),
+            ));
         }
         job.observer.warning(&Warning::LegacyCbc {
             uri: job.uri.to_string(),

@@ -268,6 +268,16 @@ async fn upload(args: &Sync<'_>, dir: &Path, uri: &S3Uri, interrupt: &Interrupt)
     let filter = args.many.filter()?;
     let prefix = as_prefix(uri.key());
     let walk = tree::walk(dir, &filter)?;
+    // Plaintext of an interrupted download: never uploaded (as cp -r says),
+    // and not a file that is gone: an object of its name stays.
+    if crate::stdout::warns(args.quiet) {
+        for name in &walk.partials {
+            crate::stdout::say_err!(
+                "warning: skipped {name}: the temporary file of an interrupted decryption (plaintext, never uploaded)"
+            );
+        }
+    }
+    let partials = walk.partials.clone();
     // Names that exist but could not be read: their objects stay.
     let unreadable: Vec<String> = walk
         .files
@@ -290,6 +300,7 @@ async fn upload(args: &Sync<'_>, dir: &Path, uri: &S3Uri, interrupt: &Interrupt)
     let local: BTreeMap<String, Entry> = found.iter().filter_map(entry).collect();
     let plan = args.plan(Direction::Upload, uri, &prefix, &local, &remote.objects);
     let mut plan = interrupt.guard(plan).await?;
+    plan.spare(&partials);
     for rel in plan.spare(&unreadable) {
         if crate::stdout::warns(args.quiet) {
             crate::stdout::say_err!(

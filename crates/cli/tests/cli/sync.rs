@@ -698,3 +698,24 @@ fn an_object_named_like_a_folder_that_holds_data_is_not_skipped() {
     assert!(stderr(&out).contains("dir/"), "{}", stderr(&out));
     assert_eq!(std::fs::read(env.path("down/other")).unwrap(), b"data");
 }
+
+/// The temporary file of an interrupted download is never uploaded, sync
+/// says so as cp -r does (it said nothing), and `--delete` keeps an object
+/// of that name (it deleted it, the file being left out of the walk).
+#[test]
+fn sync_skips_partial_files_aloud_and_deletes_nothing_for_them() {
+    let Some(env) = env() else { return };
+    env.create_data_key();
+    let src = env.path("src");
+    write(&src, "a.txt", b"a");
+    write(&src, "d/.atrest-x1.partial", b"plaintext");
+    env.put_raw("p/d/.atrest-x1.partial", b"someone's object".to_vec());
+    let out = env.ok(&["sync", "src", &env.uri("p/"), "--delete"]);
+    let err = stderr(&out);
+    assert!(
+        err.contains("warning: skipped d/.atrest-x1.partial"),
+        "{err}"
+    );
+    assert_eq!(keys(&env, "p/"), ["p/a.txt", "p/d/.atrest-x1.partial"]);
+    assert_eq!(env.get_raw("p/d/.atrest-x1.partial"), b"someone's object");
+}
