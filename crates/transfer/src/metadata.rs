@@ -94,26 +94,57 @@ pub fn replacing_user_metadata(
 
 /// `time` as [`MTIME_METADATA`] records it.
 pub fn encode_mtime(time: SystemTime) -> String {
-    let since = time.duration_since(UNIX_EPOCH).unwrap_or_default();
-    format!("{}.{:09}", since.as_secs(), since.subsec_nanos())
+    match time.duration_since(UNIX_EPOCH) {
+        Ok(since) => format!("{}.{:09}", since.as_secs(), since.subsec_nanos()),
+        // Before 1970 (it was recorded as 0): the time before the epoch.
+        Err(before) => {
+            let before = before.duration();
+            format!("-{}.{:09}", before.as_secs(), before.subsec_nanos())
+        }
+    }
 }
 
 /// The source modification time an upload recorded in `metadata`, if any
 /// (and well formed).
 pub fn recorded_mtime(metadata: &HashMap<String, String>) -> Option<SystemTime> {
     let value = metadata.get(MTIME_METADATA)?;
+    let (before, value) = match value.strip_prefix('-') {
+        Some(rest) => (true, rest),
+        None => (false, value.as_str()),
+    };
     let (secs, nanos) = value.split_once('.').unwrap_or((value, "0"));
     let secs: u64 = secs.parse().ok()?;
     let nanos: u32 = match nanos.len() {
         1..=9 => nanos.parse::<u32>().ok()? * 10u32.pow(9 - nanos.len() as u32),
         _ => return None,
     };
-    UNIX_EPOCH.checked_add(Duration::new(secs, nanos))
+    let offset = Duration::new(secs, nanos);
+    match before {
+        true => UNIX_EPOCH.checked_sub(offset),
+        false => UNIX_EPOCH.checked_add(offset),
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn times_before_1970_are_recorded_as_they_are() {
+        let record = |t: SystemTime| {
+            let map = HashMap::from([(MTIME_METADATA.to_owned(), encode_mtime(t))]);
+            recorded_mtime(&map)
+        };
+        for t in [
+            UNIX_EPOCH - Duration::new(86_400 * 365, 250_000_000),
+            UNIX_EPOCH - Duration::from_nanos(1),
+            UNIX_EPOCH,
+            UNIX_EPOCH + Duration::new(1_700_000_000, 5),
+        ] {
+            assert_eq!(record(t), Some(t), "{t:?}");
+        }
+        assert_eq!(encode_mtime(UNIX_EPOCH - Duration::from_millis(1500)), "-1.500000000");
+    }
 
     #[test]
     fn a_replaced_copy_keeps_what_readers_need_and_only_that() {
@@ -152,7 +183,7 @@ mod tests {
             recorded_mtime(&short),
             Some(UNIX_EPOCH + Duration::from_millis(5500))
         );
-        for bad in ["x", "1.", "1.1234567890", "-1.0"] {
+        for bad in ["x", "1.", "1.1234567890", "--1.0", "-"] {
             let m = HashMap::from([(MTIME_METADATA.to_owned(), bad.to_owned())]);
             assert_eq!(recorded_mtime(&m), None, "{bad}");
         }
