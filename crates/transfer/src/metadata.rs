@@ -143,7 +143,10 @@ mod tests {
         ] {
             assert_eq!(record(t), Some(t), "{t:?}");
         }
-        assert_eq!(encode_mtime(UNIX_EPOCH - Duration::from_millis(1500)), "-1.500000000");
+        assert_eq!(
+            encode_mtime(UNIX_EPOCH - Duration::from_millis(1500)),
+            "-1.500000000"
+        );
     }
 
     #[test]
