@@ -444,6 +444,7 @@ fn dry_runs_say_what_they_would_do_and_touch_nothing() {
     assert_eq!(lines[1]["type"], "summary");
     // sync's dry runs end their transfers with the summary a real run
     // prints (before: none), its deletions after it, both ways.
+    assert_eq!(crate::bulk::keys(&env, ""), before);
     std::fs::write(env.path("tree/gone"), b"g").unwrap();
     env.ok(&["sync", "tree", &env.uri("s/")]);
     std::fs::remove_file(env.path("tree/gone")).unwrap();
