@@ -136,8 +136,11 @@ async fn data_key(
         });
     }
     let expected = expect_context.iter().map(|(k, v)| (k.as_str(), v.as_str()));
-    format::check_expected_context(envelope, expected)
-        .map_err(|e| Error::S3ecContext(crate::escape(&e.to_string())))?;
+    format::check_expected_context(envelope, expected).map_err(|e| match e {
+        // Asking for a reserved key is the reader's mistake, not the object's.
+        format::ExpectedContextError::Reserved(_) => Error::Unsupported(e.to_string()),
+        e => Error::S3ecContext(crate::escape(&e.to_string())),
+    })?;
     let context: Vec<(String, String)> = envelope
         .context
         .iter()

@@ -15,6 +15,13 @@ use crate::failure::{Exit, Failure};
 pub fn moved_file(file: &Path) -> Result<Stamp> {
     let meta =
         std::fs::metadata(file).with_context(|| format!("cannot open {}", file.display()))?;
+    if meta.is_dir() {
+        let why = format!(
+            "{} is a directory: mv of one file takes a file (mv -r moves a directory)",
+            file.display()
+        );
+        return Err(Failure::new(Exit::Usage, why).into());
+    }
     if !meta.is_file() {
         let why = format!(
             "mv moves regular files, and {} is not one: use cp",
@@ -29,6 +36,11 @@ pub fn moved_file(file: &Path) -> Result<Stamp> {
 /// take the plaintext and keep nothing of the object it deletes.
 pub fn check_move_into(file: &Path) -> Result<()> {
     match std::fs::metadata(file) {
+        // Neither mv nor cp writes over a directory.
+        Ok(meta) if meta.is_dir() => {
+            let why = format!("cannot write {}: it is a directory", file.display());
+            Err(Failure::new(Exit::Usage, why).into())
+        }
         Ok(meta) if !meta.is_file() => {
             let why = format!(
                 "mv writes regular files, and {} is not one: use cp",

@@ -31,7 +31,8 @@ fn no_message_repeats_its_cause() {
     env.create_data_key();
     let sticky = env.path("sticky");
     std::fs::create_dir(&sticky).unwrap();
-    std::fs::write(sticky.join("data.key"), b"root's").unwrap();
+    // Binary, as a wrapped key is (text is refused before any rename).
+    std::fs::write(sticky.join("data.key"), b"root's \xff\xfe").unwrap();
     let mode = |path: &std::path::Path, mode| {
         use std::os::unix::fs::PermissionsExt;
         std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).unwrap();
@@ -46,7 +47,10 @@ fn no_message_repeats_its_cause() {
     assert!(!out.status.success(), "replaced root's file as nobody");
     let err = stderr(&out);
     assert_eq!(count(&err, "(os error 1)"), 1, "{err}");
-    assert_eq!(std::fs::read(sticky.join("data.key")).unwrap(), b"root's");
+    assert_eq!(
+        std::fs::read(sticky.join("data.key")).unwrap(),
+        b"root's \xff\xfe"
+    );
 }
 
 fn is_root() -> bool {

@@ -99,7 +99,10 @@ fn mv_refuses_what_would_lose_the_source_with_one_line() {
         .unwrap()
         .success());
     let (o, d) = (env.uri("d/o"), env.uri("d/"));
-    let cases: [(&[&str], &str); 8] = [
+    std::fs::create_dir_all(env.path("mkd/o")).unwrap();
+    let cases: [(&[&str], &str); 9] = [
+        // cp cannot write there either: a directory, said as such.
+        (&["mv", &o, "mkd/"], "mkd/o: it is a directory"),
         (&["mv", &o, &o], "onto itself"),
         // Into the "directory" it is in: the same key.
         (&["mv", &o, &d], "onto itself"),

@@ -1416,3 +1416,28 @@ fn a_context_v2_reserves_is_refused_and_never_upgraded() {
         stderr(&out)
     );
 }
+
+/// Expecting a context key the client reserves is the reader's mistake:
+/// exit 2, as other bad flags (it was 4, "the object cannot be trusted").
+#[test]
+fn expecting_a_reserved_context_key_is_a_usage_error() {
+    let Some(env) = env() else { return };
+    std::fs::write(env.path("f"), b"x").unwrap();
+    let uri = env.uri("v3");
+    env.ok(&["cp", "f", &uri, "--format", "s3ec-v3", "--key", &env.key_id]);
+    let args = [
+        "decrypt",
+        &uri,
+        "out",
+        "--expect-context",
+        "aws:x-amz-cek-alg=115",
+    ];
+    let out = env.run(&args);
+    assert_status(&out, 2, &args);
+    assert!(
+        stderr(&out).contains("cannot be expected"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(!env.path("out").exists());
+}
