@@ -107,7 +107,16 @@ async fn copies_and_completion_only_use_the_version_read() {
             r.if_match() == Some("\"e1\"") && got == [(Some(2), Some("\"p2\"".to_owned()))]
         })
         .then_output(|| CompleteMultipartUploadOutput::builder().build());
-    let client = mock_client!(aws_sdk_s3, RuleMode::MatchAny, [&create, &copy, &complete]);
+    // Read once more just before the completion, for servers that ignore
+    // its If-Match.
+    let head = mock!(Client::head_object)
+        .match_requests(|r| r.key() == Some("dir/a b.bin"))
+        .then_output(|| HeadObjectOutput::builder().e_tag("\"e1\"").build());
+    let client = mock_client!(
+        aws_sdk_s3,
+        RuleMode::MatchAny,
+        [&create, &copy, &head, &complete]
+    );
     let up = Replacement::start(&client, &uri(), &properties(), "\"e1\"")
         .await
         .unwrap();
@@ -117,6 +126,29 @@ async fn copies_and_completion_only_use_the_version_read() {
         (create.num_calls(), copy.num_calls(), complete.num_calls()),
         (1, 1, 1)
     );
+    assert_eq!(head.num_calls(), 1);
+}
+
+/// The object changed since it was read: the completion is not sent at
+/// all (a server that ignores its If-Match would have completed it).
+#[tokio::test]
+async fn a_completion_over_a_changed_object_is_not_sent() {
+    let create = mock!(Client::create_multipart_upload).then_output(|| {
+        CreateMultipartUploadOutput::builder()
+            .upload_id("u")
+            .build()
+    });
+    let head = mock!(Client::head_object)
+        .then_output(|| HeadObjectOutput::builder().e_tag("\"e2\"").build());
+    let complete = mock!(Client::complete_multipart_upload)
+        .then_output(|| CompleteMultipartUploadOutput::builder().build());
+    let client = mock_client!(aws_sdk_s3, RuleMode::MatchAny, [&create, &head, &complete]);
+    let up = Replacement::start(&client, &uri(), &properties(), "\"e1\"")
+        .await
+        .unwrap();
+    let err = up.complete(Vec::new()).await.unwrap_err();
+    assert!(matches!(err, S3Error::Changed { .. }), "{err:?}");
+    assert_eq!(complete.num_calls(), 0);
 }
 
 #[tokio::test]

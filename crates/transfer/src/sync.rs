@@ -315,6 +315,16 @@ pub async fn plan(
             size: sizes.compare(&at, object.size, file.size).await?,
         };
         let mut action = decide(direction, options.rules, &pair);
+        // A file newer than its object may be the very file uploaded, its
+        // time ahead of the clock (a future-dated file): the time its
+        // upload recorded tells (one HeadObject per such file; it was kept
+        // with a warning on the sync down right after the sync up).
+        if action == Action::KeepNewer && pair.size == SizeCheck::Same {
+            let source = source_modified(&sizes.s3, &at).await?;
+            if source.is_some_and(|t| secs(t) == secs(file.modified)) {
+                action = Action::Skip;
+            }
+        }
         if action == Action::NeedExactTime {
             let source = source_modified(&sizes.s3, &at).await?;
             pair.remote_modified = source.unwrap_or(pair.remote_modified);

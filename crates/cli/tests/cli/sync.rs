@@ -719,3 +719,27 @@ fn sync_skips_partial_files_aloud_and_deletes_nothing_for_them() {
     assert_eq!(keys(&env, "p/"), ["p/a.txt", "p/d/.atrest-x1.partial"]);
     assert_eq!(env.get_raw("p/d/.atrest-x1.partial"), b"someone's object");
 }
+
+/// A future-dated file, synced up then down into the same directory, is
+/// up to date (the time its upload recorded is its own): it was "kept:
+/// newer than the object" with a warning. A same-size edit since the
+/// upload is still kept, and said.
+#[test]
+fn a_future_dated_file_is_its_own_upload_not_a_newer_edit() {
+    let Some(env) = env() else { return };
+    env.create_data_key();
+    let src = env.path("src");
+    write(&src, "f", b"future");
+    write(&src, "g", b"edit me");
+    let ahead = SystemTime::now() + Duration::from_secs(10 * 365 * 86_400);
+    set_mtime(&src.join("f"), ahead);
+    env.ok(&["sync", "src", &env.uri("fd/")]);
+    write(&src, "g", b"edit 42");
+    set_mtime(&src.join("g"), SystemTime::now() + Duration::from_secs(60));
+    let out = env.ok(&["sync", &env.uri("fd/"), "src"]);
+    let err = stderr(&out);
+    assert!(!err.contains("kept src/f"), "{err}");
+    assert!(err.contains("warning: kept src/g"), "{err}");
+    assert_eq!(stdout(&out), "", "nothing downloaded");
+    assert_eq!(std::fs::read(src.join("g")).unwrap(), b"edit 42");
+}
