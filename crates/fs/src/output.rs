@@ -21,6 +21,11 @@ pub fn is_std_stream(path: &Path) -> bool {
 /// Opens FILE for reading, or stdin for `-`.
 pub async fn open_input(path: &Path) -> Result<Box<dyn AsyncRead + Unpin + Send>> {
     if is_std_stream(path) {
+        // `< dir` opens a directory as stdin: say so, not a bare errno.
+        if std::fs::metadata("/dev/stdin").is_ok_and(|m| m.is_dir()) {
+            let why = std::io::Error::from(std::io::ErrorKind::IsADirectory);
+            return Err(Error::io("cannot read standard input", why));
+        }
         return Ok(Box::new(tokio::io::stdin()));
     }
     let file = tokio::fs::File::open(path)

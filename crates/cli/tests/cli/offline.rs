@@ -567,3 +567,22 @@ fn local_files_stream_in_constant_memory() {
         );
     }
 }
+
+/// Standard input that is a directory (`< dir`) is said as such, not as a
+/// bare "Is a directory (os error 21)" naming neither stdin nor the step.
+#[test]
+fn standard_input_that_is_a_directory_is_named() {
+    let t = Offline::new();
+    keygen(&t, "k.key");
+    std::fs::create_dir(t.path("d")).unwrap();
+    let dir = std::fs::File::open(t.path("d")).unwrap();
+    let out = t
+        .atrest()
+        .args(["encrypt", "-", "out.atrest", "--key-file", "k.key"])
+        .stdin(dir)
+        .output()
+        .unwrap();
+    assert_status(&out, 1, &["encrypt - < dir"]);
+    assert_one_error_line(&out, "cannot read standard input: is a directory");
+    assert!(!t.path("out.atrest").exists());
+}
