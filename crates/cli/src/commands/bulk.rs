@@ -387,13 +387,7 @@ pub async fn encrypt_dir(
     let filter = bulk.args.filter()?;
     let prefix = as_prefix(template.uri.key());
     let found = tree::walk(dir, &filter)?;
-    if crate::stdout::warns(bulk.quiet) {
-        for name in &found.partials {
-            crate::stdout::say_err!(
-                "warning: skipped {name}: the temporary file of an interrupted decryption (plaintext, never uploaded)"
-            );
-        }
-    }
+    warn_partials(&found.partials, bulk.quiet);
     let mut items = walked(found);
     let shard = bulk.select.shard();
     let bucket = template.uri.bucket();
@@ -413,6 +407,18 @@ pub async fn encrypt_dir(
 }
 
 /// Encrypts each file of `items` to `prefix` + its relative path.
+/// Says which temporary files of interrupted downloads a walk left out
+/// (plaintext: never uploaded).
+pub(crate) fn warn_partials(partials: &[String], quiet: bool) {
+    if crate::stdout::warns(quiet) {
+        for name in partials {
+            crate::stdout::say_err!(
+                "warning: skipped {name}: the temporary file of an interrupted decryption (plaintext, never uploaded)"
+            );
+        }
+    }
+}
+
 /// Gives each item without one the line of its upload from the directory
 /// `template.file` to `template.uri` + `prefix` + its relative key; also a
 /// file that cannot be read (a FIFO), to say where it would have gone.

@@ -267,17 +267,11 @@ async fn upload(args: &Sync<'_>, dir: &Path, uri: &S3Uri, interrupt: &Interrupt)
     }
     let filter = args.many.filter()?;
     let prefix = as_prefix(uri.key());
-    let walk = tree::walk(dir, &filter)?;
+    let mut walk = tree::walk(dir, &filter)?;
     // Plaintext of an interrupted download: never uploaded (as cp -r says),
     // and not a file that is gone: an object of its name stays.
-    if crate::stdout::warns(args.quiet) {
-        for name in &walk.partials {
-            crate::stdout::say_err!(
-                "warning: skipped {name}: the temporary file of an interrupted decryption (plaintext, never uploaded)"
-            );
-        }
-    }
-    let partials = walk.partials.clone();
+    let partials = std::mem::take(&mut walk.partials);
+    bulk::warn_partials(&partials, args.quiet);
     // Names that exist but could not be read: their objects stay.
     let unreadable: Vec<String> = walk
         .files
