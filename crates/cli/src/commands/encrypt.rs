@@ -85,7 +85,9 @@ pub async fn run(
             )
             .into());
         }
-        if atrest_fs::output::regular_file_len(args.file).is_none() {
+        // A missing file fails below, when it is opened, as for any format.
+        let exists = atrest_fs::output::is_std_stream(args.file) || args.file.exists();
+        if exists && atrest_fs::output::regular_file_len(args.file).is_none() {
             return Err(Failure::new(
                 Exit::Usage,
                 "--format s3ec-v3 needs a regular file: GCM's 64 GiB limit is checked against its length before anything is uploaded",

@@ -532,6 +532,25 @@ fn writing_refuses_what_the_format_cannot_hold() {
     let out = env.run(&args);
     assert_status(&out, 2, &args);
     assert!(stderr(&out).contains("--key"), "{}", stderr(&out));
+    // Standard input has no length to check against GCM's limit; a missing
+    // file is missing (it was called "not a regular file").
+    for (input, status, why) in [
+        ("-", 2, "needs a regular file"),
+        ("gone", 3, "gone: No such file"),
+    ] {
+        let args = [
+            "encrypt",
+            input,
+            &uri,
+            "--format",
+            "s3ec-v3",
+            "--key",
+            &env.key_id,
+        ];
+        let out = env.run(&args);
+        assert_status(&out, status, &args);
+        assert!(stderr(&out).contains(why), "{}", stderr(&out));
+    }
 }
 
 /// S3's 2 KB of user metadata holds the client's envelope too (its wrapped
