@@ -65,6 +65,9 @@ pub struct Entry {
     /// An S3 Encryption Client object's envelope, when it is in the
     /// object's metadata (one in an instruction file is not read).
     pub s3ec: Option<Box<atrest_format::s3ec::Envelope>>,
+    /// Why an S3 Encryption Client object's envelope in its metadata could
+    /// not be read (a damaged object; reading it fails for this reason).
+    pub s3ec_damage: Option<String>,
 }
 
 /// The key an object is sharded and grouped by: an instruction file's
@@ -262,6 +265,7 @@ pub async fn list_these(
                 kind: Kind::FolderMarker,
                 kms_key_arn: None,
                 s3ec: None,
+                s3ec_damage: None,
             }),
             _ => objects.push(o),
         }
@@ -320,6 +324,7 @@ pub async fn describe(s3: &aws_sdk_s3::Client, uri: &S3Uri) -> Result<Entry, S3E
         kind: Kind::Other("it is empty".into()),
         kms_key_arn: None,
         s3ec: None,
+        s3ec_damage: None,
     };
     let range = ByteRange::new(0, HEADER_FETCH - 1);
     let got = match atrest_s3::get_range(s3, uri, range, None).await {
@@ -348,9 +353,14 @@ pub async fn describe(s3: &aws_sdk_s3::Client, uri: &S3Uri) -> Result<Entry, S3E
     if is_s3_encryption_client(&got.metadata) {
         let metadata = lower_case(&got.metadata);
         let policy = atrest_format::s3ec::Policy { allow_legacy: true };
-        entry.s3ec = atrest_format::s3ec::parse(&metadata, None, policy)
-            .ok()
-            .map(Box::new);
+        match atrest_format::s3ec::locate(&metadata) {
+            // Its envelope is in an instruction file, not read here.
+            atrest_format::s3ec::Location::InstructionFile => {}
+            _ => match atrest_format::s3ec::parse(&metadata, None, policy) {
+                Ok(envelope) => entry.s3ec = Some(Box::new(envelope)),
+                Err(e) => entry.s3ec_damage = Some(e.to_string()),
+            },
+        }
     }
     entry.kind = kind_of(uri.key(), &got);
     Ok(entry)
@@ -383,6 +393,7 @@ mod tests {
             kind,
             kms_key_arn: None,
             s3ec: None,
+            s3ec_damage: None,
         };
         let other = || Kind::Other("invalid header".into());
         let mut entries = [

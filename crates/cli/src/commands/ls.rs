@@ -263,6 +263,11 @@ fn to_text(entry: &Entry, name: &str, human_readable: bool) -> String {
             escape(group_key(&entry.key))
         )),
         Kind::FolderMarker => line.push_str("  (folder marker)"),
+        Kind::S3EncryptionClient => {
+            if let Some(why) = &entry.s3ec_damage {
+                line.push_str(&format!("  (damaged: {})", escape(why)));
+            }
+        }
         _ => {}
     }
     line
@@ -311,6 +316,9 @@ fn to_json(entry: &Entry) -> serde_json::Value {
                 v["content"] = json!(envelope.content.name());
                 v["wrap"] = json!(envelope.wrap.name());
                 v["context"] = json!(context);
+            }
+            if let Some(why) = &entry.s3ec_damage {
+                v["reason"] = json!(why);
             }
         }
         Kind::InstructionFile => {

@@ -112,6 +112,10 @@ fn ls_describes_every_kind_of_object_without_kms() {
         "{own}"
     );
     assert_eq!(by_key("d/s3ec")["format"], "s3ec");
+    // Its envelope is damaged (no content algorithm, a 3-byte key): ls says
+    // why, as for any object it cannot read (it said nothing).
+    assert!(by_key("d/s3ec")["reason"].is_string(), "{doc}");
+    assert!(by_key("d/s3ec-v3").get("reason").is_none(), "{doc}");
     assert_eq!(
         (&by_key("d/kf")["keyring"], &own["keyring"]),
         (&"key-file".into(), &"kms".into())
@@ -133,6 +137,8 @@ fn ls_describes_every_kind_of_object_without_kms() {
     let out = env.ok(&["ls", &env.uri("d/"), "--recursive"]);
     let text = String::from_utf8(out.stdout).unwrap();
     assert_eq!(text.lines().count(), 9, "{text}");
+    let line = text.lines().find(|l| l.contains("d/s3ec  ")).unwrap();
+    assert!(line.contains("  (damaged: "), "{line}");
     let line = text.lines().find(|l| l.ends_with("d/kf")).unwrap();
     assert!(line.contains(" key-file "), "{line}");
     let line = text.lines().find(|l| l.ends_with("d/s3ec-v3")).unwrap();
