@@ -70,6 +70,14 @@ pub async fn object(s3: &aws_sdk_s3::Client, uri: &S3Uri) -> Result<Object, Erro
     // No header is longer than MAX_HEADER_LEN, so one read always suffices.
     let range = ByteRange::new(0, MAX_HEADER_LEN as u64 - 1);
     let got = atrest_s3::get_range(s3, uri, range, None).await?;
+    if crate::list::is_instruction_file(uri.key(), &got.metadata, &got.bytes) {
+        let object = uri.with_key(crate::list::group_key(uri.key()));
+        let mut found = bytes(&got.bytes, got.object_len, &got.metadata);
+        if let Found::Other(other) = &mut found.found {
+            other.why = format!("it is the S3 Encryption Client instruction file of {object}");
+        }
+        return Ok(found);
+    }
     let probe = inspect(&got.bytes, got.object_len).is_err();
     let describe_all = Policy { allow_legacy: true };
     if let Some((envelope, _)) =

@@ -180,7 +180,11 @@ pub async fn instruction_file_at(
 /// Whether an object is an instruction file: marked so (the Java client
 /// marks its own), or named `KEY.instruction` with a body that is one
 /// (`first`, its first bytes).
-fn is_instruction_file(key: &str, metadata: &HashMap<String, String>, first: &[u8]) -> bool {
+pub(crate) fn is_instruction_file(
+    key: &str,
+    metadata: &HashMap<String, String>,
+    first: &[u8],
+) -> bool {
     let metadata = lower_case(metadata);
     metadata.contains_key(INSTRUCTION_FILE)
         || (key.ends_with(INSTRUCTION_SUFFIX)

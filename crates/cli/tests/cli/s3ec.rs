@@ -854,6 +854,10 @@ fn instruction_files_go_with_their_objects_in_prefix_commands() {
     let said = format!("instruction file of {}", env.uri("dir/a"));
     assert!(stderr(&out).contains(&said), "{}", stderr(&out));
     assert!(!env.path("x").exists());
+    // inspect says so too (it said only "not an atrest object").
+    let out = env.run(&["inspect", &env.uri("dir/a.instruction")]);
+    assert_status(&out, 4, &["inspect of an instruction file"]);
+    assert!(stderr(&out).contains(&said), "{}", stderr(&out));
 
     env.ok(&["cp", "-r", &prefix, "copied"]);
     assert_eq!(names_in(&env.path("copied")), ["a", "b"]);
