@@ -87,6 +87,8 @@ pub enum ContextError {
     EmptyKey,
     /// Keys are not strictly ascending by bytes (includes duplicates).
     NotSorted,
+    /// A key given twice (to [`EncryptionContext::new`], which sorts them).
+    DuplicateKey(String),
     /// A key or value is longer than 65535 bytes, or there are too many pairs.
     FieldTooLong,
     /// The encoded context exceeds [`MAX_CONTEXT_LEN`].
@@ -110,6 +112,9 @@ impl fmt::Display for ContextError {
             ContextError::EmptyKey => f.write_str("encryption context has an empty key"),
             ContextError::NotSorted => {
                 f.write_str("encryption context keys are duplicated or not in ascending order")
+            }
+            ContextError::DuplicateKey(k) => {
+                write!(f, "encryption context key `{}` is given twice", k.escape_debug())
             }
             ContextError::FieldTooLong => {
                 f.write_str("encryption context key, value or pair count exceeds 65535")
@@ -179,8 +184,8 @@ impl EncryptionContext {
         }
         all.push((FORMAT_CONTEXT_KEY.into(), FORMAT_CONTEXT_VALUE.into()));
         all.sort_by(|a, b| a.0.as_bytes().cmp(b.0.as_bytes()));
-        if all.windows(2).any(|w| w[0].0 == w[1].0) {
-            return Err(ContextError::NotSorted);
+        if let Some(w) = all.windows(2).find(|w| w[0].0 == w[1].0) {
+            return Err(ContextError::DuplicateKey(w[0].0.clone()));
         }
         let ctx = EncryptionContext { pairs: all };
         let len = ctx.checked_encoded_len()?;

@@ -419,7 +419,7 @@ fn v2_context_construction() {
     assert_eq!(ctx.get("z"), Some("1"));
     assert_eq!(
         EncryptionContext::new([("a", "1"), ("a", "2")]),
-        Err(ContextError::NotSorted)
+        Err(ContextError::DuplicateKey("a".into()))
     );
     assert_eq!(
         EncryptionContext::new([("", "1")]),

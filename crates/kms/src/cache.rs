@@ -145,8 +145,11 @@ impl CachedKeys {
 #[derive(Debug)]
 struct Cache<K, V> {
     limits: CacheLimits,
-    // Held across a fetch, so concurrent misses of one key make one call.
-    entries: tokio::sync::Mutex<Vec<Entry<K, V>>>,
+    // Never held across an await: a slow fetch holds up no other key.
+    entries: std::sync::Mutex<Vec<Entry<K, V>>>,
+    /// One gate per key being fetched: concurrent misses of one key wait
+    /// for the first one's fetch instead of each calling KMS.
+    fetching: std::sync::Mutex<Vec<(K, Arc<tokio::sync::Mutex<()>>)>>,
 }
 
 #[derive(Debug)]
@@ -157,39 +160,71 @@ struct Entry<K, V> {
     uses: u64,
 }
 
-impl<K: PartialEq, V: Clone> Cache<K, V> {
+impl<K: PartialEq + Clone, V: Clone> Cache<K, V> {
     fn new(limits: CacheLimits) -> Self {
         Cache {
             limits,
-            entries: tokio::sync::Mutex::new(Vec::new()),
+            entries: std::sync::Mutex::default(),
+            fetching: std::sync::Mutex::default(),
         }
     }
 
+    fn reuses(&self) -> bool {
+        self.limits.max_objects > 1 && !self.limits.max_age.is_zero()
+    }
+
     async fn get<E>(&self, key: K, fetch: impl Future<Output = Result<V, E>>) -> Result<V, E> {
-        let mut entries = self.entries.lock().await;
+        if !self.reuses() {
+            return fetch.await;
+        }
+        if let Some(value) = self.lookup(&key) {
+            return Ok(value);
+        }
+        let gate = self.gate(&key);
+        let _fetching = gate.lock().await;
+        // Fetched meanwhile by the one that held the gate.
+        if let Some(value) = self.lookup(&key) {
+            return Ok(value);
+        }
+        let value = fetch.await?;
+        let mut entries = self.entries.lock().expect("not poisoned");
+        if entries.len() == CACHE_CAPACITY {
+            entries.remove(0);
+        }
+        entries.push(Entry {
+            key,
+            value: value.clone(),
+            born: Instant::now(),
+            uses: 1,
+        });
+        Ok(value)
+    }
+
+    /// The cached value of `key`, counted as one more use.
+    fn lookup(&self, key: &K) -> Option<V> {
+        let mut entries = self.entries.lock().expect("not poisoned");
         let now = Instant::now();
         let limits = self.limits;
         // Spent keys go at once: their plaintext is dropped (and zeroized)
         // as soon as no transfer uses it.
         entries
             .retain(|e| e.uses < limits.max_objects && now.duration_since(e.born) < limits.max_age);
-        if let Some(entry) = entries.iter_mut().find(|e| e.key == key) {
-            entry.uses += 1;
-            return Ok(entry.value.clone());
+        let entry = entries.iter_mut().find(|e| e.key == *key)?;
+        entry.uses += 1;
+        Some(entry.value.clone())
+    }
+
+    /// The gate of `key`'s fetch, made if none is in use.
+    fn gate(&self, key: &K) -> Arc<tokio::sync::Mutex<()>> {
+        let mut fetching = self.fetching.lock().expect("not poisoned");
+        // A gate nobody holds or waits for is only the list's.
+        fetching.retain(|(_, gate)| Arc::strong_count(gate) > 1);
+        if let Some((_, gate)) = fetching.iter().find(|(k, _)| k == key) {
+            return Arc::clone(gate);
         }
-        let value = fetch.await?;
-        if limits.max_objects > 1 && !limits.max_age.is_zero() {
-            if entries.len() == CACHE_CAPACITY {
-                entries.remove(0);
-            }
-            entries.push(Entry {
-                key,
-                value: value.clone(),
-                born: Instant::now(),
-                uses: 1,
-            });
-        }
-        Ok(value)
+        let gate = Arc::default();
+        fetching.push((key.clone(), Arc::clone(&gate)));
+        gate
     }
 }
 
@@ -245,7 +280,7 @@ mod tests {
         for k in 3..=CACHE_CAPACITY as u8 + 1 {
             get(&cache, k, &fetches).await;
         }
-        assert_eq!(cache.entries.lock().await.len(), CACHE_CAPACITY);
+        assert_eq!(cache.entries.lock().unwrap().len(), CACHE_CAPACITY);
         // The oldest entry (key 1) made room.
         let before = fetches.load(Ordering::SeqCst);
         get(&cache, 1, &fetches).await;
@@ -258,7 +293,7 @@ mod tests {
         let fetches = AtomicU32::new(0);
         assert_eq!(get(&cache, 1, &fetches).await, 0);
         assert_eq!(get(&cache, 1, &fetches).await, 1);
-        assert!(cache.entries.lock().await.is_empty());
+        assert!(cache.entries.lock().unwrap().is_empty());
 
         let cache: Cache<u8, u32> = Cache::new(limits(100, 300));
         assert_eq!(cache.get(1, async { Err("denied") }).await, Err("denied"));
@@ -266,12 +301,36 @@ mod tests {
         assert_eq!(get(&cache, 1, &fetches).await, 2);
     }
 
-    #[tokio::test]
-    async fn concurrent_misses_make_one_fetch() {
+    /// A fetch that takes a second, counted in `fetches`.
+    async fn slow_get(cache: &Cache<u8, u32>, key: u8, fetches: &AtomicU32) -> u32 {
+        let fetch = async {
+            tokio::time::sleep(Duration::from_secs(1)).await;
+            Ok::<_, ()>(fetches.fetch_add(1, Ordering::SeqCst))
+        };
+        cache.get(key, fetch).await.unwrap()
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn concurrent_misses_of_one_key_make_one_fetch() {
         let cache = Cache::new(limits(100, 300));
         let fetches = AtomicU32::new(0);
-        let all = futures::future::join_all((0..8).map(|_| get(&cache, 1, &fetches))).await;
+        let all = futures::future::join_all((0..8).map(|_| slow_get(&cache, 1, &fetches))).await;
         assert_eq!(all, [0; 8]);
         assert_eq!(fetches.load(Ordering::SeqCst), 1);
+    }
+
+    /// The cache was locked across each fetch: KMS calls for different
+    /// keys (every object with its own data key) went one at a time.
+    #[tokio::test(start_paused = true)]
+    async fn misses_of_different_keys_fetch_at_once() {
+        for limits in [limits(100, 300), limits(1, 0)] {
+            let cache = Cache::new(limits);
+            let fetches = AtomicU32::new(0);
+            let started = Instant::now();
+            futures::future::join_all((0..8).map(|k| slow_get(&cache, k, &fetches))).await;
+            assert_eq!(fetches.load(Ordering::SeqCst), 8);
+            assert_eq!(started.elapsed(), Duration::from_secs(1), "{limits:?}");
+            assert!(cache.fetching.lock().unwrap().len() <= 8);
+        }
     }
 }

@@ -48,8 +48,9 @@ fn body_timeout(client: &Client, body_len: u64) -> aws_sdk_s3::config::Builder {
 #[derive(Clone, Copy, Debug)]
 pub struct UploadOptions {
     /// Bytes per part; objects smaller than one part go up in a single PUT.
+    /// Between S3's 5 MiB and 5 GiB (others are taken as the nearer).
     pub part_size: usize,
-    /// Parts in flight at once.
+    /// Parts in flight at once (1 to 10,000).
     pub concurrency: usize,
     /// Objects of a length known in advance ([`Uploader::expect_len`]) and
     /// below this go up in one streaming PutObject instead of in parts:
@@ -194,14 +195,18 @@ impl Uploader {
     /// Prepares an upload to `uri`; nothing is sent until data is written.
     pub fn new(client: Client, uri: S3Uri, options: UploadOptions) -> Self {
         let options = UploadOptions {
-            part_size: options.part_size.max(MIN_PART_SIZE),
-            concurrency: options.concurrency.max(1),
+            // S3's bounds: a larger part could not be sent, and no more
+            // parts than an upload may have can be in flight.
+            part_size: options.part_size.clamp(MIN_PART_SIZE, MAX_PART_SIZE),
+            concurrency: options.concurrency.clamp(1, MAX_PARTS as usize),
             multipart_threshold: options.multipart_threshold.min(MAX_PUT_SIZE + 1),
         };
         Uploader {
             client,
             uri,
-            buffer: BytesMut::with_capacity(options.part_size),
+            // Grown as data comes: a small object (one PUT) never holds a
+            // whole part's memory.
+            buffer: BytesMut::new(),
             options,
             upload_id: None,
             starting: None,

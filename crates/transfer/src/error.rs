@@ -124,6 +124,10 @@ pub enum Error {
     /// been sent: the object is written, whole.
     #[error("the upload was aborted after it completed: the object is written")]
     AbortedAfterCompletion,
+    /// [`UploadHandle::join`](crate::UploadHandle::join) was called again
+    /// after it had returned the upload's failure.
+    #[error("the upload failed: an earlier join returned its error")]
+    JoinedAfterFailure,
     /// The user metadata asked for leaves no room for atrest's own entries
     /// (or the S3 Encryption Client's envelope) within S3's 2 KB limit.
     #[error("the user metadata takes {used} bytes (keys and values), more than the {room} bytes that S3's 2 KB limit leaves beside the object's own entries")]

@@ -93,7 +93,7 @@ use atrest_format::{v2, MAX_WRAPPED_KEY_LEN, PREFIX_LEN};
 pub use atrest_s3::{Abandoned, ByteRange, ObjectVersion, Properties, S3Uri};
 pub use download::{
     check_expected_context, Download, Downloaded, Kind, DEFAULT_PART_SIZE, FILE_STREAMS,
-    FIRST_FETCH, ORDERED_STREAMS, ORDERED_WINDOW,
+    FIRST_FETCH, MAX_STREAMS, ORDERED_STREAMS, ORDERED_WINDOW,
 };
 pub use error::{Error, Retry};
 pub use keys::{recorded_key_note, KeyError, KeySource, NewDataKey, UnwrappedDataKey};

@@ -7,7 +7,8 @@
 pub trait Observer: Send + Sync {
     /// The bytes the transfer will move in all, once known: the plaintext
     /// of a download (for v1, within 16 bytes: its padding hides the exact
-    /// length), the input of an upload.
+    /// length), the object (ciphertext) of an upload, as
+    /// [`done`](Observer::done) counts what S3 acknowledged.
     fn total(&self, bytes: u64) {
         let _ = bytes;
     }

@@ -235,7 +235,9 @@ pub(crate) async fn download(
         body.process(0, first.bytes.to_vec())?;
     } else {
         let run_len = options.run_len.max(BATCH as u64) / 16 * 16;
+        let runs = first.object_len.div_ceil(run_len);
         let streams = options.concurrency.unwrap_or(FILE_STREAMS).max(1);
+        let streams = streams.min(usize::try_from(runs).unwrap_or(usize::MAX));
         fetch_runs(&job.s3, &body, run_len, streams).await?;
     }
     body.verify()?;

@@ -52,7 +52,8 @@ pub enum Format {
 #[derive(Clone, Debug)]
 pub enum DataKeyFrom {
     /// A fresh data key from the key source under this key id, bound to the
-    /// encryption context (v2 only).
+    /// encryption context (v2 and S3 Encryption Client objects; a v1
+    /// upload refuses it).
     Generate(String),
     /// A shared data key, stored wrapped (as `create-data-key` makes it):
     /// unwrapped with no context; v2 objects record it in their context.
@@ -154,7 +155,8 @@ impl<'t> Upload<'t> {
     }
 
     /// Encryption context pairs, stored in the object and (with
-    /// [`DataKeyFrom::Generate`]) bound to the data key by KMS. v2 only.
+    /// [`DataKeyFrom::Generate`]) bound to the data key by KMS. Not for v1
+    /// (refused: its header has no place for them).
     pub fn context(mut self, pairs: &[(String, String)]) -> Self {
         self.context = pairs.to_vec();
         self
@@ -166,20 +168,25 @@ impl<'t> Upload<'t> {
         self
     }
 
-    /// v2 frames of `2^exponent` plaintext bytes (default 64 KiB).
+    /// v2 frames of `2^exponent` plaintext bytes: 12 to 24 (4 KiB to
+    /// 16 MiB; default 16, 64 KiB). Others fail the upload
+    /// ([`Error::Header`]).
     pub fn frame_exponent(mut self, exponent: u8) -> Self {
         self.frame_exponent = exponent;
         self
     }
 
-    /// Bytes per part (default 8 MiB, at least 5 MiB; raised if needed so
-    /// that an input of known length fits in 10,000 parts).
+    /// Bytes per part (default 8 MiB; between S3's 5 MiB and 5 GiB, others
+    /// taken as the nearer; raised if needed so that an input of known
+    /// length fits in 10,000 parts). A part is held in memory for each
+    /// part in flight.
     pub fn part_size(mut self, bytes: usize) -> Self {
         self.options.part_size = bytes;
         self
     }
 
-    /// Parts in flight at once (default [`DEFAULT_CONCURRENCY`]).
+    /// Parts in flight at once (default [`DEFAULT_CONCURRENCY`]; 1 to
+    /// 10,000).
     pub fn concurrency(mut self, parts: usize) -> Self {
         self.options.concurrency = parts;
         self
@@ -239,34 +246,49 @@ impl<'t> Upload<'t> {
         UploadHandle {
             task: Some(task),
             cancel: Some(cancel),
+            joined: None,
         }
     }
 }
 
 /// A running upload: [`join`](UploadHandle::join) it, or
 /// [`abort`](UploadHandle::abort) it (which aborts the multipart upload, so
-/// no parts remain). Dropped, the upload goes on to its end unobserved.
+/// no parts remain). Dropping the handle aborts the upload too, as dropping
+/// a future cancels it (its multipart upload is aborted in the background);
+/// a program that wants the object must join.
 #[derive(Debug)]
+#[must_use = "dropping an upload's handle aborts the upload: join it"]
 pub struct UploadHandle {
     task: Option<JoinHandle<Result<Uploaded, Error>>>,
     cancel: Option<tokio::sync::oneshot::Sender<()>>,
+    /// What an earlier join returned: the upload (`Some`), or a failure.
+    joined: Option<Option<Uploaded>>,
 }
 
 impl UploadHandle {
     /// Waits for the upload to finish. On failure the multipart upload (if
     /// any) has been aborted. Cancel-safe: dropping the future leaves the
-    /// upload running, to be joined again or aborted.
+    /// upload running, to be joined again or aborted. Joined again once it
+    /// has finished, it returns the same upload (or
+    /// [`Error::JoinedAfterFailure`]).
     pub async fn join(&mut self) -> Result<Uploaded, Error> {
-        let task = self.task.as_mut().ok_or(Error::Aborted)?;
+        let Some(task) = self.task.as_mut() else {
+            return match &self.joined {
+                Some(Some(uploaded)) => Ok(uploaded.clone()),
+                _ => Err(Error::JoinedAfterFailure),
+            };
+        };
         let result = task.await;
         self.task = None;
-        result.map_err(|e| Error::Io(std::io::Error::other(e)))?
+        let result = result.map_err(|e| Error::Io(std::io::Error::other(e)))?;
+        self.joined = Some(result.as_ref().ok().cloned());
+        result
     }
 
     /// Stops the upload wherever it is and aborts its multipart upload;
     /// returns once that is done, saying whether the object was written
     /// all the same (its completion, or its one PUT, was sent before the
-    /// abort took effect).
+    /// abort took effect, or an earlier join returned it).
     pub async fn abort(mut self) -> Abandoned {
         if let Some(cancel) = self.cancel.take() {
             let _ = cancel.send(());
@@ -276,6 +298,7 @@ impl UploadHandle {
                 Ok(Ok(_) | Err(Error::AbortedAfterCompletion)) => Abandoned::Completed,
                 _ => Abandoned::Aborted,
             },
+            None if matches!(self.joined, Some(Some(_))) => Abandoned::Completed,
             None => Abandoned::Aborted,
         }
     }
@@ -551,6 +574,13 @@ pub(crate) async fn object_key(
     {
         return Err(Error::Unsupported(
             "a key file makes v2 objects with a fresh data key only (no other kind has a place to record its keyring)".into(),
+        ));
+    }
+    // A v1 header records no context, so a key bound to one (as every
+    // fresh key is, to atrest's own pair) could never be unwrapped again.
+    if format == Format::V1 && (matches!(from, DataKeyFrom::Generate(_)) || !pairs.is_empty()) {
+        return Err(Error::Unsupported(
+            "a v1 object has the shared data key (DataKeyFrom::Wrapped) and no encryption context: its header records neither a context nor a fresh key's binding".into(),
         ));
     }
     Ok(match from {

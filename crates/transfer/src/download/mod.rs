@@ -35,6 +35,11 @@ pub const FILE_STREAMS: usize = 8;
 /// file, as streams past the window wait.
 pub const ORDERED_STREAMS: usize = 12;
 
+/// The most ranged GETs one download streams at once: far past any gain
+/// (see [`FILE_STREAMS`]), and a bound that keeps a caller's
+/// `usize::MAX` from meaning endless tasks.
+pub const MAX_STREAMS: usize = 1024;
+
 /// Default bytes per ranged GET run: the upload part size, 8 MiB.
 pub const DEFAULT_PART_SIZE: usize = 8 * 1024 * 1024;
 
@@ -128,9 +133,13 @@ impl<'t> Download<'t> {
         }
     }
 
-    /// Only these plaintext bytes (v2 objects only): a [`ByteRange`], or
-    /// [`PlainRange::Last`] bytes; only the frames that hold them are
-    /// fetched. An end past the plaintext is clipped to it.
+    /// Only these plaintext bytes: a [`ByteRange`], or [`PlainRange::Last`]
+    /// bytes. Of a v2 object only the frames that hold them are fetched; an
+    /// S3 Encryption Client GCM object is fetched whole, as its one tag
+    /// covers all of it (see [`allow_legacy`](Download::allow_legacy) for
+    /// a range without it); a v1 object has no ranges
+    /// ([`Error::RangeNeedsV2`]). An end past the plaintext is clipped to
+    /// it.
     pub fn range(mut self, range: impl Into<PlainRange>) -> Self {
         self.range = Some(range.into());
         self
@@ -143,22 +152,27 @@ impl<'t> Download<'t> {
     }
 
     /// Ranged GETs streaming at once; default [`FILE_STREAMS`] into a file,
-    /// [`ORDERED_STREAMS`] into an ordered sink.
+    /// [`ORDERED_STREAMS`] into an ordered sink; at most [`MAX_STREAMS`]
+    /// (more are taken as that many).
     pub fn concurrency(mut self, streams: usize) -> Self {
-        self.concurrency = Some(streams.max(1));
+        self.concurrency = Some(streams.clamp(1, MAX_STREAMS));
         self
     }
 
     /// Smallest run of the object one ranged GET covers (default
-    /// [`DEFAULT_PART_SIZE`]).
+    /// [`DEFAULT_PART_SIZE`]; at least 512 KiB, the batch a stream reads
+    /// at a time: a run of a few bytes would be a GET each).
     pub fn part_size(mut self, bytes: usize) -> Self {
-        self.part_size = bytes.max(1);
+        self.part_size = bytes.max(STREAM_BATCH);
         self
     }
 
     /// The download's first GET (bytes `0..FIRST_FETCH` of the object, not
     /// pinned), made already by the caller, e.g. to look at the object's
     /// metadata: the download starts from it instead of making it again.
+    /// It must be of this download's URI: a [`Fetched`] names no object,
+    /// so nothing can check, and the rest of the object is fetched pinned
+    /// to its version (its ETag).
     pub fn first_fetch(mut self, first: Fetched) -> Self {
         self.first = Some(first);
         self
@@ -179,15 +193,26 @@ impl<'t> Download<'t> {
         self
     }
 
-    /// Downloads into `file` (empty; written at offsets by parallel
-    /// streams). On error the file holds an arbitrary part of the
-    /// plaintext: write to a temporary file and rename it only on success.
+    /// Downloads into `file`, which must be empty (one that is not is
+    /// refused, [`Error::Unsupported`]: bytes past the object's would be
+    /// left), written at offsets by parallel streams. On error the file
+    /// holds an arbitrary part of the plaintext: write to a temporary file
+    /// and rename it only on success.
     pub async fn into_file(self, file: std::fs::File) -> Result<Downloaded, Error> {
+        let len = file.metadata()?.len();
+        if len != 0 {
+            return Err(Error::Unsupported(format!(
+                "a download into a file needs an empty file; this one holds {len} bytes"
+            )));
+        }
         self.into_sink(Sink::File(file)).await
     }
 
-    /// Downloads into any ordered writer. Only authenticated plaintext (v2)
-    /// is written, in order; on error the writer holds a prefix of it.
+    /// Downloads into any ordered writer, in order; on error the writer
+    /// holds a prefix of the plaintext. A v2 or S3 Encryption Client GCM
+    /// object's plaintext is authenticated before it is written; a v1
+    /// object's cannot be (its format has no tag: only its padding is
+    /// checked, and [`Observer::warning`](crate::Observer::warning) is told).
     pub async fn into_writer<W>(self, writer: W) -> Result<Downloaded, Error>
     where
         W: tokio::io::AsyncWrite + Unpin + Send,
