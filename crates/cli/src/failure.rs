@@ -117,6 +117,12 @@ pub fn is_archived(err: &anyhow::Error) -> bool {
         .any(|c| matches!(c.downcast_ref::<S3Error>(), Some(S3Error::Archived { .. })))
 }
 
+/// Whether the error is S3's "no such key": the object does not exist.
+pub fn is_missing_object(err: &anyhow::Error) -> bool {
+    err.chain()
+        .any(|c| matches!(c.downcast_ref::<S3Error>(), Some(S3Error::NoSuchKey { .. })))
+}
+
 /// Picks the exit code for an error by the most specific cause it carries.
 pub fn exit_code(err: &anyhow::Error) -> Exit {
     for cause in err.chain() {

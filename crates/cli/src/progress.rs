@@ -135,6 +135,14 @@ impl Progress {
         }
     }
 
+    /// Prints `line` on stderr (a warning), the bar kept out of its way.
+    pub fn eprintln(&self, line: &str) {
+        match &self.bar {
+            Some(bar) => bar.suspend(|| crate::stdout::say_err!("{line}")),
+            None => crate::stdout::say_err!("{line}"),
+        }
+    }
+
     /// `n` more bytes done.
     pub fn inc(&self, n: u64) {
         if let Some(bar) = &self.bar {

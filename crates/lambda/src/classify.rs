@@ -36,6 +36,10 @@ pub enum TaskError {
     /// an operation this build lacks).
     #[error("{0}")]
     Refused(String),
+    /// The invocation's time ran out before the task finished (a stalled
+    /// endpoint, or too much work for one invocation): Batch retries it.
+    #[error("not finished within the invocation's time (Batch retries it)")]
+    TimedOut,
 }
 
 /// The result code a failure deserves: [`ResultCode::TemporaryFailure`]
@@ -58,6 +62,7 @@ pub fn classify(error: &TaskError) -> ResultCode {
         TaskError::Verify(e) => e.retry() == Retry::Temporary,
         TaskError::Upgrade(e) => e.retry() == Retry::Temporary,
         TaskError::Refused(_) => false,
+        TaskError::TimedOut => true,
     };
     match transient {
         true => ResultCode::TemporaryFailure,

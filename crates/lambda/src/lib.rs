@@ -49,6 +49,7 @@ use std::time::Duration;
 use atrest_kms::{CacheLimits, CachedKeys, Kms};
 use atrest_s3::{ByteRange, ObjectVersion, S3Error, S3Uri};
 use atrest_transfer::list::Kind;
+use atrest_transfer::metadata::SOURCE_ETAG_METADATA;
 use atrest_transfer::rewrap::{Action, Rewrap as Rewrapper, RewrapOptions};
 use atrest_transfer::upgrade::{Upgrade as Upgrader, UpgradeAction, UpgradeOptions};
 use atrest_transfer::verify::{Verify as Verifier, VerifyOptions};
@@ -146,6 +147,22 @@ impl Handler {
     /// whole: bad arguments or a schema other than 2.0 fail each task
     /// permanently, so the job's report says why.
     pub async fn handle(&self, event: BatchEvent) -> BatchResponse {
+        self.handle_until(event, None).await
+    }
+
+    /// [`Handler::handle`], answering by `deadline`: a task not finished by
+    /// then is a [`ResultCode::TemporaryFailure`] (Batch retries it), so
+    /// that a stalled endpoint or a slow object costs one report line, not
+    /// the whole invocation (Lambda would end it at its timeout, unanswered).
+    /// A task stopped so leaves no object half-written: an upload is
+    /// aborted, and a rewrite replaces its object only when complete (a
+    /// multipart upload it had begun is left for the bucket's lifecycle
+    /// rule to remove).
+    pub async fn handle_until(
+        &self,
+        event: BatchEvent,
+        deadline: Option<tokio::time::Instant>,
+    ) -> BatchResponse {
         let operation = match event.invocation_schema_version.as_str() {
             SCHEMA_VERSION => Operation::from_arguments(&event.job.user_arguments),
             other => Err(format!(
@@ -156,9 +173,13 @@ impl Handler {
             .map(|task| {
                 let operation = &operation;
                 async move {
-                    let done = match operation {
-                        Ok(op) => self.task(op, task).await,
-                        Err(why) => Err(TaskError::Refused(why.clone())),
+                    let done = match (operation, deadline) {
+                        (Ok(op), Some(deadline)) => {
+                            let task = tokio::time::timeout_at(deadline, self.task(op, task));
+                            task.await.unwrap_or(Err(TaskError::TimedOut))
+                        }
+                        (Ok(op), None) => self.task(op, task).await,
+                        (Err(why), _) => Err(TaskError::Refused(why.clone())),
                     };
                     result(task, done)
                 }
@@ -212,26 +233,36 @@ impl Handler {
         if target.bucket() == source.bucket() && target.key() == source.key() {
             return self.encrypt_in_place(args, source, version).await;
         }
-        if let Some(done) = not_plaintext(&self.source_kind(source, version).await?) {
+        let (kind, etag) = self.source_kind(source, version).await?;
+        if let Some(done) = not_plaintext(&kind) {
             return done.map(|line| format!("{line} (the source; nothing written to {target})"));
         }
-        // Done already? (A retried task, or a job run again.) An older
-        // object at the destination is replaced, as `aws s3 cp` replaces it.
+        // Done already? (A retried task, or a job run again.) Only a copy
+        // that records this very source (its ETag) is: a source written
+        // since is encrypted again, replacing the stale copy as `aws s3 cp`
+        // would. (An empty source's ETag is not known: encrypted again.)
+        let records_source = |head: &atrest_s3::ObjectHead| {
+            let recorded = head.properties.metadata.get(SOURCE_ETAG_METADATA);
+            etag.is_some() && recorded == etag.as_ref()
+        };
         match atrest_s3::head(&self.s3, &target).await {
-            Ok(_) => {
+            Ok(head) if records_source(&head) => {
                 let entry = atrest_transfer::list::describe(&self.s3, &target).await?;
                 if matches!(&entry.kind, Kind::Atrest(info) if info.version() == 2) {
                     return Ok("already encrypted".to_owned());
                 }
             }
-            Err(S3Error::NoSuchKey { .. }) => {}
+            Ok(_) | Err(S3Error::NoSuchKey { .. }) => {}
             Err(e) => return Err(e.into()),
         }
+        // The version whose ETag the copy records is the one encrypted.
         let pin = ObjectVersion {
-            etag: None,
+            etag: etag.clone(),
             version_id: version.map(str::to_owned),
         };
-        let len = self.encrypt_body(args, source, &target, pin).await?;
+        let len = self
+            .encrypt_body(args, source, &target, pin, etag.as_deref())
+            .await?;
         Ok(format!("encrypted to {target} ({len} bytes)"))
     }
 
@@ -253,47 +284,51 @@ impl Handler {
             ));
         }
         let pin = ObjectVersion::with_etag(&head.etag);
-        let len = self.encrypt_body(args, uri, uri, pin).await?;
+        let len = self.encrypt_body(args, uri, uri, pin, None).await?;
         Ok(format!("encrypted ({len} bytes)"))
     }
 
-    /// What the source of an encryption to elsewhere is: as `ls` sees it,
-    /// or, for a task naming a version, that version (`describe` reads
-    /// the current one only) by the same tests.
-    async fn source_kind(&self, uri: &S3Uri, version: Option<&str>) -> Result<Kind, TaskError> {
-        let Some(version) = version else {
-            return Ok(atrest_transfer::list::describe(&self.s3, uri).await?.kind);
-        };
-        let pin = ObjectVersion {
+    /// What the source of an encryption to elsewhere is (the version the
+    /// task names, or the current one), by `ls`'s tests, and its ETag.
+    async fn source_kind(
+        &self,
+        uri: &S3Uri,
+        version: Option<&str>,
+    ) -> Result<(Kind, Option<String>), TaskError> {
+        let pin = version.map(|version| ObjectVersion {
             etag: None,
             version_id: Some(version.to_owned()),
-        };
+        });
         let range = ByteRange::new(0, atrest_format::MAX_HEADER_LEN as u64 - 1);
-        let first = atrest_s3::get_range(&self.s3, uri, range, Some(&pin)).await?;
-        Ok(atrest_transfer::list::kind_of(uri.key(), &first))
+        let first = atrest_s3::get_range(&self.s3, uri, range, pin.as_ref()).await?;
+        let kind = atrest_transfer::list::kind_of(uri.key(), &first);
+        Ok((kind, first.version.etag))
     }
 
     /// Streams `source` (read as `pin` says) into an atrest v2 upload at
-    /// `target`; the plaintext's length.
+    /// `target`, recording `source_etag` if given; the plaintext's length.
     async fn encrypt_body(
         &self,
         args: &Encrypt,
         source: &S3Uri,
         target: &S3Uri,
         pin: ObjectVersion,
+        source_etag: Option<&str>,
     ) -> Result<u64, TaskError> {
         let body = atrest_s3::get(&self.s3, source, ByteRange::from(0), Some(&pin)).await?;
         let len = body.content_length.unwrap_or(0);
         if len > self.limits.max_object_bytes {
             return Err(too_large(len, self.limits.max_object_bytes));
         }
-        self.transfer
+        let mut upload = self
+            .transfer
             .upload(target, DataKeyFrom::Generate(args.kms_key.clone()))
             .context(&args.context)
-            .input_len(len)
-            .start(reader(body))
-            .join()
-            .await?;
+            .input_len(len);
+        if let Some(etag) = source_etag {
+            upload = upload.source_etag(etag);
+        }
+        upload.start(reader(body)).join().await?;
         Ok(len)
     }
 

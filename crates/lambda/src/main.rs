@@ -6,6 +6,24 @@
 
 use atrest_lambda::{BatchEvent, BatchResponse, Handler, Limits};
 use lambda_runtime::{service_fn, Error, LambdaEvent};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+/// Time kept at the end of an invocation to stop the tasks and answer.
+const ANSWER_MARGIN: Duration = Duration::from_secs(10);
+
+/// When to stop the tasks: `ANSWER_MARGIN` before the invocation's deadline
+/// (milliseconds since the epoch, from the runtime API), or at once if that
+/// has passed. `None` if the deadline is not known.
+fn answer_by(deadline_ms: u64) -> Option<tokio::time::Instant> {
+    if deadline_ms == 0 {
+        return None;
+    }
+    let deadline = UNIX_EPOCH.checked_add(Duration::from_millis(deadline_ms))?;
+    let left = deadline
+        .duration_since(SystemTime::now())
+        .unwrap_or_default();
+    Some(tokio::time::Instant::now() + left.saturating_sub(ANSWER_MARGIN))
+}
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
@@ -21,7 +39,13 @@ async fn main() -> Result<(), Error> {
         .without_time()
         .init();
     let limits = Limits::from_env()?;
-    let config = aws_config::load_from_env().await;
+    // A silent endpoint fails a request (and so its task, temporarily)
+    // instead of holding the invocation: the SDK sets no read timeout.
+    let timeouts = aws_config::timeout::TimeoutConfig::builder()
+        .connect_timeout(Duration::from_secs(10))
+        .read_timeout(Duration::from_secs(60))
+        .build();
+    let config = aws_config::from_env().timeout_config(timeouts).load().await;
     let handler = Handler::new(
         aws_sdk_s3::Client::new(&config),
         atrest_kms::Kms::new(aws_sdk_kms::Client::new(&config)),
@@ -30,7 +54,8 @@ async fn main() -> Result<(), Error> {
     let handler = &handler;
     lambda_runtime::run(service_fn(
         move |event: LambdaEvent<BatchEvent>| async move {
-            let response: BatchResponse = handler.handle(event.payload).await;
+            let deadline = answer_by(event.context.deadline);
+            let response: BatchResponse = handler.handle_until(event.payload, deadline).await;
             Ok::<_, Error>(response)
         },
     ))

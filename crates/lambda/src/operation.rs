@@ -109,7 +109,12 @@ impl Operation {
             }),
             "verify" => Operation::Verify(Verify {}),
             _ => Operation::Upgrade(Upgrade {
-                kms_key: args.get("kmsKey").cloned(),
+                // Optional, but not empty: "" is no key (each task failed
+                // at KMS, after its download).
+                kms_key: match args.get("kmsKey") {
+                    Some(_) => Some(required("kmsKey")?),
+                    None => None,
+                },
             }),
         })
     }
@@ -210,5 +215,7 @@ mod tests {
             Operation::from_arguments(&args(&[("operation", "upgrade"), ("kmsKey", "k")])),
             Ok(Operation::Upgrade(Upgrade { kms_key: Some(_) }))
         ));
+        let empty = Operation::from_arguments(&args(&[("operation", "upgrade"), ("kmsKey", "")]));
+        assert_eq!(empty, Err("upgrade needs the userArgument `kmsKey`".into()));
     }
 }

@@ -523,6 +523,26 @@ fn encrypt_to_a_destination_rewrap_and_refusals() {
         for r in w.invoke("dest-again", &to_destination, &tasks).await {
             assert_eq!(r.result_string, "already encrypted", "{r:?}");
         }
+        // A source written since is encrypted again (its copy was "already
+        // encrypted", the old content kept): the copy records its source.
+        w.put("src/f1", b"the source, changed".to_vec()).await;
+        let results = w.invoke("dest-changed", &to_destination, &tasks).await;
+        for r in &results {
+            match r.task_id.as_str() {
+                "d1" => assert!(r.result_string.starts_with("encrypted to s3://"), "{r:?}"),
+                _ => assert_eq!(r.result_string, "already encrypted", "{r:?}"),
+            }
+        }
+        let keys = atrest_kms::CachedKeys::uncached(atrest_kms::Kms::new(w.kms.clone()));
+        let transfer = Transfer::new(w.s3.clone(), Arc::new(keys));
+        let copy = S3Uri::parse(&format!("s3://{}/enc/src/f1", w.bucket)).unwrap();
+        let mut read = Vec::new();
+        transfer
+            .download(&copy)
+            .into_writer(&mut read)
+            .await
+            .unwrap();
+        assert_eq!(read, b"the source, changed");
         // The sources are as they were.
         assert_eq!(w.get("src/f2").await, plaintext(2));
         assert!(is_v2(&w.get("enc/src/f2").await));
@@ -979,5 +999,58 @@ fn tasks_naming_an_older_version_are_refused() {
             .tasks_in(&w.handler, &vb, &upgrade, &[("g.bin", Some(&current_v1))])
             .await;
         assert_result(&r[0], Succeeded, "already v2");
+    });
+}
+
+/// An endpoint that accepts connections and never answers held an
+/// invocation until Lambda ended it (the SDK sets no read timeout), every
+/// task unanswered. With the invocation's deadline each task ends as a
+/// TemporaryFailure by then, for Batch to retry.
+#[test]
+fn a_silent_endpoint_fails_the_tasks_temporarily_by_the_deadline() {
+    block_on(async {
+        let silent = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let endpoint = format!("http://{}", silent.local_addr().unwrap());
+        let held = tokio::spawn(async move {
+            let mut connections = Vec::new();
+            while let Ok((connection, _)) = silent.accept().await {
+                connections.push(connection);
+            }
+        });
+        let config = aws_config::defaults(BehaviorVersion::latest())
+            .region(Region::new("us-east-1"))
+            .endpoint_url(&endpoint)
+            .credentials_provider(aws_sdk_s3::config::Credentials::new(
+                "testing", "testing", None, None, "tests",
+            ))
+            .load()
+            .await;
+        let s3 = aws_sdk_s3::Client::from_conf(
+            aws_sdk_s3::config::Builder::from(&config)
+                .force_path_style(true)
+                .build(),
+        );
+        let kms = atrest_kms::Kms::new(aws_sdk_kms::Client::new(&config));
+        let handler = Handler::new(s3, kms, Limits::default());
+        let event: BatchEvent = serde_json::from_value(json!({
+            "invocationSchemaVersion": "2.0",
+            "invocationId": "silent",
+            "job": {"id": "job-1", "userArguments": {"operation": "verify"}},
+            "tasks": [
+                {"taskId": "a", "s3Bucket": "b", "s3Key": "k1", "s3VersionId": null},
+                {"taskId": "b", "s3Bucket": "b", "s3Key": "k2", "s3VersionId": null},
+            ],
+        }))
+        .unwrap();
+        let started = std::time::Instant::now();
+        let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(2);
+        let response = handler.handle_until(event, Some(deadline)).await;
+        assert!(started.elapsed() < std::time::Duration::from_secs(10));
+        assert_eq!(response.results.len(), 2);
+        for r in &response.results {
+            assert_eq!(r.result_code, ResultCode::TemporaryFailure, "{r:?}");
+            assert!(r.result_string.contains("invocation's time"), "{r:?}");
+        }
+        held.abort();
     });
 }

@@ -108,7 +108,8 @@ impl S3Error {
     }
 
     /// [`S3Error::from_sdk`] of a copy from `from` to `to`: an archived
-    /// object is the source.
+    /// or missing object is the source (a copy's destination need not
+    /// exist).
     pub(crate) fn from_copy<E>(
         op: &'static str,
         from: &S3Uri,
@@ -120,6 +121,9 @@ impl S3Error {
     {
         match Self::from_sdk(op, to, err) {
             S3Error::Archived { .. } => S3Error::Archived {
+                uri: from.to_string(),
+            },
+            S3Error::NoSuchKey { .. } => S3Error::NoSuchKey {
                 uri: from.to_string(),
             },
             other => other,

@@ -160,3 +160,28 @@ async fn a_stream_of_unknown_length_gets_larger_parts_after_every_thousand() {
     up.finish().await.unwrap();
     assert_eq!((first.num_calls(), doubled.num_calls()), (1000, 2));
 }
+
+/// A copy whose source is gone names the source (it named the destination,
+/// which a copy never needs to exist: "object s3://b/q/x does not exist"
+/// when another mover had taken `p/x`).
+#[tokio::test]
+async fn a_copy_of_a_missing_source_names_the_source() {
+    use aws_sdk_s3::operation::copy_object::CopyObjectError;
+    let copy = mock!(Client::copy_object).then_error(|| {
+        CopyObjectError::generic(
+            aws_sdk_s3::error::ErrorMetadata::builder()
+                .code("NoSuchKey")
+                .build(),
+        )
+    });
+    let client = mock_client!(aws_sdk_s3, RuleMode::MatchAny, [&copy]);
+    let from = S3Uri::parse("s3://bucket/p/x").unwrap();
+    let to = S3Uri::parse("s3://bucket/q/x").unwrap();
+    let err = atrest_s3::copy_object(&client, &from, &to, "\"etag\"", None)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&err, S3Error::NoSuchKey { uri } if uri == "s3://bucket/p/x"),
+        "{err:?}"
+    );
+}

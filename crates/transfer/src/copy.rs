@@ -23,10 +23,10 @@ use futures::StreamExt;
 use crate::rewrap::copy_ranges;
 use crate::Stop;
 
-/// A copy ended by [`Stop`].
-fn stopped(to: &S3Uri) -> S3Error {
+/// A copy ended by [`Stop`] during `op`.
+fn stopped(op: &'static str, to: &S3Uri) -> S3Error {
     S3Error::Request {
-        op: "UploadPartCopy",
+        op,
         uri: to.to_string(),
         source: "stopped before it completed".into(),
     }
@@ -119,7 +119,7 @@ pub async fn copy(
     stop: &Stop,
 ) -> Result<Copied, S3Error> {
     if stop.is_stopped() {
-        return Err(stopped(to));
+        return Err(stopped("CopyObject", to));
     }
     // Nothing begun yet: a stop drops these reads at once.
     let reads = async {
@@ -128,7 +128,7 @@ pub async fn copy(
     };
     let (head, instruction) = tokio::select! {
         read = reads => read?,
-        () = stop.stopped() => return Err(stopped(to)),
+        () = stop.stopped() => return Err(stopped("CopyObject", to)),
     };
     let suffix = atrest_format::s3ec::INSTRUCTION_SUFFIX;
     let instruction_to = to.with_key(format!("{}{suffix}", to.key()));
@@ -212,7 +212,7 @@ async fn copy_body(
         .collect::<Vec<_>>();
     let parts = tokio::select! {
         parts = parts => parts.into_iter().collect::<Result<Vec<_>, _>>(),
-        () = stop.stopped() => Err(stopped(to)),
+        () = stop.stopped() => Err(stopped("UploadPartCopy", to)),
     };
     let done = match parts {
         Ok(parts) => upload.complete(parts).await,

@@ -258,26 +258,46 @@ fn parse_rows(
     let mut reader = csv::ReaderBuilder::new()
         .has_headers(false)
         .flexible(true)
-        .from_reader(QuoteCount {
+        .from_reader(Counting {
             inner: input,
             quotes: 0,
+            read: 0,
+            newlines: std::collections::VecDeque::new(),
+            lines_before: 0,
+            last: 0,
+            seen: 0,
+            odd_quote_line: 0,
         });
     let mut found = Vec::new();
     let mut record = csv::StringRecord::new();
-    let mut last_line;
+    let mut last_line = 1;
     loop {
-        let line = reader.position().line();
+        // The line a record starts on, from its byte offset (the csv
+        // reader's line numbers leave out blank lines).
+        let line = match reader.read_record(&mut record) {
+            Ok(false) => break,
+            Ok(true) => match record.position() {
+                Some(at) => reader.get_mut().line_at(at.byte()),
+                None => last_line,
+            },
+            Err(e) => {
+                let line = match e.position() {
+                    Some(at) => reader.get_mut().line_at(at.byte()),
+                    None => last_line,
+                };
+                return Err(ManifestError::Bad {
+                    source_name: source_name.to_owned(),
+                    line,
+                    reason: e.to_string(),
+                });
+            }
+        };
         last_line = line;
         let bad = |reason: String| ManifestError::Bad {
             source_name: source_name.to_owned(),
             line,
             reason,
         };
-        match reader.read_record(&mut record) {
-            Ok(false) => break,
-            Ok(true) => {}
-            Err(e) => return Err(bad(e.to_string())),
-        }
         if record.iter().all(str::is_empty) {
             continue;
         }
@@ -326,28 +346,80 @@ fn parse_rows(
         }
     }
     // A quote still open at the end (no line break after it to tell): the
-    // csv reader takes the rest as the field.
+    // csv reader takes the rest as the field. Its line is the quote's.
     if reader.get_ref().quotes % 2 == 1 {
         return Err(ManifestError::Bad {
             source_name: source_name.to_owned(),
-            line: last_line,
+            line: reader.get_ref().odd_quote_line,
             reason: "a quote not closed".into(),
         });
     }
     Ok(found)
 }
 
-/// A reader that counts the `"` read through it: in well-formed CSV they
-/// pair up (an escaped quote is two).
-struct QuoteCount<R> {
+/// A reader that counts the `"` read through it (in well-formed CSV they
+/// pair up: an escaped quote is two), and the line breaks, to tell the line
+/// of a byte offset.
+struct Counting<R> {
     inner: R,
     quotes: u64,
+    /// Bytes read so far.
+    read: u64,
+    /// Offsets of the line breaks (`\n`, and whether a `\r` came before)
+    /// read and not yet passed by [`Counting::line_at`] (a reader's buffer
+    /// of them at most).
+    newlines: std::collections::VecDeque<(u64, bool)>,
+    /// Line breaks before the first of `newlines`.
+    lines_before: u64,
+    /// The last byte read.
+    last: u8,
+    /// Line breaks read.
+    seen: u64,
+    /// The line of the quote that last left an odd count open.
+    odd_quote_line: u64,
 }
 
-impl<R: Read> Read for QuoteCount<R> {
+impl<R> Counting<R> {
+    /// The line (from 1) of the record that starts at `offset`, or after
+    /// the blank lines there (the csv reader skips them, and its position
+    /// is before them); offsets asked for never go back.
+    fn line_at(&mut self, mut offset: u64) -> u64 {
+        while let Some(&(at, crlf)) = self.newlines.front() {
+            let blank = at == offset || (crlf && at == offset + 1);
+            if at >= offset && !blank {
+                break;
+            }
+            if blank {
+                offset = at + 1;
+            }
+            self.newlines.pop_front();
+            self.lines_before += 1;
+        }
+        self.lines_before + 1
+    }
+}
+
+impl<R: Read> Read for Counting<R> {
     fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
         let n = self.inner.read(buf)?;
-        self.quotes += buf[..n].iter().filter(|&&b| b == b'"').count() as u64;
+        for (i, &b) in buf[..n].iter().enumerate() {
+            match b {
+                b'"' => {
+                    self.quotes += 1;
+                    if self.quotes % 2 == 1 {
+                        self.odd_quote_line = self.seen + 1;
+                    }
+                }
+                b'\n' => {
+                    self.seen += 1;
+                    let crlf = self.last == b'\r';
+                    self.newlines.push_back((self.read + i as u64, crlf));
+                }
+                _ => {}
+            }
+            self.last = b;
+        }
+        self.read += n as u64;
         Ok(n)
     }
 }
@@ -562,7 +634,8 @@ async fn fetch(s3: &aws_sdk_s3::Client, source: &ManifestSource) -> Result<Vec<u
 #[non_exhaustive]
 pub struct Selection {
     /// The objects, in the bucket of the prefix, sorted by key (sizes from
-    /// the listing; from a manifest, its `Size` or 0).
+    /// the listing; from a manifest, its `Size` or 0, but for a `dir/` key
+    /// read with a HeadObject).
     pub objects: Vec<Listed>,
     /// Objects of other shards listed, or manifest rows of other shards
     /// read (duplicate rows each counted: telling them apart would hold
@@ -570,6 +643,9 @@ pub struct Selection {
     pub other_shards: u64,
     /// Manifest rows outside the prefix (another bucket or key prefix).
     pub outside_prefix: u64,
+    /// Rows the manifest holds (all of them, in any shard or prefix): none
+    /// is worth a word, as a failed export upstream gives an empty file.
+    pub manifest_rows: u64,
     /// The S3 Encryption Client instruction files of selected objects, left
     /// out of `objects`: each goes with its object
     /// ([`crate::list::take_instruction_files`]).
@@ -615,18 +691,26 @@ pub async fn select(
             .await?;
             selection.outside_prefix = outside.into_inner();
             selection.other_shards = other_shards.into_inner();
+            selection.manifest_rows =
+                rows.rows.len() as u64 + selection.outside_prefix + selection.other_shards;
             if !rows.inventory {
                 let named = rows.rows.iter().filter(|o| o.version_id.is_some());
                 selection.with_version_id = named.count() as u64;
             }
-            rows.rows
-                .into_iter()
-                .map(|o| Listed {
+            let (mut listed, mut sizeless_dirs) = (Vec::new(), Vec::new());
+            for o in rows.rows {
+                let row = Listed {
                     key: o.key,
                     size: o.size.unwrap_or(0),
                     last_modified: None,
-                })
-                .collect()
+                };
+                match o.size.is_none() && row.key.ends_with('/') {
+                    true => sizeless_dirs.push(row),
+                    false => listed.push(row),
+                }
+            }
+            listed.extend(sizes_of(s3, prefix, sizeless_dirs).await?);
+            listed
         }
     };
     for object in listed {
@@ -645,6 +729,31 @@ pub async fn select(
     selection.instruction_files =
         crate::list::take_instruction_files(s3, prefix, &mut selection.objects).await?;
     Ok(selection)
+}
+
+/// Manifest rows that name `dir/` keys and give no size (a Batch
+/// Operations CSV gives none), with their sizes, read with a HeadObject
+/// each: only an empty one is a folder marker, and one that holds data
+/// must not be left out for one. A row whose object is gone stays 0 (no
+/// marker to leave out, no data to lose).
+async fn sizes_of(
+    s3: &aws_sdk_s3::Client,
+    prefix: &S3Uri,
+    rows: Vec<Listed>,
+) -> Result<Vec<Listed>, S3Error> {
+    use futures::{StreamExt, TryStreamExt};
+    let heads = rows.into_iter().map(|mut row| async move {
+        row.size = match atrest_s3::head(s3, &prefix.with_key(&row.key)).await {
+            Ok(head) => head.len,
+            Err(S3Error::NoSuchKey { .. }) => 0,
+            Err(e) => return Err(e),
+        };
+        Ok(row)
+    });
+    futures::stream::iter(heads)
+        .buffer_unordered(32)
+        .try_collect()
+        .await
 }
 
 #[cfg(test)]
@@ -698,6 +807,12 @@ mod tests {
             ),
             // Cut short inside a quote, with no line break after it.
             ("b,a\nb,\"dir/x,y", "line 2: a quote not closed"),
+            // The line the bad row is on, past blank lines, CRLFs, and a
+            // stray quote before the end.
+            ("b,k\n\n\nb\n", "line 4: 1 field"),
+            ("b,k\r\nb\r\n", "line 2: 1 field"),
+            ("b,1\r\nb,2\r\nb,3\r\nb,%zz\r\n", "line 4: the key `%zz`"),
+            ("b,1\nb,2\nb,3\nb,p\"q/1\nb,4\n", "line 4: a"),
         ];
         for (csv, want) in cases {
             let err = parse_batch_csv(csv.as_bytes()).unwrap_err().to_string();

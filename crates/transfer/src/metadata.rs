@@ -15,10 +15,17 @@ pub const MTIME_METADATA: &str = "atrest-mtime";
 /// and value together (2 KB).
 pub const METADATA_LIMIT: usize = 2048;
 
+/// The user-metadata entry where an encrypted copy of an S3 object records
+/// the source's ETag ([`Upload::source_etag`](crate::Upload::source_etag)),
+/// so that a later run can tell whether the source changed since.
+pub const SOURCE_ETAG_METADATA: &str = "atrest-source-etag";
+
 /// Room kept for atrest's own entries within [`METADATA_LIMIT`]: the
-/// modification time, and the KMS key ARN (ARNs of KMS keys are well
-/// under 128 bytes).
-pub const RESERVED_METADATA: usize = MTIME_METADATA.len() + 32 + KMS_KEY_METADATA.len() + 128;
+/// modification time, the KMS key ARN (ARNs of KMS keys are well under
+/// 128 bytes) and a source's ETag (a quoted MD5, with `-N` for a multipart
+/// object).
+pub const RESERVED_METADATA: usize =
+    MTIME_METADATA.len() + 32 + KMS_KEY_METADATA.len() + 128 + SOURCE_ETAG_METADATA.len() + 48;
 
 /// The prefixes of metadata names that user metadata may not use:
 /// atrest's own entries, and the S3 Encryption Client's envelope (given

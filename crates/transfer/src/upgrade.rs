@@ -284,7 +284,7 @@ impl Upgrade {
         if let Err(e) = atrest_s3::delete_every_version(self.transfer.s3(), &temp).await {
             tracing::warn!(
                 uri = %crate::escape(&temp.to_string()),
-                error = %e,
+                error = %with_causes(&e),
                 "could not delete the temporary object of an upgrade"
             );
         }
@@ -475,7 +475,7 @@ impl Upgrade {
                 // applies to anything, and a stale one is harmless.
                 Err(e) => tracing::warn!(
                     uri = %crate::escape(&file.to_string()),
-                    error = %e,
+                    error = %with_causes(&e),
                     "could not delete the instruction file of an upgraded object"
                 ),
             }
@@ -669,4 +669,17 @@ fn s3_error(uri: &S3Uri, e: S3Error) -> UpgradeError {
 
 fn is_broken_pipe(e: &Error) -> bool {
     matches!(e, Error::Io(io) if io.kind() == std::io::ErrorKind::BrokenPipe)
+}
+
+/// An error and its causes on one line, for a warning: the cause says
+/// why ("ListObjectVersions ... failed" alone did not).
+fn with_causes(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut line = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        line.push_str(": ");
+        line.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    crate::escape(&line)
 }

@@ -76,6 +76,7 @@ pub struct Upload<'t> {
     properties: Properties,
     modified: Option<SystemTime>,
     create_only: bool,
+    source_etag: Option<String>,
 }
 
 impl std::fmt::Debug for Upload<'_> {
@@ -125,7 +126,18 @@ impl<'t> Upload<'t> {
             properties: Properties::default(),
             modified: None,
             create_only: false,
+            source_etag: None,
         }
+    }
+
+    /// The ETag of the S3 object this upload is an encrypted copy of,
+    /// recorded in the object's metadata
+    /// ([`crate::metadata::SOURCE_ETAG_METADATA`]): a later run tells from
+    /// it whether the source changed since (a copy that records another
+    /// ETag, or none, is stale).
+    pub fn source_etag(mut self, etag: &str) -> Self {
+        self.source_etag = Some(etag.to_owned());
+        self
     }
 
     /// Writes the object only if none has its key (`If-None-Match: *`): a
@@ -241,6 +253,7 @@ impl<'t> Upload<'t> {
             properties: self.properties,
             modified: self.modified,
             create_only: self.create_only,
+            source_etag: self.source_etag,
         };
         let task = tokio::spawn(job.run(Box::new(input), cancelled));
         UploadHandle {
@@ -321,6 +334,7 @@ struct Job {
     properties: Properties,
     modified: Option<SystemTime>,
     create_only: bool,
+    source_etag: Option<String>,
 }
 
 impl Job {
@@ -343,6 +357,10 @@ impl Job {
                 crate::metadata::MTIME_METADATA.to_owned(),
                 crate::metadata::encode_mtime(time),
             );
+        }
+        if let Some(etag) = &self.source_etag {
+            let name = crate::metadata::SOURCE_ETAG_METADATA.to_owned();
+            properties.metadata.insert(name, etag.clone());
         }
         let mut upload = Uploader::new(self.s3.clone(), self.uri.clone(), options);
         if self.len.is_none() && self.expected_len.is_none() {

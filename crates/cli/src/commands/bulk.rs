@@ -297,6 +297,23 @@ impl<'a> Run<'a> {
                     self.overall.one_done();
                     return None;
                 }
+                // An object a manifest names that is gone (deleted since
+                // the inventory): said, as `ls` says it, not a failure that
+                // every rerun of the shard would repeat.
+                let gone = self.bulk.select.manifest.is_some()
+                    && result
+                        .as_ref()
+                        .is_err_and(crate::failure::is_missing_object);
+                if gone {
+                    if crate::stdout::warns(self.bulk.quiet) {
+                        self.overall.bar.eprintln(&format!(
+                            "warning: skipped {}: the manifest names it, but it does not exist",
+                            item.name
+                        ));
+                    }
+                    self.overall.one_done();
+                    return None;
+                }
                 if self.bulk.args.json && !interrupted {
                     let line = match (dry_run, &result) {
                         (true, Ok(bytes)) => dry_run_json(&item.name, item.line.as_ref(), *bytes),
@@ -660,6 +677,14 @@ pub async fn select(
                 "shard {shard}: {} ({} in other shards)",
                 super::count_of(selection.objects.len(), "object"),
                 super::count_of(selection.other_shards as usize, unit)
+            );
+        }
+    }
+    if let Some(manifest) = args.manifest.as_ref() {
+        if selection.manifest_rows == 0 && crate::stdout::warns(quiet) {
+            crate::stdout::say_err!(
+                "warning: the manifest {} has no rows: nothing to do",
+                crate::escape(&manifest.to_string())
             );
         }
     }

@@ -134,6 +134,42 @@ impl<'a> Objects<'a> {
         results
     }
 
+    /// With `--manifest`, the objects it names that no longer exist
+    /// (`missing` tells their errors; an inventory is up to a day old, and
+    /// deletions meanwhile are normal) are left out of `results`, each
+    /// said in a warning as `ls` says them: they failed every rerun, so a
+    /// shard could never finish.
+    pub fn leave_out_missing<T, E>(
+        &self,
+        results: &mut Results<T, E>,
+        missing: impl Fn(&E) -> bool,
+    ) {
+        if self.select.manifest.is_none() || !self.recursive {
+            return;
+        }
+        let before = results.len();
+        results.retain(|(uri, r)| match r {
+            Err(e) if missing(e) => {
+                if crate::stdout::warns(self.quiet) {
+                    let name = escape(&uri.to_string());
+                    crate::stdout::say_err!(
+                        "warning: skipped {name}: the manifest names it, but it does not exist"
+                    );
+                }
+                false
+            }
+            _ => true,
+        });
+        let gone = before - results.len();
+        if gone > 0 && crate::stdout::warns(self.quiet) {
+            crate::stdout::say_err!(
+                "warning: {} of the manifest no longer {}",
+                count_of(gone, "object"),
+                if gone == 1 { "exists" } else { "exist" }
+            );
+        }
+    }
+
     /// Whether the one object named without `-r` failed.
     pub fn lone_failed<T, E>(&self, results: &Results<T, E>) -> bool {
         !self.recursive && results.first().is_some_and(|(_, r)| r.is_err())

@@ -6,6 +6,7 @@ use std::path::Path;
 
 use anyhow::{Context, Result};
 use atrest_kms::Kms;
+use atrest_s3::S3Error;
 use atrest_transfer::rewrap::{Action, Rewrap, RewrapError, RewrapOptions, Rewrapped};
 use serde_json::json;
 
@@ -38,22 +39,25 @@ pub async fn run(
             async |uri| rewrap.object(uri).await,
         )
         .await;
+    objects.leave_out_missing(&mut results, |e| {
+        matches!(e, RewrapError::S3(S3Error::NoSuchKey { .. }))
+    });
     if stop.is_stopped() {
         // Interrupted: what was done before is reported (objects already
         // rewritten among it), then the signal.
         results.retain(|(_, r)| !matches!(r, Err(RewrapError::Stopped { .. })));
-        report(&args, &results, &rewrap);
+        report(&args, &results, &rewrap, true);
         return Ok(());
     }
     // With --json the one object's failure has its document too (the
     // error and exit code follow, as without it).
     if objects.json && objects.lone_failed(&results) {
-        report(&args, &results, &rewrap);
+        report(&args, &results, &rewrap, false);
     }
     if let Some(e) = objects.lone_failure(&mut results) {
         return Err(into_anyhow(e));
     }
-    report(&args, &results, &rewrap);
+    report(&args, &results, &rewrap, false);
     super::outcome(&results, Exit::Runtime, "failed")
 }
 
@@ -79,7 +83,12 @@ fn verb(action: Action) -> &'static str {
     }
 }
 
-fn report(args: &Args<'_>, results: &Results<Rewrapped, RewrapError>, rewrap: &Rewrap) {
+fn report(
+    args: &Args<'_>,
+    results: &Results<Rewrapped, RewrapError>,
+    rewrap: &Rewrap,
+    interrupted: bool,
+) {
     let totals = rewrap.totals();
     let count = |a: Action| count(results, |d| d.action == a);
     let failed = failures(results);
@@ -129,6 +138,7 @@ fn report(args: &Args<'_>, results: &Results<Rewrapped, RewrapError>, rewrap: &R
         line: &line,
         totals: json!({
             "dry_run": args.dry_run,
+            "interrupted": interrupted,
             "rewrapped": count(Action::Rewrapped),
             "would_rewrap": count(Action::WouldRewrap),
             "skipped": count(Action::Skipped),

@@ -5,6 +5,7 @@ use crate::interrupt::unless_stopped;
 use std::sync::Arc;
 
 use anyhow::Result;
+use atrest_s3::S3Error;
 use atrest_transfer::upgrade::{Upgrade, UpgradeAction, UpgradeError, UpgradeOptions, Upgraded};
 use atrest_transfer::{Stop, Transfer};
 use serde_json::json;
@@ -37,22 +38,25 @@ pub async fn run(
             async |uri| upgrade.object(uri).await,
         )
         .await;
+    objects.leave_out_missing(&mut results, |e| {
+        matches!(e, UpgradeError::S3(S3Error::NoSuchKey { .. }))
+    });
     if stop.is_stopped() {
         // Interrupted: what was done before is reported (objects already
         // rewritten among it), then the signal.
         results.retain(|(_, r)| !matches!(r, Err(UpgradeError::Stopped { .. })));
-        report(&args, &results);
+        report(&args, &results, true);
         return Ok(());
     }
     // With --json the one object's failure has its document too (the
     // error and exit code follow, as without it).
     if objects.json && objects.lone_failed(&results) {
-        report(&args, &results);
+        report(&args, &results, false);
     }
     if let Some(e) = objects.lone_failure(&mut results) {
         return Err(into_anyhow(e));
     }
-    report(&args, &results);
+    report(&args, &results, false);
     super::outcome(&results, Exit::Runtime, "failed")
 }
 
@@ -86,7 +90,7 @@ fn verb(action: UpgradeAction) -> &'static str {
     }
 }
 
-fn report(args: &Args<'_>, results: &Results<Upgraded, UpgradeError>) {
+fn report(args: &Args<'_>, results: &Results<Upgraded, UpgradeError>, interrupted: bool) {
     let count = |a: UpgradeAction| count(results, |d| d.action == a);
     let failed = failures(results);
     let json = |d: &Upgraded| {
@@ -131,6 +135,7 @@ fn report(args: &Args<'_>, results: &Results<Upgraded, UpgradeError>) {
         line: &line,
         totals: json!({
             "dry_run": args.dry_run,
+            "interrupted": interrupted,
             "upgraded": count(UpgradeAction::Upgraded),
             "would_upgrade": count(UpgradeAction::WouldUpgrade),
             "skipped": count(UpgradeAction::Skipped),

@@ -4,6 +4,7 @@
 use std::sync::Arc;
 
 use anyhow::Result;
+use atrest_s3::S3Error;
 use atrest_transfer::verify::{Verified, Verify, VerifyError, VerifyOptions};
 use atrest_transfer::{Kind, Transfer};
 use serde_json::json;
@@ -29,11 +30,14 @@ pub async fn run(
         .part_size(args.part_size);
     let verify = Verify::new(Transfer::new(s3.clone(), keys), options);
     let objects = &args.objects;
-    let results = objects
+    let mut results = objects
         .run_each(objects.list(s3).await?, async |uri| {
             verify.object(uri).await
         })
         .await;
+    objects.leave_out_missing(&mut results, |e| {
+        matches!(e, VerifyError::S3(S3Error::NoSuchKey { .. }))
+    });
     if !objects.recursive {
         if let Some((_, Err(VerifyError::S3(_)))) = results.first() {
             // Nothing to report about an object that cannot be read at all.

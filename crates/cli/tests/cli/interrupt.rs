@@ -432,7 +432,40 @@ fn an_interrupted_rewrap_reports_the_objects_it_rewrote() {
         "{}",
         stderr(&out)
     );
-    assert_eq!((env.get_raw("r/b"), env.get_raw("r/c")), (b, c));
+    assert_eq!(
+        (env.get_raw("r/b"), env.get_raw("r/c")),
+        (b.clone(), c.clone())
+    );
+
+    // The same with --json: the document says it was interrupted (it read
+    // as a whole run, only the exit status telling).
+    proxy.add(Op::PutObject, Fault::HoldResponse, 1);
+    let child = proxy
+        .atrest(&env)
+        .args(args)
+        .arg("--json")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    wait_for("S3 to take the next rewrite", || env.get_raw("r/b") != b);
+    signal(child.id(), "INT");
+    let out = child.wait_with_output().unwrap();
+    assert_status(&out, 130, &args);
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(doc["interrupted"], true, "{doc}");
+    assert_eq!(doc["rewrapped"], 1, "{doc}");
+    assert_eq!(env.get_raw("r/c"), c);
+    let out = env.ok(&[
+        "rewrap",
+        "-r",
+        &env.uri("r/"),
+        "--to-key",
+        &new_arn,
+        "--json",
+    ]);
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(doc["interrupted"], false, "{doc}");
 }
 
 /// SIGINT while the PutObject of an upgrade's temporary object is on its

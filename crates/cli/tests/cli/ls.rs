@@ -601,6 +601,8 @@ fn page_size_sets_the_keys_per_listing_request() {
 
 /// An empty manifest in S3 selects nothing, as an empty local one does:
 /// before, its GET (`Range: bytes=0-`) got S3's 416 and the run failed.
+/// A warning says it had no rows (a failed export upstream makes one; a
+/// run over it said nothing, exit 0).
 #[test]
 fn an_empty_manifest_in_s3_selects_nothing() {
     let Some(env) = env() else { return };
@@ -616,4 +618,10 @@ fn an_empty_manifest_in_s3_selects_nothing() {
     ];
     let out = env.ok(&args);
     assert_eq!(json(&out)["objects"], serde_json::json!([]));
+    let warning = format!("warning: the manifest {manifest} has no rows: nothing to do");
+    assert!(stderr(&out).contains(&warning), "{}", stderr(&out));
+    std::fs::write(env.path("empty.csv"), "").unwrap();
+    let args = ["verify", "-r", &env.uri("m/"), "--manifest", "empty.csv"];
+    let out = env.ok(&args);
+    assert!(stderr(&out).contains("has no rows"), "{}", stderr(&out));
 }

@@ -690,6 +690,20 @@ fn an_object_named_like_a_folder_that_holds_data_is_not_skipped() {
         .map(|o| o["object"].as_str().unwrap())
         .collect();
     assert_eq!(verified, [env.uri("q/dir/"), env.uri("q/other")], "{doc}");
+    // From a Batch Operations manifest, which gives no sizes: the same (its
+    // `dir/` rows were all taken for folder markers and left out).
+    let rows = format!("{0},q/dir/\n{0},q/empty/\n{0},q/other\n", env.bucket);
+    std::fs::write(env.path("rows.csv"), rows).unwrap();
+    let args = [
+        "verify",
+        "-r",
+        &env.uri("q/"),
+        "--json",
+        "--manifest",
+        "rows.csv",
+    ];
+    let from_manifest: serde_json::Value = serde_json::from_slice(&env.ok(&args).stdout).unwrap();
+    assert_eq!(from_manifest["objects"], doc["objects"], "{from_manifest}");
     env.ok(&["cp", "-r", &env.uri("q/"), &env.uri("q2/")]);
     assert_eq!(keys(&env, "q2/"), ["q2/dir/", "q2/other"]);
     let args = ["cp", "-r", &env.uri("q/"), "down"];
