@@ -204,6 +204,11 @@ pub async fn run_all(
                 continue;
             }
         }
+        // Stopped by the signal: not done, and no failure of its own (the
+        // run ends with the signal; a rerun copies it).
+        if args.recursive && done.is_err() && stop.is_stopped() {
+            continue;
+        }
         if args.json {
             let len = done.as_ref().map(|c| c.len);
             crate::stdout::say!("{}", object_json("", Some(&line), len));

@@ -513,3 +513,47 @@ fn an_interrupted_upgrade_leaves_no_temporary_object_behind() {
     assert_eq!(env.get_raw("old"), original);
     assert_eq!(open_uploads(&env), 0);
 }
+
+/// SIGINT while `mv -r` inside S3 reads an object before copying it: the
+/// copy that was stopped was reported as a failure ("failed: ... UploadPartCopy
+/// ... stopped before it completed") of a one-object CopyObject. It is not
+/// done, and not a failure: the run ends with the signal, the object where
+/// it was.
+#[test]
+fn an_interrupted_move_inside_s3_reports_no_failure_for_what_it_stopped() {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    use std::sync::Arc;
+
+    use crate::faults::{Op, Proxy};
+    let Some(env) = env() else { return };
+    env.create_data_key();
+    std::fs::write(env.path("in"), b"to move").unwrap();
+    for name in ["p/a", "p/b"] {
+        env.ok(&["encrypt", "in", &env.uri(name)]);
+    }
+    let proxy = Proxy::start(&env.endpoint);
+    let pid = Arc::new(AtomicU32::new(0));
+    let signalled = pid.clone();
+    // The listing goes through; the first HEAD of a copy is held, the
+    // signal sent meanwhile.
+    proxy.before(Op::OtherS3, || {});
+    proxy.before(Op::OtherS3, move || {
+        signal(signalled.load(Ordering::SeqCst), "INT");
+        std::thread::sleep(Duration::from_millis(500));
+    });
+    let args = ["mv", "-r", &env.uri("p/"), &env.uri("q/"), "--jobs", "1"];
+    let child = proxy
+        .atrest(&env)
+        .args(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    pid.store(child.id(), Ordering::SeqCst);
+    let out = child.wait_with_output().unwrap();
+    assert_status(&out, 130, &args);
+    let err = stderr(&out);
+    assert!(!err.contains("failed:"), "{err}");
+    assert!(err.contains("0 failed"), "{err}");
+    assert_eq!(crate::bulk::keys(&env, ""), ["p/a", "p/b"]);
+}
