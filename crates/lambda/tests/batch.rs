@@ -66,19 +66,24 @@ struct World {
     handler: Handler,
 }
 
+/// The SDK's configuration for a local endpoint, with test credentials.
+async fn config(endpoint: &str) -> aws_config::SdkConfig {
+    aws_config::defaults(BehaviorVersion::latest())
+        .region(Region::new("us-east-1"))
+        .endpoint_url(endpoint)
+        .credentials_provider(aws_sdk_s3::config::Credentials::new(
+            "testing", "testing", None, None, "tests",
+        ))
+        .load()
+        .await
+}
+
 async fn world(broken_key: &str) -> Option<World> {
     let Ok(endpoint) = std::env::var("ATREST_TEST_ENDPOINT") else {
         eprintln!("ATREST_TEST_ENDPOINT is not set: skipping (run `cargo xtask test`)");
         return None;
     };
-    let config = aws_config::defaults(BehaviorVersion::latest())
-        .region(Region::new("us-east-1"))
-        .endpoint_url(&endpoint)
-        .credentials_provider(aws_sdk_s3::config::Credentials::new(
-            "testing", "testing", None, None, "tests",
-        ))
-        .load()
-        .await;
+    let config = config(&endpoint).await;
     // A port nothing listens on: bound, then released.
     let dead_port = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
@@ -1017,14 +1022,7 @@ fn a_silent_endpoint_fails_the_tasks_temporarily_by_the_deadline() {
                 connections.push(connection);
             }
         });
-        let config = aws_config::defaults(BehaviorVersion::latest())
-            .region(Region::new("us-east-1"))
-            .endpoint_url(&endpoint)
-            .credentials_provider(aws_sdk_s3::config::Credentials::new(
-                "testing", "testing", None, None, "tests",
-            ))
-            .load()
-            .await;
+        let config = config(&endpoint).await;
         let s3 = aws_sdk_s3::Client::from_conf(
             aws_sdk_s3::config::Builder::from(&config)
                 .force_path_style(true)

@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use atrest_transfer::{DataKeyFrom, Observer, S3Uri, Transfer};
+use atrest_transfer::{DataKeyFrom, Observer, S3Uri, Transfer, UploadHandle};
 use tokio::io::AsyncWriteExt;
 
 mod local;
@@ -51,6 +51,30 @@ impl World {
         out.ciphertext_blob().unwrap().as_ref().into()
     }
 
+    /// An upload to `key` whose input is never finished (7 MiB, then
+    /// nothing more), once its multipart upload has begun; and its feed.
+    async fn stalled_upload(&self, key: &str) -> (UploadHandle, tokio::io::DuplexStream) {
+        let uri = S3Uri::parse(&format!("s3://{}/{key}", self.bucket)).unwrap();
+        let (mut feed, input) = tokio::io::duplex(MIB);
+        let data_key = DataKeyFrom::Generate(self.key_id.clone());
+        let upload = self.transfer.upload(&uri, data_key).part_size(5 * MIB);
+        let handle = upload.start(input);
+        feed.write_all(&vec![7; 7 * MIB]).await.unwrap();
+        self.wait_for_uploads(|n| n > 0, "no multipart upload started")
+            .await;
+        (handle, feed)
+    }
+
+    /// Waits (up to 30 s) until the count of multipart uploads is `wanted`.
+    async fn wait_for_uploads(&self, wanted: impl Fn(usize) -> bool, failure: &str) {
+        let mut waited = 0;
+        while !wanted(self.multipart_uploads().await) {
+            assert!(waited < 300, "{failure}");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            waited += 1;
+        }
+    }
+
     async fn multipart_uploads(&self) -> usize {
         let out = self
             .s3
@@ -83,18 +107,7 @@ async fn abort_stops_a_running_upload_and_leaves_no_parts() {
     let Some(w) = world("abort").await else {
         return;
     };
-    let uri = S3Uri::parse(&format!("s3://{}/aborted", w.bucket)).unwrap();
-    // An input that is never finished: 7 MiB, then nothing more.
-    let (mut feed, input) = tokio::io::duplex(MIB);
-    let key = DataKeyFrom::Generate(w.key_id.clone());
-    let handle = w.transfer.upload(&uri, key).part_size(5 * MIB).start(input);
-    feed.write_all(&vec![7; 7 * MIB]).await.unwrap();
-    let mut waited = 0;
-    while w.multipart_uploads().await == 0 {
-        assert!(waited < 300, "no multipart upload started");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-        waited += 1;
-    }
+    let (handle, _feed) = w.stalled_upload("aborted").await;
     handle.abort().await;
     assert_eq!(w.multipart_uploads().await, 0, "parts left behind");
     let head =
@@ -116,24 +129,11 @@ async fn a_dropped_handle_aborts_and_a_joined_one_keeps_its_outcome() {
         return;
     };
     let uri = S3Uri::parse(&format!("s3://{}/dropped", w.bucket)).unwrap();
-    let (mut feed, input) = tokio::io::duplex(MIB);
-    let key = DataKeyFrom::Generate(w.key_id.clone());
-    let handle = w.transfer.upload(&uri, key).part_size(5 * MIB).start(input);
-    feed.write_all(&vec![7; 7 * MIB]).await.unwrap();
-    let mut waited = 0;
-    while w.multipart_uploads().await == 0 {
-        assert!(waited < 300, "no multipart upload started");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-        waited += 1;
-    }
+    let (handle, feed) = w.stalled_upload("dropped").await;
     drop(handle);
     drop(feed);
-    let mut waited = 0;
-    while w.multipart_uploads().await != 0 {
-        assert!(waited < 300, "the dropped upload's parts remain");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-        waited += 1;
-    }
+    w.wait_for_uploads(|n| n == 0, "the dropped upload's parts remain")
+        .await;
     let head = w.s3.head_object().bucket(&w.bucket).key("dropped");
     assert!(
         head.send().await.is_err(),
