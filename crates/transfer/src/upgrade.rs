@@ -277,7 +277,7 @@ impl Upgrade {
             (done, Some(job)) => (done, job),
         };
         let suffix = rand_core::OsRng.next_u64();
-        let temp = uri.with_key(format!("{}.atrest-upgrade-{suffix:016x}", uri.key()));
+        let temp = uri.with_key(format!("{}{TEMPORARY_INFIX}{suffix:016x}", uri.key()));
         let result = self.rewrite(job, &temp, &mut done).await;
         // Gone whatever happened (after a failed upload it never existed),
         // in a versioned bucket too.
@@ -671,6 +671,20 @@ fn is_broken_pipe(e: &Error) -> bool {
     matches!(e, Error::Io(io) if io.kind() == std::io::ErrorKind::BrokenPipe)
 }
 
+/// What an upgrade's temporary object adds to its object's key, before 16
+/// hex digits: `KEY.atrest-upgrade-0123456789abcdef`.
+const TEMPORARY_INFIX: &str = ".atrest-upgrade-";
+
+/// Whether `key` is named as an upgrade's temporary object: one that is
+/// still there was left by an upgrade that could not clean up (SIGKILL, a
+/// lost machine), and holds a whole encrypted copy of its object.
+pub fn is_temporary_object(key: &str) -> bool {
+    key.rsplit_once(TEMPORARY_INFIX)
+        .is_some_and(|(object, hex)| {
+            !object.is_empty() && hex.len() == 16 && hex.bytes().all(|b| b.is_ascii_hexdigit())
+        })
+}
+
 /// An error and its causes on one line, for a warning: the cause says
 /// why ("ListObjectVersions ... failed" alone did not).
 fn with_causes(error: &(dyn std::error::Error + 'static)) -> String {
@@ -682,4 +696,25 @@ fn with_causes(error: &(dyn std::error::Error + 'static)) -> String {
         source = cause.source();
     }
     crate::escape(&line)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn temporary_objects_are_told_by_their_name() {
+        assert!(is_temporary_object("p/k.atrest-upgrade-0123456789abcdef"));
+        assert!(is_temporary_object("k.atrest-upgrade-0123456789ABCDEF"));
+        for other in [
+            "k.atrest-upgrade-0123456789abcde",
+            "k.atrest-upgrade-0123456789abcdefa",
+            "k.atrest-upgrade-0123456789abcdeg",
+            ".atrest-upgrade-0123456789abcdef",
+            "k.atrest-upgrade-",
+            "k",
+        ] {
+            assert!(!is_temporary_object(other), "{other}");
+        }
+    }
 }

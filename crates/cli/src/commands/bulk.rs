@@ -688,6 +688,19 @@ pub async fn select(
             );
         }
     }
+    let leftovers = selection
+        .objects
+        .iter()
+        .filter(|o| atrest_transfer::upgrade::is_temporary_object(&o.key));
+    if let Some(first) = leftovers.clone().next() {
+        if crate::stdout::warns(quiet) {
+            crate::stdout::say_err!(
+                "warning: {} named as an interrupted upgrade's leftover (as {}): taken as any other here; if an upgrade was killed, delete them (README: After SIGKILL)",
+                super::count_of(leftovers.count(), "object"),
+                crate::escape(&prefix.with_key(&first.key).to_string())
+            );
+        }
+    }
     if selection.with_version_id > 0 && crate::stdout::warns(quiet) {
         let rows = super::count_of(selection.with_version_id as usize, "manifest row");
         let verb = if selection.with_version_id == 1 {

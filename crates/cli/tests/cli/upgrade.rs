@@ -304,3 +304,28 @@ fn upgrade_on_a_versioned_bucket_leaves_no_temporary_versions() {
     );
     no_open_uploads(&env);
 }
+
+/// An upgrade's temporary object outlives a SIGKILL, and later runs took
+/// it for an object of its own without a word: they warn of it now.
+#[test]
+fn runs_over_a_prefix_warn_of_a_killed_upgrades_leftover() {
+    let Some(env) = env() else { return };
+    std::fs::write(env.path("f"), b"x").unwrap();
+    env.ok(&["cp", "f", &env.uri("p/k"), "--key", &env.key_id]);
+    env.ok(&["cp", "f", &env.uri("q/k"), "--key", &env.key_id]);
+    let object = env.get_raw("p/k");
+    env.put_raw("p/k.atrest-upgrade-0123456789abcdef", object);
+    for args in [
+        vec!["verify", "-r", &env.uri("p/")],
+        vec!["upgrade", "-r", &env.uri("p/"), "--dryrun"],
+    ] {
+        let out = env.ok(&args);
+        let err = stderr(&out);
+        assert!(
+            err.contains("warning: 1 object named as an interrupted upgrade's leftover"),
+            "{args:?}: {err}"
+        );
+    }
+    let out = env.ok(&["verify", "-r", &env.uri("q/")]);
+    assert!(!stderr(&out).contains("leftover"), "{}", stderr(&out));
+}
