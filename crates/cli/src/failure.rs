@@ -117,10 +117,12 @@ pub fn is_archived(err: &anyhow::Error) -> bool {
         .any(|c| matches!(c.downcast_ref::<S3Error>(), Some(S3Error::Archived { .. })))
 }
 
-/// Whether the error is S3's "no such key": the object does not exist.
-pub fn is_missing_object(err: &anyhow::Error) -> bool {
-    err.chain()
-        .any(|c| matches!(c.downcast_ref::<S3Error>(), Some(S3Error::NoSuchKey { .. })))
+/// Whether the error is S3's "no such key" of `uri`: it does not exist.
+pub fn is_missing(err: &anyhow::Error, uri: &atrest_s3::S3Uri) -> bool {
+    let uri = uri.to_string();
+    err.chain().any(|c| {
+        matches!(c.downcast_ref::<S3Error>(), Some(S3Error::NoSuchKey { uri: gone }) if *gone == uri)
+    })
 }
 
 /// Picks the exit code for an error by the most specific cause it carries.

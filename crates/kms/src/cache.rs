@@ -310,6 +310,26 @@ mod tests {
         cache.get(key, fetch).await.unwrap()
     }
 
+    /// A gate's holder whose fetch fails, or is dropped, hands over to the
+    /// next: nothing is cached, nothing waits for ever.
+    #[tokio::test(start_paused = true)]
+    async fn a_failed_or_dropped_fetch_lets_the_next_one_fetch() {
+        let cache: Cache<u8, u32> = Cache::new(limits(100, 300));
+        let failing = async {
+            tokio::time::sleep(Duration::from_secs(1)).await;
+            Err::<u32, _>("denied")
+        };
+        let fetches = AtomicU32::new(0);
+        let (failed, fetched) =
+            futures::future::join(cache.get(1, failing), slow_get(&cache, 1, &fetches)).await;
+        assert_eq!((failed, fetched), (Err("denied"), 0));
+        let dropped = cache.get(2, std::future::pending::<Result<u32, ()>>());
+        assert!(tokio::time::timeout(Duration::from_secs(1), dropped)
+            .await
+            .is_err());
+        assert_eq!(slow_get(&cache, 2, &fetches).await, 1);
+    }
+
     #[tokio::test(start_paused = true)]
     async fn concurrent_misses_of_one_key_make_one_fetch() {
         let cache = Cache::new(limits(100, 300));
@@ -330,7 +350,10 @@ mod tests {
             futures::future::join_all((0..8).map(|k| slow_get(&cache, k, &fetches))).await;
             assert_eq!(fetches.load(Ordering::SeqCst), 8);
             assert_eq!(started.elapsed(), Duration::from_secs(1), "{limits:?}");
-            assert!(cache.fetching.lock().unwrap().len() <= 8);
+            // Gates nobody holds go at the next miss: only its own stays.
+            slow_get(&cache, 100, &fetches).await;
+            let gates = cache.fetching.lock().unwrap().len();
+            assert_eq!(gates, usize::from(cache.reuses()), "{limits:?}");
         }
     }
 }

@@ -53,12 +53,24 @@ use atrest_transfer::metadata::SOURCE_ETAG_METADATA;
 use atrest_transfer::rewrap::{Action, Rewrap as Rewrapper, RewrapOptions};
 use atrest_transfer::upgrade::{Upgrade as Upgrader, UpgradeAction, UpgradeOptions};
 use atrest_transfer::verify::{Verify as Verifier, VerifyOptions};
-use atrest_transfer::{DataKeyFrom, Transfer};
+use atrest_transfer::{DataKeyFrom, Stop, Transfer};
 use futures::StreamExt;
 
 pub use classify::{classify, TaskError};
 pub use event::{BatchEvent, BatchResponse, ResultCode, Task, TaskResult, SCHEMA_VERSION};
 pub use operation::{Encrypt, Operation, Rewrap, Upgrade, Verify};
+
+/// When an invocation's tasks must end: at `stop` rewraps and upgrades are
+/// told to stop (they clean up), and at `abandon` whatever still runs is
+/// dropped; both before the invocation's own deadline, with time left to
+/// answer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Deadline {
+    /// When running tasks are told to stop.
+    pub stop: tokio::time::Instant,
+    /// When tasks still running are dropped.
+    pub abandon: tokio::time::Instant,
+}
 
 /// What one invocation may take on.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -150,19 +162,28 @@ impl Handler {
         self.handle_until(event, None).await
     }
 
-    /// [`Handler::handle`], answering by `deadline`: a task not finished by
-    /// then is a [`ResultCode::TemporaryFailure`] (Batch retries it), so
+    /// [`Handler::handle`], answering by a [`Deadline`]: a task not finished
+    /// by then is a [`ResultCode::TemporaryFailure`] (Batch retries it), so
     /// that a stalled endpoint or a slow object costs one report line, not
     /// the whole invocation (Lambda would end it at its timeout, unanswered).
-    /// A task stopped so leaves no object half-written: an upload is
-    /// aborted, and a rewrite replaces its object only when complete (a
-    /// multipart upload it had begun is left for the bucket's lifecycle
-    /// rule to remove).
+    /// A task stopped so leaves no object half-written: rewraps and upgrades
+    /// are stopped first and clean up (an upgrade's temporary object, a
+    /// multipart upload) within the deadline's grace; an upload is aborted.
+    /// One abandoned after the grace may leave a multipart upload for the
+    /// bucket's lifecycle rule.
     pub async fn handle_until(
         &self,
         event: BatchEvent,
-        deadline: Option<tokio::time::Instant>,
+        deadline: Option<Deadline>,
     ) -> BatchResponse {
+        let (stopper, stop) = Stop::new();
+        let stopping = deadline.map(|d| {
+            tokio::spawn(async move {
+                tokio::time::sleep_until(d.stop).await;
+                stopper.stop();
+            })
+        });
+        let stop = &stop;
         let operation = match event.invocation_schema_version.as_str() {
             SCHEMA_VERSION => Operation::from_arguments(&event.job.user_arguments),
             other => Err(format!(
@@ -174,11 +195,17 @@ impl Handler {
                 let operation = &operation;
                 async move {
                     let done = match (operation, deadline) {
+                        _ if stop.is_stopped() => Err(TaskError::TimedOut),
                         (Ok(op), Some(deadline)) => {
-                            let task = tokio::time::timeout_at(deadline, self.task(op, task));
-                            task.await.unwrap_or(Err(TaskError::TimedOut))
+                            let task = self.task(op, task, stop);
+                            let task = tokio::time::timeout_at(deadline.abandon, task);
+                            match task.await {
+                                Ok(Err(_)) if stop.is_stopped() => Err(TaskError::TimedOut),
+                                Ok(done) => done,
+                                Err(_) => Err(TaskError::TimedOut),
+                            }
                         }
-                        (Ok(op), None) => self.task(op, task).await,
+                        (Ok(op), None) => self.task(op, task, stop).await,
                         (Err(why), _) => Err(TaskError::Refused(why.clone())),
                     };
                     result(task, done)
@@ -187,6 +214,9 @@ impl Handler {
             .buffered(self.limits.task_concurrency.max(1))
             .collect()
             .await;
+        if let Some(stopping) = stopping {
+            stopping.abort();
+        }
         BatchResponse {
             invocation_schema_version: event.invocation_schema_version,
             treat_missing_keys_as: ResultCode::PermanentFailure,
@@ -195,8 +225,8 @@ impl Handler {
         }
     }
 
-    /// One task.
-    async fn task(&self, operation: &Operation, task: &Task) -> Done {
+    /// One task; rewraps and upgrades watch `stop`.
+    async fn task(&self, operation: &Operation, task: &Task, stop: &Stop) -> Done {
         let key = task.key().map_err(TaskError::Refused)?;
         let bucket = task.bucket().map_err(TaskError::Refused)?;
         let uri = S3Uri::parse(&format!("s3://{bucket}/x"))
@@ -214,9 +244,9 @@ impl Handler {
         }
         match operation {
             Operation::Encrypt(args) => self.encrypt(args, &uri, version).await,
-            Operation::Rewrap(args) => self.rewrap(args, &uri, version).await,
+            Operation::Rewrap(args) => self.rewrap(args, &uri, version, stop).await,
             Operation::Verify(_) => self.verify(&uri, version).await,
-            Operation::Upgrade(args) => self.upgrade(args, &uri, version).await,
+            Operation::Upgrade(args) => self.upgrade(args, &uri, version, stop).await,
         }
     }
 
@@ -335,8 +365,10 @@ impl Handler {
     /// `rewrap`: the current version moved to the target key. A task
     /// naming an older version is refused, unless the object is done
     /// already (a retried task: its rewrap made a new version).
-    async fn rewrap(&self, args: &Rewrap, uri: &S3Uri, version: Option<&str>) -> Done {
-        let options = RewrapOptions::new(args.to_key.clone()).context(args.context.clone());
+    async fn rewrap(&self, args: &Rewrap, uri: &S3Uri, version: Option<&str>, stop: &Stop) -> Done {
+        let options = RewrapOptions::new(args.to_key.clone())
+            .context(args.context.clone())
+            .stop(stop.clone());
         if let Some(v) = version {
             let head = atrest_s3::head(&self.s3, uri).await?;
             if head.version_id.as_deref() != Some(v) {
@@ -384,8 +416,16 @@ impl Handler {
     /// it replaces the original); a v2 object is done already, whatever
     /// its size or the version the task names (a retried task's upgrade
     /// made a new version).
-    async fn upgrade(&self, args: &Upgrade, uri: &S3Uri, version: Option<&str>) -> Done {
-        let options = UpgradeOptions::default().key(args.kms_key.clone());
+    async fn upgrade(
+        &self,
+        args: &Upgrade,
+        uri: &S3Uri,
+        version: Option<&str>,
+        stop: &Stop,
+    ) -> Done {
+        let options = UpgradeOptions::default()
+            .key(args.kms_key.clone())
+            .stop(stop.clone());
         let head = atrest_s3::head(&self.s3, uri).await?;
         let stale = version.filter(|v| head.version_id.as_deref() != Some(*v));
         if stale.is_some() || head.len > self.limits.max_object_bytes {

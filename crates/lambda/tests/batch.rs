@@ -1041,7 +1041,11 @@ fn a_silent_endpoint_fails_the_tasks_temporarily_by_the_deadline() {
         }))
         .unwrap();
         let started = std::time::Instant::now();
-        let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(2);
+        let now = tokio::time::Instant::now();
+        let deadline = atrest_lambda::Deadline {
+            stop: now + std::time::Duration::from_secs(2),
+            abandon: now + std::time::Duration::from_secs(3),
+        };
         let response = handler.handle_until(event, Some(deadline)).await;
         assert!(started.elapsed() < std::time::Duration::from_secs(10));
         assert_eq!(response.results.len(), 2);

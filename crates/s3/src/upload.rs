@@ -204,9 +204,9 @@ impl Uploader {
         Uploader {
             client,
             uri,
-            // Grown as data comes: a small object (one PUT) never holds a
-            // whole part's memory.
-            buffer: BytesMut::new(),
+            // Reserved, not touched: memory is used as data comes, and
+            // `part_size` (at most 5 GiB) bounds it exactly.
+            buffer: BytesMut::with_capacity(options.part_size),
             options,
             upload_id: None,
             starting: None,

@@ -23,13 +23,25 @@ use futures::StreamExt;
 use crate::rewrap::copy_ranges;
 use crate::Stop;
 
+/// Why a copy ended by [`Stop`] failed (the source of its
+/// [`S3Error::Request`]; see [`was_stopped`]).
+#[derive(Debug, thiserror::Error)]
+#[error("stopped before it completed")]
+pub struct Stopped;
+
 /// A copy ended by [`Stop`] during `op`.
 fn stopped(op: &'static str, to: &S3Uri) -> S3Error {
     S3Error::Request {
         op,
         uri: to.to_string(),
-        source: "stopped before it completed".into(),
+        source: Box::new(Stopped),
     }
+}
+
+/// Whether a copy failed because [`Stop`] ended it (not done, and no
+/// failure of the object's own).
+pub fn was_stopped(error: &S3Error) -> bool {
+    matches!(error, S3Error::Request { source, .. } if source.is::<Stopped>())
 }
 
 /// S3's limit for one CopyObject.

@@ -366,8 +366,9 @@ struct Counting<R> {
     /// Bytes read so far.
     read: u64,
     /// Offsets of the line breaks (`\n`, and whether a `\r` came before)
-    /// read and not yet passed by [`Counting::line_at`] (a reader's buffer
-    /// of them at most).
+    /// read and not yet passed by [`Counting::line_at`]: those of the
+    /// reader's buffer ahead, and of the record being read (16 bytes each;
+    /// a run of a million blank lines holds 16 MB until the next record).
     newlines: std::collections::VecDeque<(u64, bool)>,
     /// Line breaks before the first of `newlines`.
     lines_before: u64,
@@ -735,25 +736,27 @@ pub async fn select(
 /// Operations CSV gives none), with their sizes, read with a HeadObject
 /// each: only an empty one is a folder marker, and one that holds data
 /// must not be left out for one. A row whose object is gone stays 0 (no
-/// marker to leave out, no data to lose).
+/// marker to leave out, no data to lose); one whose HEAD fails otherwise
+/// (access denied) is kept, as 1 byte, for its run to meet the failure as
+/// that object's, not the whole selection's.
 async fn sizes_of(
     s3: &aws_sdk_s3::Client,
     prefix: &S3Uri,
     rows: Vec<Listed>,
 ) -> Result<Vec<Listed>, S3Error> {
-    use futures::{StreamExt, TryStreamExt};
+    use futures::StreamExt;
     let heads = rows.into_iter().map(|mut row| async move {
         row.size = match atrest_s3::head(s3, &prefix.with_key(&row.key)).await {
             Ok(head) => head.len,
             Err(S3Error::NoSuchKey { .. }) => 0,
-            Err(e) => return Err(e),
+            Err(_) => 1,
         };
-        Ok(row)
+        row
     });
-    futures::stream::iter(heads)
+    Ok(futures::stream::iter(heads)
         .buffer_unordered(32)
-        .try_collect()
-        .await
+        .collect()
+        .await)
 }
 
 #[cfg(test)]

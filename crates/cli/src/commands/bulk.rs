@@ -300,11 +300,7 @@ impl<'a> Run<'a> {
                 // An object a manifest names that is gone (deleted since
                 // the inventory): said, as `ls` says it, not a failure that
                 // every rerun of the shard would repeat.
-                let gone = self.bulk.select.manifest.is_some()
-                    && result
-                        .as_ref()
-                        .is_err_and(crate::failure::is_missing_object);
-                if gone {
+                if result.as_ref().is_err_and(|e| e.is::<GoneSinceManifest>()) {
                     if crate::stdout::warns(self.bulk.quiet) {
                         self.overall.bar.eprintln(&format!(
                             "warning: skipped {}: the manifest names it, but it does not exist",
@@ -555,6 +551,11 @@ impl Overall {
     }
 }
 
+/// An object a manifest names that does not exist.
+#[derive(Debug, thiserror::Error)]
+#[error("the manifest names it, but it does not exist")]
+struct GoneSinceManifest;
+
 /// Decrypts every object under the prefix into `template.file` (a
 /// directory) + the key's part after the prefix.
 pub async fn decrypt_prefix(bulk: &Bulk<'_>, template: Decrypt<'_>) -> Result<()> {
@@ -642,7 +643,12 @@ pub(crate) async fn download(
         if bulk.move_source {
             super::moves::check_move_into(&dest)?;
         }
-        let done = super::decrypt::run(&run.keys, bulk.s3, args).await?;
+        let done = match super::decrypt::run(&run.keys, bulk.s3, args).await {
+            Err(e) if bulk.select.manifest.is_some() && crate::failure::is_missing(&e, &uri) => {
+                return Err(GoneSinceManifest.into());
+            }
+            done => done?,
+        };
         if bulk.move_source {
             super::moves::delete_downloaded(bulk.s3, &uri, &done).await?;
         }
@@ -683,7 +689,7 @@ pub async fn select(
     if let Some(manifest) = args.manifest.as_ref() {
         if selection.manifest_rows == 0 && crate::stdout::warns(quiet) {
             crate::stdout::say_err!(
-                "warning: the manifest {} has no rows: nothing to do",
+                "warning: the manifest {} names no object: nothing to do",
                 crate::escape(&manifest.to_string())
             );
         }

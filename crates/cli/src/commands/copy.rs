@@ -206,7 +206,11 @@ pub async fn run_all(
         }
         // Stopped by the signal: not done, and no failure of its own (the
         // run ends with the signal; a rerun copies it).
-        if args.recursive && done.is_err() && stop.is_stopped() {
+        let stopped = |e: &anyhow::Error| {
+            e.downcast_ref::<atrest_s3::S3Error>()
+                .is_some_and(atrest_transfer::copy::was_stopped)
+        };
+        if args.recursive && done.as_ref().is_err_and(stopped) {
             continue;
         }
         if args.json {

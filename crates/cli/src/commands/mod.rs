@@ -135,21 +135,22 @@ impl<'a> Objects<'a> {
     }
 
     /// With `--manifest`, the objects it names that no longer exist
-    /// (`missing` tells their errors; an inventory is up to a day old, and
+    /// (`missing` tells their errors: S3's "no such key" of the object
+    /// itself, not of another it needed; an inventory is up to a day old, and
     /// deletions meanwhile are normal) are left out of `results`, each
     /// said in a warning as `ls` says them: they failed every rerun, so a
     /// shard could never finish.
     pub fn leave_out_missing<T, E>(
         &self,
         results: &mut Results<T, E>,
-        missing: impl Fn(&E) -> bool,
+        missing: impl Fn(&S3Uri, &E) -> bool,
     ) {
         if self.select.manifest.is_none() || !self.recursive {
             return;
         }
         let before = results.len();
         results.retain(|(uri, r)| match r {
-            Err(e) if missing(e) => {
+            Err(e) if missing(uri, e) => {
                 if crate::stdout::warns(self.quiet) {
                     let name = escape(&uri.to_string());
                     crate::stdout::say_err!(

@@ -38,8 +38,8 @@ pub async fn run(
             async |uri| upgrade.object(uri).await,
         )
         .await;
-    objects.leave_out_missing(&mut results, |e| {
-        matches!(e, UpgradeError::S3(S3Error::NoSuchKey { .. }))
+    objects.leave_out_missing(&mut results, |uri, e| {
+        matches!(e, UpgradeError::S3(S3Error::NoSuchKey { uri: gone }) if *gone == uri.to_string())
     });
     if stop.is_stopped() {
         // Interrupted: what was done before is reported (objects already

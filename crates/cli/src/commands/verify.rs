@@ -35,8 +35,8 @@ pub async fn run(
             verify.object(uri).await
         })
         .await;
-    objects.leave_out_missing(&mut results, |e| {
-        matches!(e, VerifyError::S3(S3Error::NoSuchKey { .. }))
+    objects.leave_out_missing(&mut results, |uri, e| {
+        matches!(e, VerifyError::S3(S3Error::NoSuchKey { uri: gone }) if *gone == uri.to_string())
     });
     if !objects.recursive {
         if let Some((_, Err(VerifyError::S3(_)))) = results.first() {

@@ -489,7 +489,7 @@ fn an_interrupted_upgrade_leaves_no_temporary_object_behind() {
     let signalled = pid.clone();
     // The request is held in the proxy after the signal, then forwarded.
     proxy.before(Op::PutObject, move || {
-        signal(signalled.load(Ordering::SeqCst), "INT");
+        signal(started(&signalled), "INT");
         std::thread::sleep(Duration::from_millis(1500));
     });
     let args = ["upgrade", &env.uri("old"), "--key", &env.key_id];
@@ -538,7 +538,7 @@ fn an_interrupted_move_inside_s3_reports_no_failure_for_what_it_stopped() {
     // signal sent meanwhile.
     proxy.before(Op::OtherS3, || {});
     proxy.before(Op::OtherS3, move || {
-        signal(signalled.load(Ordering::SeqCst), "INT");
+        signal(started(&signalled), "INT");
         std::thread::sleep(Duration::from_millis(500));
     });
     let args = ["mv", "-r", &env.uri("p/"), &env.uri("q/"), "--jobs", "1"];
@@ -556,4 +556,15 @@ fn an_interrupted_move_inside_s3_reports_no_failure_for_what_it_stopped() {
     assert!(!err.contains("failed:"), "{err}");
     assert!(err.contains("0 failed"), "{err}");
     assert_eq!(crate::bulk::keys(&env, ""), ["p/a", "p/b"]);
+}
+
+/// The child's pid, once the test has stored it (a hook may run before:
+/// 0 would signal the test's own process group).
+fn started(pid: &std::sync::atomic::AtomicU32) -> u32 {
+    loop {
+        match pid.load(std::sync::atomic::Ordering::SeqCst) {
+            0 => std::thread::sleep(Duration::from_millis(10)),
+            pid => return pid,
+        }
+    }
 }

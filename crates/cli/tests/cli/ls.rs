@@ -618,10 +618,10 @@ fn an_empty_manifest_in_s3_selects_nothing() {
     ];
     let out = env.ok(&args);
     assert_eq!(json(&out)["objects"], serde_json::json!([]));
-    let warning = format!("warning: the manifest {manifest} has no rows: nothing to do");
+    let warning = format!("warning: the manifest {manifest} names no object: nothing to do");
     assert!(stderr(&out).contains(&warning), "{}", stderr(&out));
     std::fs::write(env.path("empty.csv"), "").unwrap();
     let args = ["verify", "-r", &env.uri("m/"), "--manifest", "empty.csv"];
     let out = env.ok(&args);
-    assert!(stderr(&out).contains("has no rows"), "{}", stderr(&out));
+    assert!(stderr(&out).contains("names no object"), "{}", stderr(&out));
 }
