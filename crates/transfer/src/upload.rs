@@ -10,7 +10,7 @@ use atrest_format::keyring::Keyring;
 use atrest_format::v2 as format_v2;
 use atrest_format::v2::EncryptionContext;
 
-use atrest_s3::{Abandoned, Properties, S3Uri, UploadOptions, Uploader};
+use atrest_s3::{Abandoned, Properties, S3Error, S3Uri, UploadOptions, Uploader};
 use bytes::Bytes;
 use tokio::io::{AsyncRead, AsyncReadExt};
 use tokio::task::JoinHandle;
@@ -254,6 +254,7 @@ impl<'t> Upload<'t> {
             modified: self.modified,
             create_only: self.create_only,
             source_etag: self.source_etag,
+            written: std::sync::OnceLock::new(),
         };
         let task = tokio::spawn(job.run(Box::new(input), cancelled));
         UploadHandle {
@@ -335,6 +336,10 @@ struct Job {
     modified: Option<SystemTime>,
     create_only: bool,
     source_etag: Option<String>,
+    /// The header this upload wrote, and its key id: a create-only upload
+    /// refused because the object exists tells by them whether the object
+    /// is its own (a retried request whose first answer was lost).
+    written: std::sync::OnceLock<(Vec<u8>, Option<Arc<str>>)>,
 }
 
 impl Job {
@@ -418,10 +423,20 @@ impl Job {
             })
         };
         // On abort the work stops wherever it is, and the upload is aborted.
-        let result = tokio::select! {
+        let mut result = tokio::select! {
             result = work => result,
             _ = cancelled => Err(Error::Aborted),
         };
+        if self.create_only && matches!(result, Err(Error::S3(S3Error::Exists { .. }))) {
+            if let Some(object_len) = self.own_object().await {
+                let key_id = self.written.get().and_then(|(_, id)| id.clone());
+                result = Ok(Uploaded {
+                    key_id,
+                    plaintext_len: read.load(Ordering::Relaxed),
+                    object_len,
+                });
+            }
+        }
         if result.is_err() {
             let abandoned = upload.abort().await;
             if abandoned == Abandoned::Completed && matches!(result, Err(Error::Aborted)) {
@@ -429,6 +444,19 @@ impl Job {
             }
         }
         result
+    }
+
+    /// The length of the object at the upload's key if it is the one this
+    /// upload wrote: it begins with this upload's header (its salt or IV
+    /// and wrapped key are random, so no other writer's can match).
+    async fn own_object(&self) -> Option<u64> {
+        let (header, _) = self.written.get()?;
+        let range = atrest_s3::ByteRange::new(0, header.len() as u64 - 1);
+        let first = atrest_s3::get_range(&self.s3, &self.uri, range, None).await;
+        first
+            .ok()
+            .filter(|f| f.bytes == header[..])
+            .map(|f| f.object_len)
     }
 
     /// Gets the data key and writes the object; the plaintext key is
@@ -460,14 +488,18 @@ impl Job {
         }
         match self.format {
             Format::S3ecV3 => unreachable!("written above"),
-            Format::V1 => self.encrypt_v1(input, &key, wrapped, upload).await?,
+            Format::V1 => {
+                self.encrypt_v1(input, &key, wrapped, upload, &key_id)
+                    .await?
+            }
             Format::V2 => {
                 let object = V2Object {
                     wrapped,
                     context,
                     frame_exponent: self.frame_exponent,
                 };
-                self.encrypt_v2(input, &key, object, upload).await?
+                self.encrypt_v2(input, &key, object, upload, &key_id)
+                    .await?
             }
         }
         Ok(key_id)
@@ -479,6 +511,7 @@ impl Job {
         key: &DataKey,
         wrapped: Vec<u8>,
         upload: &mut Uploader,
+        key_id: &Option<Arc<str>>,
     ) -> Result<(), Error> {
         let stored_iv = v1::random_stored_iv(&mut rand_core::OsRng);
         let header = atrest_format::v1::Header::new(wrapped, stored_iv).map_err(Error::Header)?;
@@ -490,6 +523,7 @@ impl Job {
         let mut encryptor = v1::Encryptor::new(key, &stored_iv);
         let mut out = Vec::with_capacity(V1_READ_CHUNK + 64);
         header.encode(&mut out);
+        let _ = self.written.set((out.clone(), key_id.clone()));
         let mut chunk = vec![0u8; V1_READ_CHUNK];
         loop {
             let n = input.read(&mut chunk).await?;
@@ -511,6 +545,7 @@ impl Job {
         key: &DataKey,
         object: V2Object,
         upload: &mut Uploader,
+        key_id: &Option<Arc<str>>,
     ) -> Result<(), Error> {
         let (wrapped, exponent) = (object.wrapped, object.frame_exponent);
         let (header, cipher) = v2::new_object(
@@ -537,6 +572,7 @@ impl Job {
 
         let mut prefix = Vec::with_capacity(header.encoded_len());
         header.encode(&mut prefix);
+        let _ = self.written.set((prefix.clone(), key_id.clone()));
         // Memory: `concurrency` parts uploading (spawned, so they progress
         // while this loop reads) and the one batch being read and sealed.
         let mut next_index = 0;

@@ -1285,3 +1285,32 @@ fn no_overwrite_never_replaces_an_object_created_after_its_check() {
     assert_eq!(t.env.get_raw("raced"), b"theirs");
     assert_eq!(t.proxy.seen(Op::PutObject), 1);
 }
+
+/// A create-only PutObject whose answer was lost wrote the object all the
+/// same: the SDK's retry is refused (412, it exists), and atrest said
+/// "skipped: exists", though the object was this upload's. The object is
+/// told apart by its header (its salt and wrapped key are random): ours,
+/// the upload succeeded.
+#[test]
+fn no_overwrite_after_a_lost_answer_knows_its_own_object() {
+    let Some(t) = Faulty::new() else { return };
+    t.env.create_data_key();
+    std::fs::write(t.env.path("ours"), b"ours").unwrap();
+    t.proxy.add(Op::PutObject, Fault::Stall, 1);
+    let uri = t.env.uri("lost");
+    let args = [
+        "encrypt",
+        "--no-overwrite",
+        "ours",
+        &uri,
+        "--cli-read-timeout",
+        "1",
+    ];
+    let out = t.ok(&args);
+    let (said, err) = (String::from_utf8_lossy(&out.stdout), stderr(&out));
+    assert!(!err.contains("exists"), "{err}");
+    assert!(said.contains("upload: ours to"), "{said}");
+    assert_eq!(t.proxy.seen(Op::PutObject), 2, "no retry: nothing tested");
+    t.ok(&["decrypt", &uri, "back"]);
+    assert_eq!(std::fs::read(t.env.path("back")).unwrap(), b"ours");
+}
