@@ -300,11 +300,15 @@ impl<'a> Run<'a> {
                 // An object a manifest names that is gone (deleted since
                 // the inventory): said, as `ls` says it, not a failure that
                 // every rerun of the shard would repeat.
-                if result.as_ref().is_err_and(|e| e.is::<GoneSinceManifest>()) {
+                if result
+                    .as_ref()
+                    .is_err_and(|e| e.is::<super::GoneSinceManifest>())
+                {
                     if crate::stdout::warns(self.bulk.quiet) {
                         self.overall.bar.eprintln(&format!(
-                            "warning: skipped {}: the manifest names it, but it does not exist",
-                            item.name
+                            "warning: skipped {}: {}",
+                            item.name,
+                            super::GoneSinceManifest
                         ));
                     }
                     self.overall.one_done();
@@ -551,11 +555,6 @@ impl Overall {
     }
 }
 
-/// An object a manifest names that does not exist.
-#[derive(Debug, thiserror::Error)]
-#[error("the manifest names it, but it does not exist")]
-struct GoneSinceManifest;
-
 /// Decrypts every object under the prefix into `template.file` (a
 /// directory) + the key's part after the prefix.
 pub async fn decrypt_prefix(bulk: &Bulk<'_>, template: Decrypt<'_>) -> Result<()> {
@@ -645,7 +644,7 @@ pub(crate) async fn download(
         }
         let done = match super::decrypt::run(&run.keys, bulk.s3, args).await {
             Err(e) if bulk.select.manifest.is_some() && crate::failure::is_missing(&e, &uri) => {
-                return Err(GoneSinceManifest.into());
+                return Err(super::GoneSinceManifest.into());
             }
             done => done?,
         };

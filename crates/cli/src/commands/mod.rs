@@ -43,6 +43,12 @@ pub async fn objects_under(
         .collect())
 }
 
+/// An object a manifest names that does not exist (deleted since the
+/// manifest was written): skipped with a warning by every run over one.
+#[derive(Debug, thiserror::Error)]
+#[error("the manifest names it, but it does not exist")]
+pub struct GoneSinceManifest;
+
 /// A failed object in a command's `--json` report: its error on one line,
 /// and whether trying again may help.
 pub fn failed_json(
@@ -153,9 +159,7 @@ impl<'a> Objects<'a> {
             Err(e) if missing(uri, e) => {
                 if crate::stdout::warns(self.quiet) {
                     let name = escape(&uri.to_string());
-                    crate::stdout::say_err!(
-                        "warning: skipped {name}: the manifest names it, but it does not exist"
-                    );
+                    crate::stdout::say_err!("warning: skipped {name}: {GoneSinceManifest}");
                 }
                 false
             }

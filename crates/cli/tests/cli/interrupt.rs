@@ -475,9 +475,6 @@ fn an_interrupted_rewrap_reports_the_objects_it_rewrote() {
 /// deletes: nothing is left but the original.
 #[test]
 fn an_interrupted_upgrade_leaves_no_temporary_object_behind() {
-    use std::sync::atomic::{AtomicU32, Ordering};
-    use std::sync::Arc;
-
     use crate::faults::{Op, Proxy};
     let Some(env) = env() else { return };
     env.create_data_key();
@@ -485,23 +482,10 @@ fn an_interrupted_upgrade_leaves_no_temporary_object_behind() {
     env.ok(&["encrypt", "in", &env.uri("old"), "--format", "v1"]);
     let original = env.get_raw("old");
     let proxy = Proxy::start(&env.endpoint);
-    let pid = Arc::new(AtomicU32::new(0));
-    let signalled = pid.clone();
     // The request is held in the proxy after the signal, then forwarded.
-    proxy.before(Op::PutObject, move || {
-        signal(started(&signalled), "INT");
-        std::thread::sleep(Duration::from_millis(1500));
-    });
     let args = ["upgrade", &env.uri("old"), "--key", &env.key_id];
-    let child = proxy
-        .atrest(&env)
-        .args(args)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    pid.store(child.id(), Ordering::SeqCst);
-    let out = child.wait_with_output().unwrap();
+    let at = (Op::PutObject, 0, Duration::from_millis(1500));
+    let out = interrupted_at(&proxy, &env, at, &args);
     assert_status(&out, 130, &args);
     // Whatever the proxy still held has reached S3 by now.
     std::thread::sleep(Duration::from_secs(2));
@@ -521,9 +505,6 @@ fn an_interrupted_upgrade_leaves_no_temporary_object_behind() {
 /// it was.
 #[test]
 fn an_interrupted_move_inside_s3_reports_no_failure_for_what_it_stopped() {
-    use std::sync::atomic::{AtomicU32, Ordering};
-    use std::sync::Arc;
-
     use crate::faults::{Op, Proxy};
     let Some(env) = env() else { return };
     env.create_data_key();
@@ -532,25 +513,11 @@ fn an_interrupted_move_inside_s3_reports_no_failure_for_what_it_stopped() {
         env.ok(&["encrypt", "in", &env.uri(name)]);
     }
     let proxy = Proxy::start(&env.endpoint);
-    let pid = Arc::new(AtomicU32::new(0));
-    let signalled = pid.clone();
     // The listing goes through; the first HEAD of a copy is held, the
     // signal sent meanwhile.
-    proxy.before(Op::OtherS3, || {});
-    proxy.before(Op::OtherS3, move || {
-        signal(started(&signalled), "INT");
-        std::thread::sleep(Duration::from_millis(500));
-    });
     let args = ["mv", "-r", &env.uri("p/"), &env.uri("q/"), "--jobs", "1"];
-    let child = proxy
-        .atrest(&env)
-        .args(args)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    pid.store(child.id(), Ordering::SeqCst);
-    let out = child.wait_with_output().unwrap();
+    let at = (Op::OtherS3, 1, Duration::from_millis(500));
+    let out = interrupted_at(&proxy, &env, at, &args);
     assert_status(&out, 130, &args);
     let err = stderr(&out);
     assert!(!err.contains("failed:"), "{err}");
@@ -558,13 +525,42 @@ fn an_interrupted_move_inside_s3_reports_no_failure_for_what_it_stopped() {
     assert_eq!(crate::bulk::keys(&env, ""), ["p/a", "p/b"]);
 }
 
-/// The child's pid, once the test has stored it (a hook may run before:
-/// 0 would signal the test's own process group).
-fn started(pid: &std::sync::atomic::AtomicU32) -> u32 {
-    loop {
-        match pid.load(std::sync::atomic::Ordering::SeqCst) {
-            0 => std::thread::sleep(Duration::from_millis(10)),
-            pid => return pid,
-        }
+/// Runs atrest with `args` through `proxy`, sending it SIGINT when the
+/// proxy gets the request `at` names (its op, how many such requests go
+/// first, and how long the proxy then holds that one); its output.
+fn interrupted_at(
+    proxy: &crate::faults::Proxy,
+    env: &Env,
+    at: (crate::faults::Op, usize, Duration),
+    args: &[&str],
+) -> std::process::Output {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    use std::sync::Arc;
+    let (op, before, hold) = at;
+    let pid = Arc::new(AtomicU32::new(0));
+    let signalled = pid.clone();
+    for _ in 0..before {
+        proxy.before(op, || {});
     }
+    proxy.before(op, move || {
+        // The pid once stored (the hook may run first: 0 would signal the
+        // test's own process group).
+        let pid = loop {
+            match signalled.load(Ordering::SeqCst) {
+                0 => std::thread::sleep(Duration::from_millis(10)),
+                pid => break pid,
+            }
+        };
+        signal(pid, "INT");
+        std::thread::sleep(hold);
+    });
+    let child = proxy
+        .atrest(env)
+        .args(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    pid.store(child.id(), Ordering::SeqCst);
+    child.wait_with_output().unwrap()
 }
