@@ -124,8 +124,13 @@ pub fn command() -> clap::Command {
         .mut_arg("dryrun", |a| {
             a.help("Print what would be uploaded (`(dryrun) upload: a to s3://b/a`) and upload nothing: no KMS request, nothing written")
         })
-        // A manifest lists S3 objects: an upload has none to take.
+        // A manifest lists S3 objects: an upload has none to take. Nor has
+        // it an S3 source (its region, archived objects, a copy's metadata).
         .mut_arg("manifest", |a| a.hide(true))
+        .mut_arg("source_region", |a| a.hide(true))
+        .mut_arg("ignore_glacier_warnings", |a| a.hide(true))
+        .mut_arg("force_glacier_transfer", |a| a.hide(true))
+        .mut_arg("metadata_directive", |a| a.hide(true))
         .mut_arg("shard", |a| {
             a.help("With --recursive, only the files whose destination key falls in shard I of N (0 <= I < N), by a stable hash of bucket and key: N workers given 0/N to N-1/N upload every file exactly once")
         })
@@ -146,6 +151,9 @@ pub fn command() -> clap::Command {
         .mut_arg("dryrun", |a| {
             a.help("Print what would be downloaded (`(dryrun) download: s3://b/a to a`) and download nothing: no KMS request, nothing written")
         })
+        // A download reads no local tree.
+        .mut_arg("follow_symlinks", |a| a.hide(true))
+        .mut_arg("no_follow_symlinks", |a| a.hide(true))
     };
     let mut cmd = Cli::command()
         .mut_subcommand("encrypt", upload_only)
@@ -764,7 +772,8 @@ pub struct EncryptArgs {
 
     /// Use a fresh data key for each object, generated under this KMS key
     /// (key id, key ARN, alias/NAME or alias ARN) with the encryption
-    /// context, instead of data.key. v2 only.
+    /// context, instead of data.key. v2 and s3ec-v3 (which needs it); not
+    /// v1.
     #[arg(
         long = "key",
         visible_alias = "kms-key-id",
@@ -775,12 +784,12 @@ pub struct EncryptArgs {
     pub kms_key: Option<String>,
 
     /// Encryption context pair stored in the object and bound to the
-    /// data key by KMS (with --key); repeatable. v2 only.
+    /// data key by KMS (with --key); repeatable. v2 and s3ec-v3; not v1.
     #[arg(long = "context", value_name = "KEY=VALUE", value_parser = parse_pair)]
     pub context: Vec<(String, String)>,
 
-    /// Object format to write: v2 (authenticated) or v1 (the original
-    /// Node tool's, unauthenticated; only for readers that need it).
+    /// Object format to write: v2, or for readers that need them s3ec-v3
+    /// (needs --key) or v1 (unauthenticated).
     #[arg(long, value_enum, default_value_t = Format::V2)]
     pub format: Format,
 
@@ -887,14 +896,16 @@ pub struct PropertiesArgs {
 #[derive(Debug, Args)]
 #[command(next_help_heading = "Decryption (downloads)")]
 pub struct DecryptArgs {
-    /// Require this encryption context pair in the object (v2);
-    /// repeatable. Fails if absent or different.
+    /// Require this encryption context pair in the object (v2 or an S3
+    /// Encryption Client object); repeatable. Fails if absent or different.
     #[arg(long, value_name = "KEY=VALUE", value_parser = parse_pair)]
     pub expect_context: Vec<(String, String)>,
 
     /// Decrypt only plaintext bytes START-END (inclusive, as HTTP Range;
     /// `bytes=` may lead), START- (to the end) or -N (the last N); fetches
-    /// only the frames needed. v2 only; not with --recursive or sync.
+    /// only the frames needed. Not for v1 objects; an S3 Encryption Client
+    /// object is fetched whole and authenticated first (see
+    /// --allow-legacy). Not with --recursive or sync.
     #[arg(long, value_name = "START-END", value_parser = parse_range, allow_hyphen_values = true)]
     pub range: Option<PlainRange>,
 

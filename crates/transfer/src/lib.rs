@@ -31,6 +31,16 @@
 //!   they replace the original.
 //! - [`manifest`]: the objects of a bulk run, listed or from an S3 Batch
 //!   Operations or S3 Inventory manifest, split into shards for N workers.
+//! - [`sync`]: what a sync transfers, decided as `aws s3 sync` decides, from
+//!   plaintext sizes learned from listings.
+//! - [`moves`] and [`remove`]: a move's source removed only as it was read;
+//!   deletions that keep an S3 Encryption Client object with its
+//!   instruction file.
+//!
+//! And beside them: [`s3ec`] (the AWS S3 Encryption Client's objects, read
+//! and written), [`local`] (local streams encrypted and decrypted with the
+//! same key sources, no S3), [`metadata`] (the user metadata atrest
+//! records) and [`stop`] (asking an operation to stop cleanly).
 //!
 //! Options default to measured values (see the constants, and
 //! `docs/BENCHMARKS.md`). Progress goes to an [`Observer`]; failures are an
