@@ -116,11 +116,14 @@ pub(crate) struct Options<'a> {
 
 /// Unwraps the data key of `envelope` (KMS only), checking the expected
 /// context first; answers the key and the id of the key that wrapped it.
+/// `recorded`: the KMS key ARN atrest recorded in the object's metadata
+/// (its own uploads), for the key's region and the error's note.
 async fn data_key(
     keys: &dyn KeySource,
     uri: &S3Uri,
     envelope: &Envelope,
     expect_context: &[(String, String)],
+    recorded: Option<&String>,
 ) -> Result<(Arc<DataKey>, Option<Arc<str>>), Error> {
     if !envelope.wrap.is_kms() {
         return Err(Error::Unsupported(format!(
@@ -146,14 +149,17 @@ async fn data_key(
         .iter()
         .map(|(k, v)| (k.clone(), v.clone()))
         .collect();
-    // A V1 `kms` envelope names its key (`kms_cmk_id`): KMS asks its region.
+    // A V1 `kms` envelope names its key (`kms_cmk_id`), atrest's own
+    // uploads record its ARN: KMS asks that key's region.
     let named = envelope
         .context
         .get(atrest_format::s3ec::KMS_CMK_ID_CONTEXT_KEY)
+        .or(recorded)
         .map(String::as_str);
     let got = keys
         .unwrap_recorded(&envelope.wrapped_key, &context, named)
-        .await?;
+        .await
+        .map_err(|e| Error::Key(e.with_recorded_key(recorded)))?;
     Ok((got.key, got.key_id))
 }
 
@@ -167,7 +173,9 @@ pub(crate) async fn download(
     options: Options<'_>,
     sink: Sink<'_>,
 ) -> Result<(u64, Option<Arc<str>>), Error> {
-    let (key, key_id) = data_key(keys, &job.uri, &envelope, options.expect_context).await?;
+    let recorded = first.metadata.get(crate::KMS_KEY_METADATA);
+    let (key, key_id) =
+        data_key(keys, &job.uri, &envelope, options.expect_context, recorded).await?;
     if let Content::Cbc { iv } = &envelope.content {
         // parse() admits CBC only with allow_legacy.
         if options.range.is_some() {
@@ -493,19 +501,24 @@ pub(crate) async fn encrypt_v3(
     // S3's 2 KB holds the envelope too: checked before KMS is asked (with a
     // one-byte wrapped key: only what cannot fit), and exactly before
     // anything is sent.
-    let fits = |envelope: &Envelope| {
+    let fits = |upload: &Uploader, envelope: &Envelope| {
         let entries = envelope.encode(format::Placement::Object).object;
         crate::metadata::check_beside_envelope(upload.metadata(), &entries).map(|()| entries)
     };
-    fits(&probe)?;
+    fits(upload, &probe)?;
     let kms_context: Vec<(String, String)> = probe.context.into_iter().collect();
     let generated = keys.generate(key_id, &kms_context).await?;
+    // Which KMS key (and so which region) the object needs, as for v2; the
+    // clients ignore it.
+    if let Some(arn) = &generated.key_id {
+        upload.insert_metadata(crate::KMS_KEY_METADATA, arn.as_ref());
+    }
     let (cipher, message_id, commitment) =
         atrest_crypto::s3ec::new_v3(&generated.key, &mut rand_core::OsRng);
     drop(generated.key);
     let envelope = Envelope::v3_kms(generated.wrapped.to_vec(), message_id, commitment, user)
         .map_err(bad_context)?;
-    let metadata = fits(&envelope)?;
+    let metadata = fits(upload, &envelope)?;
     // Beside the caller's entries.
     upload.add_metadata(metadata);
     upload.expect_len(format::gcm_body_len(len));

@@ -157,6 +157,17 @@ pub enum UpgradeError {
         /// The object.
         uri: String,
     },
+    /// An S3 Encryption Client object whose encryption context a v2 object
+    /// cannot carry (an empty key, a key atrest reserves such as
+    /// `atrest:...`, or too long): known before anything is read or
+    /// written, so a dry run says it too.
+    #[error("{uri} is an S3 Encryption Client object whose encryption context a v2 object cannot carry: {reason}")]
+    ContextNotCarried {
+        /// The object.
+        uri: String,
+        /// Why.
+        reason: String,
+    },
     /// The object did not decrypt (a v1 or CBC object's padding is
     /// invalid; a GCM object's tag or key commitment does not match): it is
     /// damaged, or not what its header says; there is nothing trustworthy
@@ -216,6 +227,7 @@ impl UpgradeError {
         match self {
             UpgradeError::NotAtrest { .. }
             | UpgradeError::Corrupted { .. }
+            | UpgradeError::ContextNotCarried { .. }
             | UpgradeError::KeyNeeded { .. } => Retry::Permanent,
             UpgradeError::Key { source, .. } => Retry::of_key(source),
             UpgradeError::Check { source, .. } => source.retry(),
@@ -328,10 +340,17 @@ impl Upgrade {
             let found = crate::s3ec::detect(s3, uri, &first.metadata, !marked, policy).await;
             match found {
                 Ok(Some((envelope, instruction_file))) => {
-                    let context = envelope
+                    let context: Vec<(String, String)> = envelope
                         .user_context()
                         .map(|(k, v)| (k.to_owned(), v.to_owned()))
                         .collect();
+                    // As the upload will build it: a fresh KMS data key's.
+                    atrest_format::v2::EncryptionContext::new(context.clone())
+                        .and_then(|c| c.with_keyring(atrest_format::keyring::Keyring::Kms))
+                        .map_err(|e| UpgradeError::ContextNotCarried {
+                            uri: uri.to_string(),
+                            reason: e.to_string(),
+                        })?;
                     done.s3ec = true;
                     done.format = match envelope.version {
                         atrest_format::s3ec::Version::V3 => 3,

@@ -156,7 +156,7 @@ fn corrupted(format: Kind) -> &'static str {
     match format {
         Kind::V1 => "its CBC padding is invalid (v1 has no authentication: this is the only check it allows)",
         Kind::V2 => "a frame failed authentication, or frames are missing",
-        _ => "its authentication tag does not match",
+        _ => "its authentication tag (or V3 key commitment) does not match",
     }
 }
 

@@ -64,7 +64,9 @@ pub async fn run(
 fn into_anyhow(err: UpgradeError) -> anyhow::Error {
     match err {
         UpgradeError::S3(e) => e.into(),
-        e @ UpgradeError::KeyNeeded { .. } => Failure::new(Exit::Usage, e.to_string()).into(),
+        e @ (UpgradeError::KeyNeeded { .. } | UpgradeError::ContextNotCarried { .. }) => {
+            Failure::new(Exit::Usage, crate::failure::one_line(&e)).into()
+        }
         e @ (UpgradeError::NotAtrest { .. }
         | UpgradeError::Corrupted { .. }
         | UpgradeError::Check { .. }) => {

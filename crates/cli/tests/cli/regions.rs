@@ -144,6 +144,28 @@ fn a_kms_key_of_another_region_is_asked_in_its_region() {
 }
 
 #[test]
+fn an_s3_encryption_client_object_records_its_key_and_is_read_in_its_region() {
+    let Some(env) = env() else { return };
+    let (far, far2) = (key_in(&env, HOME), key_in(&env, HOME));
+    let plain = sample(300_000, 6);
+    write(env.dir.path(), "f", &plain);
+    let uri = env.uri("s3ec");
+    let args = ["cp", "f", &uri, "--format", "s3ec-v3", "--key", &far];
+    env.ok(&[&args[..], &["--context", "app=x"]].concat());
+    assert_eq!(metadata(&env, "s3ec").get("atrest-kms-key-arn"), Some(&far));
+    env.ok(&["cp", &uri, "out", "--expect-context", "app=x"]);
+    assert_eq!(std::fs::read(env.path("out")).unwrap(), plain);
+    env.ok(&["verify", &uri]);
+    env.ok(&["rewrap", &uri, "--to-key", &far2]);
+    assert_eq!(
+        metadata(&env, "s3ec").get("atrest-kms-key-arn"),
+        Some(&far2)
+    );
+    env.ok(&["cp", &uri, "out2"]);
+    assert_eq!(std::fs::read(env.path("out2")).unwrap(), plain);
+}
+
+#[test]
 fn a_stale_record_of_the_key_falls_back_to_the_configured_region() {
     let Some(env) = env() else { return };
     let far = key_in(&env, HOME);

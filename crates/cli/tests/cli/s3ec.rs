@@ -249,11 +249,13 @@ fn the_python_client_decrypts_what_atrest_writes() {
         let metadata = head_metadata(&env, &name);
         let mut names: Vec<&str> = metadata.keys().map(String::as_str).collect();
         names.sort();
-        // The client's entries, and the source file's time (for sync): no
-        // other, and nothing derived from the plaintext.
+        // The client's entries, the source file's time (for sync) and the
+        // KMS key's ARN (its region, for readers): no other, and nothing
+        // derived from the plaintext.
         assert_eq!(
             names,
             [
+                "atrest-kms-key-arn",
                 "atrest-mtime",
                 "x-amz-3",
                 "x-amz-c",
@@ -1399,7 +1401,7 @@ fn an_envelope_pointing_at_a_missing_instruction_file_is_damaged() {
 
 /// A context the client accepts but v2 reserves (`atrest:...`) cannot be
 /// upgraded: exit 2 and the object left as it is (it exited 1, "try
-/// again"); atrest's own `--format s3ec-v3` refuses such a context, as v2
+/// again"), and a dry run says so; atrest's own `--format s3ec-v3` refuses such a context, as v2
 /// does, rather than write an object it could never upgrade.
 #[test]
 fn a_context_v2_reserves_is_refused_and_never_upgraded() {
@@ -1415,10 +1417,17 @@ fn a_context_v2_reserves_is_refused_and_never_upgraded() {
     };
     py.run(&env, &[job]).remove(0).unwrap();
     let before = env.get_raw("res/py");
-    let args = ["upgrade", &env.uri("res/py"), "--key", &env.key_id];
-    let out = env.run(&args);
-    assert_status(&out, 2, &args);
-    assert!(stderr(&out).contains("atrest:"), "{}", stderr(&out));
+    let uri = env.uri("res/py");
+    // A dry run says so too (it said "would upgrade"), naming the object.
+    for dry in [&["--dryrun"][..], &[]] {
+        let args = [&["upgrade", &uri, "--key", &env.key_id][..], dry].concat();
+        let out = env.run(&args);
+        assert_status(&out, 2, &args);
+        let err = stderr(&out);
+        assert!(err.contains("atrest:") && err.contains(&uri), "{err}");
+        assert!(err.contains("cannot carry"), "{err}");
+        assert_eq!(err.lines().count(), 1, "{err}");
+    }
     assert_eq!(env.get_raw("res/py"), before);
     let args = [
         "cp",
