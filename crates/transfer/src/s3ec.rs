@@ -231,6 +231,7 @@ pub(crate) async fn download(
         uri: job.uri.clone(),
         cipher,
         file: file.map(Arc::new),
+        staged: ordered.is_some(),
         plain_len,
         object_len: first.object_len,
         pin: first.version.clone(),
@@ -263,12 +264,18 @@ fn clip(range: crate::PlainRange, plain_len: u64) -> Result<(u64, u64), Error> {
 }
 
 fn staging_file() -> Result<std::fs::File, Error> {
-    tempfile::tempfile().map_err(|e| {
-        Error::Io(std::io::Error::new(
-            e.kind(),
-            format!("cannot create a temporary file to stage the plaintext: {e}"),
-        ))
-    })
+    tempfile::tempfile().map_err(|e| staging_error("create a temporary file to stage", e))
+}
+
+/// A failure of the staging file: local I/O in `$TMPDIR`, whatever its
+/// kind (a missing `$TMPDIR` is not a missing input or object), said as
+/// such.
+fn staging_error(what: &str, e: std::io::Error) -> Error {
+    let dir = std::env::temp_dir();
+    Error::Io(std::io::Error::other(format!(
+        "cannot {what} the plaintext until its tag is checked (in {}; set TMPDIR elsewhere): {e}",
+        dir.display()
+    )))
 }
 
 /// One body being decrypted by runs: where plaintext goes, and the runs'
@@ -278,6 +285,8 @@ struct Body {
     cipher: Arc<ContentCipher>,
     /// `None`: nowhere ([`Sink::Discard`]).
     file: Option<Arc<std::fs::File>>,
+    /// `file` is the temporary staging file, not the destination.
+    staged: bool,
     plain_len: u64,
     object_len: u64,
     /// The version every GET reads.
@@ -305,7 +314,10 @@ impl Body {
             let ct = &mut bytes[..(ct_end - at) as usize];
             let hash = self.cipher.open_run(at, ct);
             if let Some(file) = &self.file {
-                write_all_at(file, ct, at)?;
+                write_all_at(file, ct, at).map_err(|e| match self.staged {
+                    true => staging_error("write to the temporary file that stages", e),
+                    false => e.into(),
+                })?;
             }
             self.runs
                 .lock()

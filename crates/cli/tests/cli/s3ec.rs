@@ -1473,3 +1473,28 @@ fn expecting_a_reserved_context_key_is_a_usage_error() {
     );
     assert!(!env.path("out").exists());
 }
+
+/// To stdout, the plaintext is staged in `$TMPDIR` until the tag checks: a
+/// missing `$TMPDIR` is local I/O (exit 1, it was 3 as for a missing
+/// object), said as the staging's, and nothing reaches stdout.
+#[test]
+fn a_missing_tmpdir_for_staging_is_a_local_failure_that_says_so() {
+    let Some(env) = env() else { return };
+    std::fs::write(env.path("f"), sample(70_000, 9)).unwrap();
+    let uri = env.uri("staged");
+    env.ok(&["cp", "f", &uri, "--format", "s3ec-v3", "--key", &env.key_id]);
+    let out = env
+        .atrest()
+        .args(["cp", &uri, "-"])
+        .env("TMPDIR", env.path("no-such-dir"))
+        .output()
+        .unwrap();
+    assert_status(&out, 1, &["cp", &uri, "-"]);
+    let err = stderr(&out);
+    assert!(
+        err.contains("stage the plaintext") && err.contains("TMPDIR"),
+        "{err}"
+    );
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(out.stdout.is_empty());
+}
