@@ -32,6 +32,16 @@ pub enum Error {
     /// A destination that is a directory.
     #[error("{} is a directory; give a file name", .0.display())]
     OutputIsDirectory(PathBuf),
+    /// A destination that names one of this process's descriptors above 2
+    /// (`/dev/fd/3`) open on a regular file: opening the path would start
+    /// at its beginning, not where the descriptor is.
+    #[error("{} is descriptor {fd}, open on a regular file: atrest cannot write it in place; write to - (stdout) and redirect that", .dest.display())]
+    DescriptorFile {
+        /// The path given.
+        dest: PathBuf,
+        /// The descriptor it names.
+        fd: u32,
+    },
     /// A destination that is a symbolic link to nothing: writing through it
     /// would create a file wherever it points.
     #[error("{} is a symbolic link to a missing file: not writing through it", .0.display())]
@@ -133,6 +143,7 @@ impl Error {
             self,
             Error::InputIsDirectory(_)
                 | Error::OutputIsDirectory(_)
+                | Error::DescriptorFile { .. }
                 | Error::LinkLoop
                 | Error::NotUtf8
                 | Error::NotRegular(_)

@@ -43,8 +43,10 @@ pub async fn open_input(path: &Path) -> Result<Box<dyn AsyncRead + Unpin + Send>
 
 /// What writing a destination path means, decided before any download.
 enum Target {
-    /// Standard output (`-`).
+    /// Standard output (`-`, or a path to it such as `/dev/stdout`).
     Stdout,
+    /// Standard error, by a path to it (`/dev/stderr`, `/dev/fd/2`).
+    Stderr,
     /// An existing file that is not a regular one (a device such as
     /// /dev/null, a FIFO, a socket), or a link to one: written in place as a
     /// stream, never replaced.
@@ -119,6 +121,20 @@ impl Target {
         if is_std_stream(dest) {
             return Ok(Target::Stdout);
         }
+        // `/dev/stdout` of a redirected command leads to the file the shell
+        // opened: written through the descriptor, as `-` is, never replaced
+        // (a rename would drop what `>>` or `{ ...; } >` put around it).
+        match descriptor_named(dest) {
+            Some(1) => return Ok(Target::Stdout),
+            Some(2) => return Ok(Target::Stderr),
+            Some(fd) if std::fs::metadata(dest).is_ok_and(|m| m.is_file()) => {
+                return Err(Error::DescriptorFile {
+                    dest: dest.to_owned(),
+                    fd,
+                })
+            }
+            _ => {}
+        }
         match std::fs::metadata(dest) {
             Ok(m) if m.is_dir() => Err(Error::OutputIsDirectory(dest.to_owned())),
             Ok(m) if m.is_file() => {
@@ -153,6 +169,45 @@ impl Target {
             Err(e) => Err(Error::io(format!("cannot write {}", dest.display()), e)),
         }
     }
+}
+
+/// The descriptor of this process that `path` names, through any links:
+/// `/dev/stdout` (1), `/dev/stderr` (2), `/dev/stdin` (0), `/dev/fd/N`,
+/// `/proc/self/fd/N`, `/proc/thread-self/fd/N` or `/proc/PID/fd/N` of this
+/// process. Opening such a path opens the file anew, at offset 0 and
+/// without `O_APPEND`, not the descriptor itself.
+fn descriptor_named(path: &Path) -> Option<u32> {
+    let mut path = path.to_owned();
+    // Bounded, as the kernel bounds link chains.
+    for _ in 0..40 {
+        if let Some(fd) = descriptor_path(&path) {
+            return Some(fd);
+        }
+        let target = std::fs::read_link(&path).ok()?;
+        path = parent_dir(&path).join(target);
+    }
+    None
+}
+
+/// [`descriptor_named`] of `path` itself, not following links.
+fn descriptor_path(path: &Path) -> Option<u32> {
+    let text = path.to_str()?;
+    match text {
+        "/dev/stdin" => return Some(0),
+        "/dev/stdout" => return Some(1),
+        "/dev/stderr" => return Some(2),
+        _ => {}
+    }
+    let own = std::process::id().to_string();
+    let rest = text.strip_prefix("/dev/fd/").or_else(|| {
+        let rest = text.strip_prefix("/proc/")?;
+        let (process, rest) = rest.split_once('/')?;
+        let rest = rest.strip_prefix("fd/")?;
+        matches!(process, "self" | "thread-self")
+            .then_some(rest)
+            .or((process == own).then_some(rest))
+    })?;
+    rest.parse().ok()
 }
 
 /// The directory a file path is in (`.` for a bare name).
@@ -272,6 +327,12 @@ pub fn write_atomically(dest: &Path, bytes: &[u8]) -> Result<bool> {
                 .map_err(|e| Error::io("cannot write stdout", e))?;
             return Ok(false);
         }
+        Target::Stderr => {
+            std::io::stderr()
+                .write_all(bytes)
+                .map_err(|e| Error::io("cannot write stderr", e))?;
+            return Ok(false);
+        }
         Target::InPlace(path) => {
             open_in_place(&path)?
                 .write_all(bytes)
@@ -360,6 +421,7 @@ impl Output {
         };
         let writer: Box<dyn Write + Send> = match Target::of(dest)? {
             Target::Stdout => Box::new(std::io::stdout()),
+            Target::Stderr => Box::new(std::io::stderr()),
             Target::InPlace(path) => {
                 // Off the runtime: opening a FIFO waits for a reader, and a
                 // signal must still stop the command meanwhile.
@@ -543,6 +605,32 @@ impl std::fmt::Debug for Output {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn paths_naming_this_processs_descriptors_are_known() {
+        let own = format!("/proc/{}/fd/7", std::process::id());
+        for (path, fd) in [
+            ("/dev/stdout", Some(1)),
+            ("/dev/stderr", Some(2)),
+            ("/dev/stdin", Some(0)),
+            ("/dev/fd/63", Some(63)),
+            ("/proc/self/fd/1", Some(1)),
+            ("/proc/thread-self/fd/4", Some(4)),
+            (own.as_str(), Some(7)),
+            ("/proc/1/fd/1", None),
+            ("/dev/fd/x", None),
+            ("/dev/null", None),
+            ("dev/stdout", None),
+        ] {
+            assert_eq!(descriptor_path(Path::new(path)), fd, "{path}");
+        }
+        // Through links: one of ours to /dev/stdout.
+        let dir = tempfile::tempdir().unwrap();
+        let link = dir.path().join("out");
+        std::os::unix::fs::symlink("/dev/stdout", &link).unwrap();
+        assert_eq!(descriptor_named(&link), Some(1));
+        assert_eq!(descriptor_named(&dir.path().join("plain")), None);
+    }
 
     #[tokio::test]
     async fn missing_directories_are_made_and_only_those_removed_on_failure() {

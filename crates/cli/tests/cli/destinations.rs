@@ -86,6 +86,40 @@ fn devices_fifos_sockets_and_links_to_them_are_written_in_place() {
     assert!(!env.files().iter().any(|f| f.starts_with(".atrest-")));
 }
 
+/// `/dev/stdout` of a command whose stdout is a file (`>> log`) is written
+/// through the descriptor, as `-` is: before, the file it led to was
+/// replaced by a rename, losing what was in it and what the shell wrote
+/// after. `/dev/stderr` likewise; `/dev/fd/3` on a regular file cannot be
+/// written where its descriptor is, and is refused.
+#[test]
+fn paths_to_this_processs_descriptors_are_written_through_them() {
+    let Some(env) = with_object() else { return };
+    let uri = env.uri("k");
+    // `sh -c SCRIPT atrest URI`: the script's $0 is atrest, $1 the object.
+    let shell = |script: &str| {
+        env.atrest_under(&["sh", "-c", script])
+            .arg(&uri)
+            .output()
+            .unwrap()
+    };
+    let out = shell(
+        "echo header > log && \"$0\" decrypt \"$1\" /dev/stdout -q >> log && echo END >> log",
+    );
+    assert_status(&out, 0, &["decrypt to /dev/stdout >> log"]);
+    let want = [&b"header\n"[..], PLAIN, b"END\n"].concat();
+    assert_eq!(std::fs::read(env.path("log")).unwrap(), want);
+
+    let out = shell("{ echo BEGIN; \"$0\" decrypt \"$1\" /dev/stderr -q; echo END; } 2> err");
+    assert_status(&out, 0, &["decrypt to /dev/stderr"]);
+    assert_eq!(std::fs::read(env.path("err")).unwrap(), PLAIN);
+    assert_eq!(out.stdout, b"BEGIN\nEND\n");
+
+    let out = shell("echo kept > three && \"$0\" decrypt \"$1\" /dev/fd/3 -q 3>> three");
+    assert_status(&out, 2, &["decrypt to /dev/fd/3 on a file"]);
+    assert!(stderr(&out).contains("descriptor 3"), "{}", stderr(&out));
+    assert_eq!(std::fs::read(env.path("three")).unwrap(), b"kept\n");
+}
+
 /// A link is written through (its regular target replaced, the link kept);
 /// a replaced file keeps its mode; a new one gets the umask's; a dangling
 /// link is refused. Before, the link itself was replaced and every output
