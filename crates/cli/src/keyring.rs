@@ -131,15 +131,33 @@ fn looks_like_a_key_file(path: &Path) -> anyhow::Error {
 /// Before `create-data-key` replaces `path`: an existing regular file must
 /// look like a wrapped data key (binary, at most 64 KiB, not a key file's
 /// 32 bytes), so that a key file or any other file given by mistake is
-/// never destroyed. Rotating data.key (replacing one) stays one command.
-pub fn check_replaceable_data_key(path: &Path) -> Result<()> {
+/// never destroyed; answers its bytes, for KMS to confirm
+/// ([`confirm_data_key`]). Rotating data.key (replacing one) stays one
+/// command.
+pub fn check_replaceable_data_key(path: &Path) -> Result<Option<Vec<u8>>> {
     let meta = match std::fs::metadata(path) {
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
         Err(e) => {
             return Err(anyhow::Error::new(e).context(format!("cannot read {}", path.display())))
         }
-        // A FIFO or device is written in place, a directory refused later.
-        Ok(meta) if !meta.is_file() || meta.len() == 0 => return Ok(()),
+        // Refused when it is written.
+        Ok(meta) if meta.is_dir() => return Ok(None),
+        // A device or FIFO would swallow the key (or block for a reader).
+        Ok(meta) if !meta.is_file() => {
+            let kind = match atrest_fs::Error::not_regular(&meta) {
+                atrest_fs::Error::NotRegular(kind) => kind,
+                _ => "a special file",
+            };
+            return Err(Failure::new(
+                Exit::Usage,
+                format!(
+                    "create-data-key writes a regular file (mode 0600): {} is {kind}; give a file path",
+                    path.display()
+                ),
+            )
+            .into());
+        }
+        Ok(meta) if meta.len() == 0 => return Ok(None),
         Ok(meta) => meta,
     };
     if meta.len() == KEY_FILE_KEY_LEN as u64 {
@@ -169,7 +187,31 @@ pub fn check_replaceable_data_key(path: &Path) -> Result<()> {
     // KMS ciphertext is binary; text is someone's file.
     match std::str::from_utf8(&bytes) {
         Ok(_) => Err(not_a_data_key()),
-        Err(_) => Ok(()),
+        Err(_) => Ok(Some(bytes)),
+    }
+}
+
+/// Asks KMS whether `existing` (the file at `path`) is a wrapped data key,
+/// by unwrapping it (the plaintext dropped at once): binary files of any
+/// other kind (an image, an archive) pass the checks above, and are not
+/// replaced. A key KMS cannot reach now (disabled, denied) cannot be told
+/// from another file either: refused, with KMS's reason.
+pub async fn confirm_data_key(kms: &atrest_kms::Kms, path: &Path, existing: &[u8]) -> Result<()> {
+    match kms.decrypt(existing, &[]).await {
+        // A KMS data key of another size is still one.
+        Ok(_) | Err(atrest_kms::KmsError::NotAtrestKey(_)) => Ok(()),
+        Err(atrest_kms::KmsError::InvalidCiphertext) => Err(Failure::new(
+            Exit::Usage,
+            format!(
+                "{} exists and is not a wrapped data key (KMS cannot unwrap it): it is not replaced; give another path, or remove it first",
+                path.display()
+            ),
+        )
+        .into()),
+        Err(e) => Err(anyhow::Error::new(e).context(format!(
+            "{} exists and KMS could not unwrap it to confirm it is a wrapped data key: it is not replaced (remove it first to replace it)",
+            path.display()
+        ))),
     }
 }
 

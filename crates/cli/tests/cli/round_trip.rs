@@ -113,6 +113,49 @@ fn data_key_file_is_private_and_replaced_with_notice() {
     assert_eq!(env.files(), vec!["data.key"], "no temporary files left");
 }
 
+/// `create-data-key` replaces only a file KMS can unwrap: binary files of
+/// other kinds (an image, random bytes) passed the shape checks and were
+/// destroyed; a device or FIFO is refused (/dev/null "was replaced", a
+/// FIFO blocked for a reader).
+#[test]
+fn create_data_key_replaces_only_a_wrapped_data_key() {
+    let Some(env) = env() else { return };
+    let png = [&b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR"[..], &sample(300, 7)].concat();
+    std::fs::write(env.path("photo.png"), &png).unwrap();
+    std::fs::write(env.path("b50"), sample(50, 8)).unwrap();
+    for name in ["photo.png", "b50"] {
+        let before = std::fs::read(env.path(name)).unwrap();
+        let args = ["create-data-key", &env.key_id, "--data-key", name];
+        let out = env.run(&args);
+        assert_status(&out, 2, &args);
+        let err = stderr(&out);
+        assert!(
+            err.contains("is not a wrapped data key (KMS cannot unwrap it)"),
+            "{err}"
+        );
+        assert_eq!(std::fs::read(env.path(name)).unwrap(), before);
+    }
+    crate::special::mkfifo(&env.path("fifo"));
+    for path in ["/dev/null", "fifo"] {
+        let args = ["create-data-key", &env.key_id, "--data-key", path];
+        let out = env.run(&args);
+        assert_status(&out, 2, &args);
+        assert!(
+            stderr(&out).contains("writes a regular file"),
+            "{}",
+            stderr(&out)
+        );
+    }
+    // A real one is replaced.
+    env.ok(&["create-data-key", &env.key_id, "--data-key", "d.key"]);
+    let out = env.ok(&["create-data-key", &env.key_id, "--data-key", "d.key"]);
+    assert!(
+        stderr(&out).contains("replaced the existing d.key"),
+        "{}",
+        stderr(&out)
+    );
+}
+
 #[test]
 fn key_can_be_named_by_id_arn_alias_and_alias_arn() {
     let Some(env) = env() else { return };
