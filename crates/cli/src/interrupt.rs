@@ -21,6 +21,11 @@ pub struct Interrupted {
 /// (as `timeout` delivers it), not a second Ctrl-C.
 const SAME_SIGNAL: std::time::Duration = std::time::Duration::from_millis(250);
 
+/// A cleanup still running this long after the signal is said to be
+/// running (an abort at a server that stopped answering can wait minutes),
+/// with how to skip it.
+const CLEANUP_NOTICE: std::time::Duration = std::time::Duration::from_secs(5);
+
 /// Learns of a signal; cheap to clone into each command.
 #[derive(Clone, Debug)]
 pub struct Interrupt(watch::Receiver<Option<Interrupted>>);
@@ -44,10 +49,21 @@ impl Interrupt {
                     // signal given again later means "stop now".
                     Some(at) if at.elapsed() < SAME_SIGNAL => continue,
                     Some(_) => {
-                        crate::stdout::say_err!("atrest: {got} again: stopping without cleanup");
+                        crate::stdout::say_err!(
+                            "atrest: {got} again: stopping without cleanup (a multipart upload begun may remain: `aws s3api list-multipart-uploads --bucket BUCKET`)"
+                        );
                         std::process::exit(128 + got.number);
                     }
-                    None => first = Some(std::time::Instant::now()),
+                    None => {
+                        first = Some(std::time::Instant::now());
+                        tokio::spawn(async move {
+                            tokio::time::sleep(CLEANUP_NOTICE).await;
+                            crate::stdout::say_err!(
+                                "atrest: {got}: cleaning up (aborting uploads, removing temporary objects); {} again to stop without cleanup",
+                                got.name
+                            );
+                        });
+                    }
                 }
                 let _ = tx.send(Some(got));
             }

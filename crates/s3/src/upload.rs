@@ -714,10 +714,8 @@ pub(crate) async fn abort_upload(client: &Client, uri: &S3Uri, upload_id: &str) 
             return Abandoned::Completed;
         }
         Err(e) => tracing::warn!(
-            uri = %uri,
-            upload_id,
-            error = %atrest_sdk_error::describe("S3", &e),
-            "could not abort the multipart upload; its parts may remain"
+            "could not abort the multipart upload of {uri} ({}); its parts remain until a lifecycle rule removes them, or `aws s3api abort-multipart-upload` with upload id {upload_id}",
+            atrest_sdk_error::describe("S3", &e),
         ),
     }
     Abandoned::Aborted
