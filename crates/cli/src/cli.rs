@@ -311,7 +311,8 @@ pub enum Command {
     /// removed.
     ///
     /// The source goes only once its copy is whole, and only as it was
-    /// read: a file changed while it was uploaded is kept, and an object is
+    /// read: a file changed while it was read is not uploaded, one changed
+    /// after is kept, and an object is
     /// deleted with If-Match of the ETag it was read at (so one replaced
     /// meanwhile stays). Between two s3:// locations the object is copied
     /// inside S3, then deleted (with its S3 Encryption Client instruction

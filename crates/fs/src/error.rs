@@ -59,9 +59,10 @@ pub enum Error {
     /// it would never end.
     #[error("a symbolic link to a directory that holds it (a loop): not followed")]
     LinkLoop,
-    /// A file moved (`atrest mv`) that changed while it was read: it is
-    /// newer than its copy, so it stays.
-    #[error("{} changed while it was uploaded: kept (its upload is the older version)", .0.display())]
+    /// A file moved (`atrest mv`) that changed after it was read: it is
+    /// newer than its copy, so it stays. (A change while it was read fails
+    /// the upload itself, `atrest_transfer::Error::InputChanged`.)
+    #[error("{} changed after it was read: kept (the object holds it as it was read)", .0.display())]
     ChangedWhileRead(PathBuf),
     /// A name that is not UTF-8 cannot become an S3 key without loss.
     #[error("the name is not valid UTF-8, so it cannot become an S3 key without loss: rename it")]

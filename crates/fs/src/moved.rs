@@ -35,6 +35,13 @@ impl Stamp {
         }
     }
 
+    /// Whether the file is as it was when the stamp was taken (a file gone
+    /// is not).
+    pub fn is_unchanged(&self) -> bool {
+        std::fs::metadata(&self.path)
+            .is_ok_and(|meta| Self::from_metadata(&self.path, &meta) == *self)
+    }
+
     /// Removes the file if it is unchanged since the stamp was taken;
     /// [`Error::ChangedWhileRead`] (and the file kept) if not. A file
     /// already gone is no error: nothing is left to move.

@@ -439,6 +439,13 @@ impl Uploader {
         }
     }
 
+    /// Whether the object goes up in one streaming PutObject
+    /// ([`Uploader::expect_len`]), whose body may be whole (and the object
+    /// written) before [`Uploader::finish`].
+    pub fn is_streaming(&self) -> bool {
+        self.streaming.is_some()
+    }
+
     /// The part size in use (at least [`MIN_PART_SIZE`]).
     pub fn part_size(&self) -> usize {
         self.options.part_size

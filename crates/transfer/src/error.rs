@@ -113,9 +113,10 @@ pub enum Error {
         #[source]
         source: S3Error,
     },
-    /// The input's length changed while it was read (it was declared with
-    /// [`Upload::input_len`](crate::Upload::input_len)).
-    #[error("the input changed length while it was read")]
+    /// The input changed while it was read: its length (declared with
+    /// [`Upload::input_len`](crate::Upload::input_len)), or what
+    /// [`Upload::unchanged_input`](crate::Upload::unchanged_input) checks.
+    #[error("the input changed while it was read")]
     InputChanged,
     /// The upload was aborted through its handle.
     #[error("the upload was aborted")]

@@ -77,7 +77,11 @@ pub struct Upload<'t> {
     modified: Option<SystemTime>,
     create_only: bool,
     source_etag: Option<String>,
+    unchanged: Option<InputCheck>,
 }
+
+/// [`Upload::unchanged_input`]'s check.
+type InputCheck = Arc<dyn Fn() -> bool + Send + Sync>;
 
 impl std::fmt::Debug for Upload<'_> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -127,6 +131,7 @@ impl<'t> Upload<'t> {
             modified: None,
             create_only: false,
             source_etag: None,
+            unchanged: None,
         }
     }
 
@@ -219,6 +224,19 @@ impl<'t> Upload<'t> {
         self
     }
 
+    /// Asked once the whole input is read, before the object is completed:
+    /// whether the input is still what was read (for a file, its length,
+    /// identity and modification time as when it was opened). `false`
+    /// fails the upload with [`Error::InputChanged`] and nothing is
+    /// written: a file rewritten at the same length while it was read would
+    /// otherwise make an object of its old and new bytes mixed. (A streaming
+    /// PutObject, below [`Upload::multipart_threshold`] and above a part,
+    /// may have completed by then: it is not asked.)
+    pub fn unchanged_input(mut self, check: impl Fn() -> bool + Send + Sync + 'static) -> Self {
+        self.unchanged = Some(Arc::new(check));
+        self
+    }
+
     /// About how long an input of unknown length (a stream) is: its parts
     /// are sized so that it fits S3's 10,000, as for
     /// [`Upload::input_len`], but another length is no failure.
@@ -254,6 +272,7 @@ impl<'t> Upload<'t> {
             modified: self.modified,
             create_only: self.create_only,
             source_etag: self.source_etag,
+            unchanged: self.unchanged,
             written: std::sync::OnceLock::new(),
         };
         let task = tokio::spawn(job.run(Box::new(input), cancelled));
@@ -336,6 +355,8 @@ struct Job {
     modified: Option<SystemTime>,
     create_only: bool,
     source_etag: Option<String>,
+    /// [`Upload::unchanged_input`].
+    unchanged: Option<InputCheck>,
     /// The header this upload wrote, and its key id: a create-only upload
     /// refused because the object exists tells by them whether the object
     /// is its own (a retried request whose first answer was lost).
@@ -414,6 +435,11 @@ impl Job {
                 .is_some_and(|len| len != read.load(Ordering::Relaxed))
             {
                 return Err(Error::InputChanged);
+            }
+            if let (Some(unchanged), false) = (&self.unchanged, upload.is_streaming()) {
+                if !unchanged() {
+                    return Err(Error::InputChanged);
+                }
             }
             upload.finish().await?;
             Ok(Uploaded {

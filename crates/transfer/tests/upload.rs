@@ -272,6 +272,35 @@ async fn an_input_of_another_length_than_declared_fails_and_creates_nothing() {
         .await
         .unwrap();
     assert_eq!(done.plaintext_len, declared as u64);
+
+    // The same length, but the input says it changed: in parts and in one
+    // (buffered) PutObject, nothing is created; asked once it is all read.
+    for (i, len) in [declared, MIB].into_iter().enumerate() {
+        let key = format!("rewritten-{i}");
+        let uri = S3Uri::parse(&format!("s3://{}/{key}", w.bucket)).unwrap();
+        let asked = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let counted = std::sync::Arc::clone(&asked);
+        let result = w
+            .transfer
+            .upload(&uri, DataKeyFrom::Generate(w.key_id.clone()))
+            .part_size(5 * MIB)
+            .input_len(len as u64)
+            .unchanged_input(move || {
+                counted.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                false
+            })
+            .start(std::io::Cursor::new(vec![4u8; len]))
+            .join()
+            .await;
+        assert!(
+            matches!(result, Err(Error::InputChanged)),
+            "{len}: {result:?}"
+        );
+        assert_eq!(asked.load(std::sync::atomic::Ordering::Relaxed), 1);
+        let head = w.s3.head_object().bucket(&w.bucket).key(&key).send().await;
+        assert!(head.is_err(), "{len}: an object was created");
+    }
+    assert_eq!(w.multipart_uploads().await, 0, "parts left behind");
 }
 
 /// A v1 header records no encryption context, and a fresh data key is

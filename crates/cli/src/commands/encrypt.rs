@@ -128,6 +128,13 @@ pub async fn run(
     if let Some(modified) = modified {
         upload = upload.modified(modified);
     }
+    // A regular file rewritten while it is read is not uploaded as a mix of
+    // its old and new bytes.
+    if total.is_some() {
+        if let Ok(stamp) = atrest_fs::moved::Stamp::of(args.file) {
+            upload = upload.unchanged_input(move || stamp.is_unchanged());
+        }
+    }
     if let Some(parts) = args.transfer.concurrency {
         upload = upload.concurrency(parts as usize);
     }

@@ -154,7 +154,7 @@ fn mv_keeps_a_source_changed_after_it_was_read() {
     let out = via(&args);
     assert_status(&out, 1, &args);
     assert!(
-        stderr(&out).contains("f changed while it was uploaded: kept"),
+        stderr(&out).contains("f changed after it was read: kept"),
         "{}",
         stderr(&out)
     );
@@ -187,6 +187,63 @@ fn mv_keeps_a_source_changed_after_it_was_read() {
             env.ok(&["cp", to, back]);
         }
         assert_eq!(std::fs::read(env.path(back)).unwrap(), b"old", "{to}");
+    }
+}
+
+/// A file rewritten at the same length while it is read (its first part
+/// sent, the rest still to read) is not uploaded: before, `cp` made an
+/// object of its old and new bytes mixed and exited 0, and `mv` left that
+/// object, saying it was "the older version". Now the upload is aborted
+/// before completion, and the file stays.
+#[test]
+fn a_file_rewritten_while_it_is_read_is_not_uploaded() {
+    use std::os::unix::fs::FileExt;
+    let Some(env) = env() else { return };
+    let proxy = Proxy::start(&env.endpoint);
+    let data = sample(12 * 1024 * 1024, 11);
+    for verb in ["cp", "mv"] {
+        std::fs::write(env.path("f"), &data).unwrap();
+        let path = env.path("f");
+        // One part in flight: the first part's request comes while the
+        // last 2 MiB are still unread.
+        proxy.before(Op::UploadPart, move || {
+            let file = std::fs::OpenOptions::new().write(true).open(path).unwrap();
+            file.write_all_at(b"rewritten", 0).unwrap();
+        });
+        let uri = env.uri(&format!("torn-{verb}"));
+        let args = [
+            verb,
+            "f",
+            &uri,
+            "--key",
+            &env.key_id,
+            "--part-size",
+            "5M",
+            "--concurrency",
+            "1",
+        ];
+        let out = env
+            .atrest()
+            .env("AWS_ENDPOINT_URL", proxy.url())
+            .args(args)
+            .output()
+            .unwrap();
+        assert_status(&out, 1, &args);
+        let err = stderr(&out);
+        assert!(
+            err.contains("it changed while it was read") && err.contains("nothing was uploaded"),
+            "{err}"
+        );
+        assert!(
+            !exists(&env, &format!("torn-{verb}")),
+            "{verb}: an object was made"
+        );
+        assert!(env.path("f").exists(), "{verb}: the file is gone");
+        let uploads = block_on(env.s3.list_multipart_uploads().bucket(&env.bucket).send()).unwrap();
+        assert!(
+            uploads.uploads().is_empty(),
+            "{verb}: a multipart upload was left"
+        );
     }
 }
 
