@@ -26,6 +26,10 @@ pub async fn open_input(path: &Path) -> Result<Box<dyn AsyncRead + Unpin + Send>
             let why = std::io::Error::from(std::io::ErrorKind::IsADirectory);
             return Err(Error::io("cannot read standard input", why));
         }
+        if stdin_is_closed() {
+            let why = std::io::Error::other("it is closed (the command was started with <&-)");
+            return Err(Error::io("cannot read standard input", why));
+        }
         return Ok(Box::new(tokio::io::stdin()));
     }
     let file = tokio::fs::File::open(path)
@@ -39,6 +43,24 @@ pub async fn open_input(path: &Path) -> Result<Box<dyn AsyncRead + Unpin + Send>
         return Err(Error::InputIsDirectory(path.to_owned()));
     }
     Ok(Box::new(file))
+}
+
+/// Whether the command was started with stdin closed: Rust's runtime then
+/// opens /dev/null read-write in its place, which a shell's `< /dev/null`
+/// (read-only) does not. Read as empty, it would replace an object with
+/// an empty one; `aws s3 cp -` refuses a closed stdin too.
+fn stdin_is_closed() -> bool {
+    use rustix::fs::{FileType, OFlags};
+    let stdin = std::io::stdin();
+    let Ok(flags) = rustix::fs::fcntl_getfl(&stdin) else {
+        return false;
+    };
+    let (Ok(fd), Ok(null)) = (rustix::fs::fstat(&stdin), rustix::fs::stat("/dev/null")) else {
+        return false;
+    };
+    flags & OFlags::RWMODE == OFlags::RDWR
+        && FileType::from_raw_mode(fd.st_mode) == FileType::CharacterDevice
+        && fd.st_rdev == null.st_rdev
 }
 
 /// What writing a destination path means, decided before any download.

@@ -120,6 +120,41 @@ fn paths_to_this_processs_descriptors_are_written_through_them() {
     assert_eq!(std::fs::read(env.path("three")).unwrap(), b"kept\n");
 }
 
+/// A command started with stdin closed (`<&-`) read it as empty (Rust
+/// opens /dev/null in its place) and replaced the object with an empty
+/// one, exit 0; now it fails, as `aws s3 cp -` does. `< /dev/null` is
+/// still an empty input.
+#[test]
+fn a_closed_stdin_is_refused_and_dev_null_is_empty() {
+    let Some(env) = with_object() else { return };
+    let uri = env.uri("k");
+    let before = env.get_raw("k");
+    let script = format!("\"$0\" cp - \"$1\" --key {} <&-", env.key_id);
+    let out = env
+        .atrest_under(&["sh", "-c", &script])
+        .arg(&uri)
+        .output()
+        .unwrap();
+    assert_status(&out, 1, &["cp - with stdin closed"]);
+    assert!(
+        stderr(&out).contains("standard input: it is closed"),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(env.get_raw("k"), before);
+
+    let script = format!("\"$0\" cp - \"$1\" --key {} < /dev/null", env.key_id);
+    let empty = env.uri("empty");
+    let out = env
+        .atrest_under(&["sh", "-c", &script])
+        .arg(&empty)
+        .output()
+        .unwrap();
+    assert_status(&out, 0, &["cp - < /dev/null"]);
+    env.ok(&["cp", &empty, "back"]);
+    assert_eq!(std::fs::read(env.path("back")).unwrap(), b"");
+}
+
 /// A link is written through (its regular target replaced, the link kept);
 /// a replaced file keeps its mode; a new one gets the umask's; a dangling
 /// link is refused. Before, the link itself was replaced and every output
