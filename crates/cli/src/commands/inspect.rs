@@ -70,6 +70,13 @@ pub async fn run(s3: Option<&aws_sdk_s3::Client>, target: &Target, as_json: bool
 async fn read_prefix(path: &Path) -> Result<(atrest_transfer::inspect::Object, bool)> {
     use tokio::io::AsyncReadExt;
     let cannot_read = || format!("cannot read {}", path.display());
+    if path.is_dir() {
+        let why = format!(
+            "{} is a directory: inspect takes one file or object (`atrest ls -r` lists a prefix)",
+            path.display()
+        );
+        return Err(crate::failure::Failure::new(crate::failure::Exit::Usage, why).into());
+    }
     let mut input = atrest_fs::output::open_input(path).await?;
     let mut prefix = Vec::new();
     (&mut input)
@@ -77,7 +84,12 @@ async fn read_prefix(path: &Path) -> Result<(atrest_transfer::inspect::Object, b
         .read_to_end(&mut prefix)
         .await
         .with_context(cannot_read)?;
-    let len = match atrest_fs::output::regular_file_len(path) {
+    // Read to its end already: that is its length, whatever its size says
+    // (files of /proc and /sys say 0 or 4096).
+    let regular = atrest_fs::output::regular_file_len(path)
+        .filter(|&len| prefix.len() == MAX_HEADER_LEN && len >= MAX_HEADER_LEN as u64);
+    let len = match regular {
+        _ if prefix.len() < MAX_HEADER_LEN => prefix.len() as u64,
         Some(len) => len,
         None if prefix.len() == MAX_HEADER_LEN
             && atrest_format::inspect::inspect(&prefix, u64::MAX).is_err() =>

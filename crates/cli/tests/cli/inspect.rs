@@ -228,11 +228,22 @@ fn inspect_reads_stdin_and_fifos_to_their_end() {
         stderr(&out)
     );
 
+    // (It suggested --recursive, which inspect does not have.)
     let out = env.run(&["inspect", "."]);
     assert_status(&out, 2, &["inspect", "."]);
     assert!(
-        stderr(&out).contains(". is a directory"),
+        stderr(&out).contains(". is a directory: inspect takes one file or object"),
         "{}",
         stderr(&out)
+    );
+
+    // A /proc file says 0 bytes: its length is what was read (it was
+    // "1408 bytes given for an object of 0 bytes").
+    let out = env.run(&["inspect", "/proc/self/status"]);
+    assert_status(&out, 4, &["inspect", "/proc/self/status"]);
+    let err = stderr(&out);
+    assert!(
+        err.contains("unknown format version") && !err.contains("object of 0 bytes"),
+        "{err}"
     );
 }
