@@ -207,6 +207,13 @@ async fn send_get(
                     uri: uri.to_string(),
                 }),
                 Some(416) => GetFailed::Unsatisfiable(S3Error::from_sdk("GetObject", uri, e)),
+                // The version read first is gone: deleted since, a change
+                // as much as a replacement (not "no such object" of a
+                // download part-way).
+                Some(404) if pin.etag.is_some() => GetFailed::S3(S3Error::Changed {
+                    op: "GetObject",
+                    uri: uri.to_string(),
+                }),
                 _ => GetFailed::S3(S3Error::from_sdk("GetObject", uri, e)),
             });
         }

@@ -52,9 +52,9 @@ pub enum Error {
         /// The object's plaintext length.
         plaintext_len: u64,
     },
-    /// The object changed while it downloaded (another ETag or version):
-    /// the download stopped before it could mix two versions.
-    #[error("{uri} changed during the download")]
+    /// The object changed while it downloaded (another ETag or version,
+    /// or deleted): the download stopped before it could mix two versions.
+    #[error("{uri} changed during the download (replaced or deleted)")]
     ObjectChanged {
         /// The object.
         uri: String,

@@ -860,19 +860,27 @@ fn an_object_replaced_mid_download_is_never_mixed_into_the_output() {
         };
         encrypt("old", "old");
         encrypt("new", "new");
-        for dest in ["dest", "-"] {
+        // Deleted is changed too (it said "does not exist", and not that
+        // the output was incomplete).
+        for (dest, deleted) in [("dest", false), ("-", false), ("dest", true), ("-", true)] {
             t.env.copy("old", "obj");
             std::fs::write(t.env.path("dest"), b"previous contents").unwrap();
             t.proxy.clear();
             let (s3, bucket) = (t.env.s3.clone(), t.env.bucket.clone());
-            t.proxy.swap_after(1, move || {
-                let copy = s3.copy_object().bucket(&bucket).key("obj");
-                let copy = copy.copy_source(format!("{bucket}/new"));
-                block_on(copy.send()).unwrap();
+            t.proxy.swap_after(1, move || match deleted {
+                false => {
+                    let copy = s3.copy_object().bucket(&bucket).key("obj");
+                    let copy = copy.copy_source(format!("{bucket}/new"));
+                    block_on(copy.send()).unwrap();
+                }
+                true => {
+                    block_on(s3.delete_object().bucket(&bucket).key("obj").send()).unwrap();
+                }
             });
             let args = ["decrypt", "--part-size", "5", &t.env.uri("obj"), dest];
             let out = t.run(&args);
-            let what = [format, "object swapped mid-download to", dest];
+            let how = if deleted { "deleted" } else { "swapped" };
+            let what = [format, "object", how, "mid-download to", dest];
             assert_status(&out, 1, &what);
             assert!(
                 t.proxy.seen(Op::GetLaterRange) >= 1,
@@ -896,6 +904,10 @@ fn an_object_replaced_mid_download_is_never_mixed_into_the_output() {
                 assert!(
                     out.stdout.len() < old.len() && old.starts_with(&out.stdout),
                     "{what:?}: stdout is not a strict prefix of the old plaintext"
+                );
+                assert!(
+                    line.contains("the output is incomplete"),
+                    "{what:?}: {line}"
                 );
             } else {
                 assert!(line.contains("nothing was written"), "{what:?}: {line}");
