@@ -31,8 +31,9 @@ fn no_message_repeats_its_cause() {
     env.create_data_key();
     let sticky = env.path("sticky");
     std::fs::create_dir(&sticky).unwrap();
-    // Binary, as a wrapped key is (text is refused before any rename).
-    std::fs::write(sticky.join("data.key"), b"root's \xff\xfe").unwrap();
+    // A real wrapped key (anything else is refused before any rename).
+    let roots = std::fs::read(env.path("data.key")).unwrap();
+    std::fs::write(sticky.join("data.key"), &roots).unwrap();
     let mode = |path: &std::path::Path, mode| {
         use std::os::unix::fs::PermissionsExt;
         std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).unwrap();
@@ -47,10 +48,7 @@ fn no_message_repeats_its_cause() {
     assert!(!out.status.success(), "replaced root's file as nobody");
     let err = stderr(&out);
     assert_eq!(count(&err, "(os error 1)"), 1, "{err}");
-    assert_eq!(
-        std::fs::read(sticky.join("data.key")).unwrap(),
-        b"root's \xff\xfe"
-    );
+    assert_eq!(std::fs::read(sticky.join("data.key")).unwrap(), roots);
 }
 
 fn is_root() -> bool {
