@@ -95,7 +95,8 @@ fn report(
     let json = |d: &Rewrapped| {
         json!({
             "status": verb(d.action),
-            "format": if d.s3ec { "s3ec" } else { "atrest" },
+            // As `ls --json` and `verify --json` name them.
+            "format": if d.s3ec { "s3ec".to_owned() } else { format!("v{}", d.version) },
             "version": d.version,
             "shared_data_key": d.shared_data_key,
             "from_key": d.from_key,

@@ -102,6 +102,9 @@ fn rewrap_moves_every_kind_of_object_and_keeps_the_body() {
             let report = json(&out);
             let object = &report["objects"][0];
             assert_eq!(object["status"], "rewrapped", "{name}: {report}");
+            // As `ls --json` and `verify --json` name formats (it said
+            // "atrest" of both).
+            assert_eq!(object["format"], &name[..2], "{name}: {report}");
             assert_eq!(object["from_key"], env.key_arn.as_str());
             assert_eq!(object["to_key"], new_arn.as_str());
             assert_eq!(report["kms_calls"], 1);
