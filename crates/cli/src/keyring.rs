@@ -129,35 +129,42 @@ fn looks_like_a_key_file(path: &Path) -> anyhow::Error {
 }
 
 /// Before `create-data-key` replaces `path`: an existing regular file must
-/// look like a wrapped data key (binary, at most 64 KiB, not a key file's
-/// 32 bytes), so that a key file or any other file given by mistake is
-/// never destroyed; answers its bytes, for KMS to confirm
-/// ([`confirm_data_key`]). Rotating data.key (replacing one) stays one
-/// command.
-pub fn check_replaceable_data_key(path: &Path) -> Result<Option<Vec<u8>>> {
+/// look like a wrapped data key (binary, at most KMS's 6,144 bytes of
+/// ciphertext, not a key file's 32 bytes, not a common file format), so
+/// that a key file or another file given by mistake is not destroyed.
+/// Nothing is sent to KMS to tell (the file may be another secret).
+/// Rotating data.key (replacing one) stays one command.
+pub fn check_replaceable_data_key(path: &Path) -> Result<()> {
+    let not_a_file = |what: &str| -> anyhow::Error {
+        Failure::new(
+            Exit::Usage,
+            format!(
+                "create-data-key writes a regular file (mode 0600): {} is {what}; give a file path",
+                path.display()
+            ),
+        )
+        .into()
+    };
+    // `/dev/stdout` (of a redirected command: a regular file) would take
+    // the key anywhere, `>> data.key` appending a second one.
+    if atrest_fs::output::names_descriptor(path) {
+        return Err(not_a_file("a descriptor of this command"));
+    }
     let meta = match std::fs::metadata(path) {
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
         Err(e) => {
             return Err(anyhow::Error::new(e).context(format!("cannot read {}", path.display())))
         }
         // Refused when it is written.
-        Ok(meta) if meta.is_dir() => return Ok(None),
+        Ok(meta) if meta.is_dir() => return Ok(()),
         // A device or FIFO would swallow the key (or block for a reader).
         Ok(meta) if !meta.is_file() => {
-            let kind = match atrest_fs::Error::not_regular(&meta) {
+            return Err(not_a_file(match atrest_fs::Error::not_regular(&meta) {
                 atrest_fs::Error::NotRegular(kind) => kind,
                 _ => "a special file",
-            };
-            return Err(Failure::new(
-                Exit::Usage,
-                format!(
-                    "create-data-key writes a regular file (mode 0600): {} is {kind}; give a file path",
-                    path.display()
-                ),
-            )
-            .into());
+            }))
         }
-        Ok(meta) if meta.len() == 0 => return Ok(None),
+        Ok(meta) if meta.len() == 0 => return Ok(()),
         Ok(meta) => meta,
     };
     if meta.len() == KEY_FILE_KEY_LEN as u64 {
@@ -170,50 +177,57 @@ pub fn check_replaceable_data_key(path: &Path) -> Result<Option<Vec<u8>>> {
         )
         .into());
     }
-    let not_a_data_key = || -> anyhow::Error {
+    let not_a_data_key = |why: &str| -> anyhow::Error {
         Failure::new(
             Exit::Usage,
             format!(
-                "{} exists and is not a wrapped data key: it is not replaced; give another path, or remove it first",
+                "{} exists and is not a wrapped data key ({why}): it is not replaced; give another path, or remove it first",
                 path.display()
             ),
         )
         .into()
     };
-    if meta.len() > DATA_KEY_MAX {
-        return Err(not_a_data_key());
+    if meta.len() > KMS_CIPHERTEXT_MAX {
+        return Err(not_a_data_key("larger than any KMS ciphertext"));
     }
     let bytes = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
     // KMS ciphertext is binary; text is someone's file.
-    match std::str::from_utf8(&bytes) {
-        Ok(_) => Err(not_a_data_key()),
-        Err(_) => Ok(Some(bytes)),
+    if std::str::from_utf8(&bytes).is_ok() {
+        return Err(not_a_data_key("it is text"));
     }
+    if let Some((_, format)) = FILE_SIGNATURES
+        .iter()
+        .find(|(magic, _)| bytes.starts_with(magic))
+    {
+        return Err(not_a_data_key(&format!("it begins as {format} does")));
+    }
+    Ok(())
 }
 
-/// Asks KMS whether `existing` (the file at `path`) is a wrapped data key,
-/// by unwrapping it (the plaintext dropped at once): binary files of any
-/// other kind (an image, an archive) pass the checks above, and are not
-/// replaced. A key KMS cannot reach now (disabled, denied) cannot be told
-/// from another file either: refused, with KMS's reason.
-pub async fn confirm_data_key(kms: &atrest_kms::Kms, path: &Path, existing: &[u8]) -> Result<()> {
-    match kms.decrypt(existing, &[]).await {
-        // A KMS data key of another size is still one.
-        Ok(_) | Err(atrest_kms::KmsError::NotAtrestKey(_)) => Ok(()),
-        Err(atrest_kms::KmsError::InvalidCiphertext) => Err(Failure::new(
-            Exit::Usage,
-            format!(
-                "{} exists and is not a wrapped data key (KMS cannot unwrap it): it is not replaced; give another path, or remove it first",
-                path.display()
-            ),
-        )
-        .into()),
-        Err(e) => Err(anyhow::Error::new(e).context(format!(
-            "{} exists and KMS could not unwrap it to confirm it is a wrapped data key: it is not replaced (remove it first to replace it)",
-            path.display()
-        ))),
-    }
-}
+/// KMS's largest ciphertext blob (the `CiphertextBlob` limit).
+const KMS_CIPHERTEXT_MAX: u64 = 6144;
+
+/// The first bytes of common binary files, none of which a KMS
+/// ciphertext blob begins with (AWS's begin 01 02; emulators' with their
+/// key id).
+const FILE_SIGNATURES: &[(&[u8], &str)] = &[
+    (b"\x89PNG", "a PNG image"),
+    (b"\xff\xd8\xff", "a JPEG image"),
+    (b"GIF8", "a GIF image"),
+    (b"%PDF", "a PDF"),
+    (b"PK\x03\x04", "a zip archive"),
+    (b"\x1f\x8b", "a gzip file"),
+    (b"BZh", "a bzip2 file"),
+    (b"\xfd7zXZ\x00", "an xz file"),
+    (b"\x28\xb5\x2f\xfd", "a zstd file"),
+    (b"7z\xbc\xaf\x27\x1c", "a 7z archive"),
+    (b"\x7fELF", "a program (ELF)"),
+    (b"SQLite format 3\x00", "an SQLite database"),
+    (b"\x03\xd9\xa2\x9a", "a KeePass database"),
+    (b"\x30\x82", "a DER key or certificate"),
+    (b"\x30\x81", "a DER key or certificate"),
+    (b"openssh-key-v1\x00", "an SSH key"),
+];
 
 /// Refuses to write `out` over a key this command reads (`--key-file`,
 /// data.key): the objects under it would be lost with it.

@@ -61,7 +61,9 @@ pub enum Error {
     LinkLoop,
     /// A file moved (`atrest mv`) that changed after it was read: it is
     /// newer than its copy, so it stays. (A change while it was read fails
-    /// the upload itself, `atrest_transfer::Error::InputChanged`.)
+    /// the upload itself, `atrest_transfer::Error::InputChanged`, but for a
+    /// streaming PutObject, which may be complete before it is seen: then
+    /// it is this error, and the object holds what was read.)
     #[error("{} changed after it was read: kept (the object holds it as it was read)", .0.display())]
     ChangedWhileRead(PathBuf),
     /// A name that is not UTF-8 cannot become an S3 key without loss.

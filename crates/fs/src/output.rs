@@ -26,11 +26,11 @@ pub async fn open_input(path: &Path) -> Result<Box<dyn AsyncRead + Unpin + Send>
             let why = std::io::Error::from(std::io::ErrorKind::IsADirectory);
             return Err(Error::io("cannot read standard input", why));
         }
-        if stdin_is_closed() {
-            let why = std::io::Error::other("it is closed (the command was started with <&-)");
-            return Err(Error::io("cannot read standard input", why));
-        }
+        refuse_closed_stdin()?;
         return Ok(Box::new(tokio::io::stdin()));
+    }
+    if descriptor_named(path) == Some(0) {
+        refuse_closed_stdin()?;
     }
     let file = tokio::fs::File::open(path)
         .await
@@ -43,6 +43,17 @@ pub async fn open_input(path: &Path) -> Result<Box<dyn AsyncRead + Unpin + Send>
         return Err(Error::InputIsDirectory(path.to_owned()));
     }
     Ok(Box::new(file))
+}
+
+/// Fails if stdin looks closed ([`stdin_is_closed`]).
+fn refuse_closed_stdin() -> Result<()> {
+    if !stdin_is_closed() {
+        return Ok(());
+    }
+    let why = std::io::Error::other(
+        "it is /dev/null opened read-write, as for a command started with stdin closed (<&-): refusing to read it as an empty input (give < /dev/null, or an empty file)",
+    );
+    Err(Error::io("cannot read standard input", why))
 }
 
 /// Whether the command was started with stdin closed: Rust's runtime then
@@ -202,13 +213,26 @@ fn descriptor_named(path: &Path) -> Option<u32> {
     let mut path = path.to_owned();
     // Bounded, as the kernel bounds link chains.
     for _ in 0..40 {
-        if let Some(fd) = descriptor_path(&path) {
+        // Its directory resolved (`/dev/./fd/1`, `fd/1` in /dev, a relative
+        // link's `../..`; /dev/fd is /proc/PID/fd), its own name as it is.
+        let named = match (std::fs::canonicalize(parent_dir(&path)), path.file_name()) {
+            (Ok(dir), Some(name)) => dir.join(name),
+            _ => path.clone(),
+        };
+        if let Some(fd) = descriptor_path(&named).or_else(|| descriptor_path(&path)) {
             return Some(fd);
         }
-        let target = std::fs::read_link(&path).ok()?;
-        path = parent_dir(&path).join(target);
+        let target = std::fs::read_link(&named).ok()?;
+        path = parent_dir(&named).join(target);
     }
     None
+}
+
+/// Whether `path` names a descriptor of this process (`/dev/stdout`,
+/// `/dev/fd/N`, through any links): a stream, whatever it is open on, not a
+/// file to replace or to fsync.
+pub fn names_descriptor(path: &Path) -> bool {
+    descriptor_named(path).is_some()
 }
 
 /// [`descriptor_named`] of `path` itself, not following links.
@@ -224,6 +248,11 @@ fn descriptor_path(path: &Path) -> Option<u32> {
     let rest = text.strip_prefix("/dev/fd/").or_else(|| {
         let rest = text.strip_prefix("/proc/")?;
         let (process, rest) = rest.split_once('/')?;
+        // A thread's own: /proc/PID/task/TID/fd/N.
+        let rest = match rest.strip_prefix("task/") {
+            Some(task) => task.split_once('/')?.1,
+            None => rest,
+        };
         let rest = rest.strip_prefix("fd/")?;
         matches!(process, "self" | "thread-self")
             .then_some(rest)
@@ -646,11 +675,19 @@ mod tests {
         ] {
             assert_eq!(descriptor_path(Path::new(path)), fd, "{path}");
         }
-        // Through links: one of ours to /dev/stdout.
+        // Through links: one of ours to /dev/stdout, a relative one, and
+        // spellings with `.` and `..`.
         let dir = tempfile::tempdir().unwrap();
         let link = dir.path().join("out");
         std::os::unix::fs::symlink("/dev/stdout", &link).unwrap();
         assert_eq!(descriptor_named(&link), Some(1));
+        let depth = dir.path().components().count() - 1;
+        let up = "../".repeat(depth);
+        let relative = dir.path().join("rel");
+        std::os::unix::fs::symlink(format!("{up}dev/fd/2"), &relative).unwrap();
+        assert_eq!(descriptor_named(&relative), Some(2));
+        assert_eq!(descriptor_named(Path::new("/dev/./fd/1")), Some(1));
+        assert_eq!(descriptor_named(Path::new("/dev/../dev/stdout")), Some(1));
         assert_eq!(descriptor_named(&dir.path().join("plain")), None);
     }
 

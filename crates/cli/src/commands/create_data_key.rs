@@ -12,11 +12,8 @@ pub async fn run(kms: &Kms, key_id: &str, data_key: &Path, quiet: bool) -> Resul
         )
         .into());
     }
-    // Before a new key is made: a key file or another file given by
-    // mistake (KMS is asked to unwrap what may be a data key).
-    if let Some(existing) = crate::keyring::check_replaceable_data_key(data_key)? {
-        crate::keyring::confirm_data_key(kms, data_key, &existing).await?;
-    }
+    // Before KMS is asked: a key file or another file given by mistake.
+    crate::keyring::check_replaceable_data_key(data_key)?;
     let wrapped = kms
         .generate_wrapped_data_key(key_id)
         .await

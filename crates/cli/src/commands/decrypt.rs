@@ -109,7 +109,9 @@ fn failure(e: Error, args: &Decrypt<'_>) -> anyhow::Error {
         )
         .into(),
         Error::ObjectChanged { .. } => {
-            let left = match atrest_fs::output::is_std_stream(args.file) {
+            let stream = atrest_fs::output::is_std_stream(args.file)
+                || atrest_fs::output::names_descriptor(args.file);
+            let left = match stream {
                 false => "nothing was written",
                 true => "the output is incomplete",
             };

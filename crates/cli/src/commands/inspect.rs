@@ -70,7 +70,7 @@ pub async fn run(s3: Option<&aws_sdk_s3::Client>, target: &Target, as_json: bool
 async fn read_prefix(path: &Path) -> Result<(atrest_transfer::inspect::Object, bool)> {
     use tokio::io::AsyncReadExt;
     let cannot_read = || format!("cannot read {}", path.display());
-    if path.is_dir() {
+    if !atrest_fs::output::is_std_stream(path) && path.is_dir() {
         let why = format!(
             "{} is a directory: inspect takes one file or object (`atrest ls -r` lists a prefix)",
             path.display()

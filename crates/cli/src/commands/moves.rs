@@ -35,6 +35,15 @@ pub fn moved_file(file: &Path) -> Result<Stamp> {
 /// `mv` downloads into regular files only: a device, FIFO or socket would
 /// take the plaintext and keep nothing of the object it deletes.
 pub fn check_move_into(file: &Path) -> Result<()> {
+    // `/dev/stdout` is a stream, whatever it is open on (a file of the
+    // shell's), as `-` is: nothing kept to delete the object for.
+    if atrest_fs::output::names_descriptor(file) {
+        let why = format!(
+            "mv writes regular files, and {} is a stream (a descriptor of this command): use cp",
+            file.display()
+        );
+        return Err(Failure::new(Exit::Usage, why).into());
+    }
     match std::fs::metadata(file) {
         // Neither mv nor cp writes over a directory.
         Ok(meta) if meta.is_dir() => {

@@ -129,19 +129,22 @@ fn a_closed_stdin_is_refused_and_dev_null_is_empty() {
     let Some(env) = with_object() else { return };
     let uri = env.uri("k");
     let before = env.get_raw("k");
-    let script = format!("\"$0\" cp - \"$1\" --key {} <&-", env.key_id);
-    let out = env
-        .atrest_under(&["sh", "-c", &script])
-        .arg(&uri)
-        .output()
-        .unwrap();
-    assert_status(&out, 1, &["cp - with stdin closed"]);
-    assert!(
-        stderr(&out).contains("standard input: it is closed"),
-        "{}",
-        stderr(&out)
-    );
-    assert_eq!(env.get_raw("k"), before);
+    // `-`, and /dev/stdin, its path.
+    for input in ["-", "/dev/stdin"] {
+        let script = format!("\"$0\" cp {input} \"$1\" --key {} <&-", env.key_id);
+        let out = env
+            .atrest_under(&["sh", "-c", &script])
+            .arg(&uri)
+            .output()
+            .unwrap();
+        assert_status(&out, 1, &["cp", input, "with stdin closed"]);
+        let err = stderr(&out);
+        assert!(
+            err.contains("cannot read standard input") && err.contains("<&-"),
+            "{err}"
+        );
+        assert_eq!(env.get_raw("k"), before);
+    }
 
     let script = format!("\"$0\" cp - \"$1\" --key {} < /dev/null", env.key_id);
     let empty = env.uri("empty");

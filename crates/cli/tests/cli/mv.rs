@@ -100,7 +100,7 @@ fn mv_refuses_what_would_lose_the_source_with_one_line() {
         .success());
     let (o, d) = (env.uri("d/o"), env.uri("d/"));
     std::fs::create_dir_all(env.path("mkd/o")).unwrap();
-    let cases: [(&[&str], &str); 9] = [
+    let cases: [(&[&str], &str); 10] = [
         // cp cannot write there either: a directory, said as such.
         (&["mv", &o, "mkd/"], "mkd/o: it is a directory"),
         (&["mv", &o, &o], "onto itself"),
@@ -114,6 +114,8 @@ fn mv_refuses_what_would_lose_the_source_with_one_line() {
             "mv moves whole objects",
         ),
         (&["mv", &o, "/dev/null"], "/dev/null is not one: use cp"),
+        // A stream, as `-` is, even when the shell's stdout is a file.
+        (&["mv", &o, "/dev/stdout"], "/dev/stdout is a stream"),
         (
             &["mv", "fifo", &o, "--key", &env.key_id],
             "fifo is not one: use cp",

@@ -113,30 +113,46 @@ fn data_key_file_is_private_and_replaced_with_notice() {
     assert_eq!(env.files(), vec!["data.key"], "no temporary files left");
 }
 
-/// `create-data-key` replaces only a file KMS can unwrap: binary files of
-/// other kinds (an image, random bytes) passed the shape checks and were
-/// destroyed; a device or FIFO is refused (/dev/null "was replaced", a
-/// FIFO blocked for a reader).
+/// `create-data-key` does not replace a file that is plainly something
+/// else: binary files of common formats (an image, a private key) passed
+/// the shape checks and were destroyed; nor one larger than KMS's
+/// ciphertext limit; a device, FIFO or descriptor path is refused
+/// (/dev/null "was replaced", a FIFO blocked for a reader, `/dev/stdout
+/// >> data.key` appended a second key). Nothing is sent to KMS to tell.
 #[test]
-fn create_data_key_replaces_only_a_wrapped_data_key() {
+fn create_data_key_replaces_only_what_may_be_a_wrapped_data_key() {
     let Some(env) = env() else { return };
     let png = [&b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR"[..], &sample(300, 7)].concat();
     std::fs::write(env.path("photo.png"), &png).unwrap();
-    std::fs::write(env.path("b50"), sample(50, 8)).unwrap();
-    for name in ["photo.png", "b50"] {
+    let der = [&b"\x30\x82\x04\xa4\x02\x01"[..], &sample(1100, 8)].concat();
+    std::fs::write(env.path("key.der"), &der).unwrap();
+    let big = [&b"\x01\x02\xff"[..], &sample(7000, 9)].concat();
+    std::fs::write(env.path("big"), big).unwrap();
+    let cases = [
+        ("photo.png", "it begins as a PNG image does"),
+        ("key.der", "it begins as a DER key or certificate does"),
+        ("big", "larger than any KMS ciphertext"),
+    ];
+    for (name, why) in cases {
         let before = std::fs::read(env.path(name)).unwrap();
+        // KMS unreachable: the refusal asks nothing of it.
         let args = ["create-data-key", &env.key_id, "--data-key", name];
-        let out = env.run(&args);
+        let out = env
+            .atrest()
+            .env("AWS_ENDPOINT_URL_KMS", "http://127.0.0.1:9")
+            .args(args)
+            .output()
+            .unwrap();
         assert_status(&out, 2, &args);
         let err = stderr(&out);
         assert!(
-            err.contains("is not a wrapped data key (KMS cannot unwrap it)"),
+            err.contains("is not a wrapped data key") && err.contains(why),
             "{err}"
         );
         assert_eq!(std::fs::read(env.path(name)).unwrap(), before);
     }
     crate::special::mkfifo(&env.path("fifo"));
-    for path in ["/dev/null", "fifo"] {
+    for path in ["/dev/null", "fifo", "/dev/stdout"] {
         let args = ["create-data-key", &env.key_id, "--data-key", path];
         let out = env.run(&args);
         assert_status(&out, 2, &args);
