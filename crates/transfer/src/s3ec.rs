@@ -492,6 +492,10 @@ async fn ctr_range(
 /// (whose parts go up in parallel), the metadata in the object. The length
 /// is checked against GCM's limit and the context validated before the key
 /// source is asked for anything. Answers the wrapping key's id.
+/// Room kept for the KMS key's ARN before its length is known (ARNs of
+/// KMS keys are well under this).
+const ARN_ROOM: usize = 128;
+
 pub(crate) async fn encrypt_v3(
     keys: &dyn KeySource,
     key_id: &str,
@@ -511,13 +515,15 @@ pub(crate) async fn encrypt_v3(
     let bad_context = |e: format::S3ecError| Error::Unsupported(e.to_string());
     let probe = Envelope::v3_kms(vec![0], [0; 28], [0; 28], user.clone()).map_err(bad_context)?;
     // S3's 2 KB holds the envelope too: checked before KMS is asked (with a
-    // one-byte wrapped key: only what cannot fit), and exactly before
-    // anything is sent.
+    // one-byte wrapped key, and room for the key's ARN: only what cannot
+    // fit), and exactly before anything is sent.
     let fits = |upload: &Uploader, envelope: &Envelope| {
         let entries = envelope.encode(format::Placement::Object).object;
         crate::metadata::check_beside_envelope(upload.metadata(), &entries).map(|()| entries)
     };
-    fits(upload, &probe)?;
+    let mut with_arn = probe.encode(format::Placement::Object).object;
+    with_arn.push((crate::KMS_KEY_METADATA.to_owned(), "-".repeat(ARN_ROOM)));
+    crate::metadata::check_beside_envelope(upload.metadata(), &with_arn)?;
     let kms_context: Vec<(String, String)> = probe.context.into_iter().collect();
     let generated = keys.generate(key_id, &kms_context).await?;
     // Which KMS key (and so which region) the object needs, as for v2; the

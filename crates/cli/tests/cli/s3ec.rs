@@ -591,10 +591,17 @@ fn metadata_that_leaves_no_room_for_the_envelope_fails_before_s3() {
         stderr(&out)
     );
     assert_eq!(proxy.seen(Op::Kms), 0);
-    // Fits atrest's own room, not beside the wrapped key KMS gives: one KMS
-    // call, nothing sent to S3.
+    // Fits atrest's own room (the key's ARN counted at its longest), not
+    // beside the wrapped key KMS gives: one KMS call, nothing sent to S3.
     let out = run(1_750);
     assert_status(&out, 2, &["--metadata of 1,750 bytes"]);
+    assert_eq!(
+        proxy.seen(Op::Kms),
+        0,
+        "no room for the ARN: known before KMS"
+    );
+    let out = run(1_680);
+    assert_status(&out, 2, &["--metadata of 1,680 bytes"]);
     assert!(stderr(&out).contains("own entries"), "{}", stderr(&out));
     assert_eq!(proxy.seen(Op::Kms), 1);
     let writes = [Op::PutObject, Op::CreateMultipartUpload, Op::UploadPart];
