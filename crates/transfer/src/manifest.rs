@@ -27,10 +27,11 @@
 //! assert!(mine <= 2);
 //! ```
 
-use std::io::Read;
+use std::io::{BufRead, Read};
 use std::os::unix::fs::FileTypeExt;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 
 use atrest_s3::{ByteRange, Listed, S3Error, S3Uri};
 use sha2::{Digest, Sha256};
@@ -185,7 +186,7 @@ pub enum ManifestError {
 /// break inside a field (an unclosed quote) or a `%` that escapes nothing
 /// is an error, so a damaged manifest does not quietly select other keys.
 pub fn parse_batch_csv(input: impl Read) -> Result<Vec<ObjectRef>, ManifestError> {
-    parse_rows(input, "the manifest", &Columns::BATCH, |_| true)
+    parse_rows(input, "the manifest", &Columns::BATCH, &|_| true)
 }
 
 /// The rows of one S3 Inventory CSV file (gunzipped), read by the
@@ -197,7 +198,7 @@ pub fn parse_inventory_csv(
     source_name: &str,
 ) -> Result<Vec<ObjectRef>, ManifestError> {
     let columns = Columns::of_schema(file_schema, source_name)?;
-    parse_rows(input, source_name, &columns, |_| true)
+    parse_rows(input, source_name, &columns, &|_| true)
 }
 
 /// Which CSV column holds what.
@@ -253,7 +254,7 @@ fn parse_rows(
     input: impl Read,
     source_name: &str,
     columns: &Columns,
-    keep: impl Fn(&ObjectRef) -> bool,
+    keep: &dyn Fn(&ObjectRef) -> bool,
 ) -> Result<Vec<ObjectRef>, ManifestError> {
     let mut reader = csv::ReaderBuilder::new()
         .has_headers(false)
@@ -451,23 +452,56 @@ pub struct Loaded {
 
 /// Reads a manifest: an S3 Inventory `manifest.json` (recognised by its
 /// name or by starting with `{`), whose files are fetched from its
-/// destination bucket one at a time; otherwise a Batch Operations CSV.
-/// Only the objects `keep` takes are held, so a worker holds its shard.
+/// destination bucket one at a time; otherwise a Batch Operations CSV,
+/// read as a stream (from S3 through an anonymous temporary file), so that
+/// memory holds only the rows `keep` takes: a worker holds its shard.
+/// Rows are parsed off the async runtime.
 pub async fn load(
     s3: &aws_sdk_s3::Client,
     source: &ManifestSource,
-    keep: impl Fn(&ObjectRef) -> bool,
+    keep: impl Fn(&ObjectRef) -> bool + Send + Sync + 'static,
 ) -> Result<Loaded, ManifestError> {
     let name = source.to_string();
-    let bytes = fetch(s3, source).await?;
-    let first = bytes.iter().find(|b| !b.is_ascii_whitespace());
-    if !(name.ends_with("manifest.json") || first == Some(&b'{')) {
-        let rows = parse_rows(&bytes[..], &name, &Columns::BATCH, keep)?;
-        return Ok(Loaded {
-            rows,
-            inventory: false,
-        });
-    }
+    let file = open(s3, source).await?;
+    let keep = Arc::new(keep);
+    let csv_keep = Arc::clone(&keep);
+    let csv_name = name.clone();
+    let read = tokio::task::spawn_blocking(move || -> Result<Found, ManifestError> {
+        let mut reader = std::io::BufReader::with_capacity(PEEK, file);
+        let io = |source| ManifestError::Io {
+            path: csv_name.clone(),
+            source,
+        };
+        // Looked at, not taken: a CSV's line numbers count from its start.
+        let first = reader
+            .fill_buf()
+            .map_err(io)?
+            .iter()
+            .find(|b| !b.is_ascii_whitespace())
+            .copied();
+        if !(csv_name.ends_with("manifest.json") || first == Some(b'{')) {
+            let rows = parse_rows(reader, &csv_name, &Columns::BATCH, &*csv_keep)?;
+            return Ok(Found::Csv(rows));
+        }
+        let mut json = Vec::new();
+        reader
+            .take(MAX_INVENTORY_MANIFEST)
+            .read_to_end(&mut json)
+            .map_err(io)?;
+        Ok(Found::Json(json))
+    });
+    let bytes = match read.await.map_err(|e| ManifestError::Io {
+        path: name.clone(),
+        source: std::io::Error::other(e),
+    })?? {
+        Found::Csv(rows) => {
+            return Ok(Loaded {
+                rows,
+                inventory: false,
+            })
+        }
+        Found::Json(json) => json,
+    };
     let inventory = Inventory::parse(&bytes, &name)?;
     let mut found = Vec::new();
     for file in &inventory.files {
@@ -477,7 +511,7 @@ pub async fn load(
                 reason: e.to_string(),
             })?
             .with_key(file.key.clone());
-        let data = fetch(s3, &ManifestSource::S3(uri.clone())).await?;
+        let data = fetch(s3, &uri).await?;
         let file_name = uri.to_string();
         file.check(&data, &file_name)?;
         let rows = match file.key.ends_with(".gz") {
@@ -494,6 +528,70 @@ pub async fn load(
         rows: found,
         inventory: true,
     })
+}
+
+/// What [`load`] found at a manifest's source.
+enum Found {
+    Csv(Vec<ObjectRef>),
+    Json(Vec<u8>),
+}
+
+/// How much of a manifest is looked at to tell JSON from CSV.
+const PEEK: usize = 64 << 10;
+
+/// An inventory `manifest.json` larger than this is no manifest (it lists
+/// files, not objects).
+const MAX_INVENTORY_MANIFEST: u64 = 64 << 20;
+
+/// A manifest's bytes to read: a local file (or FIFO, a generated
+/// manifest) where it is, an S3 object spooled first to an anonymous
+/// temporary file (removed when dropped), in chunks: a manifest of
+/// millions of rows is never held in memory.
+async fn open(
+    s3: &aws_sdk_s3::Client,
+    source: &ManifestSource,
+) -> Result<std::fs::File, ManifestError> {
+    match source {
+        ManifestSource::File(path) => {
+            let io = |source| ManifestError::Io {
+                path: path.display().to_string(),
+                source,
+            };
+            // A device (`/dev/zero`) would be read without end.
+            let kind = tokio::fs::metadata(path).await.map_err(io)?.file_type();
+            if kind.is_char_device() || kind.is_block_device() || kind.is_dir() {
+                let why = "a device or a directory, not a manifest file";
+                return Err(io(std::io::Error::new(
+                    std::io::ErrorKind::InvalidInput,
+                    why,
+                )));
+            }
+            // On the blocking pool: a FIFO waits for its writer, and the
+            // caller may give up on a signal meanwhile.
+            let owned = path.clone();
+            tokio::task::spawn_blocking(move || std::fs::File::open(owned))
+                .await
+                .map_err(|e| io(std::io::Error::other(e)))?
+                .map_err(io)
+        }
+        ManifestSource::S3(uri) => {
+            use std::io::Seek;
+            use tokio::io::AsyncWriteExt;
+            let io = |source| ManifestError::Io {
+                path: format!("{uri} (spooled to a temporary file)"),
+                source,
+            };
+            let mut download = atrest_s3::get(s3, uri, ByteRange::from(0), None).await?;
+            let mut spool = tokio::fs::File::from_std(tempfile::tempfile().map_err(io)?);
+            while let Some(chunk) = download.next_chunk().await {
+                spool.write_all(&chunk?).await.map_err(io)?;
+            }
+            spool.flush().await.map_err(io)?;
+            let mut file = spool.into_std().await;
+            file.rewind().map_err(io)?;
+            Ok(file)
+        }
+    }
 }
 
 /// The parts of an inventory `manifest.json` that locate its rows.
@@ -598,36 +696,15 @@ impl Inventory {
     }
 }
 
-async fn fetch(s3: &aws_sdk_s3::Client, source: &ManifestSource) -> Result<Vec<u8>, ManifestError> {
-    match source {
-        // On the blocking pool: a FIFO waits for its writer, and the
-        // caller may give up on a signal meanwhile.
-        ManifestSource::File(path) => {
-            let io = |source| ManifestError::Io {
-                path: path.display().to_string(),
-                source,
-            };
-            // A device (`/dev/zero`) would be read until memory ran out; a
-            // FIFO is a generated manifest, read as it comes.
-            let kind = tokio::fs::metadata(path).await.map_err(io)?.file_type();
-            if kind.is_char_device() || kind.is_block_device() || kind.is_dir() {
-                let why = "a device or a directory, not a manifest file";
-                return Err(io(std::io::Error::new(
-                    std::io::ErrorKind::InvalidInput,
-                    why,
-                )));
-            }
-            tokio::fs::read(path).await.map_err(io)
-        }
-        ManifestSource::S3(uri) => {
-            let mut download = atrest_s3::get(s3, uri, ByteRange::from(0), None).await?;
-            let mut bytes = Vec::new();
-            while let Some(chunk) = download.next_chunk().await {
-                bytes.extend_from_slice(&chunk?);
-            }
-            Ok(bytes)
-        }
+/// One inventory data file, whole (checked against its size and MD5
+/// before its rows are read; gzip'd, and one at a time).
+async fn fetch(s3: &aws_sdk_s3::Client, uri: &S3Uri) -> Result<Vec<u8>, ManifestError> {
+    let mut download = atrest_s3::get(s3, uri, ByteRange::from(0), None).await?;
+    let mut bytes = Vec::new();
+    while let Some(chunk) = download.next_chunk().await {
+        bytes.extend_from_slice(&chunk?);
     }
+    Ok(bytes)
 }
 
 /// What a bulk run works on, and what it left to others.
@@ -669,20 +746,20 @@ pub async fn select(
     shard: Shard,
 ) -> Result<Selection, ManifestError> {
     let mut selection = Selection::default();
-    let under =
-        |bucket: &str, key: &str| bucket == prefix.bucket() && key.starts_with(prefix.key());
     let listed: Vec<Listed> = match manifest {
         None => atrest_s3::list(s3, prefix).await?,
         Some(source) => {
             // Rows are sorted out as they are read (a manifest may hold
             // millions), and counted.
-            let outside = AtomicU64::new(0);
-            let other_shards = AtomicU64::new(0);
-            let rows = load(s3, source, |o| {
-                let left_out = if !under(&o.bucket, &o.key) {
-                    &outside
+            let outside = Arc::new(AtomicU64::new(0));
+            let other_shards = Arc::new(AtomicU64::new(0));
+            let (bucket, key) = (prefix.bucket().to_owned(), prefix.key().to_owned());
+            let counted = (Arc::clone(&outside), Arc::clone(&other_shards));
+            let rows = load(s3, source, move |o| {
+                let left_out = if !(o.bucket == bucket && o.key.starts_with(&key)) {
+                    &counted.0
                 } else if !shard.contains(&o.bucket, crate::list::group_key(&o.key)) {
-                    &other_shards
+                    &counted.1
                 } else {
                     return true;
                 };
@@ -690,8 +767,8 @@ pub async fn select(
                 false
             })
             .await?;
-            selection.outside_prefix = outside.into_inner();
-            selection.other_shards = other_shards.into_inner();
+            selection.outside_prefix = outside.load(Ordering::Relaxed);
+            selection.other_shards = other_shards.load(Ordering::Relaxed);
             selection.manifest_rows =
                 rows.rows.len() as u64 + selection.outside_prefix + selection.other_shards;
             if !rows.inventory {
