@@ -20,12 +20,19 @@ pub const METADATA_LIMIT: usize = 2048;
 /// so that a later run can tell whether the source changed since.
 pub const SOURCE_ETAG_METADATA: &str = "atrest-source-etag";
 
+/// Room kept for the KMS key's ARN before it is known (ARNs of KMS keys
+/// are well under this).
+pub(crate) const KMS_KEY_ARN_ROOM: usize = 128;
+
 /// Room kept for atrest's own entries within [`METADATA_LIMIT`]: the
-/// modification time, the KMS key ARN (ARNs of KMS keys are well under
-/// 128 bytes) and a source's ETag (a quoted MD5, with `-N` for a multipart
-/// object).
-pub const RESERVED_METADATA: usize =
-    MTIME_METADATA.len() + 32 + KMS_KEY_METADATA.len() + 128 + SOURCE_ETAG_METADATA.len() + 48;
+/// modification time, the KMS key ARN ([`KMS_KEY_ARN_ROOM`]) and a
+/// source's ETag (a quoted MD5, with `-N` for a multipart object).
+pub const RESERVED_METADATA: usize = MTIME_METADATA.len()
+    + 32
+    + KMS_KEY_METADATA.len()
+    + KMS_KEY_ARN_ROOM
+    + SOURCE_ETAG_METADATA.len()
+    + 48;
 
 /// The prefixes of metadata names that user metadata may not use:
 /// atrest's own entries, and the S3 Encryption Client's envelope (given

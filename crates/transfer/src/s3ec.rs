@@ -492,10 +492,6 @@ async fn ctr_range(
 /// (whose parts go up in parallel), the metadata in the object. The length
 /// is checked against GCM's limit and the context validated before the key
 /// source is asked for anything. Answers the wrapping key's id.
-/// Room kept for the KMS key's ARN before its length is known (ARNs of
-/// KMS keys are well under this).
-const ARN_ROOM: usize = 128;
-
 pub(crate) async fn encrypt_v3(
     keys: &dyn KeySource,
     key_id: &str,
@@ -517,12 +513,9 @@ pub(crate) async fn encrypt_v3(
     // S3's 2 KB holds the envelope too: checked before KMS is asked (with a
     // one-byte wrapped key, and room for the key's ARN: only what cannot
     // fit), and exactly before anything is sent.
-    let fits = |upload: &Uploader, envelope: &Envelope| {
-        let entries = envelope.encode(format::Placement::Object).object;
-        crate::metadata::check_beside_envelope(upload.metadata(), &entries).map(|()| entries)
-    };
     let mut with_arn = probe.encode(format::Placement::Object).object;
-    with_arn.push((crate::KMS_KEY_METADATA.to_owned(), "-".repeat(ARN_ROOM)));
+    let arn_room = "-".repeat(crate::metadata::KMS_KEY_ARN_ROOM);
+    with_arn.push((crate::KMS_KEY_METADATA.to_owned(), arn_room));
     crate::metadata::check_beside_envelope(upload.metadata(), &with_arn)?;
     let kms_context: Vec<(String, String)> = probe.context.into_iter().collect();
     let generated = keys.generate(key_id, &kms_context).await?;
@@ -536,7 +529,8 @@ pub(crate) async fn encrypt_v3(
     drop(generated.key);
     let envelope = Envelope::v3_kms(generated.wrapped.to_vec(), message_id, commitment, user)
         .map_err(bad_context)?;
-    let metadata = fits(upload, &envelope)?;
+    let metadata = envelope.encode(format::Placement::Object).object;
+    crate::metadata::check_beside_envelope(upload.metadata(), &metadata)?;
     // Beside the caller's entries.
     upload.add_metadata(metadata);
     upload.expect_len(format::gcm_body_len(len));

@@ -27,7 +27,7 @@ fn wait_for(what: &str, mut check: impl FnMut() -> bool) {
     }
 }
 
-fn open_uploads(env: &Env) -> usize {
+pub(crate) fn open_uploads(env: &Env) -> usize {
     block_on(env.s3.list_multipart_uploads().bucket(&env.bucket).send())
         .unwrap()
         .uploads()
