@@ -22,7 +22,7 @@ pub const SOURCE_ETAG_METADATA: &str = "atrest-source-etag";
 
 /// Room kept for the KMS key's ARN before it is known (ARNs of KMS keys
 /// are well under this).
-pub(crate) const KMS_KEY_ARN_ROOM: usize = 128;
+pub const KMS_KEY_ARN_ROOM: usize = 128;
 
 /// Room kept for atrest's own entries within [`METADATA_LIMIT`]: the
 /// modification time, the KMS key ARN ([`KMS_KEY_ARN_ROOM`]) and a
